@@ -1,0 +1,145 @@
+// berth: the command line. Flags and main() only; the Server does the work.
+#include <pthread.h>
+#include <signal.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/logging.h"
+#include "core/version.h"
+#include "server/server.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(berth - serve machine-learning models over the Open Inference Protocol
+
+Usage:
+  berth serve --model-repository DIR [options]
+  berth --version
+  berth --help
+
+Options for serve:
+  --model-repository DIR   directory of <model>/config.yaml and <model>/<version>/model.onnx
+  --host ADDR              address to listen on (default 127.0.0.1)
+  --http-port N            REST port (default 8000; 0 picks a free port; -1 disables)
+  --grpc-port N            gRPC port (default 8001; 0 picks a free port; -1 disables)
+  --http-threads N         threads serving HTTP and running inference (default 2)
+  --max-request-bytes N    largest accepted request body (default 67108864)
+  --strict-readiness B     ready only when every model has a ready version (default true)
+  --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
+  --log-level L            debug | info | warn | error (default info)
+  --log-format F           text | json (default text)
+)";
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "berth: %s\n(see berth --help)\n", message.c_str());
+  return 2;
+}
+
+template <typename T>
+bool ParseNumber(std::string_view s, T* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+int Serve(const std::vector<std::string_view>& args) {
+  berth::ServerOptions options;
+  berth::LogLevel level = berth::LogLevel::kInfo;
+  berth::LogFormat format = berth::LogFormat::kText;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view flag = args[i];
+    std::string_view value;
+    if (auto eq = flag.find('='); eq != std::string_view::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return Fail("flag " + std::string(flag) + " needs a value");
+    }
+    const std::string bad = "invalid value '" + std::string(value) + "' for " + std::string(flag);
+    int64_t grace = 0;
+    if (flag == "--model-repository") {
+      options.model_repository = std::string(value);
+    } else if (flag == "--host") {
+      options.host = std::string(value);
+    } else if (flag == "--http-port") {
+      if (!ParseNumber(value, &options.http_port) || options.http_port < -1 ||
+          options.http_port > 65535) {
+        return Fail(bad);
+      }
+    } else if (flag == "--grpc-port") {
+      if (!ParseNumber(value, &options.grpc_port) || options.grpc_port < -1 ||
+          options.grpc_port > 65535) {
+        return Fail(bad);
+      }
+    } else if (flag == "--http-threads") {
+      if (!ParseNumber(value, &options.http_threads) || options.http_threads < 1) return Fail(bad);
+    } else if (flag == "--max-request-bytes") {
+      if (!ParseNumber(value, &options.max_request_bytes) || options.max_request_bytes == 0) {
+        return Fail(bad);
+      }
+    } else if (flag == "--strict-readiness") {
+      if (value != "true" && value != "false") return Fail(bad);
+      options.strict_readiness = value == "true";
+    } else if (flag == "--shutdown-grace-ms") {
+      if (!ParseNumber(value, &grace) || grace < 0) return Fail(bad);
+      options.shutdown_grace = std::chrono::milliseconds(grace);
+    } else if (flag == "--log-level") {
+      if (!berth::ParseLogLevel(value, &level)) return Fail(bad);
+    } else if (flag == "--log-format") {
+      if (value != "text" && value != "json") return Fail(bad);
+      format = value == "json" ? berth::LogFormat::kJson : berth::LogFormat::kText;
+    } else {
+      return Fail("unknown flag " + std::string(flag));
+    }
+  }
+  if (options.model_repository.empty()) return Fail("serve needs --model-repository DIR");
+  berth::SetLogLevel(level);
+  berth::SetLogFormat(format);
+
+  // Every thread the server starts inherits this mask, so SIGINT and SIGTERM
+  // reach only the sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  berth::Server server(options);
+  berth::Status status = server.Start();
+  if (!status.ok()) {
+    LOG_ERROR("cannot start", {{"error", status.message()}});
+    return 1;
+  }
+  LOG_INFO("berth is serving", {{"version", berth::kBerthVersion}});
+  int received = 0;
+  sigwait(&signals, &received);
+  LOG_INFO("shutting down", {{"signal", strsignal(received)}});
+  server.Stop();
+  LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::printf("berth %s\n", berth::kBerthVersion);
+    return 0;
+  }
+  if (args[0] == "serve") {
+    return Serve(std::vector<std::string_view>(args.begin() + 1, args.end()));
+  }
+  return Fail("unknown command '" + std::string(args[0]) + "'");
+}

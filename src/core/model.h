@@ -1,0 +1,33 @@
+// Model: one loaded version of one model, immutable once READY. Requests hold
+// it through a shared_ptr for exactly their own duration, so a version that is
+// swapped out or unloaded stays alive until its last in-flight request ends.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backends/backend.h"
+#include "core/model_config.h"
+
+namespace berth {
+
+class Scheduler;
+
+// The lifecycle of a model version, as the repository index reports it.
+enum class ModelState { kLoading, kReady, kUnavailable, kUnloading };
+const char* ModelStateName(ModelState state);
+
+struct Model {
+  std::string name;
+  int64_t version = 0;
+  std::string platform;       // e.g. "onnxruntime_onnx"
+  ModelConfig config;
+  ModelSignature signature;   // what clients see: config declarations reconciled with the file
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Scheduler> scheduler;
+
+  ~Model();
+};
+
+}  // namespace berth

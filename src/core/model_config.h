@@ -1,0 +1,47 @@
+// The in-memory form of one model's config.{yaml,json}. Parsed and validated
+// by registry/config_parser.h; read by the core and by backends.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace berth {
+
+// Which versions found on disk are served. See registry/version_policy.h.
+struct VersionPolicy {
+  enum class Kind { kLatest, kAll, kSpecific };
+  Kind kind = Kind::kLatest;
+  int64_t latest = 1;              // kLatest: how many of the highest versions
+  std::vector<int64_t> specific;   // kSpecific: exactly these versions
+
+  bool operator==(const VersionPolicy&) const = default;
+};
+
+struct OnnxRuntimeOptions {
+  int intra_op_threads = 1;  // 0 = ONNX Runtime's default (one per core)
+  int inter_op_threads = 1;
+  // disable | basic | extended | all
+  std::string graph_optimization_level = "all";
+
+  bool operator==(const OnnxRuntimeOptions&) const = default;
+};
+
+struct ModelConfig {
+  std::string name;
+  std::string backend = "onnx";
+  // 0: the model does not batch. >0: the first dimension of every input and
+  // output is the batch dimension and a request may carry at most this many.
+  int64_t max_batch_size = 0;
+  VersionPolicy version_policy;
+  OnnxRuntimeOptions onnxruntime;
+  // Floating-point inputs refuse NaN and +-Infinity unless this is set.
+  bool allow_nan = false;
+  // Optional declarations; when empty they are read from the model file.
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+};
+
+}  // namespace berth

@@ -1,0 +1,18 @@
+// Checks an InferenceRequest against the model it targets before any engine
+// sees it: every error a client can cause is caught here with a message that
+// names the input and what was expected.
+#pragma once
+
+#include "core/inference_request.h"
+#include "core/model.h"
+#include "core/status.h"
+
+namespace berth {
+
+// InvalidArgument on: a missing, unknown or duplicate input; a datatype or
+// shape that disagrees with the signature; data that does not fill the shape;
+// a batch over max_batch_size; NaN/Infinity unless the model allows it; an
+// unknown or duplicate requested output.
+Status ValidateRequest(const Model& model, const InferenceRequest& request);
+
+}  // namespace berth

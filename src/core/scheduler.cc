@@ -1,0 +1,38 @@
+#include "core/scheduler.h"
+
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+
+namespace berth {
+namespace {
+
+class DirectScheduler final : public Scheduler {
+ public:
+  void Enqueue(std::shared_ptr<const Model> model, std::unique_ptr<InferenceRequest> request,
+               InferCallback done) override {
+    done(ExecuteRequest(*model, *request));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Scheduler> CreateDirectScheduler() { return std::make_unique<DirectScheduler>(); }
+
+StatusOr<InferenceResponse> ExecuteRequest(const Model& model, const InferenceRequest& request) {
+  std::vector<std::string> names;
+  if (request.outputs.empty()) {
+    for (const auto& o : model.signature.outputs) names.push_back(o.name);
+  } else {
+    for (const auto& o : request.outputs) names.push_back(o.name);
+  }
+  InferenceResponse response;
+  response.model_name = model.name;
+  response.model_version = std::to_string(model.version);
+  response.id = request.id;
+  RETURN_IF_ERROR(model.backend->Execute(request.inputs, names, &response.outputs));
+  return response;
+}
+
+}  // namespace berth

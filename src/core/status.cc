@@ -1,0 +1,25 @@
+#include "core/status.h"
+
+namespace berth {
+
+const char* StatusCodeName(Status::Code code) {
+  switch (code) {
+    case Status::Code::kOk: return "OK";
+    case Status::Code::kInvalidArgument: return "INVALID_ARGUMENT";
+    case Status::Code::kNotFound: return "NOT_FOUND";
+    case Status::Code::kAlreadyExists: return "ALREADY_EXISTS";
+    case Status::Code::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case Status::Code::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case Status::Code::kUnavailable: return "UNAVAILABLE";
+    case Status::Code::kUnimplemented: return "UNIMPLEMENTED";
+    case Status::Code::kInternal: return "INTERNAL";
+  }
+  return "UNKNOWN";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  return std::string(StatusCodeName(code_)) + ": " + message_;
+}
+
+}  // namespace berth

@@ -1,0 +1,245 @@
+#include "registry/config_parser.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace berth {
+namespace {
+
+// Fails on any key of `node` outside `allowed`, naming it and the path.
+Status CheckKeys(const YAML::Node& node, const std::string& where,
+                 const std::set<std::string>& allowed) {
+  if (!node.IsMap()) return Status::InvalidArgument(where + " must be a mapping");
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    if (!allowed.count(key)) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return Status::InvalidArgument("unknown field '" + key + "' in " + where +
+                                     " (allowed: " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+Status Read(const YAML::Node& node, const std::string& what, T* out) {
+  try {
+    *out = node.as<T>();
+    return Status::Ok();
+  } catch (const YAML::Exception&) {
+    return Status::InvalidArgument("field '" + what + "' has an invalid value");
+  }
+}
+
+Status ReadTensorSpecs(const YAML::Node& node, const std::string& what,
+                       std::vector<TensorSpec>* out) {
+  if (!node.IsSequence()) return Status::InvalidArgument("'" + what + "' must be a list");
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node& n = node[i];
+    const std::string where = what + "[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(CheckKeys(n, where, {"name", "datatype", "shape"}));
+    TensorSpec spec;
+    if (!n["name"]) return Status::InvalidArgument(where + " needs a 'name'");
+    RETURN_IF_ERROR(Read(n["name"], where + ".name", &spec.name));
+    if (!n["datatype"]) return Status::InvalidArgument(where + " needs a 'datatype'");
+    std::string dt;
+    RETURN_IF_ERROR(Read(n["datatype"], where + ".datatype", &dt));
+    spec.datatype = DataTypeFromName(dt);
+    if (spec.datatype == DataType::kInvalid) {
+      return Status::InvalidArgument(where + ".datatype '" + dt + "' is not a v2 datatype");
+    }
+    if (!n["shape"]) return Status::InvalidArgument(where + " needs a 'shape'");
+    RETURN_IF_ERROR(Read(n["shape"], where + ".shape", &spec.shape));
+    for (int64_t d : spec.shape) {
+      if (d < -1) return Status::InvalidArgument(where + ".shape has a dimension below -1");
+    }
+    out->push_back(std::move(spec));
+  }
+  return Status::Ok();
+}
+
+Status ReadVersionPolicy(const YAML::Node& node, VersionPolicy* policy) {
+  RETURN_IF_ERROR(CheckKeys(node, "version_policy", {"latest", "all", "specific"}));
+  if (node.size() != 1) {
+    return Status::InvalidArgument("version_policy takes exactly one of latest, all, specific");
+  }
+  if (node["latest"]) {
+    policy->kind = VersionPolicy::Kind::kLatest;
+    RETURN_IF_ERROR(Read(node["latest"], "version_policy.latest", &policy->latest));
+    if (policy->latest < 1) {
+      return Status::InvalidArgument("version_policy.latest must be at least 1");
+    }
+  } else if (node["all"]) {
+    bool all = false;
+    RETURN_IF_ERROR(Read(node["all"], "version_policy.all", &all));
+    if (!all) return Status::InvalidArgument("version_policy.all must be true");
+    policy->kind = VersionPolicy::Kind::kAll;
+  } else {
+    policy->kind = VersionPolicy::Kind::kSpecific;
+    RETURN_IF_ERROR(Read(node["specific"], "version_policy.specific", &policy->specific));
+    if (policy->specific.empty()) {
+      return Status::InvalidArgument("version_policy.specific must list at least one version");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadOnnxRuntime(const YAML::Node& node, OnnxRuntimeOptions* o) {
+  RETURN_IF_ERROR(CheckKeys(node, "onnxruntime",
+                            {"intra_op_threads", "inter_op_threads", "graph_optimization_level"}));
+  if (node["intra_op_threads"]) {
+    RETURN_IF_ERROR(Read(node["intra_op_threads"], "onnxruntime.intra_op_threads",
+                         &o->intra_op_threads));
+  }
+  if (node["inter_op_threads"]) {
+    RETURN_IF_ERROR(Read(node["inter_op_threads"], "onnxruntime.inter_op_threads",
+                         &o->inter_op_threads));
+  }
+  if (o->intra_op_threads < 0 || o->inter_op_threads < 0) {
+    return Status::InvalidArgument("onnxruntime thread counts must be >= 0");
+  }
+  if (node["graph_optimization_level"]) {
+    RETURN_IF_ERROR(Read(node["graph_optimization_level"], "onnxruntime.graph_optimization_level",
+                         &o->graph_optimization_level));
+    static const std::set<std::string> kLevels = {"disable", "basic", "extended", "all"};
+    if (!kLevels.count(o->graph_optimization_level)) {
+      return Status::InvalidArgument("onnxruntime.graph_optimization_level '" +
+                                     o->graph_optimization_level +
+                                     "' is not one of disable, basic, extended, all");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
+  RETURN_IF_ERROR(CheckKeys(root, "model config",
+                            {"name", "backend", "max_batch_size", "version_policy", "onnxruntime",
+                             "allow_nan", "inputs", "outputs"}));
+  ModelConfig c;
+  if (root["name"]) RETURN_IF_ERROR(Read(root["name"], "name", &c.name));
+  if (root["backend"]) RETURN_IF_ERROR(Read(root["backend"], "backend", &c.backend));
+  if (root["max_batch_size"]) {
+    RETURN_IF_ERROR(Read(root["max_batch_size"], "max_batch_size", &c.max_batch_size));
+    if (c.max_batch_size < 0) return Status::InvalidArgument("max_batch_size must be >= 0");
+  }
+  if (root["version_policy"]) RETURN_IF_ERROR(ReadVersionPolicy(root["version_policy"], &c.version_policy));
+  if (root["onnxruntime"]) RETURN_IF_ERROR(ReadOnnxRuntime(root["onnxruntime"], &c.onnxruntime));
+  if (root["allow_nan"]) RETURN_IF_ERROR(Read(root["allow_nan"], "allow_nan", &c.allow_nan));
+  if (root["inputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["inputs"], "inputs", &c.inputs));
+  if (root["outputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["outputs"], "outputs", &c.outputs));
+  return c;
+}
+
+Status ReconcileList(const std::string& kind, const std::vector<TensorSpec>& declared,
+                     const std::vector<TensorSpec>& file, bool must_cover_all,
+                     std::vector<TensorSpec>* out) {
+  if (declared.empty()) {
+    *out = file;
+    return Status::Ok();
+  }
+  std::set<std::string> names;
+  for (const TensorSpec& d : declared) {
+    if (!names.insert(d.name).second) {
+      return Status::InvalidArgument(kind + " '" + d.name + "' is declared twice");
+    }
+    const TensorSpec* f = nullptr;
+    for (const auto& s : file) {
+      if (s.name == d.name) f = &s;
+    }
+    if (f == nullptr) {
+      return Status::InvalidArgument("config declares " + kind + " '" + d.name +
+                                     "' but the model has no such " + kind);
+    }
+    if (f->datatype != d.datatype) {
+      return Status::InvalidArgument("config declares " + kind + " '" + d.name + "' as " +
+                                     std::string(DataTypeName(d.datatype)) + " but the model has " +
+                                     std::string(DataTypeName(f->datatype)));
+    }
+    bool compatible = f->shape.size() == d.shape.size();
+    for (size_t i = 0; compatible && i < d.shape.size(); ++i) {
+      compatible = f->shape[i] < 0 || f->shape[i] == d.shape[i];
+    }
+    // A model file may leave the rank unknown (empty shape); trust the config then.
+    if (!compatible && !f->shape.empty()) {
+      return Status::InvalidArgument("config declares " + kind + " '" + d.name + "' with shape " +
+                                     ShapeToString(d.shape) + " but the model has " +
+                                     ShapeToString(f->shape));
+    }
+  }
+  if (must_cover_all) {
+    for (const auto& f : file) {
+      if (!names.count(f.name)) {
+        return Status::InvalidArgument("config does not declare the model's " + kind + " '" +
+                                       f.name + "'");
+      }
+    }
+  }
+  *out = declared;
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<ModelConfig> ParseModelConfig(const std::string& text) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root || root.IsNull()) return Status::InvalidArgument("the model config is empty");
+    return ParseNode(root);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(std::string("the model config is not valid YAML/JSON: ") +
+                                   e.what());
+  }
+}
+
+StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
+  std::filesystem::path found;
+  for (const char* name : {"config.yaml", "config.yml", "config.json"}) {
+    auto p = model_dir / name;
+    if (!std::filesystem::exists(p)) continue;
+    if (!found.empty()) {
+      return Status::InvalidArgument("both " + found.filename().string() + " and " + name +
+                                     " exist; keep one");
+    }
+    found = p;
+  }
+  const std::string dir_name = model_dir.filename().string();
+  if (found.empty()) {
+    return Status::NotFound("no config.yaml or config.json in " + model_dir.string());
+  }
+  std::ifstream in(found);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return Status::Internal("cannot read " + found.string());
+  auto config = ParseModelConfig(text.str());
+  if (!config.ok()) return config.status().WithContext(found.string());
+  if (config->name.empty()) config->name = dir_name;
+  if (config->name != dir_name) {
+    return Status::InvalidArgument(found.string() + ": name '" + config->name +
+                                   "' differs from the directory name '" + dir_name + "'");
+  }
+  return config;
+}
+
+StatusOr<ModelSignature> ResolveSignature(const ModelConfig& config,
+                                          const ModelSignature& from_file) {
+  ModelSignature sig;
+  RETURN_IF_ERROR(ReconcileList("input", config.inputs, from_file.inputs, true, &sig.inputs));
+  RETURN_IF_ERROR(
+      ReconcileList("output", config.outputs, from_file.outputs, false, &sig.outputs));
+  if (config.max_batch_size > 0) {
+    for (const auto& s : sig.inputs) {
+      if (s.shape.empty() || s.shape[0] >= 0) {
+        return Status::InvalidArgument(
+            "max_batch_size > 0 needs a variable first (batch) dimension, but input '" + s.name +
+            "' has shape " + ShapeToString(s.shape));
+      }
+    }
+  }
+  return sig;
+}
+
+}  // namespace berth

@@ -1,0 +1,40 @@
+#include "server/http/http_message.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace berth::http {
+
+int HttpStatusFor(Status::Code code) {
+  switch (code) {
+    case Status::Code::kOk: return 200;
+    case Status::Code::kInvalidArgument: return 400;
+    case Status::Code::kFailedPrecondition: return 400;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kAlreadyExists: return 409;
+    case Status::Code::kResourceExhausted: return 413;
+    case Status::Code::kUnimplemented: return 501;
+    case Status::Code::kUnavailable: return 503;
+    case Status::Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+HttpResponse ErrorResponse(const Status& status) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("error");
+  w.String(status.message().data(), static_cast<rapidjson::SizeType>(status.message().size()));
+  w.EndObject();
+  return JsonResponse(HttpStatusFor(status.code()), std::string(buf.GetString(), buf.GetSize()));
+}
+
+HttpResponse JsonResponse(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+}  // namespace berth::http

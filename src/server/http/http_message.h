@@ -1,0 +1,48 @@
+// The HTTP request/response as route handlers see them: plain structs, no
+// Boost types, so handlers and codecs are testable without a socket.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace berth::http {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // percent-decoded path, without the query
+  std::string query;   // raw query string, without '?'
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+
+  // The first header named `name` (lower-case), or empty.
+  std::string_view Header(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return {};
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+// Delivers the response; may be called from any thread, exactly once.
+using Reply = std::function<void(HttpResponse)>;
+
+// The HTTP status for a Status code (400, 404, 413, 503, 500, ...).
+int HttpStatusFor(Status::Code code);
+
+// {"error": "<message>"} with the mapped status.
+HttpResponse ErrorResponse(const Status& status);
+HttpResponse JsonResponse(int status, std::string body);
+
+}  // namespace berth::http

@@ -1,0 +1,185 @@
+#include "server/http/json_tensor.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "core/float16.h"
+
+namespace berth::http {
+namespace {
+
+const char* JsonTypeName(const rapidjson::Value& v) {
+  if (v.IsNull()) return "null";
+  if (v.IsBool()) return "a boolean";
+  if (v.IsString()) return "a string";
+  if (v.IsArray()) return "an array";
+  if (v.IsObject()) return "an object";
+  if (v.IsInt64() || v.IsUint64()) return "an integer";
+  return "a number";
+}
+
+class Filler {
+ public:
+  explicit Filler(Tensor* t) : t_(t), n_(t->element_count()) {}
+
+  Status Walk(const rapidjson::Value& v) {
+    if (v.IsArray()) {
+      for (const auto& e : v.GetArray()) RETURN_IF_ERROR(Walk(e));
+      return Status::Ok();
+    }
+    if (i_ >= n_) return CountError(i_ + 1);
+    RETURN_IF_ERROR(Put(v));
+    ++i_;
+    return Status::Ok();
+  }
+
+  Status Finish() const { return i_ == n_ ? Status::Ok() : CountError(i_); }
+
+ private:
+  Status CountError(int64_t got) const {
+    return Status::InvalidArgument(
+        "input '" + t_->name() + "': shape " + ShapeToString(t_->shape()) + " needs " +
+        std::to_string(n_) + " elements, but data has " + (got > n_ ? "more" : std::to_string(got)));
+  }
+
+  Status TypeError(const rapidjson::Value& v, const char* want) const {
+    return Status::InvalidArgument("input '" + t_->name() + "' is " +
+                                   std::string(DataTypeName(t_->datatype())) + " but element " +
+                                   std::to_string(i_) + " is " + JsonTypeName(v) + " (expected " +
+                                   want + ")");
+  }
+
+  template <typename T>
+  Status PutInt(const rapidjson::Value& v) {
+    if constexpr (std::numeric_limits<T>::is_signed) {
+      if (!v.IsInt64()) return TypeError(v, "an integer");
+      const int64_t x = v.GetInt64();
+      if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
+        return Status::InvalidArgument("input '" + t_->name() + "': element " +
+                                       std::to_string(i_) + " (" + std::to_string(x) +
+                                       ") is out of range for " +
+                                       std::string(DataTypeName(t_->datatype())));
+      }
+      t_->data<T>()[i_] = static_cast<T>(x);
+    } else {
+      if (!v.IsUint64()) return TypeError(v, "a non-negative integer");
+      const uint64_t x = v.GetUint64();
+      if (x > std::numeric_limits<T>::max()) {
+        return Status::InvalidArgument("input '" + t_->name() + "': element " +
+                                       std::to_string(i_) + " (" + std::to_string(x) +
+                                       ") is out of range for " +
+                                       std::string(DataTypeName(t_->datatype())));
+      }
+      t_->data<T>()[i_] = static_cast<T>(x);
+    }
+    return Status::Ok();
+  }
+
+  Status Put(const rapidjson::Value& v) {
+    switch (t_->datatype()) {
+      case DataType::kBool:
+        if (!v.IsBool()) return TypeError(v, "true or false");
+        t_->data<uint8_t>()[i_] = v.GetBool() ? 1 : 0;
+        return Status::Ok();
+      case DataType::kUint8: return PutInt<uint8_t>(v);
+      case DataType::kUint16: return PutInt<uint16_t>(v);
+      case DataType::kUint32: return PutInt<uint32_t>(v);
+      case DataType::kUint64: return PutInt<uint64_t>(v);
+      case DataType::kInt8: return PutInt<int8_t>(v);
+      case DataType::kInt16: return PutInt<int16_t>(v);
+      case DataType::kInt32: return PutInt<int32_t>(v);
+      case DataType::kInt64: return PutInt<int64_t>(v);
+      case DataType::kFp16:
+        if (!v.IsNumber()) return TypeError(v, "a number");
+        t_->data<uint16_t>()[i_] = FloatToHalf(static_cast<float>(v.GetDouble()));
+        return Status::Ok();
+      case DataType::kFp32:
+        if (!v.IsNumber()) return TypeError(v, "a number");
+        t_->data<float>()[i_] = static_cast<float>(v.GetDouble());
+        return Status::Ok();
+      case DataType::kFp64:
+        if (!v.IsNumber()) return TypeError(v, "a number");
+        t_->data<double>()[i_] = v.GetDouble();
+        return Status::Ok();
+      case DataType::kBytes:
+        if (!v.IsString()) return TypeError(v, "a string");
+        t_->strings()[i_].assign(v.GetString(), v.GetStringLength());
+        return Status::Ok();
+      case DataType::kInvalid: break;
+    }
+    return Status::InvalidArgument("input '" + t_->name() + "' has no valid datatype");
+  }
+
+  Tensor* t_;
+  const int64_t n_;
+  int64_t i_ = 0;
+};
+
+void WriteFloat(float f, JsonWriter* w) {
+  if (!std::isfinite(f)) {
+    w->Double(f);
+    return;
+  }
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), f);
+  w->RawValue(buf, static_cast<size_t>(end - buf), rapidjson::kNumberType);
+}
+
+void WriteNested(const Tensor& t, size_t dim, int64_t* index, JsonWriter* w) {
+  if (dim == t.shape().size()) {
+    WriteTensorElement(t, (*index)++, w);
+    return;
+  }
+  w->StartArray();
+  for (int64_t i = 0; i < t.shape()[dim]; ++i) WriteNested(t, dim + 1, index, w);
+  w->EndArray();
+}
+
+}  // namespace
+
+Status FillTensorFromJson(const rapidjson::Value& data, Tensor* tensor) {
+  RETURN_IF_ERROR(tensor->Allocate());
+  Filler filler(tensor);
+  RETURN_IF_ERROR(filler.Walk(data));
+  return filler.Finish();
+}
+
+void WriteTensorElement(const Tensor& t, int64_t i, JsonWriter* w) {
+  switch (t.datatype()) {
+    case DataType::kBool: w->Bool(t.data<uint8_t>()[i] != 0); return;
+    case DataType::kUint8: w->Uint(t.data<uint8_t>()[i]); return;
+    case DataType::kUint16: w->Uint(t.data<uint16_t>()[i]); return;
+    case DataType::kUint32: w->Uint(t.data<uint32_t>()[i]); return;
+    case DataType::kUint64: w->Uint64(t.data<uint64_t>()[i]); return;
+    case DataType::kInt8: w->Int(t.data<int8_t>()[i]); return;
+    case DataType::kInt16: w->Int(t.data<int16_t>()[i]); return;
+    case DataType::kInt32: w->Int(t.data<int32_t>()[i]); return;
+    case DataType::kInt64: w->Int64(t.data<int64_t>()[i]); return;
+    case DataType::kFp16: WriteFloat(HalfToFloat(t.data<uint16_t>()[i]), w); return;
+    case DataType::kFp32: WriteFloat(t.data<float>()[i], w); return;
+    case DataType::kFp64: w->Double(t.data<double>()[i]); return;
+    case DataType::kBytes: {
+      const std::string& s = t.strings()[i];
+      w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      return;
+    }
+    case DataType::kInvalid: w->Null(); return;
+  }
+}
+
+void WriteTensorData(const Tensor& t, JsonWriter* w) {
+  w->StartArray();
+  const int64_t n = t.element_count();
+  for (int64_t i = 0; i < n; ++i) WriteTensorElement(t, i, w);
+  w->EndArray();
+}
+
+void WriteTensorNested(const Tensor& t, JsonWriter* w) {
+  int64_t index = 0;
+  WriteNested(t, 0, &index, w);
+}
+
+}  // namespace berth::http

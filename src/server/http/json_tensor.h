@@ -1,0 +1,37 @@
+// Tensor data <-> JSON arrays, shared by every JSON protocol (v2, TF-Serving,
+// the cloud routes).
+#pragma once
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace berth::http {
+
+// The parse flags every front end uses: NaN and Infinity literals are read
+// (Python's json module writes them) so that validation can refuse them with
+// a clear message instead of a parse error.
+constexpr unsigned kJsonParseFlags = rapidjson::kParseNanAndInfFlag;
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
+                                     rapidjson::CrtAllocator, rapidjson::kWriteNanAndInfFlag>;
+
+// Fills `tensor` (name, datatype and shape already set) from `data`, a flat or
+// nested JSON array in row-major order (a bare scalar is accepted for a
+// single-element tensor). Checks each element's JSON type and range against
+// the datatype and the element count against the shape.
+Status FillTensorFromJson(const rapidjson::Value& data, Tensor* tensor);
+
+// Writes the tensor's elements as one flat JSON array.
+void WriteTensorData(const Tensor& tensor, JsonWriter* writer);
+
+// Writes the tensor's elements nested by its shape ([[..], [..]]).
+void WriteTensorNested(const Tensor& tensor, JsonWriter* writer);
+
+// Writes one element (flat index `i`) as a JSON value.
+void WriteTensorElement(const Tensor& tensor, int64_t i, JsonWriter* writer);
+
+}  // namespace berth::http

@@ -1,0 +1,79 @@
+#include "server/http/router.h"
+
+namespace berth::http {
+namespace {
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start < path.size()) {
+    if (path[start] == '/') {
+      ++start;
+      continue;
+    }
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    parts.push_back(path.substr(start, end - start));
+    start = end;
+  }
+  return parts;
+}
+
+}  // namespace
+
+void Router::Add(std::string method, std::string_view pattern, Handler handler) {
+  Route route{std::move(method), {}, std::move(handler)};
+  for (std::string_view part : SplitPath(pattern)) {
+    Segment seg;
+    if (!part.empty() && part.front() == '{') {
+      const size_t close = part.find('}');
+      seg.capture = std::string(part.substr(1, close - 1));
+      seg.literal = std::string(part.substr(close + 1));
+    } else {
+      seg.literal = std::string(part);
+    }
+    route.segments.push_back(std::move(seg));
+  }
+  routes_.push_back(std::move(route));
+}
+
+bool Router::Match(const Route& route, const std::vector<std::string_view>& parts,
+                   PathParams* params) {
+  if (route.segments.size() != parts.size()) return false;
+  params->clear();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Segment& seg = route.segments[i];
+    std::string_view part = parts[i];
+    if (seg.capture.empty()) {
+      if (part != seg.literal) return false;
+      continue;
+    }
+    if (part.size() <= seg.literal.size() || !part.ends_with(seg.literal)) return false;
+    params->emplace(seg.capture, part.substr(0, part.size() - seg.literal.size()));
+  }
+  return true;
+}
+
+void Router::Dispatch(HttpRequest& request, Reply reply) const {
+  const auto parts = SplitPath(request.path);
+  PathParams params;
+  bool path_known = false;
+  for (const Route& route : routes_) {
+    if (!Match(route, parts, &params)) continue;
+    path_known = true;
+    if (route.method == request.method) {
+      route.handler(request, params, std::move(reply));
+      return;
+    }
+  }
+  if (path_known) {
+    HttpResponse r = ErrorResponse(
+        Status::InvalidArgument("method " + request.method + " is not allowed on " + request.path));
+    r.status = 405;
+    reply(std::move(r));
+    return;
+  }
+  reply(ErrorResponse(Status::NotFound("no route for " + request.method + " " + request.path)));
+}
+
+}  // namespace berth::http

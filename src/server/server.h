@@ -1,0 +1,49 @@
+// Server: the one object that owns everything a running Berth process has:
+// the backends, the model table, the repository, the inference path and the
+// protocol front ends. main() builds it from flags, starts it, stops it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace berth {
+
+struct ServerOptions {
+  std::string model_repository;
+  std::string host = "127.0.0.1";
+  int http_port = 8000;          // -1 disables the HTTP front end; 0 picks a free port
+  int grpc_port = 8001;          // -1 disables gRPC; 0 picks a free port
+  int http_threads = 2;
+  uint64_t max_request_bytes = 64ull << 20;
+  bool strict_readiness = true;
+  std::chrono::milliseconds shutdown_grace{10000};
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Loads the repository and starts the front ends. A model that fails to
+  // load is reported, not fatal; an unreadable repository or a port that
+  // cannot be bound is.
+  Status Start();
+  // Stops accepting, finishes in-flight requests (up to the grace period).
+  void Stop();
+
+  int http_port() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace berth
