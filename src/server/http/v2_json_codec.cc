@@ -2,6 +2,9 @@
 
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
+
+#include "core/raw_tensor.h"
 #include "server/http/json_tensor.h"
 
 namespace berth::http {
@@ -58,7 +61,40 @@ Status ParseShape(const Value& obj, const std::string& where, std::vector<int64_
   return Status::Ok();
 }
 
-Status ParseInput(const Value& in, size_t index, InferenceRequest* request) {
+// Takes the next `size` bytes of the binary part for one input.
+class BinaryCursor {
+ public:
+  explicit BinaryCursor(std::string_view binary) : binary_(binary) {}
+
+  Status Take(const std::string& input, const Value& size, std::string_view* out) {
+    if (!size.IsUint64()) {
+      return Status::InvalidArgument("input '" + input +
+                                     "': binary_data_size must be a non-negative integer");
+    }
+    const uint64_t n = size.GetUint64();
+    if (n > binary_.size() - pos_) {
+      return Status::InvalidArgument("input '" + input + "': binary_data_size " +
+                                     std::to_string(n) + " runs past the end of the body (" +
+                                     std::to_string(binary_.size() - pos_) + " bytes left)");
+    }
+    *out = binary_.substr(pos_, n);
+    pos_ += n;
+    return Status::Ok();
+  }
+
+  Status Finish() const {
+    if (pos_ == binary_.size()) return Status::Ok();
+    return Status::InvalidArgument(std::to_string(binary_.size() - pos_) +
+                                   " bytes of binary data are not claimed by any input");
+  }
+
+ private:
+  std::string_view binary_;
+  size_t pos_ = 0;
+};
+
+Status ParseInput(const Value& in, size_t index, BinaryCursor* binary,
+                  InferenceRequest* request) {
   const std::string where = "inputs[" + std::to_string(index) + "]";
   if (!in.IsObject()) return Status::InvalidArgument(where + " must be an object");
   std::string name, datatype;
@@ -71,6 +107,23 @@ Status ParseInput(const Value& in, size_t index, InferenceRequest* request) {
   std::vector<int64_t> shape;
   RETURN_IF_ERROR(ParseShape(in, "input '" + name + "'", &shape));
   Tensor tensor(std::move(name), type, std::move(shape));
+  if (auto p = in.FindMember("parameters"); p != in.MemberEnd()) {
+    if (!p->value.IsObject()) {
+      return Status::InvalidArgument("'parameters' of input '" + tensor.name() +
+                                     "' must be an object");
+    }
+    if (auto size = p->value.FindMember("binary_data_size"); size != p->value.MemberEnd()) {
+      if (in.HasMember("data")) {
+        return Status::InvalidArgument("input '" + tensor.name() +
+                                       "' has both 'data' and binary_data_size");
+      }
+      std::string_view raw;
+      RETURN_IF_ERROR(binary->Take(tensor.name(), size->value, &raw));
+      RETURN_IF_ERROR(FillTensorFromRaw(raw, &tensor));
+      request->inputs.push_back(std::move(tensor));
+      return Status::Ok();
+    }
+  }
   auto data = in.FindMember("data");
   if (data == in.MemberEnd()) {
     return Status::InvalidArgument("input '" + tensor.name() + "' needs 'data'");
@@ -120,9 +173,10 @@ void WriteSpecs(const std::vector<TensorSpec>& specs, JsonWriter* w) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view body) {
+StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view json,
+                                                                 std::string_view binary) {
   rapidjson::Document doc;
-  doc.Parse<kJsonParseFlags>(body.data(), body.size());
+  doc.Parse<kJsonParseFlags>(json.data(), json.size());
   if (doc.HasParseError()) {
     return Status::InvalidArgument(std::string("malformed JSON at offset ") +
                                    std::to_string(doc.GetErrorOffset()) + ": " +
@@ -138,8 +192,12 @@ StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view
   if (inputs == doc.MemberEnd() || !inputs->value.IsArray()) {
     return Status::InvalidArgument("the request needs an 'inputs' array");
   }
+  BinaryCursor cursor(binary);
   size_t i = 0;
-  for (const auto& in : inputs->value.GetArray()) RETURN_IF_ERROR(ParseInput(in, i++, request.get()));
+  for (const auto& in : inputs->value.GetArray()) {
+    RETURN_IF_ERROR(ParseInput(in, i++, &cursor, request.get()));
+  }
+  RETURN_IF_ERROR(cursor.Finish());
   if (auto outs = doc.FindMember("outputs"); outs != doc.MemberEnd()) {
     if (!outs->value.IsArray()) return Status::InvalidArgument("'outputs' must be an array");
     size_t j = 0;
@@ -157,7 +215,26 @@ StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view
   return request;
 }
 
-std::string WriteV2InferResponse(const InferenceResponse& response) {
+bool BinaryOutputs::Wants(const std::string& name) const {
+  return all || std::find(names.begin(), names.end(), name) != names.end();
+}
+
+BinaryOutputs BinaryOutputsOf(const InferenceRequest& request) {
+  auto is_true = [](const Parameters& p, const char* key) {
+    auto it = p.find(key);
+    return it != p.end() && std::holds_alternative<bool>(it->second) &&
+           std::get<bool>(it->second);
+  };
+  BinaryOutputs out;
+  out.all = is_true(request.parameters, "binary_data_output");
+  for (const auto& o : request.outputs) {
+    if (is_true(o.parameters, "binary_data")) out.names.push_back(o.name);
+  }
+  return out;
+}
+
+EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
+                                       const BinaryOutputs& binary) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -185,13 +262,29 @@ std::string WriteV2InferResponse(const InferenceResponse& response) {
     w.StartArray();
     for (int64_t d : t.shape()) w.Int64(d);
     w.EndArray();
-    w.Key("data");
-    WriteTensorData(t, &w);
+    if (binary.Wants(t.name())) {
+      w.Key("parameters");
+      w.StartObject();
+      w.Key("binary_data_size");
+      w.Uint64(RawByteSize(t));
+      w.EndObject();
+    } else {
+      w.Key("data");
+      WriteTensorData(t, &w);
+    }
     w.EndObject();
   }
   w.EndArray();
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  EncodedV2Response encoded;
+  encoded.body.assign(buf.GetString(), buf.GetSize());
+  encoded.json_size = encoded.body.size();
+  if (binary.any()) {
+    for (const Tensor& t : response.outputs) {
+      if (binary.Wants(t.name())) AppendRaw(t, &encoded.body);
+    }
+  }
+  return encoded;
 }
 
 std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>& versions) {

@@ -13,11 +13,34 @@
 
 namespace berth::http {
 
-// Parses an infer request body. The model name and version come from the URL
-// and are not set here. InvalidArgument with the position for malformed JSON.
-StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view body);
+// Parses an infer request. `json` is the JSON document; `binary` holds the
+// bytes that follow it under the binary tensor extension (empty otherwise):
+// inputs with a `binary_data_size` parameter take their data from it, in
+// order, and every byte must be claimed. The model name and version come from
+// the URL and are not set here. InvalidArgument with the position for
+// malformed JSON.
+StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view json,
+                                                                 std::string_view binary = {});
 
-std::string WriteV2InferResponse(const InferenceResponse& response);
+// Which outputs a request wants as binary data (`binary_data: true` on the
+// output, or `binary_data_output: true` on the request).
+struct BinaryOutputs {
+  bool all = false;
+  std::vector<std::string> names;
+  bool Wants(const std::string& name) const;
+  bool any() const { return all || !names.empty(); }
+};
+BinaryOutputs BinaryOutputsOf(const InferenceRequest& request);
+
+// The encoded response: `body` is the JSON document followed by the binary
+// outputs; `json_size` is the JSON part's length (the value of the
+// Inference-Header-Content-Length header) or body.size() when nothing is binary.
+struct EncodedV2Response {
+  std::string body;
+  size_t json_size = 0;
+};
+EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
+                                       const BinaryOutputs& binary = {});
 
 // {"name", "versions", "platform", "inputs", "outputs"} for `model`;
 // `versions` lists the model's READY versions.

@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 
+#include <charconv>
+
 #include "registry/model_repository.h"
 #include "server/http/v2_json_codec.h"
 
@@ -27,6 +29,27 @@ StatusOr<bool> ParseIndexRequest(const std::string& body) {
   if (it == doc.MemberEnd()) return false;
   if (!it->value.IsBool()) return Status::InvalidArgument("'ready' must be a boolean");
   return it->value.GetBool();
+}
+
+constexpr const char* kHeaderLengthHeader = "Inference-Header-Content-Length";
+
+// The binary tensor extension: the JSON part's length comes in a header; the
+// rest of the body is binary tensor data.
+StatusOr<size_t> JsonHeaderSize(const HttpRequest& req) {
+  const std::string_view value = req.Header("inference-header-content-length");
+  if (value.empty()) return req.body.size();
+  size_t size = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
+  if (ec != std::errc() || end != value.data() + value.size()) {
+    return Status::InvalidArgument("Inference-Header-Content-Length '" + std::string(value) +
+                                   "' is not a non-negative integer");
+  }
+  if (size > req.body.size()) {
+    return Status::InvalidArgument("Inference-Header-Content-Length " + std::to_string(size) +
+                                   " is larger than the body (" +
+                                   std::to_string(req.body.size()) + " bytes)");
+  }
+  return size;
 }
 
 std::vector<int64_t> ReadyVersions(const ModelEntry& entry) {
@@ -73,15 +96,27 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   router->Add("GET", "/v2/models/{model}/versions/{version}/ready", ready);
 
   auto infer = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
-    auto request = ParseV2InferRequest(req.body);
+    auto json_size = JsonHeaderSize(req);
+    if (!json_size.ok()) return reply(ErrorResponse(json_size.status()));
+    const std::string_view body(req.body);
+    auto request = ParseV2InferRequest(body.substr(0, *json_size), body.substr(*json_size));
     if (!request.ok()) return reply(ErrorResponse(request.status()));
     (*request)->model_name = std::string(Param(p, "model"));
     (*request)->model_version = std::string(Param(p, "version"));
-    ctx->inference->Infer(std::move(request).value(),
-                          [reply = std::move(reply)](StatusOr<InferenceResponse> response) {
-                            if (!response.ok()) return reply(ErrorResponse(response.status()));
-                            reply(JsonResponse(200, WriteV2InferResponse(*response)));
-                          });
+    BinaryOutputs binary = BinaryOutputsOf(**request);
+    ctx->inference->Infer(
+        std::move(request).value(),
+        [reply = std::move(reply), binary = std::move(binary)](
+            StatusOr<InferenceResponse> response) {
+          if (!response.ok()) return reply(ErrorResponse(response.status()));
+          EncodedV2Response encoded = WriteV2InferResponse(*response, binary);
+          HttpResponse r = JsonResponse(200, std::move(encoded.body));
+          if (encoded.json_size != r.body.size()) {
+            r.content_type = "application/octet-stream";
+            r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded.json_size));
+          }
+          reply(std::move(r));
+        });
   };
   router->Add("POST", "/v2/models/{model}/infer", infer);
   router->Add("POST", "/v2/models/{model}/versions/{version}/infer", infer);

@@ -1,0 +1,69 @@
+#include "core/raw_tensor.h"
+
+#include <cstring>
+
+namespace berth {
+
+Status FillTensorFromRaw(std::string_view raw, Tensor* tensor) {
+  RETURN_IF_ERROR(tensor->Allocate());
+  const auto n = static_cast<size_t>(tensor->element_count());
+  if (tensor->datatype() != DataType::kBytes) {
+    if (raw.size() != tensor->bytes().size()) {
+      return Status::InvalidArgument(
+          "input '" + tensor->name() + "': shape " + ShapeToString(tensor->shape()) + " of " +
+          std::string(DataTypeName(tensor->datatype())) + " needs " +
+          std::to_string(tensor->bytes().size()) + " bytes of binary data, got " +
+          std::to_string(raw.size()));
+    }
+    if (!raw.empty()) std::memcpy(tensor->bytes().data(), raw.data(), raw.size());
+    return Status::Ok();
+  }
+  size_t pos = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (raw.size() - pos < 4) {
+      return Status::InvalidArgument("input '" + tensor->name() +
+                                     "': binary BYTES data ends before element " +
+                                     std::to_string(i) + " of " + std::to_string(n));
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(raw.data() + pos);
+    const uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+    pos += 4;
+    if (raw.size() - pos < len) {
+      return Status::InvalidArgument("input '" + tensor->name() + "': BYTES element " +
+                                     std::to_string(i) + " declares " + std::to_string(len) +
+                                     " bytes but only " + std::to_string(raw.size() - pos) +
+                                     " remain");
+    }
+    tensor->strings()[i].assign(raw.data() + pos, len);
+    pos += len;
+  }
+  if (pos != raw.size()) {
+    return Status::InvalidArgument("input '" + tensor->name() + "': " +
+                                   std::to_string(raw.size() - pos) +
+                                   " bytes of binary data left after the last BYTES element");
+  }
+  return Status::Ok();
+}
+
+size_t RawByteSize(const Tensor& tensor) {
+  if (tensor.datatype() != DataType::kBytes) return tensor.bytes().size();
+  size_t size = 0;
+  for (const auto& s : tensor.strings()) size += 4 + s.size();
+  return size;
+}
+
+void AppendRaw(const Tensor& tensor, std::string* out) {
+  if (tensor.datatype() != DataType::kBytes) {
+    out->append(reinterpret_cast<const char*>(tensor.bytes().data()), tensor.bytes().size());
+    return;
+  }
+  for (const auto& s : tensor.strings()) {
+    const auto len = static_cast<uint32_t>(s.size());
+    const char prefix[4] = {static_cast<char>(len), static_cast<char>(len >> 8),
+                            static_cast<char>(len >> 16), static_cast<char>(len >> 24)};
+    out->append(prefix, 4);
+    out->append(s);
+  }
+}
+
+}  // namespace berth

@@ -1,0 +1,25 @@
+// The raw (binary) form of tensor data shared by the binary tensor extension
+// of the v2 REST protocol and gRPC's raw_input_contents/raw_output_contents:
+// fixed-size elements little-endian and row-major; BYTES elements each as a
+// 4-byte little-endian length followed by the bytes.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace berth {
+
+// Fills `tensor` (name, datatype and shape set) from `raw`. InvalidArgument if
+// the size disagrees with the shape or a BYTES length runs past the end.
+Status FillTensorFromRaw(std::string_view raw, Tensor* tensor);
+
+// The size of the raw form of `tensor`'s data.
+size_t RawByteSize(const Tensor& tensor);
+
+// Appends the raw form of `tensor`'s data to `out`.
+void AppendRaw(const Tensor& tensor, std::string* out);
+
+}  // namespace berth
