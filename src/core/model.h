@@ -9,10 +9,9 @@
 
 #include "backends/backend.h"
 #include "core/model_config.h"
+#include "core/scheduler.h"
 
 namespace berth {
-
-class Scheduler;
 
 // The lifecycle of a model version, as the repository index reports it.
 enum class ModelState { kLoading, kReady, kUnavailable, kUnloading };

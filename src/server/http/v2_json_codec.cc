@@ -307,6 +307,22 @@ std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>&
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string WriteV2ModelReady(std::string_view name, bool ready, std::string_view reason) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("name");
+  WriteString(&w, name);
+  w.Key("ready");
+  w.Bool(ready);
+  if (!ready) {
+    w.Key("error");
+    WriteString(&w, reason);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 std::string WriteV2ServerMetadata(std::string_view name, std::string_view version,
                                   const std::vector<std::string>& extensions) {
   rapidjson::StringBuffer buf;

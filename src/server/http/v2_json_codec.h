@@ -46,6 +46,9 @@ EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
 // `versions` lists the model's READY versions.
 std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>& versions);
 
+// {"name": ..., "ready": ...} and, when not ready, "error": the reason.
+std::string WriteV2ModelReady(std::string_view name, bool ready, std::string_view reason);
+
 std::string WriteV2ServerMetadata(std::string_view name, std::string_view version,
                                   const std::vector<std::string>& extensions);
 

@@ -89,8 +89,12 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   auto ready = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     const std::string name(Param(p, "model"));
     auto model = ctx->models->Get(name, Param(p, "version"));
-    if (!model.ok()) return reply(ErrorResponse(model.status()));
-    reply(JsonResponse(200, "{\"ready\":true}"));
+    if (model.ok()) return reply(JsonResponse(200, WriteV2ModelReady(name, true, "")));
+    if (model.status().code() != Status::Code::kUnavailable) {
+      return reply(ErrorResponse(model.status()));
+    }
+    reply(JsonResponse(HttpStatusFor(model.status().code()),
+                       WriteV2ModelReady(name, false, model.status().message())));
   };
   router->Add("GET", "/v2/models/{model}/ready", ready);
   router->Add("GET", "/v2/models/{model}/versions/{version}/ready", ready);
@@ -135,6 +139,13 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     reply(JsonResponse(200, "{}"));
   };
   router->Add("POST", "/v2/repository/models/{model}/load", load);
+
+  auto unload = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    Status s = ctx->repository->UnloadModel(std::string(Param(p, "model")));
+    if (!s.ok()) return reply(ErrorResponse(s));
+    reply(JsonResponse(200, "{}"));
+  };
+  router->Add("POST", "/v2/repository/models/{model}/unload", unload);
 }
 
 }  // namespace berth::http
