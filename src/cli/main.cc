@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -33,6 +34,12 @@ Options for serve:
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
   --log-level L            debug | info | warn | error (default info)
   --log-format F           text | json (default text)
+  --platform P             also speak a cloud container contract: sagemaker | vertex | azure
+                           (default $BERTH_PLATFORM, else none); see docs/platforms.md. The
+                           platform's environment then sets what the flags above leave
+                           unset: host 0.0.0.0, the port, the model repository
+  --default-model NAME     the model that answers the platform routes when a request names
+                           none (default: the repository's only model)
 )";
 
 int Fail(const std::string& message) {
@@ -50,6 +57,9 @@ int Serve(const std::vector<std::string_view>& args) {
   berth::ServerOptions options;
   berth::LogLevel level = berth::LogLevel::kInfo;
   berth::LogFormat format = berth::LogFormat::kText;
+  berth::ExplicitFlags given;
+  std::string_view platform;
+  bool platform_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view flag = args[i];
     std::string_view value;
@@ -65,9 +75,12 @@ int Serve(const std::vector<std::string_view>& args) {
     int64_t grace = 0;
     if (flag == "--model-repository") {
       options.model_repository = std::string(value);
+      given.model_repository = true;
     } else if (flag == "--host") {
       options.host = std::string(value);
+      given.host = true;
     } else if (flag == "--http-port") {
+      given.http_port = true;
       if (!ParseNumber(value, &options.http_port) || options.http_port < -1 ||
           options.http_port > 65535) {
         return Fail(bad);
@@ -94,10 +107,29 @@ int Serve(const std::vector<std::string_view>& args) {
     } else if (flag == "--log-format") {
       if (value != "text" && value != "json") return Fail(bad);
       format = value == "json" ? berth::LogFormat::kJson : berth::LogFormat::kText;
+    } else if (flag == "--platform") {
+      platform = value;
+      platform_given = true;
+    } else if (flag == "--default-model") {
+      if (value.empty()) return Fail(bad);
+      options.platform.default_model = std::string(value);
     } else {
       return Fail("unknown flag " + std::string(flag));
     }
   }
+  if (!platform_given) {
+    const char* env = std::getenv("BERTH_PLATFORM");
+    platform = env == nullptr ? "" : env;
+  }
+  if (!berth::ParsePlatform(platform, &options.platform.platform)) {
+    return Fail("unknown platform '" + std::string(platform) + "' (" +
+                (platform_given ? "--platform" : "BERTH_PLATFORM") +
+                "): expected sagemaker, vertex or azure");
+  }
+  berth::Status env_status = berth::ApplyPlatformEnvironment(
+      [](const char* name) { return static_cast<const char*>(std::getenv(name)); }, given,
+      &options);
+  if (!env_status.ok()) return Fail(env_status.message());
   if (options.model_repository.empty()) return Fail("serve needs --model-repository DIR");
   berth::SetLogLevel(level);
   berth::SetLogFormat(format);

@@ -8,10 +8,27 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
   auto model = models_->Get(request->model_name, request->model_version);
   if (!model.ok()) {
+    if (observer_ != nullptr) {
+      // A known model with an unknown or unready version counts under the
+      // model's name; an unknown model name does not create a series.
+      const bool known = model.status().code() != Status::Code::kNotFound ||
+                         models_->Find(request->model_name).has_value();
+      observer_->OnInferenceDone(known ? request->model_name : std::string(), std::string(),
+                                 model.status(), std::chrono::nanoseconds(0));
+    }
     done(model.status());
     return;
   }
   std::shared_ptr<const Model> m = std::move(model).value();
+  if (observer_ != nullptr) {
+    done = [observer = observer_, name = m->name, version = std::to_string(m->version),
+            start = std::chrono::steady_clock::now(),
+            done = std::move(done)](StatusOr<InferenceResponse> response) {
+      observer->OnInferenceDone(name, version, response.status(),
+                                std::chrono::steady_clock::now() - start);
+      done(std::move(response));
+    };
+  }
   Status valid = ValidateRequest(*m, *request);
   if (!valid.ok()) {
     done(valid);

@@ -3,7 +3,9 @@
 // scheduler. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
 
 #include "core/inference_request.h"
 #include "core/model_manager.h"
@@ -11,9 +13,22 @@
 
 namespace berth {
 
+// Told of every finished inference request (monitoring/metrics.h is one).
+// Called on the thread that completes the request; must be thread-safe.
+class InferenceObserver {
+ public:
+  virtual ~InferenceObserver() = default;
+  // `model` is empty when the request named a model the server does not
+  // know; `version` is empty when no version was resolved.
+  virtual void OnInferenceDone(const std::string& model, const std::string& version,
+                               const Status& status, std::chrono::nanoseconds duration) = 0;
+};
+
 class InferenceService {
  public:
-  explicit InferenceService(const ModelManager* models) : models_(models) {}
+  // `observer` may be null; neither pointer is owned.
+  InferenceService(const ModelManager* models, InferenceObserver* observer)
+      : models_(models), observer_(observer) {}
 
   // Calls `done` exactly once, possibly before returning, possibly on another
   // thread.
@@ -22,7 +37,8 @@ class InferenceService {
   const ModelManager& models() const { return *models_; }
 
  private:
-  const ModelManager* models_;  // not owned
+  const ModelManager* models_;
+  InferenceObserver* observer_;
 };
 
 }  // namespace berth

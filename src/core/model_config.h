@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,15 @@ struct OnnxRuntimeOptions {
   bool operator==(const OnnxRuntimeOptions&) const = default;
 };
 
+// Gathers concurrent requests into one backend call (core/dynamic_batcher.h).
+struct DynamicBatchingConfig {
+  int64_t max_queue_delay_microseconds = 100;
+  std::vector<int64_t> preferred_batch_sizes;
+  int64_t max_queue_size = 1024;  // requests beyond it are refused as UNAVAILABLE
+
+  bool operator==(const DynamicBatchingConfig&) const = default;
+};
+
 struct ModelConfig {
   std::string name;
   std::string backend = "onnx";
@@ -37,6 +47,11 @@ struct ModelConfig {
   int64_t max_batch_size = 0;
   VersionPolicy version_policy;
   OnnxRuntimeOptions onnxruntime;
+  // Absent: each request runs on its own, on the thread that received it.
+  std::optional<DynamicBatchingConfig> dynamic_batching;
+  // Workers taking batches from the dynamic batcher's queue, each running
+  // the model's one (thread-safe) session.
+  int instance_count = 1;
   // Floating-point inputs refuse NaN and +-Infinity unless this is set.
   bool allow_nan = false;
   // Optional declarations; when empty they are read from the model file.

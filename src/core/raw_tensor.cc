@@ -1,20 +1,47 @@
 #include "core/raw_tensor.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace berth {
+namespace {
+
+// Checks, before anything is allocated, that `raw` can fill the tensor's
+// shape: a request naming a huge shape with a few bytes must not allocate it.
+Status CheckRawSize(std::string_view raw, const Tensor& tensor) {
+  const int64_t count = tensor.element_count();
+  if (count < 0) return Status::Ok();  // Allocate() reports the invalid shape
+  const auto n = static_cast<uint64_t>(count);
+  if (tensor.datatype() == DataType::kBytes) {
+    if (n > raw.size() / 4) {  // every element needs at least its length prefix
+      return Status::InvalidArgument("input '" + tensor.name() + "': " +
+                                     std::to_string(raw.size()) +
+                                     " bytes of binary data cannot hold " + std::to_string(n) +
+                                     " BYTES elements");
+    }
+    return Status::Ok();
+  }
+  const size_t element = DataTypeByteSize(tensor.datatype());
+  if (element == 0) {
+    return Status::InvalidArgument("input '" + tensor.name() + "' has no valid datatype");
+  }
+  if (raw.size() % element == 0 && raw.size() / element == n) return Status::Ok();
+  const std::string needs = n <= SIZE_MAX / element
+                                ? std::to_string(n * element)
+                                : std::to_string(n) + " x " + std::to_string(element);
+  return Status::InvalidArgument("input '" + tensor.name() + "': shape " +
+                                 ShapeToString(tensor.shape()) + " of " +
+                                 std::string(DataTypeName(tensor.datatype())) + " needs " + needs +
+                                 " bytes of binary data, got " + std::to_string(raw.size()));
+}
+
+}  // namespace
 
 Status FillTensorFromRaw(std::string_view raw, Tensor* tensor) {
+  RETURN_IF_ERROR(CheckRawSize(raw, *tensor));
   RETURN_IF_ERROR(tensor->Allocate());
   const auto n = static_cast<size_t>(tensor->element_count());
   if (tensor->datatype() != DataType::kBytes) {
-    if (raw.size() != tensor->bytes().size()) {
-      return Status::InvalidArgument(
-          "input '" + tensor->name() + "': shape " + ShapeToString(tensor->shape()) + " of " +
-          std::string(DataTypeName(tensor->datatype())) + " needs " +
-          std::to_string(tensor->bytes().size()) + " bytes of binary data, got " +
-          std::to_string(raw.size()));
-    }
     if (!raw.empty()) std::memcpy(tensor->bytes().data(), raw.data(), raw.size());
     return Status::Ok();
   }

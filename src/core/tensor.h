@@ -54,8 +54,11 @@ class Tensor {
   template <typename T>
   const T* data() const { return reinterpret_cast<const T*>(bytes_.data()); }
 
-  // Allocates storage for element_count() elements of datatype().
-  // Returns InvalidArgument if the shape is not fully known.
+  // Allocates zeroed storage for element_count() elements of datatype().
+  // InvalidArgument if the shape is not fully known or its size overflows;
+  // ResourceExhausted if the allocation fails. Callers that fill a tensor
+  // from untrusted bytes check first that the data can fill the shape, so
+  // that a huge shape with little data does not allocate.
   Status Allocate();
 
   // Checks that the stored data agrees with datatype() and shape().

@@ -84,6 +84,18 @@ Status ReadVersionPolicy(const YAML::Node& node, VersionPolicy* policy) {
     if (policy->specific.empty()) {
       return Status::InvalidArgument("version_policy.specific must list at least one version");
     }
+    std::set<int64_t> seen;
+    for (int64_t v : policy->specific) {
+      // Version directories are positive integers; 0 or -1 could never match.
+      if (v < 1) {
+        return Status::InvalidArgument("version_policy.specific lists version " +
+                                       std::to_string(v) + "; versions start at 1");
+      }
+      if (!seen.insert(v).second) {
+        return Status::InvalidArgument("version_policy.specific lists version " +
+                                       std::to_string(v) + " twice");
+      }
+    }
   }
   return Status::Ok();
 }
@@ -115,10 +127,42 @@ Status ReadOnnxRuntime(const YAML::Node& node, OnnxRuntimeOptions* o) {
   return Status::Ok();
 }
 
+Status ReadDynamicBatching(const YAML::Node& node, DynamicBatchingConfig* d) {
+  RETURN_IF_ERROR(CheckKeys(node, "dynamic_batching",
+                            {"max_queue_delay_microseconds", "preferred_batch_sizes",
+                             "max_queue_size"}));
+  if (node["max_queue_delay_microseconds"]) {
+    RETURN_IF_ERROR(Read(node["max_queue_delay_microseconds"],
+                         "dynamic_batching.max_queue_delay_microseconds",
+                         &d->max_queue_delay_microseconds));
+    if (d->max_queue_delay_microseconds < 0) {
+      return Status::InvalidArgument("dynamic_batching.max_queue_delay_microseconds must be >= 0");
+    }
+  }
+  if (node["preferred_batch_sizes"]) {
+    RETURN_IF_ERROR(Read(node["preferred_batch_sizes"], "dynamic_batching.preferred_batch_sizes",
+                         &d->preferred_batch_sizes));
+    for (int64_t size : d->preferred_batch_sizes) {
+      if (size < 1) {
+        return Status::InvalidArgument("dynamic_batching.preferred_batch_sizes must be >= 1");
+      }
+    }
+  }
+  if (node["max_queue_size"]) {
+    RETURN_IF_ERROR(Read(node["max_queue_size"], "dynamic_batching.max_queue_size",
+                         &d->max_queue_size));
+    if (d->max_queue_size < 1) {
+      return Status::InvalidArgument("dynamic_batching.max_queue_size must be >= 1");
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   RETURN_IF_ERROR(CheckKeys(root, "model config",
                             {"name", "backend", "max_batch_size", "version_policy", "onnxruntime",
-                             "allow_nan", "inputs", "outputs"}));
+                             "allow_nan", "inputs", "outputs", "dynamic_batching",
+                             "instance_count"}));
   ModelConfig c;
   if (root["name"]) RETURN_IF_ERROR(Read(root["name"], "name", &c.name));
   if (root["backend"]) RETURN_IF_ERROR(Read(root["backend"], "backend", &c.backend));
@@ -129,6 +173,27 @@ StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   if (root["version_policy"]) RETURN_IF_ERROR(ReadVersionPolicy(root["version_policy"], &c.version_policy));
   if (root["onnxruntime"]) RETURN_IF_ERROR(ReadOnnxRuntime(root["onnxruntime"], &c.onnxruntime));
   if (root["allow_nan"]) RETURN_IF_ERROR(Read(root["allow_nan"], "allow_nan", &c.allow_nan));
+  if (root["dynamic_batching"]) {
+    // An empty mapping (`dynamic_batching: {}`) turns batching on with defaults.
+    c.dynamic_batching.emplace();
+    if (!root["dynamic_batching"].IsNull()) {
+      RETURN_IF_ERROR(ReadDynamicBatching(root["dynamic_batching"], &*c.dynamic_batching));
+    }
+    if (c.max_batch_size < 1) {
+      return Status::InvalidArgument("dynamic_batching needs max_batch_size > 0");
+    }
+    for (int64_t size : c.dynamic_batching->preferred_batch_sizes) {
+      if (size > c.max_batch_size) {
+        return Status::InvalidArgument("dynamic_batching.preferred_batch_sizes has " +
+                                       std::to_string(size) + ", over max_batch_size " +
+                                       std::to_string(c.max_batch_size));
+      }
+    }
+  }
+  if (root["instance_count"]) {
+    RETURN_IF_ERROR(Read(root["instance_count"], "instance_count", &c.instance_count));
+    if (c.instance_count < 1) return Status::InvalidArgument("instance_count must be >= 1");
+  }
   if (root["inputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["inputs"], "inputs", &c.inputs));
   if (root["outputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["outputs"], "outputs", &c.outputs));
   return c;

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "core/logging.h"
+#include "core/dynamic_batcher.h"
 #include "core/scheduler.h"
 #include "registry/config_parser.h"
 #include "registry/version_policy.h"
@@ -74,6 +75,13 @@ Status ModelRepository::LoadModel(const std::string& name) {
   return Status::Ok();
 }
 
+Status ModelRepository::UnloadModel(const std::string& name) {
+  if (!manager_->Find(name)) return Status::NotFound("model '" + name + "' is not loaded");
+  manager_->Remove(name);
+  LOG_INFO("unloaded model", {{"model", name}});
+  return Status::Ok();
+}
+
 ModelEntry ModelRepository::Load(const std::string& name) {
   ModelEntry entry;
   entry.name = name;
@@ -128,7 +136,8 @@ VersionEntry ModelRepository::LoadVersion(const ModelConfig& config, BackendFact
   model->config = config;
   model->signature = std::move(signature).value();
   model->backend = std::move(backend).value();
-  model->scheduler = CreateDirectScheduler();
+  model->scheduler = config.dynamic_batching ? CreateDynamicBatcher(model.get())
+                                              : CreateDirectScheduler();
   VersionEntry v;
   v.version = version;
   v.state = ModelState::kReady;

@@ -31,6 +31,11 @@ class ModelRepository {
   // Loads (or reloads) one model directory and publishes the result.
   Status LoadModel(const std::string& name);
 
+  // Takes a model out of service: it leaves the manager's table (and so the
+  // index and readiness) until LoadModel() brings it back. Requests already
+  // holding a version finish on it. NotFound if the model is not loaded.
+  Status UnloadModel(const std::string& name);
+
   const std::filesystem::path& root() const { return root_; }
 
  private:

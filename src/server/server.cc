@@ -1,13 +1,22 @@
 #include "server/server.h"
 
+#include <thread>
+
 #include "backends/onnxruntime/onnxruntime_backend.h"
 #include "core/inference_service.h"
 #include "core/logging.h"
 #include "core/model_manager.h"
 #include "core/version.h"
+#include "monitoring/metrics.h"
 #include "registry/model_repository.h"
+#include "server/grpc/grpc_server.h"
+#include "server/http/cloud_routes.h"
 #include "server/http/http_server.h"
+#include "server/http/metrics_routes.h"
+#include "server/http/openapi_route.h"
 #include "server/http/router.h"
+#include "server/http/rows_routes.h"
+#include "server/http/tfserving_routes.h"
 #include "server/http/v2_routes.h"
 #include "server/server_context.h"
 
@@ -18,7 +27,7 @@ struct Server::State {
       : options(std::move(o)),
         onnxruntime(CreateOnnxRuntimeFactory()),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models),
-        inference(&models) {
+        inference(&models, &metrics) {
     context.inference = &inference;
     context.models = &models;
     context.repository = &repository;
@@ -30,12 +39,14 @@ struct Server::State {
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
   ModelManager models;
+  Metrics metrics;
   ModelRepository repository;
   InferenceService inference;
   std::atomic<bool> ready{false};
   ServerContext context;
   http::Router router;
   std::unique_ptr<http::HttpServer> http;
+  std::unique_ptr<rpc::GrpcServer> grpc;
 };
 
 Server::Server(ServerOptions options) : state_(std::make_unique<State>(std::move(options))) {}
@@ -45,8 +56,19 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   State& s = *state_;
   RETURN_IF_ERROR(s.repository.LoadAll());
+  const std::string& default_model = s.options.platform.default_model;
+  if (!default_model.empty() && !s.models.Find(default_model)) {
+    return Status::InvalidArgument("--default-model '" + default_model +
+                                   "' is not a model of the repository");
+  }
   if (s.options.http_port >= 0) {
+    // The platform's routes first: its contract wins over any route it shadows.
+    http::RegisterCloudRoutes(&s.context, s.options.platform, &s.router);
     http::RegisterV2Routes(&s.context, &s.router);
+    http::RegisterRowsRoutes(&s.context, &s.router);
+    http::RegisterTfServingRoutes(&s.context, &s.router);
+    http::RegisterOpenApiRoute(&s.router);
+    http::RegisterMetricsRoutes(&s.metrics, &s.models, &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);
@@ -57,6 +79,16 @@ Status Server::Start() {
     LOG_INFO("HTTP front end listening",
              {{"host", s.options.host}, {"port", std::to_string(s.http->port())}});
   }
+  if (s.options.grpc_port >= 0) {
+    rpc::GrpcServerOptions o;
+    o.host = s.options.host;
+    o.port = s.options.grpc_port;
+    o.max_message_bytes = s.options.max_request_bytes;
+    s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
+    RETURN_IF_ERROR(s.grpc->Start());
+    LOG_INFO("gRPC front end listening",
+             {{"host", s.options.host}, {"port", std::to_string(s.grpc->port())}});
+  }
   s.ready = true;
   return Status::Ok();
 }
@@ -64,12 +96,19 @@ Status Server::Start() {
 void Server::Stop() {
   State& s = *state_;
   s.ready = false;
+  // Both front ends drain in-flight requests within the same grace period.
+  std::thread grpc_stop;
+  if (s.grpc) grpc_stop = std::thread([&s] { s.grpc->Stop(s.options.shutdown_grace); });
   if (s.http) {
     s.http->Stop(s.options.shutdown_grace);
     s.http.reset();
   }
+  if (grpc_stop.joinable()) grpc_stop.join();
+  s.grpc.reset();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }
+
+int Server::grpc_port() const { return state_->grpc ? state_->grpc->port() : -1; }
 
 }  // namespace berth

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "server/platform.h"
 
 namespace berth {
 
@@ -23,6 +24,9 @@ struct ServerOptions {
   uint64_t max_request_bytes = 64ull << 20;
   bool strict_readiness = true;
   std::chrono::milliseconds shutdown_grace{10000};
+  // A cloud container contract served beside the v2 routes (--platform,
+  // --default-model); see server/platform.h.
+  PlatformOptions platform;
 };
 
 class Server {
@@ -39,7 +43,8 @@ class Server {
   // Stops accepting, finishes in-flight requests (up to the grace period).
   void Stop();
 
-  int http_port() const;
+  int http_port() const;  // the bound REST port; -1 if disabled or stopped
+  int grpc_port() const;  // the bound gRPC port; -1 if disabled or stopped
 
  private:
   struct State;

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -88,15 +88,28 @@ class BerthServer:
         max_request_bytes: int | None = None,
         grpc_port: int = 0,
         extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        http_port_env: str | None = None,
     ) -> BerthServer:
-        """Start the server and wait until it is live and has finished loading models."""
+        """Start the server and wait until it is live and has finished loading models.
+
+        `env` adds variables to the server's environment. With `http_port_env`
+        the free port goes to the server in that variable (a cloud platform's
+        contract, e.g. AIP_HTTP_PORT) instead of --http-port.
+        """
         if not binary.is_file():
             raise FileNotFoundError(f"no Berth binary at {binary}: build it first or set BERTH_BINARY")
         http_port = free_port()
+        environment = {**os.environ, **(env or {})}
+        if http_port_env is None:
+            port_args = ["--http-port", str(http_port)]
+        else:
+            port_args = []
+            environment[http_port_env] = str(http_port)
         command = [
             str(binary), "serve",
             "--model-repository", str(repository),
-            "--http-port", str(http_port),
+            *port_args,
             "--grpc-port", str(grpc_port),
             "--host", HOST,
             "--log-level", "info",
@@ -106,7 +119,7 @@ class BerthServer:
             command += ["--max-request-bytes", str(max_request_bytes)]
         command += extra_args
         with log_path.open("wb") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
         server = cls(process, http_port, log_path)
         try:
             server._wait_until_loaded()

@@ -119,10 +119,13 @@ class OnnxRuntimeBackend final : public Backend {
       if (t.datatype() == DataType::kBytes) {
         Ort::Value v = Ort::Value::CreateTensor(allocator, shape.data(), shape.size(),
                                                 ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
-        std::vector<const char*> cstrs;
-        cstrs.reserve(t.strings().size());
-        for (const auto& s : t.strings()) cstrs.push_back(s.c_str());
-        v.FillStringTensor(cstrs.data(), cstrs.size());
+        // Copied by length: BYTES elements may hold NUL bytes, which the
+        // C-string FillStringTensor would cut off.
+        const auto& strings = t.strings();
+        for (size_t i = 0; i < strings.size(); ++i) {
+          char* dst = v.GetResizedStringTensorElementBuffer(i, strings[i].size());
+          if (!strings[i].empty()) std::memcpy(dst, strings[i].data(), strings[i].size());
+        }
         values.push_back(std::move(v));
       } else {
         // ORT only reads inputs, so it may alias the request's buffer.

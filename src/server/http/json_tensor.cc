@@ -21,6 +21,51 @@ const char* JsonTypeName(const rapidjson::Value& v) {
   return "a number";
 }
 
+// Nesting deeper than this is refused before the data is walked (the walk
+// recurses once per level); no tensor has a rank anywhere near it.
+constexpr int kMaxNesting = 64;
+
+// The number of scalar leaves under `v`, counting stops once past `limit`;
+// -1 when the nesting is deeper than kMaxNesting.
+int64_t CountLeaves(const rapidjson::Value& v, int64_t limit, int depth = 0) {
+  if (!v.IsArray()) return 1;
+  if (depth >= kMaxNesting) return -1;
+  int64_t n = 0;
+  for (const auto& e : v.GetArray()) {
+    const int64_t c = CountLeaves(e, limit - n, depth + 1);
+    if (c < 0) return -1;
+    n += c;
+    if (n > limit) break;
+  }
+  return n;
+}
+
+std::string CountMessage(const Tensor& t, int64_t want, int64_t got) {
+  return "input '" + t.name() + "': shape " + ShapeToString(t.shape()) + " needs " +
+         std::to_string(want) + " elements, but data has " +
+         (got > want ? "more" : std::to_string(got));
+}
+
+// Checks, before anything is allocated, that `parts` hold exactly as many
+// elements as the tensor's shape needs: a request naming a huge shape with
+// little data must not allocate the shape.
+Status CheckElementCount(std::span<const rapidjson::Value* const> parts, const Tensor& t) {
+  const int64_t want = t.element_count();
+  if (want < 0) return Status::Ok();  // Allocate() reports the invalid shape
+  int64_t got = 0;
+  for (const rapidjson::Value* part : parts) {
+    const int64_t c = CountLeaves(*part, want - got);
+    if (c < 0) {
+      return Status::InvalidArgument("input '" + t.name() + "': data is nested deeper than " +
+                                     std::to_string(kMaxNesting) + " levels");
+    }
+    got += c;
+    if (got > want) break;
+  }
+  if (got != want) return Status::InvalidArgument(CountMessage(t, want, got));
+  return Status::Ok();
+}
+
 class Filler {
  public:
   explicit Filler(Tensor* t) : t_(t), n_(t->element_count()) {}
@@ -40,9 +85,7 @@ class Filler {
 
  private:
   Status CountError(int64_t got) const {
-    return Status::InvalidArgument(
-        "input '" + t_->name() + "': shape " + ShapeToString(t_->shape()) + " needs " +
-        std::to_string(n_) + " elements, but data has " + (got > n_ ? "more" : std::to_string(got)));
+    return Status::InvalidArgument(CountMessage(*t_, n_, got));
   }
 
   Status TypeError(const rapidjson::Value& v, const char* want) const {
@@ -52,27 +95,34 @@ class Filler {
                                    want + ")");
   }
 
+  Status RangeError(const std::string& value) const {
+    return Status::InvalidArgument("input '" + t_->name() + "': element " + std::to_string(i_) +
+                                   " (" + value + ") is out of range for " +
+                                   std::string(DataTypeName(t_->datatype())));
+  }
+
+  // An integer that fits 64 bits but not T (e.g. 2^63 for INT64, -1 for any
+  // unsigned type) is out of range; anything else that is not an integer is a
+  // type error.
   template <typename T>
   Status PutInt(const rapidjson::Value& v) {
     if constexpr (std::numeric_limits<T>::is_signed) {
-      if (!v.IsInt64()) return TypeError(v, "an integer");
+      if (!v.IsInt64()) {
+        if (v.IsUint64()) return RangeError(std::to_string(v.GetUint64()));
+        return TypeError(v, "an integer");
+      }
       const int64_t x = v.GetInt64();
       if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
-        return Status::InvalidArgument("input '" + t_->name() + "': element " +
-                                       std::to_string(i_) + " (" + std::to_string(x) +
-                                       ") is out of range for " +
-                                       std::string(DataTypeName(t_->datatype())));
+        return RangeError(std::to_string(x));
       }
       t_->data<T>()[i_] = static_cast<T>(x);
     } else {
-      if (!v.IsUint64()) return TypeError(v, "a non-negative integer");
-      const uint64_t x = v.GetUint64();
-      if (x > std::numeric_limits<T>::max()) {
-        return Status::InvalidArgument("input '" + t_->name() + "': element " +
-                                       std::to_string(i_) + " (" + std::to_string(x) +
-                                       ") is out of range for " +
-                                       std::string(DataTypeName(t_->datatype())));
+      if (!v.IsUint64()) {
+        if (v.IsInt64()) return RangeError(std::to_string(v.GetInt64()));
+        return TypeError(v, "a non-negative integer");
       }
+      const uint64_t x = v.GetUint64();
+      if (x > std::numeric_limits<T>::max()) return RangeError(std::to_string(x));
       t_->data<T>()[i_] = static_cast<T>(x);
     }
     return Status::Ok();
@@ -141,9 +191,19 @@ void WriteNested(const Tensor& t, size_t dim, int64_t* index, JsonWriter* w) {
 }  // namespace
 
 Status FillTensorFromJson(const rapidjson::Value& data, Tensor* tensor) {
+  const rapidjson::Value* parts[] = {&data};
+  RETURN_IF_ERROR(CheckElementCount(parts, *tensor));
   RETURN_IF_ERROR(tensor->Allocate());
   Filler filler(tensor);
   RETURN_IF_ERROR(filler.Walk(data));
+  return filler.Finish();
+}
+
+Status FillTensorFromJsonParts(std::span<const rapidjson::Value* const> parts, Tensor* tensor) {
+  RETURN_IF_ERROR(CheckElementCount(parts, *tensor));
+  RETURN_IF_ERROR(tensor->Allocate());
+  Filler filler(tensor);
+  for (const rapidjson::Value* part : parts) RETURN_IF_ERROR(filler.Walk(*part));
   return filler.Finish();
 }
 

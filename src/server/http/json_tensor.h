@@ -2,6 +2,8 @@
 // the cloud routes).
 #pragma once
 
+#include <span>
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -13,17 +15,25 @@ namespace berth::http {
 
 // The parse flags every front end uses: NaN and Infinity literals are read
 // (Python's json module writes them) so that validation can refuse them with
-// a clear message instead of a parse error.
-constexpr unsigned kJsonParseFlags = rapidjson::kParseNanAndInfFlag;
+// a clear message instead of a parse error. The iterative parser keeps deep
+// nesting ("[[[[..." in a request body) off the call stack.
+constexpr unsigned kJsonParseFlags =
+    rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag;
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                      rapidjson::CrtAllocator, rapidjson::kWriteNanAndInfFlag>;
 
 // Fills `tensor` (name, datatype and shape already set) from `data`, a flat or
 // nested JSON array in row-major order (a bare scalar is accepted for a
-// single-element tensor). Checks each element's JSON type and range against
-// the datatype and the element count against the shape.
+// single-element tensor). Checks the element count against the shape before
+// allocating, then each element's JSON type and range against the datatype.
+// Nesting deeper than 64 levels is refused.
 Status FillTensorFromJson(const rapidjson::Value& data, Tensor* tensor);
+
+// As FillTensorFromJson, for data that arrives in pieces (e.g. one value per
+// row of a row-format request): `parts`, in order, fill the tensor as if they
+// were the elements of one array.
+Status FillTensorFromJsonParts(std::span<const rapidjson::Value* const> parts, Tensor* tensor);
 
 // Writes the tensor's elements as one flat JSON array.
 void WriteTensorData(const Tensor& tensor, JsonWriter* writer);

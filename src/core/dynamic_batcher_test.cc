@@ -1,0 +1,185 @@
+#include "core/dynamic_batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <vector>
+
+#include "core/model.h"
+
+namespace berth {
+namespace {
+
+// y = 2 * x for x: FP32 [-1, 2]; records the batch size of every call and can
+// hold its first call until released, so that a test can build up a queue.
+class DoublingBackend final : public Backend {
+ public:
+  DoublingBackend() {
+    signature_.inputs = {{"x", DataType::kFp32, {-1, 2}}};
+    signature_.outputs = {{"y", DataType::kFp32, {-1, 2}}};
+  }
+  const ModelSignature& signature() const override { return signature_; }
+
+  Status Execute(std::span<const Tensor> inputs, std::span<const std::string>,
+                 std::vector<Tensor>* outputs) override {
+    {
+      std::unique_lock lock(mu_);
+      batch_sizes_.push_back(inputs[0].shape()[0]);
+      entered_.notify_all();
+      released_cv_.wait(lock, [this] { return released_; });
+    }
+    Tensor y("y", DataType::kFp32, inputs[0].shape());
+    y.bytes() = inputs[0].bytes();
+    float* p = y.data<float>();
+    for (int64_t i = 0; i < y.element_count(); ++i) p[i] *= 2;
+    outputs->push_back(std::move(y));
+    return Status::Ok();
+  }
+
+  void WaitForCalls(size_t n) {
+    std::unique_lock lock(mu_);
+    entered_.wait(lock, [&] { return batch_sizes_.size() >= n; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    released_cv_.notify_all();
+  }
+  std::vector<int64_t> batch_sizes() {
+    std::lock_guard lock(mu_);
+    return batch_sizes_;
+  }
+
+ private:
+  ModelSignature signature_;
+  std::mutex mu_;
+  std::condition_variable entered_, released_cv_;
+  bool released_ = false;
+  std::vector<int64_t> batch_sizes_;
+};
+
+std::unique_ptr<Model> MakeModel(DoublingBackend** backend, int64_t max_batch_size,
+                                 int64_t delay_us, std::vector<int64_t> preferred = {},
+                                 int64_t max_queue_size = 100) {
+  auto m = std::make_unique<Model>();
+  m->name = "double";
+  m->version = 1;
+  m->config.max_batch_size = max_batch_size;
+  m->config.dynamic_batching = DynamicBatchingConfig{delay_us, std::move(preferred), max_queue_size};
+  auto b = std::make_unique<DoublingBackend>();
+  *backend = b.get();
+  m->signature = b->signature();
+  m->backend = std::move(b);
+  m->scheduler = CreateDynamicBatcher(m.get());
+  return m;
+}
+
+std::unique_ptr<InferenceRequest> Request(std::vector<float> rows, const std::string& id) {
+  auto r = std::make_unique<InferenceRequest>();
+  r->id = id;
+  Tensor x("x", DataType::kFp32, {static_cast<int64_t>(rows.size() / 2), 2});
+  x.bytes().resize(rows.size() * sizeof(float));
+  std::memcpy(x.bytes().data(), rows.data(), x.bytes().size());
+  r->inputs.push_back(std::move(x));
+  return r;
+}
+
+std::vector<float> Values(const Tensor& t) {
+  return std::vector<float>(t.data<float>(), t.data<float>() + t.element_count());
+}
+
+TEST(DynamicBatcherTest, QueuedRequestsRunAsOneBatchAndSplitBackByRows) {
+  DoublingBackend* backend = nullptr;
+  // A preferred size of 6 lets the second batch run without waiting out the delay.
+  auto model = MakeModel(&backend, 8, 1'000'000, {6});
+  std::vector<std::promise<StatusOr<InferenceResponse>>> results(4);
+  auto enqueue = [&](int i, std::vector<float> rows) {
+    model->scheduler->Enqueue(nullptr, Request(std::move(rows), "r" + std::to_string(i)),
+                              [&results, i](StatusOr<InferenceResponse> r) {
+                                results[i].set_value(std::move(r));
+                              });
+  };
+  // The first request fills a batch of max size 8 on its own...
+  enqueue(0, std::vector<float>(16, 1.0f));
+  backend->WaitForCalls(1);
+  // ...while it is held, three more requests (1 + 2 + 3 rows) queue up.
+  enqueue(1, {1, 2});
+  enqueue(2, {3, 4, 5, 6});
+  enqueue(3, {7, 8, 9, 10, 11, 12});
+  backend->Release();
+
+  std::vector<StatusOr<InferenceResponse>> done;
+  for (auto& p : results) done.push_back(p.get_future().get());
+  EXPECT_EQ(backend->batch_sizes(), (std::vector<int64_t>{8, 6}));
+  ASSERT_TRUE(done[1].ok()) << done[1].status().ToString();
+  EXPECT_EQ(done[1]->id, "r1");
+  EXPECT_EQ(done[1]->outputs[0].shape(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(Values(done[1]->outputs[0]), (std::vector<float>{2, 4}));
+  EXPECT_EQ(done[2]->outputs[0].shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(Values(done[2]->outputs[0]), (std::vector<float>{6, 8, 10, 12}));
+  EXPECT_EQ(Values(done[3]->outputs[0]), (std::vector<float>{14, 16, 18, 20, 22, 24}));
+  EXPECT_EQ(done[3]->model_name, "double");
+  EXPECT_EQ(done[3]->model_version, "1");
+}
+
+TEST(DynamicBatcherTest, BatchesNeverExceedMaxBatchSize) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 4, 0);
+  std::vector<std::promise<StatusOr<InferenceResponse>>> results(4);
+  for (int i = 0; i < 4; ++i) {
+    model->scheduler->Enqueue(nullptr, Request({1, 1, 2, 2, 3, 3}, std::to_string(i)),
+                              [&results, i](StatusOr<InferenceResponse> r) {
+                                results[i].set_value(std::move(r));
+                              });
+  }
+  backend->Release();
+  for (auto& p : results) ASSERT_TRUE(p.get_future().get().ok());
+  // Three rows each: no two fit together under a maximum of four.
+  EXPECT_EQ(backend->batch_sizes(), (std::vector<int64_t>{3, 3, 3, 3}));
+}
+
+TEST(DynamicBatcherTest, DestructionFinishesAcceptedRequests) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 8, 1'000'000);
+  int finished = 0;
+  std::mutex mu;
+  for (int i = 0; i < 3; ++i) {
+    model->scheduler->Enqueue(nullptr, Request({1, 2}, std::to_string(i)),
+                              [&](StatusOr<InferenceResponse> r) {
+                                EXPECT_TRUE(r.ok());
+                                std::lock_guard lock(mu);
+                                ++finished;
+                              });
+  }
+  backend->Release();
+  model->scheduler.reset();  // must not wait out the one-second delay
+  EXPECT_EQ(finished, 3);
+}
+
+TEST(DynamicBatcherTest, FullQueueIsRefusedAsUnavailable) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 1, 0, {}, /*max_queue_size=*/1);
+  std::vector<std::promise<StatusOr<InferenceResponse>>> results(3);
+  auto enqueue = [&](int i) {
+    model->scheduler->Enqueue(nullptr, Request({1, 2}, std::to_string(i)),
+                              [&results, i](StatusOr<InferenceResponse> r) {
+                                results[i].set_value(std::move(r));
+                              });
+  };
+  enqueue(0);
+  backend->WaitForCalls(1);  // the worker holds request 0; the queue is empty
+  enqueue(1);                // fills the queue
+  enqueue(2);                // refused at once
+  auto refused = results[2].get_future().get();
+  EXPECT_EQ(refused.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(refused.status().message().find("full"), std::string::npos);
+  backend->Release();
+  EXPECT_TRUE(results[0].get_future().get().ok());
+  EXPECT_TRUE(results[1].get_future().get().ok());
+}
+
+}  // namespace
+}  // namespace berth

@@ -1,0 +1,121 @@
+#include "monitoring/metrics.h"
+
+#include <mutex>
+
+namespace berth {
+namespace {
+
+// Label values are escaped as the exposition format requires.
+std::string Escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::string Labels(const std::string& model, const std::string& version) {
+  return "model=\"" + Escape(model) + "\",version=\"" + Escape(version) + "\"";
+}
+
+void Header(std::string* out, const char* name, const char* type, const char* help) {
+  *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+Metrics::Series* Metrics::GetSeries(const Key& key) {
+  {
+    std::shared_lock lock(mu_);
+    auto it = series_.find(key);
+    if (it != series_.end()) return it->second.get();
+  }
+  std::unique_lock lock(mu_);
+  auto& slot = series_[key];
+  if (!slot) slot = std::make_unique<Series>();
+  return slot.get();
+}
+
+void Metrics::OnInferenceDone(const std::string& model, const std::string& version,
+                              const Status& status, std::chrono::nanoseconds duration) {
+  if (model.empty()) {
+    unknown_model_failures_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Series* s = GetSeries({model, version});
+  if (status.ok()) {
+    s->success.fetch_add(1, std::memory_order_relaxed);
+    const double seconds = std::chrono::duration<double>(duration).count();
+    size_t b = 0;
+    while (b < kLatencyBuckets.size() && seconds > kLatencyBuckets[b]) ++b;
+    s->buckets[b].fetch_add(1, std::memory_order_relaxed);
+    s->duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
+  } else {
+    s->failure_by_code[static_cast<size_t>(status.code())].fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+std::string Metrics::RenderPrometheus(const ModelManager& models) const {
+  std::string out;
+  std::shared_lock lock(mu_);
+
+  Header(&out, "berth_inference_requests_success_total", "counter",
+         "Inference requests that succeeded.");
+  for (const auto& [key, s] : series_) {
+    out += "berth_inference_requests_success_total{" + Labels(key.first, key.second) + "} " +
+           std::to_string(s->success.load()) + "\n";
+  }
+
+  Header(&out, "berth_inference_requests_failure_total", "counter",
+         "Inference requests that failed, by reason.");
+  for (const auto& [key, s] : series_) {
+    for (size_t c = 1; c < s->failure_by_code.size(); ++c) {
+      const uint64_t n = s->failure_by_code[c].load();
+      if (n == 0) continue;
+      out += "berth_inference_requests_failure_total{" + Labels(key.first, key.second) +
+             ",reason=\"" + StatusCodeName(static_cast<Status::Code>(c)) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+  }
+  out += "berth_inference_requests_failure_total{model=\"\",version=\"\",reason=\"NOT_FOUND\"} " +
+         std::to_string(unknown_model_failures_.load()) + "\n";
+
+  Header(&out, "berth_inference_request_duration_seconds", "histogram",
+         "Time from a decoded request to its response, for successful requests.");
+  for (const auto& [key, s] : series_) {
+    const std::string labels = Labels(key.first, key.second);
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < kLatencyBuckets.size(); ++b) {
+      cumulative += s->buckets[b].load();
+      char le[32];
+      std::snprintf(le, sizeof(le), "%g", kLatencyBuckets[b]);
+      out += "berth_inference_request_duration_seconds_bucket{" + labels + ",le=\"" + le + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    cumulative += s->buckets.back().load();
+    out += "berth_inference_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
+           std::to_string(cumulative) + "\n";
+    char sum[32];
+    std::snprintf(sum, sizeof(sum), "%.9f", static_cast<double>(s->duration_ns.load()) * 1e-9);
+    out += "berth_inference_request_duration_seconds_sum{" + labels + "} " + sum + "\n";
+    out += "berth_inference_request_duration_seconds_count{" + labels + "} " +
+           std::to_string(cumulative) + "\n";
+  }
+  lock.unlock();
+
+  Header(&out, "berth_model_ready", "gauge", "1 if the model version is READY, else 0.");
+  for (const ModelEntry& m : models.List()) {
+    for (const VersionEntry& v : m.versions) {
+      out += "berth_model_ready{" + Labels(m.name, std::to_string(v.version)) + "} " +
+             (v.state == ModelState::kReady ? "1" : "0") + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace berth

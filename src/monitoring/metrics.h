@@ -1,0 +1,58 @@
+// Prometheus metrics for inference: request counts, failures by reason and
+// latency histograms per model and version, and model readiness gauges.
+//
+// Recording is lock-free after a series exists (atomics); creating a series
+// takes a write lock once per (model, version). Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "core/inference_service.h"
+#include "core/model_manager.h"
+#include "core/status.h"
+#include "core/thread_annotations.h"
+
+namespace berth {
+
+class Metrics final : public InferenceObserver {
+ public:
+  // Upper bounds of the latency histogram buckets, in seconds.
+  static constexpr std::array<double, 14> kLatencyBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   5.0};
+
+  // Records one finished inference request. Requests for unknown models
+  // (empty `model`) share one counter, so that names sent by clients cannot
+  // grow the series without bound.
+  void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
+                       std::chrono::nanoseconds duration) override LOCKS_EXCLUDED(mu_);
+
+  // The Prometheus text exposition format (version 0.0.4), including
+  // readiness gauges for every version `models` knows.
+  std::string RenderPrometheus(const ModelManager& models) const LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Series {
+    std::atomic<uint64_t> success{0};
+    std::array<std::atomic<uint64_t>, 9> failure_by_code{};  // indexed by Status::Code
+    std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};  // +Inf last
+    std::atomic<uint64_t> duration_ns{0};
+  };
+  using Key = std::pair<std::string, std::string>;  // (model, version)
+
+  Series* GetSeries(const Key& key) LOCKS_EXCLUDED(mu_);
+
+  mutable std::shared_mutex mu_;
+  std::map<Key, std::unique_ptr<Series>> series_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> unknown_model_failures_{0};
+};
+
+}  // namespace berth

@@ -1,0 +1,443 @@
+#include "server/grpc/grpc_codec.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <variant>
+
+namespace berth::rpc {
+namespace {
+
+// Raw contents are little-endian on the wire and Tensor bytes are
+// little-endian in memory: both are copied as they are.
+static_assert(std::endian::native == std::endian::little,
+              "the raw tensor codec assumes a little-endian host");
+
+using inference::InferParameter;
+using inference::InferTensorContents;
+using inference::ModelInferRequest;
+using google::protobuf::Map;
+using google::protobuf::RepeatedField;
+
+constexpr size_t kBytesPrefixSize = 4;
+
+Status DecodeParameter(const std::string& key, const InferParameter& p, const std::string& where,
+                       Parameters* out) {
+  switch (p.parameter_choice_case()) {
+    case InferParameter::kBoolParam: (*out)[key] = p.bool_param(); break;
+    case InferParameter::kInt64Param: (*out)[key] = p.int64_param(); break;
+    case InferParameter::kStringParam: (*out)[key] = p.string_param(); break;
+    case InferParameter::kDoubleParam: (*out)[key] = p.double_param(); break;
+    case InferParameter::kUint64Param:
+      if (p.uint64_param() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return Status::InvalidArgument("parameter '" + key + "' of " + where +
+                                       " is larger than the largest int64");
+      }
+      (*out)[key] = static_cast<int64_t>(p.uint64_param());
+      break;
+    case InferParameter::PARAMETER_CHOICE_NOT_SET:
+      return Status::InvalidArgument("parameter '" + key + "' of " + where + " has no value");
+  }
+  return Status::Ok();
+}
+
+Status DecodeParameters(const Map<std::string, InferParameter>& params, const std::string& where,
+                        Parameters* out) {
+  for (const auto& [key, value] : params) RETURN_IF_ERROR(DecodeParameter(key, value, where, out));
+  return Status::Ok();
+}
+
+void EncodeParameters(const Parameters& params, Map<std::string, InferParameter>* out) {
+  for (const auto& [key, value] : params) {
+    InferParameter& p = (*out)[key];
+    std::visit(
+        [&p](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, bool>) p.set_bool_param(v);
+          else if constexpr (std::is_same_v<T, int64_t>) p.set_int64_param(v);
+          else if constexpr (std::is_same_v<T, double>) p.set_double_param(v);
+          else p.set_string_param(v);
+        },
+        value);
+  }
+}
+
+// The typed field that carries `type`, for error messages; nullptr for FP16.
+const char* ContentsField(DataType type) {
+  switch (type) {
+    case DataType::kBool: return "bool_contents";
+    case DataType::kInt8:
+    case DataType::kInt16:
+    case DataType::kInt32: return "int_contents";
+    case DataType::kInt64: return "int64_contents";
+    case DataType::kUint8:
+    case DataType::kUint16:
+    case DataType::kUint32: return "uint_contents";
+    case DataType::kUint64: return "uint64_contents";
+    case DataType::kFp32: return "fp32_contents";
+    case DataType::kFp64: return "fp64_contents";
+    case DataType::kBytes: return "bytes_contents";
+    case DataType::kFp16:
+    case DataType::kInvalid: return nullptr;
+  }
+  return nullptr;
+}
+
+// The number of elements in each typed field, in the order of ContentsField.
+struct FieldCount {
+  const char* field;
+  int count;
+};
+
+std::vector<FieldCount> PopulatedFields(const InferTensorContents& c) {
+  const FieldCount all[] = {
+      {"bool_contents", c.bool_contents_size()},   {"int_contents", c.int_contents_size()},
+      {"int64_contents", c.int64_contents_size()}, {"uint_contents", c.uint_contents_size()},
+      {"uint64_contents", c.uint64_contents_size()}, {"fp32_contents", c.fp32_contents_size()},
+      {"fp64_contents", c.fp64_contents_size()},   {"bytes_contents", c.bytes_contents_size()},
+  };
+  std::vector<FieldCount> out;
+  for (const auto& f : all) {
+    if (f.count > 0) out.push_back(f);
+  }
+  return out;
+}
+
+// Narrows each wire value into T, refusing values out of T's range.
+template <typename T, typename Wire>
+Status CopyNarrowed(const RepeatedField<Wire>& values, Tensor* tensor) {
+  T* dst = tensor->data<T>();
+  for (int i = 0; i < values.size(); ++i) {
+    const Wire v = values.Get(i);
+    if (v < static_cast<Wire>(std::numeric_limits<T>::min()) ||
+        v > static_cast<Wire>(std::numeric_limits<T>::max())) {
+      return Status::InvalidArgument("input '" + tensor->name() + "' holds " + std::to_string(v) +
+                                     " at flat index " + std::to_string(i) + ", out of range for " +
+                                     std::string(DataTypeName(tensor->datatype())));
+    }
+    dst[i] = static_cast<T>(v);
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+void CopySame(const RepeatedField<T>& values, Tensor* tensor) {
+  if (values.empty()) return;
+  std::memcpy(tensor->bytes().data(), values.data(), values.size() * sizeof(T));
+}
+
+Status DecodeTypedContents(const InferTensorContents& c, Tensor* tensor) {
+  const std::string& name = tensor->name();
+  const char* field = ContentsField(tensor->datatype());
+  if (field == nullptr) {
+    return Status::InvalidArgument("input '" + name + "' is " +
+                                   std::string(DataTypeName(tensor->datatype())) +
+                                   ", which has no typed contents field: send it in "
+                                   "raw_input_contents");
+  }
+  int count = 0;
+  for (const FieldCount& f : PopulatedFields(c)) {
+    if (std::strcmp(f.field, field) != 0) {
+      return Status::InvalidArgument("input '" + name + "' is " +
+                                     std::string(DataTypeName(tensor->datatype())) +
+                                     " but has data in contents." + f.field +
+                                     "; expected contents." + field);
+    }
+    count = f.count;
+  }
+  const int64_t want = tensor->element_count();
+  if (count != want) {
+    return Status::InvalidArgument("input '" + name + "' has " + std::to_string(count) +
+                                   " elements in contents." + field + " but shape " +
+                                   ShapeToString(tensor->shape()) + " needs " +
+                                   std::to_string(want));
+  }
+  RETURN_IF_ERROR(tensor->Allocate());
+  switch (tensor->datatype()) {
+    case DataType::kBool: {
+      auto* dst = tensor->data<uint8_t>();
+      for (int i = 0; i < count; ++i) dst[i] = c.bool_contents(i) ? 1 : 0;
+      return Status::Ok();
+    }
+    case DataType::kInt8: return CopyNarrowed<int8_t>(c.int_contents(), tensor);
+    case DataType::kInt16: return CopyNarrowed<int16_t>(c.int_contents(), tensor);
+    case DataType::kInt32: CopySame(c.int_contents(), tensor); return Status::Ok();
+    case DataType::kInt64: CopySame(c.int64_contents(), tensor); return Status::Ok();
+    case DataType::kUint8: return CopyNarrowed<uint8_t>(c.uint_contents(), tensor);
+    case DataType::kUint16: return CopyNarrowed<uint16_t>(c.uint_contents(), tensor);
+    case DataType::kUint32: CopySame(c.uint_contents(), tensor); return Status::Ok();
+    case DataType::kUint64: CopySame(c.uint64_contents(), tensor); return Status::Ok();
+    case DataType::kFp32: CopySame(c.fp32_contents(), tensor); return Status::Ok();
+    case DataType::kFp64: CopySame(c.fp64_contents(), tensor); return Status::Ok();
+    case DataType::kBytes:
+      tensor->strings().assign(c.bytes_contents().begin(), c.bytes_contents().end());
+      return Status::Ok();
+    case DataType::kFp16:
+    case DataType::kInvalid: break;
+  }
+  return Status::Internal("no typed decoder for " + std::string(DataTypeName(tensor->datatype())));
+}
+
+Status DecodeRawContents(const std::string& raw, Tensor* tensor) {
+  const std::string& name = tensor->name();
+  const int64_t n = tensor->element_count();
+  if (tensor->datatype() == DataType::kBytes) {
+    ASSIGN_OR_RETURN(tensor->strings(), ParseRawBytes(raw, n, name));
+    return Status::Ok();
+  }
+  const size_t size = DataTypeByteSize(tensor->datatype());
+  if (raw.size() % size != 0 || raw.size() / size != static_cast<uint64_t>(n)) {
+    return Status::InvalidArgument(
+        "raw_input_contents of input '" + name + "' has " + std::to_string(raw.size()) +
+        " bytes but shape " + ShapeToString(tensor->shape()) + " of " +
+        std::string(DataTypeName(tensor->datatype())) + " needs " + std::to_string(n) + " * " +
+        std::to_string(size) + " bytes");
+  }
+  auto& bytes = tensor->bytes();
+  bytes.resize(raw.size());
+  if (!raw.empty()) std::memcpy(bytes.data(), raw.data(), raw.size());
+  if (tensor->datatype() == DataType::kBool) {
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      if (bytes[i] != std::byte{0} && bytes[i] != std::byte{1}) {
+        return Status::InvalidArgument("input '" + name + "' holds byte " +
+                                       std::to_string(std::to_integer<int>(bytes[i])) +
+                                       " at flat index " + std::to_string(i) +
+                                       "; a raw BOOL element must be 0 or 1");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+bool HasTypedContents(const ModelInferRequest::InferInputTensor& input) {
+  return input.has_contents() && !PopulatedFields(input.contents()).empty();
+}
+
+Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest* out) {
+  const auto& in = request.inputs(index);
+  const std::string where = "inputs[" + std::to_string(index) + "]";
+  if (in.name().empty()) return Status::InvalidArgument(where + " needs a name");
+  const std::string& name = in.name();
+  const DataType type = DataTypeFromName(in.datatype());
+  if (type == DataType::kInvalid) {
+    return Status::InvalidArgument("input '" + name + "' has unknown datatype '" +
+                                   in.datatype() + "'");
+  }
+  std::vector<int64_t> shape(in.shape().begin(), in.shape().end());
+  for (int64_t d : shape) {
+    if (d < 0) {
+      return Status::InvalidArgument("input '" + name + "' has a negative dimension in shape " +
+                                     ShapeToString(shape));
+    }
+  }
+  if (ElementCount(shape) < 0) {
+    return Status::InvalidArgument("input '" + name + "' has a shape too large: " +
+                                   ShapeToString(shape));
+  }
+  for (const auto& [key, value] : in.parameters()) {
+    if (key.rfind("shared_memory_", 0) == 0) {
+      return Status::Unimplemented("input '" + name +
+                                   "' uses shared memory, which Berth does not support; send the "
+                                   "data in the request");
+    }
+  }
+  Tensor tensor(name, type, std::move(shape));
+  if (request.raw_input_contents_size() > 0) {
+    if (HasTypedContents(in)) {
+      return Status::InvalidArgument("input '" + name +
+                                     "' has typed contents but the request uses "
+                                     "raw_input_contents; use one form for every input");
+    }
+    RETURN_IF_ERROR(DecodeRawContents(request.raw_input_contents(index), &tensor));
+  } else {
+    RETURN_IF_ERROR(DecodeTypedContents(in.contents(), &tensor));
+  }
+  out->inputs.push_back(std::move(tensor));
+  return Status::Ok();
+}
+
+void EncodeTypedContents(const Tensor& t, InferTensorContents* c) {
+  const int64_t n = t.element_count();
+  auto append = [n](auto* field, const auto* src) {
+    field->Reserve(static_cast<int>(n));
+    for (int64_t i = 0; i < n; ++i) field->Add(src[i]);
+  };
+  switch (t.datatype()) {
+    case DataType::kBool: {
+      const auto* src = t.data<uint8_t>();
+      for (int64_t i = 0; i < n; ++i) c->add_bool_contents(src[i] != 0);
+      return;
+    }
+    case DataType::kInt8: append(c->mutable_int_contents(), t.data<int8_t>()); return;
+    case DataType::kInt16: append(c->mutable_int_contents(), t.data<int16_t>()); return;
+    case DataType::kInt32: append(c->mutable_int_contents(), t.data<int32_t>()); return;
+    case DataType::kInt64: append(c->mutable_int64_contents(), t.data<int64_t>()); return;
+    case DataType::kUint8: append(c->mutable_uint_contents(), t.data<uint8_t>()); return;
+    case DataType::kUint16: append(c->mutable_uint_contents(), t.data<uint16_t>()); return;
+    case DataType::kUint32: append(c->mutable_uint_contents(), t.data<uint32_t>()); return;
+    case DataType::kUint64: append(c->mutable_uint64_contents(), t.data<uint64_t>()); return;
+    case DataType::kFp32: append(c->mutable_fp32_contents(), t.data<float>()); return;
+    case DataType::kFp64: append(c->mutable_fp64_contents(), t.data<double>()); return;
+    case DataType::kBytes:
+      for (const std::string& s : t.strings()) c->add_bytes_contents(s);
+      return;
+    case DataType::kFp16:
+    case DataType::kInvalid: return;  // EncodeInferResponse sends these raw
+  }
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::string>> ParseRawBytes(std::string_view raw, int64_t element_count,
+                                                 const std::string& name) {
+  std::vector<std::string> out;
+  // Never trust the declared count for the allocation: each element needs at
+  // least its 4-byte prefix.
+  out.reserve(std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(element_count, 0)),
+                                 raw.size() / kBytesPrefixSize));
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    if (raw.size() - pos < kBytesPrefixSize) {
+      return Status::InvalidArgument("raw BYTES contents of input '" + name +
+                                     "' end inside a 4-byte length prefix at offset " +
+                                     std::to_string(pos));
+    }
+    uint32_t length = 0;
+    std::memcpy(&length, raw.data() + pos, kBytesPrefixSize);
+    pos += kBytesPrefixSize;
+    if (length > raw.size() - pos) {
+      return Status::InvalidArgument("raw BYTES contents of input '" + name + "': element " +
+                                     std::to_string(out.size()) + " claims " +
+                                     std::to_string(length) + " bytes but only " +
+                                     std::to_string(raw.size() - pos) + " remain");
+    }
+    if (static_cast<int64_t>(out.size()) == element_count) {
+      return Status::InvalidArgument("raw BYTES contents of input '" + name +
+                                     "' hold more than the " + std::to_string(element_count) +
+                                     " elements its shape needs");
+    }
+    out.emplace_back(raw.substr(pos, length));
+    pos += length;
+  }
+  if (static_cast<int64_t>(out.size()) != element_count) {
+    return Status::InvalidArgument("raw BYTES contents of input '" + name + "' hold " +
+                                   std::to_string(out.size()) + " elements but its shape needs " +
+                                   std::to_string(element_count));
+  }
+  return out;
+}
+
+std::string SerializeRawBytes(const std::vector<std::string>& elements) {
+  size_t total = 0;
+  for (const auto& s : elements) total += kBytesPrefixSize + s.size();
+  std::string out;
+  out.reserve(total);
+  for (const auto& s : elements) {
+    const uint32_t length = static_cast<uint32_t>(s.size());
+    out.append(reinterpret_cast<const char*>(&length), kBytesPrefixSize);
+    out.append(s);
+  }
+  return out;
+}
+
+StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferRequest& request) {
+  if (request.model_name().empty()) return Status::InvalidArgument("model_name is required");
+  if (request.raw_input_contents_size() > 0 &&
+      request.raw_input_contents_size() != request.inputs_size()) {
+    return Status::InvalidArgument(
+        "raw_input_contents has " + std::to_string(request.raw_input_contents_size()) +
+        " entries but the request has " + std::to_string(request.inputs_size()) +
+        " inputs; it needs one entry per input");
+  }
+  auto out = std::make_unique<InferenceRequest>();
+  out->model_name = request.model_name();
+  out->model_version = request.model_version();
+  out->id = request.id();
+  RETURN_IF_ERROR(DecodeParameters(request.parameters(), "the request", &out->parameters));
+  out->inputs.reserve(request.inputs_size());
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    RETURN_IF_ERROR(DecodeInput(request, i, out.get()));
+  }
+  for (int i = 0; i < request.outputs_size(); ++i) {
+    const auto& o = request.outputs(i);
+    if (o.name().empty()) {
+      return Status::InvalidArgument("outputs[" + std::to_string(i) + "] needs a name");
+    }
+    RequestedOutput requested;
+    requested.name = o.name();
+    RETURN_IF_ERROR(
+        DecodeParameters(o.parameters(), "output '" + o.name() + "'", &requested.parameters));
+    out->outputs.push_back(std::move(requested));
+  }
+  return out;
+}
+
+bool WantsRawOutputs(const ModelInferRequest& request) {
+  return request.raw_input_contents_size() > 0;
+}
+
+void EncodeInferResponse(const InferenceResponse& response, bool raw,
+                         inference::ModelInferResponse* out) {
+  for (const Tensor& t : response.outputs) {
+    if (ContentsField(t.datatype()) == nullptr) raw = true;
+  }
+  out->set_model_name(response.model_name);
+  out->set_model_version(response.model_version);
+  out->set_id(response.id);
+  EncodeParameters(response.parameters, out->mutable_parameters());
+  for (const Tensor& t : response.outputs) {
+    auto* o = out->add_outputs();
+    o->set_name(t.name());
+    o->set_datatype(std::string(DataTypeName(t.datatype())));
+    for (int64_t d : t.shape()) o->add_shape(d);
+    if (!raw) {
+      EncodeTypedContents(t, o->mutable_contents());
+    } else if (t.datatype() == DataType::kBytes) {
+      out->add_raw_output_contents(SerializeRawBytes(t.strings()));
+    } else {
+      out->add_raw_output_contents(reinterpret_cast<const char*>(t.bytes().data()),
+                                   t.bytes().size());
+    }
+  }
+}
+
+void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& versions,
+                         inference::ModelMetadataResponse* out) {
+  out->set_name(model.name);
+  for (int64_t v : versions) out->add_versions(std::to_string(v));
+  out->set_platform(model.platform);
+  auto add = [](const std::vector<TensorSpec>& specs, auto* field) {
+    for (const TensorSpec& s : specs) {
+      auto* m = field->Add();
+      m->set_name(s.name);
+      m->set_datatype(std::string(DataTypeName(s.datatype)));
+      for (int64_t d : s.shape) m->add_shape(d);
+    }
+  };
+  add(model.signature.inputs, out->mutable_inputs());
+  add(model.signature.outputs, out->mutable_outputs());
+}
+
+void EncodeRepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only,
+                           inference::RepositoryIndexResponse* out) {
+  for (const ModelEntry& m : models) {
+    if (m.versions.empty() && !ready_only) {
+      auto* e = out->add_models();
+      e->set_name(m.name);
+      e->set_state(ModelStateName(ModelState::kUnavailable));
+      e->set_reason(m.reason);
+    }
+    for (const VersionEntry& v : m.versions) {
+      if (ready_only && v.state != ModelState::kReady) continue;
+      auto* e = out->add_models();
+      e->set_name(m.name);
+      e->set_version(std::to_string(v.version));
+      e->set_state(ModelStateName(v.state));
+      e->set_reason(v.reason);
+    }
+  }
+}
+
+}  // namespace berth::rpc

@@ -1,0 +1,66 @@
+// Protobuf encoding of the Open Inference Protocol (KServe v2) gRPC messages:
+// ModelInferRequest -> InferenceRequest, InferenceResponse ->
+// ModelInferResponse, and the metadata replies. Pure functions of their
+// arguments: no I/O, no server state, thread-safe.
+//
+// Tensor data travels in one of two forms. Typed: each input's
+// `contents.<type>_contents`. Raw: `raw_input_contents[i]` holds input i's
+// little-endian bytes, a BYTES element being a 4-byte little-endian length
+// followed by that many bytes. A request uses one form for all its inputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/inference_request.h"
+#include "core/model.h"
+#include "core/model_manager.h"
+#include "core/status.h"
+#include "server/grpc/grpc_service.pb.h"
+
+// Inside namespace berth, `grpc` names the gRPC library; the front end lives
+// in berth::rpc so the two never collide.
+namespace berth::rpc {
+
+// Decodes an infer request, model name and version included. InvalidArgument
+// naming the input for: an empty model name, an unknown datatype, a negative
+// dimension, typed contents in the wrong field or of the wrong count, a value
+// out of the datatype's range, raw contents mixed with typed contents or not
+// one per input, a raw length that is not element count * element size, a
+// BOOL byte other than 0 or 1, BYTES length prefixes that run past the buffer
+// or do not frame exactly the element count. Unimplemented for shared memory.
+StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(
+    const inference::ModelInferRequest& request);
+
+// True if the reply to `request` should carry raw_output_contents: the
+// request sent raw_input_contents (what tritonclient does, and the only form
+// it reads back for non-BYTES outputs).
+bool WantsRawOutputs(const inference::ModelInferRequest& request);
+
+// Encodes `response` into `out` (which should be empty). Typed contents
+// unless `raw` is set or an output has no typed field (FP16): a response is
+// either all raw or all typed, never a mix.
+void EncodeInferResponse(const InferenceResponse& response, bool raw,
+                         inference::ModelInferResponse* out);
+
+// The raw BYTES framing. Parsing refuses a length prefix that runs past the
+// buffer, a truncated prefix, trailing bytes and a count other than
+// `element_count`; `name` is the tensor named in the error.
+StatusOr<std::vector<std::string>> ParseRawBytes(std::string_view raw, int64_t element_count,
+                                                 const std::string& name);
+std::string SerializeRawBytes(const std::vector<std::string>& elements);
+
+// Metadata of `model`; `versions` lists the model's READY versions.
+void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& versions,
+                         inference::ModelMetadataResponse* out);
+
+// Every model version with its state and reason (only READY ones if
+// `ready_only`); a model with no version at all is listed once, without a
+// version, as UNAVAILABLE with the model-level reason.
+void EncodeRepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only,
+                           inference::RepositoryIndexResponse* out);
+
+}  // namespace berth::rpc

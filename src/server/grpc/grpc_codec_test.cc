@@ -1,0 +1,429 @@
+#include "server/grpc/grpc_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace berth::rpc {
+namespace {
+
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+
+template <typename T>
+std::string RawOf(const std::vector<T>& values) {
+  std::string out(values.size() * sizeof(T), '\0');
+  if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
+  return out;
+}
+
+template <typename T>
+std::vector<T> ValuesOf(const Tensor& t) {
+  std::vector<T> out(t.bytes().size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
+  return out;
+}
+
+// A 4-byte little-endian length, then the bytes.
+std::string Framed(const std::string& s) {
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  return std::string(reinterpret_cast<const char*>(&n), 4) + s;
+}
+
+ModelInferRequest::InferInputTensor* AddInput(ModelInferRequest* r, const std::string& name,
+                                              const std::string& datatype,
+                                              std::vector<int64_t> shape) {
+  auto* in = r->add_inputs();
+  in->set_name(name);
+  in->set_datatype(datatype);
+  for (int64_t d : shape) in->add_shape(d);
+  return in;
+}
+
+ModelInferRequest Request() {
+  ModelInferRequest r;
+  r.set_model_name("iris");
+  return r;
+}
+
+void ExpectInvalid(const ModelInferRequest& r, const std::string& fragment) {
+  auto decoded = DecodeInferRequest(r);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(decoded.status().message().find(fragment), std::string::npos)
+      << decoded.status().message();
+}
+
+TEST(GrpcCodecTest, DecodesRawFixedSizeInputs) {
+  ModelInferRequest r = Request();
+  r.set_model_version("2");
+  r.set_id("req-7");
+  r.mutable_parameters()->operator[]("priority").set_uint64_param(3);
+  r.mutable_parameters()->operator[]("tag").set_string_param("x");
+  AddInput(&r, "X", "FP32", {2, 2});
+  AddInput(&r, "ids", "INT64", {2});
+  r.add_raw_input_contents(RawOf<float>({1.5f, -2.0f, 3.25f, 0.0f}));
+  r.add_raw_input_contents(RawOf<int64_t>({-1, 1LL << 40}));
+  r.add_outputs()->set_name("label");
+
+  auto decoded = DecodeInferRequest(r);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  const InferenceRequest& req = **decoded;
+  EXPECT_EQ(req.model_name, "iris");
+  EXPECT_EQ(req.model_version, "2");
+  EXPECT_EQ(req.id, "req-7");
+  EXPECT_EQ(std::get<int64_t>(req.parameters.at("priority")), 3);
+  EXPECT_EQ(std::get<std::string>(req.parameters.at("tag")), "x");
+  ASSERT_EQ(req.inputs.size(), 2u);
+  EXPECT_EQ(req.inputs[0].datatype(), DataType::kFp32);
+  EXPECT_EQ(req.inputs[0].shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(ValuesOf<float>(req.inputs[0]), (std::vector<float>{1.5f, -2.0f, 3.25f, 0.0f}));
+  EXPECT_EQ(ValuesOf<int64_t>(req.inputs[1]), (std::vector<int64_t>{-1, 1LL << 40}));
+  ASSERT_EQ(req.outputs.size(), 1u);
+  EXPECT_EQ(req.outputs[0].name, "label");
+  EXPECT_TRUE(WantsRawOutputs(r));
+}
+
+TEST(GrpcCodecTest, DecodesTypedInputs) {
+  ModelInferRequest r = Request();
+  auto* x = AddInput(&r, "X", "FP32", {1, 3});
+  for (float v : {0.5f, 1.0f, -7.0f}) x->mutable_contents()->add_fp32_contents(v);
+  auto* s = AddInput(&r, "sex", "BYTES", {2, 1});
+  s->mutable_contents()->add_bytes_contents("sex_1");
+  s->mutable_contents()->add_bytes_contents(std::string("a\0b", 3));
+  auto* b = AddInput(&r, "flag", "BOOL", {2});
+  b->mutable_contents()->add_bool_contents(true);
+  b->mutable_contents()->add_bool_contents(false);
+  auto* i8 = AddInput(&r, "small", "INT8", {2});
+  i8->mutable_contents()->add_int_contents(-128);
+  i8->mutable_contents()->add_int_contents(127);
+  auto* u16 = AddInput(&r, "u", "UINT16", {1});
+  u16->mutable_contents()->add_uint_contents(65535);
+
+  auto decoded = DecodeInferRequest(r);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  const auto& in = (*decoded)->inputs;
+  ASSERT_EQ(in.size(), 5u);
+  EXPECT_EQ(ValuesOf<float>(in[0]), (std::vector<float>{0.5f, 1.0f, -7.0f}));
+  EXPECT_EQ(in[1].strings(), (std::vector<std::string>{"sex_1", std::string("a\0b", 3)}));
+  EXPECT_EQ(ValuesOf<uint8_t>(in[2]), (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(ValuesOf<int8_t>(in[3]), (std::vector<int8_t>{-128, 127}));
+  EXPECT_EQ(ValuesOf<uint16_t>(in[4]), (std::vector<uint16_t>{65535}));
+  EXPECT_FALSE(WantsRawOutputs(r));
+}
+
+TEST(GrpcCodecTest, DecodesRawBytesInput) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "sex", "BYTES", {3});
+  r.add_raw_input_contents(Framed("sex_2") + Framed("") + Framed(std::string("\0\xff", 2)));
+  auto decoded = DecodeInferRequest(r);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ((*decoded)->inputs[0].strings(),
+            (std::vector<std::string>{"sex_2", "", std::string("\0\xff", 2)}));
+}
+
+TEST(GrpcCodecTest, RefusesRawContentsOfTheWrongSize) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "X", "FP32", {2, 2});
+  r.add_raw_input_contents(RawOf<float>({1, 2, 3}));
+  ExpectInvalid(r, "has 12 bytes but shape [2, 2] of FP32 needs 4 * 4 bytes");
+
+  ModelInferRequest odd = Request();
+  AddInput(&odd, "X", "FP32", {1});
+  odd.add_raw_input_contents("\x01\x02\x03\x04\x05");
+  ExpectInvalid(odd, "has 5 bytes");
+}
+
+TEST(GrpcCodecTest, RefusesHugeShapeWithoutAllocating) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "X", "FP32", {1LL << 20, 1LL << 20});
+  r.add_raw_input_contents(RawOf<float>({1}));
+  ExpectInvalid(r, "bytes but shape");
+
+  ModelInferRequest typed = Request();
+  AddInput(&typed, "X", "FP32", {1LL << 20, 1LL << 20})->mutable_contents()->add_fp32_contents(1);
+  ExpectInvalid(typed, "has 1 elements in contents.fp32_contents");
+
+  ModelInferRequest overflow = Request();
+  AddInput(&overflow, "X", "FP32", {1LL << 40, 1LL << 40});
+  overflow.add_raw_input_contents("");
+  ExpectInvalid(overflow, "too large");
+}
+
+TEST(GrpcCodecTest, RefusesRawCountThatDoesNotMatchInputs) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "a", "FP32", {1});
+  AddInput(&r, "b", "FP32", {1});
+  r.add_raw_input_contents(RawOf<float>({1}));
+  ExpectInvalid(r, "raw_input_contents has 1 entries but the request has 2 inputs");
+}
+
+TEST(GrpcCodecTest, RefusesRawMixedWithTyped) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "a", "FP32", {1});
+  AddInput(&r, "b", "FP32", {1})->mutable_contents()->add_fp32_contents(1);
+  r.add_raw_input_contents(RawOf<float>({1}));
+  r.add_raw_input_contents(RawOf<float>({2}));
+  ExpectInvalid(r, "input 'b' has typed contents but the request uses raw_input_contents");
+}
+
+TEST(GrpcCodecTest, RefusesTypedContentsInTheWrongFieldOrCount) {
+  ModelInferRequest wrong_field = Request();
+  AddInput(&wrong_field, "X", "FP32", {1})->mutable_contents()->add_fp64_contents(1.0);
+  ExpectInvalid(wrong_field, "is FP32 but has data in contents.fp64_contents");
+
+  ModelInferRequest wrong_count = Request();
+  auto* in = AddInput(&wrong_count, "X", "INT64", {3});
+  in->mutable_contents()->add_int64_contents(1);
+  in->mutable_contents()->add_int64_contents(2);
+  ExpectInvalid(wrong_count, "has 2 elements in contents.int64_contents but shape [3] needs 3");
+
+  ModelInferRequest missing = Request();
+  AddInput(&missing, "X", "FP32", {2});
+  ExpectInvalid(missing, "has 0 elements in contents.fp32_contents");
+}
+
+TEST(GrpcCodecTest, RefusesTypedValuesOutOfRange) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "X", "INT8", {1})->mutable_contents()->add_int_contents(128);
+  ExpectInvalid(r, "holds 128 at flat index 0, out of range for INT8");
+
+  ModelInferRequest u = Request();
+  AddInput(&u, "X", "UINT8", {1})->mutable_contents()->add_uint_contents(256);
+  ExpectInvalid(u, "out of range for UINT8");
+}
+
+TEST(GrpcCodecTest, Fp16TravelsOnlyRaw) {
+  ModelInferRequest typed = Request();
+  AddInput(&typed, "h", "FP16", {1})->mutable_contents()->add_fp32_contents(1);
+  ExpectInvalid(typed, "send it in raw_input_contents");
+
+  ModelInferRequest raw = Request();
+  AddInput(&raw, "h", "FP16", {2});
+  raw.add_raw_input_contents(RawOf<uint16_t>({0x3c00, 0xc000}));
+  auto decoded = DecodeInferRequest(raw);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(ValuesOf<uint16_t>((*decoded)->inputs[0]), (std::vector<uint16_t>{0x3c00, 0xc000}));
+}
+
+TEST(GrpcCodecTest, RefusesRawBoolOtherThanZeroOrOne) {
+  ModelInferRequest r = Request();
+  AddInput(&r, "flag", "BOOL", {2});
+  r.add_raw_input_contents(std::string("\x01\x02", 2));
+  ExpectInvalid(r, "holds byte 2 at flat index 1");
+}
+
+TEST(GrpcCodecTest, RefusesMalformedHeaders) {
+  ModelInferRequest no_model;
+  AddInput(&no_model, "X", "FP32", {0});
+  ExpectInvalid(no_model, "model_name is required");
+
+  ModelInferRequest bad_type = Request();
+  AddInput(&bad_type, "X", "FLOAT", {1});
+  ExpectInvalid(bad_type, "unknown datatype 'FLOAT'");
+
+  ModelInferRequest negative = Request();
+  AddInput(&negative, "X", "FP32", {-1, 4});
+  ExpectInvalid(negative, "negative dimension in shape [-1, 4]");
+
+  ModelInferRequest unnamed = Request();
+  AddInput(&unnamed, "", "FP32", {0});
+  ExpectInvalid(unnamed, "inputs[0] needs a name");
+
+  ModelInferRequest big = Request();
+  (*big.mutable_parameters())["p"].set_uint64_param(~0ull);
+  ExpectInvalid(big, "parameter 'p' of the request is larger than the largest int64");
+
+  ModelInferRequest unset = Request();
+  (*unset.mutable_parameters())["p"];
+  ExpectInvalid(unset, "parameter 'p' of the request has no value");
+}
+
+TEST(GrpcCodecTest, RefusesSharedMemoryAsUnimplemented) {
+  ModelInferRequest r = Request();
+  auto* in = AddInput(&r, "X", "FP32", {1});
+  (*in->mutable_parameters())["shared_memory_region"].set_string_param("r0");
+  auto decoded = DecodeInferRequest(r);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), Status::Code::kUnimplemented);
+}
+
+TEST(GrpcCodecTest, ParsesRawBytesFraming) {
+  const std::string one = Framed("abc");
+  auto ok = ParseRawBytes(one + Framed(""), 2, "s");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(*ok, (std::vector<std::string>{"abc", ""}));
+
+  auto empty = ParseRawBytes("", 0, "s");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+
+  auto past_end = ParseRawBytes(one.substr(0, 6), 1, "s");
+  ASSERT_FALSE(past_end.ok());
+  EXPECT_EQ(past_end.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(past_end.status().message().find("claims 3 bytes but only 2 remain"),
+            std::string::npos)
+      << past_end.status().message();
+
+  auto huge_prefix = ParseRawBytes(std::string("\xff\xff\xff\xff", 4) + "x", 1, "s");
+  ASSERT_FALSE(huge_prefix.ok());
+  EXPECT_NE(huge_prefix.status().message().find("claims 4294967295 bytes"), std::string::npos);
+
+  auto truncated_prefix = ParseRawBytes(one + std::string("\x01\x00", 2), 2, "s");
+  ASSERT_FALSE(truncated_prefix.ok());
+  EXPECT_NE(truncated_prefix.status().message().find("end inside a 4-byte length prefix"),
+            std::string::npos);
+
+  auto too_many = ParseRawBytes(one + one, 1, "s");
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("more than the 1 elements"), std::string::npos);
+
+  auto too_few = ParseRawBytes(one, 2, "s");
+  ASSERT_FALSE(too_few.ok());
+  EXPECT_NE(too_few.status().message().find("hold 1 elements but its shape needs 2"),
+            std::string::npos);
+}
+
+TEST(GrpcCodecTest, SerializesRawBytesAsParsed) {
+  const std::vector<std::string> values = {"high", "", std::string("\0z", 2)};
+  const std::string raw = SerializeRawBytes(values);
+  EXPECT_EQ(raw, Framed("high") + Framed("") + Framed(std::string("\0z", 2)));
+  auto back = ParseRawBytes(raw, 3, "label");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, values);
+}
+
+// Not a fuzzer (no coverage guidance), but the same contract: whatever bytes
+// arrive, decoding either succeeds with a consistent request or fails with a
+// Status, and never reads out of bounds (run under BERTH_SANITIZE to check).
+TEST(GrpcCodecTest, SurvivesCorruptedMessages) {
+  ModelInferRequest valid = Request();
+  AddInput(&valid, "X", "FP32", {2, 2});
+  AddInput(&valid, "sex", "BYTES", {2});
+  AddInput(&valid, "n", "INT8", {1});
+  valid.add_raw_input_contents(RawOf<float>({1, 2, 3, 4}));
+  valid.add_raw_input_contents(Framed("a") + Framed("bc"));
+  valid.add_raw_input_contents(std::string("\x05", 1));
+  const std::string wire = valid.SerializeAsString();
+  std::mt19937 rng(1234);
+  int decoded_ok = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string corrupt = wire;
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) corrupt[rng() % corrupt.size()] = static_cast<char>(rng());
+    ModelInferRequest parsed;
+    if (!parsed.ParseFromString(corrupt)) continue;
+    auto decoded = DecodeInferRequest(parsed);
+    if (!decoded.ok()) {
+      EXPECT_FALSE(decoded.status().message().empty());
+      continue;
+    }
+    ++decoded_ok;
+    for (const Tensor& t : (*decoded)->inputs) EXPECT_TRUE(t.CheckConsistent().ok()) << t.name();
+  }
+  EXPECT_GT(decoded_ok, 0);
+}
+
+InferenceResponse SampleResponse() {
+  InferenceResponse r;
+  r.model_name = "iris";
+  r.model_version = "1";
+  r.id = "req-1";
+  r.parameters["batch"] = int64_t{2};
+  Tensor probs("probabilities", DataType::kFp32, {2, 1});
+  EXPECT_TRUE(probs.Allocate().ok());
+  probs.data<float>()[0] = 0.25f;
+  probs.data<float>()[1] = 0.75f;
+  Tensor label("label", DataType::kBytes, {2});
+  label.strings() = {"low", "high"};
+  Tensor ids("ids", DataType::kInt64, {1});
+  EXPECT_TRUE(ids.Allocate().ok());
+  ids.data<int64_t>()[0] = 42;
+  r.outputs.push_back(std::move(probs));
+  r.outputs.push_back(std::move(label));
+  r.outputs.push_back(std::move(ids));
+  return r;
+}
+
+TEST(GrpcCodecTest, EncodesRawResponse) {
+  ModelInferResponse out;
+  EncodeInferResponse(SampleResponse(), /*raw=*/true, &out);
+  EXPECT_EQ(out.model_name(), "iris");
+  EXPECT_EQ(out.model_version(), "1");
+  EXPECT_EQ(out.id(), "req-1");
+  EXPECT_EQ(out.parameters().at("batch").int64_param(), 2);
+  ASSERT_EQ(out.outputs_size(), 3);
+  EXPECT_EQ(out.outputs(0).name(), "probabilities");
+  EXPECT_EQ(out.outputs(0).datatype(), "FP32");
+  EXPECT_EQ(std::vector<int64_t>(out.outputs(0).shape().begin(), out.outputs(0).shape().end()),
+            (std::vector<int64_t>{2, 1}));
+  EXPECT_FALSE(out.outputs(0).has_contents());
+  ASSERT_EQ(out.raw_output_contents_size(), 3);
+  EXPECT_EQ(out.raw_output_contents(0), RawOf<float>({0.25f, 0.75f}));
+  EXPECT_EQ(out.raw_output_contents(1), Framed("low") + Framed("high"));
+  EXPECT_EQ(out.raw_output_contents(2), RawOf<int64_t>({42}));
+}
+
+TEST(GrpcCodecTest, EncodesTypedResponse) {
+  ModelInferResponse out;
+  EncodeInferResponse(SampleResponse(), /*raw=*/false, &out);
+  EXPECT_EQ(out.raw_output_contents_size(), 0);
+  ASSERT_EQ(out.outputs_size(), 3);
+  const auto& fp = out.outputs(0).contents().fp32_contents();
+  EXPECT_EQ(std::vector<float>(fp.begin(), fp.end()), (std::vector<float>{0.25f, 0.75f}));
+  const auto& bytes = out.outputs(1).contents().bytes_contents();
+  EXPECT_EQ(std::vector<std::string>(bytes.begin(), bytes.end()),
+            (std::vector<std::string>{"low", "high"}));
+  EXPECT_EQ(out.outputs(2).contents().int64_contents(0), 42);
+}
+
+TEST(GrpcCodecTest, Fp16OutputMakesTheWholeResponseRaw) {
+  InferenceResponse r = SampleResponse();
+  Tensor half("half", DataType::kFp16, {1});
+  ASSERT_TRUE(half.Allocate().ok());
+  half.data<uint16_t>()[0] = 0x3c00;
+  r.outputs.push_back(std::move(half));
+  ModelInferResponse out;
+  EncodeInferResponse(r, /*raw=*/false, &out);
+  ASSERT_EQ(out.raw_output_contents_size(), 4);
+  EXPECT_EQ(out.raw_output_contents(3), RawOf<uint16_t>({0x3c00}));
+  EXPECT_FALSE(out.outputs(0).has_contents());
+}
+
+TEST(GrpcCodecTest, EncodesRepositoryIndex) {
+  ModelEntry ready;
+  ready.name = "iris";
+  VersionEntry v1;
+  v1.version = 1;
+  v1.state = ModelState::kReady;
+  VersionEntry v2;
+  v2.version = 2;
+  v2.state = ModelState::kUnavailable;
+  v2.reason = "missing model.onnx";
+  ready.versions = {v1, v2};
+  ModelEntry broken;
+  broken.name = "broken";
+  broken.reason = "bad config";
+
+  inference::RepositoryIndexResponse all;
+  EncodeRepositoryIndex({ready, broken}, /*ready_only=*/false, &all);
+  ASSERT_EQ(all.models_size(), 3);
+  EXPECT_EQ(all.models(0).version(), "1");
+  EXPECT_EQ(all.models(0).state(), "READY");
+  EXPECT_EQ(all.models(1).state(), "UNAVAILABLE");
+  EXPECT_EQ(all.models(1).reason(), "missing model.onnx");
+  EXPECT_EQ(all.models(2).name(), "broken");
+  EXPECT_EQ(all.models(2).version(), "");
+  EXPECT_EQ(all.models(2).reason(), "bad config");
+
+  inference::RepositoryIndexResponse ready_only;
+  EncodeRepositoryIndex({ready, broken}, /*ready_only=*/true, &ready_only);
+  ASSERT_EQ(ready_only.models_size(), 1);
+  EXPECT_EQ(ready_only.models(0).name(), "iris");
+}
+
+}  // namespace
+}  // namespace berth::rpc

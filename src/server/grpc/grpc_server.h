@@ -1,0 +1,60 @@
+// GrpcServer: the Open Inference Protocol (KServe v2) gRPC front end,
+// service inference.GRPCInferenceService (grpc_service.proto), including
+// Triton's repository extension (index, load, unload).
+//
+// Built on gRPC's callback API: no thread is parked per call. Inference goes
+// through ServerContext::inference, the same path as the REST front end; the
+// reply is sent from whatever thread the scheduler completes the request on.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "server/server_context.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace berth::rpc {
+
+struct GrpcServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8001;  // 0: pick a free port (see port())
+  // Largest accepted request message; larger ones are refused with
+  // RESOURCE_EXHAUSTED before they are decoded. Replies are not limited.
+  uint64_t max_message_bytes = 64ull << 20;
+};
+
+class GrpcServer {
+ public:
+  // `context` is not owned and must outlive the server.
+  GrpcServer(GrpcServerOptions options, const ServerContext* context);
+  ~GrpcServer();  // Stops with no grace if still running.
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // Binds and starts serving. Unavailable if the address cannot be bound
+  // (port in use: gRPC's SO_REUSEPORT is turned off, so a second server on
+  // the same port fails here instead of silently sharing it).
+  Status Start();
+  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
+  // cancels the rest, and returns once every call has completed. Idempotent.
+  void Stop(std::chrono::milliseconds grace);
+
+  // The bound port; 0 before Start().
+  int port() const { return bound_port_; }
+
+ private:
+  class Service;
+
+  const GrpcServerOptions options_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int bound_port_ = 0;
+};
+
+}  // namespace berth::rpc

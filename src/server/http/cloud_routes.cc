@@ -1,0 +1,203 @@
+#include "server/http/cloud_routes.h"
+
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "server/http/csv_tensor.h"
+#include "server/http/json_rows.h"
+#include "server/http/json_tensor.h"
+
+namespace berth::http {
+namespace {
+
+constexpr std::string_view kTargetModelHeader = "x-amzn-sagemaker-target-model";
+constexpr int kUnsupportedMediaType = 415;
+
+// What a platform's JSON body may look like.
+struct BodyForm {
+  std::vector<std::string_view> list_keys;  // {"<key>": rows}: exactly one of these
+  bool bare_list = false;                   // [row, ...] without an object
+  bool parameters = false;                  // a "parameters" object, ignored
+};
+
+StatusOr<std::string> ChooseModel(const ServerContext& ctx, std::string_view requested,
+                                  const std::string& default_model) {
+  if (!requested.empty()) {
+    std::string name(requested);
+    if (name.ends_with(".tar.gz")) name.resize(name.size() - 7);
+    return name;
+  }
+  if (!default_model.empty()) return default_model;
+  const std::vector<ModelEntry> models = ctx.models->List();
+  if (models.size() == 1) return models[0].name;
+  if (models.empty()) return Status::Unavailable("the model repository has no models");
+  std::string names;
+  for (const auto& m : models) names += (names.empty() ? "'" : ", '") + m.name + "'";
+  return Status::InvalidArgument("the repository has several models (" + names +
+                                 "): start berth with --default-model NAME to choose the one "
+                                 "that answers");
+}
+
+// The rows of a JSON body, as tensors for `inputs`.
+StatusOr<std::vector<Tensor>> ParseJsonRows(std::string_view body, const BodyForm& form,
+                                            const std::vector<TensorSpec>& inputs) {
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJsonBody(body, &doc));
+  if (doc.IsArray() && form.bare_list) {
+    return TensorsFromRows(doc, inputs, RowForm::kAuto, "rows");
+  }
+  std::string expected;
+  for (std::string_view key : form.list_keys) {
+    expected += (expected.empty() ? "{\"" : " or {\"") + std::string(key) + "\": [...]}";
+  }
+  if (form.bare_list) expected += " or a list of rows";
+  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be " + expected);
+  const rapidjson::Value* rows = nullptr;
+  std::string_view rows_key;
+  for (const auto& m : doc.GetObject()) {
+    const std::string_view key(m.name.GetString(), m.name.GetStringLength());
+    if (form.parameters && key == "parameters") {
+      if (!m.value.IsObject()) return Status::InvalidArgument("'parameters' must be an object");
+      continue;
+    }
+    bool is_list_key = false;
+    for (std::string_view k : form.list_keys) is_list_key = is_list_key || key == k;
+    if (!is_list_key) {
+      return Status::InvalidArgument("the request has an unknown field '" + std::string(key) +
+                                     "' (expected " + expected + ")");
+    }
+    if (rows != nullptr) {
+      return Status::InvalidArgument("the request has both '" + std::string(rows_key) +
+                                     "' and '" + std::string(key) + "'");
+    }
+    rows = &m.value;
+    rows_key = key;
+  }
+  if (rows == nullptr) return Status::InvalidArgument("the request body must be " + expected);
+  return TensorsFromRows(*rows, inputs, RowForm::kAuto, rows_key);
+}
+
+StatusOr<std::string> WritePredictions(const InferenceResponse& response, int64_t rows) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("predictions");
+  RETURN_IF_ERROR(WriteRowPredictions(response.outputs, rows, OutputNames::kUnlessSingle, &w));
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// The media type of a Content-Type header, lower-cased, without parameters.
+std::string MediaType(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  while (!type.empty() && type.front() == ' ') type.erase(type.begin());
+  for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type;
+}
+
+// Decodes a body for `model` (JSON rows, or CSV when `csv`), runs it, replies
+// {"predictions": [...]}.
+void Predict(const ServerContext* ctx, const std::string& name, std::string_view body,
+             const BodyForm& form, bool csv, Reply reply) {
+  auto model = ctx->models->Get(name, "");
+  if (!model.ok()) return reply(ErrorResponse(model.status()));
+  const std::vector<TensorSpec>& inputs = (*model)->signature.inputs;
+  auto request = std::make_unique<InferenceRequest>();
+  if (csv) {
+    if (inputs.size() != 1) {
+      return reply(ErrorResponse(Status::InvalidArgument(
+          "text/csv needs a model with one input, but model '" + name + "' has " +
+          std::to_string(inputs.size()) + "; send JSON instead")));
+    }
+    auto tensor = ParseCsvTensor(body, inputs[0]);
+    if (!tensor.ok()) return reply(ErrorResponse(tensor.status()));
+    request->inputs.push_back(std::move(tensor).value());
+  } else {
+    auto tensors = ParseJsonRows(body, form, inputs);
+    if (!tensors.ok()) return reply(ErrorResponse(tensors.status()));
+    request->inputs = std::move(tensors).value();
+  }
+  // Every input carries the rows as its first dimension.
+  const int64_t rows = request->inputs.empty() ? 0 : request->inputs[0].shape()[0];
+  request->model_name = name;
+  request->model_version = std::to_string((*model)->version);
+  ctx->inference->Infer(std::move(request),
+                        [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
+                          if (!response.ok()) return reply(ErrorResponse(response.status()));
+                          auto out = WritePredictions(*response, rows);
+                          if (!out.ok()) return reply(ErrorResponse(out.status()));
+                          reply(JsonResponse(200, std::move(out).value()));
+                        });
+}
+
+void Ready(const ServerContext* ctx, Reply reply) {
+  if (ctx->IsReady()) return reply(JsonResponse(200, "{\"ready\":true}"));
+  reply(ErrorResponse(Status::Unavailable("the server is not ready")));
+}
+
+void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
+  router->Add("GET", "/ping",
+              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, std::move(reply)); });
+  router->Add("POST", "/invocations",
+              [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
+                                                            Reply reply) {
+                const std::string type = MediaType(req.Header("content-type"));
+                const bool csv = type == "text/csv";
+                if (!csv && !type.empty() && type != "application/json") {
+                  HttpResponse r = ErrorResponse(Status::InvalidArgument(
+                      "unsupported Content-Type '" + std::string(req.Header("content-type")) +
+                      "': send application/json or text/csv"));
+                  r.status = kUnsupportedMediaType;
+                  return reply(std::move(r));
+                }
+                auto name = ChooseModel(*ctx, req.Header(kTargetModelHeader), default_model);
+                if (!name.ok()) return reply(ErrorResponse(name.status()));
+                static const BodyForm kForm{{"instances"}, true, false};
+                Predict(ctx, *name, req.body, kForm, csv, std::move(reply));
+              });
+}
+
+void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
+  router->Add("GET", platform.health_route,
+              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, std::move(reply)); });
+  router->Add("POST", platform.predict_route,
+              [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
+                                                            Reply reply) {
+                auto name = ChooseModel(*ctx, "", default_model);
+                if (!name.ok()) return reply(ErrorResponse(name.status()));
+                static const BodyForm kForm{{"instances"}, false, true};
+                Predict(ctx, *name, req.body, kForm, false, std::move(reply));
+              });
+}
+
+void RegisterAzure(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
+  router->Add("GET", "/", [](HttpRequest&, const PathParams&, Reply reply) {
+    reply(JsonResponse(200, "{\"live\":true}"));
+  });
+  router->Add("GET", "/ready",
+              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, std::move(reply)); });
+  router->Add("POST", "/score",
+              [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
+                                                            Reply reply) {
+                auto name = ChooseModel(*ctx, "", default_model);
+                if (!name.ok()) return reply(ErrorResponse(name.status()));
+                static const BodyForm kForm{{"instances", "data"}, true, false};
+                Predict(ctx, *name, req.body, kForm, false, std::move(reply));
+              });
+}
+
+}  // namespace
+
+void RegisterCloudRoutes(const ServerContext* ctx, const PlatformOptions& platform,
+                         Router* router) {
+  switch (platform.platform) {
+    case Platform::kSageMaker: return RegisterSageMaker(ctx, platform, router);
+    case Platform::kVertex: return RegisterVertex(ctx, platform, router);
+    case Platform::kAzure: return RegisterAzure(ctx, platform, router);
+    case Platform::kNone: return;
+  }
+}
+
+}  // namespace berth::http

@@ -1,0 +1,104 @@
+#include "server/http/csv_tensor.h"
+
+#include <charconv>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace berth::http {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+template <typename T>
+bool ParseNumber(std::string_view field, T* out) {
+  // from_chars takes no '+' sign; a CSV writer may put one.
+  if (field.starts_with('+')) {
+    field.remove_prefix(1);
+    if (field.starts_with('+') || field.starts_with('-')) return false;
+  }
+  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *out);
+  return ec == std::errc() && end == field.data() + field.size();
+}
+
+template <typename T>
+StatusOr<Tensor> Parse(std::string_view body, const TensorSpec& spec) {
+  const std::string where = "input '" + spec.name + "' (" +
+                            std::string(DataTypeName(spec.datatype)) + " " +
+                            ShapeToString(spec.shape) + ")";
+  std::vector<T> values;
+  int64_t rows = 0;
+  int64_t width = -1;
+  size_t blank_line = 0;  // the first blank line seen, 0 if none
+  size_t line_number = 0;
+  while (!body.empty()) {
+    const size_t newline = body.find('\n');
+    std::string_view line = body.substr(0, newline);
+    body.remove_prefix(newline == std::string_view::npos ? body.size() : newline + 1);
+    ++line_number;
+    if (Trim(line).empty()) {
+      if (blank_line == 0) blank_line = line_number;
+      continue;
+    }
+    if (blank_line != 0) {
+      return Status::InvalidArgument("CSV line " + std::to_string(blank_line) +
+                                     " is blank, between rows");
+    }
+    int64_t fields = 0;
+    while (true) {
+      const size_t comma = line.find(',');
+      const std::string_view field = Trim(line.substr(0, comma));
+      ++fields;
+      T value{};
+      if (!ParseNumber(field, &value)) {
+        std::string message = "CSV line " + std::to_string(line_number) + ", field " +
+                              std::to_string(fields) + " ('" + std::string(field.substr(0, 40)) +
+                              "') is not a number";
+        if (line_number == 1) message += " (the body must not have a header line)";
+        return Status::InvalidArgument(message);
+      }
+      values.push_back(value);
+      if (comma == std::string_view::npos) break;
+      line.remove_prefix(comma + 1);
+    }
+    if (width < 0) {
+      width = fields;
+      if (spec.shape[1] >= 0 && width != spec.shape[1]) {
+        return Status::InvalidArgument("CSV line " + std::to_string(line_number) + " has " +
+                                       std::to_string(width) + " values, but " + where +
+                                       " takes " + std::to_string(spec.shape[1]) + " per row");
+      }
+    } else if (fields != width) {
+      return Status::InvalidArgument("CSV line " + std::to_string(line_number) + " has " +
+                                     std::to_string(fields) + " values, but line 1 has " +
+                                     std::to_string(width));
+    }
+    ++rows;
+  }
+  if (rows == 0) return Status::InvalidArgument("the CSV body has no rows");
+  Tensor tensor(spec.name, spec.datatype, {rows, width});
+  RETURN_IF_ERROR(tensor.Allocate());
+  std::memcpy(tensor.bytes().data(), values.data(), values.size() * sizeof(T));
+  return tensor;
+}
+
+}  // namespace
+
+StatusOr<Tensor> ParseCsvTensor(std::string_view body, const TensorSpec& spec) {
+  if (spec.shape.size() != 2 ||
+      (spec.datatype != DataType::kFp32 && spec.datatype != DataType::kFp64)) {
+    return Status::InvalidArgument(
+        "text/csv needs a model whose input is FP32 or FP64 of shape [-1, n], but input '" +
+        spec.name + "' is " + std::string(DataTypeName(spec.datatype)) + " " +
+        ShapeToString(spec.shape) + "; send JSON instead");
+  }
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);  // a UTF-8 byte order mark
+  if (spec.datatype == DataType::kFp32) return Parse<float>(body, spec);
+  return Parse<double>(body, spec);
+}
+
+}  // namespace berth::http

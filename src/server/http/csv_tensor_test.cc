@@ -1,0 +1,71 @@
+#include "server/http/csv_tensor.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace berth::http {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const TensorSpec kFloat4 = {"X", DataType::kFp32, {-1, 4}};
+const TensorSpec kDoubleAny = {"X", DataType::kFp64, {-1, -1}};
+
+template <typename T>
+std::vector<T> Values(const Tensor& t) {
+  std::vector<T> out(t.bytes().size() / sizeof(T));
+  std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
+  return out;
+}
+
+std::string CsvError(const std::string& body, const TensorSpec& spec) {
+  auto t = ParseCsvTensor(body, spec);
+  if (t.ok()) return "<no error>";
+  EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument);
+  return t.status().message();
+}
+
+TEST(ParseCsvTensorTest, OneRowPerLine) {
+  auto t = ParseCsvTensor("5.1,3.5,1.4,0.2\n6.7, 3.0 ,5.2,+2.3\r\n", kFloat4);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->name(), "X");
+  EXPECT_EQ(t->datatype(), DataType::kFp32);
+  EXPECT_THAT(t->shape(), ElementsAre(2, 4));
+  EXPECT_THAT(Values<float>(*t), ElementsAre(5.1f, 3.5f, 1.4f, 0.2f, 6.7f, 3.0f, 5.2f, 2.3f));
+}
+
+TEST(ParseCsvTensorTest, Fp64KeepsFullPrecisionAndTakesAnyWidth) {
+  auto t = ParseCsvTensor("0.1,-1e-300,12345678901234567\n\n\n", kDoubleAny);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_THAT(t->shape(), ElementsAre(1, 3));
+  EXPECT_THAT(Values<double>(*t), ElementsAre(0.1, -1e-300, 12345678901234567.0));
+}
+
+TEST(ParseCsvTensorTest, RefusesMalformedBodies) {
+  EXPECT_THAT(CsvError("", kFloat4), HasSubstr("no rows"));
+  EXPECT_THAT(CsvError("\n \n", kFloat4), HasSubstr("no rows"));
+  EXPECT_THAT(CsvError("a,b,c,d\n1,2,3,4\n", kFloat4),
+              HasSubstr("CSV line 1, field 1 ('a') is not a number (the body must not have a "
+                        "header line)"));
+  EXPECT_THAT(CsvError("1,2,3,4\n1,2,,4\n", kFloat4),
+              HasSubstr("CSV line 2, field 3 ('') is not a number"));
+  EXPECT_THAT(CsvError("1,2,3,4\n1,2,\"3\",4\n", kFloat4), HasSubstr("field 3"));
+  EXPECT_THAT(CsvError("1,2,3,4\n1,2,3,4x\n", kFloat4), HasSubstr("field 4 ('4x')"));
+  EXPECT_THAT(CsvError("1,2,3,4\n\n1,2,3,4\n", kFloat4), HasSubstr("CSV line 2 is blank"));
+  EXPECT_THAT(CsvError("1,2,3\n", kFloat4),
+              HasSubstr("CSV line 1 has 3 values, but input 'X' (FP32 [-1, 4]) takes 4 per row"));
+  EXPECT_THAT(CsvError("1,2,3\n1,2\n", kDoubleAny),
+              HasSubstr("CSV line 2 has 2 values, but line 1 has 3"));
+  EXPECT_THAT(CsvError("1,2,3,4\n", {"X", DataType::kFp32, {-1, 1, 4}}),
+              HasSubstr("FP32 or FP64 of shape [-1, n]"));
+  EXPECT_THAT(CsvError("a\n", {"city", DataType::kBytes, {-1, 1}}),
+              HasSubstr("input 'city' is BYTES [-1, 1]"));
+}
+
+}  // namespace
+}  // namespace berth::http

@@ -1,0 +1,71 @@
+#include "server/http/http_message.h"
+
+#include <gtest/gtest.h>
+
+#include <rapidjson/document.h>
+
+#include <string>
+
+namespace berth::http {
+namespace {
+
+TEST(HttpStatusForTest, EveryCode) {
+  EXPECT_EQ(HttpStatusFor(Status::Code::kOk), 200);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kFailedPrecondition), 400);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kAlreadyExists), 409);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kResourceExhausted), 413);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kUnimplemented), 501);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kInternal), 500);
+}
+
+TEST(ErrorResponseTest, BodyIsErrorObject) {
+  HttpResponse r = ErrorResponse(Status::NotFound("model 'x' is not in the repository"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.body, R"({"error":"model 'x' is not in the repository"})");
+  EXPECT_TRUE(r.headers.empty());
+}
+
+TEST(ErrorResponseTest, StatusFollowsTheCode) {
+  EXPECT_EQ(ErrorResponse(Status::InvalidArgument("m")).status, 400);
+  EXPECT_EQ(ErrorResponse(Status::Unavailable("m")).status, 503);
+  EXPECT_EQ(ErrorResponse(Status::ResourceExhausted("m")).status, 413);
+  EXPECT_EQ(ErrorResponse(Status::Internal("m")).status, 500);
+}
+
+TEST(ErrorResponseTest, EscapesQuotesNewlinesAndControlCharacters) {
+  const std::string message = "input \"a\\b\"\nline 2\ttab \x01 end";
+  HttpResponse r = ErrorResponse(Status::InvalidArgument(message));
+  EXPECT_EQ(r.body, R"({"error":"input \"a\\b\"\nline 2\ttab \u0001 end"})");
+  rapidjson::Document doc;
+  doc.Parse(r.body.data(), r.body.size());
+  ASSERT_FALSE(doc.HasParseError());
+  EXPECT_EQ(std::string(doc["error"].GetString(), doc["error"].GetStringLength()), message);
+}
+
+TEST(ErrorResponseTest, KeepsEmbeddedNul) {
+  const std::string message("a\0b", 3);
+  HttpResponse r = ErrorResponse(Status::Internal(message));
+  EXPECT_EQ(r.body, R"({"error":"a\u0000b"})");
+}
+
+TEST(JsonResponseTest, SetsStatusAndBody) {
+  HttpResponse r = JsonResponse(201, R"({"ok":true})");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, R"({"ok":true})");
+  EXPECT_EQ(r.content_type, "application/json");
+}
+
+TEST(HttpRequestTest, HeaderFindsTheFirstByLowerCaseName) {
+  HttpRequest req;
+  req.headers = {{"content-type", "application/json"}, {"x-a", "1"}, {"x-a", "2"}};
+  EXPECT_EQ(req.Header("x-a"), "1");
+  EXPECT_EQ(req.Header("content-type"), "application/json");
+  EXPECT_EQ(req.Header("missing"), "");
+}
+
+}  // namespace
+}  // namespace berth::http

@@ -1,0 +1,81 @@
+// Row-format JSON: a list with one entry per example, as TF Serving's
+// "instances", the row route (/v2/models/{m}/infer_rows) and the cloud
+// routes (SageMaker, Vertex AI, Azure ML) send it, assembled into one batched
+// tensor per model input; and model outputs split back into one entry per row.
+//
+// Every input's first dimension is the batch; the rest of its shape (the
+// per-row shape) is read from the JSON values. A per-row value may leave out
+// trailing dimensions of size 1: a scalar stands for a [1] feature, which is
+// how skl2onnx declares one column of a DataFrame ([-1, 1]).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "server/http/json_tensor.h"
+
+namespace berth::http {
+
+// Parses a request body into `doc` with the flags every front end uses.
+// InvalidArgument with the offset and reason for malformed JSON.
+Status ParseJsonBody(std::string_view body, rapidjson::Document* doc);
+
+// InvalidArgument naming the first member of `object` that is not in
+// `allowed`; `where` names the object in the message ("the request").
+Status CheckMembers(const rapidjson::Value& object, std::initializer_list<std::string_view> allowed,
+                    std::string_view where);
+
+// "'a', 'b'": the names of `specs`, for error messages.
+std::string QuotedNames(const std::vector<TensorSpec>& specs);
+
+// The shape of `value` (nested arrays of equal lengths; anything else is a
+// leaf) read against `pattern`, a declared shape in which -1 matches any
+// size. Dimensions that `value` leaves out at the end are 1 where `pattern`
+// allows it. InvalidArgument, naming `what`, for ragged arrays, more
+// dimensions than `pattern` has, or a size that contradicts `pattern`.
+StatusOr<std::vector<int64_t>> ResolveJsonShape(const rapidjson::Value& value,
+                                                std::span<const int64_t> pattern,
+                                                std::string_view what);
+
+// How the entries of a row list name the model's inputs.
+enum class RowForm {
+  // Each row is an object {input: value}; or, for a model with exactly one
+  // input, each row is that input's value (TF Serving's "instances").
+  kAuto,
+  // Each row is an object {input: value}.
+  kNamed,
+};
+
+// One tensor per entry of `inputs`, in that order, from `rows` (a JSON array
+// with one entry per example); `list_name` names the list in messages
+// ("instances"). Tensor shapes are [rows, per-row shape...]. InvalidArgument,
+// naming the row and the input, for: a list that is not an array or is empty;
+// rows of mixed or wrong form; an unknown, missing or repeated input name; per-row
+// values of different shapes; an input without a batch dimension; elements
+// whose JSON type does not fit the input's datatype.
+StatusOr<std::vector<Tensor>> TensorsFromRows(const rapidjson::Value& rows,
+                                              const std::vector<TensorSpec>& inputs, RowForm form,
+                                              std::string_view list_name);
+
+// Whether a row of predictions names its outputs.
+enum class OutputNames {
+  kUnlessSingle,  // a model with one output gives that output's value per row (TF Serving)
+  kAlways,        // every row is an object {output: value}
+};
+
+// Writes a JSON array with one entry per row: each output split along its
+// first dimension, a per-row value nested by the rest of its shape (a scalar
+// for outputs of shape [rows]). FailedPrecondition, with nothing written, if
+// an output's first dimension is not `rows`.
+Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, OutputNames names,
+                           JsonWriter* writer);
+
+}  // namespace berth::http

@@ -1,0 +1,224 @@
+#include "server/http/json_rows.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace berth::http {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+rapidjson::Document Json(const std::string& text) {
+  rapidjson::Document doc;
+  EXPECT_TRUE(ParseJsonBody(text, &doc).ok()) << text;
+  return doc;
+}
+
+StatusOr<std::vector<int64_t>> Shape(const std::string& json, std::vector<int64_t> pattern) {
+  return ResolveJsonShape(Json(json), pattern, "x");
+}
+
+std::vector<float> Floats(const Tensor& t) {
+  std::vector<float> out(t.bytes().size() / sizeof(float));
+  std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
+  return out;
+}
+
+const std::vector<TensorSpec> kIris = {{"X", DataType::kFp32, {-1, 4}}};
+// A DataFrame pipeline converted by skl2onnx: one [-1, 1] input per column.
+const std::vector<TensorSpec> kColumns = {{"age", DataType::kFp32, {-1, 1}},
+                                          {"city", DataType::kBytes, {-1, 1}}};
+
+StatusOr<std::vector<Tensor>> Rows(const std::string& json, const std::vector<TensorSpec>& inputs,
+                                   RowForm form = RowForm::kAuto) {
+  return TensorsFromRows(Json(json), inputs, form, "instances");
+}
+
+std::string RowsError(const std::string& json, const std::vector<TensorSpec>& inputs,
+                      RowForm form = RowForm::kAuto) {
+  auto t = Rows(json, inputs, form);
+  if (t.ok()) return "<no error>";
+  EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument) << t.status().ToString();
+  return t.status().message();
+}
+
+TEST(ParseJsonBodyTest, MalformedJsonNamesTheOffset) {
+  rapidjson::Document doc;
+  Status s = ParseJsonBody("{\"instances\": [1, }", &doc);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("malformed JSON at offset 18"));
+}
+
+TEST(CheckMembersTest, NamesTheUnknownField) {
+  EXPECT_TRUE(CheckMembers(Json(R"({"a": 1, "b": 2})"), {"a", "b"}, "the request").ok());
+  Status s = CheckMembers(Json(R"({"a": 1, "instance": 2})"), {"a", "instances"}, "the request");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("unknown field 'instance'"));
+  EXPECT_THAT(s.message(), HasSubstr("'instances'"));
+}
+
+TEST(ResolveJsonShapeTest, NestingGivesTheShape) {
+  EXPECT_THAT(*Shape("[1, 2, 3, 4]", {4}), ElementsAre(4));
+  EXPECT_THAT(*Shape("[1, 2, 3]", {-1}), ElementsAre(3));
+  EXPECT_THAT(*Shape("[[1, 2], [3, 4], [5, 6]]", {-1, 2}), ElementsAre(3, 2));
+  EXPECT_THAT(*Shape("[]", {-1}), ElementsAre(0));
+  EXPECT_THAT(*Shape("7", {}), ElementsAre());
+}
+
+TEST(ResolveJsonShapeTest, TrailingOnesMayBeLeftOut) {
+  EXPECT_THAT(*Shape("5.5", {1}), ElementsAre(1));
+  EXPECT_THAT(*Shape("\"paris\"", {-1}), ElementsAre(1));
+  EXPECT_THAT(*Shape("[\"a\", \"b\"]", {-1, 1}), ElementsAre(2, 1));
+  EXPECT_THAT(*Shape("3", {1, 1}), ElementsAre(1, 1));
+}
+
+TEST(ResolveJsonShapeTest, RefusesShapesThePatternDoesNotAllow) {
+  EXPECT_THAT(Shape("[1, 2, 3]", {4}).status().message(), HasSubstr("x has shape [3], expected [4]"));
+  EXPECT_THAT(Shape("5", {4}).status().message(), HasSubstr("x has shape [], expected [4]"));
+  EXPECT_THAT(Shape("[[1, 2]]", {2}).status().message(), HasSubstr("has shape [1, 2], expected [2]"));
+  EXPECT_THAT(Shape("[[1, 2], [3]]", {-1, -1}).status().message(), HasSubstr("ragged"));
+  EXPECT_THAT(Shape("[[1, 2], 3]", {-1, -1}).status().message(), HasSubstr("ragged"));
+  // Equal element counts do not hide a ragged array.
+  EXPECT_THAT(Shape("[[1, 2], [3, 4, 5], [6]]", {-1, -1}).status().message(), HasSubstr("ragged"));
+}
+
+TEST(TensorsFromRowsTest, BareRowsFeedTheOnlyInput) {
+  auto tensors = Rows("[[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]", kIris);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  ASSERT_EQ(tensors->size(), 1u);
+  const Tensor& x = (*tensors)[0];
+  EXPECT_EQ(x.name(), "X");
+  EXPECT_EQ(x.datatype(), DataType::kFp32);
+  EXPECT_THAT(x.shape(), ElementsAre(2, 4));
+  EXPECT_THAT(Floats(x), ElementsAre(5.1f, 3.5f, 1.4f, 0.2f, 6.7f, 3.0f, 5.2f, 2.3f));
+}
+
+TEST(TensorsFromRowsTest, ObjectRowsMixNumbersAndStringsByInputName) {
+  auto tensors = Rows(R"([{"city": "paris", "age": 31}, {"age": 47.5, "city": "oslo"}])", kColumns,
+                      RowForm::kNamed);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  ASSERT_EQ(tensors->size(), 2u);
+  const Tensor& age = (*tensors)[0];
+  const Tensor& city = (*tensors)[1];
+  EXPECT_EQ(age.name(), "age");
+  EXPECT_THAT(age.shape(), ElementsAre(2, 1));
+  EXPECT_THAT(Floats(age), ElementsAre(31.0f, 47.5f));
+  EXPECT_EQ(city.datatype(), DataType::kBytes);
+  EXPECT_THAT(city.shape(), ElementsAre(2, 1));
+  EXPECT_THAT(city.strings(), ElementsAre("paris", "oslo"));
+}
+
+TEST(TensorsFromRowsTest, ObjectRowsAlsoServeASingleInputModel) {
+  auto tensors = Rows(R"([{"X": [1, 2, 3, 4]}])", kIris);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_THAT((*tensors)[0].shape(), ElementsAre(1, 4));
+}
+
+TEST(TensorsFromRowsTest, ListedPerRowValuesAreAccepted) {
+  auto tensors = Rows(R"([{"age": [31], "city": ["paris"]}])", kColumns);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_THAT((*tensors)[1].strings(), ElementsAre("paris"));
+}
+
+TEST(TensorsFromRowsTest, RefusesMalformedLists) {
+  EXPECT_THAT(RowsError("{}", kIris), HasSubstr("'instances' must be a list of rows"));
+  EXPECT_THAT(RowsError("[]", kIris), HasSubstr("'instances' is empty"));
+  EXPECT_THAT(RowsError(R"([[1, 2, 3, 4], {"X": [1, 2, 3, 4]}])", kIris),
+              HasSubstr("instances[1] is an object, but instances[0] is not"));
+  EXPECT_THAT(RowsError(R"([{"X": [1, 2, 3, 4]}, [1, 2, 3, 4]])", kIris),
+              HasSubstr("instances[1] is not an object"));
+}
+
+TEST(TensorsFromRowsTest, NamedFormNeedsObjects) {
+  EXPECT_THAT(RowsError("[[1, 2, 3, 4]]", kIris, RowForm::kNamed),
+              HasSubstr("instances[0] must be an object {input name: value} (inputs: 'X')"));
+}
+
+TEST(TensorsFromRowsTest, BareRowsNeedASingleInputModel) {
+  EXPECT_THAT(RowsError("[[31, \"paris\"]]", kColumns),
+              HasSubstr("the model has 2 inputs ('age', 'city')"));
+}
+
+TEST(TensorsFromRowsTest, NamesUnknownMissingAndRepeatedInputs) {
+  EXPECT_THAT(RowsError(R"([{"age": 31, "city": "paris", "country": "fr"}])", kColumns),
+              HasSubstr("instances[0] has 'country', which is not an input of the model "
+                        "(inputs: 'age', 'city')"));
+  EXPECT_THAT(RowsError(R"([{"age": 31, "city": "paris"}, {"age": 40}])", kColumns),
+              HasSubstr("instances[1] lacks input 'city' (BYTES [-1, 1])"));
+  EXPECT_THAT(RowsError(R"([{"age": 31, "age": 32, "city": "x"}])", kColumns),
+              HasSubstr("more than once"));
+}
+
+TEST(TensorsFromRowsTest, RowsMustAgreeInShape) {
+  EXPECT_THAT(RowsError("[[1, 2, 3, 4], [1, 2, 3]]", kIris),
+              HasSubstr("instances[1] has shape [3], expected [4]"));
+  const std::vector<TensorSpec> open = {{"v", DataType::kFp32, {-1, -1}}};
+  EXPECT_THAT(RowsError("[[1, 2, 3], [1, 2]]", open),
+              HasSubstr("instances[1] has shape [2], but instances[0] has [3]"));
+}
+
+TEST(TensorsFromRowsTest, ElementTypesFollowTheInputDatatype) {
+  EXPECT_THAT(RowsError(R"([{"age": "31", "city": "paris"}])", kColumns),
+              HasSubstr("input 'age' is FP32 but element 0 is a string"));
+  EXPECT_THAT(RowsError(R"([{"age": 31, "city": 7}])", kColumns),
+              HasSubstr("input 'city' is BYTES but element 0 is an integer"));
+}
+
+TEST(TensorsFromRowsTest, AnInputWithoutBatchDimensionIsRefused) {
+  const std::vector<TensorSpec> scalar = {{"s", DataType::kFp32, {}}};
+  EXPECT_THAT(RowsError("[1]", scalar), HasSubstr("no batch dimension"));
+}
+
+Tensor Int64s(std::string name, std::vector<int64_t> shape, std::vector<int64_t> values) {
+  Tensor t(std::move(name), DataType::kInt64, std::move(shape));
+  EXPECT_TRUE(t.Allocate().ok());
+  std::memcpy(t.bytes().data(), values.data(), values.size() * sizeof(int64_t));
+  return t;
+}
+
+Tensor Floats(std::string name, std::vector<int64_t> shape, std::vector<float> values) {
+  Tensor t(std::move(name), DataType::kFp32, std::move(shape));
+  EXPECT_TRUE(t.Allocate().ok());
+  std::memcpy(t.bytes().data(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+StatusOr<std::string> Predictions(const std::vector<Tensor>& outputs, int64_t rows,
+                                  OutputNames names) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  RETURN_IF_ERROR(WriteRowPredictions(outputs, rows, names, &w));
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+TEST(WriteRowPredictionsTest, OneOutputGivesItsValuePerRow) {
+  const std::vector<Tensor> label = {Int64s("label", {3}, {0, 2, 1})};
+  EXPECT_EQ(*Predictions(label, 3, OutputNames::kUnlessSingle), "[0,2,1]");
+  EXPECT_EQ(*Predictions(label, 3, OutputNames::kAlways),
+            R"([{"label":0},{"label":2},{"label":1}])");
+  const std::vector<Tensor> column = {Floats("variable", {2, 1}, {1.5f, -2.0f})};
+  EXPECT_EQ(*Predictions(column, 2, OutputNames::kUnlessSingle), "[[1.5],[-2]]");
+}
+
+TEST(WriteRowPredictionsTest, SeveralOutputsGiveAnObjectPerRow) {
+  const std::vector<Tensor> outputs = {Int64s("label", {2}, {1, 0}),
+                                       Floats("probabilities", {2, 2}, {0.25f, 0.75f, 1.0f, 0.0f})};
+  EXPECT_EQ(*Predictions(outputs, 2, OutputNames::kUnlessSingle),
+            R"([{"label":1,"probabilities":[0.25,0.75]},{"label":0,"probabilities":[1,0]}])");
+}
+
+TEST(WriteRowPredictionsTest, AnOutputWithoutOneEntryPerRowIsRefused) {
+  const std::vector<Tensor> outputs = {Int64s("label", {2}, {1, 0}), Int64s("count", {}, {2})};
+  auto written = Predictions(outputs, 2, OutputNames::kAlways);
+  EXPECT_EQ(written.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_THAT(written.status().message(), HasSubstr("output 'count' has shape []"));
+}
+
+}  // namespace
+}  // namespace berth::http

@@ -1,0 +1,73 @@
+#include "server/http/rows_routes.h"
+
+#include <string>
+
+#include "server/http/json_rows.h"
+#include "server/http/json_tensor.h"
+
+namespace berth::http {
+namespace {
+
+std::string_view Param(const PathParams& params, std::string_view key) {
+  auto it = params.find(key);
+  return it == params.end() ? std::string_view() : std::string_view(it->second);
+}
+
+StatusOr<std::unique_ptr<InferenceRequest>> ParseRowsRequest(
+    std::string_view body, const std::vector<TensorSpec>& inputs) {
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJsonBody(body, &doc));
+  if (!doc.IsObject()) {
+    return Status::InvalidArgument("the request body must be a JSON object {\"instances\": [...]}");
+  }
+  RETURN_IF_ERROR(CheckMembers(doc, {"instances"}, "the request"));
+  auto instances = doc.FindMember("instances");
+  if (instances == doc.MemberEnd()) return Status::InvalidArgument("the request needs 'instances'");
+  auto request = std::make_unique<InferenceRequest>();
+  ASSIGN_OR_RETURN(request->inputs,
+                   TensorsFromRows(instances->value, inputs, RowForm::kNamed, "instances"));
+  return request;
+}
+
+StatusOr<std::string> WriteRowsResponse(const InferenceResponse& response, int64_t rows) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("model_name");
+  w.String(response.model_name.c_str(), static_cast<rapidjson::SizeType>(response.model_name.size()));
+  w.Key("model_version");
+  w.String(response.model_version.c_str(),
+           static_cast<rapidjson::SizeType>(response.model_version.size()));
+  w.Key("predictions");
+  RETURN_IF_ERROR(WriteRowPredictions(response.outputs, rows, OutputNames::kAlways, &w));
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace
+
+void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
+  auto infer_rows = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    const std::string name(Param(p, "model"));
+    auto model = ctx->models->Get(name, Param(p, "version"));
+    if (!model.ok()) return reply(ErrorResponse(model.status()));
+    auto request = ParseRowsRequest(req.body, (*model)->signature.inputs);
+    if (!request.ok()) return reply(ErrorResponse(request.status()));
+    // Pinned to the version whose signature decoded the rows.
+    (*request)->model_name = name;
+    (*request)->model_version = std::to_string((*model)->version);
+    // TensorsFromRows gives every input the batch of rows as its first dimension.
+    const int64_t rows = (*request)->inputs.empty() ? 0 : (*request)->inputs[0].shape()[0];
+    ctx->inference->Infer(std::move(request).value(),
+                          [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
+                            if (!response.ok()) return reply(ErrorResponse(response.status()));
+                            auto body = WriteRowsResponse(*response, rows);
+                            if (!body.ok()) return reply(ErrorResponse(body.status()));
+                            reply(JsonResponse(200, std::move(body).value()));
+                          });
+  };
+  router->Add("POST", "/v2/models/{model}/infer_rows", infer_rows);
+  router->Add("POST", "/v2/models/{model}/versions/{version}/infer_rows", infer_rows);
+}
+
+}  // namespace berth::http

@@ -1,0 +1,126 @@
+#include "server/http/tfserving_json_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace berth::http {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const std::vector<TensorSpec> kIris = {{"X", DataType::kFp32, {-1, 4}}};
+const std::vector<TensorSpec> kTwoInputs = {{"sex", DataType::kBytes, {-1, 1}},
+                                            {"X", DataType::kFp32, {-1, 2}}};
+
+std::string ParseError(const std::string& body, const std::vector<TensorSpec>& inputs) {
+  auto parsed = ParseTfServingPredictRequest(body, inputs);
+  if (parsed.ok()) return "<no error>";
+  EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
+  return parsed.status().message();
+}
+
+TEST(ParseTfServingPredictRequestTest, RowFormat) {
+  auto parsed = ParseTfServingPredictRequest(
+      R"({"signature_name": "serving_default", "instances": [[1, 2, 3, 4], [5, 6, 7, 8]]})",
+      kIris);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->format, TfServingFormat::kRow);
+  EXPECT_EQ(parsed->rows, 2);
+  ASSERT_EQ(parsed->request->inputs.size(), 1u);
+  EXPECT_THAT(parsed->request->inputs[0].shape(), ElementsAre(2, 4));
+}
+
+TEST(ParseTfServingPredictRequestTest, RowFormatWithNamedInputs) {
+  auto parsed = ParseTfServingPredictRequest(
+      R"({"instances": [{"sex": "sex_1", "X": [1, 2]}, {"X": [3, 4], "sex": "sex_2"}]})",
+      kTwoInputs);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->request->inputs.size(), 2u);
+  EXPECT_THAT(parsed->request->inputs[0].strings(), ElementsAre("sex_1", "sex_2"));
+  EXPECT_THAT(parsed->request->inputs[1].shape(), ElementsAre(2, 2));
+}
+
+TEST(ParseTfServingPredictRequestTest, ColumnarFormat) {
+  auto single = ParseTfServingPredictRequest(R"({"inputs": [[1, 2, 3, 4]]})", kIris);
+  ASSERT_TRUE(single.ok()) << single.status().ToString();
+  EXPECT_EQ(single->format, TfServingFormat::kColumnar);
+  EXPECT_THAT(single->request->inputs[0].shape(), ElementsAre(1, 4));
+
+  auto named = ParseTfServingPredictRequest(
+      R"({"inputs": {"X": [[1, 2], [3, 4], [5, 6]], "sex": ["a", "b", "c"]}})", kTwoInputs);
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  ASSERT_EQ(named->request->inputs.size(), 2u);
+  EXPECT_EQ(named->request->inputs[0].name(), "sex");
+  EXPECT_THAT(named->request->inputs[0].shape(), ElementsAre(3, 1));
+  EXPECT_THAT(named->request->inputs[1].shape(), ElementsAre(3, 2));
+}
+
+TEST(ParseTfServingPredictRequestTest, RefusesBadBodies) {
+  EXPECT_THAT(ParseError("{\"instances\": ", kIris), HasSubstr("malformed JSON"));
+  EXPECT_THAT(ParseError("[[1, 2, 3, 4]]", kIris), HasSubstr("must be a JSON object"));
+  EXPECT_THAT(ParseError("{}", kIris), HasSubstr("not neither"));
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4]], "inputs": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("not both"));
+  EXPECT_THAT(ParseError(R"({"instance": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("unknown field 'instance'"));
+  EXPECT_THAT(ParseError(R"({"signature_name": "classify", "instances": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("unknown signature 'classify'"));
+  EXPECT_THAT(ParseError(R"({"inputs": [1, 2, 3, 4]})", kIris),
+              HasSubstr("'inputs' (input 'X' is FP32 [-1, 4]) has shape [4], expected [-1, 4]"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[1, 2]]})", kTwoInputs),
+              HasSubstr("'inputs' must be an object {input name: value}"));
+  EXPECT_THAT(ParseError(R"({"inputs": {"X": [[1, 2]], "age": [1]}})", kTwoInputs),
+              HasSubstr("'inputs' has 'age', which is not an input"));
+  EXPECT_THAT(ParseError(R"({"inputs": {"X": [[1, 2]]}})", kTwoInputs),
+              HasSubstr("'inputs' lacks input 'sex'"));
+}
+
+Tensor Int64s(std::string name, std::vector<int64_t> shape, std::vector<int64_t> values) {
+  Tensor t(std::move(name), DataType::kInt64, std::move(shape));
+  EXPECT_TRUE(t.Allocate().ok());
+  std::memcpy(t.bytes().data(), values.data(), values.size() * sizeof(int64_t));
+  return t;
+}
+
+TEST(WriteTfServingPredictResponseTest, RowAndColumnarResponses) {
+  InferenceResponse one;
+  one.outputs.push_back(Int64s("label", {2}, {1, 0}));
+  EXPECT_EQ(*WriteTfServingPredictResponse(one, TfServingFormat::kRow, 2),
+            R"({"predictions":[1,0]})");
+  EXPECT_EQ(*WriteTfServingPredictResponse(one, TfServingFormat::kColumnar, 0),
+            R"({"outputs":[1,0]})");
+
+  InferenceResponse two;
+  two.outputs.push_back(Int64s("label", {2}, {1, 0}));
+  two.outputs.push_back(Int64s("votes", {2, 2}, {3, 7, 9, 1}));
+  EXPECT_EQ(*WriteTfServingPredictResponse(two, TfServingFormat::kRow, 2),
+            R"({"predictions":[{"label":1,"votes":[3,7]},{"label":0,"votes":[9,1]}]})");
+  EXPECT_EQ(*WriteTfServingPredictResponse(two, TfServingFormat::kColumnar, 0),
+            R"({"outputs":{"label":[1,0],"votes":[[3,7],[9,1]]}})");
+}
+
+TEST(WriteTfServingModelStatusTest, MapsStatesHighestVersionFirst) {
+  std::vector<VersionEntry> versions(3);
+  versions[0].version = 1;
+  versions[0].state = ModelState::kReady;
+  versions[1].version = 2;
+  versions[1].state = ModelState::kUnavailable;
+  versions[1].reason = "bad \"file\"";
+  versions[2].version = 3;
+  versions[2].state = ModelState::kLoading;
+  EXPECT_EQ(WriteTfServingModelStatus(versions),
+            R"({"model_version_status":[)"
+            R"({"version":"3","state":"LOADING","status":{"error_code":"OK","error_message":""}},)"
+            R"({"version":"2","state":"END","status":{"error_code":"UNKNOWN",)"
+            R"("error_message":"bad \"file\""}},)"
+            R"({"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]})");
+}
+
+}  // namespace
+}  // namespace berth::http

@@ -1,0 +1,78 @@
+#include "server/http/tfserving_routes.h"
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include "server/http/tfserving_json_codec.h"
+
+namespace berth::http {
+namespace {
+
+std::string_view Param(const PathParams& params, std::string_view key) {
+  auto it = params.find(key);
+  return it == params.end() ? std::string_view() : std::string_view(it->second);
+}
+
+void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
+  const std::string_view name = Param(p, "model");
+  const std::string_view version = Param(p, "version");
+  auto entry = ctx->models->Find(name);
+  if (!entry) {
+    return reply(ErrorResponse(
+        Status::NotFound("model '" + std::string(name) + "' is not in the repository")));
+  }
+  std::vector<VersionEntry> versions = entry->versions;
+  if (!version.empty()) {
+    int64_t number = 0;
+    auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), number);
+    const bool parsed = ec == std::errc() && end == version.data() + version.size();
+    std::erase_if(versions, [&](const VersionEntry& v) { return !parsed || v.version != number; });
+  }
+  if (versions.empty()) {
+    std::string message = "model '" + entry->name + "' has no version";
+    message += version.empty() ? std::string() : " '" + std::string(version) + "'";
+    if (!entry->reason.empty()) message += ": " + entry->reason;
+    return reply(ErrorResponse(Status::NotFound(message)));
+  }
+  reply(JsonResponse(200, WriteTfServingModelStatus(versions)));
+}
+
+void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
+  const std::string name(Param(p, "model"));
+  auto model = ctx->models->Get(name, Param(p, "version"));
+  if (!model.ok()) return reply(ErrorResponse(model.status()));
+  auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
+  if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
+  // Pin the version resolved above, so that the request runs on the model
+  // whose signature decoded it even if a new version becomes ready meanwhile.
+  parsed->request->model_name = name;
+  parsed->request->model_version = std::to_string((*model)->version);
+  ctx->inference->Infer(
+      std::move(parsed->request),
+      [reply = std::move(reply), format = parsed->format,
+       rows = parsed->rows](StatusOr<InferenceResponse> response) {
+        if (!response.ok()) return reply(ErrorResponse(response.status()));
+        auto body = WriteTfServingPredictResponse(*response, format, rows);
+        if (!body.ok()) return reply(ErrorResponse(body.status()));
+        reply(JsonResponse(200, std::move(body).value()));
+      });
+}
+
+}  // namespace
+
+void RegisterTfServingRoutes(const ServerContext* ctx, Router* router) {
+  auto status = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    ModelStatus(ctx, p, std::move(reply));
+  };
+  router->Add("GET", "/v1/models/{model}", status);
+  router->Add("GET", "/v1/models/{model}/versions/{version}", status);
+
+  auto predict = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    Predict(ctx, req, p, std::move(reply));
+  };
+  router->Add("POST", "/v1/models/{model}:predict", predict);
+  router->Add("POST", "/v1/models/{model}/versions/{version}:predict", predict);
+}
+
+}  // namespace berth::http

@@ -1,0 +1,408 @@
+#include "server/http/v2_json_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <rapidjson/document.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/scheduler.h"  // Model owns a unique_ptr<Scheduler>
+#include "server/http/json_tensor.h"
+
+namespace berth::http {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string ParseError(const std::string& body, const std::string& binary = "") {
+  auto r = ParseV2InferRequest(body, binary);
+  if (r.ok()) return "<parsed without error>";
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().ToString();
+  return r.status().message();
+}
+
+// {"inputs": [<input>]}
+std::string OneInput(const std::string& input) { return R"({"inputs": [)" + input + "]}"; }
+
+TEST(ParseV2InferRequestTest, FullRequest) {
+  auto r = ParseV2InferRequest(R"({
+    "id": "req-1",
+    "parameters": {"flag": true, "count": 3, "ratio": 0.5, "tag": "x"},
+    "inputs": [
+      {"name": "a", "datatype": "FP32", "shape": [2, 2], "data": [[1.5, 2], [3, 4]]},
+      {"name": "s", "datatype": "BYTES", "shape": [1], "data": ["hi"],
+       "parameters": {"content_type": "str"}}
+    ],
+    "outputs": [{"name": "y", "parameters": {"binary_data": false}}, {"name": "z"}]
+  })");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const InferenceRequest& req = **r;
+  EXPECT_EQ(req.id, "req-1");
+  EXPECT_EQ(req.model_name, "");  // comes from the URL
+  ASSERT_EQ(req.parameters.size(), 4u);
+  EXPECT_EQ(std::get<bool>(req.parameters.at("flag")), true);
+  EXPECT_EQ(std::get<int64_t>(req.parameters.at("count")), 3);
+  EXPECT_EQ(std::get<double>(req.parameters.at("ratio")), 0.5);
+  EXPECT_EQ(std::get<std::string>(req.parameters.at("tag")), "x");
+  ASSERT_EQ(req.inputs.size(), 2u);
+  const Tensor& a = req.inputs[0];
+  EXPECT_EQ(a.name(), "a");
+  EXPECT_EQ(a.datatype(), DataType::kFp32);
+  EXPECT_EQ(a.shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(a.data<float>()[0], 1.5f);
+  EXPECT_EQ(a.data<float>()[3], 4.0f);
+  EXPECT_EQ(req.inputs[1].strings(), std::vector<std::string>{"hi"});
+  ASSERT_EQ(req.outputs.size(), 2u);
+  EXPECT_EQ(req.outputs[0].name, "y");
+  EXPECT_EQ(std::get<bool>(req.outputs[0].parameters.at("binary_data")), false);
+  EXPECT_EQ(req.outputs[1].name, "z");
+  EXPECT_TRUE(req.outputs[1].parameters.empty());
+}
+
+TEST(ParseV2InferRequestTest, MinimalRequest) {
+  auto r = ParseV2InferRequest(R"({"inputs": []})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->id, "");
+  EXPECT_TRUE((*r)->inputs.empty());
+  EXPECT_TRUE((*r)->outputs.empty());
+  EXPECT_TRUE((*r)->parameters.empty());
+}
+
+TEST(ParseV2InferRequestTest, MalformedJsonGivesTheOffset) {
+  EXPECT_EQ(ParseError(R"({"inputs": [}])"),
+            "malformed JSON at offset 12: Invalid value.");
+  EXPECT_EQ(ParseError(R"({"inputs" [])"),
+            "malformed JSON at offset 10: Missing a colon after a name of object member.");
+  EXPECT_EQ(ParseError(""), "malformed JSON at offset 0: The document is empty.");
+  EXPECT_EQ(ParseError(R"({"inputs": []} extra)"),
+            "malformed JSON at offset 15: The document root must not be followed by other "
+            "values.");
+}
+
+TEST(ParseV2InferRequestTest, BodyShape) {
+  EXPECT_EQ(ParseError("[]"), "the request body must be a JSON object");
+  EXPECT_EQ(ParseError("42"), "the request body must be a JSON object");
+  EXPECT_EQ(ParseError("{}"), "the request needs an 'inputs' array");
+  EXPECT_EQ(ParseError(R"({"inputs": {}})"), "the request needs an 'inputs' array");
+  EXPECT_EQ(ParseError(R"({"id": 5, "inputs": []})"), "'id' in the request must be a string");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "parameters": []})"), "'parameters' must be an object");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "parameters": {"p": [1]}})"),
+            "parameter 'p' in 'parameters' must be a boolean, number or string");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "parameters": {"p": null}})"),
+            "parameter 'p' in 'parameters' must be a boolean, number or string");
+}
+
+TEST(ParseV2InferRequestTest, MissingInputFields) {
+  EXPECT_EQ(ParseError(R"({"inputs": [7]})"), "inputs[0] must be an object");
+  EXPECT_EQ(ParseError(OneInput(R"({"datatype": "FP32", "shape": [1], "data": [1]})")),
+            "inputs[0] needs a 'name'");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": 1, "datatype": "FP32", "shape": [1], "data": [1]})")),
+            "'name' in inputs[0] must be a string");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "shape": [1], "data": [1]})")),
+            "inputs[0] ('a') needs a 'datatype'");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "data": [1]})")),
+            "input 'a' needs a 'shape'");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1]})")),
+            "input 'a' needs 'data'");
+  EXPECT_EQ(ParseError(R"({"inputs": [{"name": "a", "datatype": "FP32", "shape": [1],
+                                        "data": [1]}, {"name": "b"}]})"),
+            "inputs[1] ('b') needs a 'datatype'");
+}
+
+TEST(ParseV2InferRequestTest, BadDatatypeOrShape) {
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FLOAT32", "shape": [1],
+                                    "data": [1]})")),
+            "input 'a' has unknown datatype 'FLOAT32'");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "fp32", "shape": [1],
+                                    "data": [1]})")),
+            "input 'a' has unknown datatype 'fp32'");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": 1,
+                                    "data": [1]})")),
+            "'shape' in input 'a' must be an array");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [-1],
+                                    "data": [1]})")),
+            "'shape' in input 'a' must hold non-negative integers");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1.0],
+                                    "data": [1]})")),
+            "'shape' in input 'a' must hold non-negative integers");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32",
+                                    "shape": [4294967296, 4294967296], "data": []})")),
+            "'shape' in input 'a' is too large");
+}
+
+TEST(ParseV2InferRequestTest, DataErrorsNameTheInput) {
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "INT8", "shape": [2],
+                                    "data": [1, 300]})")),
+            "input 'a': element 1 (300) is out of range for INT8");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [3],
+                                    "data": [1, 2]})")),
+            "input 'a': shape [3] needs 3 elements, but data has 2");
+}
+
+TEST(ParseV2InferRequestTest, NanAndInfinityLiteralsParse) {
+  auto r = ParseV2InferRequest(OneInput(
+      R"({"name": "a", "datatype": "FP64", "shape": [3], "data": [NaN, Infinity, -Infinity]})"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const double* d = (*r)->inputs[0].data<double>();
+  EXPECT_TRUE(std::isnan(d[0]));
+  EXPECT_TRUE(std::isinf(d[1]) && d[1] > 0);
+  EXPECT_TRUE(std::isinf(d[2]) && d[2] < 0);
+}
+
+TEST(ParseV2InferRequestTest, DeepNestingDoesNotOverflowTheStack) {
+  const std::string deep = std::string(1000000, '[') + "1" + std::string(1000000, ']');
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "INT32", "shape": [1], "data": )" +
+                                deep + "}")),
+            "input 'a': data is nested deeper than 64 levels");
+  // Deep nesting under a key the parser does not look at is harmless.
+  auto r = ParseV2InferRequest(R"({"inputs": [], "x": )" + deep + "}");
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_THAT(ParseError(R"({"inputs": )" + std::string(1000000, '[')),
+              StartsWith("malformed JSON at offset "));
+}
+
+TEST(ParseV2InferRequestTest, HugeShapesAreRefusedBeforeAllocating) {
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP64",
+                                    "shape": [2305843009213693952], "data": [1.0]})")),
+            "input 'a': shape [2305843009213693952] needs 2305843009213693952 elements, but "
+            "data has 1");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP64",
+                                    "shape": [2305843009213693952],
+                                    "parameters": {"binary_data_size": 8}})"),
+                       std::string(8, '\0')),
+            "input 'a': shape [2305843009213693952] of FP64 needs 2305843009213693952 x 8 bytes "
+            "of binary data, got 8");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "BYTES", "shape": [1000000000000],
+                                    "parameters": {"binary_data_size": 8}})"),
+                       std::string(8, '\0')),
+            "input 'a': 8 bytes of binary data cannot hold 1000000000000 BYTES elements");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [3],
+                                    "parameters": {"binary_data_size": 8}})"),
+                       std::string(8, '\0')),
+            "input 'a': shape [3] of FP32 needs 12 bytes of binary data, got 8");
+}
+
+TEST(ParseV2InferRequestTest, OutputsList) {
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": {}})"), "'outputs' must be an array");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": ["y"]})"), "outputs[0] must be an object");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": [{"name": "y"}, {}]})"),
+            "outputs[1] needs a 'name'");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": [{"name": "y", "parameters": 1}]})"),
+            "'outputs[0].parameters' must be an object");
+  auto r = ParseV2InferRequest(R"({"inputs": [], "outputs": []})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->outputs.empty());
+}
+
+TEST(ParseV2InferRequestTest, BinaryDataSize) {
+  const float values[] = {1.5f, -2.0f};
+  std::string binary(reinterpret_cast<const char*>(values), sizeof(values));
+  const std::string json = OneInput(
+      R"({"name": "a", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 8}})");
+  auto r = ParseV2InferRequest(json, binary);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->inputs[0].data<float>()[1], -2.0f);
+
+  EXPECT_EQ(ParseError(json, binary + "xx"),
+            "2 bytes of binary data are not claimed by any input");
+  EXPECT_EQ(ParseError(json, "abc"),
+            "input 'a': binary_data_size 8 runs past the end of the body (3 bytes left)");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [2], "data": [1, 2],
+                                    "parameters": {"binary_data_size": 8}})"),
+                       binary),
+            "input 'a' has both 'data' and binary_data_size");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [2],
+                                    "parameters": {"binary_data_size": -8}})"),
+                       binary),
+            "input 'a': binary_data_size must be a non-negative integer");
+  // Binary bytes without any input claiming them.
+  EXPECT_EQ(ParseError(R"({"inputs": []})", "zz"),
+            "2 bytes of binary data are not claimed by any input");
+}
+
+// ---- every datatype through a request and back out through a response -----
+
+TEST(V2CodecRoundTripTest, EveryDatatype) {
+  struct Input {
+    const char* datatype;
+    const char* data;  // in the canonical form the writer produces
+  };
+  const Input inputs[] = {
+      {"BOOL", "[true,false]"},
+      {"UINT8", "[0,255]"},
+      {"UINT16", "[0,65535]"},
+      {"UINT32", "[0,4294967295]"},
+      {"UINT64", "[0,18446744073709551615]"},
+      {"INT8", "[-128,127]"},
+      {"INT16", "[-32768,32767]"},
+      {"INT32", "[-2147483648,2147483647]"},
+      {"INT64", "[-9223372036854775808,9223372036854775807]"},
+      {"FP16", "[0.5,-65504]"},
+      {"FP32", "[0.1,-3.4028235e+38]"},
+      {"FP64", "[0.1,-1.7976931348623157e308]"},
+      {"BYTES", "[\"\",\"caf\xc3\xa9\"]"},
+  };
+  std::string body = R"({"inputs": [)";
+  for (const Input& in : inputs) {
+    if (body.back() != '[') body += ",";
+    body += std::string(R"({"name": "in_)") + in.datatype + R"(", "datatype": ")" + in.datatype +
+            R"(", "shape": [2], "data": )" + in.data + "}";
+  }
+  body += "]}";
+  auto request = ParseV2InferRequest(body);
+  ASSERT_TRUE(request.ok()) << request.status().ToString();
+  ASSERT_EQ((*request)->inputs.size(), std::size(inputs));
+
+  InferenceResponse response;
+  response.model_name = "m";
+  response.model_version = "1";
+  response.outputs = (*request)->inputs;
+  const std::string out = WriteV2InferResponse(response).body;
+
+  rapidjson::Document doc;
+  doc.Parse<kJsonParseFlags>(out.data(), out.size());
+  ASSERT_FALSE(doc.HasParseError()) << out;
+  ASSERT_EQ(doc["outputs"].Size(), std::size(inputs));
+  for (const Input& in : inputs) {
+    const std::string dt = in.datatype;
+    EXPECT_THAT(out, HasSubstr(R"({"name":"in_)" + dt + R"(","datatype":")" + dt +
+                               R"(","shape":[2],"data":)" + in.data + "}"));
+  }
+}
+
+// ---- response writing ------------------------------------------------------
+
+Tensor Fp32(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
+  Tensor t(name, DataType::kFp32, std::move(shape));
+  t.bytes().resize(values.size() * sizeof(float));
+  std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
+  return t;
+}
+
+TEST(WriteV2InferResponseTest, ExactJson) {
+  InferenceResponse r;
+  r.model_name = "add";
+  r.model_version = "3";
+  r.id = "req-\"7\"";
+  r.outputs.push_back(Fp32("sum", {2}, {0.1f, 2.5f}));
+  Tensor label("label", DataType::kBytes, {1});
+  label.strings() = {"a\nb"};
+  r.outputs.push_back(label);
+  auto encoded = WriteV2InferResponse(r);
+  EXPECT_EQ(encoded.body,
+            R"({"model_name":"add","model_version":"3","id":"req-\"7\"","outputs":[)"
+            R"({"name":"sum","datatype":"FP32","shape":[2],"data":[0.1,2.5]},)"
+            R"({"name":"label","datatype":"BYTES","shape":[1],"data":["a\nb"]}]})");
+  EXPECT_EQ(encoded.json_size, encoded.body.size());
+}
+
+TEST(WriteV2InferResponseTest, NoIdNoOutputsAndParameters) {
+  InferenceResponse r;
+  r.model_name = "m";
+  r.model_version = "1";
+  EXPECT_EQ(WriteV2InferResponse(r).body, R"({"model_name":"m","model_version":"1","outputs":[]})");
+  r.parameters["n"] = int64_t{3};
+  r.parameters["b"] = true;
+  r.parameters["s"] = std::string("x");
+  r.parameters["d"] = 0.25;
+  EXPECT_EQ(WriteV2InferResponse(r).body,
+            R"({"model_name":"m","model_version":"1",)"
+            R"("parameters":{"b":true,"d":0.25,"n":3,"s":"x"},"outputs":[]})");
+}
+
+TEST(WriteV2InferResponseTest, ScalarAndZeroSizeOutputs) {
+  InferenceResponse r;
+  r.model_name = "m";
+  r.model_version = "1";
+  r.outputs.push_back(Fp32("s", {}, {7.0f}));
+  r.outputs.push_back(Fp32("z", {0, 4}, {}));
+  EXPECT_EQ(WriteV2InferResponse(r).body,
+            R"({"model_name":"m","model_version":"1","outputs":[)"
+            R"({"name":"s","datatype":"FP32","shape":[],"data":[7]},)"
+            R"({"name":"z","datatype":"FP32","shape":[0,4],"data":[]}]})");
+}
+
+TEST(WriteV2InferResponseTest, BinaryOutputs) {
+  InferenceResponse r;
+  r.model_name = "m";
+  r.model_version = "1";
+  r.outputs.push_back(Fp32("y", {1}, {1.0f}));
+  r.outputs.push_back(Fp32("z", {1}, {2.0f}));
+  BinaryOutputs binary;
+  binary.names = {"z"};
+  auto encoded = WriteV2InferResponse(r, binary);
+  const std::string json =
+      R"({"model_name":"m","model_version":"1","outputs":[)"
+      R"({"name":"y","datatype":"FP32","shape":[1],"data":[1]},)"
+      R"({"name":"z","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]})";
+  EXPECT_EQ(encoded.json_size, json.size());
+  ASSERT_EQ(encoded.body.size(), json.size() + 4);
+  EXPECT_EQ(encoded.body.substr(0, json.size()), json);
+  float z;
+  std::memcpy(&z, encoded.body.data() + json.size(), 4);
+  EXPECT_EQ(z, 2.0f);
+}
+
+TEST(BinaryOutputsTest, FromRequestParameters) {
+  InferenceRequest req;
+  EXPECT_FALSE(BinaryOutputsOf(req).any());
+  req.outputs.push_back({"y", {{"binary_data", true}}});
+  req.outputs.push_back({"z", {{"binary_data", false}}});
+  req.outputs.push_back({"w", {{"binary_data", int64_t{1}}}});  // not a boolean: ignored
+  BinaryOutputs b = BinaryOutputsOf(req);
+  EXPECT_FALSE(b.all);
+  EXPECT_EQ(b.names, std::vector<std::string>{"y"});
+  EXPECT_TRUE(b.Wants("y"));
+  EXPECT_FALSE(b.Wants("z"));
+  req.parameters["binary_data_output"] = true;
+  EXPECT_TRUE(BinaryOutputsOf(req).all);
+  EXPECT_TRUE(BinaryOutputsOf(req).Wants("anything"));
+}
+
+// ---- metadata and index ----------------------------------------------------
+
+TEST(WriteV2MetadataTest, ModelMetadata) {
+  Model m;
+  m.name = "iris";
+  m.platform = "onnxruntime_onnx";
+  m.signature.inputs = {{"x", DataType::kFp32, {-1, 4}}};
+  m.signature.outputs = {{"label", DataType::kInt64, {-1}}};
+  EXPECT_EQ(WriteV2ModelMetadata(m, {1, 2}),
+            R"({"name":"iris","versions":["1","2"],"platform":"onnxruntime_onnx",)"
+            R"("inputs":[{"name":"x","datatype":"FP32","shape":[-1,4]}],)"
+            R"("outputs":[{"name":"label","datatype":"INT64","shape":[-1]}]})");
+}
+
+TEST(WriteV2MetadataTest, ServerMetadata) {
+  EXPECT_EQ(WriteV2ServerMetadata("berth", "0.1.0", {"binary_tensor_data"}),
+            R"({"name":"berth","version":"0.1.0","extensions":["binary_tensor_data"]})");
+}
+
+TEST(WriteV2MetadataTest, RepositoryIndex) {
+  ModelEntry broken;
+  broken.name = "broken";
+  broken.reason = "bad \"config\"";
+  ModelEntry good;
+  good.name = "good";
+  VersionEntry v1;
+  v1.version = 1;
+  v1.state = ModelState::kUnavailable;
+  v1.reason = "corrupt";
+  VersionEntry v2;
+  v2.version = 2;
+  v2.state = ModelState::kReady;
+  good.versions = {v1, v2};
+  EXPECT_EQ(WriteV2RepositoryIndex({broken, good}, false),
+            R"([{"name":"broken","state":"UNAVAILABLE","reason":"bad \"config\""},)"
+            R"({"name":"good","version":"1","state":"UNAVAILABLE","reason":"corrupt"},)"
+            R"({"name":"good","version":"2","state":"READY","reason":""}])");
+  EXPECT_EQ(WriteV2RepositoryIndex({broken, good}, true),
+            R"([{"name":"good","version":"2","state":"READY","reason":""}])");
+}
+
+}  // namespace
+}  // namespace berth::http
