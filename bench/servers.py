@@ -1,0 +1,315 @@
+"""The servers compared: how each is started, when it is ready, and what it exposes.
+
+A peer starts one server process (pinned to the server core) and returns its
+targets: one per protocol front end to load. Each server is started only
+when its turn comes and stopped before the next, so the server core never
+runs two of them at once.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from model import BenchModel
+from processes import HOST, ManagedProcess, StartupError, free_ports, port_open, start_process
+from tools import command_output
+
+BENCH_DIR: Final = Path(__file__).resolve().parent
+PEERS_DIR: Final = BENCH_DIR / "peers"
+# One thread for every numeric library a Python peer may load.
+THREAD_ENV: Final = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+BERTH_STARTUP_TIMEOUT_S: Final = 30.0
+PYTHON_STARTUP_TIMEOUT_S: Final = 90.0
+TRITON_STARTUP_TIMEOUT_S: Final = 180.0
+GRPC_STARTUP_TIMEOUT_S: Final = 5.0
+
+Protocol = Literal["http", "grpc"]
+
+
+class PeerUnavailable(RuntimeError):
+    """A peer cannot run here (a tool or package is missing); the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One front end to load: a REST URL (wrk) or a gRPC address (ghz)."""
+
+    name: str  # the row of the results table
+    protocol: Protocol
+    address: str  # http://host:port/path, or host:port for gRPC
+    server: ManagedProcess
+    setup: str  # how the server runs, for the method notes
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A target that could not be measured, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PeerContext:
+    """What a peer needs to start."""
+
+    model: BenchModel
+    workdir: Path
+    core: int
+    berth_binary: Path
+    peer_python: Path | None  # the peer venv's Python
+    peer_python_problem: str  # why peer_python is None
+    nginx: Path | None
+    nginx_problem: str
+
+    def require_peer_python(self) -> Path:
+        if self.peer_python is None:
+            raise PeerUnavailable(f"peer venv unavailable: {self.peer_python_problem}")
+        return self.peer_python
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / "logs" / f"{name}.log"
+
+    def infer_path(self) -> str:
+        return f"/v2/models/{self.model.name}/infer"
+
+    def infer_url(self, port: int) -> str:
+        return f"http://{HOST}:{port}{self.infer_path()}"
+
+
+StartFunction = Callable[[PeerContext, ExitStack], list[Target | Skipped]]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A server under test; `key` selects it with --only."""
+
+    key: str
+    target_names: tuple[str, ...]
+    start: StartFunction
+
+
+def http_ok(url: str) -> bool:
+    """True if GET `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, http.client.HTTPException, OSError):
+        return False
+
+
+# --- Berth -----------------------------------------------------------------------
+
+
+def _start_berth_process(ctx: PeerContext, stack: ExitStack, grpc_port: int) -> tuple[ManagedProcess, int, str]:
+    (http_port,) = free_ports(1)
+    threads = ["--http-threads", "1"]
+    if "--grpc-threads" in command_output([str(ctx.berth_binary), "--help"]):
+        threads += ["--grpc-threads", "1"]
+    command = [
+        str(ctx.berth_binary), "serve",
+        "--model-repository", str(ctx.model.repository),
+        "--host", HOST,
+        "--http-port", str(http_port),
+        "--grpc-port", str(grpc_port),
+        *threads,
+        "--log-level", "info",
+    ]  # fmt: skip
+    server = start_process(stack, "berth", command, log_path=ctx.log_path("berth"), core=ctx.core, cwd=ctx.workdir)
+    server.wait_until(
+        lambda: http_ok(f"http://{HOST}:{http_port}/v2/health/ready"),
+        timeout_s=BERTH_STARTUP_TIMEOUT_S,
+        what="readiness (GET /v2/health/ready)",
+    )
+    setup = f"`berth serve {' '.join(threads)}`, model config onnxruntime intra_op_threads 1, inter_op_threads 1"
+    return server, http_port, setup
+
+
+def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """Berth with REST and, if this build has it, gRPC; one process for both."""
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    (grpc_port,) = free_ports(1)
+    grpc_problem = ""
+    try:
+        server, http_port, setup = _start_berth_process(ctx, stack, grpc_port)
+    except StartupError as error:
+        # A build without gRPC may refuse a gRPC port: measure REST alone.
+        grpc_problem = f"Berth did not start with --grpc-port: {str(error).splitlines()[0]}"
+        server, http_port, setup = _start_berth_process(ctx, stack, -1)
+        grpc_port = -1
+    targets: list[Target | Skipped] = [
+        Target("Berth REST", "http", ctx.infer_url(http_port), server, setup),
+    ]
+    if grpc_port > 0:
+        try:
+            server.wait_until(
+                lambda: "gRPC front end listening" in server.log_tail(200) or port_open(grpc_port),
+                timeout_s=GRPC_STARTUP_TIMEOUT_S,
+                what="gRPC front end (log line or open port)",
+            )
+        except StartupError:
+            grpc_problem = "this build/berth has no gRPC front end (no 'gRPC front end listening', port closed)"
+        else:
+            return [*targets, Target("Berth gRPC", "grpc", f"{HOST}:{grpc_port}", server, setup)]
+    return [*targets, Skipped("Berth gRPC", grpc_problem)]
+
+
+# --- FastAPI + scikit-learn ------------------------------------------------------
+
+
+def start_fastapi(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    python = ctx.require_peer_python()
+    (port,) = free_ports(1)
+    command = [
+        str(python), "-m", "uvicorn", "fastapi_app:app",
+        "--app-dir", str(PEERS_DIR),
+        "--host", HOST, "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**THREAD_ENV, "BENCH_MODEL_PICKLE": str(ctx.model.pickle_path), "BENCH_MODEL_NAME": ctx.model.name}
+    server = start_process(
+        stack, "fastapi", command, log_path=ctx.log_path("fastapi"), core=ctx.core, cwd=ctx.workdir, env=env
+    )
+    server.wait_until(
+        lambda: http_ok(f"http://{HOST}:{port}/v2/health/ready"),
+        timeout_s=PYTHON_STARTUP_TIMEOUT_S,
+        what="readiness (GET /v2/health/ready)",
+    )
+    setup = "uvicorn, 1 worker, uvloop + httptools, `async def` handler, scikit-learn predict + predict_proba"
+    return [Target("FastAPI + scikit-learn", "http", ctx.infer_url(port), server, setup)]
+
+
+# --- MLServer ----------------------------------------------------------------------
+
+
+def start_mlserver(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    python = ctx.require_peer_python()
+    http_port, grpc_port, metrics_port = free_ports(3)
+    root = ctx.workdir / "mlserver"
+    model_dir = root / ctx.model.name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "model.pkl").write_bytes(ctx.model.pickle_path.read_bytes())
+    settings = {
+        "debug": False,
+        "host": HOST,
+        "http_port": http_port,
+        "grpc_port": grpc_port,
+        "metrics_port": metrics_port,
+        "metrics_endpoint": None,  # no metrics middleware: the peer at its leanest
+        "parallel_workers": 0,  # infer in the server process, not a worker pool (one core)
+        "metrics_dir": str(root / "metrics"),
+    }
+    model_settings = {
+        "name": ctx.model.name,
+        "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.pkl", "version": "1"},
+    }
+    (root / "settings.json").write_text(json.dumps(settings, indent=2))
+    (model_dir / "model-settings.json").write_text(json.dumps(model_settings, indent=2))
+    command = [str(python.parent / "mlserver"), "start", str(root)]
+    server = start_process(
+        stack, "mlserver", command, log_path=ctx.log_path("mlserver"), core=ctx.core, cwd=ctx.workdir, env=THREAD_ENV
+    )
+    server.wait_until(
+        lambda: http_ok(f"http://{HOST}:{http_port}/v2/models/{ctx.model.name}/ready"),
+        timeout_s=PYTHON_STARTUP_TIMEOUT_S,
+        what="model readiness (GET /v2/models/<model>/ready)",
+    )
+    setup = "mlserver-sklearn runtime, parallel_workers 0, metrics off, debug off; output `predict` only"
+    return [
+        Target("MLServer REST", "http", ctx.infer_url(http_port), server, setup),
+        Target("MLServer gRPC", "grpc", f"{HOST}:{grpc_port}", server, setup),
+    ]
+
+
+# --- Triton (PyTriton) -------------------------------------------------------------
+
+
+def start_triton(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    python = ctx.require_peer_python()
+    http_port, grpc_port = free_ports(2)
+    command = [
+        str(python), str(PEERS_DIR / "pytriton_app.py"),
+        "--pickle", str(ctx.model.pickle_path),
+        "--model-name", ctx.model.name,
+        "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+        "--http-threads", "1",
+        "--workspace", str(ctx.workdir / "pytriton"),
+    ]  # fmt: skip
+    server = start_process(
+        stack, "triton", command, log_path=ctx.log_path("triton"), core=ctx.core, cwd=ctx.workdir, env=THREAD_ENV
+    )
+    server.wait_until(
+        lambda: http_ok(f"http://{HOST}:{http_port}/v2/models/{ctx.model.name}/ready"),
+        timeout_s=TRITON_STARTUP_TIMEOUT_S,
+        what="model readiness (GET /v2/models/<model>/ready)",
+    )
+    setup = (
+        "tritonserver bundled with nvidia-pytriton, --http-thread-count 1, metrics off, dynamic batcher "
+        "(PyTriton default, max_batch_size 64); model = scikit-learn in the PyTriton Python process"
+    )
+    return [
+        Target("Triton REST (PyTriton)", "http", ctx.infer_url(http_port), server, setup),
+        Target("Triton gRPC (PyTriton)", "grpc", f"{HOST}:{grpc_port}", server, setup),
+    ]
+
+
+# --- nginx (the HTTP floor) ----------------------------------------------------------
+
+
+def nginx_config(template: str, *, prefix: Path, port: int, path: str, body: bytes) -> str:
+    """The nginx.conf template with its @...@ fields filled in."""
+    text = body.decode()
+    if "$" in text:
+        raise ValueError("the static body contains '$', which nginx would expand as a variable")
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")
+    return (
+        template.replace("@PREFIX@", str(prefix))
+        .replace("@PORT@", str(port))
+        .replace("@PATH@", path)
+        .replace("@BODY@", quoted)
+    )
+
+
+def start_nginx(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    if ctx.nginx is None:
+        raise PeerUnavailable(f"nginx unavailable: {ctx.nginx_problem}")
+    (port,) = free_ports(1)
+    prefix = ctx.workdir / "nginx"
+    prefix.mkdir(parents=True, exist_ok=True)
+    config = prefix / "nginx.conf"
+    template = (PEERS_DIR / "nginx.conf").read_text()
+    config.write_text(
+        nginx_config(template, prefix=prefix, port=port, path=ctx.infer_path(), body=ctx.model.rest_response)
+    )
+    # -e: the start-up error log goes to the prefix too, not /var/log/nginx.
+    command = [str(ctx.nginx), "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]
+    server = start_process(stack, "nginx", command, log_path=ctx.log_path("nginx"), core=ctx.core, cwd=ctx.workdir)
+    server.wait_until(lambda: http_ok(ctx.infer_url(port)), timeout_s=10, what="an answer on its port")
+    setup = "nginx, 1 worker, `return 200` with a fixed v2 JSON response (no model)"
+    return [Target("nginx static (HTTP floor)", "http", ctx.infer_url(port), server, setup)]
+
+
+PEERS: Final[Sequence[Peer]] = (
+    Peer("berth", ("Berth REST", "Berth gRPC"), start_berth),
+    Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
+    Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
+    Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),
+    Peer("nginx", ("nginx static (HTTP floor)",), start_nginx),
+)
