@@ -7,7 +7,7 @@ GRPC_PORT ?= 8001
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: all setup build run test unit-test integration-test asan bench clean
+.PHONY: all setup build run test unit-test integration-test asan fuzz bench clean
 
 all: build
 
@@ -38,8 +38,35 @@ asan: setup
 	ctest --test-dir build-asan --output-on-failure
 	BERTH_BINARY=build-asan/berth ASAN_OPTIONS=detect_leaks=0 $(PYTEST) tests/integration -q
 
+# libFuzzer (clang-14, ASan+UBSan): each target in tests/fuzz runs for
+# FUZZ_SECONDS from its seed corpus; new inputs go to build-fuzz/corpus/<target>,
+# crashes to build-fuzz/artifacts. Not part of `make test` (the seed corpora
+# run there as plain regression tests).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := v2_infer_request model_config
+FUZZ_CXX ?= clang++-14
+
+fuzz: setup
+	@command -v $(FUZZ_CXX) >/dev/null && \
+	  dpkg-query -W -f='$${Status}' libclang-rt-14-dev 2>/dev/null | grep -q 'ok installed' || { \
+	  sudo_cmd=(); [[ $$(id -u) -eq 0 ]] || sudo_cmd=(sudo); \
+	  "$${sudo_cmd[@]}" apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    "$${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends clang-14 libclang-rt-14-dev; }
+	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) -DBERTH_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz --target $(addsuffix _fuzzer,$(FUZZ_TARGETS))
+	@mkdir -p build-fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "[fuzz] $$t for $(FUZZ_SECONDS) s"; \
+	  build-fuzz/$${t}_fuzzer build-fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	    -dict=tests/fuzz/$$t.dict -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/artifacts/$$t- || exit 1; \
+	done
+
 bench: build
 	$(VENV)/bin/python bench/run.py
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz

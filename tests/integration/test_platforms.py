@@ -211,6 +211,13 @@ def test_sagemaker_bad_json(
     still_serving(sagemaker, model_repository)
 
 
+def test_sagemaker_deeply_nested_json(sagemaker: V2Client, model_repository: ModelRepository) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+    response = post(sagemaker, "/invocations", body, {**JSON, TARGET_MODEL: IRIS_MODEL})
+    assert "nested deeper" in assert_error(response, 400)
+    still_serving(sagemaker, model_repository)
+
+
 def test_sagemaker_malformed_json(sagemaker: V2Client, model_repository: ModelRepository) -> None:
     response = post(sagemaker, "/invocations", '{"instances": [[5.1, 3.5', {**JSON, TARGET_MODEL: IRIS_MODEL})
     assert "malformed JSON" in assert_error(response, 400)
@@ -218,7 +225,8 @@ def test_sagemaker_malformed_json(sagemaker: V2Client, model_repository: ModelRe
 
 
 def test_sagemaker_unsupported_content_type_is_415(sagemaker: V2Client, model_repository: ModelRepository) -> None:
-    response = post(sagemaker, "/invocations", "5.1 3.5 1.4 0.2", {"Content-Type": "text/plain", TARGET_MODEL: IRIS_MODEL})
+    headers = {"Content-Type": "text/plain", TARGET_MODEL: IRIS_MODEL}
+    response = post(sagemaker, "/invocations", "5.1 3.5 1.4 0.2", headers)
     assert "text/plain" in assert_error(response, 415)
     still_serving(sagemaker, model_repository)
 

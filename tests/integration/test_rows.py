@@ -156,6 +156,10 @@ def bad_requests(row: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
         "no-instances": (json.dumps({"rows": [row]}).encode(), "unknown field 'rows'"),
         "body-is-a-list": (json.dumps([row]).encode(), "must be a JSON object"),
         "malformed-json": (b'{"instances": [{"age": 50,}]}', "malformed JSON"),
+        "deeply-nested-value": (
+            body([{**row, "age": "deep"}]).replace(b'"deep"', b"[" * 100_000 + b"]" * 100_000),
+            "instances[0]['age'] (input 'age' is FP32 [-1, 1]) is nested deeper",
+        ),
         # json.dumps writes float("nan") as the literal NaN, as a careless client would.
         "nan": (body([{**row, "age": float("nan")}]), "input 'age' holds a non-finite value"),
     }

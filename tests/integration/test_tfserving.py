@@ -102,6 +102,7 @@ def test_model_status_of_unknown_model_or_version_is_404(client: V2Client, path:
 
 
 ROW: Final = [5.1, 3.5, 1.4, 0.2]
+DEEP: Final = "[" * 100_000 + "]" * 100_000  # nesting that a recursive reader would crash on
 
 
 def dumps(body: Any) -> bytes:
@@ -120,6 +121,8 @@ BAD_REQUESTS: Final = {
     "row-too-short": (IRIS_MODEL, dumps({"instances": [ROW, ROW[:3]]}), 400, "instances[1]"),
     "row-too-long": (IRIS_MODEL, dumps({"instances": [[*ROW, 1.0]]}), 400, "has shape [5], expected [4]"),
     "ragged-columnar": (IRIS_MODEL, dumps({"inputs": [ROW, ROW[:3]]}), 400, "ragged"),
+    "deeply-nested-row": (IRIS_MODEL, f'{{"instances": [{DEEP}]}}'.encode(), 400, "nested deeper"),
+    "deeply-nested-columns": (IRIS_MODEL, f'{{"inputs": {DEEP}}}'.encode(), 400, "nested deeper"),
     "string-for-fp32": (IRIS_MODEL, dumps({"instances": [["5.1", 3.5, 1.4, 0.2]]}), 400, "is FP32"),
     "nan": (IRIS_MODEL, b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}', 400, "NaN"),
     "over-max-batch": (IRIS_MODEL, dumps({"instances": [ROW] * (TEST_MAX_BATCH_SIZE + 1)}), 400, "max_batch_size"),

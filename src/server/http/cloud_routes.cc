@@ -43,7 +43,7 @@ StatusOr<std::string> ChooseModel(const ServerContext& ctx, std::string_view req
 StatusOr<std::vector<Tensor>> ParseJsonRows(std::string_view body, const BodyForm& form,
                                             const std::vector<TensorSpec>& inputs) {
   rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJsonBody(body, &doc));
+  RETURN_IF_ERROR(ParseJson(body, &doc));
   if (doc.IsArray() && form.bare_list) {
     return TensorsFromRows(doc, inputs, RowForm::kAuto, "rows");
   }
@@ -132,14 +132,14 @@ void Predict(const ServerContext* ctx, const std::string& name, std::string_view
                         });
 }
 
-void Ready(const ServerContext* ctx, Reply reply) {
+void Ready(const ServerContext* ctx, const Reply& reply) {
   if (ctx->IsReady()) return reply(JsonResponse(200, "{\"ready\":true}"));
   reply(ErrorResponse(Status::Unavailable("the server is not ready")));
 }
 
 void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
   router->Add("GET", "/ping",
-              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, std::move(reply)); });
+              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, reply); });
   router->Add("POST", "/invocations",
               [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
                                                             Reply reply) {
@@ -161,7 +161,7 @@ void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform
 
 void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
   router->Add("GET", platform.health_route,
-              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, std::move(reply)); });
+              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, reply); });
   router->Add("POST", platform.predict_route,
               [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
                                                             Reply reply) {
@@ -177,7 +177,7 @@ void RegisterAzure(const ServerContext* ctx, const PlatformOptions& platform, Ro
     reply(JsonResponse(200, "{\"live\":true}"));
   });
   router->Add("GET", "/ready",
-              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, std::move(reply)); });
+              [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, reply); });
   router->Add("POST", "/score",
               [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
                                                             Reply reply) {

@@ -9,20 +9,23 @@ namespace berth::http {
 namespace {
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
+  constexpr std::string_view kSpace = " \t\r";
+  const size_t begin = s.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
 }
 
-template <typename T>
-bool ParseNumber(std::string_view field, T* out) {
+// std::errc() on success, result_out_of_range for a number beyond a
+// double, invalid_argument for anything else.
+std::errc ParseNumber(std::string_view field, double* out) {
   // from_chars takes no '+' sign; a CSV writer may put one.
   if (field.starts_with('+')) {
     field.remove_prefix(1);
-    if (field.starts_with('+') || field.starts_with('-')) return false;
+    if (field.starts_with('+') || field.starts_with('-')) return std::errc::invalid_argument;
   }
   auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *out);
-  return ec == std::errc() && end == field.data() + field.size();
+  if (end != field.data() + field.size()) return std::errc::invalid_argument;
+  return ec;
 }
 
 template <typename T>
@@ -53,15 +56,23 @@ StatusOr<Tensor> Parse(std::string_view body, const TensorSpec& spec) {
       const size_t comma = line.find(',');
       const std::string_view field = Trim(line.substr(0, comma));
       ++fields;
-      T value{};
-      if (!ParseNumber(field, &value)) {
+      // Through double, as JSON numbers are read: FP32 gets the same value
+      // from "0.1" in either body, and a number beyond FP32 becomes an
+      // infinity that validation refuses.
+      double value = 0;
+      if (const std::errc ec = ParseNumber(field, &value); ec != std::errc()) {
         std::string message = "CSV line " + std::to_string(line_number) + ", field " +
                               std::to_string(fields) + " ('" + std::string(field.substr(0, 40)) +
-                              "') is not a number";
-        if (line_number == 1) message += " (the body must not have a header line)";
+                              "') ";
+        if (ec == std::errc::result_out_of_range) {
+          message += "is out of range";
+        } else {
+          message += "is not a number";
+          if (line_number == 1) message += " (the body must not have a header line)";
+        }
         return Status::InvalidArgument(message);
       }
-      values.push_back(value);
+      values.push_back(static_cast<T>(value));
       if (comma == std::string_view::npos) break;
       line.remove_prefix(comma + 1);
     }

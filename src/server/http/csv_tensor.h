@@ -14,8 +14,11 @@ namespace berth::http {
 // [lines, values per line]. Fields may be padded with spaces, lines may end
 // in "\r\n", blank lines at the end are ignored. InvalidArgument, naming the
 // line and field, for: an unsuitable `spec`, an empty body, a field that is
-// not a number (a header line is one), a blank line between rows, lines of
-// different widths, or a width other than the n of `spec`.
+// not a number (a header line is one) or is beyond a double's range, a blank
+// line between rows, lines of different widths, or a width other than the n
+// of `spec`. Numbers are read as doubles and converted to the datatype, as
+// JSON numbers are: an FP32 overflow becomes an infinity, which request
+// validation refuses.
 StatusOr<Tensor> ParseCsvTensor(std::string_view body, const TensorSpec& spec);
 
 }  // namespace berth::http

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -31,12 +32,22 @@ std::string CsvError(const std::string& body, const TensorSpec& spec) {
 }
 
 TEST(ParseCsvTensorTest, OneRowPerLine) {
-  auto t = ParseCsvTensor("5.1,3.5,1.4,0.2\n6.7, 3.0 ,5.2,+2.3\r\n", kFloat4);
+  auto t = ParseCsvTensor("5.1,3.5,1.4,0.2\n6.7, 3.0 ,5.2,+2.3\r\n \r\n", kFloat4);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->name(), "X");
   EXPECT_EQ(t->datatype(), DataType::kFp32);
   EXPECT_THAT(t->shape(), ElementsAre(2, 4));
   EXPECT_THAT(Values<float>(*t), ElementsAre(5.1f, 3.5f, 1.4f, 0.2f, 6.7f, 3.0f, 5.2f, 2.3f));
+}
+
+TEST(ParseCsvTensorTest, Fp32ValuesAreReadAsJsonNumbersAre) {
+  auto t = ParseCsvTensor("0.1,1e39,1e-50,-0\n", kFloat4);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  const std::vector<float> v = Values<float>(*t);
+  EXPECT_EQ(v[0], static_cast<float>(0.1));
+  EXPECT_TRUE(std::isinf(v[1]));  // refused later by validation, as a JSON 1e39 is
+  EXPECT_EQ(v[2], 0.0f);
+  EXPECT_EQ(v[3], 0.0f);
 }
 
 TEST(ParseCsvTensorTest, Fp64KeepsFullPrecisionAndTakesAnyWidth) {
@@ -56,6 +67,9 @@ TEST(ParseCsvTensorTest, RefusesMalformedBodies) {
               HasSubstr("CSV line 2, field 3 ('') is not a number"));
   EXPECT_THAT(CsvError("1,2,3,4\n1,2,\"3\",4\n", kFloat4), HasSubstr("field 3"));
   EXPECT_THAT(CsvError("1,2,3,4\n1,2,3,4x\n", kFloat4), HasSubstr("field 4 ('4x')"));
+  EXPECT_THAT(CsvError("1,2,3,4\n1,2,3,1e400\n", kFloat4),
+              HasSubstr("field 4 ('1e400') is out of range"));
+  EXPECT_THAT(CsvError("1,2,3,4\n1,2,+-3,4\n", kFloat4), HasSubstr("field 3 ('+-3')"));
   EXPECT_THAT(CsvError("1,2,3,4\n\n1,2,3,4\n", kFloat4), HasSubstr("CSV line 2 is blank"));
   EXPECT_THAT(CsvError("1,2,3\n", kFloat4),
               HasSubstr("CSV line 1 has 3 values, but input 'X' (FP32 [-1, 4]) takes 4 per row"));

@@ -2,8 +2,6 @@
 
 #include <string>
 
-#include <rapidjson/error/en.h>
-
 namespace berth::http {
 namespace {
 
@@ -51,16 +49,6 @@ std::string QuotedNames(const std::vector<TensorSpec>& specs) {
   return names;
 }
 
-Status ParseJsonBody(std::string_view body, rapidjson::Document* doc) {
-  doc->Parse<kJsonParseFlags>(body.data(), body.size());
-  if (doc->HasParseError()) {
-    return Status::InvalidArgument(std::string("malformed JSON at offset ") +
-                                   std::to_string(doc->GetErrorOffset()) + ": " +
-                                   rapidjson::GetParseError_En(doc->GetParseError()));
-  }
-  return Status::Ok();
-}
-
 Status CheckMembers(const Value& object, std::initializer_list<std::string_view> allowed,
                     std::string_view where) {
   for (const auto& m : object.GetObject()) {
@@ -80,19 +68,21 @@ Status CheckMembers(const Value& object, std::initializer_list<std::string_view>
 StatusOr<std::vector<int64_t>> ResolveJsonShape(const Value& value,
                                                 std::span<const int64_t> pattern,
                                                 std::string_view what) {
+  const std::string expected = ", expected " + ShapeToString(pattern);
   std::vector<int64_t> shape;
   for (const Value* v = &value; v->IsArray(); v = &(*v)[0]) {
+    // Checked before anything recurses, so that a deeply nested body costs
+    // no more than the pattern's rank of stack.
+    if (shape.size() == pattern.size()) {
+      return Status::InvalidArgument(std::string(what) + " is nested deeper than " +
+                                     std::to_string(pattern.size()) + " level(s)" + expected);
+    }
     shape.push_back(v->Size());
     if (v->Empty()) break;
   }
   if (!IsRectangular(value, shape)) {
     return Status::InvalidArgument(std::string(what) +
                                    " is a ragged array: its nested lists differ in length");
-  }
-  const std::string expected = ", expected " + ShapeToString(pattern);
-  if (shape.size() > pattern.size()) {
-    return Status::InvalidArgument(std::string(what) + " has shape " + ShapeToString(shape) +
-                                   expected);
   }
   const size_t given = shape.size();
   for (size_t i = given; i < pattern.size(); ++i) {
@@ -121,7 +111,8 @@ StatusOr<std::vector<Tensor>> TensorsFromRows(const Value& rows,
 
   const bool named = rows[0].IsObject();
   if (!named && form == RowForm::kNamed) {
-    return Status::InvalidArgument(row_name(0) + " must be an object {input name: value} (inputs: " +
+    return Status::InvalidArgument(row_name(0) +
+                                   " must be an object {input name: value} (inputs: " +
                                    QuotedNames(inputs) + ")");
   }
   if (!named && inputs.size() != 1) {
@@ -131,8 +122,9 @@ StatusOr<std::vector<Tensor>> TensorsFromRows(const Value& rows,
   }
   for (size_t r = 0; r < rows.Size(); ++r) {
     if (rows[r].IsObject() != named) {
-      return Status::InvalidArgument(row_name(r) + (named ? " is not" : " is") + " an object, but " +
-                                     row_name(0) + (named ? " is" : " is not") +
+      return Status::InvalidArgument(row_name(r) + (named ? " is not" : " is") +
+                                     " an object, but " + row_name(0) +
+                                     (named ? " is" : " is not") +
                                      ": every row must have the same form");
     }
     if (!named) continue;

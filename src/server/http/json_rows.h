@@ -24,10 +24,6 @@
 
 namespace berth::http {
 
-// Parses a request body into `doc` with the flags every front end uses.
-// InvalidArgument with the offset and reason for malformed JSON.
-Status ParseJsonBody(std::string_view body, rapidjson::Document* doc);
-
 // InvalidArgument naming the first member of `object` that is not in
 // `allowed`; `where` names the object in the message ("the request").
 Status CheckMembers(const rapidjson::Value& object, std::initializer_list<std::string_view> allowed,

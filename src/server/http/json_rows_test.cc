@@ -16,7 +16,7 @@ using ::testing::HasSubstr;
 
 rapidjson::Document Json(const std::string& text) {
   rapidjson::Document doc;
-  EXPECT_TRUE(ParseJsonBody(text, &doc).ok()) << text;
+  EXPECT_TRUE(ParseJson(text, &doc).ok()) << text;
   return doc;
 }
 
@@ -48,13 +48,6 @@ std::string RowsError(const std::string& json, const std::vector<TensorSpec>& in
   return t.status().message();
 }
 
-TEST(ParseJsonBodyTest, MalformedJsonNamesTheOffset) {
-  rapidjson::Document doc;
-  Status s = ParseJsonBody("{\"instances\": [1, }", &doc);
-  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
-  EXPECT_THAT(s.message(), HasSubstr("malformed JSON at offset 18"));
-}
-
 TEST(CheckMembersTest, NamesTheUnknownField) {
   EXPECT_TRUE(CheckMembers(Json(R"({"a": 1, "b": 2})"), {"a", "b"}, "the request").ok());
   Status s = CheckMembers(Json(R"({"a": 1, "instance": 2})"), {"a", "instances"}, "the request");
@@ -79,13 +72,27 @@ TEST(ResolveJsonShapeTest, TrailingOnesMayBeLeftOut) {
 }
 
 TEST(ResolveJsonShapeTest, RefusesShapesThePatternDoesNotAllow) {
-  EXPECT_THAT(Shape("[1, 2, 3]", {4}).status().message(), HasSubstr("x has shape [3], expected [4]"));
+  EXPECT_THAT(Shape("[1, 2, 3]", {4}).status().message(),
+              HasSubstr("x has shape [3], expected [4]"));
   EXPECT_THAT(Shape("5", {4}).status().message(), HasSubstr("x has shape [], expected [4]"));
-  EXPECT_THAT(Shape("[[1, 2]]", {2}).status().message(), HasSubstr("has shape [1, 2], expected [2]"));
+  EXPECT_THAT(Shape("[[1, 2]]", {2}).status().message(),
+              HasSubstr("x is nested deeper than 1 level(s), expected [2]"));
+  EXPECT_THAT(Shape("[[[1]]]", {}).status().message(),
+              HasSubstr("x is nested deeper than 0 level(s), expected []"));
   EXPECT_THAT(Shape("[[1, 2], [3]]", {-1, -1}).status().message(), HasSubstr("ragged"));
   EXPECT_THAT(Shape("[[1, 2], 3]", {-1, -1}).status().message(), HasSubstr("ragged"));
   // Equal element counts do not hide a ragged array.
   EXPECT_THAT(Shape("[[1, 2], [3, 4, 5], [6]]", {-1, -1}).status().message(), HasSubstr("ragged"));
+}
+
+TEST(TensorsFromRowsTest, DeepNestingIsRefusedWithoutDeepRecursion) {
+  const int depth = 1000000;
+  const std::string deep = "[" + std::string(depth, '[') + std::string(depth, ']') + "]";
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson(deep, &doc).ok());
+  auto tensors = TensorsFromRows(doc, kIris, RowForm::kAuto, "instances");
+  EXPECT_THAT(tensors.status().message(), HasSubstr("instances[0]"));
+  EXPECT_THAT(tensors.status().message(), HasSubstr("is nested deeper than 1 level(s)"));
 }
 
 TEST(TensorsFromRowsTest, BareRowsFeedTheOnlyInput) {
@@ -157,7 +164,7 @@ TEST(TensorsFromRowsTest, NamesUnknownMissingAndRepeatedInputs) {
 
 TEST(TensorsFromRowsTest, RowsMustAgreeInShape) {
   EXPECT_THAT(RowsError("[[1, 2, 3, 4], [1, 2, 3]]", kIris),
-              HasSubstr("instances[1] has shape [3], expected [4]"));
+              HasSubstr("instances[1] (input 'X' is FP32 [-1, 4]) has shape [3], expected [4]"));
   const std::vector<TensorSpec> open = {{"v", DataType::kFp32, {-1, -1}}};
   EXPECT_THAT(RowsError("[[1, 2, 3], [1, 2]]", open),
               HasSubstr("instances[1] has shape [2], but instances[0] has [3]"));

@@ -1,7 +1,12 @@
 #include "server/http/json_tensor.h"
 
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -10,6 +15,53 @@
 
 namespace berth::http {
 namespace {
+
+// Forwards a Reader's SAX events to a Document, converting the numbers that
+// kParseNumbersAsStringsFlag hands over as text.
+class ExactNumbers {
+ public:
+  explicit ExactNumbers(rapidjson::Document* doc) : doc_(doc) {}
+
+  bool Null() { return doc_->Null(); }
+  bool Bool(bool b) { return doc_->Bool(b); }
+  bool Int(int i) { return doc_->Int(i); }
+  bool Uint(unsigned u) { return doc_->Uint(u); }
+  bool Int64(int64_t i) { return doc_->Int64(i); }
+  bool Uint64(uint64_t u) { return doc_->Uint64(u); }
+  bool Double(double d) { return doc_->Double(d); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_->String(s, n, copy); }
+  bool StartObject() { return doc_->StartObject(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_->Key(s, n, copy); }
+  bool EndObject(rapidjson::SizeType members) { return doc_->EndObject(members); }
+  bool StartArray() { return doc_->StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) { return doc_->EndArray(elements); }
+
+  // `text` is a number the reader has validated (or NaN, Infinity,
+  // -Infinity), NUL-terminated. Integers stay integers as long as they fit 64
+  // bits, as RapidJSON itself keeps them.
+  bool RawNumber(const char* text, rapidjson::SizeType n, bool) {
+    const char* end = text + n;
+    if (std::strpbrk(text, ".eEIN") == nullptr) {
+      if (text[0] == '-') {
+        int64_t i = 0;
+        if (std::from_chars(text, end, i).ec == std::errc()) return doc_->Int64(i);
+      } else {
+        uint64_t u = 0;
+        if (std::from_chars(text, end, u).ec == std::errc()) return doc_->Uint64(u);
+      }
+    }
+    double d = 0;
+    if (std::from_chars(text, end, d).ec != std::errc()) {
+      // Out of range: strtod gives the C answer (+-0 on underflow, +-HUGE_VAL
+      // on overflow), which is what the reader's own conversion gave.
+      d = std::strtod(text, nullptr);
+    }
+    return doc_->Double(d);
+  }
+
+ private:
+  rapidjson::Document* doc_;
+};
 
 const char* JsonTypeName(const rapidjson::Value& v) {
   if (v.IsNull()) return "null";
@@ -173,6 +225,12 @@ void WriteFloat(float f, JsonWriter* w) {
     w->Double(f);
     return;
   }
+  if (f == 0.0f && std::signbit(f)) {
+    // to_chars writes "-0", which JSON readers (RapidJSON, Python) take for
+    // the integer 0 and so lose the sign.
+    w->RawValue("-0.0", 4, rapidjson::kNumberType);
+    return;
+  }
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), f);
   w->RawValue(buf, static_cast<size_t>(end - buf), rapidjson::kNumberType);
@@ -189,6 +247,24 @@ void WriteNested(const Tensor& t, size_t dim, int64_t* index, JsonWriter* w) {
 }
 
 }  // namespace
+
+Status ParseJson(std::string_view json, rapidjson::Document* doc) {
+  rapidjson::ParseResult result;
+  auto generate = [json, &result](rapidjson::Document& handler) {
+    rapidjson::MemoryStream bytes(json.data(), json.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
+    ExactNumbers exact(&handler);
+    rapidjson::Reader reader;
+    result = reader.Parse<kJsonParseFlags | rapidjson::kParseNumbersAsStringsFlag>(in, exact);
+    return !result.IsError();
+  };
+  doc->Populate(generate);
+  if (result.IsError()) {
+    return Status::InvalidArgument("malformed JSON at offset " + std::to_string(result.Offset()) +
+                                   ": " + rapidjson::GetParseError_En(result.Code()));
+  }
+  return Status::Ok();
+}
 
 Status FillTensorFromJson(const rapidjson::Value& data, Tensor* tensor) {
   const rapidjson::Value* parts[] = {&data};

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <iomanip>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,8 +24,8 @@ using ::testing::HasSubstr;
 // Parses `json` (with the front ends' flags) and fills a tensor named "x".
 StatusOr<Tensor> Fill(DataType type, std::vector<int64_t> shape, const std::string& json) {
   rapidjson::Document doc;
-  doc.Parse<kJsonParseFlags>(json.data(), json.size());
-  if (doc.HasParseError()) return Status::Internal("test JSON does not parse: " + json);
+  Status parsed = ParseJson(json, &doc);
+  if (!parsed.ok()) return Status::Internal("test JSON does not parse: " + parsed.message());
   Tensor t("x", type, std::move(shape));
   RETURN_IF_ERROR(FillTensorFromJson(doc, &t));
   return t;
@@ -66,6 +67,10 @@ struct RoundTripCase {
   std::string nested_in;
   std::string flat_out;
 };
+
+void PrintTo(const RoundTripCase& c, std::ostream* os) {
+  *os << DataTypeName(c.type) << " " << c.nested_in;
+}
 
 class DatatypeRoundTripTest : public ::testing::TestWithParam<RoundTripCase> {};
 
@@ -322,7 +327,7 @@ TEST(JsonTensorTest, Fp32IsWrittenInShortestForm) {
   ASSERT_TRUE(t.Allocate().ok());
   const float values[] = {0.1f, 1.0f / 3.0f, 1e-7f, 16777216.0f, -0.0f, 1e10f};
   std::memcpy(t.bytes().data(), values, sizeof(values));
-  EXPECT_EQ(Flat(t), "[0.1,0.33333334,1e-07,16777216,-0,1e+10]");
+  EXPECT_EQ(Flat(t), "[0.1,0.33333334,1e-07,16777216,-0.0,1e+10]");
 }
 
 TEST(JsonTensorTest, Fp32WriteReadIsBitExact) {
@@ -366,6 +371,86 @@ TEST(JsonTensorTest, Fp64WriteReadIsBitExact) {
     }
   }
   EXPECT_EQ(differ, 0);
+}
+
+TEST(ParseJsonTest, NumbersAreExact) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson("[9.9674483243918787e-241, -1.4251008704872614e+186, 0.1, "
+                        "0.30000000000000004, 5e-324, 1.7976931348623157e308]",
+                        &doc)
+                  .ok());
+  EXPECT_EQ(doc[0].GetDouble(), 9.9674483243918787e-241);
+  EXPECT_EQ(doc[1].GetDouble(), -1.4251008704872614e+186);
+  EXPECT_EQ(doc[2].GetDouble(), 0.1);
+  EXPECT_EQ(doc[3].GetDouble(), 0.1 + 0.2);
+  EXPECT_EQ(doc[4].GetDouble(), std::numeric_limits<double>::denorm_min());
+  EXPECT_EQ(doc[5].GetDouble(), std::numeric_limits<double>::max());
+}
+
+TEST(ParseJsonTest, ZerosUnderflowAndOverflow) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson("[0e-31, -0e-31, 0.000e5, 1e-400, -1e-400, 2e308, -0.0]", &doc).ok());
+  for (int i : {0, 2}) {
+    EXPECT_EQ(doc[i].GetDouble(), 0.0) << i;
+    EXPECT_FALSE(std::signbit(doc[i].GetDouble())) << i;
+  }
+  EXPECT_EQ(doc[1].GetDouble(), 0.0);
+  EXPECT_TRUE(std::signbit(doc[1].GetDouble()));
+  EXPECT_EQ(doc[3].GetDouble(), 0.0);
+  EXPECT_TRUE(std::signbit(doc[4].GetDouble()));
+  EXPECT_EQ(doc[5].GetDouble(), std::numeric_limits<double>::infinity());
+  EXPECT_TRUE(std::signbit(doc[6].GetDouble()));
+}
+
+TEST(ParseJsonTest, IntegersStayIntegers) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson("[0, -0, 7, -7, 4294967296, 18446744073709551615, "
+                        "-9223372036854775808, 18446744073709551616, 1.0, 1e2]",
+                        &doc)
+                  .ok());
+  EXPECT_TRUE(doc[0].IsInt());
+  EXPECT_TRUE(doc[1].IsInt());
+  EXPECT_EQ(doc[1].GetInt(), 0);
+  EXPECT_TRUE(doc[2].IsUint());
+  EXPECT_EQ(doc[3].GetInt(), -7);
+  EXPECT_TRUE(doc[4].IsInt64());
+  EXPECT_FALSE(doc[4].IsInt());
+  EXPECT_TRUE(doc[5].IsUint64());
+  EXPECT_FALSE(doc[5].IsInt64());
+  EXPECT_EQ(doc[5].GetUint64(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(doc[6].GetInt64(), std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(doc[7].IsDouble());  // past 64 bits
+  EXPECT_EQ(doc[7].GetDouble(), 18446744073709551616.0);
+  EXPECT_TRUE(doc[8].IsDouble());
+  EXPECT_FALSE(doc[8].IsInt64());
+  EXPECT_TRUE(doc[9].IsDouble());
+}
+
+TEST(ParseJsonTest, NanAndInfinityAndOtherValues) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson(R"({"a": [NaN, Infinity, -Infinity, -Inf], "b": "s", "c": null,)"
+                        R"( "d": true, "e": {}})",
+                        &doc)
+                  .ok());
+  EXPECT_TRUE(std::isnan(doc["a"][0].GetDouble()));
+  EXPECT_EQ(doc["a"][1].GetDouble(), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(doc["a"][2].GetDouble(), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(doc["a"][3].GetDouble(), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(std::string(doc["b"].GetString()), "s");
+  EXPECT_TRUE(doc["c"].IsNull());
+  EXPECT_TRUE(doc["d"].GetBool());
+  EXPECT_TRUE(doc["e"].IsObject());
+}
+
+TEST(ParseJsonTest, MalformedGivesOffsetAndReason) {
+  rapidjson::Document doc;
+  Status s = ParseJson("[1, 2,", &doc);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(s.message(), "malformed JSON at offset 6: Invalid value.");
+  EXPECT_EQ(ParseJson("[1e400]", &doc).message(),
+            "malformed JSON at offset 1: Number too big to be stored in double.");
+  EXPECT_EQ(ParseJson("", &doc).message(), "malformed JSON at offset 0: The document is empty.");
+  EXPECT_TRUE(ParseJson(std::string(200000, '[') + std::string(200000, ']'), &doc).ok());
 }
 
 TEST(JsonTensorTest, NegativeZeroKeepsItsSign) {

@@ -16,7 +16,7 @@ std::string_view Param(const PathParams& params, std::string_view key) {
 StatusOr<std::unique_ptr<InferenceRequest>> ParseRowsRequest(
     std::string_view body, const std::vector<TensorSpec>& inputs) {
   rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJsonBody(body, &doc));
+  RETURN_IF_ERROR(ParseJson(body, &doc));
   if (!doc.IsObject()) {
     return Status::InvalidArgument("the request body must be a JSON object {\"instances\": [...]}");
   }
@@ -34,7 +34,8 @@ StatusOr<std::string> WriteRowsResponse(const InferenceResponse& response, int64
   JsonWriter w(buf);
   w.StartObject();
   w.Key("model_name");
-  w.String(response.model_name.c_str(), static_cast<rapidjson::SizeType>(response.model_name.size()));
+  w.String(response.model_name.c_str(),
+           static_cast<rapidjson::SizeType>(response.model_name.size()));
   w.Key("model_version");
   w.String(response.model_version.c_str(),
            static_cast<rapidjson::SizeType>(response.model_version.size()));

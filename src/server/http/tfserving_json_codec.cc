@@ -82,7 +82,7 @@ void WriteString(JsonWriter* w, std::string_view s) {
 StatusOr<TfServingPredictRequest> ParseTfServingPredictRequest(
     std::string_view body, const std::vector<TensorSpec>& inputs) {
   rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJsonBody(body, &doc));
+  RETURN_IF_ERROR(ParseJson(body, &doc));
   if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
   RETURN_IF_ERROR(CheckMembers(doc, {"signature_name", "instances", "inputs"}, "the request"));
   if (auto sig = doc.FindMember("signature_name"); sig != doc.MemberEnd()) {

@@ -119,7 +119,8 @@ TEST(WriteTfServingModelStatusTest, MapsStatesHighestVersionFirst) {
             R"({"version":"3","state":"LOADING","status":{"error_code":"OK","error_message":""}},)"
             R"({"version":"2","state":"END","status":{"error_code":"UNKNOWN",)"
             R"("error_message":"bad \"file\""}},)"
-            R"({"version":"1","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}}]})");
+            R"({"version":"1","state":"AVAILABLE",)"
+            R"("status":{"error_code":"OK","error_message":""}}]})");
 }
 
 }  // namespace

@@ -1,6 +1,5 @@
 #include "server/http/v2_json_codec.h"
 
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 
@@ -176,12 +175,7 @@ void WriteSpecs(const std::vector<TensorSpec>& specs, JsonWriter* w) {
 StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view json,
                                                                  std::string_view binary) {
   rapidjson::Document doc;
-  doc.Parse<kJsonParseFlags>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return Status::InvalidArgument(std::string("malformed JSON at offset ") +
-                                   std::to_string(doc.GetErrorOffset()) + ": " +
-                                   rapidjson::GetParseError_En(doc.GetParseError()));
-  }
+  RETURN_IF_ERROR(ParseJson(json, &doc));
   if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
   auto request = std::make_unique<InferenceRequest>();
   RETURN_IF_ERROR(GetString(doc, "id", "the request", &request->id, false));

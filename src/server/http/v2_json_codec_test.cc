@@ -186,6 +186,15 @@ TEST(ParseV2InferRequestTest, HugeShapesAreRefusedBeforeAllocating) {
             "input 'a': shape [3] of FP32 needs 12 bytes of binary data, got 8");
 }
 
+TEST(ParseV2InferRequestTest, Fp64DataIsReadExactly) {
+  // RapidJSON's own conversion reads both of these one ULP off.
+  auto r = ParseV2InferRequest(OneInput(R"({"name": "a", "datatype": "FP64", "shape": [2],
+      "data": [9.9674483243918787e-241, -1.4251008704872614e+186]})"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->inputs[0].data<double>()[0], 9.9674483243918787e-241);
+  EXPECT_EQ((*r)->inputs[0].data<double>()[1], -1.4251008704872614e+186);
+}
+
 TEST(ParseV2InferRequestTest, OutputsList) {
   EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": {}})"), "'outputs' must be an array");
   EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": ["y"]})"), "outputs[0] must be an object");

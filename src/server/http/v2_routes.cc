@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "registry/model_repository.h"
+#include "server/http/json_tensor.h"
 #include "server/http/v2_json_codec.h"
 
 namespace berth::http {
@@ -21,8 +22,7 @@ std::string_view Param(const PathParams& params, std::string_view key) {
 StatusOr<bool> ParseIndexRequest(const std::string& body) {
   if (body.empty()) return false;
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (!ParseJson(body, &doc).ok() || !doc.IsObject()) {
     return Status::InvalidArgument("the repository index request must be a JSON object");
   }
   auto it = doc.FindMember("ready");
