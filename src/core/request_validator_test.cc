@@ -50,7 +50,7 @@ Tensor Make(const std::string& name, DataType type, std::vector<int64_t> shape,
             const std::vector<T>& values) {
   Tensor t(name, type, std::move(shape));
   t.bytes().resize(values.size() * sizeof(T));
-  std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
+  if (!values.empty()) std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
   return t;
 }
 

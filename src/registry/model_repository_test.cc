@@ -23,6 +23,11 @@
 #include "core/inference_service.h"
 #include "core/scheduler.h"
 
+// LeakSanitizer (make asan): ONNX Runtime keeps 14 bytes from creating its
+// Ort::Env for the life of the process. Not ours to free; everything else in
+// this binary is still checked.
+extern "C" const char* __lsan_default_suppressions() { return "leak:libonnxruntime.so\n"; }
+
 namespace berth {
 namespace {
 
@@ -43,7 +48,7 @@ Tensor Make(const std::string& name, DataType type, std::vector<int64_t> shape,
             const std::vector<T>& values) {
   Tensor t(name, type, std::move(shape));
   t.bytes().resize(values.size() * sizeof(T));
-  std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
+  if (!values.empty()) std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
   return t;
 }
 
@@ -54,7 +59,7 @@ Tensor Fp32(const std::string& name, std::vector<int64_t> shape, std::vector<flo
 template <typename T>
 std::vector<T> Values(const Tensor& t) {
   std::vector<T> out(t.bytes().size() / sizeof(T));
-  std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
+  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
   return out;
 }
 

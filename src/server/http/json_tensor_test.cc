@@ -56,7 +56,7 @@ std::string Nested(const Tensor& t) {
 template <typename T>
 std::vector<T> Values(const Tensor& t) {
   std::vector<T> out(t.bytes().size() / sizeof(T));
-  std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
+  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
   return out;
 }
 

@@ -288,7 +288,7 @@ TEST(V2CodecRoundTripTest, EveryDatatype) {
 Tensor Fp32(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
   Tensor t(name, DataType::kFp32, std::move(shape));
   t.bytes().resize(values.size() * sizeof(float));
-  std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
+  if (!values.empty()) std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
   return t;
 }
 
