@@ -10,7 +10,7 @@
 #include "registry/model_repository.h"
 #include "server/grpc/grpc_codec.h"
 #include "server/grpc/grpc_service.grpc.pb.h"
-#include "server/grpc/grpc_status.h"
+#include "server/grpc/grpc_unary_call.h"
 
 namespace berth::rpc {
 namespace {
@@ -43,110 +43,143 @@ Status CheckNoLoadOverrides(const Map& parameters) {
 
 }  // namespace
 
-// Every handler answers through the call's default reactor; only ModelInfer
-// may finish after the handler returns.
-class GrpcServer::Service final : public inference::GRPCInferenceService::CallbackService {
+// The service's handlers, one per method of GRPCInferenceService; each
+// answers through its call's Reply(). Only ModelInfer may reply after the
+// handler returns (from the scheduler's thread).
+class GrpcServer::Service {
  public:
-  explicit Service(const ServerContext* context) : ctx_(context) {}
-
-  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* call,
-                                       const inference::ServerLiveRequest*,
-                                       inference::ServerLiveResponse* response) override {
-    response->set_live(true);
-    return Finish(call, Status::Ok());
+  explicit Service(const ServerContext* context) : ctx_(context) {
+    using S = Service;
+    Add(&AsyncService::RequestServerLive, &S::ServerLive);
+    Add(&AsyncService::RequestServerReady, &S::ServerReady);
+    Add(&AsyncService::RequestModelReady, &S::ModelReady);
+    Add(&AsyncService::RequestServerMetadata, &S::ServerMetadata);
+    Add(&AsyncService::RequestModelMetadata, &S::ModelMetadata);
+    Add(&AsyncService::RequestModelInfer, &S::ModelInfer);
+    Add(&AsyncService::RequestRepositoryIndex, &S::RepositoryIndex);
+    Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad);
+    Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload);
   }
 
-  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* call,
-                                        const inference::ServerReadyRequest*,
-                                        inference::ServerReadyResponse* response) override {
-    response->set_ready(ctx_->IsReady());
-    return Finish(call, Status::Ok());
+  grpc::Service* grpc_service() { return &async_; }
+
+  // Puts one waiting call of every method on `cq`.
+  void RequestCalls(grpc::ServerCompletionQueue* cq) const {
+    for (const auto& method : methods_) method->RequestCall(cq);
+  }
+
+ private:
+  using AsyncService = inference::GRPCInferenceService::AsyncService;
+  template <typename Request, typename Response>
+  using Call = UnaryCall<Request, Response>;
+
+  // `request` is the generated AsyncService::Request<Method>, declared in a
+  // base class of AsyncService (hence `Base`).
+  template <typename Base, typename Request, typename Response>
+  void Add(void (Base::*request)(grpc::ServerContext*, Request*,
+                                 grpc::ServerAsyncResponseWriter<Response>*,
+                                 grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+           void (Service::*handler)(Call<Request, Response>&) const) {
+    methods_.push_back(std::make_unique<UnaryMethod<Request, Response>>(
+        [this, request](grpc::ServerContext* context, Request* message,
+                        grpc::ServerAsyncResponseWriter<Response>* responder,
+                        grpc::ServerCompletionQueue* cq, void* tag) {
+          (async_.*request)(context, message, responder, cq, cq, tag);
+        },
+        [this, handler](Call<Request, Response>& call) { (this->*handler)(call); }));
+  }
+
+  void ServerLive(Call<inference::ServerLiveRequest, inference::ServerLiveResponse>& call) const {
+    call.response()->set_live(true);
+    call.Reply(Status::Ok());
+  }
+
+  void ServerReady(
+      Call<inference::ServerReadyRequest, inference::ServerReadyResponse>& call) const {
+    call.response()->set_ready(ctx_->IsReady());
+    call.Reply(Status::Ok());
   }
 
   // A model that is unknown or has no ready version is "not ready", not an
   // error, as in Triton: tritonclient's is_model_ready() then returns False.
-  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* call,
-                                       const inference::ModelReadyRequest* request,
-                                       inference::ModelReadyResponse* response) override {
-    response->set_ready(ctx_->models->Get(request->name(), request->version()).ok());
-    return Finish(call, Status::Ok());
+  void ModelReady(Call<inference::ModelReadyRequest, inference::ModelReadyResponse>& call) const {
+    const auto& request = call.request();
+    call.response()->set_ready(ctx_->models->Get(request.name(), request.version()).ok());
+    call.Reply(Status::Ok());
   }
 
-  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* call,
-                                           const inference::ServerMetadataRequest*,
-                                           inference::ServerMetadataResponse* response) override {
+  void ServerMetadata(
+      Call<inference::ServerMetadataRequest, inference::ServerMetadataResponse>& call) const {
+    auto* response = call.response();
     response->set_name("berth");
     response->set_version(ctx_->version);
     for (const auto& e : kExtensions) response->add_extensions(e);
-    return Finish(call, Status::Ok());
+    call.Reply(Status::Ok());
   }
 
-  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* call,
-                                          const inference::ModelMetadataRequest* request,
-                                          inference::ModelMetadataResponse* response) override {
-    auto model = ctx_->models->Get(request->name(), request->version());
-    if (!model.ok()) return Finish(call, model.status());
+  void ModelMetadata(
+      Call<inference::ModelMetadataRequest, inference::ModelMetadataResponse>& call) const {
+    const auto& request = call.request();
+    auto model = ctx_->models->Get(request.name(), request.version());
+    if (!model.ok()) return call.Reply(model.status());
     std::vector<int64_t> versions{(*model)->version};
-    if (request->version().empty()) {
-      if (auto entry = ctx_->models->Find(request->name())) versions = ReadyVersions(*entry);
+    if (request.version().empty()) {
+      if (auto entry = ctx_->models->Find(request.name())) versions = ReadyVersions(*entry);
     }
-    EncodeModelMetadata(**model, versions, response);
-    return Finish(call, Status::Ok());
+    EncodeModelMetadata(**model, versions, call.response());
+    call.Reply(Status::Ok());
   }
 
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* call,
-                                       const inference::ModelInferRequest* request,
-                                       inference::ModelInferResponse* response) override {
-    auto decoded = DecodeInferRequest(*request);
-    if (!decoded.ok()) return Finish(call, decoded.status());
-    grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-    // `response` stays valid until the reactor finishes, on whichever thread
-    // the scheduler completes the request.
-    ctx_->inference->Infer(std::move(decoded).value(),
-                           [reactor, response, raw = WantsRawOutputs(*request)](
-                               StatusOr<InferenceResponse> result) {
-                             if (!result.ok()) {
-                               reactor->Finish(ToGrpcStatus(result.status()));
-                               return;
-                             }
-                             EncodeInferResponse(*result, raw, response);
-                             reactor->Finish(grpc::Status::OK);
-                           });
-    return reactor;
+  void ModelInfer(Call<inference::ModelInferRequest, inference::ModelInferResponse>& call) const {
+    auto decoded = DecodeInferRequest(call.request());
+    if (!decoded.ok()) return call.Reply(decoded.status());
+    // The call stays alive until it replies, on whichever thread the
+    // scheduler completes the request.
+    ctx_->inference->Infer(
+        std::move(decoded).value(),
+        [&call, raw = WantsRawOutputs(call.request())](StatusOr<InferenceResponse> result) {
+          if (!result.ok()) return call.Reply(result.status());
+          EncodeInferResponse(*result, raw, call.response());
+          call.Reply(Status::Ok());
+        });
   }
 
-  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* call,
-                                            const inference::RepositoryIndexRequest* request,
-                                            inference::RepositoryIndexResponse* response) override {
-    EncodeRepositoryIndex(ctx_->models->List(), request->ready(), response);
-    return Finish(call, Status::Ok());
+  void RepositoryIndex(
+      Call<inference::RepositoryIndexRequest, inference::RepositoryIndexResponse>& call) const {
+    EncodeRepositoryIndex(ctx_->models->List(), call.request().ready(), call.response());
+    call.Reply(Status::Ok());
   }
 
-  grpc::ServerUnaryReactor* RepositoryModelLoad(
-      grpc::CallbackServerContext* call, const inference::RepositoryModelLoadRequest* request,
-      inference::RepositoryModelLoadResponse*) override {
-    Status s = CheckNoLoadOverrides(request->parameters());
-    if (s.ok()) s = ctx_->repository->LoadModel(request->model_name());
-    return Finish(call, s);
+  void RepositoryModelLoad(Call<inference::RepositoryModelLoadRequest,
+                                inference::RepositoryModelLoadResponse>& call) const {
+    Status s = CheckNoLoadOverrides(call.request().parameters());
+    if (s.ok()) s = ctx_->repository->LoadModel(call.request().model_name());
+    call.Reply(s);
   }
 
   // The only unload parameter Triton defines, unload_dependents, concerns
   // ensembles, which Berth does not have: parameters are ignored.
-  grpc::ServerUnaryReactor* RepositoryModelUnload(
-      grpc::CallbackServerContext* call, const inference::RepositoryModelUnloadRequest* request,
-      inference::RepositoryModelUnloadResponse*) override {
-    return Finish(call, ctx_->repository->UnloadModel(request->model_name()));
-  }
-
- private:
-  static grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* call, const Status& s) {
-    grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
+  void RepositoryModelUnload(Call<inference::RepositoryModelUnloadRequest,
+                                  inference::RepositoryModelUnloadResponse>& call) const {
+    call.Reply(ctx_->repository->UnloadModel(call.request().model_name()));
   }
 
   const ServerContext* const ctx_;
+  AsyncService async_;
+  std::vector<std::unique_ptr<UnaryMethodBase>> methods_;
 };
+
+namespace {
+
+// A thread's whole life: take events off its queue until the queue is shut
+// down and drained.
+void Poll(grpc::ServerCompletionQueue* cq) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq->Next(&tag, &ok)) static_cast<CallTag*>(tag)->Proceed(ok);
+}
+
+}  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options, const ServerContext* context)
     : options_(std::move(options)), service_(std::make_unique<Service>(context)) {}
@@ -161,21 +194,33 @@ Status GrpcServer::Start() {
       static_cast<int>(std::min<uint64_t>(options_.max_message_bytes, INT_MAX)));
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(service_.get());
+  builder.RegisterService(service_->grpc_service());
+  const int threads = std::max(options_.threads, 1);
+  for (int i = 0; i < threads; ++i) queues_.push_back(builder.AddCompletionQueue());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || bound_port_ == 0) {
     server_.reset();
+    queues_.clear();
     bound_port_ = 0;
     return Status::Unavailable("cannot listen for gRPC on " + address);
+  }
+  for (auto& cq : queues_) {
+    service_->RequestCalls(cq.get());
+    threads_.emplace_back(Poll, cq.get());
   }
   return Status::Ok();
 }
 
 void GrpcServer::Stop(std::chrono::milliseconds grace) {
   if (server_ == nullptr) return;
+  // Returns once every call has replied (the threads keep serving them
+  // meanwhile); the calls still waiting for a call come back not ok.
   server_->Shutdown(std::chrono::system_clock::now() + grace);
-  server_->Wait();
+  for (auto& cq : queues_) cq->Shutdown();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
   server_.reset();
+  queues_.clear();
 }
 
 }  // namespace berth::rpc

@@ -2,21 +2,28 @@
 // service inference.GRPCInferenceService (grpc_service.proto), including
 // Triton's repository extension (index, load, unload).
 //
-// Built on gRPC's callback API: no thread is parked per call. Inference goes
-// through ServerContext::inference, the same path as the REST front end; the
-// reply is sent from whatever thread the scheduler completes the request on.
+// Built on gRPC's completion-queue API (grpc_unary_call.h) with a fixed pool
+// of threads, like the HTTP front end: each thread polls its own completion
+// queue and runs the handlers of the calls that arrive on it, so no thread is
+// parked per call and a request answered inline never changes threads.
+// Inference goes through ServerContext::inference, the same path as the REST
+// front end; the reply is sent from whatever thread the scheduler completes
+// the request on.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "server/server_context.h"
 
 namespace grpc {
 class Server;
+class ServerCompletionQueue;
 }  // namespace grpc
 
 namespace berth::rpc {
@@ -27,6 +34,10 @@ struct GrpcServerOptions {
   // Largest accepted request message; larger ones are refused with
   // RESOURCE_EXHAUSTED before they are decoded. Replies are not limited.
   uint64_t max_message_bytes = 64ull << 20;
+  // Threads polling completion queues and running handlers (and inference,
+  // with the direct scheduler). One per core that gRPC may use: on a single
+  // core, a second thread only adds hand-offs between the two.
+  int threads = 2;
 };
 
 class GrpcServer {
@@ -42,7 +53,9 @@ class GrpcServer {
   // the same port fails here instead of silently sharing it).
   Status Start();
   // Stops accepting calls, lets in-flight calls finish for up to `grace`,
-  // cancels the rest, and returns once every call has completed. Idempotent.
+  // cancels the rest, and returns once every call has completed (an
+  // inference still running past the grace period is waited for) and the
+  // threads have exited. Idempotent.
   void Stop(std::chrono::milliseconds grace);
 
   // The bound port; 0 before Start().
@@ -54,6 +67,9 @@ class GrpcServer {
   const GrpcServerOptions options_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
+  // One queue per thread; the server must shut down before the queues.
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> threads_;
   int bound_port_ = 0;
 };
 

@@ -17,10 +17,13 @@ namespace berth::http {
 // The parse flags every front end uses: NaN and Infinity literals are read
 // (Python's json module writes them) so that validation can refuse them with
 // a clear message instead of a parse error; the iterative parser keeps deep
-// nesting ("[[[[..." in a request body) off the call stack. Prefer ParseJson(),
+// nesting ("[[[[..." in a request body) off the call stack; strings must be
+// valid UTF-8, so that nothing echoed back (a request id, a BYTES value) can
+// make a response invalid JSON. Prefer ParseJson(),
 // which also reads numbers exactly.
 constexpr unsigned kJsonParseFlags =
-    rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag;
+    rapidjson::kParseNanAndInfFlag | rapidjson::kParseIterativeFlag |
+    rapidjson::kParseValidateEncodingFlag;
 
 // Parses `json` into `doc` with kJsonParseFlags, converting every number to
 // the nearest double (or the exact 64-bit integer) with std::from_chars.

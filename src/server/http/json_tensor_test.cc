@@ -402,6 +402,16 @@ TEST(ParseJsonTest, ZerosUnderflowAndOverflow) {
   EXPECT_TRUE(std::signbit(doc[6].GetDouble()));
 }
 
+TEST(ParseJsonTest, StringsMustBeValidUtf8) {
+  rapidjson::Document doc;
+  EXPECT_TRUE(ParseJson("[\"caf\xc3\xa9\", \"\\u00e9\"]", &doc).ok());
+  for (const char* bad : {"[\"\xff\"]", "{\"id\": \"a\xc3\"}", "[\"\xed\xa0\x80\"]"}) {
+    const Status s = ParseJson(bad, &doc);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("malformed JSON")) << bad;
+  }
+}
+
 TEST(ParseJsonTest, IntegersStayIntegers) {
   rapidjson::Document doc;
   ASSERT_TRUE(ParseJson("[0, -0, 7, -7, 4294967296, 18446744073709551615, "

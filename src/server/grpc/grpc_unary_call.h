@@ -1,0 +1,130 @@
+// UnaryCall: one unary RPC on gRPC's asynchronous (completion-queue) API,
+// from asking gRPC for the next call of a method to the reply.
+//
+// The completion-queue API lets the server choose its threads: the thread
+// that polls a queue also runs the handler, so a request that is answered
+// inline costs no thread hop. (The callback API of gRPC 1.51 runs its
+// callbacks on an internal pool of at least two threads that hand the
+// poller role to each other on every event: about seven context switches
+// per request.)
+//
+// Every object on a completion queue is a CallTag; the thread that takes it
+// off the queue calls Proceed(ok). A UnaryCall owns itself: it is created
+// waiting for a call, replaces itself with a new waiting call as soon as its
+// call arrives, and deletes itself once its reply has gone out (or could not).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <utility>
+
+#include "core/status.h"
+#include "server/grpc/grpc_status.h"
+
+namespace berth::rpc {
+
+// What a completion-queue thread does with the tag it dequeued. `ok` is
+// gRPC's success bit for the operation the tag names.
+class CallTag {
+ public:
+  virtual void Proceed(bool ok) = 0;
+
+ protected:
+  ~CallTag() = default;
+};
+
+// A method's part in the server: asks gRPC for its next call on a queue.
+class UnaryMethodBase {
+ public:
+  virtual ~UnaryMethodBase() = default;
+  // Puts one UnaryCall of this method on `cq`, waiting for a call. The queue
+  // must not be shut down yet.
+  virtual void RequestCall(grpc::ServerCompletionQueue* cq) const = 0;
+};
+
+template <typename Request, typename Response>
+class UnaryMethod;
+
+template <typename Request, typename Response>
+class UnaryCall final : public CallTag {
+ public:
+  using Method = UnaryMethod<Request, Response>;
+
+  // Starts waiting for the next call of `method` on `cq`. `method` must
+  // outlive the call.
+  static void Start(const Method* method, grpc::ServerCompletionQueue* cq) {
+    auto* call = new UnaryCall(method, cq);
+    method->request_(&call->context_, &call->request_, &call->responder_, cq, call);
+  }
+
+  const Request& request() const { return request_; }
+  // Filled in by the handler before Reply.
+  Response* response() { return &response_; }
+  const grpc::ServerContext& context() const { return context_; }
+
+  // Sends the reply: `response()` if `status` is OK, else only the status.
+  // Call exactly once, from any thread; the call may be gone when it returns.
+  void Reply(const Status& status) {
+    state_ = State::kReplying;
+    responder_.Finish(response_, ToGrpcStatus(status), this);
+  }
+
+  void Proceed(bool ok) override {
+    if (state_ == State::kReplying || !ok) {
+      // Reply done (or the client is gone), or the server is shutting down
+      // and no call will come.
+      delete this;
+      return;
+    }
+    // Keep one call of this method waiting on this queue before handling
+    // this one. The handler may Reply, and so delete `this`, before it
+    // returns.
+    Start(method_, cq_);
+    state_ = State::kHandling;
+    method_->handler_(*this);
+  }
+
+ private:
+  enum class State { kWaiting, kHandling, kReplying };
+
+  UnaryCall(const Method* method, grpc::ServerCompletionQueue* cq)
+      : method_(method), cq_(cq), responder_(&context_) {}
+  ~UnaryCall() = default;
+
+  const Method* const method_;
+  grpc::ServerCompletionQueue* const cq_;
+  // Written by the thread that handles or replies, read by the thread that
+  // dequeues the next event; the completion queue orders the two.
+  State state_ = State::kWaiting;
+  grpc::ServerContext context_;
+  Request request_;
+  Response response_;
+  grpc::ServerAsyncResponseWriter<Response> responder_;
+};
+
+// A unary method: how to ask gRPC for its calls (the generated
+// AsyncService::Request<Method>) and how to answer one.
+template <typename Request, typename Response>
+class UnaryMethod final : public UnaryMethodBase {
+ public:
+  using Call = UnaryCall<Request, Response>;
+  using RequestFn = std::function<void(grpc::ServerContext*, Request*,
+                                       grpc::ServerAsyncResponseWriter<Response>*,
+                                       grpc::ServerCompletionQueue*, void*)>;
+  // Runs on the queue's thread; must see to it that call.Reply() is called
+  // exactly once, now or later from any thread.
+  using Handler = std::function<void(Call& call)>;
+
+  UnaryMethod(RequestFn request, Handler handler)
+      : request_(std::move(request)), handler_(std::move(handler)) {}
+
+  void RequestCall(grpc::ServerCompletionQueue* cq) const override { Call::Start(this, cq); }
+
+ private:
+  friend Call;
+  const RequestFn request_;
+  const Handler handler_;
+};
+
+}  // namespace berth::rpc
