@@ -104,3 +104,11 @@ def expected_output_fields(model: TrainedModel, n_rows: int) -> dict[str, tuple[
         spec.name: (spec.datatype, [n_rows if dim == -1 else dim for dim in spec.shape])
         for spec in graph_outputs(model.onnx_model)
     }
+
+
+def as_text(array: Array | None) -> Array:
+    """tritonclient decodes binary BYTES outputs as bytes objects; compare them as str."""
+    assert array is not None
+    if array.dtype == object and array.size and isinstance(array.flat[0], bytes):
+        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
+    return array
