@@ -206,6 +206,10 @@ class HttpServer::Impl {
 
   Shared shared_;
   asio::io_context ioc_;
+  // Keeps the threads running while the only pending work is a request out
+  // in a scheduler (no socket operation outstanding), e.g. during shutdown,
+  // once the acceptor is closed.
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
 };
