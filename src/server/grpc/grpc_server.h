@@ -34,10 +34,11 @@ struct GrpcServerOptions {
   // Largest accepted request message; larger ones are refused with
   // RESOURCE_EXHAUSTED before they are decoded. Replies are not limited.
   uint64_t max_message_bytes = 64ull << 20;
-  // Threads polling completion queues and running handlers (and inference,
-  // with the direct scheduler). One per core that gRPC may use: on a single
-  // core, a second thread only adds hand-offs between the two.
-  int threads = 2;
+  // Threads polling completion queues and running the handlers (and the
+  // inference, with the direct scheduler). 0: one per core this process may
+  // run on (its CPU affinity). More threads than cores cost CPU: gRPC hands
+  // the poller role from thread to thread on every event.
+  int threads = 0;
 };
 
 class GrpcServer {

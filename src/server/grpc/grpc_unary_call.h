@@ -12,10 +12,14 @@
 // off the queue calls Proceed(ok). A UnaryCall owns itself: it is created
 // waiting for a call, replaces itself with a new waiting call as soon as its
 // call arrives, and deletes itself once its reply has gone out (or could not).
+// LiveCalls counts them, so that the server shuts its queues down only once
+// no call is left to post on them.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <utility>
 
@@ -32,6 +36,26 @@ class CallTag {
 
  protected:
   ~CallTag() = default;
+};
+
+// The number of UnaryCalls alive, waiting or answering. Thread-safe.
+class LiveCalls {
+ public:
+  void Add() { count_.fetch_add(1, std::memory_order_relaxed); }
+  void Remove() {
+    if (count_.fetch_sub(1, std::memory_order_acq_rel) == 1) count_.notify_all();
+  }
+  // Blocks until no call is alive. Only a live call creates another, so once
+  // the count is zero it stays zero.
+  void WaitUntilNone() const {
+    for (int64_t n = count_.load(std::memory_order_acquire); n != 0;
+         n = count_.load(std::memory_order_acquire)) {
+      count_.wait(n, std::memory_order_acquire);
+    }
+  }
+
+ private:
+  std::atomic<int64_t> count_{0};
 };
 
 // A method's part in the server: asks gRPC for its next call on a queue.
@@ -61,7 +85,6 @@ class UnaryCall final : public CallTag {
   const Request& request() const { return request_; }
   // Filled in by the handler before Reply.
   Response* response() { return &response_; }
-  const grpc::ServerContext& context() const { return context_; }
 
   // Sends the reply: `response()` if `status` is OK, else only the status.
   // Call exactly once, from any thread; the call may be gone when it returns.
@@ -74,7 +97,9 @@ class UnaryCall final : public CallTag {
     if (state_ == State::kReplying || !ok) {
       // Reply done (or the client is gone), or the server is shutting down
       // and no call will come.
+      LiveCalls* live = method_->live_;
       delete this;
+      live->Remove();
       return;
     }
     // Keep one call of this method waiting on this queue before handling
@@ -89,7 +114,9 @@ class UnaryCall final : public CallTag {
   enum class State { kWaiting, kHandling, kReplying };
 
   UnaryCall(const Method* method, grpc::ServerCompletionQueue* cq)
-      : method_(method), cq_(cq), responder_(&context_) {}
+      : method_(method), cq_(cq), responder_(&context_) {
+    method_->live_->Add();
+  }
   ~UnaryCall() = default;
 
   const Method* const method_;
@@ -109,15 +136,16 @@ template <typename Request, typename Response>
 class UnaryMethod final : public UnaryMethodBase {
  public:
   using Call = UnaryCall<Request, Response>;
-  using RequestFn = std::function<void(grpc::ServerContext*, Request*,
-                                       grpc::ServerAsyncResponseWriter<Response>*,
-                                       grpc::ServerCompletionQueue*, void*)>;
+  using RequestFn =
+      std::function<void(grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
+                         grpc::ServerCompletionQueue*, void*)>;
   // Runs on the queue's thread; must see to it that call.Reply() is called
   // exactly once, now or later from any thread.
   using Handler = std::function<void(Call& call)>;
 
-  UnaryMethod(RequestFn request, Handler handler)
-      : request_(std::move(request)), handler_(std::move(handler)) {}
+  // `live` counts this method's calls; it must outlive them.
+  UnaryMethod(RequestFn request, Handler handler, LiveCalls* live)
+      : request_(std::move(request)), handler_(std::move(handler)), live_(live) {}
 
   void RequestCall(grpc::ServerCompletionQueue* cq) const override { Call::Start(this, cq); }
 
@@ -125,6 +153,7 @@ class UnaryMethod final : public UnaryMethodBase {
   friend Call;
   const RequestFn request_;
   const Handler handler_;
+  LiveCalls* const live_;
 };
 
 }  // namespace berth::rpc
