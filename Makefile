@@ -7,7 +7,7 @@ GRPC_PORT ?= 8001
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: all setup build run test unit-test integration-test asan fuzz bench clean
+.PHONY: all setup build run test unit-test integration-test asan tsan fuzz bench clean
 
 all: build
 
@@ -37,6 +37,14 @@ asan: setup
 	@cmake --build build-asan
 	ctest --test-dir build-asan --output-on-failure
 	BERTH_BINARY=build-asan/berth ASAN_OPTIONS=detect_leaks=0 $(PYTEST) tests/integration -q
+
+# ThreadSanitizer over the unit tests that exercise threads: the dynamic
+# batcher (queue, workers, drain on destruction) and the model table.
+TSAN_TESTS := DynamicBatcher*:ModelManager*
+tsan: setup
+	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_TSAN=ON >/dev/null
+	@cmake --build build-tsan --target berth_unit_tests
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/berth_unit_tests --gtest_filter='$(TSAN_TESTS)' --gtest_repeat=20
 
 # libFuzzer (clang-14, ASan+UBSan): each target in tests/fuzz runs for
 # FUZZ_SECONDS from its seed corpus; new inputs go to build-fuzz/corpus/<target>,
@@ -69,4 +77,4 @@ bench: build
 	$(VENV)/bin/python bench/run.py
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-fuzz
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz

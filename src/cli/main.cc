@@ -29,6 +29,7 @@ Options for serve:
   --http-port N            REST port (default 8000; 0 picks a free port; -1 disables)
   --grpc-port N            gRPC port (default 8001; 0 picks a free port; -1 disables)
   --http-threads N         threads serving HTTP and running inference (default 2)
+  --grpc-threads N         gRPC completion-queue threads (default 0: one per usable core)
   --max-request-bytes N    largest accepted request body (default 67108864)
   --strict-readiness B     ready only when every model has a ready version (default true)
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
@@ -92,6 +93,8 @@ int Serve(const std::vector<std::string_view>& args) {
       }
     } else if (flag == "--http-threads") {
       if (!ParseNumber(value, &options.http_threads) || options.http_threads < 1) return Fail(bad);
+    } else if (flag == "--grpc-threads") {
+      if (!ParseNumber(value, &options.grpc_threads) || options.grpc_threads < 0) return Fail(bad);
     } else if (flag == "--max-request-bytes") {
       if (!ParseNumber(value, &options.max_request_bytes) || options.max_request_bytes == 0) {
         return Fail(bad);

@@ -83,6 +83,7 @@ Status Server::Start() {
     rpc::GrpcServerOptions o;
     o.host = s.options.host;
     o.port = s.options.grpc_port;
+    o.threads = s.options.grpc_threads;
     o.max_message_bytes = s.options.max_request_bytes;
     s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
     RETURN_IF_ERROR(s.grpc->Start());

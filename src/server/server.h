@@ -21,6 +21,7 @@ struct ServerOptions {
   int http_port = 8000;          // -1 disables the HTTP front end; 0 picks a free port
   int grpc_port = 8001;          // -1 disables gRPC; 0 picks a free port
   int http_threads = 2;
+  int grpc_threads = 0;          // 0: one completion-queue thread per core the process may run on
   uint64_t max_request_bytes = 64ull << 20;
   bool strict_readiness = true;
   std::chrono::milliseconds shutdown_grace{10000};
