@@ -15,6 +15,9 @@ from typing import Final
 import pytest
 import requests
 
+import numpy as np
+import tritonclient.grpc as grpcclient
+
 from berth_server import HOST, SHUTDOWN_TIMEOUT_S, BerthServer, berth_binary
 from models import IRIS_MODEL, ModelRepository
 from train_models import assert_outputs_match, export_model, model_config
@@ -57,6 +60,34 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(
         assert response.status_code == 200, response.text
         assert time.monotonic() - started >= QUEUE_DELAY_S * 0.9
         assert_outputs_match(model.sklearn_outputs(x), decode_outputs(response.json()))
+        assert server.process.wait(SHUTDOWN_TIMEOUT_S) == 0, server.log()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def test_sigterm_finishes_in_flight_grpc_calls_and_exits_0(
+    slow_repository: Path, model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    model = model_repository.model(IRIS_MODEL)
+    x = model.dataset.X_test[:2].astype(np.float32)
+    server = BerthServer.start(berth_binary(), slow_repository, tmp_path / "berth.log", grpc_port=0)
+    try:
+        client = grpcclient.InferenceServerClient(server.grpc_address())
+        infer_input = grpcclient.InferInput("X", list(x.shape), "FP32")
+        infer_input.set_data_from_numpy(x)
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            in_flight = pool.submit(client.infer, SLOW, [infer_input])
+            time.sleep(QUEUE_DELAY_S / 3)
+            assert not in_flight.done()
+            server.process.send_signal(signal.SIGTERM)
+            result = in_flight.result(timeout=30)
+        assert time.monotonic() - started >= QUEUE_DELAY_S * 0.9
+        assert_outputs_match(
+            model.sklearn_outputs(x), {name: result.as_numpy(name) for name in ("label", "probabilities")}
+        )
         assert server.process.wait(SHUTDOWN_TIMEOUT_S) == 0, server.log()
     finally:
         if server.process.poll() is None:
