@@ -1,62 +1,21 @@
-"""The binary tensor extension of the v2 REST protocol: tritonclient.http with
-binary_data=True (its default) and hand-made bodies with malformed headers."""
+"""The binary tensor extension of the v2 REST protocol with hand-made bodies:
+every output as binary, and malformed headers. (tritonclient.http with
+binary_data=True is in test_tritonclient_http.py.)"""
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import requests
-import tritonclient.http as httpclient
 
 from berth_server import BerthServer
-from models import IRIS_MODEL, PARITY_MODELS, Array, ModelRepository, assert_outputs_match, graph_outputs, v2_datatype
-from v2 import as_text, infer_path
+from models import IRIS_MODEL, ModelRepository, assert_outputs_match, v2_datatype
+from v2 import infer_path
 
 HEADER = "Inference-Header-Content-Length"
-
-
-@pytest.fixture(scope="module")
-def triton(server: BerthServer) -> Iterator[httpclient.InferenceServerClient]:
-    client = httpclient.InferenceServerClient(url=server.address)
-    yield client
-    client.close()
-
-
-def inputs_of(feeds: dict[str, Array], binary: bool) -> list[httpclient.InferInput]:
-    inputs = []
-    for name, tensor in feeds.items():
-        infer_input = httpclient.InferInput(name, list(tensor.shape), v2_datatype(tensor))
-        infer_input.set_data_from_numpy(tensor, binary_data=binary)
-        inputs.append(infer_input)
-    return inputs
-
-
-@pytest.mark.parametrize("name", PARITY_MODELS)
-@pytest.mark.parametrize(("binary_in", "binary_out"), [(True, True), (True, False), (False, True)])
-def test_binary_tensors_match_sklearn(
-    triton: httpclient.InferenceServerClient,
-    model_repository: ModelRepository,
-    name: str,
-    binary_in: bool,
-    binary_out: bool,
-) -> None:
-    model = model_repository.model(name)
-    X = model.dataset.X_test
-    output_names = [spec.name for spec in graph_outputs(model.onnx_model)]
-    result = triton.infer(
-        name,
-        inputs_of(model.feeds(X), binary_in),
-        outputs=[httpclient.InferRequestedOutput(o, binary_data=binary_out) for o in output_names],
-    )
-    for output in result.get_response()["outputs"]:
-        assert ("data" not in output) == binary_out
-        assert ("binary_data_size" in output.get("parameters", {})) == binary_out
-    assert_outputs_match(model.sklearn_outputs(X), {o: as_text(result.as_numpy(o)) for o in output_names})
-
 
 
 def _binary_body(header: dict[str, object], payload: bytes) -> tuple[bytes, dict[str, str]]:

@@ -1,4 +1,4 @@
-"""The stock Triton HTTP client (tritonclient.http from PyPI) against Berth, JSON tensors only."""
+"""The stock Triton HTTP client (tritonclient.http from PyPI) against Berth, with JSON and binary tensors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from models import (
     graph_outputs,
     v2_datatype,
 )
+from v2 import as_text
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,12 @@ def triton(server: BerthServer) -> Iterator[httpclient.InferenceServerClient]:
     client.close()
 
 
-def json_inputs(feeds: dict[str, Array]) -> list[httpclient.InferInput]:
+def triton_inputs(feeds: dict[str, Array], binary: bool = False) -> list[httpclient.InferInput]:
+    """tritonclient inputs for `feeds`, as JSON data or (binary) raw tensor bytes."""
     inputs = []
     for name, tensor in feeds.items():
         infer_input = httpclient.InferInput(name, list(tensor.shape), v2_datatype(tensor))
-        infer_input.set_data_from_numpy(tensor, binary_data=False)
+        infer_input.set_data_from_numpy(tensor, binary_data=binary)
         inputs.append(infer_input)
     return inputs
 
@@ -73,7 +75,7 @@ def test_infer_matches_sklearn(
     output_names = [spec.name for spec in graph_outputs(model.onnx_model)]
     result = triton.infer(
         name,
-        json_inputs(model.feeds(X)),
+        triton_inputs(model.feeds(X)),
         outputs=[httpclient.InferRequestedOutput(output, binary_data=False) for output in output_names],
         request_id="triton-1",
     )
@@ -90,6 +92,29 @@ def test_infer_unknown_model_raises_404(
 ) -> None:
     iris = model_repository.model(IRIS_MODEL)
     with pytest.raises(InferenceServerException) as raised:
-        triton.infer("no_such_model", json_inputs(iris.feeds(iris.dataset.X_test[:1])))
+        triton.infer("no_such_model", triton_inputs(iris.feeds(iris.dataset.X_test[:1])))
     assert raised.value.status() == "404"
     assert raised.value.message()
+
+
+@pytest.mark.parametrize("name", PARITY_MODELS)
+@pytest.mark.parametrize(("binary_in", "binary_out"), [(True, True), (True, False), (False, True)])
+def test_binary_tensors_match_sklearn(
+    triton: httpclient.InferenceServerClient,
+    model_repository: ModelRepository,
+    name: str,
+    binary_in: bool,
+    binary_out: bool,
+) -> None:
+    model = model_repository.model(name)
+    X = model.dataset.X_test
+    output_names = [spec.name for spec in graph_outputs(model.onnx_model)]
+    result = triton.infer(
+        name,
+        triton_inputs(model.feeds(X), binary_in),
+        outputs=[httpclient.InferRequestedOutput(o, binary_data=binary_out) for o in output_names],
+    )
+    for output in result.get_response()["outputs"]:
+        assert ("data" not in output) == binary_out
+        assert ("binary_data_size" in output.get("parameters", {})) == binary_out
+    assert_outputs_match(model.sklearn_outputs(X), {o: as_text(result.as_numpy(o)) for o in output_names})
