@@ -12,7 +12,7 @@ log() { echo "[setup] $*"; }
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
-  libboost-dev libboost-system-dev rapidjson-dev libyaml-cpp-dev
+  libboost-dev libboost-system-dev rapidjson-dev libyaml-cpp-dev zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
   python3 python3-venv python3-dev wrk curl

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/logging.h"
+#include "server/http/content_encoding.h"
 
 namespace berth::http {
 namespace {
@@ -97,6 +98,18 @@ class Session : public std::enable_shared_from_this<Session> {
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.body = std::move(msg.body());
+    const std::string_view encoding = request_.Header("content-encoding");
+    if (!encoding.empty()) {
+      if (!IsSupportedEncoding(encoding)) {
+        HttpResponse r = ErrorResponse(Status::InvalidArgument(
+            "Content-Encoding '" + std::string(encoding) + "' is not supported (use gzip, deflate "
+            "or identity)"));
+        r.status = 415;
+        return Send(std::move(r));
+      }
+      Status decoded = DecodeBody(encoding, shared_->options.max_body_bytes, &request_.body);
+      if (!decoded.ok()) return Send(ErrorResponse(decoded));
+    }
     shared_->router->Dispatch(request_, [self = shared_from_this()](HttpResponse response) {
       asio::dispatch(self->stream_.get_executor(),
                      [self, r = std::move(response)]() mutable { self->Send(std::move(r)); });
