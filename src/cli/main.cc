@@ -33,6 +33,8 @@ Options for serve:
   --max-request-bytes N    largest accepted request body (default 67108864)
   --strict-readiness B     ready only when every model has a ready version (default true)
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
+  --repository-poll-secs N rescan the repository every N s: load new models and versions,
+                           unload removed ones (default 0: only at start and on request)
   --log-level L            debug | info | warn | error (default info)
   --log-format F           text | json (default text)
   --platform P             also speak a cloud container contract: sagemaker | vertex | azure
@@ -93,6 +95,10 @@ int Serve(const std::vector<std::string_view>& args) {
       }
     } else if (flag == "--http-threads") {
       if (!ParseNumber(value, &options.http_threads) || options.http_threads < 1) return Fail(bad);
+    } else if (flag == "--repository-poll-secs") {
+      if (!ParseNumber(value, &options.repository_poll_secs) || options.repository_poll_secs < 0) {
+        return Fail(bad);
+      }
     } else if (flag == "--grpc-threads") {
       if (!ParseNumber(value, &options.grpc_threads) || options.grpc_threads < 0) return Fail(bad);
     } else if (flag == "--max-request-bytes") {

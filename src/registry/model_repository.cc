@@ -36,30 +36,110 @@ ModelRepository::ModelRepository(fs::path root, std::map<std::string, BackendFac
                                  ModelManager* manager)
     : root_(std::move(root)), factories_(std::move(factories)), manager_(manager) {}
 
+std::vector<std::string> ModelRepository::ModelDirectories(std::error_code* ec) const {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(root_, *ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && !name.empty() && name[0] != '.') names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 Status ModelRepository::LoadAll() {
   std::error_code ec;
   if (!fs::is_directory(root_, ec)) {
     return Status::NotFound("model repository '" + root_.string() + "' is not a directory");
   }
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(root_, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_directory() && !name.empty() && name[0] != '.') names.push_back(name);
-  }
+  const std::vector<std::string> names = ModelDirectories(&ec);
   if (ec) return Status::Internal("cannot list '" + root_.string() + "': " + ec.message());
-  std::sort(names.begin(), names.end());
-  for (const auto& name : names) RETURN_IF_ERROR(LoadModel(name));
+  std::lock_guard lock(mu_);
+  for (const auto& name : names) {
+    Status s = LoadModelLocked(name);
+    // At start-up a failed model is published as UNAVAILABLE, never fatal.
+    if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
+  }
   return Status::Ok();
 }
 
+int ModelRepository::Poll() {
+  std::error_code ec;
+  const std::vector<std::string> names = ModelDirectories(&ec);
+  if (ec) {
+    LOG_WARN("cannot list the model repository", {{"path", root_.string()}, {"error", ec.message()}});
+    return 0;
+  }
+  std::lock_guard lock(mu_);
+  int acted = 0;
+  for (const auto& name : names) {
+    auto it = fingerprints_.find(name);
+    if (it != fingerprints_.end() && it->second == Fingerprint(name)) continue;
+    LOG_INFO("model files changed; loading", {{"model", name}});
+    Status s = LoadModelLocked(name);
+    if (!s.ok()) LOG_WARN("reload failed", {{"model", name}, {"error", s.message()}});
+    ++acted;
+  }
+  std::vector<std::string> gone;
+  for (const auto& [name, fingerprint] : fingerprints_) {
+    if (!std::binary_search(names.begin(), names.end(), name)) gone.push_back(name);
+  }
+  for (const auto& name : gone) {
+    fingerprints_.erase(name);
+    if (manager_->Find(name)) {
+      manager_->Remove(name);
+      LOG_INFO("model directory removed; unloaded", {{"model", name}});
+    }
+    ++acted;
+  }
+  return acted;
+}
+
+std::string ModelRepository::Fingerprint(const std::string& name) const {
+  std::vector<std::string> parts;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root_ / name, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code stat_ec;
+    const auto path = it->path().lexically_relative(root_ / name).string();
+    const auto size = it->is_regular_file(stat_ec) ? it->file_size(stat_ec) : 0;
+    const auto mtime = it->last_write_time(stat_ec).time_since_epoch().count();
+    parts.push_back(path + ":" + std::to_string(size) + ":" + std::to_string(mtime));
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const auto& p : parts) out += p + "\n";
+  return out;
+}
+
 Status ModelRepository::LoadModel(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return LoadModelLocked(name);
+}
+
+Status ModelRepository::LoadModelLocked(const std::string& name) {
   if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
     return Status::InvalidArgument("invalid model name '" + name + "'");
   }
   if (!fs::is_directory(root_ / name)) {
     return Status::NotFound("model '" + name + "' is not in the repository");
   }
+  // Taken before reading the files: a change made while they are read shows
+  // up as a new fingerprint at the next poll.
+  fingerprints_[name] = Fingerprint(name);
   ModelEntry entry = Load(name);
+  if (entry.LatestReady() == nullptr) {
+    auto current = manager_->Find(name);
+    if (current && current->LatestReady() != nullptr) {
+      std::string why = entry.reason;
+      if (why.empty() && !entry.versions.empty()) why = entry.versions.back().reason;
+      const std::string serving = std::to_string(current->LatestReady()->version);
+      LOG_WARN("reload produced no ready version; keeping the serving one",
+               {{"model", name}, {"serving_version", serving}, {"reason", why}});
+      return Status::FailedPrecondition("model '" + name +
+                                        "' was not reloaded, no version could be loaded (" + why +
+                                        "); version " + serving + " keeps serving");
+    }
+  }
   for (const auto& v : entry.versions) {
     if (v.state == ModelState::kReady) {
       LOG_INFO("loaded model", {{"model", name}, {"version", std::to_string(v.version)}});
@@ -76,6 +156,7 @@ Status ModelRepository::LoadModel(const std::string& name) {
 }
 
 Status ModelRepository::UnloadModel(const std::string& name) {
+  std::lock_guard lock(mu_);
   if (!manager_->Find(name)) return Status::NotFound("model '" + name + "' is not loaded");
   manager_->Remove(name);
   LOG_INFO("unloaded model", {{"model", name}});

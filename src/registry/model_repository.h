@@ -10,11 +10,14 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "core/model_manager.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 
 namespace berth {
 
@@ -28,23 +31,40 @@ class ModelRepository {
   // cannot be read.
   Status LoadAll();
 
-  // Loads (or reloads) one model directory and publishes the result.
-  Status LoadModel(const std::string& name);
+  // Loads (or reloads) one model directory and publishes the result. A
+  // reload that yields no READY version while the model has one leaves the
+  // serving versions in place and returns FailedPrecondition with the reason:
+  // a broken upload never takes a working model down.
+  Status LoadModel(const std::string& name) LOCKS_EXCLUDED(mu_);
 
   // Takes a model out of service: it leaves the manager's table (and so the
   // index and readiness) until LoadModel() brings it back. Requests already
   // holding a version finish on it. NotFound if the model is not loaded.
-  Status UnloadModel(const std::string& name);
+  Status UnloadModel(const std::string& name) LOCKS_EXCLUDED(mu_);
+
+  // Brings the served models in line with the directory: loads new model
+  // directories, reloads those whose files changed (config, version
+  // directories, model files: names, sizes, modification times) and unloads
+  // those removed. Returns the number of models it acted on.
+  int Poll() LOCKS_EXCLUDED(mu_);
 
   const std::filesystem::path& root() const { return root_; }
 
  private:
+  Status LoadModelLocked(const std::string& name) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ModelEntry Load(const std::string& name);
+  // A summary of what on disk makes up `name`; changes when any file does.
+  std::string Fingerprint(const std::string& name) const;
+  std::vector<std::string> ModelDirectories(std::error_code* ec) const;
   VersionEntry LoadVersion(const ModelConfig& config, BackendFactory* factory, int64_t version);
 
   const std::filesystem::path root_;
   const std::map<std::string, BackendFactory*> factories_;
   ModelManager* const manager_;
+  // Serialises loads, unloads and polls, so that two of them never race to
+  // publish the same model.
+  std::mutex mu_;
+  std::map<std::string, std::string> fingerprints_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "backends/onnxruntime/onnxruntime_backend.h"
@@ -47,6 +49,11 @@ struct Server::State {
   http::Router router;
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<rpc::GrpcServer> grpc;
+  // The repository poller (ServerOptions::repository_poll_secs).
+  std::thread poller;
+  std::mutex poller_mu;
+  std::condition_variable poller_cv;
+  bool poller_stop = false;
 };
 
 Server::Server(ServerOptions options) : state_(std::make_unique<State>(std::move(options))) {}
@@ -90,6 +97,17 @@ Status Server::Start() {
     LOG_INFO("gRPC front end listening",
              {{"host", s.options.host}, {"port", std::to_string(s.grpc->port())}});
   }
+  if (s.options.repository_poll_secs > 0) {
+    const std::chrono::seconds period(s.options.repository_poll_secs);
+    s.poller = std::thread([&s, period] {
+      std::unique_lock lock(s.poller_mu);
+      while (!s.poller_cv.wait_for(lock, period, [&s] { return s.poller_stop; })) {
+        lock.unlock();
+        s.repository.Poll();
+        lock.lock();
+      }
+    });
+  }
   s.ready = true;
   return Status::Ok();
 }
@@ -97,6 +115,14 @@ Status Server::Start() {
 void Server::Stop() {
   State& s = *state_;
   s.ready = false;
+  if (s.poller.joinable()) {
+    {
+      std::lock_guard lock(s.poller_mu);
+      s.poller_stop = true;
+    }
+    s.poller_cv.notify_all();
+    s.poller.join();
+  }
   // Both front ends drain in-flight requests within the same grace period.
   std::thread grpc_stop;
   if (s.grpc) grpc_stop = std::thread([&s] { s.grpc->Stop(s.options.shutdown_grace); });

@@ -25,6 +25,9 @@ struct ServerOptions {
   uint64_t max_request_bytes = 64ull << 20;
   bool strict_readiness = true;
   std::chrono::milliseconds shutdown_grace{10000};
+  // >0: rescan the repository this often and load, reload or unload models
+  // whose directories changed (new versions go live without a restart).
+  int repository_poll_secs = 0;
   // A cloud container contract served beside the v2 routes (--platform,
   // --default-model); see server/platform.h.
   PlatformOptions platform;
