@@ -68,6 +68,19 @@ Status Server::Start() {
     return Status::InvalidArgument("--default-model '" + default_model +
                                    "' is not a model of the repository");
   }
+  // gRPC binds first, so that once the REST port answers (what probes and
+  // tests wait for) every listener is bound or the process has failed.
+  if (s.options.grpc_port >= 0) {
+    rpc::GrpcServerOptions o;
+    o.host = s.options.host;
+    o.port = s.options.grpc_port;
+    o.threads = s.options.grpc_threads;
+    o.max_message_bytes = s.options.max_request_bytes;
+    s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
+    RETURN_IF_ERROR(s.grpc->Start());
+    LOG_INFO("gRPC front end listening",
+             {{"host", s.options.host}, {"port", std::to_string(s.grpc->port())}});
+  }
   if (s.options.http_port >= 0) {
     // The platform's routes first: its contract wins over any route it shadows.
     http::RegisterCloudRoutes(&s.context, s.options.platform, &s.router);
@@ -85,17 +98,6 @@ Status Server::Start() {
     RETURN_IF_ERROR(s.http->Start());
     LOG_INFO("HTTP front end listening",
              {{"host", s.options.host}, {"port", std::to_string(s.http->port())}});
-  }
-  if (s.options.grpc_port >= 0) {
-    rpc::GrpcServerOptions o;
-    o.host = s.options.host;
-    o.port = s.options.grpc_port;
-    o.threads = s.options.grpc_threads;
-    o.max_message_bytes = s.options.max_request_bytes;
-    s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
-    RETURN_IF_ERROR(s.grpc->Start());
-    LOG_INFO("gRPC front end listening",
-             {{"host", s.options.host}, {"port", std::to_string(s.grpc->port())}});
   }
   if (s.options.repository_poll_secs > 0) {
     const std::chrono::seconds period(s.options.repository_poll_secs);
