@@ -11,10 +11,12 @@
 
 #include "core/float16.h"
 #include "core/scheduler.h"
+#include "core/tensor_testing.h"
 
 namespace berth {
 namespace {
 
+using ::berth::testing::MakeTensor;
 using ::testing::HasSubstr;
 
 // A backend that only declares a signature; the validator never runs it.
@@ -45,22 +47,13 @@ std::unique_ptr<Model> MakeModel(int64_t max_batch_size = 4, bool allow_nan = fa
   return m;
 }
 
-template <typename T>
-Tensor Make(const std::string& name, DataType type, std::vector<int64_t> shape,
-            const std::vector<T>& values) {
-  Tensor t(name, type, std::move(shape));
-  t.bytes().resize(values.size() * sizeof(T));
-  if (!values.empty()) std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
-  return t;
-}
-
 Tensor A(int64_t batch, float fill = 1.0f) {
-  return Make<float>("a", DataType::kFp32, {batch, 3},
+  return MakeTensor<float>("a", DataType::kFp32, {batch, 3},
                      std::vector<float>(static_cast<size_t>(batch) * 3, fill));
 }
 
 Tensor B(int64_t batch) {
-  return Make<int64_t>("b", DataType::kInt64, {batch, 1},
+  return MakeTensor<int64_t>("b", DataType::kInt64, {batch, 1},
                        std::vector<int64_t>(static_cast<size_t>(batch), 7));
 }
 
@@ -92,7 +85,7 @@ TEST(RequestValidatorTest, MissingInput) {
 
 TEST(RequestValidatorTest, UnknownInputListsKnownOnes) {
   auto m = MakeModel();
-  Tensor c = Make<float>("c", DataType::kFp32, {1}, {1.0f});
+  Tensor c = MakeTensor<float>("c", DataType::kFp32, {1}, {1.0f});
   ExpectInvalid(ValidateRequest(*m, Request({A(1), B(1), c})),
                 "model 'm' has no input 'c' (inputs: 'a', 'b')");
 }
@@ -105,24 +98,24 @@ TEST(RequestValidatorTest, DuplicateInput) {
 
 TEST(RequestValidatorTest, DatatypeMismatch) {
   auto m = MakeModel();
-  Tensor a = Make<double>("a", DataType::kFp64, {1, 3}, {1, 2, 3});
+  Tensor a = MakeTensor<double>("a", DataType::kFp64, {1, 3}, {1, 2, 3});
   ExpectInvalid(ValidateRequest(*m, Request({a, B(1)})),
                 "input 'a' has datatype FP64, expected FP32");
 }
 
 TEST(RequestValidatorTest, ShapeMismatch) {
   auto m = MakeModel();
-  Tensor wide = Make<float>("a", DataType::kFp32, {1, 4}, {1, 2, 3, 4});
+  Tensor wide = MakeTensor<float>("a", DataType::kFp32, {1, 4}, {1, 2, 3, 4});
   ExpectInvalid(ValidateRequest(*m, Request({wide, B(1)})),
                 "input 'a' has shape [1, 4], expected [-1, 3]");
-  Tensor flat = Make<float>("a", DataType::kFp32, {3}, {1, 2, 3});
+  Tensor flat = MakeTensor<float>("a", DataType::kFp32, {3}, {1, 2, 3});
   ExpectInvalid(ValidateRequest(*m, Request({flat, B(1)})),
                 "input 'a' has shape [3], expected [-1, 3]");
 }
 
 TEST(RequestValidatorTest, DataMustFillTheShape) {
   auto m = MakeModel();
-  Tensor a = Make<float>("a", DataType::kFp32, {2, 3}, {1, 2, 3});
+  Tensor a = MakeTensor<float>("a", DataType::kFp32, {2, 3}, {1, 2, 3});
   ExpectInvalid(ValidateRequest(*m, Request({a, B(2)})),
                 "tensor 'a' has 12 bytes but shape [2, 3] of FP32 needs 24");
 }
@@ -168,8 +161,8 @@ TEST(RequestValidatorTest, NanRefusedUnlessAllowed) {
 TEST(RequestValidatorTest, NanCheckCoversFp16AndFp64) {
   auto m = MakeModel();
   m->signature.inputs = {{"h", DataType::kFp16, {2}}, {"d", DataType::kFp64, {2}}};
-  Tensor h = Make<uint16_t>("h", DataType::kFp16, {2}, {FloatToHalf(1.0f), 0x7c00});
-  Tensor d = Make<double>("d", DataType::kFp64, {2}, {1.0, 2.0});
+  Tensor h = MakeTensor<uint16_t>("h", DataType::kFp16, {2}, {FloatToHalf(1.0f), 0x7c00});
+  Tensor d = MakeTensor<double>("d", DataType::kFp64, {2}, {1.0, 2.0});
   Status s = ValidateRequest(*m, Request({h, d}));
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("input 'h' holds a non-finite value (inf) at flat index 1"));
@@ -188,7 +181,7 @@ TEST(RequestValidatorTest, IntegerInputsAreNotCheckedForNan) {
   auto m = MakeModel();
   m->signature.inputs = {{"i", DataType::kInt32, {1}}};
   // 0x7fc00000 is a NaN bit pattern if read as a float; as INT32 it is a number.
-  Tensor i = Make<int32_t>("i", DataType::kInt32, {1}, {0x7fc00000});
+  Tensor i = MakeTensor<int32_t>("i", DataType::kInt32, {1}, {0x7fc00000});
   EXPECT_TRUE(ValidateRequest(*m, Request({i})).ok());
 }
 

@@ -22,6 +22,7 @@
 #include "core/float16.h"
 #include "core/inference_service.h"
 #include "core/scheduler.h"
+#include "core/tensor_testing.h"
 
 // LeakSanitizer (make asan): ONNX Runtime keeps 14 bytes from creating its
 // Ort::Env for the life of the process. Not ours to free; everything else in
@@ -30,6 +31,9 @@ extern "C" const char* __lsan_default_suppressions() { return "leak:libonnxrunti
 
 namespace berth {
 namespace {
+
+using ::berth::testing::TensorValues;
+using ::berth::testing::MakeTensor;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
@@ -43,53 +47,37 @@ constexpr DataType kAllTypes[] = {
     DataType::kFp32,  DataType::kFp64,  DataType::kBytes,
 };
 
-template <typename T>
-Tensor Make(const std::string& name, DataType type, std::vector<int64_t> shape,
-            const std::vector<T>& values) {
-  Tensor t(name, type, std::move(shape));
-  t.bytes().resize(values.size() * sizeof(T));
-  if (!values.empty()) std::memcpy(t.bytes().data(), values.data(), t.bytes().size());
-  return t;
-}
-
 Tensor Fp32(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
-  return Make<float>(name, DataType::kFp32, std::move(shape), values);
-}
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  std::vector<T> out(t.bytes().size() / sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
-  return out;
+  return MakeTensor<float>(name, DataType::kFp32, std::move(shape), values);
 }
 
 // Four elements ([2, 2]) of `type` that use the edges of its range.
 Tensor EdgeValues(const std::string& name, DataType type) {
   const std::vector<int64_t> shape = {2, 2};
   switch (type) {
-    case DataType::kBool: return Make<uint8_t>(name, type, shape, {1, 0, 0, 1});
-    case DataType::kUint8: return Make<uint8_t>(name, type, shape, {0, 1, 128, 255});
-    case DataType::kUint16: return Make<uint16_t>(name, type, shape, {0, 1, 300, 65535});
+    case DataType::kBool: return MakeTensor<uint8_t>(name, type, shape, {1, 0, 0, 1});
+    case DataType::kUint8: return MakeTensor<uint8_t>(name, type, shape, {0, 1, 128, 255});
+    case DataType::kUint16: return MakeTensor<uint16_t>(name, type, shape, {0, 1, 300, 65535});
     case DataType::kUint32:
-      return Make<uint32_t>(name, type, shape, {0, 1, 70000, 4294967295u});
+      return MakeTensor<uint32_t>(name, type, shape, {0, 1, 70000, 4294967295u});
     case DataType::kUint64:
-      return Make<uint64_t>(name, type, shape,
+      return MakeTensor<uint64_t>(name, type, shape,
                             {0, 1, uint64_t{1} << 40, std::numeric_limits<uint64_t>::max()});
-    case DataType::kInt8: return Make<int8_t>(name, type, shape, {-128, -1, 0, 127});
-    case DataType::kInt16: return Make<int16_t>(name, type, shape, {-32768, -1, 0, 32767});
+    case DataType::kInt8: return MakeTensor<int8_t>(name, type, shape, {-128, -1, 0, 127});
+    case DataType::kInt16: return MakeTensor<int16_t>(name, type, shape, {-32768, -1, 0, 32767});
     case DataType::kInt32:
-      return Make<int32_t>(name, type, shape, {std::numeric_limits<int32_t>::min(), -1, 0,
+      return MakeTensor<int32_t>(name, type, shape, {std::numeric_limits<int32_t>::min(), -1, 0,
                                                std::numeric_limits<int32_t>::max()});
     case DataType::kInt64:
-      return Make<int64_t>(name, type, shape, {std::numeric_limits<int64_t>::min(), -1, 0,
+      return MakeTensor<int64_t>(name, type, shape, {std::numeric_limits<int64_t>::min(), -1, 0,
                                                std::numeric_limits<int64_t>::max()});
     case DataType::kFp16:
-      return Make<uint16_t>(name, type, shape,
+      return MakeTensor<uint16_t>(name, type, shape,
                             {FloatToHalf(0.5f), FloatToHalf(-65504.0f), 0x0001, 0x8000});
     case DataType::kFp32:
       return Fp32(name, shape, {0.1f, -3.4028235e38f, 1e-45f, -0.0f});
     case DataType::kFp64:
-      return Make<double>(name, type, shape, {0.1, -1.7976931348623157e308, 5e-324, -0.0});
+      return MakeTensor<double>(name, type, shape, {0.1, -1.7976931348623157e308, 5e-324, -0.0});
     case DataType::kBytes: {
       Tensor t(name, type, shape);
       t.strings() = {"", "abc", std::string("nul\0byte", 8), "caf\xc3\xa9"};
@@ -209,7 +197,7 @@ TEST_F(ModelRepositoryTest, LoadsAndRunsAModel) {
   EXPECT_EQ(r->outputs[0].name(), "sum");
   EXPECT_EQ(r->outputs[0].datatype(), DataType::kFp32);
   EXPECT_EQ(r->outputs[0].shape(), (std::vector<int64_t>{2, 3}));
-  EXPECT_EQ(Values<float>(r->outputs[0]), (std::vector<float>{11, 22, 33, 44, 55, 66}));
+  EXPECT_EQ(TensorValues<float>(r->outputs[0]), (std::vector<float>{11, 22, 33, 44, 55, 66}));
 }
 
 TEST_F(ModelRepositoryTest, CorruptFileIsUnavailableOthersReady) {
@@ -414,7 +402,7 @@ TEST_F(ModelRepositoryTest, ReloadSwapsVersionsButHeldOnesKeepWorking) {
   auto r = ExecuteRequest(**held, AddRequest({1, 3}, {1, 3}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->model_version, "1");
-  EXPECT_EQ(Values<float>(r->outputs.at(0)), (std::vector<float>{11, 22, 33}));
+  EXPECT_EQ(TensorValues<float>(r->outputs.at(0)), (std::vector<float>{11, 22, 33}));
 }
 
 // ---- the backend's datatype mapping, every v2 datatype through ORT ---------
@@ -464,7 +452,7 @@ TEST_F(ModelRepositoryTest, RequestedOutputsOnlyInOrder) {
   EXPECT_EQ(r->outputs[0].name(), "y_BYTES");
   EXPECT_EQ(r->outputs[0].strings().at(1), "abc");
   EXPECT_EQ(r->outputs[1].name(), "y_INT8");
-  EXPECT_EQ(Values<int8_t>(r->outputs[1]), (std::vector<int8_t>{-128, -1, 0, 127}));
+  EXPECT_EQ(TensorValues<int8_t>(r->outputs[1]), (std::vector<int8_t>{-128, -1, 0, 127}));
 }
 
 TEST_F(ModelRepositoryTest, ZeroSizeTensorsRunThrough) {

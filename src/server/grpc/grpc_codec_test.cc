@@ -1,4 +1,5 @@
 #include "server/grpc/grpc_codec.h"
+#include "core/tensor_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 namespace berth::rpc {
 namespace {
 
+using ::berth::testing::TensorValues;
 using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 
@@ -17,13 +19,6 @@ template <typename T>
 std::string RawOf(const std::vector<T>& values) {
   std::string out(values.size() * sizeof(T), '\0');
   if (!values.empty()) std::memcpy(out.data(), values.data(), out.size());
-  return out;
-}
-
-template <typename T>
-std::vector<T> ValuesOf(const Tensor& t) {
-  std::vector<T> out(t.bytes().size() / sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
   return out;
 }
 
@@ -80,8 +75,8 @@ TEST(GrpcCodecTest, DecodesRawFixedSizeInputs) {
   ASSERT_EQ(req.inputs.size(), 2u);
   EXPECT_EQ(req.inputs[0].datatype(), DataType::kFp32);
   EXPECT_EQ(req.inputs[0].shape(), (std::vector<int64_t>{2, 2}));
-  EXPECT_EQ(ValuesOf<float>(req.inputs[0]), (std::vector<float>{1.5f, -2.0f, 3.25f, 0.0f}));
-  EXPECT_EQ(ValuesOf<int64_t>(req.inputs[1]), (std::vector<int64_t>{-1, 1LL << 40}));
+  EXPECT_EQ(TensorValues<float>(req.inputs[0]), (std::vector<float>{1.5f, -2.0f, 3.25f, 0.0f}));
+  EXPECT_EQ(TensorValues<int64_t>(req.inputs[1]), (std::vector<int64_t>{-1, 1LL << 40}));
   ASSERT_EQ(req.outputs.size(), 1u);
   EXPECT_EQ(req.outputs[0].name, "label");
   EXPECT_TRUE(WantsRawOutputs(r));
@@ -107,11 +102,11 @@ TEST(GrpcCodecTest, DecodesTypedInputs) {
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   const auto& in = (*decoded)->inputs;
   ASSERT_EQ(in.size(), 5u);
-  EXPECT_EQ(ValuesOf<float>(in[0]), (std::vector<float>{0.5f, 1.0f, -7.0f}));
+  EXPECT_EQ(TensorValues<float>(in[0]), (std::vector<float>{0.5f, 1.0f, -7.0f}));
   EXPECT_EQ(in[1].strings(), (std::vector<std::string>{"sex_1", std::string("a\0b", 3)}));
-  EXPECT_EQ(ValuesOf<uint8_t>(in[2]), (std::vector<uint8_t>{1, 0}));
-  EXPECT_EQ(ValuesOf<int8_t>(in[3]), (std::vector<int8_t>{-128, 127}));
-  EXPECT_EQ(ValuesOf<uint16_t>(in[4]), (std::vector<uint16_t>{65535}));
+  EXPECT_EQ(TensorValues<uint8_t>(in[2]), (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(TensorValues<int8_t>(in[3]), (std::vector<int8_t>{-128, 127}));
+  EXPECT_EQ(TensorValues<uint16_t>(in[4]), (std::vector<uint16_t>{65535}));
   EXPECT_FALSE(WantsRawOutputs(r));
 }
 
@@ -206,7 +201,7 @@ TEST(GrpcCodecTest, Fp16TravelsOnlyRaw) {
   raw.add_raw_input_contents(RawOf<uint16_t>({0x3c00, 0xc000}));
   auto decoded = DecodeInferRequest(raw);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
-  EXPECT_EQ(ValuesOf<uint16_t>((*decoded)->inputs[0]), (std::vector<uint16_t>{0x3c00, 0xc000}));
+  EXPECT_EQ(TensorValues<uint16_t>((*decoded)->inputs[0]), (std::vector<uint16_t>{0x3c00, 0xc000}));
 }
 
 TEST(GrpcCodecTest, RefusesRawBoolOtherThanZeroOrOne) {

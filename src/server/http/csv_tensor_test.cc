@@ -1,4 +1,5 @@
 #include "server/http/csv_tensor.h"
+#include "core/tensor_testing.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,18 +12,12 @@
 namespace berth::http {
 namespace {
 
+using ::berth::testing::TensorValues;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 const TensorSpec kFloat4 = {"X", DataType::kFp32, {-1, 4}};
 const TensorSpec kDoubleAny = {"X", DataType::kFp64, {-1, -1}};
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  std::vector<T> out(t.bytes().size() / sizeof(T));
-  std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
-  return out;
-}
 
 std::string CsvError(const std::string& body, const TensorSpec& spec) {
   auto t = ParseCsvTensor(body, spec);
@@ -37,13 +32,13 @@ TEST(ParseCsvTensorTest, OneRowPerLine) {
   EXPECT_EQ(t->name(), "X");
   EXPECT_EQ(t->datatype(), DataType::kFp32);
   EXPECT_THAT(t->shape(), ElementsAre(2, 4));
-  EXPECT_THAT(Values<float>(*t), ElementsAre(5.1f, 3.5f, 1.4f, 0.2f, 6.7f, 3.0f, 5.2f, 2.3f));
+  EXPECT_THAT(TensorValues<float>(*t), ElementsAre(5.1f, 3.5f, 1.4f, 0.2f, 6.7f, 3.0f, 5.2f, 2.3f));
 }
 
 TEST(ParseCsvTensorTest, Fp32ValuesAreReadAsJsonNumbersAre) {
   auto t = ParseCsvTensor("0.1,1e39,1e-50,-0\n", kFloat4);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
-  const std::vector<float> v = Values<float>(*t);
+  const std::vector<float> v = TensorValues<float>(*t);
   EXPECT_EQ(v[0], static_cast<float>(0.1));
   EXPECT_TRUE(std::isinf(v[1]));  // refused later by validation, as a JSON 1e39 is
   EXPECT_EQ(v[2], 0.0f);
@@ -54,7 +49,7 @@ TEST(ParseCsvTensorTest, Fp64KeepsFullPrecisionAndTakesAnyWidth) {
   auto t = ParseCsvTensor("0.1,-1e-300,12345678901234567\n\n\n", kDoubleAny);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_THAT(t->shape(), ElementsAre(1, 3));
-  EXPECT_THAT(Values<double>(*t), ElementsAre(0.1, -1e-300, 12345678901234567.0));
+  EXPECT_THAT(TensorValues<double>(*t), ElementsAre(0.1, -1e-300, 12345678901234567.0));
 }
 
 TEST(ParseCsvTensorTest, RefusesMalformedBodies) {

@@ -15,10 +15,12 @@
 #include <vector>
 
 #include "core/float16.h"
+#include "core/tensor_testing.h"
 
 namespace berth::http {
 namespace {
 
+using ::berth::testing::TensorValues;
 using ::testing::HasSubstr;
 
 // Parses `json` (with the front ends' flags) and fills a tensor named "x".
@@ -51,13 +53,6 @@ std::string Flat(const Tensor& t) {
 }
 std::string Nested(const Tensor& t) {
   return Write([&](JsonWriter* w) { WriteTensorNested(t, w); });
-}
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  std::vector<T> out(t.bytes().size() / sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
-  return out;
 }
 
 // ---- every datatype: parse a nested [2, 2] array, write it back flat -------
@@ -120,25 +115,25 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(JsonTensorTest, StoredValuesAreExact) {
   auto i8 = Fill(DataType::kInt8, {2}, "[-128,127]");
   ASSERT_TRUE(i8.ok());
-  EXPECT_EQ(Values<int8_t>(*i8), (std::vector<int8_t>{-128, 127}));
+  EXPECT_EQ(TensorValues<int8_t>(*i8), (std::vector<int8_t>{-128, 127}));
   auto u64 = Fill(DataType::kUint64, {1}, "[18446744073709551615]");
   ASSERT_TRUE(u64.ok());
-  EXPECT_EQ(Values<uint64_t>(*u64)[0], std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(TensorValues<uint64_t>(*u64)[0], std::numeric_limits<uint64_t>::max());
   auto i64 = Fill(DataType::kInt64, {1}, "[-9223372036854775808]");
   ASSERT_TRUE(i64.ok());
-  EXPECT_EQ(Values<int64_t>(*i64)[0], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(TensorValues<int64_t>(*i64)[0], std::numeric_limits<int64_t>::min());
   auto b = Fill(DataType::kBool, {2}, "[true,false]");
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(Values<uint8_t>(*b), (std::vector<uint8_t>{1, 0}));
+  EXPECT_EQ(TensorValues<uint8_t>(*b), (std::vector<uint8_t>{1, 0}));
   auto h = Fill(DataType::kFp16, {2}, "[1.0,-0.0]");
   ASSERT_TRUE(h.ok());
-  EXPECT_EQ(Values<uint16_t>(*h), (std::vector<uint16_t>{0x3c00, 0x8000}));
+  EXPECT_EQ(TensorValues<uint16_t>(*h), (std::vector<uint16_t>{0x3c00, 0x8000}));
   auto f = Fill(DataType::kFp32, {1}, "[0.1]");
   ASSERT_TRUE(f.ok());
-  EXPECT_EQ(Values<float>(*f)[0], 0.1f);
+  EXPECT_EQ(TensorValues<float>(*f)[0], 0.1f);
   auto d = Fill(DataType::kFp64, {1}, "[0.1]");
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(Values<double>(*d)[0], 0.1);
+  EXPECT_EQ(TensorValues<double>(*d)[0], 0.1);
   auto s = Fill(DataType::kBytes, {2}, R"(["nul\u0000inside","x"])");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->strings()[0], std::string("nul\0inside", 10));
@@ -148,10 +143,10 @@ TEST(JsonTensorTest, StoredValuesAreExact) {
 TEST(JsonTensorTest, IntegersAreAcceptedForFloatTypes) {
   auto f = Fill(DataType::kFp32, {2}, "[1,-3]");
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_EQ(Values<float>(*f), (std::vector<float>{1.0f, -3.0f}));
+  EXPECT_EQ(TensorValues<float>(*f), (std::vector<float>{1.0f, -3.0f}));
   auto d = Fill(DataType::kFp64, {1}, "[9007199254740993]");  // 2^53 + 1 rounds to 2^53
   ASSERT_TRUE(d.ok());
-  EXPECT_EQ(Values<double>(*d)[0], 9007199254740992.0);
+  EXPECT_EQ(TensorValues<double>(*d)[0], 9007199254740992.0);
 }
 
 TEST(JsonTensorTest, FlatAndNestedDataFillTheSameTensor) {
@@ -160,7 +155,7 @@ TEST(JsonTensorTest, FlatAndNestedDataFillTheSameTensor) {
   ASSERT_TRUE(flat.ok());
   ASSERT_TRUE(nested.ok());
   EXPECT_EQ(flat->bytes(), nested->bytes());
-  EXPECT_EQ(Values<int32_t>(*flat), (std::vector<int32_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(TensorValues<int32_t>(*flat), (std::vector<int32_t>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(Nested(*flat), "[[1,2,3],[4,5,6]]");
   EXPECT_EQ(Flat(*nested), "[1,2,3,4,5,6]");
   auto deep = Fill(DataType::kInt32, {2, 1, 2}, "[[[1,2]],[[3,4]]]");
@@ -171,7 +166,7 @@ TEST(JsonTensorTest, FlatAndNestedDataFillTheSameTensor) {
 TEST(JsonTensorTest, ScalarShape) {
   auto bare = Fill(DataType::kFp64, {}, "2.5");
   ASSERT_TRUE(bare.ok()) << bare.status().ToString();
-  EXPECT_EQ(Values<double>(*bare), std::vector<double>{2.5});
+  EXPECT_EQ(TensorValues<double>(*bare), std::vector<double>{2.5});
   auto wrapped = Fill(DataType::kFp64, {}, "[2.5]");
   ASSERT_TRUE(wrapped.ok());
   EXPECT_EQ(wrapped->bytes(), bare->bytes());
@@ -302,7 +297,7 @@ TEST(JsonTensorTest, IntegerOutOfRangePerDatatype) {
 TEST(JsonTensorTest, NanAndInfinityLiterals) {
   auto f = Fill(DataType::kFp32, {3}, "[NaN,Infinity,-Infinity]");
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  auto v = Values<float>(*f);
+  auto v = TensorValues<float>(*f);
   EXPECT_TRUE(std::isnan(v[0]));
   EXPECT_EQ(v[1], std::numeric_limits<float>::infinity());
   EXPECT_EQ(v[2], -std::numeric_limits<float>::infinity());
@@ -314,8 +309,8 @@ TEST(JsonTensorTest, NanAndInfinityLiterals) {
 
   auto h = Fill(DataType::kFp16, {2}, "[Infinity,NaN]");
   ASSERT_TRUE(h.ok());
-  EXPECT_EQ(Values<uint16_t>(*h)[0], 0x7c00);
-  EXPECT_TRUE(std::isnan(HalfToFloat(Values<uint16_t>(*h)[1])));
+  EXPECT_EQ(TensorValues<uint16_t>(*h)[0], 0x7c00);
+  EXPECT_TRUE(std::isnan(HalfToFloat(TensorValues<uint16_t>(*h)[1])));
   EXPECT_EQ(Flat(*h), "[Infinity,NaN]");
 
   EXPECT_EQ(FillError(DataType::kInt32, {1}, "[NaN]"),
