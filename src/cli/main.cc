@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/logging.h"
+#include "core/model_name.h"
 #include "core/version.h"
 #include "server/server.h"
 
@@ -41,6 +42,8 @@ Options for serve:
                            (default $BERTH_PLATFORM, else none); see docs/platforms.md. The
                            platform's environment then sets what the flags above leave
                            unset: host 0.0.0.0, the port, the model repository
+  --allow-remote-admin B   accept repository load/unload from any client, not only from this
+                           machine (default false; there are no API keys yet)
   --default-model NAME     the model that answers the platform routes when a request names
                            none (default: the repository's only model)
 )";
@@ -119,8 +122,13 @@ int Serve(const std::vector<std::string_view>& args) {
     } else if (flag == "--platform") {
       platform = value;
       platform_given = true;
+    } else if (flag == "--allow-remote-admin") {
+      if (value != "true" && value != "false") return Fail(bad);
+      options.allow_remote_admin = value == "true";
     } else if (flag == "--default-model") {
-      if (value.empty()) return Fail(bad);
+      if (berth::Status name = berth::ValidateModelName(value); !name.ok()) {
+        return Fail("--default-model: " + name.message());
+      }
       options.platform.default_model = std::string(value);
     } else {
       return Fail("unknown flag " + std::string(flag));

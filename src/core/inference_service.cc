@@ -6,7 +6,7 @@ namespace berth {
 
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
-  auto model = models_->Get(request->model_name, request->model_version);
+  auto model = models_->Resolve(request->model_name, request->model_version);
   if (!model.ok()) {
     if (observer_ != nullptr) {
       // A known model with an unknown or unready version counts under the
@@ -19,7 +19,11 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
     done(model.status());
     return;
   }
-  std::shared_ptr<const Model> m = std::move(model).value();
+  Infer(std::move(model).value(), std::move(request), std::move(done));
+}
+
+void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> request,
+                             InferCallback done) const {
   if (observer_ != nullptr) {
     done = [observer = observer_, name = m->name, version = std::to_string(m->version),
             start = std::chrono::steady_clock::now(),

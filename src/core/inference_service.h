@@ -30,9 +30,17 @@ class InferenceService {
   InferenceService(const ModelManager* models, InferenceObserver* observer)
       : models_(models), observer_(observer) {}
 
-  // Calls `done` exactly once, possibly before returning, possibly on another
-  // thread.
+  // Resolves `request->model_name` / `model_version` (ModelManager::Resolve),
+  // then runs the request on that version. Calls `done` exactly once,
+  // possibly before returning, possibly on another thread.
   void Infer(std::unique_ptr<InferenceRequest> request, InferCallback done) const;
+
+  // Runs the request on a version the caller has already resolved: the doors
+  // that decode against a model's signature (rows, TF Serving, the cloud
+  // routes) resolve once, decode, and hand the same handle here. Same
+  // contract for `done`.
+  void Infer(ModelHandle model, std::unique_ptr<InferenceRequest> request,
+             InferCallback done) const;
 
   const ModelManager& models() const { return *models_; }
 

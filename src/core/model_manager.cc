@@ -3,6 +3,8 @@
 #include <charconv>
 #include <mutex>
 
+#include "core/model_name.h"
+
 namespace berth {
 
 const VersionEntry* ModelEntry::LatestReady() const {
@@ -13,36 +15,63 @@ const VersionEntry* ModelEntry::LatestReady() const {
 }
 
 void ModelManager::Set(ModelEntry entry) {
-  std::unique_lock lock(mu_);
-  std::string name = entry.name;
-  models_.insert_or_assign(std::move(name), std::move(entry));
+  const std::string name = entry.name;
+  std::optional<ModelEntry> published = observer_ ? std::optional<ModelEntry>(entry) : std::nullopt;
+  {
+    std::unique_lock lock(mu_);
+    auto [it, inserted] = models_.try_emplace(name);
+    // The old entry leaves through `entry`, destroyed after the lock.
+    std::swap(it->second, entry);
+  }
+  if (observer_ != nullptr) observer_->OnModelChanged(name, &*published);
 }
 
 void ModelManager::Remove(const std::string& name) {
-  std::unique_lock lock(mu_);
-  models_.erase(name);
+  std::optional<ModelEntry> removed;
+  {
+    std::unique_lock lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return;
+    removed = std::move(it->second);
+    models_.erase(it);
+  }
+  removed.reset();
+  if (observer_ != nullptr) observer_->OnModelChanged(name, nullptr);
 }
 
-StatusOr<std::shared_ptr<const Model>> ModelManager::Get(std::string_view name,
-                                                         std::string_view version) const {
+StatusOr<int64_t> ParseVersionNumber(std::string_view text) {
+  int64_t number = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  auto [end, ec] = std::from_chars(first, last, number);
+  const bool canonical = !text.empty() && text[0] >= '1' && text[0] <= '9';
+  if (!canonical || ec != std::errc() || end != last || number <= 0) {
+    return Status::InvalidArgument("version '" + PrintableExcerpt(text) +
+                                   "' is not a version number: versions are positive integers "
+                                   "written without sign or leading zeros");
+  }
+  return number;
+}
+
+StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name,
+                                            std::string_view selector) const {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  int64_t number = 0;
+  if (!selector.empty()) {
+    ASSIGN_OR_RETURN(number, ParseVersionNumber(selector));
+  }
   std::shared_lock lock(mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
     return Status::NotFound("model '" + std::string(name) + "' is not in the repository");
   }
   const ModelEntry& entry = it->second;
-  if (version.empty()) {
+  if (selector.empty()) {
     if (const VersionEntry* v = entry.LatestReady()) return v->model;
     std::string why = entry.reason;
     if (why.empty() && !entry.versions.empty()) why = entry.versions.back().reason;
     return Status::Unavailable("model '" + entry.name + "' has no ready version" +
                                (why.empty() ? "" : ": " + why));
-  }
-  int64_t number = 0;
-  auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), number);
-  if (ec != std::errc() || end != version.data() + version.size()) {
-    return Status::NotFound("model '" + entry.name + "' has no version '" +
-                            std::string(version) + "'");
   }
   for (const VersionEntry& v : entry.versions) {
     if (v.version != number) continue;
@@ -51,7 +80,7 @@ StatusOr<std::shared_ptr<const Model>> ModelManager::Get(std::string_view name,
                                "' is " + ModelStateName(v.state) +
                                (v.reason.empty() ? "" : ": " + v.reason));
   }
-  return Status::NotFound("model '" + entry.name + "' has no version '" + std::string(version) +
+  return Status::NotFound("model '" + entry.name + "' has no version '" + std::string(selector) +
                           "'");
 }
 

@@ -20,6 +20,11 @@
 
 namespace berth {
 
+// What a request runs on: one version of one model, held alive for exactly
+// the request's duration (a reload or unload never pulls it out from under
+// the request).
+using ModelHandle = std::shared_ptr<const Model>;
+
 struct VersionEntry {
   int64_t version = 0;
   ModelState state = ModelState::kLoading;
@@ -36,22 +41,49 @@ struct ModelEntry {
   const VersionEntry* LatestReady() const;
 };
 
+// Told when a model's entry in the table changes, so that what is kept per
+// version elsewhere (metric series, later drift windows) can follow it.
+// Called after the change is published, outside the table's lock, on the
+// thread that made it; changes to one model are reported in order.
+class ModelTableObserver {
+ public:
+  virtual ~ModelTableObserver() = default;
+  // `entry` is the model's new entry, or nullptr when it left the table.
+  virtual void OnModelChanged(const std::string& name, const ModelEntry* entry) = 0;
+};
+
+// A version as a request writes it: a positive decimal integer without sign or
+// leading zeros ("3", not "03" or "+3"). InvalidArgument otherwise.
+StatusOr<int64_t> ParseVersionNumber(std::string_view text);
+
 class ModelManager {
  public:
-  // Publishes `entry`, replacing whatever was known under its name.
+  // `observer` (not owned; may be null) must outlive the manager. Set before
+  // the first change.
+  void SetObserver(ModelTableObserver* observer) { observer_ = observer; }
+
+  // Publishes `entry`, replacing whatever was known under its name. The
+  // versions it replaces are released outside the table's lock: destroying
+  // one drains its scheduler, which must not stall every lookup.
   void Set(ModelEntry entry) LOCKS_EXCLUDED(mu_);
   void Remove(const std::string& name) LOCKS_EXCLUDED(mu_);
 
-  // Resolves a model for inference. `version` empty means the highest READY
-  // version. NotFound for an unknown model or version, Unavailable for a
-  // version that exists but is not READY.
-  StatusOr<std::shared_ptr<const Model>> Get(std::string_view name,
-                                             std::string_view version) const LOCKS_EXCLUDED(mu_);
+  // The one lookup step every door takes: what a request names (a model and
+  // a selector) becomes the handle the request runs on. `selector` is a
+  // version number, or empty for the model's default (the highest READY
+  // version). Resolve once per request and keep the handle: looking the
+  // version up again may find it gone after a hot swap. NotFound for an
+  // unknown model or version, Unavailable for a version that exists but is
+  // not READY, InvalidArgument for a malformed name (ValidateModelName) or
+  // selector (ParseVersionNumber).
+  StatusOr<ModelHandle> Resolve(std::string_view name, std::string_view selector) const
+      LOCKS_EXCLUDED(mu_);
 
   std::optional<ModelEntry> Find(std::string_view name) const LOCKS_EXCLUDED(mu_);
   std::vector<ModelEntry> List() const LOCKS_EXCLUDED(mu_);
 
  private:
+  ModelTableObserver* observer_ = nullptr;
   mutable std::shared_mutex mu_;
   std::map<std::string, ModelEntry, std::less<>> models_ GUARDED_BY(mu_);
 };

@@ -56,18 +56,18 @@ TEST(ModelEntryTest, LatestReadySkipsVersionsNotReady) {
 
 TEST(ModelManagerTest, UnknownModelIsNotFound) {
   ModelManager manager;
-  auto got = manager.Get("nope", "");
+  auto got = manager.Resolve("nope", "");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Status::Code::kNotFound);
   EXPECT_EQ(got.status().message(), "model 'nope' is not in the repository");
-  EXPECT_EQ(manager.Get("nope", "1").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(manager.Resolve("nope", "1").status().code(), Status::Code::kNotFound);
 }
 
 TEST(ModelManagerTest, EmptyVersionIsLatestReady) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1), Ready("m", 2),
                           NotReady(3, ModelState::kUnavailable, "corrupt")}));
-  auto got = manager.Get("m", "");
+  auto got = manager.Resolve("m", "");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ((*got)->version, 2);
   EXPECT_EQ((*got)->name, "m");
@@ -76,40 +76,53 @@ TEST(ModelManagerTest, EmptyVersionIsLatestReady) {
 TEST(ModelManagerTest, SpecificVersion) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1), Ready("m", 2)}));
-  auto got = manager.Get("m", "1");
+  auto got = manager.Resolve("m", "1");
   ASSERT_TRUE(got.ok());
   EXPECT_EQ((*got)->version, 1);
 }
 
-TEST(ModelManagerTest, NonNumericVersionIsNotFound) {
+TEST(ModelManagerTest, MalformedVersionIsInvalidArgument) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1)}));
-  for (const char* v : {"abc", "1a", " 1", "1.0", "+1", "0x1", "99999999999999999999"}) {
-    auto got = manager.Get("m", v);
+  for (const char* v :
+       {"abc", "1a", " 1", "1.0", "+1", "0x1", "01", "001", "0", "-1", "99999999999999999999"}) {
+    auto got = manager.Resolve("m", v);
     ASSERT_FALSE(got.ok()) << v;
-    EXPECT_EQ(got.status().code(), Status::Code::kNotFound) << v;
-    EXPECT_EQ(got.status().message(), std::string("model 'm' has no version '") + v + "'");
+    EXPECT_EQ(got.status().code(), Status::Code::kInvalidArgument) << v;
+    EXPECT_EQ(got.status().message(),
+              std::string("version '") + v +
+                  "' is not a version number: versions are positive integers written without "
+                  "sign or leading zeros");
   }
+}
+
+TEST(ModelManagerTest, MalformedNameIsInvalidArgumentAndCreatesNothing) {
+  ModelManager manager;
+  manager.Set(Entry("lin", {Ready("lin", 1)}));
+  using namespace std::string_literals;
+  for (const std::string& name : {"lin\0"s, "lin\0x"s, std::string(300, 'a'), "a\nb"s}) {
+    EXPECT_EQ(manager.Resolve(name, "").status().code(), Status::Code::kInvalidArgument);
+  }
+  EXPECT_EQ(manager.List().size(), 1u);
 }
 
 TEST(ModelManagerTest, AbsentVersionIsNotFound) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1)}));
-  auto got = manager.Get("m", "9");
+  auto got = manager.Resolve("m", "9");
   EXPECT_EQ(got.status().code(), Status::Code::kNotFound);
   EXPECT_EQ(got.status().message(), "model 'm' has no version '9'");
-  EXPECT_EQ(manager.Get("m", "-1").status().code(), Status::Code::kNotFound);
 }
 
 TEST(ModelManagerTest, UnavailableVersionGivesStateAndReason) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1), NotReady(2, ModelState::kUnavailable, "bad file"),
                           NotReady(3, ModelState::kLoading, "")}));
-  auto got = manager.Get("m", "2");
+  auto got = manager.Resolve("m", "2");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(got.status().message(), "version 2 of model 'm' is UNAVAILABLE: bad file");
-  auto loading = manager.Get("m", "3");
+  auto loading = manager.Resolve("m", "3");
   EXPECT_EQ(loading.status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(loading.status().message(), "version 3 of model 'm' is LOADING");
 }
@@ -117,34 +130,34 @@ TEST(ModelManagerTest, UnavailableVersionGivesStateAndReason) {
 TEST(ModelManagerTest, NoReadyVersionIsUnavailableWithReason) {
   ModelManager manager;
   manager.Set(Entry("bad", {}, "unknown field 'x' in model config"));
-  auto got = manager.Get("bad", "");
+  auto got = manager.Resolve("bad", "");
   EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(got.status().message(),
             "model 'bad' has no ready version: unknown field 'x' in model config");
 
   manager.Set(Entry("broken", {NotReady(1, ModelState::kUnavailable, "one"),
                                NotReady(2, ModelState::kUnavailable, "two")}));
-  EXPECT_EQ(manager.Get("broken", "").status().message(),
+  EXPECT_EQ(manager.Resolve("broken", "").status().message(),
             "model 'broken' has no ready version: two");
 
   manager.Set(Entry("quiet", {NotReady(1, ModelState::kLoading, "")}));
-  EXPECT_EQ(manager.Get("quiet", "").status().message(), "model 'quiet' has no ready version");
+  EXPECT_EQ(manager.Resolve("quiet", "").status().message(), "model 'quiet' has no ready version");
 }
 
 TEST(ModelManagerTest, SetReplacesAndRemoveDeletes) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1)}));
-  auto held = manager.Get("m", "");
+  auto held = manager.Resolve("m", "");
   ASSERT_TRUE(held.ok());
   manager.Set(Entry("m", {Ready("m", 5)}));
-  EXPECT_EQ((*manager.Get("m", ""))->version, 5);
-  EXPECT_EQ(manager.Get("m", "1").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ((*manager.Resolve("m", ""))->version, 5);
+  EXPECT_EQ(manager.Resolve("m", "1").status().code(), Status::Code::kNotFound);
   // A request that resolved version 1 before the swap still holds it.
   EXPECT_EQ((*held)->version, 1);
   EXPECT_EQ((*held)->name, "m");
 
   manager.Remove("m");
-  EXPECT_EQ(manager.Get("m", "").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(manager.Resolve("m", "").status().code(), Status::Code::kNotFound);
   EXPECT_FALSE(manager.Find("m").has_value());
   manager.Remove("never-there");
 }
@@ -171,7 +184,7 @@ TEST(ModelManagerTest, ReadersSeeWholeEntriesDuringSwaps) {
   std::atomic<int> bad{0};
   std::thread reader([&] {
     while (!stop.load()) {
-      auto got = manager.Get("m", "");
+      auto got = manager.Resolve("m", "");
       // Every published entry has two READY versions whose numbers are n, n+1.
       auto entry = manager.Find("m");
       if (!got.ok() || !entry || entry->versions.size() != 2 ||

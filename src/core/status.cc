@@ -13,6 +13,7 @@ const char* StatusCodeName(Status::Code code) {
     case Status::Code::kUnavailable: return "UNAVAILABLE";
     case Status::Code::kUnimplemented: return "UNIMPLEMENTED";
     case Status::Code::kInternal: return "INTERNAL";
+    case Status::Code::kPermissionDenied: return "PERMISSION_DENIED";
   }
   return "UNKNOWN";
 }

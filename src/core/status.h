@@ -24,6 +24,7 @@ class Status {
     kUnavailable,        // not ready, shutting down (HTTP 503)
     kUnimplemented,      // (HTTP 501)
     kInternal,           // a broken invariant or engine fault (HTTP 500)
+    kPermissionDenied,   // the caller may not do this (HTTP 403)
   };
 
   Status() = default;
@@ -42,6 +43,9 @@ class Status {
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Unimplemented(std::string m) { return {Code::kUnimplemented, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {Code::kPermissionDenied, std::move(m)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -33,6 +33,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
       {Status::Unavailable("m"), Status::Code::kUnavailable, "UNAVAILABLE"},
       {Status::Unimplemented("m"), Status::Code::kUnimplemented, "UNIMPLEMENTED"},
       {Status::Internal("m"), Status::Code::kInternal, "INTERNAL"},
+      {Status::PermissionDenied("m"), Status::Code::kPermissionDenied, "PERMISSION_DENIED"},
   };
   for (const Case& c : cases) {
     EXPECT_FALSE(c.status.ok()) << c.name;

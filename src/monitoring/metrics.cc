@@ -1,6 +1,7 @@
 #include "monitoring/metrics.h"
 
 #include <mutex>
+#include <set>
 
 namespace berth {
 namespace {
@@ -60,24 +61,48 @@ void Metrics::OnInferenceDone(const std::string& model, const std::string& versi
   }
 }
 
+void Metrics::OnModelChanged(const std::string& name, const ModelEntry* entry) {
+  std::unique_lock lock(mu_);
+  for (auto it = series_.lower_bound(Key(name, "")); it != series_.end() && it->first.first == name;) {
+    // The model-level series (version "") lives as long as the model does.
+    bool present = entry != nullptr && it->first.second.empty();
+    if (entry != nullptr) {
+      for (const VersionEntry& v : entry->versions) {
+        present = present || it->first.second == std::to_string(v.version);
+      }
+    }
+    it = present ? std::next(it) : series_.erase(it);
+  }
+}
+
 std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   std::string out;
+  const std::vector<ModelEntry> table = models.List();
+  std::set<Key> live;
+  for (const ModelEntry& m : table) {
+    live.emplace(m.name, "");
+    for (const VersionEntry& v : m.versions) live.emplace(m.name, std::to_string(v.version));
+  }
   std::shared_lock lock(mu_);
+  std::vector<std::pair<const Key*, const Series*>> rendered;
+  for (const auto& [key, s] : series_) {
+    if (live.count(key) != 0) rendered.emplace_back(&key, s.get());
+  }
 
   Header(&out, "berth_inference_requests_success_total", "counter",
          "Inference requests that succeeded.");
-  for (const auto& [key, s] : series_) {
-    out += "berth_inference_requests_success_total{" + Labels(key.first, key.second) + "} " +
+  for (const auto& [key, s] : rendered) {
+    out += "berth_inference_requests_success_total{" + Labels(key->first, key->second) + "} " +
            std::to_string(s->success.load()) + "\n";
   }
 
   Header(&out, "berth_inference_requests_failure_total", "counter",
          "Inference requests that failed, by reason.");
-  for (const auto& [key, s] : series_) {
+  for (const auto& [key, s] : rendered) {
     for (size_t c = 1; c < s->failure_by_code.size(); ++c) {
       const uint64_t n = s->failure_by_code[c].load();
       if (n == 0) continue;
-      out += "berth_inference_requests_failure_total{" + Labels(key.first, key.second) +
+      out += "berth_inference_requests_failure_total{" + Labels(key->first, key->second) +
              ",reason=\"" + StatusCodeName(static_cast<Status::Code>(c)) + "\"} " +
              std::to_string(n) + "\n";
     }
@@ -87,8 +112,8 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
 
   Header(&out, "berth_inference_request_duration_seconds", "histogram",
          "Time from a decoded request to its response, for successful requests.");
-  for (const auto& [key, s] : series_) {
-    const std::string labels = Labels(key.first, key.second);
+  for (const auto& [key, s] : rendered) {
+    const std::string labels = Labels(key->first, key->second);
     uint64_t cumulative = 0;
     for (size_t b = 0; b < kLatencyBuckets.size(); ++b) {
       cumulative += s->buckets[b].load();
@@ -109,7 +134,7 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   lock.unlock();
 
   Header(&out, "berth_model_ready", "gauge", "1 if the model version is READY, else 0.");
-  for (const ModelEntry& m : models.List()) {
+  for (const ModelEntry& m : table) {
     for (const VersionEntry& v : m.versions) {
       out += "berth_model_ready{" + Labels(m.name, std::to_string(v.version)) + "} " +
              (v.state == ModelState::kReady ? "1" : "0") + "\n";

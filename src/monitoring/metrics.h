@@ -22,7 +22,7 @@
 
 namespace berth {
 
-class Metrics final : public InferenceObserver {
+class Metrics final : public InferenceObserver, public ModelTableObserver {
  public:
   // Upper bounds of the latency histogram buckets, in seconds.
   static constexpr std::array<double, 14> kLatencyBuckets = {
@@ -35,14 +35,24 @@ class Metrics final : public InferenceObserver {
   void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
                        std::chrono::nanoseconds duration) override LOCKS_EXCLUDED(mu_);
 
+  // Drops the series of the versions `name` no longer has (all of them when
+  // `entry` is null), so that the series stay bounded by the versions
+  // present, however many come and go.
+  void OnModelChanged(const std::string& name, const ModelEntry* entry) override
+      LOCKS_EXCLUDED(mu_);
+
   // The Prometheus text exposition format (version 0.0.4), including
-  // readiness gauges for every version `models` knows.
+  // readiness gauges for every version `models` knows. Only versions that
+  // `models` still has are rendered: a request that finishes on a retired
+  // version after its series was dropped cannot bring it back.
   std::string RenderPrometheus(const ModelManager& models) const LOCKS_EXCLUDED(mu_);
 
  private:
   struct Series {
     std::atomic<uint64_t> success{0};
-    std::array<std::atomic<uint64_t>, 9> failure_by_code{};  // indexed by Status::Code
+    // Indexed by Status::Code.
+    std::array<std::atomic<uint64_t>, static_cast<size_t>(Status::Code::kPermissionDenied) + 1>
+        failure_by_code{};
     std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};  // +Inf last
     std::atomic<uint64_t> duration_ns{0};
   };

@@ -261,29 +261,43 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& text) {
 }
 
 StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
+  // Messages name files relative to the repository (<model>/config.yaml):
+  // they reach clients, who need not learn where the repository sits.
+  const std::string dir_name = model_dir.filename().string();
   std::filesystem::path found;
   for (const char* name : {"config.yaml", "config.yml", "config.json"}) {
-    auto p = model_dir / name;
-    if (!std::filesystem::exists(p)) continue;
+    const auto p = model_dir / name;
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(p, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      return Status::InvalidArgument("cannot read " + dir_name + "/" + name + ": " +
+                                     ec.message());
+    }
+    if (!exists) continue;
     if (!found.empty()) {
       return Status::InvalidArgument("both " + found.filename().string() + " and " + name +
                                      " exist; keep one");
     }
     found = p;
   }
-  const std::string dir_name = model_dir.filename().string();
   if (found.empty()) {
-    return Status::NotFound("no config.yaml or config.json in " + model_dir.string());
+    return Status::NotFound("no config.yaml or config.json in " + dir_name + "/");
+  }
+  const std::string shown = dir_name + "/" + found.filename().string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(found, ec)) {
+    return Status::InvalidArgument(shown + " is not a regular file" +
+                                   (ec ? ": " + ec.message() : std::string()));
   }
   std::ifstream in(found);
   std::stringstream text;
   text << in.rdbuf();
-  if (!in) return Status::Internal("cannot read " + found.string());
+  if (!in) return Status::Internal("cannot read " + shown);
   auto config = ParseModelConfig(text.str());
-  if (!config.ok()) return config.status().WithContext(found.string());
+  if (!config.ok()) return config.status().WithContext(shown);
   if (config->name.empty()) config->name = dir_name;
   if (config->name != dir_name) {
-    return Status::InvalidArgument(found.string() + ": name '" + config->name +
+    return Status::InvalidArgument(shown + ": name '" + config->name +
                                    "' differs from the directory name '" + dir_name + "'");
   }
   return config;

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "core/logging.h"
+#include "core/model_name.h"
 #include "core/dynamic_batcher.h"
 #include "core/scheduler.h"
 #include "registry/config_parser.h"
@@ -32,21 +33,55 @@ VersionEntry Unavailable(int64_t version, std::string reason) {
 
 }  // namespace
 
+namespace {
+
+// The repository root as an absolute path, so that Scrub() finds it in every
+// message; a root that cannot be made absolute stays as given.
+fs::path AbsoluteRoot(const fs::path& root) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(root, ec);
+  return ec ? root : absolute.lexically_normal();
+}
+
+}  // namespace
+
 ModelRepository::ModelRepository(fs::path root, std::map<std::string, BackendFactory*> factories,
                                  ModelManager* manager)
-    : root_(std::move(root)), factories_(std::move(factories)), manager_(manager) {}
+    : root_(AbsoluteRoot(root)), factories_(std::move(factories)), manager_(manager) {}
 
 std::vector<std::string> ModelRepository::ModelDirectories(std::error_code* ec) const {
+  // Never the throwing overloads here: an entry may be a dangling link, a
+  // link loop or a name the file system refuses, and none of that may stop
+  // the walk, let alone the process.
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(root_, *ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_directory() && !name.empty() && name[0] != '.') names.push_back(name);
+  for (fs::directory_iterator it(root_, *ec), end; !*ec && it != end; it.increment(*ec)) {
+    std::string name = it->path().filename().string();
+    std::error_code type_ec;
+    if (!it->is_directory(type_ec) || type_ec) continue;
+    if (!ValidateModelName(name).ok()) continue;
+    names.push_back(std::move(name));
   }
   std::sort(names.begin(), names.end());
   return names;
 }
 
+std::string ModelRepository::Scrub(std::string message) const {
+  const std::string prefix = root_.string() + "/";
+  for (size_t at = message.find(prefix); at != std::string::npos; at = message.find(prefix, at)) {
+    message.erase(at, prefix.size());
+  }
+  return message;
+}
+
 Status ModelRepository::LoadAll() {
+  try {
+    return LoadAllOrThrow();
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub(std::string("loading the model repository failed: ") + e.what()));
+  }
+}
+
+Status ModelRepository::LoadAllOrThrow() {
   std::error_code ec;
   if (!fs::is_directory(root_, ec)) {
     return Status::NotFound("model repository '" + root_.string() + "' is not a directory");
@@ -63,6 +98,15 @@ Status ModelRepository::LoadAll() {
 }
 
 int ModelRepository::Poll() {
+  try {
+    return PollOrThrow();
+  } catch (const std::exception& e) {
+    LOG_WARN("polling the model repository failed", {{"error", Scrub(e.what())}});
+    return 0;
+  }
+}
+
+int ModelRepository::PollOrThrow() {
   std::error_code ec;
   const std::vector<std::string> names = ModelDirectories(&ec);
   if (ec) {
@@ -112,17 +156,23 @@ std::string ModelRepository::Fingerprint(const std::string& name) const {
 }
 
 Status ModelRepository::LoadModel(const std::string& name) {
+  RETURN_IF_ERROR(ValidateModelName(name));
   std::lock_guard lock(mu_);
-  return LoadModelLocked(name);
+  try {
+    return LoadModelLocked(name);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to load '" + name + "': " + e.what()));
+  }
 }
 
 Status ModelRepository::LoadModelLocked(const std::string& name) {
-  if (name.empty() || name.find('/') != std::string::npos || name[0] == '.') {
-    return Status::InvalidArgument("invalid model name '" + name + "'");
+  std::error_code ec;
+  const bool is_dir = fs::is_directory(root_ / name, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
+    return Status::NotFound("model '" + name + "' cannot be read from the repository: " +
+                            ec.message());
   }
-  if (!fs::is_directory(root_ / name)) {
-    return Status::NotFound("model '" + name + "' is not in the repository");
-  }
+  if (!is_dir) return Status::NotFound("model '" + name + "' is not in the repository");
   // Taken before reading the files: a change made while they are read shows
   // up as a new fingerprint at the next poll.
   fingerprints_[name] = Fingerprint(name);
@@ -156,6 +206,7 @@ Status ModelRepository::LoadModelLocked(const std::string& name) {
 }
 
 Status ModelRepository::UnloadModel(const std::string& name) {
+  RETURN_IF_ERROR(ValidateModelName(name));
   std::lock_guard lock(mu_);
   if (!manager_->Find(name)) return Status::NotFound("model '" + name + "' is not loaded");
   manager_->Remove(name);
@@ -169,7 +220,7 @@ ModelEntry ModelRepository::Load(const std::string& name) {
   const fs::path dir = root_ / name;
   auto config = LoadModelConfig(dir);
   if (!config.ok()) {
-    entry.reason = config.status().message();
+    entry.reason = Scrub(config.status().message());
     return entry;
   }
   auto factory = factories_.find(config->backend);
@@ -179,14 +230,37 @@ ModelEntry ModelRepository::Load(const std::string& name) {
   }
   std::vector<int64_t> present;
   std::error_code ec;
-  for (const auto& sub : fs::directory_iterator(dir, ec)) {
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     int64_t v = 0;
-    if (sub.is_directory() && ParseVersionDir(sub.path().filename().string(), &v)) {
+    std::error_code type_ec;
+    if (it->is_directory(type_ec) && ParseVersionDir(it->path().filename().string(), &v)) {
       present.push_back(v);
     }
   }
-  for (int64_t v : SelectVersions(config->version_policy, present)) {
-    entry.versions.push_back(LoadVersion(*config, factory->second, v));
+  if (ec) {
+    entry.reason = "cannot list the model directory: " + ec.message();
+    return entry;
+  }
+  // Availability first (as TF Serving's policy): a version that fails to load
+  // is reported UNAVAILABLE and the policy is applied again to the versions
+  // left, so a half-written newest version never hides a complete older one.
+  std::vector<int64_t> failed;
+  for (bool retry = true; retry;) {
+    retry = false;
+    std::vector<int64_t> candidates;
+    for (int64_t v : present) {
+      if (std::find(failed.begin(), failed.end(), v) == failed.end()) candidates.push_back(v);
+    }
+    for (int64_t v : SelectVersions(config->version_policy, candidates)) {
+      const bool tried = std::any_of(entry.versions.begin(), entry.versions.end(),
+                                     [v](const VersionEntry& e) { return e.version == v; });
+      if (tried) continue;
+      entry.versions.push_back(LoadVersion(*config, factory->second, v));
+      if (entry.versions.back().state != ModelState::kReady) {
+        failed.push_back(v);
+        retry = true;
+      }
+    }
   }
   for (int64_t v : MissingSpecificVersions(config->version_policy, present)) {
     entry.versions.push_back(Unavailable(v, "version directory " + std::to_string(v) +
@@ -200,13 +274,18 @@ ModelEntry ModelRepository::Load(const std::string& name) {
 
 VersionEntry ModelRepository::LoadVersion(const ModelConfig& config, BackendFactory* factory,
                                           int64_t version) {
-  const fs::path file = root_ / config.name / std::to_string(version) /
-                        std::string(factory->model_filename());
-  if (!fs::is_regular_file(file)) {
-    return Unavailable(version, "missing " + file.string());
+  const fs::path relative =
+      fs::path(config.name) / std::to_string(version) / std::string(factory->model_filename());
+  const fs::path file = root_ / relative;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      return Unavailable(version, "cannot read " + relative.string() + ": " + ec.message());
+    }
+    return Unavailable(version, "missing " + relative.string());
   }
   auto backend = factory->Load(config, file);
-  if (!backend.ok()) return Unavailable(version, backend.status().message());
+  if (!backend.ok()) return Unavailable(version, Scrub(backend.status().message()));
   auto signature = ResolveSignature(config, (*backend)->signature());
   if (!signature.ok()) return Unavailable(version, signature.status().message());
 

@@ -51,7 +51,14 @@ class ModelRepository {
   const std::filesystem::path& root() const { return root_; }
 
  private:
+  // The bodies of LoadAll() and Poll(); those catch what escapes them, so
+  // that nothing the repository's contents do can end the process.
+  Status LoadAllOrThrow();
+  int PollOrThrow() LOCKS_EXCLUDED(mu_);
   Status LoadModelLocked(const std::string& name) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `message` without the repository root's path: clients see paths relative
+  // to the repository, never where it sits on the server.
+  std::string Scrub(std::string message) const;
   ModelEntry Load(const std::string& name);
   // A summary of what on disk makes up `name`; changes when any file does.
   std::string Fingerprint(const std::string& name) const;

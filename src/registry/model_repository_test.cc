@@ -21,6 +21,7 @@
 #include "backends/onnxruntime/onnxruntime_backend.h"
 #include "core/float16.h"
 #include "core/inference_service.h"
+#include "core/model_name.h"
 #include "core/scheduler.h"
 #include "core/tensor_testing.h"
 
@@ -37,6 +38,7 @@ using ::berth::testing::MakeTensor;
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 const fs::path kData = BERTH_TEST_DATA_DIR;
@@ -213,9 +215,10 @@ TEST_F(ModelRepositoryTest, CorruptFileIsUnavailableOthersReady) {
   EXPECT_EQ(bad.versions[0].state, ModelState::kUnavailable);
   EXPECT_EQ(bad.versions[0].model, nullptr);
   EXPECT_THAT(bad.versions[0].reason,
-              StartsWith("ONNX Runtime could not load " +
-                         (root_ / "corrupt" / "1" / "model.onnx").string() + ": "));
-  auto got = manager_.Get("corrupt", "1");
+              StartsWith("ONNX Runtime could not load corrupt/1/model.onnx: "));
+  // Clients see paths relative to the repository, never where it sits.
+  EXPECT_THAT(bad.versions[0].reason, Not(HasSubstr(root_.string())));
+  auto got = manager_.Resolve("corrupt", "1");
   EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
   EXPECT_THAT(got.status().message(),
               StartsWith("version 1 of model 'corrupt' is UNAVAILABLE: ONNX Runtime could not"));
@@ -231,9 +234,8 @@ TEST_F(ModelRepositoryTest, BadConfigIsAModelLevelReason) {
   ASSERT_TRUE(repo_->LoadAll().ok());
   ModelEntry e = Entry("add");
   EXPECT_TRUE(e.versions.empty());
-  EXPECT_THAT(e.reason, StartsWith((root_ / "add" / "config.yaml").string() +
-                                   ": unknown field 'bogus' in model config"));
-  auto got = manager_.Get("add", "");
+  EXPECT_THAT(e.reason, StartsWith("add/config.yaml: unknown field 'bogus' in model config"));
+  auto got = manager_.Resolve("add", "");
   EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
   EXPECT_THAT(got.status().message(), StartsWith("model 'add' has no ready version: "));
   EXPECT_THAT(got.status().message(), HasSubstr("unknown field 'bogus'"));
@@ -245,7 +247,7 @@ TEST_F(ModelRepositoryTest, MissingConfigAndUnknownBackend) {
   AddModel("trt", "add_fp32.onnx", "backend: tensorrt\n");
   ASSERT_TRUE(repo_->LoadAll().ok());
   EXPECT_EQ(Entry("noconfig").reason,
-            "no config.yaml or config.json in " + (root_ / "noconfig").string());
+            "no config.yaml or config.json in noconfig/");
   EXPECT_EQ(Entry("trt").reason, "unknown backend 'tensorrt'");
 }
 
@@ -257,7 +259,7 @@ TEST_F(ModelRepositoryTest, LatestOneOfThreeVersions) {
   ASSERT_EQ(e.versions.size(), 1u);
   EXPECT_EQ(e.versions[0].version, 3);
   EXPECT_EQ(e.versions[0].state, ModelState::kReady);
-  EXPECT_EQ(manager_.Get("add", "1").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(manager_.Resolve("add", "1").status().code(), Status::Code::kNotFound);
   auto r = Infer(AddRequest({1, 3}, {1, 3}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->model_version, "3");
@@ -310,7 +312,7 @@ TEST_F(ModelRepositoryTest, NoVersionsOrMissingFile) {
   ASSERT_EQ(nofile.versions.size(), 1u);
   EXPECT_EQ(nofile.versions[0].state, ModelState::kUnavailable);
   EXPECT_EQ(nofile.versions[0].reason,
-            "missing " + (root_ / "nofile" / "1" / "model.onnx").string());
+            "missing nofile/1/model.onnx");
 }
 
 TEST_F(ModelRepositoryTest, ConfigContradictingTheGraphIsUnavailable) {
@@ -375,7 +377,7 @@ TEST_F(ModelRepositoryTest, EngineErrorsBecomeInvalidArgument) {
 
 TEST_F(ModelRepositoryTest, LoadModelNamesAndRoot) {
   EXPECT_EQ(repo_->LoadModel("").code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(repo_->LoadModel("../etc").message(), "invalid model name '../etc'");
+  EXPECT_EQ(repo_->LoadModel("../etc").message(), "invalid model name '../etc': it starts with '.'");
   EXPECT_EQ(repo_->LoadModel(".hidden").code(), Status::Code::kInvalidArgument);
   Status missing = repo_->LoadModel("absent");
   EXPECT_EQ(missing.code(), Status::Code::kNotFound);
@@ -393,11 +395,11 @@ TEST_F(ModelRepositoryTest, ReloadSwapsVersionsButHeldOnesKeepWorking) {
   WriteConfig("add", "{}");
   AddVersion("add", 1, "add_fp32.onnx");
   ASSERT_TRUE(repo_->LoadModel("add").ok());
-  auto held = manager_.Get("add", "");
+  auto held = manager_.Resolve("add", "");
   ASSERT_TRUE(held.ok());
   AddVersion("add", 2, "add_fp32.onnx");
   ASSERT_TRUE(repo_->LoadModel("add").ok());
-  EXPECT_EQ((*manager_.Get("add", ""))->version, 2);
+  EXPECT_EQ((*manager_.Resolve("add", ""))->version, 2);
   // The request that resolved version 1 before the swap still runs on it.
   auto r = ExecuteRequest(**held, AddRequest({1, 3}, {1, 3}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -505,6 +507,94 @@ TEST_F(ModelRepositoryTest, NanRefusedUnlessTheConfigAllowsIt) {
       EXPECT_TRUE(std::isinf(out.data<double>()[0]));
     }
   }
+}
+
+// Issue #6: a half-written newest version must not hide a complete older one.
+TEST_F(ModelRepositoryTest, BrokenNewestVersionFallsBackAndIsListed) {
+  WriteConfig("add", "version_policy: {latest: 1}\n");
+  AddVersion("add", 6, "add_fp32.onnx");
+  fs::create_directories(root_ / "add" / "7");
+  std::ofstream(root_ / "add" / "7" / "model.onnx") << "half written";
+  ASSERT_TRUE(repo_->LoadModel("add").ok());
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 2u);
+  EXPECT_EQ(e.versions[0].version, 6);
+  EXPECT_EQ(e.versions[0].state, ModelState::kReady);
+  EXPECT_EQ(e.versions[1].version, 7);
+  EXPECT_EQ(e.versions[1].state, ModelState::kUnavailable);
+  EXPECT_THAT(e.versions[1].reason, HasSubstr("add/7/model.onnx"));
+  auto r = Infer(AddRequest({1, 3}, {1, 3}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->model_version, "6");
+}
+
+TEST_F(ModelRepositoryTest, LatestTwoSkipsEveryBrokenVersion) {
+  WriteConfig("add", "version_policy: {latest: 2}\n");
+  for (int v : {1, 2, 4}) AddVersion("add", v, "add_fp32.onnx");
+  for (int v : {3, 5}) {
+    fs::create_directories(root_ / "add" / std::to_string(v));
+  }
+  ASSERT_TRUE(repo_->LoadModel("add").ok());
+  std::vector<std::pair<int64_t, ModelState>> got;
+  for (const auto& v : Entry("add").versions) got.emplace_back(v.version, v.state);
+  const std::vector<std::pair<int64_t, ModelState>> want = {{2, ModelState::kReady},
+                                                            {3, ModelState::kUnavailable},
+                                                            {4, ModelState::kReady},
+                                                            {5, ModelState::kUnavailable}};
+  EXPECT_EQ(got, want);
+}
+
+// Issue #6: names a request sends are checked before they reach the table or
+// a path; a name that is not in the repository creates nothing.
+TEST_F(ModelRepositoryTest, LoadRefusesMalformedAndUnknownNamesAndCreatesNothing) {
+  AddModel("lin", "add_fp32.onnx");
+  using namespace std::string_literals;
+  for (const std::string& name :
+       {std::string(256, 'a'), std::string(5000, 'a'), "lin\0"s, "lin\0/../x"s, "../lin"s,
+        ".berth"s, "a\nb"s, ""s}) {
+    Status s = repo_->LoadModel(name);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << PrintableExcerpt(name);
+    EXPECT_EQ(repo_->UnloadModel(name).code(), Status::Code::kInvalidArgument);
+  }
+  EXPECT_EQ(repo_->LoadModel("absent").code(), Status::Code::kNotFound);
+  EXPECT_TRUE(manager_.List().empty());
+  ASSERT_TRUE(repo_->LoadModel("lin").ok());
+  EXPECT_EQ(manager_.List().size(), 1u);
+}
+
+// Issue #6: link loops in the repository never throw out of the walker.
+TEST_F(ModelRepositoryTest, SymlinkLoopsAreReportedNotThrown) {
+  AddModel("good", "add_fp32.onnx");
+  fs::create_directory_symlink(root_ / "self", root_ / "self");
+  fs::create_directory_symlink(root_ / "pong", root_ / "ping");
+  fs::create_directory_symlink(root_ / "ping", root_ / "pong");
+  WriteConfig("loopfile", "{}");
+  fs::create_directories(root_ / "loopfile" / "1");
+  fs::create_symlink(root_ / "loopfile" / "1" / "model.onnx",
+                     root_ / "loopfile" / "1" / "model.onnx");
+  fs::create_directories(root_ / "loopconfig" / "1");
+  fs::create_symlink(root_ / "loopconfig" / "config.yaml", root_ / "loopconfig" / "config.yaml");
+  fs::create_directories(root_ / "loopdir");
+  fs::create_directory_symlink(root_ / "loopdir" / "1", root_ / "loopdir" / "1");
+  WriteConfig("loopdir", "{}");
+
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  EXPECT_EQ(Entry("good").versions.at(0).state, ModelState::kReady);
+  ModelEntry file = Entry("loopfile");
+  ASSERT_EQ(file.versions.size(), 1u);
+  EXPECT_EQ(file.versions[0].state, ModelState::kUnavailable);
+  EXPECT_THAT(file.versions[0].reason, HasSubstr("loopfile/1/model.onnx"));
+  EXPECT_THAT(Entry("loopconfig").reason, HasSubstr("loopconfig/config.yaml"));
+  EXPECT_FALSE(manager_.Find("self").has_value());
+  EXPECT_FALSE(manager_.Find("ping").has_value());
+  for (const char* name : {"self", "ping", "loopfile", "loopconfig", "loopdir"}) {
+    Status s = repo_->LoadModel(name);  // must not throw
+    EXPECT_THAT(s.message(), Not(HasSubstr(root_.string()))) << name;
+  }
+  EXPECT_GE(repo_->Poll(), 0);
+  std::ofstream(root_ / "good" / "config.yaml") << "{}   \n";
+  EXPECT_GE(repo_->Poll(), 1);
+  EXPECT_EQ(Entry("good").versions.at(0).state, ModelState::kReady);
 }
 
 }  // namespace

@@ -30,18 +30,23 @@ struct Server::State {
         onnxruntime(CreateOnnxRuntimeFactory()),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models),
         inference(&models, &metrics) {
+    models.SetObserver(&metrics);
     context.inference = &inference;
     context.models = &models;
     context.repository = &repository;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
+    context.allow_remote_admin = options.allow_remote_admin;
+    context.required_model = options.platform.platform == Platform::kNone
+                                 ? std::string()
+                                 : options.platform.default_model;
     context.version = kBerthVersion;
   }
 
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
+  Metrics metrics;  // before models: it observes the table, so it must outlive it
   ModelManager models;
-  Metrics metrics;
   ModelRepository repository;
   InferenceService inference;
   std::atomic<bool> ready{false};
@@ -88,7 +93,7 @@ Status Server::Start() {
     http::RegisterRowsRoutes(&s.context, &s.router);
     http::RegisterTfServingRoutes(&s.context, &s.router);
     http::RegisterOpenApiRoute(&s.router);
-    http::RegisterMetricsRoutes(&s.metrics, &s.models, &s.router);
+    http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);

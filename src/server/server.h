@@ -24,6 +24,9 @@ struct ServerOptions {
   int grpc_threads = 0;          // 0: one completion-queue thread per core the process may run on
   uint64_t max_request_bytes = 64ull << 20;
   bool strict_readiness = true;
+  // Accept repository load/unload from clients other than loopback ones
+  // (--allow-remote-admin); see ServerContext::CheckAdmin.
+  bool allow_remote_admin = false;
   std::chrono::milliseconds shutdown_grace{10000};
   // >0: rescan the repository this often and load, reload or unload models
   // whose directories changed (new versions go live without a restart).

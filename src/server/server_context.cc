@@ -1,14 +1,60 @@
 #include "server/server_context.h"
 
+#include <boost/asio/ip/address.hpp>
+
+#include "core/model_name.h"
+#include "registry/model_repository.h"
+
 namespace berth {
+
+Status ServerContext::CheckAdmin(std::string_view peer) const {
+  if (allow_remote_admin) return Status::Ok();
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(std::string(peer), ec);
+  if (!ec && (address.is_loopback() ||
+              (address.is_v6() && address.to_v6().is_v4_mapped() &&
+               boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+                   .is_loopback()))) {
+    return Status::Ok();
+  }
+  return Status::PermissionDenied(
+      "repository load and unload are accepted only from this machine (loopback) until API "
+      "keys are configured; start berth with --allow-remote-admin to accept them from " +
+      PrintableExcerpt(peer));
+}
+
+Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
+                                const std::vector<std::string>& parameters) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  for (const std::string& p : parameters) {
+    if (p == "config" || p.starts_with("file:")) {
+      return Status::Unimplemented("load parameter '" + PrintableExcerpt(p) +
+                                   "' is not supported: Berth loads models from the repository "
+                                   "directory as they are");
+    }
+    return Status::InvalidArgument("unknown load parameter '" + PrintableExcerpt(p) + "'");
+  }
+  return repository->LoadModel(name);
+}
+
+Status ServerContext::UnloadModel(std::string_view peer, const std::string& name) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  return repository->UnloadModel(name);
+}
 
 bool ServerContext::IsReady() const {
   if (ready == nullptr || !ready->load()) return false;
-  if (!strict_readiness) return true;
+  bool any_ready = false;
+  bool required_ready = required_model.empty();
   for (const ModelEntry& m : models->List()) {
-    if (m.LatestReady() == nullptr) return false;
+    const bool model_ready = m.LatestReady() != nullptr;
+    if (!model_ready && strict_readiness) return false;
+    any_ready = any_ready || model_ready;
+    required_ready = required_ready || (model_ready && m.name == required_model);
   }
-  return true;
+  return any_ready && required_ready;
 }
 
 }  // namespace berth

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/inference_service.h"
 #include "core/model_manager.h"
@@ -18,11 +20,33 @@ struct ServerContext {
   ModelRepository* repository = nullptr;  // explicit load/unload
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   bool strict_readiness = true;  // ready only if every model has a READY version
+  // In a cloud platform's mode, the model its predict route answers with
+  // (--default-model); empty otherwise.
+  std::string required_model;
   std::string version;
+  // Until API keys arrive, changes to what is served (repository load and
+  // unload) are accepted only from loopback clients unless this is set
+  // (--allow-remote-admin).
+  bool allow_remote_admin = false;
 
-  // Live: the process answers. Ready: models loaded (see strict_readiness)
-  // and not shutting down.
+  // Live: the process answers. Ready: the server can answer inference, so a
+  // load balancer may send it traffic. That is: not shutting down, at least
+  // one model has a READY version (a server with no model is not ready),
+  // with strict_readiness every model in the table has one, and the
+  // required_model, if any, has one. Every health route (v2 REST and gRPC,
+  // SageMaker /ping, Vertex and Azure) answers with this one function.
   bool IsReady() const;
+
+  // The repository API, shared by every door so that each applies the same
+  // checks in the same order: the caller's right to change what is served,
+  // then the name (ValidateModelName), then the request's parameters, then
+  // the repository. `peer` is the client's IP address as text ("127.0.0.1",
+  // "::1"); `parameters` are the names of the load request's parameters.
+  Status LoadModel(std::string_view peer, const std::string& name,
+                   const std::vector<std::string>& parameters) const;
+  Status UnloadModel(std::string_view peer, const std::string& name) const;
+  // PermissionDenied unless `peer` may change what is served.
+  Status CheckAdmin(std::string_view peer) const;
 };
 
 }  // namespace berth

@@ -56,6 +56,14 @@ def served_version(client: V2Client, name: str, model: TrainedModel) -> str | No
     return version
 
 
+def version_state(client: V2Client, model: str, version: str) -> str | None:
+    for entry in client.post("/v2/repository/index").json():
+        if entry["name"] == model and entry.get("version") == version:
+            state: str = entry["state"]
+            return state
+    return None
+
+
 def test_polling_follows_the_directory(polled: tuple[BerthServer, Path], model_repository: ModelRepository) -> None:
     server, root = polled
     v1 = model_repository.model(ALL_VERSIONS_MODEL, 1)
@@ -70,9 +78,25 @@ def test_polling_follows_the_directory(polled: tuple[BerthServer, Path], model_r
         response = client.infer(POLLED, v1.infer_request(x))
         assert_outputs_match(v2.sklearn_outputs(x), decode_outputs(response.json()))
 
-        # A broken version 3 is refused; version 2 keeps serving.
+        # A broken (half-written) version 3 does not hide version 2: under
+        # {latest: 1} the newest version that loads serves, and the index
+        # shows version 3's failure with its reason.
         (root / POLLED / "3").mkdir()
         (root / POLLED / "3" / "model.onnx").write_bytes(b"not an onnx model")
+        wait_for(lambda: version_state(client, POLLED, "3") == "UNAVAILABLE", "version 3 is listed as failed")
+        assert served_version(client, POLLED, v1) == "2"
+        assert version_state(client, POLLED, "2") == "READY"
+        reason = next(e["reason"] for e in client.post("/v2/repository/index").json() if e.get("version") == "3")
+        assert f"{POLLED}/3/model.onnx" in reason
+        assert str(root) not in reason
+        load = client.post(f"/v2/repository/models/{POLLED}/load")
+        assert load.status_code == 200
+        assert served_version(client, POLLED, v1) == "2"
+
+        # With no version that loads, the reload is refused and the serving
+        # version stays.
+        for version in ("1", "2"):
+            (root / POLLED / version / "model.onnx").write_bytes(b"truncated")
         wait_for(lambda: "keeping the serving one" in server.log(), "the failed reload is logged")
         assert served_version(client, POLLED, v1) == "2"
         load = client.post(f"/v2/repository/models/{POLLED}/load")

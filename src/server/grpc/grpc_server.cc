@@ -41,14 +41,19 @@ std::vector<int64_t> ReadyVersions(const ModelEntry& entry) {
   return out;
 }
 
-// Triton's load parameters replace the config or the model files; Berth loads
-// only from the repository directory.
-template <typename Map>
-Status CheckNoLoadOverrides(const Map& parameters) {
-  if (parameters.empty()) return Status::Ok();
-  return Status::Unimplemented("load parameter '" + parameters.begin()->first +
-                               "' is not supported: Berth loads models from the repository "
-                               "directory as they are");
+// The IP address in gRPC's peer string ("ipv4:127.0.0.1:5000",
+// "ipv6:[::1]:5000"); empty for other transports.
+std::string PeerAddress(const std::string& peer) {
+  std::string_view p(peer);
+  if (p.starts_with("ipv4:")) {
+    p.remove_prefix(5);
+    return std::string(p.substr(0, p.rfind(':')));
+  }
+  if (p.starts_with("ipv6:[")) {
+    p.remove_prefix(6);
+    return std::string(p.substr(0, p.find(']')));
+  }
+  return std::string();
 }
 
 }  // namespace
@@ -117,7 +122,7 @@ class GrpcServer::Service {
   // error, as in Triton: tritonclient's is_model_ready() then returns False.
   void ModelReady(Call<inference::ModelReadyRequest, inference::ModelReadyResponse>& call) const {
     const auto& request = call.request();
-    call.response()->set_ready(ctx_->models->Get(request.name(), request.version()).ok());
+    call.response()->set_ready(ctx_->models->Resolve(request.name(), request.version()).ok());
     call.Reply(Status::Ok());
   }
 
@@ -133,7 +138,7 @@ class GrpcServer::Service {
   void ModelMetadata(
       Call<inference::ModelMetadataRequest, inference::ModelMetadataResponse>& call) const {
     const auto& request = call.request();
-    auto model = ctx_->models->Get(request.name(), request.version());
+    auto model = ctx_->models->Resolve(request.name(), request.version());
     if (!model.ok()) return call.Reply(model.status());
     std::vector<int64_t> versions{(*model)->version};
     if (request.version().empty()) {
@@ -165,16 +170,16 @@ class GrpcServer::Service {
 
   void RepositoryModelLoad(Call<inference::RepositoryModelLoadRequest,
                                 inference::RepositoryModelLoadResponse>& call) const {
-    Status s = CheckNoLoadOverrides(call.request().parameters());
-    if (s.ok()) s = ctx_->repository->LoadModel(call.request().model_name());
-    call.Reply(s);
+    std::vector<std::string> parameters;
+    for (const auto& [name, value] : call.request().parameters()) parameters.push_back(name);
+    call.Reply(ctx_->LoadModel(PeerAddress(call.peer()), call.request().model_name(), parameters));
   }
 
   // The only unload parameter Triton defines, unload_dependents, concerns
   // ensembles, which Berth does not have: parameters are ignored.
   void RepositoryModelUnload(Call<inference::RepositoryModelUnloadRequest,
                                   inference::RepositoryModelUnloadResponse>& call) const {
-    call.Reply(ctx_->repository->UnloadModel(call.request().model_name()));
+    call.Reply(ctx_->UnloadModel(PeerAddress(call.peer()), call.request().model_name()));
   }
 
   const ServerContext* const ctx_;

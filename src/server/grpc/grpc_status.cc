@@ -13,6 +13,7 @@ grpc::StatusCode GrpcStatusCodeFor(Status::Code code) {
     case Status::Code::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
     case Status::Code::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
     case Status::Code::kInternal: return grpc::StatusCode::INTERNAL;
+    case Status::Code::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
   }
   return grpc::StatusCode::INTERNAL;
 }

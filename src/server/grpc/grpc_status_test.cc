@@ -19,6 +19,7 @@ TEST(GrpcStatusTest, MapsEveryCodeToTheCanonicalGrpcCode) {
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kUnavailable), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kUnimplemented), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kInternal), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kPermissionDenied), grpc::StatusCode::PERMISSION_DENIED);
 }
 
 }  // namespace

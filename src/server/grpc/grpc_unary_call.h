@@ -83,6 +83,8 @@ class UnaryCall final : public CallTag {
   }
 
   const Request& request() const { return request_; }
+  // The client's address as gRPC writes it ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000").
+  std::string peer() const { return context_.peer(); }
   // Filled in by the handler before Reply.
   Response* response() { return &response_; }
 

@@ -101,7 +101,7 @@ std::string MediaType(std::string_view content_type) {
 // {"predictions": [...]}.
 void Predict(const ServerContext* ctx, const std::string& name, std::string_view body,
              const BodyForm& form, bool csv, Reply reply) {
-  auto model = ctx->models->Get(name, "");
+  auto model = ctx->models->Resolve(name, "");
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   const std::vector<TensorSpec>& inputs = (*model)->signature.inputs;
   auto request = std::make_unique<InferenceRequest>();
@@ -121,9 +121,7 @@ void Predict(const ServerContext* ctx, const std::string& name, std::string_view
   }
   // Every input carries the rows as its first dimension.
   const int64_t rows = request->inputs.empty() ? 0 : request->inputs[0].shape()[0];
-  request->model_name = name;
-  request->model_version = std::to_string((*model)->version);
-  ctx->inference->Infer(std::move(request),
+  ctx->inference->Infer(std::move(model).value(), std::move(request),
                         [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
                           if (!response.ok()) return reply(ErrorResponse(response.status()));
                           auto out = WritePredictions(*response, rows);

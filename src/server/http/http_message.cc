@@ -16,6 +16,7 @@ int HttpStatusFor(Status::Code code) {
     case Status::Code::kUnimplemented: return 501;
     case Status::Code::kUnavailable: return 503;
     case Status::Code::kInternal: return 500;
+    case Status::Code::kPermissionDenied: return 403;
   }
   return 500;
 }

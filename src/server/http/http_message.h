@@ -18,6 +18,7 @@ struct HttpRequest {
   std::string query;   // raw query string, without '?'
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
+  std::string peer;    // the client's IP address as text ("127.0.0.1", "::1")
 
   // The first header named `name` (lower-case), or empty.
   std::string_view Header(std::string_view name) const {

@@ -19,6 +19,7 @@ TEST(HttpStatusForTest, EveryCode) {
   EXPECT_EQ(HttpStatusFor(Status::Code::kUnavailable), 503);
   EXPECT_EQ(HttpStatusFor(Status::Code::kUnimplemented), 501);
   EXPECT_EQ(HttpStatusFor(Status::Code::kInternal), 500);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kPermissionDenied), 403);
 }
 
 TEST(ErrorResponseTest, BodyIsErrorObject) {

@@ -98,6 +98,9 @@ class Session : public std::enable_shared_from_this<Session> {
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.body = std::move(msg.body());
+    beast::error_code peer_ec;
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) request_.peer = remote.address().to_string();
     const std::string_view encoding = request_.Header("content-encoding");
     if (!encoding.empty()) {
       if (!IsSupportedEncoding(encoding)) {

@@ -50,16 +50,14 @@ StatusOr<std::string> WriteRowsResponse(const InferenceResponse& response, int64
 void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
   auto infer_rows = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     const std::string name(Param(p, "model"));
-    auto model = ctx->models->Get(name, Param(p, "version"));
+    auto model = ctx->models->Resolve(name, Param(p, "version"));
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto request = ParseRowsRequest(req.body, (*model)->signature.inputs);
     if (!request.ok()) return reply(ErrorResponse(request.status()));
-    // Pinned to the version whose signature decoded the rows.
-    (*request)->model_name = name;
-    (*request)->model_version = std::to_string((*model)->version);
     // TensorsFromRows gives every input the batch of rows as its first dimension.
     const int64_t rows = (*request)->inputs.empty() ? 0 : (*request)->inputs[0].shape()[0];
-    ctx->inference->Infer(std::move(request).value(),
+    // Runs on the handle whose signature decoded the rows.
+    ctx->inference->Infer(std::move(model).value(), std::move(request).value(),
                           [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
                             if (!response.ok()) return reply(ErrorResponse(response.status()));
                             auto body = WriteRowsResponse(*response, rows);

@@ -40,16 +40,14 @@ void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
 
 void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
   const std::string name(Param(p, "model"));
-  auto model = ctx->models->Get(name, Param(p, "version"));
+  auto model = ctx->models->Resolve(name, Param(p, "version"));
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
-  // Pin the version resolved above, so that the request runs on the model
-  // whose signature decoded it even if a new version becomes ready meanwhile.
-  parsed->request->model_name = name;
-  parsed->request->model_version = std::to_string((*model)->version);
+  // Runs on the handle that decoded it: no second lookup, so a hot swap in
+  // between cannot change or remove the version.
   ctx->inference->Infer(
-      std::move(parsed->request),
+      std::move(model).value(), std::move(parsed->request),
       [reply = std::move(reply), format = parsed->format,
        rows = parsed->rows](StatusOr<InferenceResponse> response) {
         if (!response.ok()) return reply(ErrorResponse(response.status()));

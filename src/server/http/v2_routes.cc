@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "registry/model_repository.h"
+#include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
 #include "server/http/v2_json_codec.h"
 
@@ -29,6 +30,26 @@ StatusOr<bool> ParseIndexRequest(const std::string& body) {
   if (it == doc.MemberEnd()) return false;
   if (!it->value.IsBool()) return Status::InvalidArgument("'ready' must be a boolean");
   return it->value.GetBool();
+}
+
+// A repository load body: empty, or Triton's {"parameters": {...}}. Returns
+// the parameters' names; ServerContext::LoadModel decides what they may be.
+StatusOr<std::vector<std::string>> ParseLoadRequest(const std::string& body) {
+  std::vector<std::string> names;
+  if (body.empty()) return names;
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJson(body, &doc));
+  if (!doc.IsObject()) {
+    return Status::InvalidArgument("the load request must be a JSON object {\"parameters\": {...}}");
+  }
+  RETURN_IF_ERROR(CheckMembers(doc, {"parameters"}, "the load request"));
+  auto it = doc.FindMember("parameters");
+  if (it == doc.MemberEnd()) return names;
+  if (!it->value.IsObject()) return Status::InvalidArgument("'parameters' must be a JSON object");
+  for (const auto& m : it->value.GetObject()) {
+    names.emplace_back(m.name.GetString(), m.name.GetStringLength());
+  }
+  return names;
 }
 
 constexpr const char* kHeaderLengthHeader = "Inference-Header-Content-Length";
@@ -75,7 +96,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   });
 
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-    auto model = ctx->models->Get(Param(p, "model"), Param(p, "version"));
+    auto model = ctx->models->Resolve(Param(p, "model"), Param(p, "version"));
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     std::vector<int64_t> versions{(*model)->version};
     if (Param(p, "version").empty()) {
@@ -88,7 +109,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
 
   auto ready = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     const std::string name(Param(p, "model"));
-    auto model = ctx->models->Get(name, Param(p, "version"));
+    auto model = ctx->models->Resolve(name, Param(p, "version"));
     if (model.ok()) return reply(JsonResponse(200, WriteV2ModelReady(name, true, "")));
     if (model.status().code() != Status::Code::kUnavailable) {
       return reply(ErrorResponse(model.status()));
@@ -133,15 +154,19 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   router->Add("POST", "/v2/repository/index", index);
   router->Add("GET", "/v2/repository/index", index);
 
-  auto load = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-    Status s = ctx->repository->LoadModel(std::string(Param(p, "model")));
+  auto load = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    auto parameters = ParseLoadRequest(req.body);
+    if (!parameters.ok()) return reply(ErrorResponse(parameters.status()));
+    Status s = ctx->LoadModel(req.peer, std::string(Param(p, "model")), *parameters);
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
   router->Add("POST", "/v2/repository/models/{model}/load", load);
 
-  auto unload = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-    Status s = ctx->repository->UnloadModel(std::string(Param(p, "model")));
+  // The only unload parameter Triton defines, unload_dependents, concerns
+  // ensembles, which Berth does not have: the body is not read.
+  auto unload = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    Status s = ctx->UnloadModel(req.peer, std::string(Param(p, "model")));
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
