@@ -37,9 +37,8 @@ struct Server::State {
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.allow_remote_admin = options.allow_remote_admin;
-    context.required_model = options.platform.platform == Platform::kNone
-                                 ? std::string()
-                                 : options.platform.default_model;
+    context.serving_model_required = options.platform.platform != Platform::kNone;
+    context.required_model = options.platform.default_model;
     context.version = kBerthVersion;
   }
 

@@ -46,15 +46,18 @@ Status ServerContext::UnloadModel(std::string_view peer, const std::string& name
 
 bool ServerContext::IsReady() const {
   if (ready == nullptr || !ready->load()) return false;
-  bool any_ready = false;
-  bool required_ready = required_model.empty();
-  for (const ModelEntry& m : models->List()) {
+  const std::vector<ModelEntry> table = models->List();
+  bool required_ready = !serving_model_required;
+  for (const ModelEntry& m : table) {
     const bool model_ready = m.LatestReady() != nullptr;
     if (!model_ready && strict_readiness) return false;
-    any_ready = any_ready || model_ready;
-    required_ready = required_ready || (model_ready && m.name == required_model);
+    // Without --default-model the platform routes answer with the only model,
+    // or (SageMaker's multi-model mode) with the model a request names.
+    if (model_ready && (required_model.empty() || m.name == required_model)) {
+      required_ready = true;
+    }
   }
-  return any_ready && required_ready;
+  return required_ready;
 }
 
 }  // namespace berth

@@ -20,8 +20,11 @@ struct ServerContext {
   ModelRepository* repository = nullptr;  // explicit load/unload
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   bool strict_readiness = true;  // ready only if every model has a READY version
-  // In a cloud platform's mode, the model its predict route answers with
-  // (--default-model); empty otherwise.
+  // In a cloud platform's mode its predict route needs a model to answer:
+  // serving_model_required is set, and required_model names the model
+  // (--default-model) or is empty for "any model" (the only one, or in
+  // SageMaker's multi-model mode the one a request names).
+  bool serving_model_required = false;
   std::string required_model;
   std::string version;
   // Until API keys arrive, changes to what is served (repository load and
@@ -29,12 +32,15 @@ struct ServerContext {
   // (--allow-remote-admin).
   bool allow_remote_admin = false;
 
-  // Live: the process answers. Ready: the server can answer inference, so a
-  // load balancer may send it traffic. That is: not shutting down, at least
-  // one model has a READY version (a server with no model is not ready),
-  // with strict_readiness every model in the table has one, and the
-  // required_model, if any, has one. Every health route (v2 REST and gRPC,
-  // SageMaker /ping, Vertex and Azure) answers with this one function.
+  // Live: the process answers. Ready: the server answers what its routes
+  // promise, so a load balancer may send it traffic. That is: not shutting
+  // down; with strict_readiness every model in the table has a READY
+  // version; and in a platform's mode (serving_model_required) the model
+  // its predict route uses has one. A plain server with no model at all is
+  // ready (as Triton with an empty repository: it serves the repository
+  // API); a platform server with no model is not, since its predict route
+  // could only refuse. Every health route (v2 REST and gRPC, SageMaker
+  // /ping, Vertex and Azure) answers with this one function.
   bool IsReady() const;
 
   // The repository API, shared by every door so that each applies the same

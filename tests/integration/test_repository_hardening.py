@@ -148,19 +148,29 @@ def test_link_loops_in_the_repository_neither_crash_nor_hide_good_models(
         assert client.get(f"/v2/models/{MODEL}/ready").status_code == 200
 
 
-def test_ready_means_a_model_can_answer(served: BerthServer) -> None:
-    """With every model unloaded no door can answer inference: every health
-    route says not ready, and berth_server_ready agrees."""
-    triton = grpcclient.InferenceServerClient(served.grpc_address())
-    with V2Client(served.base_url) as client:
-        assert is_ready(served) and triton.is_server_ready()
+def test_every_health_route_gives_one_answer(repo: Path, tmp_path: Path) -> None:
+    """A plain server is ready with no model (it serves the repository API, as
+    Triton with an empty repository); a model that cannot serve under strict
+    readiness makes it not ready; REST, gRPC and berth_server_ready agree."""
+    (repo / "broken" / "1").mkdir(parents=True)
+    (repo / "broken" / "config.yaml").write_text("{}\n")
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server, V2Client(
+        server.base_url
+    ) as client:
+        triton = grpcclient.InferenceServerClient(server.grpc_address())
+
+        def agree(expected: bool) -> None:
+            assert is_ready(server) is expected
+            assert triton.is_server_ready() is expected
+            assert metric(server, "berth_server_ready ") == ("1" if expected else "0")
+
+        agree(False)  # "broken" has no version that loads
+        assert client.post("/v2/repository/models/broken/unload").status_code == 200
+        agree(True)
         assert client.post(f"/v2/repository/models/{MODEL}/unload").status_code == 200
-        assert not is_ready(served)
-        assert not triton.is_server_ready()
-        assert metric(served, "berth_server_ready ") == "0"
+        agree(True)  # no model at all
         assert client.post(f"/v2/repository/models/{MODEL}/load").status_code == 200
-        assert is_ready(served) and triton.is_server_ready()
-        assert metric(served, "berth_server_ready ") == "1"
+        agree(True)
 
 
 def test_sagemaker_ping_agrees_with_invocations(repo: Path, tmp_path: Path, model_repository: ModelRepository) -> None:
