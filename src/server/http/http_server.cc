@@ -11,6 +11,7 @@
 
 #include "core/logging.h"
 #include "server/http/content_encoding.h"
+#include "server/http/http_framing.h"
 
 namespace berth::http {
 namespace {
@@ -70,41 +71,6 @@ HttpResponse Busy(const Shared& shared) {
       " bytes held by requests in flight; retry later"));
   r.headers.emplace_back("Retry-After", "1");
   return r;
-}
-
-// Transfer-Encoding must be exactly "chunked", once, without a Content-Length.
-// Beast takes a coding list ending in "chunked" as chunked (dropping the
-// other codings) and ignores a list without it (framing the body by
-// Content-Length, or as empty): either way another hop may frame the same
-// bytes differently, so anything else is refused before the body is read.
-Status CheckFraming(const bhttp::request<bhttp::string_body>& msg) {
-  int transfer_encodings = 0;
-  for (auto it = msg.find(bhttp::field::transfer_encoding);
-       it != msg.end() && it->name() == bhttp::field::transfer_encoding; ++it) {
-    ++transfer_encodings;
-    const beast::string_view value = it->value();
-    if (!beast::iequals(value, "chunked")) {
-      constexpr size_t kShown = 64;
-      return Status::InvalidArgument(
-          "Transfer-Encoding '" + std::string(value.substr(0, kShown)) +
-          (value.size() > kShown ? "...'" : "'") + " is not supported: only 'chunked' is");
-    }
-  }
-  if (transfer_encodings > 1) {
-    return Status::InvalidArgument("more than one Transfer-Encoding header");
-  }
-  if (transfer_encodings == 1 && msg.find(bhttp::field::content_length) != msg.end()) {
-    return Status::InvalidArgument("a request may not have both Transfer-Encoding and "
-                                   "Content-Length");
-  }
-  return Status::Ok();
-}
-
-// RFC 9110 10.1.1: an HTTP/1.0 request's expectation is ignored.
-bool ExpectsContinue(const bhttp::request<bhttp::string_body>& msg) {
-  if (msg.version() < 11) return false;
-  auto it = msg.find(bhttp::field::expect);
-  return it != msg.end() && beast::iequals(it->value(), "100-continue");
 }
 
 class Session : public std::enable_shared_from_this<Session> {
