@@ -385,9 +385,10 @@ class HttpServer::Impl {
     Accept();
   }
 
-  // Out of file descriptors (EMFILE, ENFILE) or kernel memory, retrying at
-  // once would fail again at full speed: wait, doubling the wait, or until a
-  // connection closes (the likeliest way a descriptor comes free).
+  // After any accept() failure but a client's early abort (typically EMFILE
+  // or ENFILE, also ENOBUFS or ENOMEM), retrying at once would fail again at
+  // full speed: wait, doubling the wait, or until a connection closes (the
+  // likeliest way a descriptor comes free).
   void PauseAccepting(beast::error_code ec) {
     const auto now = std::chrono::steady_clock::now();
     if (accept_failures_logged_at_ == std::chrono::steady_clock::time_point() ||
