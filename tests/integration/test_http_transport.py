@@ -216,6 +216,7 @@ def test_connections_over_max_connections_are_refused(model_repository: ModelRep
                     assert extra.closed_by_server()
             finally:
                 extra.close()
+            assert "connection refused: at the connection limit" in server.log()
 
             for connection in held:
                 assert_infer_ok(connection.request("POST", INFER_PATH, GOOD_REQUEST))

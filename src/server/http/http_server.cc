@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "core/logging.h"
 #include "server/http/content_encoding.h"
@@ -44,13 +45,38 @@ bool PercentDecode(std::string_view in, std::string* out) {
 // each further one doubles the pause, up to kMaxAcceptPause.
 constexpr std::chrono::milliseconds kMinAcceptPause{10};
 constexpr std::chrono::milliseconds kMaxAcceptPause{1000};
-// A repeating accept() failure is logged at most once per interval.
+// A repeating accept() failure or refusal is logged at most once per interval.
 constexpr std::chrono::seconds kAcceptLogInterval{5};
 // After an error answered without reading the body, the connection reads and
 // drops what the client still sends for at most this long before closing, so
 // that closing with unread data (a TCP reset) does not destroy the answer
 // before the client has read it.
 constexpr std::chrono::seconds kLingerTime{2};
+
+// Lets a repeating event be logged at most once per kAcceptLogInterval, with
+// the count of occurrences left unlogged since the last line. Not
+// thread-safe: the acceptor's strand owns both instances.
+class LogLimiter {
+ public:
+  // True if this occurrence is to be logged; `*unlogged` is then how many
+  // were not, since the last one that was.
+  bool Due(uint64_t* unlogged) {
+    const auto now = std::chrono::steady_clock::now();
+    if (logged_ && now - logged_at_ < kAcceptLogInterval) {
+      ++unlogged_;
+      return false;
+    }
+    *unlogged = std::exchange(unlogged_, 0);
+    logged_ = true;
+    logged_at_ = now;
+    return true;
+  }
+
+ private:
+  bool logged_ = false;
+  std::chrono::steady_clock::time_point logged_at_;
+  uint64_t unlogged_ = 0;
+};
 
 struct Shared {
   const Router* router;
@@ -377,6 +403,11 @@ class HttpServer::Impl {
     accept_pause_ = kMinAcceptPause;
     const int64_t max = shared_.options.max_connections;
     if (max > 0 && shared_.connections.load() >= max) {
+      if (uint64_t unlogged = 0; refusal_log_.Due(&unlogged)) {
+        LOG_WARN("connection refused: at the connection limit",
+                 {{"max_connections", std::to_string(max)},
+                  {"refusals_not_logged", std::to_string(unlogged)}});
+      }
       Refuse(std::move(s));
     } else {
       s.set_option(tcp::no_delay(true), ec);
@@ -390,17 +421,11 @@ class HttpServer::Impl {
   // full speed: wait, doubling the wait, or until a connection closes (the
   // likeliest way a descriptor comes free).
   void PauseAccepting(beast::error_code ec) {
-    const auto now = std::chrono::steady_clock::now();
-    if (accept_failures_logged_at_ == std::chrono::steady_clock::time_point() ||
-        now - accept_failures_logged_at_ >= kAcceptLogInterval) {
+    if (uint64_t unlogged = 0; accept_failure_log_.Due(&unlogged)) {
       LOG_WARN("accept failed; pausing new connections",
                {{"error", ec.message()},
                 {"pause_ms", std::to_string(accept_pause_.count())},
-                {"failures_not_logged", std::to_string(accept_failures_unlogged_)}});
-      accept_failures_logged_at_ = now;
-      accept_failures_unlogged_ = 0;
-    } else {
-      ++accept_failures_unlogged_;
+                {"failures_not_logged", std::to_string(unlogged)}});
     }
     shared_.accept_paused = true;
     accept_timer_.expires_after(accept_pause_);
@@ -439,8 +464,8 @@ class HttpServer::Impl {
   tcp::acceptor acceptor_;
   asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_pause_ = kMinAcceptPause;
-  std::chrono::steady_clock::time_point accept_failures_logged_at_;
-  uint64_t accept_failures_unlogged_ = 0;
+  LogLimiter accept_failure_log_;
+  LogLimiter refusal_log_;
   std::vector<std::thread> threads_;
 };
 

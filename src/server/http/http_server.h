@@ -14,7 +14,8 @@
 // - a body that does not fit the shared InflightBudget (declared length,
 //   each chunk, and the decoded size of a compressed body): 503, and the
 //   connection is closed if the body was not read;
-// - connections beyond `max_connections`: answered 503 and closed at once.
+// - connections beyond `max_connections`: answered 503 and closed at once
+//   (logged at most once per 5 s, with a count).
 // When accept() fails for want of file descriptors (EMFILE/ENFILE) the
 // acceptor pauses, 10 ms doubling to 1 s, and resumes as soon as a connection
 // closes; the failure is logged at most once per 5 s, with a count.
