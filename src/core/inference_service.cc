@@ -6,7 +6,7 @@ namespace berth {
 
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
-  auto model = models_->Resolve(request->model_name, request->model_version);
+  auto model = models_->Resolve(request->model_name, request->model_version, request->routing_key);
   if (!model.ok()) {
     if (observer_ != nullptr) {
       // A known model with an unknown or unready version counts under the

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <mutex>
+#include <random>
 
 #include "core/model_name.h"
 
@@ -39,6 +40,29 @@ void ModelManager::Remove(const std::string& name) {
   if (observer_ != nullptr) observer_->OnModelChanged(name, nullptr);
 }
 
+int64_t PickVersion(const std::vector<WeightedVersion>& split, std::string_view routing_key) {
+  uint64_t total = 0;
+  for (const auto& w : split) total += static_cast<uint64_t>(w.weight);
+  uint64_t draw = 0;
+  if (!routing_key.empty()) {
+    // FNV-1a, then a finalizer so that similar keys spread over the range.
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : routing_key) h = (h ^ c) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    draw = h % total;
+  } else {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    draw = random() % total;
+  }
+  for (const auto& w : split) {
+    if (draw < static_cast<uint64_t>(w.weight)) return w.version;
+    draw -= static_cast<uint64_t>(w.weight);
+  }
+  return split.back().version;
+}
+
 const VersionEntry* ModelEntry::FindVersion(int64_t version) const {
   for (const VersionEntry& v : versions) {
     if (v.version == version) return &v;
@@ -66,8 +90,8 @@ StatusOr<int64_t> ParseVersionNumber(std::string_view text) {
   return number;
 }
 
-StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name,
-                                            std::string_view selector) const {
+StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name, std::string_view selector,
+                                            std::string_view routing_key) const {
   RETURN_IF_ERROR(ValidateModelName(name));
   // A selector that starts with a letter is an alias; anything else must be
   // a version number.
@@ -83,7 +107,13 @@ StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name,
   }
   const ModelEntry& entry = it->second;
   const VersionEntry* v = nullptr;
-  if (selector.empty()) {
+  // A request naming no version follows production, split or not.
+  const std::string_view alias_name = selector.empty() ? kProductionAlias : selector;
+  if (auto split = entry.splits.find(alias_name);
+      split != entry.splits.end() && (alias || selector.empty())) {
+    v = entry.FindVersion(PickVersion(split->second, routing_key));
+    if (v == nullptr) return Status::Internal("a split names a version the model does not have");
+  } else if (selector.empty()) {
     v = entry.Default();
     if (v == nullptr) {
       std::string why = entry.reason;

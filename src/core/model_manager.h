@@ -32,12 +32,27 @@ struct VersionEntry {
   std::shared_ptr<const Model> model;   // set iff state == kReady
 };
 
+// One version's share of a weighted split.
+struct WeightedVersion {
+  int64_t version = 0;
+  int weight = 0;  // > 0; shares are weight / sum of weights
+  bool operator==(const WeightedVersion&) const = default;
+};
+
+// Which version of `split` serves a request: stable for a non-empty
+// `routing_key` (the same key always gets the same version while the split
+// stands), random otherwise. `split` must not be empty.
+int64_t PickVersion(const std::vector<WeightedVersion>& split, std::string_view routing_key);
+
 struct ModelEntry {
   std::string name;
   std::string reason;                   // a model-level failure, e.g. a bad config
   std::vector<VersionEntry> versions;   // ascending by version
   // Alias name -> version (production, staging, ...), from the registry.
   std::map<std::string, int64_t, std::less<>> aliases;
+  // Aliases that split traffic by weight (canary 90/10, A/B/N); such an
+  // alias's entry in `aliases` is its heaviest version.
+  std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
 
   // The highest READY version, or nullptr.
   const VersionEntry* LatestReady() const;
@@ -86,8 +101,9 @@ class ModelManager {
   // unknown model or version, Unavailable for a version that exists but is
   // not READY, InvalidArgument for a malformed name (ValidateModelName) or
   // selector (ParseVersionNumber).
-  StatusOr<ModelHandle> Resolve(std::string_view name, std::string_view selector) const
-      LOCKS_EXCLUDED(mu_);
+  // `routing_key` picks the version of a split alias (PickVersion).
+  StatusOr<ModelHandle> Resolve(std::string_view name, std::string_view selector,
+                                std::string_view routing_key = {}) const LOCKS_EXCLUDED(mu_);
 
   std::optional<ModelEntry> Find(std::string_view name) const LOCKS_EXCLUDED(mu_);
   std::vector<ModelEntry> List() const LOCKS_EXCLUDED(mu_);

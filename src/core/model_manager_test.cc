@@ -227,5 +227,38 @@ TEST(ModelManagerTest, ProductionOnAnUnreadyVersionIsUnavailableNotSilentlyAnoth
   EXPECT_EQ(got.status().message(), "version 1 of model 'm' is UNAVAILABLE: bad file");
 }
 
+TEST(PickVersionTest, KeysAreStickyAndSharesFollowTheWeights) {
+  const std::vector<WeightedVersion> split = {{3, 90}, {4, 10}};
+  std::map<int64_t, int> by_key;
+  for (int i = 0; i < 10000; ++i) {
+    const std::string key = "user-" + std::to_string(i);
+    const int64_t v = PickVersion(split, key);
+    EXPECT_EQ(PickVersion(split, key), v);  // the same key, the same version
+    ++by_key[v];
+  }
+  EXPECT_NEAR(by_key[4], 1000, 150);
+  std::map<int64_t, int> random;
+  for (int i = 0; i < 10000; ++i) ++random[PickVersion(split, "")];
+  EXPECT_NEAR(random[4], 1000, 150);
+  EXPECT_EQ(random.size(), 2u);
+  EXPECT_EQ(PickVersion({{7, 1}}, "x"), 7);
+}
+
+TEST(ModelManagerTest, ASplitAliasAndTheDefaultPickByWeight) {
+  ModelManager manager;
+  ModelEntry e = Entry("m", {Ready("m", 1), Ready("m", 2)});
+  e.aliases = {{"production", 1}};
+  e.splits = {{"production", {{1, 50}, {2, 50}}}};
+  manager.Set(e);
+  std::map<int64_t, int> seen;
+  for (int i = 0; i < 200; ++i) {
+    ++seen[(*manager.Resolve("m", ""))->version];
+    ++seen[(*manager.Resolve("m", "production"))->version];
+  }
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ((*manager.Resolve("m", "", "k"))->version, (*manager.Resolve("m", "", "k"))->version);
+  EXPECT_EQ((*manager.Resolve("m", "2"))->version, 2);  // a number is never split
+}
+
 }  // namespace
 }  // namespace berth

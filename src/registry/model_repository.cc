@@ -193,18 +193,32 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
                             ec.message());
   }
   if (!is_dir) return Status::NotFound("model '" + name + "' is not in the repository");
-  AliasMap aliases;
+  Aliases aliases;
   if (store_ != nullptr) {
     ASSIGN_OR_RETURN(std::vector<AliasRecord> stored, store_->Aliases(name));
-    for (const AliasRecord& a : stored) aliases[a.alias] = a.version;
-  }
-  if (change != nullptr) {
-    std::error_code version_ec;
-    if (!fs::is_directory(root_ / name / std::to_string(change->version), version_ec)) {
-      return Status::NotFound("model '" + name + "' has no version " +
-                              std::to_string(change->version) + " in the repository");
+    for (const AliasRecord& a : stored) {
+      aliases.versions[a.alias] = a.version;
+      if (!a.split.empty()) aliases.splits[a.alias] = a.split;
     }
-    aliases[change->alias] = change->version;
+  }
+  // The versions `change` needs READY before it may be recorded.
+  std::vector<int64_t> targets;
+  if (change != nullptr) {
+    if (change->split.empty()) {
+      targets.push_back(change->version);
+      aliases.splits.erase(change->alias);
+    } else {
+      for (const WeightedVersion& w : change->split) targets.push_back(w.version);
+      aliases.splits[change->alias] = change->split;
+    }
+    for (int64_t v : targets) {
+      std::error_code version_ec;
+      if (!fs::is_directory(root_ / name / std::to_string(v), version_ec)) {
+        return Status::NotFound("model '" + name + "' has no version " + std::to_string(v) +
+                                " in the repository");
+      }
+    }
+    aliases.versions[change->alias] = change->version;
   }
   // Taken before reading the files: a change made while they are read shows
   // up as a new fingerprint at the next poll.
@@ -212,17 +226,24 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
   ModelEntry entry = Load(name, aliases);
   if (store_ != nullptr) RegisterReadyVersions(entry);
   if (change != nullptr) {
-    // The alias moves only to a version that has loaded, and only once the
+    // The alias moves only to versions that have loaded, and only once the
     // store has recorded the move: a crash in between leaves the old alias.
-    const VersionEntry* target = entry.FindVersion(change->version);
-    if (target == nullptr || target->state != ModelState::kReady) {
-      const std::string why = target == nullptr ? "it is not in the repository" : target->reason;
-      return Status::FailedPrecondition("version " + std::to_string(change->version) +
-                                        " of model '" + name + "' cannot serve (" + why +
-                                        "); alias '" + change->alias + "' is unchanged");
+    for (int64_t v : targets) {
+      const VersionEntry* target = entry.FindVersion(v);
+      if (target == nullptr || target->state != ModelState::kReady) {
+        const std::string why = target == nullptr ? "it is not in the repository" : target->reason;
+        return Status::FailedPrecondition("version " + std::to_string(v) + " of model '" + name +
+                                          "' cannot serve (" + why + "); alias '" +
+                                          change->alias + "' is unchanged");
+      }
     }
-    ASSIGN_OR_RETURN(*previous, store_->SetAlias(name, change->alias, change->version,
-                                                 change->action, change->actor, change->reason));
+    if (change->split.empty()) {
+      ASSIGN_OR_RETURN(*previous, store_->SetAlias(name, change->alias, change->version,
+                                                   change->action, change->actor, change->reason));
+    } else {
+      ASSIGN_OR_RETURN(*previous, store_->SetSplit(name, change->alias, change->split,
+                                                   change->actor, change->reason));
+    }
     LOG_INFO("alias moved", {{"model", name},
                              {"alias", change->alias},
                              {"version", std::to_string(change->version)},
@@ -316,6 +337,28 @@ Status ModelRepository::Promote(const std::string& name, int64_t version, AliasC
   return MoveAlias(name, std::move(change), previous);
 }
 
+Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersion> split,
+                              AliasChange change, std::optional<int64_t>* previous) {
+  if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
+  std::sort(split.begin(), split.end(),
+            [](const WeightedVersion& a, const WeightedVersion& b) { return a.version < b.version; });
+  const WeightedVersion* heaviest = &split[0];
+  for (size_t i = 0; i < split.size(); ++i) {
+    if (split[i].weight <= 0 || split[i].weight > 1000000) {
+      return Status::InvalidArgument("split weights must be integers from 1 to 1000000");
+    }
+    if (i > 0 && split[i].version == split[i - 1].version) {
+      return Status::InvalidArgument("version " + std::to_string(split[i].version) +
+                                     " appears twice in the split");
+    }
+    if (split[i].weight > heaviest->weight) heaviest = &split[i];
+  }
+  change.version = heaviest->version;
+  change.split = std::move(split);
+  change.action = "split";
+  return MoveAlias(name, std::move(change), previous);
+}
+
 StatusOr<int64_t> ModelRepository::Rollback(const std::string& name, AliasChange change,
                                             std::optional<int64_t>* previous) {
   RETURN_IF_ERROR(ValidateModelName(name));
@@ -344,10 +387,11 @@ Status ModelRepository::UnloadModel(const std::string& name) {
   return Status::Ok();
 }
 
-ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliases) {
+ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases) {
   ModelEntry entry;
   entry.name = name;
-  entry.aliases = aliases;
+  entry.aliases = aliases.versions;
+  entry.splits = aliases.splits;
   const std::optional<ModelEntry> current = manager_->Find(name);
   const fs::path dir = root_ / name;
   auto config = LoadModelConfig(dir);
@@ -394,8 +438,13 @@ ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliase
       }
     }
   }
-  // Versions an alias points at serve whatever the policy says.
-  for (const auto& [alias, v] : aliases) {
+  // Versions an alias or a split points at serve whatever the policy says.
+  std::vector<std::pair<std::string, int64_t>> pinned(aliases.versions.begin(),
+                                                      aliases.versions.end());
+  for (const auto& [alias, split] : aliases.splits) {
+    for (const WeightedVersion& w : split) pinned.emplace_back(alias, w.version);
+  }
+  for (const auto& [alias, v] : pinned) {
     if (entry.FindVersion(v) != nullptr) continue;
     if (std::find(present.begin(), present.end(), v) != present.end()) {
       entry.versions.push_back(LoadVersion(*config, factory->second, v, current));

@@ -28,8 +28,9 @@ struct AliasChange {
   std::string alias = std::string(kProductionAlias);
   std::string actor;
   std::string reason;
-  // Set by Promote / Rollback.
-  int64_t version = 0;
+  // Set by Promote / Rollback / Split.
+  int64_t version = 0;  // a split's heaviest version
+  std::vector<WeightedVersion> split;
   std::string action;
 };
 
@@ -70,6 +71,11 @@ class ModelRepository {
   // the version the alias pointed at before.
   Status Promote(const std::string& name, int64_t version, AliasChange change,
                  std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
+  // Splits `change.alias` of a loaded model over `split` (at least two
+  // distinct versions, weights > 0), with the same guarantees as Promote:
+  // every version of the split is READY before the alias moves.
+  Status Split(const std::string& name, std::vector<WeightedVersion> split, AliasChange change,
+               std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Points `change.alias` back at the version it pointed at before the
   // current one (RollbackTarget over the store's history); returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
@@ -83,7 +89,10 @@ class ModelRepository {
   // that nothing the repository's contents do can end the process.
   Status LoadAllOrThrow();
   int PollOrThrow() LOCKS_EXCLUDED(mu_);
-  using AliasMap = std::map<std::string, int64_t, std::less<>>;
+  struct Aliases {
+    std::map<std::string, int64_t, std::less<>> versions;
+    std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+  };
   // Loads `name` and publishes it, with its stored aliases and `change` (if
   // not null) applied; see Promote for what `change` requires.
   Status LoadModelLocked(const std::string& name, const AliasChange* change,
@@ -95,7 +104,7 @@ class ModelRepository {
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.
   std::string Scrub(std::string message) const;
-  ModelEntry Load(const std::string& name, const AliasMap& aliases) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ModelEntry Load(const std::string& name, const Aliases& aliases) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A summary of what on disk makes up `name`; changes when any file does.
   std::string Fingerprint(const std::string& name) const;
   std::string VersionFingerprint(const std::string& name, int64_t version) const;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/model_manager.h"
 #include "core/status.h"
 
 namespace berth {
@@ -35,8 +36,9 @@ struct VersionRecord {
 struct AliasRecord {
   std::string model;
   std::string alias;
-  int64_t version = 0;
+  int64_t version = 0;  // for a split, its heaviest version
   std::string updated_at;
+  std::vector<WeightedVersion> split;  // empty unless the alias splits traffic
 };
 
 struct AuditRecord {
@@ -44,7 +46,7 @@ struct AuditRecord {
   std::string at;       // RFC 3339, UTC
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
-  std::string action;   // "register", "promote", "rollback"
+  std::string action;   // "register", "promote", "split", "rollback"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
@@ -70,6 +72,14 @@ class RegistryStore {
   // at before. Returns that previous version, if any.
   virtual StatusOr<std::optional<int64_t>> SetAlias(std::string_view model, std::string_view alias,
                                                     int64_t version, std::string_view action,
+                                                    std::string_view actor,
+                                                    std::string_view reason) = 0;
+
+  // Splits `alias` of `model` over `split` (every version registered, at
+  // least two, weights > 0), recorded as a "split" action. The alias's
+  // version becomes the heaviest one; a later SetAlias ends the split.
+  virtual StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
+                                                    const std::vector<WeightedVersion>& split,
                                                     std::string_view actor,
                                                     std::string_view reason) = 0;
 

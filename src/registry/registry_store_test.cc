@@ -108,6 +108,25 @@ TEST_F(RegistryStoreTest, AnUnwritablePathIsAClearError) {
   EXPECT_EQ(store.status().code(), Status::Code::kUnavailable);
 }
 
+TEST_F(RegistryStoreTest, SplitsAreStoredAuditedAndEndedByAPromotion) {
+  for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
+  auto previous = store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "a", "canary");
+  ASSERT_TRUE(previous.ok()) << previous.status().ToString();
+  EXPECT_EQ(*previous, 1);
+  EXPECT_FALSE(store_->SetSplit("m", "production", {{1, 90}, {9, 10}}, "a", "").ok());
+  store_ = Open();
+  auto aliases = store_->Aliases("m");
+  ASSERT_EQ(aliases->size(), 1u);
+  EXPECT_EQ((*aliases)[0].version, 1);  // the heaviest
+  EXPECT_EQ((*aliases)[0].split, (std::vector<WeightedVersion>{{1, 90}, {2, 10}}));
+  EXPECT_EQ(store_->History("m")->back().action, "split");
+  EXPECT_EQ(store_->History("m")->back().reason, "1=90 2=10: canary");
+
+  ASSERT_TRUE(store_->SetAlias("m", "production", 2, "promote", "a", "").ok());
+  EXPECT_TRUE((*store_->Aliases("m"))[0].split.empty());
+}
+
 AuditRecord Move(const char* action, std::string alias, int64_t to) {
   AuditRecord r;
   r.action = action;

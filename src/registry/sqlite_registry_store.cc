@@ -54,6 +54,17 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_by_model ON audit(model, id);
 )sql",
+    R"sql(
+CREATE TABLE alias_splits (
+  model TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  weight INTEGER NOT NULL CHECK (weight > 0),
+  PRIMARY KEY (model, alias, version),
+  FOREIGN KEY (model, alias) REFERENCES aliases(model, alias) ON DELETE CASCADE,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+)sql",
 };
 
 std::string NowRfc3339() {
@@ -214,9 +225,23 @@ class SqliteRegistryStore final : public RegistryStore {
   StatusOr<std::vector<AliasRecord>> Aliases(std::string_view model) override {
     std::lock_guard lock(mu_);
     std::vector<AliasRecord> out;
-    Statement s(db_, "SELECT alias, version, updated_at FROM aliases WHERE model = ? ORDER BY alias");
+    {
+      Statement s(db_,
+                  "SELECT alias, version, updated_at FROM aliases WHERE model = ? ORDER BY alias");
+      s.Bind(1, model);
+      while (s.Step()) out.push_back({std::string(model), s.Text(0), s.Int(1), s.Text(2), {}});
+      RETURN_IF_ERROR(s.status());
+    }
+    Statement s(db_,
+                "SELECT alias, version, weight FROM alias_splits WHERE model = ? "
+                "ORDER BY alias, version");
     s.Bind(1, model);
-    while (s.Step()) out.push_back({std::string(model), s.Text(0), s.Int(1), s.Text(2)});
+    while (s.Step()) {
+      const std::string alias = s.Text(0);
+      for (AliasRecord& a : out) {
+        if (a.alias == alias) a.split.push_back({s.Int(1), static_cast<int>(s.Int(2))});
+      }
+    }
     RETURN_IF_ERROR(s.status());
     return out;
   }
@@ -231,6 +256,44 @@ class SqliteRegistryStore final : public RegistryStore {
     if (!previous.ok()) {
       Exec("ROLLBACK").ok();
       return previous.status();
+    }
+    RETURN_IF_ERROR(Exec("COMMIT"));
+    return previous;
+  }
+
+  StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
+                                            const std::vector<WeightedVersion>& split,
+                                            std::string_view actor,
+                                            std::string_view reason) override {
+    if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
+    const WeightedVersion* heaviest = &split[0];
+    std::string shares;
+    for (const WeightedVersion& w : split) {
+      if (w.weight <= 0) return Status::InvalidArgument("split weights must be positive");
+      if (w.weight > heaviest->weight) heaviest = &w;
+      shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
+                std::to_string(w.weight);
+    }
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto previous = SetAliasLocked(model, alias, heaviest->version, "split", actor,
+                                   reason.empty() ? shares : shares + ": " + std::string(reason));
+    Status s = previous.status();
+    for (const WeightedVersion& w : split) {
+      if (!s.ok()) break;
+      Statement row(db_,
+                    "INSERT INTO alias_splits(model, alias, version, weight) VALUES (?, ?, ?, ?)");
+      row.Bind(1, model).Bind(2, alias).Bind(3, w.version).Bind(4, static_cast<int64_t>(w.weight));
+      row.Step();
+      s = row.status();
+      if (!s.ok()) {
+        s = Status::InvalidArgument("cannot split over version " + std::to_string(w.version) +
+                                    " of model '" + std::string(model) + "': " + s.message());
+      }
+    }
+    if (!s.ok()) {
+      Exec("ROLLBACK").ok();
+      return s;
     }
     RETURN_IF_ERROR(Exec("COMMIT"));
     return previous;
@@ -333,6 +396,12 @@ class SqliteRegistryStore final : public RegistryStore {
       current.Bind(1, model).Bind(2, alias);
       if (current.Step()) previous = current.Int(0);
       RETURN_IF_ERROR(current.status());
+    }
+    {
+      Statement clear(db_, "DELETE FROM alias_splits WHERE model = ? AND alias = ?");
+      clear.Bind(1, model).Bind(2, alias);
+      clear.Step();
+      RETURN_IF_ERROR(clear.status());
     }
     Statement upsert(db_,
                      "INSERT INTO aliases(model, alias, version, updated_at) VALUES (?, ?, ?, ?) "

@@ -53,6 +53,25 @@ StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::str
   return move;
 }
 
+StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::string& name,
+                                         const std::vector<WeightedVersion>& split,
+                                         const std::string& alias,
+                                         const std::string& reason) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  AliasChange change;
+  change.alias = alias;
+  change.actor = std::string(peer);
+  change.reason = reason;
+  AliasMove move;
+  RETURN_IF_ERROR(repository->Split(name, split, change, &move.previous));
+  // The split's heaviest version, as published.
+  if (auto entry = models->Find(name)) {
+    if (auto it = entry->aliases.find(alias); it != entry->aliases.end()) move.version = it->second;
+  }
+  return move;
+}
+
 StatusOr<AliasMove> ServerContext::Rollback(std::string_view peer, const std::string& name,
                                             const std::string& alias,
                                             const std::string& reason) const {

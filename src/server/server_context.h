@@ -64,6 +64,9 @@ struct ServerContext {
   // exist.
   StatusOr<AliasMove> Promote(std::string_view peer, const std::string& name, int64_t version,
                               const std::string& alias, const std::string& reason) const;
+  StatusOr<AliasMove> Split(std::string_view peer, const std::string& name,
+                            const std::vector<WeightedVersion>& split, const std::string& alias,
+                            const std::string& reason) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
   // PermissionDenied unless `peer` may change what is served.

@@ -226,3 +226,93 @@ def test_promotion_under_load_fails_no_request(served: BerthServer, model_reposi
             thread.join()
     assert failures == []
     assert served_versions == {"1", "2"}
+
+
+def split(client: V2Client, versions: dict[str, int], **fields: Any) -> Any:
+    return client.post(f"/v2/registry/models/{MODEL}/split", {"versions": versions, **fields})
+
+
+def test_a_90_10_split_lands_within_three_points_and_keys_stick(
+    served: BerthServer, model_repository: ModelRepository
+) -> None:
+    model = iris(model_repository, 1)
+    body = model.infer_request(model.dataset.X_test[:1])
+    with V2Client(served.base_url) as client:
+        response = split(client, {"1": 90, "2": 10}, reason="canary")
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == 1
+        shown = client.get(f"/v2/registry/models/{MODEL}").json()
+        assert shown["splits"] == {"production": {"1": 90, "2": 10}}
+        counts = {"1": 0, "2": 0}
+        for _ in range(2000):
+            answer = client.infer(MODEL, body)
+            assert answer.status_code == 200, answer.text
+            version = answer.json()["model_version"]
+            assert answer.headers["Berth-Model-Version"] == version
+            counts[version] += 1
+        assert abs(counts["2"] / 2000 - 0.10) <= 0.03, counts
+        for key in ("alice", "bob", "carol", "dave", "erin"):
+            versions = {
+                client.session.post(
+                    f"{served.base_url}/v2/models/{MODEL}/infer", json=body, headers={"Berth-Routing-Key": key}
+                ).json()["model_version"]
+                for _ in range(20)
+            }
+            assert len(versions) == 1, (key, versions)
+        # A promotion ends the split; the history shows both moves.
+        assert promote(client, 2).status_code == 200
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["splits"] == {}
+        assert {served_version(client, model_repository) for _ in range(20)} == {"2"}
+        actions = [h["action"] for h in client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]]
+        assert actions[-2:] == ["split", "promote"]
+
+
+def test_a_split_reaches_every_door_and_survives_a_restart(
+    repo: Path, tmp_path: Path, model_repository: ModelRepository
+) -> None:
+    model = iris(model_repository, 1)
+    x = model.dataset.X_test[:1].astype(np.float32)
+    with BerthServer.start(berth_binary(), repo, tmp_path / "first.log") as server, V2Client(server.base_url) as client:
+        assert split(client, {"1": 50, "2": 50}).status_code == 200
+    with BerthServer.start(berth_binary(), repo, tmp_path / "second.log") as server, V2Client(
+        server.base_url
+    ) as client:
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["splits"] == {"production": {"1": 50, "2": 50}}
+        seen_rows = {
+            client.post(f"/v2/models/{MODEL}/infer_rows", {"instances": named_rows(model, x)}).json()["model_version"]
+            for _ in range(60)
+        }
+        seen_tf = {
+            client.post(f"/v1/models/{MODEL}:predict", {"instances": x.tolist()}).headers["Berth-Model-Version"]
+            for _ in range(60)
+        }
+        assert seen_rows == {"1", "2"} and seen_tf == {"1", "2"}
+        triton = grpcclient.InferenceServerClient(server.grpc_address())
+        inputs = [grpcclient.InferInput("X", list(x.shape), "FP32")]
+        inputs[0].set_data_from_numpy(x)
+        seen_grpc = {triton.infer(MODEL, inputs).get_response().model_version for _ in range(60)}
+        assert seen_grpc == {"1", "2"}
+        sticky = {
+            triton.infer(MODEL, inputs, headers={"berth-routing-key": "k-17"}).get_response().model_version
+            for _ in range(20)
+        }
+        assert len(sticky) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"versions": {"1": 100}}, 400),
+        ({"versions": {"1": 90, "9": 10}}, 404),
+        ({"versions": {"1": 90, "2": 0}}, 400),
+        ({"versions": {"1": 90, "02": 10}}, 400),
+        ({"versions": {"1": 90, "2": "10"}}, 400),
+        ({"versions": [1, 2]}, 400),
+        ({"versions": {"1": 90, "2": 10}, "alias": "Bad"}, 400),
+    ],
+)
+def test_bad_splits_are_refused_and_change_nothing(served: BerthServer, body: Any, status: int) -> None:
+    with V2Client(served.base_url) as client:
+        before = client.get(f"/v2/registry/models/{MODEL}/history").json()
+        assert_error(client.post(f"/v2/registry/models/{MODEL}/split", body), status)
+        assert client.get(f"/v2/registry/models/{MODEL}/history").json() == before

@@ -41,6 +41,9 @@ std::vector<int64_t> ReadyVersions(const ModelEntry& entry) {
   return out;
 }
 
+// Keeps a client on one version of a split alias (ModelManager::Resolve).
+constexpr std::string_view kRoutingKeyMetadata = "berth-routing-key";
+
 // The IP address in gRPC's peer string ("ipv4:127.0.0.1:5000",
 // "ipv6:[::1]:5000"); empty for other transports.
 std::string PeerAddress(const std::string& peer) {
@@ -151,6 +154,7 @@ class GrpcServer::Service {
   void ModelInfer(Call<inference::ModelInferRequest, inference::ModelInferResponse>& call) const {
     auto decoded = DecodeInferRequest(call.request());
     if (!decoded.ok()) return call.Reply(decoded.status());
+    (*decoded)->routing_key = call.metadata(kRoutingKeyMetadata);
     // The call stays alive until it replies, on whichever thread the
     // scheduler completes the request.
     ctx_->inference->Infer(

@@ -99,9 +99,10 @@ std::string MediaType(std::string_view content_type) {
 
 // Decodes a body for `model` (JSON rows, or CSV when `csv`), runs it, replies
 // {"predictions": [...]}.
-void Predict(const ServerContext* ctx, const std::string& name, std::string_view body,
+void Predict(const ServerContext* ctx, const std::string& name, const HttpRequest& req,
              const BodyForm& form, bool csv, Reply reply) {
-  auto model = ctx->models->Resolve(name, "");
+  const std::string_view body = req.body;
+  auto model = ctx->models->Resolve(name, "", req.Header(kRoutingKeyHeader));
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   const std::vector<TensorSpec>& inputs = (*model)->signature.inputs;
   auto request = std::make_unique<InferenceRequest>();
@@ -126,7 +127,9 @@ void Predict(const ServerContext* ctx, const std::string& name, std::string_view
                           if (!response.ok()) return reply(ErrorResponse(response.status()));
                           auto out = WritePredictions(*response, rows);
                           if (!out.ok()) return reply(ErrorResponse(out.status()));
-                          reply(JsonResponse(200, std::move(out).value()));
+                          HttpResponse r = JsonResponse(200, std::move(out).value());
+                          r.headers.emplace_back(kModelVersionHeader, response->model_version);
+                          reply(std::move(r));
                         });
 }
 
@@ -153,7 +156,7 @@ void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform
                 auto name = ChooseModel(*ctx, req.Header(kTargetModelHeader), default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
                 static const BodyForm kForm{{"instances"}, true, false};
-                Predict(ctx, *name, req.body, kForm, csv, std::move(reply));
+                Predict(ctx, *name, req, kForm, csv, std::move(reply));
               });
 }
 
@@ -166,7 +169,7 @@ void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, R
                 auto name = ChooseModel(*ctx, "", default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
                 static const BodyForm kForm{{"instances"}, false, true};
-                Predict(ctx, *name, req.body, kForm, false, std::move(reply));
+                Predict(ctx, *name, req, kForm, false, std::move(reply));
               });
 }
 
@@ -182,7 +185,7 @@ void RegisterAzure(const ServerContext* ctx, const PlatformOptions& platform, Ro
                 auto name = ChooseModel(*ctx, "", default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
                 static const BodyForm kForm{{"instances", "data"}, true, false};
-                Predict(ctx, *name, req.body, kForm, false, std::move(reply));
+                Predict(ctx, *name, req, kForm, false, std::move(reply));
               });
 }
 

@@ -36,6 +36,11 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 
+// Keeps a client on one version of a split alias (ModelManager::Resolve).
+inline constexpr std::string_view kRoutingKeyHeader = "berth-routing-key";
+// Says which version answered, on every inference response.
+inline constexpr std::string_view kModelVersionHeader = "Berth-Model-Version";
+
 // Delivers the response; may be called from any thread, exactly once.
 using Reply = std::function<void(HttpResponse)>;
 

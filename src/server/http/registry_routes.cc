@@ -76,6 +76,58 @@ StatusOr<MoveRequest> ParseMoveRequest(const std::string& body, bool needs_versi
   return out;
 }
 
+// A split body: {"versions": {"3": 90, "4": 10}, "alias": "...", "reason": "..."}.
+struct SplitRequest {
+  std::vector<WeightedVersion> split;
+  std::string alias = std::string(kProductionAlias);
+  std::string reason;
+};
+
+StatusOr<SplitRequest> ParseSplitRequest(const std::string& body) {
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJson(body, &doc));
+  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
+  RETURN_IF_ERROR(CheckMembers(doc, {"versions", "alias", "reason"}, "the split request"));
+  SplitRequest out;
+  auto versions = doc.FindMember("versions");
+  if (versions == doc.MemberEnd() || !versions->value.IsObject()) {
+    return Status::InvalidArgument(
+        "the split request needs 'versions': {\"<version>\": <weight>, ...}");
+  }
+  for (const auto& m : versions->value.GetObject()) {
+    ASSIGN_OR_RETURN(int64_t version,
+                     ParseVersionNumber(std::string_view(m.name.GetString(), m.name.GetStringLength())));
+    if (!m.value.IsInt() || m.value.GetInt() <= 0) {
+      return Status::InvalidArgument("the weight of version " + std::to_string(version) +
+                                     " must be a positive integer");
+    }
+    out.split.push_back({version, m.value.GetInt()});
+  }
+  for (auto [key, field] : {std::pair{"alias", &out.alias}, std::pair{"reason", &out.reason}}) {
+    auto m = doc.FindMember(key);
+    if (m == doc.MemberEnd()) continue;
+    if (!m->value.IsString()) return Status::InvalidArgument(std::string("'") + key + "' must be a string");
+    field->assign(m->value.GetString(), m->value.GetStringLength());
+  }
+  if (out.reason.size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  return out;
+}
+
+void WriteSplits(JsonWriter* w, const ModelEntry& entry) {
+  w->StartObject();
+  for (const auto& [alias, split] : entry.splits) {
+    w->Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
+    w->StartObject();
+    for (const WeightedVersion& v : split) {
+      const std::string key = std::to_string(v.version);
+      w->Key(key.c_str(), static_cast<rapidjson::SizeType>(key.size()));
+      w->Int(v.weight);
+    }
+    w->EndObject();
+  }
+  w->EndObject();
+}
+
 HttpResponse MoveResponse(const std::string& model, const std::string& alias,
                           const AliasMove& move) {
   rapidjson::StringBuffer buf;
@@ -125,6 +177,13 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     }
   }
   w.EndObject();
+  w.Key("splits");
+  if (entry) {
+    WriteSplits(&w, *entry);
+  } else {
+    w.StartObject();
+    w.EndObject();
+  }
   w.Key("default_version");
   const VersionEntry* def = entry ? entry->Default() : nullptr;
   WriteOptional(&w, def ? std::optional<int64_t>(def->version) : std::nullopt);
@@ -147,7 +206,11 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     w.StartArray();
     if (entry) {
       for (const auto& [alias, version] : entry->aliases) {
-        if (version == number) WriteString(&w, alias);
+        bool in_split = false;
+        if (auto split = entry->splits.find(alias); split != entry->splits.end()) {
+          for (const WeightedVersion& v : split->second) in_split = in_split || v.version == number;
+        }
+        if (version == number || in_split) WriteString(&w, alias);
       }
     }
     w.EndArray();
@@ -299,6 +362,15 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
                 if (!done.ok()) return reply(ErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
+              });
+  router->Add("POST", "/v2/registry/models/{model}/split",
+              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+                auto split = ParseSplitRequest(req.body);
+                if (!split.ok()) return reply(ErrorResponse(split.status()));
+                const std::string name(Param(p, "model"));
+                auto done = ctx->Split(req.peer, name, split->split, split->alias, split->reason);
+                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                reply(MoveResponse(name, split->alias, *done));
               });
   router->Add("POST", "/v2/registry/models/{model}/rollback",
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {

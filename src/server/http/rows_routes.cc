@@ -50,7 +50,7 @@ StatusOr<std::string> WriteRowsResponse(const InferenceResponse& response, int64
 void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
   auto infer_rows = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     const std::string name(Param(p, "model"));
-    auto model = ctx->models->Resolve(name, Param(p, "version"));
+    auto model = ctx->models->Resolve(name, Param(p, "version"), req.Header(kRoutingKeyHeader));
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto request = ParseRowsRequest(req.body, (*model)->signature.inputs);
     if (!request.ok()) return reply(ErrorResponse(request.status()));
@@ -62,7 +62,9 @@ void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
                             if (!response.ok()) return reply(ErrorResponse(response.status()));
                             auto body = WriteRowsResponse(*response, rows);
                             if (!body.ok()) return reply(ErrorResponse(body.status()));
-                            reply(JsonResponse(200, std::move(body).value()));
+                            HttpResponse r = JsonResponse(200, std::move(body).value());
+                            r.headers.emplace_back(kModelVersionHeader, response->model_version);
+                            reply(std::move(r));
                           });
   };
   router->Add("POST", "/v2/models/{model}/infer_rows", infer_rows);

@@ -40,7 +40,7 @@ void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
 
 void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
   const std::string name(Param(p, "model"));
-  auto model = ctx->models->Resolve(name, Param(p, "version"));
+  auto model = ctx->models->Resolve(name, Param(p, "version"), req.Header(kRoutingKeyHeader));
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
@@ -53,7 +53,9 @@ void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams&
         if (!response.ok()) return reply(ErrorResponse(response.status()));
         auto body = WriteTfServingPredictResponse(*response, format, rows);
         if (!body.ok()) return reply(ErrorResponse(body.status()));
-        reply(JsonResponse(200, std::move(body).value()));
+        HttpResponse r = JsonResponse(200, std::move(body).value());
+        r.headers.emplace_back(kModelVersionHeader, response->model_version);
+        reply(std::move(r));
       });
 }
 

@@ -128,6 +128,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     if (!request.ok()) return reply(ErrorResponse(request.status()));
     (*request)->model_name = std::string(Param(p, "model"));
     (*request)->model_version = std::string(Param(p, "version"));
+    (*request)->routing_key = std::string(req.Header(kRoutingKeyHeader));
     BinaryOutputs binary = BinaryOutputsOf(**request);
     ctx->inference->Infer(
         std::move(request).value(),
@@ -136,6 +137,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
           if (!response.ok()) return reply(ErrorResponse(response.status()));
           EncodedV2Response encoded = WriteV2InferResponse(*response, binary);
           HttpResponse r = JsonResponse(200, std::move(encoded.body));
+          r.headers.emplace_back(kModelVersionHeader, response->model_version);
           if (encoded.json_size != r.body.size()) {
             r.content_type = "application/octet-stream";
             r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded.json_size));
