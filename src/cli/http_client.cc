@@ -209,6 +209,13 @@ StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target,
       ec == asio::error::connection_reset) {
     return Status::Unavailable(url_.text + " closed the connection without answering");
   }
+  if (ec == bhttp::error::partial_message) {
+    return Status::Unavailable(url_.text + " closed the connection in the middle of its answer");
+  }
+  if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category()) {
+    return Status::Unavailable("the answer from " + url_.text + " is not HTTP/1.1 (" +
+                               ec.message() + "): is that a Berth server's REST port?");
+  }
   if (ec) {
     return Status::Unavailable("reading the answer from " + url_.text + " failed: " +
                                ec.message());
