@@ -45,6 +45,8 @@ Options for serve:
                            (default $BERTH_PLATFORM, else none); see docs/platforms.md. The
                            platform's environment then sets what the flags above leave
                            unset: host 0.0.0.0, the port, the model repository
+  --registry R             the registry store (versions, aliases, audit): sqlite:PATH, or none
+                           (default: sqlite at DIR/.berth/registry.db when it can be created)
   --allow-remote-admin B   accept repository load/unload from any client, not only from this
                            machine (default false; there are no API keys yet)
   --default-model NAME     the model that answers the platform routes when a request names
@@ -125,6 +127,8 @@ int Serve(const std::vector<std::string_view>& args) {
     } else if (flag == "--platform") {
       platform = value;
       platform_given = true;
+    } else if (flag == "--registry") {
+      options.registry = std::string(value);
     } else if (flag == "--allow-remote-admin") {
       if (value != "true" && value != "false") return Fail(bad);
       options.allow_remote_admin = value == "true";

@@ -39,6 +39,19 @@ void ModelManager::Remove(const std::string& name) {
   if (observer_ != nullptr) observer_->OnModelChanged(name, nullptr);
 }
 
+const VersionEntry* ModelEntry::FindVersion(int64_t version) const {
+  for (const VersionEntry& v : versions) {
+    if (v.version == version) return &v;
+  }
+  return nullptr;
+}
+
+const VersionEntry* ModelEntry::Default() const {
+  auto production = aliases.find(kProductionAlias);
+  if (production != aliases.end()) return FindVersion(production->second);
+  return LatestReady();
+}
+
 StatusOr<int64_t> ParseVersionNumber(std::string_view text) {
   int64_t number = 0;
   const char* first = text.data();
@@ -56,8 +69,11 @@ StatusOr<int64_t> ParseVersionNumber(std::string_view text) {
 StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name,
                                             std::string_view selector) const {
   RETURN_IF_ERROR(ValidateModelName(name));
+  // A selector that starts with a letter is an alias; anything else must be
+  // a version number.
+  const bool alias = !selector.empty() && selector[0] >= 'a' && selector[0] <= 'z';
   int64_t number = 0;
-  if (!selector.empty()) {
+  if (!selector.empty() && !alias) {
     ASSIGN_OR_RETURN(number, ParseVersionNumber(selector));
   }
   std::shared_lock lock(mu_);
@@ -66,22 +82,32 @@ StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name,
     return Status::NotFound("model '" + std::string(name) + "' is not in the repository");
   }
   const ModelEntry& entry = it->second;
+  const VersionEntry* v = nullptr;
   if (selector.empty()) {
-    if (const VersionEntry* v = entry.LatestReady()) return v->model;
-    std::string why = entry.reason;
-    if (why.empty() && !entry.versions.empty()) why = entry.versions.back().reason;
-    return Status::Unavailable("model '" + entry.name + "' has no ready version" +
-                               (why.empty() ? "" : ": " + why));
+    v = entry.Default();
+    if (v == nullptr) {
+      std::string why = entry.reason;
+      if (why.empty() && !entry.versions.empty()) why = entry.versions.back().reason;
+      return Status::Unavailable("model '" + entry.name + "' has no ready version" +
+                                 (why.empty() ? "" : ": " + why));
+    }
+  } else if (alias) {
+    auto a = entry.aliases.find(selector);
+    if (a == entry.aliases.end()) {
+      return Status::NotFound("model '" + entry.name + "' has no version or alias '" +
+                              PrintableExcerpt(selector) + "'");
+    }
+    number = a->second;
   }
-  for (const VersionEntry& v : entry.versions) {
-    if (v.version != number) continue;
-    if (v.state == ModelState::kReady) return v.model;
-    return Status::Unavailable("version " + std::to_string(number) + " of model '" + entry.name +
-                               "' is " + ModelStateName(v.state) +
-                               (v.reason.empty() ? "" : ": " + v.reason));
+  if (v == nullptr) v = entry.FindVersion(number);
+  if (v == nullptr) {
+    return Status::NotFound("model '" + entry.name + "' has no version '" + std::to_string(number) +
+                            "'");
   }
-  return Status::NotFound("model '" + entry.name + "' has no version '" + std::string(selector) +
-                          "'");
+  if (v->state == ModelState::kReady) return v->model;
+  return Status::Unavailable("version " + std::to_string(v->version) + " of model '" + entry.name +
+                             "' is " + ModelStateName(v->state) +
+                             (v->reason.empty() ? "" : ": " + v->reason));
 }
 
 std::optional<ModelEntry> ModelManager::Find(std::string_view name) const {

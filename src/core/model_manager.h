@@ -36,10 +36,20 @@ struct ModelEntry {
   std::string name;
   std::string reason;                   // a model-level failure, e.g. a bad config
   std::vector<VersionEntry> versions;   // ascending by version
+  // Alias name -> version (production, staging, ...), from the registry.
+  std::map<std::string, int64_t, std::less<>> aliases;
 
   // The highest READY version, or nullptr.
   const VersionEntry* LatestReady() const;
+  // What a request naming no version runs on: the `production` alias's
+  // version if it is set, else the highest READY version. May be a version
+  // that is not READY (a production alias whose version failed), or nullptr.
+  const VersionEntry* Default() const;
+  const VersionEntry* FindVersion(int64_t version) const;
 };
+
+// The alias a request naming no version follows, when the model has it.
+inline constexpr std::string_view kProductionAlias = "production";
 
 // Told when a model's entry in the table changes, so that what is kept per
 // version elsewhere (metric series, later drift windows) can follow it.
@@ -70,8 +80,8 @@ class ModelManager {
 
   // The one lookup step every door takes: what a request names (a model and
   // a selector) becomes the handle the request runs on. `selector` is a
-  // version number, or empty for the model's default (the highest READY
-  // version). Resolve once per request and keep the handle: looking the
+  // version number, an alias (production, staging, ...), or empty for the
+  // model's default (ModelEntry::Default). Resolve once per request and keep the handle: looking the
   // version up again may find it gone after a hot swap. NotFound for an
   // unknown model or version, Unavailable for a version that exists but is
   // not READY, InvalidArgument for a malformed name (ValidateModelName) or

@@ -85,7 +85,7 @@ TEST(ModelManagerTest, MalformedVersionIsInvalidArgument) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1)}));
   for (const char* v :
-       {"abc", "1a", " 1", "1.0", "+1", "0x1", "01", "001", "0", "-1", "99999999999999999999"}) {
+       {"1a", " 1", "1.0", "+1", "0x1", "01", "001", "0", "-1", "99999999999999999999", "_x"}) {
     auto got = manager.Resolve("m", v);
     ASSERT_FALSE(got.ok()) << v;
     EXPECT_EQ(got.status().code(), Status::Code::kInvalidArgument) << v;
@@ -197,6 +197,34 @@ TEST(ModelManagerTest, ReadersSeeWholeEntriesDuringSwaps) {
   stop = true;
   reader.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(ModelManagerTest, AliasesResolveAndProductionIsTheDefault) {
+  ModelManager manager;
+  ModelEntry e = Entry("m", {Ready("m", 1), Ready("m", 2), Ready("m", 3)});
+  e.aliases = {{"staging", 3}};
+  manager.Set(e);
+  EXPECT_EQ((*manager.Resolve("m", ""))->version, 3);  // no production: the latest READY
+  EXPECT_EQ((*manager.Resolve("m", "staging"))->version, 3);
+  auto unknown = manager.Resolve("m", "canary");
+  EXPECT_EQ(unknown.status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(unknown.status().message(), "model 'm' has no version or alias 'canary'");
+
+  e.aliases["production"] = 1;
+  manager.Set(e);
+  EXPECT_EQ((*manager.Resolve("m", ""))->version, 1);
+  EXPECT_EQ((*manager.Resolve("m", "production"))->version, 1);
+  EXPECT_EQ((*manager.Resolve("m", "3"))->version, 3);
+}
+
+TEST(ModelManagerTest, ProductionOnAnUnreadyVersionIsUnavailableNotSilentlyAnother) {
+  ModelManager manager;
+  ModelEntry e = Entry("m", {NotReady(1, ModelState::kUnavailable, "bad file"), Ready("m", 2)});
+  e.aliases = {{"production", 1}};
+  manager.Set(e);
+  auto got = manager.Resolve("m", "");
+  EXPECT_EQ(got.status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(got.status().message(), "version 1 of model 'm' is UNAVAILABLE: bad file");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "core/model_name.h"
 #include "core/dynamic_batcher.h"
 #include "core/scheduler.h"
+#include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/version_policy.h"
 
@@ -46,8 +47,11 @@ fs::path AbsoluteRoot(const fs::path& root) {
 }  // namespace
 
 ModelRepository::ModelRepository(fs::path root, std::map<std::string, BackendFactory*> factories,
-                                 ModelManager* manager)
-    : root_(AbsoluteRoot(root)), factories_(std::move(factories)), manager_(manager) {}
+                                 ModelManager* manager, RegistryStore* store)
+    : root_(AbsoluteRoot(root)),
+      factories_(std::move(factories)),
+      manager_(manager),
+      store_(store) {}
 
 std::vector<std::string> ModelRepository::ModelDirectories(std::error_code* ec) const {
   // Never the throwing overloads here: an entry may be a dangling link, a
@@ -90,7 +94,7 @@ Status ModelRepository::LoadAllOrThrow() {
   if (ec) return Status::Internal("cannot list '" + root_.string() + "': " + ec.message());
   std::lock_guard lock(mu_);
   for (const auto& name : names) {
-    Status s = LoadModelLocked(name);
+    Status s = LoadModelLocked(name, nullptr, nullptr);
     // At start-up a failed model is published as UNAVAILABLE, never fatal.
     if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
   }
@@ -119,7 +123,7 @@ int ModelRepository::PollOrThrow() {
     auto it = fingerprints_.find(name);
     if (it != fingerprints_.end() && it->second == Fingerprint(name)) continue;
     LOG_INFO("model files changed; loading", {{"model", name}});
-    Status s = LoadModelLocked(name);
+    Status s = LoadModelLocked(name, nullptr, nullptr);
     if (!s.ok()) LOG_WARN("reload failed", {{"model", name}, {"error", s.message()}});
     ++acted;
   }
@@ -159,13 +163,14 @@ Status ModelRepository::LoadModel(const std::string& name) {
   RETURN_IF_ERROR(ValidateModelName(name));
   std::lock_guard lock(mu_);
   try {
-    return LoadModelLocked(name);
+    return LoadModelLocked(name, nullptr, nullptr);
   } catch (const std::exception& e) {
     return Status::Internal(Scrub("failed to load '" + name + "': " + e.what()));
   }
 }
 
-Status ModelRepository::LoadModelLocked(const std::string& name) {
+Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChange* change,
+                                        std::optional<int64_t>* previous) {
   std::error_code ec;
   const bool is_dir = fs::is_directory(root_ / name, ec);
   if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
@@ -173,11 +178,42 @@ Status ModelRepository::LoadModelLocked(const std::string& name) {
                             ec.message());
   }
   if (!is_dir) return Status::NotFound("model '" + name + "' is not in the repository");
+  AliasMap aliases;
+  if (store_ != nullptr) {
+    ASSIGN_OR_RETURN(std::vector<AliasRecord> stored, store_->Aliases(name));
+    for (const AliasRecord& a : stored) aliases[a.alias] = a.version;
+  }
+  if (change != nullptr) {
+    std::error_code version_ec;
+    if (!fs::is_directory(root_ / name / std::to_string(change->version), version_ec)) {
+      return Status::NotFound("model '" + name + "' has no version " +
+                              std::to_string(change->version) + " in the repository");
+    }
+    aliases[change->alias] = change->version;
+  }
   // Taken before reading the files: a change made while they are read shows
   // up as a new fingerprint at the next poll.
   fingerprints_[name] = Fingerprint(name);
-  ModelEntry entry = Load(name);
-  if (entry.LatestReady() == nullptr) {
+  ModelEntry entry = Load(name, aliases);
+  if (store_ != nullptr) RegisterReadyVersions(entry);
+  if (change != nullptr) {
+    // The alias moves only to a version that has loaded, and only once the
+    // store has recorded the move: a crash in between leaves the old alias.
+    const VersionEntry* target = entry.FindVersion(change->version);
+    if (target == nullptr || target->state != ModelState::kReady) {
+      const std::string why = target == nullptr ? "it is not in the repository" : target->reason;
+      return Status::FailedPrecondition("version " + std::to_string(change->version) +
+                                        " of model '" + name + "' cannot serve (" + why +
+                                        "); alias '" + change->alias + "' is unchanged");
+    }
+    ASSIGN_OR_RETURN(*previous, store_->SetAlias(name, change->alias, change->version,
+                                                 change->action, change->actor, change->reason));
+    LOG_INFO("alias moved", {{"model", name},
+                             {"alias", change->alias},
+                             {"version", std::to_string(change->version)},
+                             {"action", change->action},
+                             {"actor", change->actor}});
+  } else if (entry.LatestReady() == nullptr) {
     auto current = manager_->Find(name);
     if (current && current->LatestReady() != nullptr) {
       std::string why = entry.reason;
@@ -205,6 +241,85 @@ Status ModelRepository::LoadModelLocked(const std::string& name) {
   return Status::Ok();
 }
 
+void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
+  auto known = store_->Versions(entry.name);
+  if (!known.ok()) {
+    LOG_WARN("cannot read the registry store", {{"error", known.status().message()}});
+    return;
+  }
+  for (const VersionEntry& v : entry.versions) {
+    if (v.state != ModelState::kReady) continue;
+    const bool registered = std::any_of(known->begin(), known->end(), [&](const VersionRecord& r) {
+      return r.version == v.version;
+    });
+    if (registered) continue;
+    const fs::path file = root_ / entry.name / std::to_string(v.version) / "model.onnx";
+    auto digest = Sha256File(file);
+    if (!digest.ok()) {
+      LOG_WARN("cannot register version", {{"model", entry.name},
+                                            {"version", std::to_string(v.version)},
+                                            {"error", Scrub(digest.status().message())}});
+      continue;
+    }
+    VersionRecord record;
+    record.model = entry.name;
+    record.version = v.version;
+    record.digest = digest->digest;
+    record.size = digest->size;
+    record.format = v.model->platform == "onnxruntime_onnx" ? "onnx" : v.model->platform;
+    record.source = "directory";
+    record.created_by = "repository";
+    Status s = store_->RegisterVersion(record, "repository");
+    if (!s.ok()) {
+      LOG_WARN("cannot register version", {{"model", entry.name},
+                                            {"version", std::to_string(v.version)},
+                                            {"error", s.message()}});
+    }
+  }
+}
+
+Status ModelRepository::MoveAlias(const std::string& name, AliasChange change,
+                                  std::optional<int64_t>* previous) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateAliasName(change.alias));
+  if (store_ == nullptr) {
+    return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
+  }
+  std::lock_guard lock(mu_);
+  if (!manager_->Find(name)) return Status::NotFound("model '" + name + "' is not loaded");
+  try {
+    return LoadModelLocked(name, &change, previous);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to move alias of '" + name + "': " + e.what()));
+  }
+}
+
+Status ModelRepository::Promote(const std::string& name, int64_t version, AliasChange change,
+                                std::optional<int64_t>* previous) {
+  change.version = version;
+  change.action = "promote";
+  return MoveAlias(name, std::move(change), previous);
+}
+
+StatusOr<int64_t> ModelRepository::Rollback(const std::string& name, AliasChange change,
+                                            std::optional<int64_t>* previous) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(ValidateAliasName(change.alias));
+  if (store_ == nullptr) {
+    return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
+  }
+  ASSIGN_OR_RETURN(std::vector<AuditRecord> history, store_->History(name));
+  std::optional<int64_t> target = RollbackTarget(history, change.alias);
+  if (!target) {
+    return Status::FailedPrecondition("alias '" + change.alias + "' of model '" + name +
+                                      "' has no earlier version to roll back to");
+  }
+  change.version = *target;
+  change.action = "rollback";
+  RETURN_IF_ERROR(MoveAlias(name, std::move(change), previous));
+  return *target;
+}
+
 Status ModelRepository::UnloadModel(const std::string& name) {
   RETURN_IF_ERROR(ValidateModelName(name));
   std::lock_guard lock(mu_);
@@ -214,9 +329,10 @@ Status ModelRepository::UnloadModel(const std::string& name) {
   return Status::Ok();
 }
 
-ModelEntry ModelRepository::Load(const std::string& name) {
+ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliases) {
   ModelEntry entry;
   entry.name = name;
+  entry.aliases = aliases;
   const fs::path dir = root_ / name;
   auto config = LoadModelConfig(dir);
   if (!config.ok()) {
@@ -262,7 +378,18 @@ ModelEntry ModelRepository::Load(const std::string& name) {
       }
     }
   }
+  // Versions an alias points at serve whatever the policy says.
+  for (const auto& [alias, v] : aliases) {
+    if (entry.FindVersion(v) != nullptr) continue;
+    if (std::find(present.begin(), present.end(), v) != present.end()) {
+      entry.versions.push_back(LoadVersion(*config, factory->second, v));
+    } else {
+      entry.versions.push_back(Unavailable(v, "version " + std::to_string(v) + " (alias '" +
+                                                  alias + "') is not in the repository"));
+    }
+  }
   for (int64_t v : MissingSpecificVersions(config->version_policy, present)) {
+    if (entry.FindVersion(v) != nullptr) continue;
     entry.versions.push_back(Unavailable(v, "version directory " + std::to_string(v) +
                                                 " named by version_policy does not exist"));
   }

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,14 +19,27 @@
 #include "core/model_manager.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
+#include "registry/registry_store.h"
 
 namespace berth {
+
+// Who moves an alias and why: the audit record's fields.
+struct AliasChange {
+  std::string alias = std::string(kProductionAlias);
+  std::string actor;
+  std::string reason;
+  // Set by Promote / Rollback.
+  int64_t version = 0;
+  std::string action;
+};
 
 class ModelRepository {
  public:
   // `factories` maps a config's `backend:` value to its factory (not owned).
+  // `store` (not owned; may be null: no aliases, no history) records the
+  // versions that load and the aliases.
   ModelRepository(std::filesystem::path root, std::map<std::string, BackendFactory*> factories,
-                  ModelManager* manager);
+                  ModelManager* manager, RegistryStore* store = nullptr);
 
   // Loads every model directory under the root. Fails only if the root itself
   // cannot be read.
@@ -48,18 +62,40 @@ class ModelRepository {
   // those removed. Returns the number of models it acted on.
   int Poll() LOCKS_EXCLUDED(mu_);
 
+  // Points `change.alias` of a loaded model at `version`: loads the version
+  // (whatever the version policy says) and publishes the alias only once the
+  // version is READY and the store has recorded the move with its audit
+  // record. A version that does not load is never switched to:
+  // FailedPrecondition with the reason, and the alias stays. `previous` gets
+  // the version the alias pointed at before.
+  Status Promote(const std::string& name, int64_t version, AliasChange change,
+                 std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
+  // Points `change.alias` back at the version it pointed at before the
+  // current one (RollbackTarget over the store's history); returns it.
+  StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
+                             std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
+
   const std::filesystem::path& root() const { return root_; }
+  RegistryStore* store() const { return store_; }
 
  private:
   // The bodies of LoadAll() and Poll(); those catch what escapes them, so
   // that nothing the repository's contents do can end the process.
   Status LoadAllOrThrow();
   int PollOrThrow() LOCKS_EXCLUDED(mu_);
-  Status LoadModelLocked(const std::string& name) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using AliasMap = std::map<std::string, int64_t, std::less<>>;
+  // Loads `name` and publishes it, with its stored aliases and `change` (if
+  // not null) applied; see Promote for what `change` requires.
+  Status LoadModelLocked(const std::string& name, const AliasChange* change,
+                         std::optional<int64_t>* previous) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status MoveAlias(const std::string& name, AliasChange change, std::optional<int64_t>* previous)
+      LOCKS_EXCLUDED(mu_);
+  // Records in the store every READY version it does not know yet.
+  void RegisterReadyVersions(const ModelEntry& entry);
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.
   std::string Scrub(std::string message) const;
-  ModelEntry Load(const std::string& name);
+  ModelEntry Load(const std::string& name, const AliasMap& aliases);
   // A summary of what on disk makes up `name`; changes when any file does.
   std::string Fingerprint(const std::string& name) const;
   std::vector<std::string> ModelDirectories(std::error_code* ec) const;
@@ -68,6 +104,7 @@ class ModelRepository {
   const std::filesystem::path root_;
   const std::map<std::string, BackendFactory*> factories_;
   ModelManager* const manager_;
+  RegistryStore* const store_;
   // Serialises loads, unloads and polls, so that two of them never race to
   // publish the same model.
   std::mutex mu_;

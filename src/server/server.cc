@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "server/http/http_server.h"
 #include "server/http/metrics_routes.h"
 #include "server/http/openapi_route.h"
+#include "server/http/registry_routes.h"
 #include "server/http/router.h"
 #include "server/http/rows_routes.h"
 #include "server/http/tfserving_routes.h"
@@ -24,11 +26,37 @@
 
 namespace berth {
 
+namespace {
+
+// Opens the registry store `options.registry` names; see ServerOptions. A
+// failure is fatal only when the store was named explicitly.
+StatusOr<std::unique_ptr<RegistryStore>> OpenStore(const ServerOptions& options) {
+  if (options.registry == "none") return std::unique_ptr<RegistryStore>();
+  std::string path;
+  if (options.registry.empty()) {
+    const std::filesystem::path dir = std::filesystem::path(options.model_repository) / ".berth";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::Unavailable("cannot create " + dir.string() + ": " + ec.message());
+    path = (dir / "registry.db").string();
+  } else if (options.registry.starts_with("sqlite:")) {
+    path = options.registry.substr(7);
+  } else {
+    return Status::InvalidArgument("--registry '" + options.registry +
+                                   "': expected sqlite:PATH or none");
+  }
+  return OpenSqliteRegistryStore(path);
+}
+
+}  // namespace
+
 struct Server::State {
   explicit State(ServerOptions o)
       : options(std::move(o)),
         onnxruntime(CreateOnnxRuntimeFactory()),
-        repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models),
+        store_status(PrepareRepository()),
+        repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
+                   store.get()),
         inference(&models, &metrics) {
     models.SetObserver(&metrics);
     context.inference = &inference;
@@ -42,8 +70,26 @@ struct Server::State {
     context.version = kBerthVersion;
   }
 
+  // A missing repository directory is created (a server on a new, empty
+  // repository serves no models and is ready), then the store is opened.
+  Status PrepareRepository() {
+    std::error_code ec;
+    std::filesystem::create_directories(options.model_repository, ec);
+    auto opened = OpenStore(options);
+    if (opened.ok()) {
+      store = std::move(opened).value();
+      return Status::Ok();
+    }
+    if (!options.registry.empty()) return opened.status();
+    LOG_WARN("running without a registry store: no aliases or history",
+             {{"error", opened.status().message()}});
+    return Status::Ok();
+  }
+
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
+  std::unique_ptr<RegistryStore> store;
+  Status store_status;
   Metrics metrics;  // before models: it observes the table, so it must outlive it
   ModelManager models;
   ModelRepository repository;
@@ -66,6 +112,7 @@ Server::~Server() { Stop(); }
 
 Status Server::Start() {
   State& s = *state_;
+  RETURN_IF_ERROR(s.store_status);
   RETURN_IF_ERROR(s.repository.LoadAll());
   const std::string& default_model = s.options.platform.default_model;
   if (!default_model.empty() && !s.models.Find(default_model)) {
@@ -90,6 +137,7 @@ Status Server::Start() {
     http::RegisterCloudRoutes(&s.context, s.options.platform, &s.router);
     http::RegisterV2Routes(&s.context, &s.router);
     http::RegisterRowsRoutes(&s.context, &s.router);
+    http::RegisterRegistryRoutes(&s.context, &s.router);
     http::RegisterTfServingRoutes(&s.context, &s.router);
     http::RegisterOpenApiRoute(&s.router);
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router);

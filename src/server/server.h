@@ -17,6 +17,11 @@ namespace berth {
 
 struct ServerOptions {
   std::string model_repository;
+  // The registry store (versions, aliases, audit): "" for the default,
+  // SQLite at <model_repository>/.berth/registry.db (if that cannot be
+  // opened, e.g. on a read-only repository, the server runs without one and
+  // says so); "sqlite:PATH"; or "none".
+  std::string registry;
   std::string host = "127.0.0.1";
   int http_port = 8000;          // -1 disables the HTTP front end; 0 picks a free port
   int grpc_port = 8001;          // -1 disables gRPC; 0 picks a free port

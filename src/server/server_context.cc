@@ -38,6 +38,35 @@ Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
   return repository->LoadModel(name);
 }
 
+StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::string& name,
+                                           int64_t version, const std::string& alias,
+                                           const std::string& reason) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  AliasChange change;
+  change.alias = alias;
+  change.actor = std::string(peer);
+  change.reason = reason;
+  AliasMove move;
+  RETURN_IF_ERROR(repository->Promote(name, version, std::move(change), &move.previous));
+  move.version = version;
+  return move;
+}
+
+StatusOr<AliasMove> ServerContext::Rollback(std::string_view peer, const std::string& name,
+                                            const std::string& alias,
+                                            const std::string& reason) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  AliasChange change;
+  change.alias = alias;
+  change.actor = std::string(peer);
+  change.reason = reason;
+  AliasMove move;
+  ASSIGN_OR_RETURN(move.version, repository->Rollback(name, std::move(change), &move.previous));
+  return move;
+}
+
 Status ServerContext::UnloadModel(std::string_view peer, const std::string& name) const {
   RETURN_IF_ERROR(CheckAdmin(peer));
   RETURN_IF_ERROR(ValidateModelName(name));
@@ -49,7 +78,10 @@ bool ServerContext::IsReady() const {
   const std::vector<ModelEntry> table = models->List();
   bool required_ready = !serving_model_required;
   for (const ModelEntry& m : table) {
-    const bool model_ready = m.LatestReady() != nullptr;
+    // Ready to answer a request that names no version: production's version
+    // if the alias is set, else the latest READY one.
+    const VersionEntry* v = m.Default();
+    const bool model_ready = v != nullptr && v->state == ModelState::kReady;
     if (!model_ready && strict_readiness) return false;
     // Without --default-model the platform routes answer with the only model,
     // or (SageMaker's multi-model mode) with the model a request names.

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +15,12 @@
 namespace berth {
 
 class ModelRepository;
+
+// What an alias move did: the version the alias points at now, and before.
+struct AliasMove {
+  int64_t version = 0;
+  std::optional<int64_t> previous;
+};
 
 struct ServerContext {
   const InferenceService* inference = nullptr;
@@ -51,6 +59,13 @@ struct ServerContext {
   Status LoadModel(std::string_view peer, const std::string& name,
                    const std::vector<std::string>& parameters) const;
   Status UnloadModel(std::string_view peer, const std::string& name) const;
+  // The registry's alias moves (registry/model_repository.h), with the same
+  // admin check; the audit record names `peer` as the actor until API keys
+  // exist.
+  StatusOr<AliasMove> Promote(std::string_view peer, const std::string& name, int64_t version,
+                              const std::string& alias, const std::string& reason) const;
+  StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
+                               const std::string& alias, const std::string& reason) const;
   // PermissionDenied unless `peer` may change what is served.
   Status CheckAdmin(std::string_view peer) const;
 };

@@ -1,0 +1,94 @@
+// RegistryStore: the durable record of what a model repository holds and
+// what it serves: immutable versions (with their artifact's digest and
+// metadata), aliases (production, staging, ...) and an audit log.
+//
+// The embedded store is SQLite in WAL mode at
+// <model-repository>/.berth/registry.db; a PostgreSQL store for replicas
+// implements the same interface. Every mutation is one transaction together
+// with its audit record, so after a crash a change is wholly present or
+// absent. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace berth {
+
+struct VersionRecord {
+  std::string model;
+  int64_t version = 0;
+  std::string digest;         // "sha256:<64 hex>" of the artifact
+  int64_t size = 0;           // artifact bytes
+  std::string format;         // "onnx"
+  std::string source;         // where it came from: "directory", "push"
+  std::string created_at;     // RFC 3339, UTC
+  std::string created_by;
+  std::string metadata_json = "{}";  // a JSON object
+};
+
+struct AliasRecord {
+  std::string model;
+  std::string alias;
+  int64_t version = 0;
+  std::string updated_at;
+};
+
+struct AuditRecord {
+  int64_t id = 0;
+  std::string at;       // RFC 3339, UTC
+  std::string actor;    // who: an API key's name, or the client's address
+  std::string model;
+  std::string action;   // "register", "promote", "rollback"
+  std::string alias;    // empty when the action concerns no alias
+  std::optional<int64_t> from_version;
+  std::optional<int64_t> to_version;
+  std::string reason;
+};
+
+class RegistryStore {
+ public:
+  virtual ~RegistryStore() = default;
+
+  // Records a version. Registering the same (model, version) again with the
+  // same digest is a no-op (OK); with another digest it is AlreadyExists:
+  // versions are immutable and their numbers never reused.
+  virtual Status RegisterVersion(const VersionRecord& record, std::string_view actor) = 0;
+
+  virtual StatusOr<std::vector<std::string>> Models() = 0;
+  // Ascending by version.
+  virtual StatusOr<std::vector<VersionRecord>> Versions(std::string_view model) = 0;
+  virtual StatusOr<std::vector<AliasRecord>> Aliases(std::string_view model) = 0;
+
+  // Points `alias` of `model` at `version` (which must be registered) and
+  // records `action` ("promote" or "rollback") with the version it pointed
+  // at before. Returns that previous version, if any.
+  virtual StatusOr<std::optional<int64_t>> SetAlias(std::string_view model, std::string_view alias,
+                                                    int64_t version, std::string_view action,
+                                                    std::string_view actor,
+                                                    std::string_view reason) = 0;
+
+  // The model's audit records, oldest first.
+  virtual StatusOr<std::vector<AuditRecord>> History(std::string_view model) = 0;
+};
+
+// Opens (creating if needed) the SQLite store at `path`, and brings its
+// schema up to date (versioned migrations, each in a transaction).
+StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::string& path);
+
+// The version `alias` pointed at before its current one, replaying its
+// promotions (push) and rollbacks (pop) from `history`: what a rollback
+// returns to. NotFound-free: nullopt when there is nothing to go back to.
+std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
+                                      std::string_view alias);
+
+// Alias names: 1..64 characters of [a-z0-9_-], starting with a letter (so
+// that an alias is never mistaken for a version number).
+Status ValidateAliasName(std::string_view alias);
+
+}  // namespace berth

@@ -1,0 +1,410 @@
+// The embedded RegistryStore on SQLite (WAL). One connection, serialised by
+// a mutex: registry mutations are rare and small, and SQLite's own locking
+// then only has other processes to arbitrate (busy_timeout covers those).
+#include <sqlite3.h>
+
+#include <chrono>
+#include <ctime>
+#include <mutex>
+
+#include "core/thread_annotations.h"
+#include "registry/registry_store.h"
+
+namespace berth {
+namespace {
+
+// Each entry brings the schema from version i to i + 1; never edit one that
+// has shipped, append a new one.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE models (
+  name TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE versions (
+  model TEXT NOT NULL REFERENCES models(name),
+  version INTEGER NOT NULL CHECK (version > 0),
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL CHECK (size >= 0),
+  format TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  metadata TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (model, version)
+);
+CREATE TABLE aliases (
+  model TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (model, alias),
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE TABLE audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  model TEXT NOT NULL,
+  action TEXT NOT NULL,
+  alias TEXT,
+  from_version INTEGER,
+  to_version INTEGER,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_model ON audit(model, id);
+)sql",
+};
+
+std::string NowRfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// A prepared statement, finalized on destruction.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Status status() const {
+    return rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE
+               ? Status::Ok()
+                            : Status::Internal(std::string("registry store: ") + sqlite3_errmsg(db_));
+  }
+  Statement& Bind(int i, std::string_view text) {
+    Check(sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& Bind(int i, int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, i, value));
+    return *this;
+  }
+  Statement& Bind(int i, std::optional<int64_t> value) {
+    Check(value ? sqlite3_bind_int64(stmt_, i, *value) : sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+  Statement& BindNullable(int i, std::string_view text) {
+    if (text.empty()) {
+      Check(sqlite3_bind_null(stmt_, i));
+      return *this;
+    }
+    return Bind(i, text);
+  }
+  // Steps once: true with a row, false when done; errors go to status().
+  bool Step() {
+    if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) return false;
+    rc_ = sqlite3_step(stmt_);
+    if (rc_ == SQLITE_ROW) return true;
+    if (rc_ == SQLITE_DONE) rc_ = SQLITE_OK;
+    return false;
+  }
+  std::string Text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p == nullptr ? std::string()
+                        : std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<int64_t> OptionalInt(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return Int(col);
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+class SqliteRegistryStore final : public RegistryStore {
+ public:
+  explicit SqliteRegistryStore(sqlite3* db) : db_(db) {}
+  ~SqliteRegistryStore() override { sqlite3_close(db_); }
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"));
+    int64_t applied = 0;
+    {
+      Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      if (s.Step()) applied = s.Int(0);
+      RETURN_IF_ERROR(s.status());
+    }
+    const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+    if (applied > known) {
+      return Status::FailedPrecondition(
+          "the registry store's schema (version " + std::to_string(applied) +
+          ") is newer than this berth understands (" + std::to_string(known) + "): upgrade berth");
+    }
+    for (int64_t v = applied; v < known; ++v) {
+      RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+      Status s = Exec(kMigrations[v]);
+      if (s.ok()) {
+        Statement record(db_, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)");
+        record.Bind(1, v + 1).Bind(2, NowRfc3339());
+        record.Step();
+        s = record.status();
+      }
+      if (!s.ok()) {
+        Exec("ROLLBACK").ok();
+        return s.WithContext("registry store migration " + std::to_string(v + 1));
+      }
+      RETURN_IF_ERROR(Exec("COMMIT"));
+    }
+    return Status::Ok();
+  }
+
+  Status RegisterVersion(const VersionRecord& r, std::string_view actor) override {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = RegisterLocked(r, actor);
+    if (!s.ok()) {
+      Exec("ROLLBACK").ok();
+      return s;
+    }
+    return Exec("COMMIT");
+  }
+
+  StatusOr<std::vector<std::string>> Models() override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    Statement s(db_, "SELECT name FROM models ORDER BY name");
+    while (s.Step()) out.push_back(s.Text(0));
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  StatusOr<std::vector<VersionRecord>> Versions(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    std::vector<VersionRecord> out;
+    Statement s(db_,
+                "SELECT version, digest, size, format, source, created_at, created_by, metadata "
+                "FROM versions WHERE model = ? ORDER BY version");
+    s.Bind(1, model);
+    while (s.Step()) {
+      VersionRecord r;
+      r.model = std::string(model);
+      r.version = s.Int(0);
+      r.digest = s.Text(1);
+      r.size = s.Int(2);
+      r.format = s.Text(3);
+      r.source = s.Text(4);
+      r.created_at = s.Text(5);
+      r.created_by = s.Text(6);
+      r.metadata_json = s.Text(7);
+      out.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  StatusOr<std::vector<AliasRecord>> Aliases(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    std::vector<AliasRecord> out;
+    Statement s(db_, "SELECT alias, version, updated_at FROM aliases WHERE model = ? ORDER BY alias");
+    s.Bind(1, model);
+    while (s.Step()) out.push_back({std::string(model), s.Text(0), s.Int(1), s.Text(2)});
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  StatusOr<std::optional<int64_t>> SetAlias(std::string_view model, std::string_view alias,
+                                            int64_t version, std::string_view action,
+                                            std::string_view actor,
+                                            std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto previous = SetAliasLocked(model, alias, version, action, actor, reason);
+    if (!previous.ok()) {
+      Exec("ROLLBACK").ok();
+      return previous.status();
+    }
+    RETURN_IF_ERROR(Exec("COMMIT"));
+    return previous;
+  }
+
+  StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    std::vector<AuditRecord> out;
+    Statement s(db_,
+                "SELECT id, at, actor, action, alias, from_version, to_version, reason "
+                "FROM audit WHERE model = ? ORDER BY id");
+    s.Bind(1, model);
+    while (s.Step()) {
+      AuditRecord r;
+      r.id = s.Int(0);
+      r.at = s.Text(1);
+      r.actor = s.Text(2);
+      r.model = std::string(model);
+      r.action = s.Text(3);
+      r.alias = s.Text(4);
+      r.from_version = s.OptionalInt(5);
+      r.to_version = s.OptionalInt(6);
+      r.reason = s.Text(7);
+      out.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+ private:
+  Status Exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return Status::Ok();
+    std::string message = error != nullptr ? error : sqlite3_errmsg(db_);
+    sqlite3_free(error);
+    return Status::Internal("registry store: " + message);
+  }
+
+  Status Audit(std::string_view model, std::string_view action, std::string_view alias,
+               std::optional<int64_t> from, std::optional<int64_t> to, std::string_view actor,
+               std::string_view reason) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Statement s(db_,
+                "INSERT INTO audit(at, actor, model, action, alias, from_version, to_version, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    s.Bind(1, NowRfc3339()).Bind(2, actor).Bind(3, model).Bind(4, action);
+    s.BindNullable(5, alias).Bind(6, from).Bind(7, to).Bind(8, reason);
+    s.Step();
+    return s.status();
+  }
+
+  Status RegisterLocked(const VersionRecord& r, std::string_view actor)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    {
+      Statement existing(db_, "SELECT digest FROM versions WHERE model = ? AND version = ?");
+      existing.Bind(1, r.model).Bind(2, r.version);
+      if (existing.Step()) {
+        if (existing.Text(0) == r.digest) return Status::Ok();
+        return Status::AlreadyExists("version " + std::to_string(r.version) + " of model '" +
+                                     r.model + "' is registered with another artifact (" +
+                                     existing.Text(0) + "); versions are immutable");
+      }
+      RETURN_IF_ERROR(existing.status());
+    }
+    const std::string now = r.created_at.empty() ? NowRfc3339() : r.created_at;
+    {
+      Statement model(db_, "INSERT OR IGNORE INTO models(name, created_at) VALUES (?, ?)");
+      model.Bind(1, r.model).Bind(2, now);
+      model.Step();
+      RETURN_IF_ERROR(model.status());
+    }
+    Statement insert(db_,
+                     "INSERT INTO versions(model, version, digest, size, format, source, "
+                     "created_at, created_by, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    insert.Bind(1, r.model).Bind(2, r.version).Bind(3, r.digest).Bind(4, r.size);
+    insert.Bind(5, r.format).Bind(6, r.source).Bind(7, now).Bind(8, r.created_by);
+    insert.Bind(9, r.metadata_json.empty() ? std::string_view("{}") : r.metadata_json);
+    insert.Step();
+    RETURN_IF_ERROR(insert.status());
+    return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+  }
+
+  StatusOr<std::optional<int64_t>> SetAliasLocked(std::string_view model, std::string_view alias,
+                                                  int64_t version, std::string_view action,
+                                                  std::string_view actor,
+                                                  std::string_view reason)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    {
+      Statement known(db_, "SELECT 1 FROM versions WHERE model = ? AND version = ?");
+      known.Bind(1, model).Bind(2, version);
+      const bool found = known.Step();
+      RETURN_IF_ERROR(known.status());
+      if (!found) {
+        return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                                std::string(model) + "' is not registered");
+      }
+    }
+    std::optional<int64_t> previous;
+    {
+      Statement current(db_, "SELECT version FROM aliases WHERE model = ? AND alias = ?");
+      current.Bind(1, model).Bind(2, alias);
+      if (current.Step()) previous = current.Int(0);
+      RETURN_IF_ERROR(current.status());
+    }
+    Statement upsert(db_,
+                     "INSERT INTO aliases(model, alias, version, updated_at) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT(model, alias) DO UPDATE SET version = excluded.version, "
+                     "updated_at = excluded.updated_at");
+    upsert.Bind(1, model).Bind(2, alias).Bind(3, version).Bind(4, NowRfc3339());
+    upsert.Step();
+    RETURN_IF_ERROR(upsert.status());
+    RETURN_IF_ERROR(Audit(model, action, alias, previous, version, actor, reason));
+    return previous;
+  }
+
+  std::mutex mu_;
+  sqlite3* const db_;  // used only with mu_ held
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status::Unavailable("cannot open the registry store " + path + ": " + message);
+  }
+  auto store = std::make_unique<SqliteRegistryStore>(db);
+  // WAL: readers never wait for the writer; synchronous=FULL: a committed
+  // promotion survives a power cut, not only a crash.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"}) {
+    char* error = nullptr;
+    if (sqlite3_exec(db, pragma, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string message = error != nullptr ? error : "unknown error";
+      sqlite3_free(error);
+      return Status::Unavailable("cannot set up the registry store " + path + ": " + message);
+    }
+  }
+  RETURN_IF_ERROR(store->Migrate());
+  return std::unique_ptr<RegistryStore>(std::move(store));
+}
+
+std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
+                                      std::string_view alias) {
+  std::vector<int64_t> stack;
+  for (const AuditRecord& r : history) {
+    if (r.alias != alias || !r.to_version) continue;
+    if (r.action == "rollback") {
+      if (!stack.empty()) stack.pop_back();
+      if (stack.empty() || stack.back() != *r.to_version) stack.push_back(*r.to_version);
+    } else if (stack.empty() || stack.back() != *r.to_version) {
+      stack.push_back(*r.to_version);
+    }
+  }
+  if (stack.size() < 2) return std::nullopt;
+  return stack[stack.size() - 2];
+}
+
+Status ValidateAliasName(std::string_view alias) {
+  const auto bad = [&] {
+    return Status::InvalidArgument(
+        "invalid alias name: aliases are 1 to 64 characters of a-z, 0-9, '_' and '-', starting "
+        "with a letter");
+  };
+  if (alias.empty() || alias.size() > 64 || alias[0] < 'a' || alias[0] > 'z') return bad();
+  for (char c : alias) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return bad();
+  }
+  return Status::Ok();
+}
+
+}  // namespace berth

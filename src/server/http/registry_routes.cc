@@ -1,0 +1,314 @@
+#include "server/http/registry_routes.h"
+
+#include <rapidjson/document.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "core/model_name.h"
+#include "registry/model_repository.h"
+#include "server/http/json_rows.h"
+#include "server/http/json_tensor.h"
+
+namespace berth::http {
+namespace {
+
+std::string_view Param(const PathParams& params, std::string_view key) {
+  auto it = params.find(key);
+  return it == params.end() ? std::string_view() : std::string_view(it->second);
+}
+
+void WriteString(JsonWriter* w, std::string_view s) {
+  w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+void WriteOptional(JsonWriter* w, const std::optional<int64_t>& v) {
+  if (v) {
+    w->Int64(*v);
+  } else {
+    w->Null();
+  }
+}
+
+// A promote or rollback body: {"version": N, "alias": "...", "reason": "..."}
+// (`version` only where `needs_version`). An empty body takes the defaults.
+struct MoveRequest {
+  int64_t version = 0;
+  std::string alias = std::string(kProductionAlias);
+  std::string reason;
+};
+
+StatusOr<MoveRequest> ParseMoveRequest(const std::string& body, bool needs_version) {
+  MoveRequest out;
+  if (body.empty()) {
+    if (needs_version) return Status::InvalidArgument("the request needs {\"version\": N}");
+    return out;
+  }
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJson(body, &doc));
+  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
+  if (needs_version) {
+    RETURN_IF_ERROR(CheckMembers(doc, {"version", "alias", "reason"}, "the promote request"));
+  } else {
+    RETURN_IF_ERROR(CheckMembers(doc, {"alias", "reason"}, "the rollback request"));
+  }
+  if (needs_version) {
+    auto v = doc.FindMember("version");
+    if (v == doc.MemberEnd()) return Status::InvalidArgument("the request needs 'version'");
+    if (v->value.IsInt64()) {
+      out.version = v->value.GetInt64();
+    } else if (v->value.IsString()) {
+      ASSIGN_OR_RETURN(out.version, ParseVersionNumber(std::string_view(
+                                        v->value.GetString(), v->value.GetStringLength())));
+    } else {
+      return Status::InvalidArgument("'version' must be a version number");
+    }
+    if (out.version <= 0) return Status::InvalidArgument("'version' must be a positive integer");
+  }
+  for (auto [key, field] : {std::pair{"alias", &out.alias}, std::pair{"reason", &out.reason}}) {
+    auto m = doc.FindMember(key);
+    if (m == doc.MemberEnd()) continue;
+    if (!m->value.IsString()) return Status::InvalidArgument(std::string("'") + key + "' must be a string");
+    field->assign(m->value.GetString(), m->value.GetStringLength());
+  }
+  if (out.reason.size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  return out;
+}
+
+HttpResponse MoveResponse(const std::string& model, const std::string& alias,
+                          const AliasMove& move) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("model");
+  WriteString(&w, model);
+  w.Key("alias");
+  WriteString(&w, alias);
+  w.Key("version");
+  w.Int64(move.version);
+  w.Key("previous");
+  WriteOptional(&w, move.previous);
+  w.EndObject();
+  return JsonResponse(200, std::string(buf.GetString(), buf.GetSize()));
+}
+
+// The store's records of `name` joined with the live table's entry (either
+// may be missing: a registered version that is not loaded, or a model served
+// without a store).
+StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& name) {
+  std::optional<ModelEntry> entry = ctx.models->Find(name);
+  std::vector<VersionRecord> records;
+  RegistryStore* store = ctx.repository->store();
+  if (store != nullptr) {
+    ASSIGN_OR_RETURN(records, store->Versions(name));
+  }
+  if (!entry && records.empty()) {
+    return Status::NotFound("model '" + name + "' is not in the registry");
+  }
+  std::set<int64_t> numbers;
+  for (const auto& r : records) numbers.insert(r.version);
+  if (entry) {
+    for (const auto& v : entry->versions) numbers.insert(v.version);
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("name");
+  WriteString(&w, name);
+  w.Key("aliases");
+  w.StartObject();
+  if (entry) {
+    for (const auto& [alias, version] : entry->aliases) {
+      w.Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
+      w.Int64(version);
+    }
+  }
+  w.EndObject();
+  w.Key("default_version");
+  const VersionEntry* def = entry ? entry->Default() : nullptr;
+  WriteOptional(&w, def ? std::optional<int64_t>(def->version) : std::nullopt);
+  w.Key("versions");
+  w.StartArray();
+  for (int64_t number : numbers) {
+    const VersionEntry* live = entry ? entry->FindVersion(number) : nullptr;
+    const VersionRecord* record = nullptr;
+    for (const auto& r : records) {
+      if (r.version == number) record = &r;
+    }
+    w.StartObject();
+    w.Key("version");
+    w.Int64(number);
+    w.Key("state");
+    WriteString(&w, live ? ModelStateName(live->state) : "REGISTERED");
+    w.Key("reason");
+    WriteString(&w, live ? live->reason : "");
+    w.Key("aliases");
+    w.StartArray();
+    if (entry) {
+      for (const auto& [alias, version] : entry->aliases) {
+        if (version == number) WriteString(&w, alias);
+      }
+    }
+    w.EndArray();
+    if (record != nullptr) {
+      w.Key("digest");
+      WriteString(&w, record->digest);
+      w.Key("size");
+      w.Int64(record->size);
+      w.Key("format");
+      WriteString(&w, record->format);
+      w.Key("source");
+      WriteString(&w, record->source);
+      w.Key("created_at");
+      WriteString(&w, record->created_at);
+      w.Key("created_by");
+      WriteString(&w, record->created_by);
+      rapidjson::Document metadata;
+      w.Key("metadata");
+      if (!metadata.Parse(record->metadata_json.c_str()).HasParseError() && metadata.IsObject()) {
+        metadata.Accept(w);
+      } else {
+        w.StartObject();
+        w.EndObject();
+      }
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+StatusOr<std::string> WriteModels(const ServerContext& ctx) {
+  std::map<std::string, std::set<int64_t>> versions;
+  for (const ModelEntry& e : ctx.models->List()) {
+    auto& set = versions[e.name];
+    for (const auto& v : e.versions) set.insert(v.version);
+  }
+  if (RegistryStore* store = ctx.repository->store(); store != nullptr) {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, store->Models());
+    for (const std::string& name : names) {
+      ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store->Versions(name));
+      auto& set = versions[name];
+      for (const auto& r : records) set.insert(r.version);
+    }
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("models");
+  w.StartArray();
+  for (const auto& [name, numbers] : versions) {
+    w.StartObject();
+    w.Key("name");
+    WriteString(&w, name);
+    w.Key("aliases");
+    w.StartObject();
+    if (auto entry = ctx.models->Find(name)) {
+      for (const auto& [alias, version] : entry->aliases) {
+        w.Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
+        w.Int64(version);
+      }
+    }
+    w.EndObject();
+    w.Key("versions");
+    w.StartArray();
+    for (int64_t v : numbers) w.Int64(v);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& name) {
+  RegistryStore* store = ctx.repository->store();
+  if (store == nullptr) {
+    return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
+  }
+  ASSIGN_OR_RETURN(std::vector<AuditRecord> history, store->History(name));
+  if (history.empty() && !ctx.models->Find(name)) {
+    return Status::NotFound("model '" + name + "' is not in the registry");
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("model");
+  WriteString(&w, name);
+  w.Key("history");
+  w.StartArray();
+  for (const AuditRecord& r : history) {
+    w.StartObject();
+    w.Key("id");
+    w.Int64(r.id);
+    w.Key("at");
+    WriteString(&w, r.at);
+    w.Key("actor");
+    WriteString(&w, r.actor);
+    w.Key("action");
+    WriteString(&w, r.action);
+    w.Key("alias");
+    if (r.alias.empty()) {
+      w.Null();
+    } else {
+      WriteString(&w, r.alias);
+    }
+    w.Key("from");
+    WriteOptional(&w, r.from_version);
+    w.Key("to");
+    WriteOptional(&w, r.to_version);
+    w.Key("reason");
+    WriteString(&w, r.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+void ReplyWith(const StatusOr<std::string>& body, const Reply& reply) {
+  if (!body.ok()) return reply(ErrorResponse(body.status()));
+  reply(JsonResponse(200, *body));
+}
+
+}  // namespace
+
+void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
+  router->Add("GET", "/v2/registry/models", [ctx](HttpRequest&, const PathParams&, Reply reply) {
+    ReplyWith(WriteModels(*ctx), reply);
+  });
+  router->Add("GET", "/v2/registry/models/{model}",
+              [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+                const std::string name(Param(p, "model"));
+                if (Status s = ValidateModelName(name); !s.ok()) return reply(ErrorResponse(s));
+                ReplyWith(WriteModel(*ctx, name), reply);
+              });
+  router->Add("GET", "/v2/registry/models/{model}/history",
+              [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+                const std::string name(Param(p, "model"));
+                if (Status s = ValidateModelName(name); !s.ok()) return reply(ErrorResponse(s));
+                ReplyWith(WriteHistory(*ctx, name), reply);
+              });
+  router->Add("POST", "/v2/registry/models/{model}/promote",
+              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+                auto move = ParseMoveRequest(req.body, true);
+                if (!move.ok()) return reply(ErrorResponse(move.status()));
+                const std::string name(Param(p, "model"));
+                auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
+                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                reply(MoveResponse(name, move->alias, *done));
+              });
+  router->Add("POST", "/v2/registry/models/{model}/rollback",
+              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+                auto move = ParseMoveRequest(req.body, false);
+                if (!move.ok()) return reply(ErrorResponse(move.status()));
+                const std::string name(Param(p, "model"));
+                auto done = ctx->Rollback(req.peer, name, move->alias, move->reason);
+                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                reply(MoveResponse(name, move->alias, *done));
+              });
+}
+
+}  // namespace berth::http

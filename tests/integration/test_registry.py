@@ -1,0 +1,228 @@
+"""The registry (issue #7): versions recorded with their digests, aliases that
+requests may name at every door, promotion that never switches to a version
+that does not load, rollback, the audit history, and all of it surviving a
+restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from berth_server import BerthServer, berth_binary
+from models import ALL_VERSIONS_MODEL, ModelRepository, model_config
+from row_format import named_rows
+from train_models import TrainedModel, assert_outputs_match, export_model
+from v2 import V2Client, assert_error, decode_outputs, infer_ok
+
+MODEL: Final = "churn"
+
+
+def iris(model_repository: ModelRepository, version: int) -> TrainedModel:
+    return model_repository.model(ALL_VERSIONS_MODEL, version)
+
+
+@pytest.fixture
+def repo(model_repository: ModelRepository, tmp_path: Path) -> Path:
+    """Versions 1 and 2 (different models) under the default policy {latest: 1}."""
+    root = tmp_path / "repo"
+    for version in (1, 2):
+        model = iris(model_repository, version)
+        export_model(model, root, version=version, config=model_config(model, name=MODEL))
+    return root
+
+
+@pytest.fixture
+def served(repo: Path, tmp_path: Path) -> Iterator[BerthServer]:
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server:
+        yield server
+
+
+def promote(client: V2Client, version: Any, **fields: Any) -> Any:
+    return client.post(f"/v2/registry/models/{MODEL}/promote", {"version": version, **fields})
+
+
+def served_version(client: V2Client, model_repository: ModelRepository, version: str | None = None) -> str:
+    model = iris(model_repository, 1)
+    body = infer_ok(client.infer(MODEL, model.infer_request(model.dataset.X_test[:2]), version=version))
+    served: str = body["model_version"]
+    return served
+
+
+def test_directory_versions_are_registered_with_digests(served: BerthServer) -> None:
+    with V2Client(served.base_url) as client:
+        listing = client.get("/v2/registry/models").json()
+        assert {"name": MODEL, "aliases": {}, "versions": [2]} in listing["models"]
+        model = client.get(f"/v2/registry/models/{MODEL}").json()
+        assert model["default_version"] == 2
+        (version,) = model["versions"]
+        assert version["state"] == "READY"
+        assert version["digest"].startswith("sha256:") and len(version["digest"]) == 7 + 64
+        assert version["size"] > 0 and version["format"] == "onnx" and version["source"] == "directory"
+
+
+def test_promote_rollback_and_history(served: BerthServer, model_repository: ModelRepository) -> None:
+    with V2Client(served.base_url) as client:
+        assert served_version(client, model_repository) == "2"
+        # Version 1 is outside {latest: 1}: promoting it loads it first.
+        response = promote(client, 1, reason="v2 regressed on recall")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"model": MODEL, "alias": "production", "version": 1, "previous": None}
+        assert served_version(client, model_repository) == "1"
+        assert served_version(client, model_repository, "production") == "1"
+        assert served_version(client, model_repository, "2") == "2"
+
+        assert promote(client, 2).json()["previous"] == 1
+        assert served_version(client, model_repository) == "2"
+        rollback = client.post(f"/v2/registry/models/{MODEL}/rollback")
+        assert rollback.status_code == 200, rollback.text
+        assert rollback.json() == {"model": MODEL, "alias": "production", "version": 1, "previous": 2}
+        assert served_version(client, model_repository) == "1"
+
+        history = client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]
+        moves = [(h["action"], h["alias"], h["from"], h["to"]) for h in history if h["action"] != "register"]
+        assert moves == [
+            ("promote", "production", None, 1),
+            ("promote", "production", 1, 2),
+            ("rollback", "production", 2, 1),
+        ]
+        assert history[-3]["reason"] == "v2 regressed on recall"
+        assert all(h["actor"] for h in history)
+        # Nothing older than version 1 to go back to.
+        assert_error(client.post(f"/v2/registry/models/{MODEL}/rollback"), 400)
+
+
+def test_alias_in_the_version_slot_at_every_door(served: BerthServer, model_repository: ModelRepository) -> None:
+    model = iris(model_repository, 1)
+    x = model.dataset.X_test[:3].astype(np.float32)
+    with V2Client(served.base_url) as client:
+        assert promote(client, 1, alias="staging").status_code == 200
+        body = infer_ok(client.infer(MODEL, model.infer_request(x), version="staging"))
+        assert body["model_version"] == "1"
+        assert_outputs_match(model.sklearn_outputs(x), decode_outputs(body))
+        rows = client.post(f"/v2/models/{MODEL}/versions/staging/infer_rows", {"instances": named_rows(model, x)})
+        assert rows.status_code == 200, rows.text
+        assert rows.json()["model_version"] == "1"
+        tf = client.post(f"/v1/models/{MODEL}/versions/staging:predict", {"instances": x.tolist()})
+        assert tf.status_code == 200, tf.text
+        assert_error(client.infer(MODEL, model.infer_request(x), version="canary"), 404)
+        assert client.get(f"/v2/models/{MODEL}/versions/staging/ready").status_code == 200
+    triton = grpcclient.InferenceServerClient(served.grpc_address())
+    inputs = [grpcclient.InferInput("X", list(x.shape), "FP32")]
+    inputs[0].set_data_from_numpy(x)
+    result = triton.infer(MODEL, inputs, model_version="staging")
+    assert result.get_response().model_version == "1"
+    assert triton.is_model_ready(MODEL, "staging")
+    with pytest.raises(InferenceServerException) as error:
+        triton.infer(MODEL, inputs, model_version="canary")
+    assert "NOT_FOUND" in str(error.value.status())
+
+
+def test_a_version_that_does_not_load_is_never_switched_to(
+    served: BerthServer, repo: Path, model_repository: ModelRepository
+) -> None:
+    (repo / MODEL / "3").mkdir()
+    (repo / MODEL / "3" / "model.onnx").write_bytes(b"half written")
+    with V2Client(served.base_url) as client:
+        assert promote(client, 2).status_code == 200
+        error = assert_error(promote(client, 3), 400)
+        assert "alias 'production' is unchanged" in error
+        assert str(repo) not in error
+        assert served_version(client, model_repository) == "2"
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["aliases"] == {"production": 2}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"version": 9}, 404),
+        ({"version": 0}, 400),
+        ({"version": "01"}, 400),
+        ({"version": True}, 400),
+        ({"version": 1, "alias": "Prod"}, 400),
+        ({"version": 1, "alias": "../x"}, 400),
+        ({"version": 1, "bogus": 1}, 400),
+        ({"alias": "production"}, 400),
+        ([], 400),
+    ],
+)
+def test_bad_promotions_are_refused_and_change_nothing(served: BerthServer, body: Any, status: int) -> None:
+    with V2Client(served.base_url) as client:
+        before = client.get(f"/v2/registry/models/{MODEL}/history").json()
+        assert_error(client.post(f"/v2/registry/models/{MODEL}/promote", body), status)
+        assert client.get(f"/v2/registry/models/{MODEL}/history").json() == before
+        assert_error(client.post("/v2/registry/models/nope/promote", {"version": 1}), 404)
+        assert_error(client.get("/v2/registry/models/nope"), 404)
+        assert_error(client.get("/v2/registry/models/%00x"), 400)
+
+
+def test_aliases_survive_a_restart(repo: Path, tmp_path: Path, model_repository: ModelRepository) -> None:
+    with BerthServer.start(berth_binary(), repo, tmp_path / "first.log") as server, V2Client(server.base_url) as client:
+        assert promote(client, 1).status_code == 200
+    with BerthServer.start(berth_binary(), repo, tmp_path / "second.log") as server, V2Client(
+        server.base_url
+    ) as client:
+        # {latest: 1} alone would serve version 2; production pins version 1.
+        assert served_version(client, model_repository) == "1"
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["aliases"] == {"production": 1}
+        assert (repo / ".berth" / "registry.db").is_file()
+        index = {entry["name"] for entry in client.repository_index()}
+        assert ".berth" not in index
+
+
+def test_empty_or_missing_repository_is_live_and_ready(tmp_path: Path) -> None:
+    with BerthServer.start(berth_binary(), tmp_path / "missing", tmp_path / "berth.log") as server, V2Client(
+        server.base_url
+    ) as client:
+        assert client.get("/v2/health/ready").status_code == 200
+        assert client.repository_index() == []
+        assert client.get("/v2/registry/models").json() == {"models": []}
+
+
+def test_without_a_store_the_registry_says_why(repo: Path, tmp_path: Path) -> None:
+    with BerthServer.start(
+        berth_binary(), repo, tmp_path / "berth.log", extra_args=["--registry", "none"]
+    ) as server, V2Client(server.base_url) as client:
+        error = assert_error(promote(client, 1), 503)
+        assert "without a registry store" in error
+        assert not (repo / ".berth").exists()
+
+
+def test_promotion_under_load_fails_no_request(served: BerthServer, model_repository: ModelRepository) -> None:
+    model = iris(model_repository, 1)
+    body = model.infer_request(model.dataset.X_test[:4])
+    failures: list[str] = []
+    served_versions: set[str] = set()
+    stop = threading.Event()
+
+    def loop() -> None:
+        with V2Client(served.base_url) as client:
+            while not stop.is_set():
+                response = client.infer(MODEL, body)
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text}")
+                else:
+                    served_versions.add(response.json()["model_version"])
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        with V2Client(served.base_url) as admin:
+            for cycle in range(10):
+                assert promote(admin, 1 + cycle % 2).status_code == 200
+                time.sleep(0.05)
+            assert admin.post(f"/v2/registry/models/{MODEL}/rollback").status_code == 200
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert served_versions == {"1", "2"}
