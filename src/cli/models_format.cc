@@ -32,10 +32,15 @@ const Value* Member(const Value& object, const char* name) {
   return it == object.MemberEnd() ? nullptr : &it->value;
 }
 
+// Deeper arrays and objects show as "[...]" / "{...}": a cell is for
+// reading, and the recursion below stays bounded whatever the answer holds.
+constexpr int kMaxCellDepth = 8;
+
 // Any JSON value as one table cell: null or missing as "-", arrays as
 // "a,b", objects as "k=v,k=v"; nested ones inside [] and {} so that a
 // weighted split reads "production={3=90,4=10}".
-std::string Cell(const Value* v, bool nested = false) {
+std::string Cell(const Value* v, int depth = 0) {
+  const bool nested = depth > 0;
   if (v == nullptr || v->IsNull()) return "-";
   if (v->IsString()) return Printable({v->GetString(), v->GetStringLength()});
   if (v->IsBool()) return v->GetBool() ? "true" : "false";
@@ -46,18 +51,19 @@ std::string Cell(const Value* v, bool nested = false) {
     std::snprintf(text, sizeof(text), "%g", v->GetDouble());
     return text;
   }
+  if (depth >= kMaxCellDepth) return v->IsArray() ? "[...]" : "{...}";
   std::string out;
   if (v->IsArray()) {
     for (const Value& element : v->GetArray()) {
       if (!out.empty()) out += ",";
-      out += Cell(&element, /*nested=*/true);
+      out += Cell(&element, depth + 1);
     }
     if (nested) return "[" + out + "]";
   } else {
     for (const auto& member : v->GetObject()) {
       if (!out.empty()) out += ",";
       out += Printable({member.name.GetString(), member.name.GetStringLength()}) + "=" +
-             Cell(&member.value, /*nested=*/true);
+             Cell(&member.value, depth + 1);
     }
     if (nested) return "{" + out + "}";
   }
@@ -66,9 +72,14 @@ std::string Cell(const Value* v, bool nested = false) {
 
 std::string Cell(const Value& object, const char* name) { return Cell(Member(object, name)); }
 
+// Iterative parsing: a deeply nested answer cannot exhaust the stack.
+void ParseJson(std::string_view json, rapidjson::Document* doc) {
+  doc->Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
+}
+
 StatusOr<rapidjson::Document> ParseAnswer(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  ParseJson(json, &doc);
   if (doc.HasParseError()) {
     return Status::Internal(std::string("the server's answer is not valid JSON: ") +
                             rapidjson::GetParseError_En(doc.GetParseError()) + " (offset " +
@@ -219,7 +230,7 @@ std::string ErrorMessage(int http_status, std::string_view body) {
   constexpr size_t kMaxMessageBytes = 2000;
   const std::string status = "HTTP " + std::to_string(http_status);
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  ParseJson(body, &doc);
   if (!doc.HasParseError()) {
     const Value* error = Member(doc, "error");
     if (error != nullptr && error->IsString()) {

@@ -124,6 +124,16 @@ TEST(FormatTest, UnexpectedTypesPrintInsteadOfFailing) {
             "x      true,1.5                [1]\n");
 }
 
+TEST(FormatTest, DeeplyNestedAnswersNeitherOverflowTheStackNorFlood) {
+  constexpr int kDepth = 1000000;
+  const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+  const std::string text = Ok(FormatModelList(R"({"models": [{"name": "m", "versions": )" + deep +
+                                              "}]}"));
+  EXPECT_LT(text.size(), 200u) << text;
+  EXPECT_NE(text.find("[...]"), std::string::npos) << text;
+  EXPECT_EQ(ErrorMessage(500, R"({"error": )" + deep + "}").substr(0, 10), "HTTP 500: ");
+}
+
 TEST(FormatTest, AnswersThatAreNotTheExpectedJsonAreErrors) {
   for (const char* bad : {"", "not json", "[1,2]", "{\"models\": 3}", "{}"}) {
     StatusOr<std::string> text = FormatModelList(bad);
