@@ -52,12 +52,17 @@ def versions(model_repository: ModelRepository) -> dict[int, TrainedModel]:
     return {v: model_repository.model(ALL_VERSIONS_MODEL, v) for v in (1, 2)}
 
 
-@pytest.fixture
-def registry_server(versions: dict[int, TrainedModel], tmp_path: Path) -> Iterator[BerthServer]:
-    root = tmp_path / "repo"
+def write_repository(root: Path, versions: dict[int, TrainedModel]) -> None:
+    """MODEL with `versions`, all of them loaded (version_policy {all: true})."""
     for version, model in versions.items():
         config = model_config(model, name=MODEL, version_policy={"all": True})
         export_model(model, root, version=version, config=config)
+
+
+@pytest.fixture
+def registry_server(versions: dict[int, TrainedModel], tmp_path: Path) -> Iterator[BerthServer]:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
     with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
         yield server
 
@@ -201,6 +206,28 @@ def test_server_errors_exit_1_with_the_servers_message(registry_server: BerthSer
         assert result.stderr.startswith("berth: ") and "(HTTP 4" in result.stderr, result.stderr
     # A refused promotion left no alias behind.
     assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["aliases"] == {}
+
+
+def test_a_version_that_does_not_load_is_never_promoted(
+    versions: dict[int, TrainedModel], tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
+    (root / MODEL / "3").mkdir()
+    (root / MODEL / "3" / "model.onnx").write_bytes(b"not an ONNX graph")
+    with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
+        url = server.base_url
+        run_ok("promote", "--url", url, MODEL, "1")
+        result = run_cli("promote", "--url", url, MODEL, "3")
+        assert result.returncode == 1, result
+        assert result.stdout == ""
+        assert result.stderr.startswith("berth: ") and "(HTTP 4" in result.stderr, result.stderr
+        shown = run_ok("show", "--url", url, MODEL)
+        assert "default version:  1" in shown, shown
+        row = next(line for line in shown.splitlines() if line.startswith("3 "))
+        assert "UNAVAILABLE" in row and "production" not in row, shown
+        assert shown.splitlines()[4].split()[-1] == "REASON", shown
+        assert served_by_default(server, versions) == "1"
 
 
 def test_refused_connection_names_the_url() -> None:
