@@ -35,6 +35,13 @@ Options for serve:
   --http-threads N         threads serving HTTP and running inference (default 2)
   --grpc-threads N         gRPC completion-queue threads (default 0: one per usable core)
   --max-request-bytes N    largest accepted request body (default 67108864)
+  --max-inflight-bytes N   bytes all REST requests in flight may hold at once (bodies, wire
+                           and decompressed); beyond it 503 (default: the larger of 1 GiB
+                           and twice --max-request-bytes; at least --max-request-bytes)
+  --max-connections N      REST connections open at once; more are answered 503 and closed
+                           (default 0: no limit but the file-descriptor limit)
+  --idle-timeout-secs N    close a REST connection with no complete request for this long
+                           (default 65)
   --strict-readiness B     ready only when every model has a ready version (default true)
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
   --repository-poll-secs N rescan the repository every N s: load new models and versions,
@@ -113,6 +120,18 @@ int Serve(const std::vector<std::string_view>& args) {
       if (!ParseNumber(value, &options.max_request_bytes) || options.max_request_bytes == 0) {
         return Fail(bad);
       }
+    } else if (flag == "--max-inflight-bytes") {
+      if (!ParseNumber(value, &options.max_inflight_bytes) || options.max_inflight_bytes == 0) {
+        return Fail(bad);
+      }
+    } else if (flag == "--max-connections") {
+      if (!ParseNumber(value, &options.max_connections) || options.max_connections < 0) {
+        return Fail(bad);
+      }
+    } else if (flag == "--idle-timeout-secs") {
+      if (!ParseNumber(value, &options.idle_timeout_secs) || options.idle_timeout_secs < 1) {
+        return Fail(bad);
+      }
     } else if (flag == "--strict-readiness") {
       if (value != "true" && value != "false") return Fail(bad);
       options.strict_readiness = value == "true";
@@ -155,6 +174,10 @@ int Serve(const std::vector<std::string_view>& args) {
       &options);
   if (!env_status.ok()) return Fail(env_status.message());
   if (options.model_repository.empty()) return Fail("serve needs --model-repository DIR");
+  if (berth::InflightCapacity(options) < options.max_request_bytes) {
+    return Fail("--max-inflight-bytes must be at least --max-request-bytes, or no request of "
+                "the largest size could ever be served");
+  }
   berth::SetLogLevel(level);
   berth::SetLogFormat(format);
 

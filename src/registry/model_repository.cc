@@ -143,12 +143,27 @@ int ModelRepository::PollOrThrow() {
 }
 
 std::string ModelRepository::Fingerprint(const std::string& name) const {
+  return FingerprintOf(root_ / name, true);
+}
+
+std::string ModelRepository::VersionFingerprint(const std::string& name, int64_t version) const {
+  // The version's own files and the model's top-level files (its config):
+  // other versions coming and going leave it alone.
+  return FingerprintOf(root_ / name, false) + "--\n" +
+         FingerprintOf(root_ / name / std::to_string(version), true);
+}
+
+std::string ModelRepository::FingerprintOf(const fs::path& dir, bool recursive) const {
   std::vector<std::string> parts;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root_ / name, ec);
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::error_code stat_ec;
-    const auto path = it->path().lexically_relative(root_ / name).string();
+    if (!recursive) {
+      it.disable_recursion_pending();
+      if (!it->is_regular_file(stat_ec)) continue;
+    }
+    const auto path = it->path().lexically_relative(dir).string();
     const auto size = it->is_regular_file(stat_ec) ? it->file_size(stat_ec) : 0;
     const auto mtime = it->last_write_time(stat_ec).time_since_epoch().count();
     parts.push_back(path + ":" + std::to_string(size) + ":" + std::to_string(mtime));
@@ -333,6 +348,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliase
   ModelEntry entry;
   entry.name = name;
   entry.aliases = aliases;
+  const std::optional<ModelEntry> current = manager_->Find(name);
   const fs::path dir = root_ / name;
   auto config = LoadModelConfig(dir);
   if (!config.ok()) {
@@ -371,7 +387,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliase
       const bool tried = std::any_of(entry.versions.begin(), entry.versions.end(),
                                      [v](const VersionEntry& e) { return e.version == v; });
       if (tried) continue;
-      entry.versions.push_back(LoadVersion(*config, factory->second, v));
+      entry.versions.push_back(LoadVersion(*config, factory->second, v, current));
       if (entry.versions.back().state != ModelState::kReady) {
         failed.push_back(v);
         retry = true;
@@ -382,7 +398,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliase
   for (const auto& [alias, v] : aliases) {
     if (entry.FindVersion(v) != nullptr) continue;
     if (std::find(present.begin(), present.end(), v) != present.end()) {
-      entry.versions.push_back(LoadVersion(*config, factory->second, v));
+      entry.versions.push_back(LoadVersion(*config, factory->second, v, current));
     } else {
       entry.versions.push_back(Unavailable(v, "version " + std::to_string(v) + " (alias '" +
                                                   alias + "') is not in the repository"));
@@ -400,7 +416,28 @@ ModelEntry ModelRepository::Load(const std::string& name, const AliasMap& aliase
 }
 
 VersionEntry ModelRepository::LoadVersion(const ModelConfig& config, BackendFactory* factory,
-                                          int64_t version) {
+                                          int64_t version, const std::optional<ModelEntry>& current) {
+  // A version already serving whose files and config have not changed is
+  // kept as it is: a reload or a promotion loads only what is new, and the
+  // version's requests, batcher and warm session carry on undisturbed.
+  const std::string fingerprint = VersionFingerprint(config.name, version);
+  const auto key = std::make_pair(config.name, version);
+  if (current) {
+    const VersionEntry* serving = current->FindVersion(version);
+    auto known = version_fingerprints_.find(key);
+    if (serving != nullptr && serving->state == ModelState::kReady &&
+        known != version_fingerprints_.end() && known->second == fingerprint) {
+      return *serving;
+    }
+  }
+  version_fingerprints_.erase(key);
+  VersionEntry loaded = LoadVersionFiles(config, factory, version);
+  if (loaded.state == ModelState::kReady) version_fingerprints_[key] = fingerprint;
+  return loaded;
+}
+
+VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
+                                               int64_t version) {
   const fs::path relative =
       fs::path(config.name) / std::to_string(version) / std::string(factory->model_filename());
   const fs::path file = root_ / relative;

@@ -95,11 +95,18 @@ class ModelRepository {
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.
   std::string Scrub(std::string message) const;
-  ModelEntry Load(const std::string& name, const AliasMap& aliases);
+  ModelEntry Load(const std::string& name, const AliasMap& aliases) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A summary of what on disk makes up `name`; changes when any file does.
   std::string Fingerprint(const std::string& name) const;
+  std::string VersionFingerprint(const std::string& name, int64_t version) const;
+  std::string FingerprintOf(const std::filesystem::path& dir, bool recursive) const;
   std::vector<std::string> ModelDirectories(std::error_code* ec) const;
-  VersionEntry LoadVersion(const ModelConfig& config, BackendFactory* factory, int64_t version);
+  // The version as `current` serves it if its files are unchanged, else
+  // loaded from its files.
+  VersionEntry LoadVersion(const ModelConfig& config, BackendFactory* factory, int64_t version,
+                           const std::optional<ModelEntry>& current) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  VersionEntry LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
+                                int64_t version);
 
   const std::filesystem::path root_;
   const std::map<std::string, BackendFactory*> factories_;
@@ -109,6 +116,8 @@ class ModelRepository {
   // publish the same model.
   std::mutex mu_;
   std::map<std::string, std::string> fingerprints_ GUARDED_BY(mu_);
+  // What each READY version was loaded from (VersionFingerprint).
+  std::map<std::pair<std::string, int64_t>, std::string> version_fingerprints_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

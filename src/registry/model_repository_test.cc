@@ -597,5 +597,35 @@ TEST_F(ModelRepositoryTest, SymlinkLoopsAreReportedNotThrown) {
   EXPECT_EQ(Entry("good").versions.at(0).state, ModelState::kReady);
 }
 
+// A reload (a promotion, a poll, a new version) loads only what changed: a
+// serving version whose files are unchanged keeps its Model, warm session and
+// batcher.
+TEST_F(ModelRepositoryTest, ReloadKeepsUnchangedVersionsAndReloadsChangedOnes) {
+  WriteConfig("add", "version_policy: {all: true}\n");
+  for (int v : {1, 2}) AddVersion("add", v, "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadModel("add").ok());
+  const ModelHandle v1 = Entry("add").versions.at(0).model;
+  const ModelHandle v2 = Entry("add").versions.at(1).model;
+  AddVersion("add", 3, "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadModel("add").ok());
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 3u);
+  EXPECT_EQ(e.versions[0].model, v1);
+  EXPECT_EQ(e.versions[1].model, v2);
+
+  fs::remove(root_ / "add" / "2" / "model.onnx");
+  fs::copy_file(kData / "add_fp32.onnx", root_ / "add" / "2" / "model.onnx");
+  std::ofstream(root_ / "add" / "2" / "notes.txt") << "changed";
+  ASSERT_TRUE(repo_->LoadModel("add").ok());
+  e = Entry("add");
+  EXPECT_EQ(e.versions[0].model, v1);
+  EXPECT_NE(e.versions[1].model, v2);
+
+  std::ofstream(root_ / "add" / "config.yaml") << "version_policy: {all: true}\nallow_nan: true\n";
+  ASSERT_TRUE(repo_->LoadModel("add").ok());
+  EXPECT_NE(Entry("add").versions[0].model, v1);  // a new config reloads every version
+  EXPECT_TRUE(Entry("add").versions[0].model->config.allow_nan);
+}
+
 }  // namespace
 }  // namespace berth

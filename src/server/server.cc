@@ -1,6 +1,8 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "server/http/rows_routes.h"
 #include "server/http/tfserving_routes.h"
 #include "server/http/v2_routes.h"
+#include "server/inflight_budget.h"
 #include "server/server_context.h"
 
 namespace berth {
@@ -50,6 +53,13 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenStore(const ServerOptions& options)
 
 }  // namespace
 
+uint64_t InflightCapacity(const ServerOptions& o) {
+  if (o.max_inflight_bytes > 0) return o.max_inflight_bytes;
+  const uint64_t twice =
+      o.max_request_bytes > UINT64_MAX / 2 ? UINT64_MAX : 2 * o.max_request_bytes;
+  return std::max<uint64_t>(1ull << 30, twice);
+}
+
 struct Server::State {
   explicit State(ServerOptions o)
       : options(std::move(o)),
@@ -57,7 +67,8 @@ struct Server::State {
         store_status(PrepareRepository()),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
-        inference(&models, &metrics) {
+        inference(&models, &metrics),
+        inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
     context.inference = &inference;
     context.models = &models;
@@ -96,6 +107,7 @@ struct Server::State {
   InferenceService inference;
   std::atomic<bool> ready{false};
   ServerContext context;
+  InflightBudget inflight;  // shared by the front ends
   http::Router router;
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<rpc::GrpcServer> grpc;
@@ -146,6 +158,9 @@ Status Server::Start() {
     o.port = static_cast<uint16_t>(s.options.http_port);
     o.threads = s.options.http_threads;
     o.max_body_bytes = s.options.max_request_bytes;
+    o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
+    o.max_connections = s.options.max_connections;
+    o.inflight_budget = &s.inflight;
     s.http = std::make_unique<http::HttpServer>(o, &s.router);
     RETURN_IF_ERROR(s.http->Start());
     LOG_INFO("HTTP front end listening",

@@ -28,6 +28,12 @@ struct ServerOptions {
   int http_threads = 2;
   int grpc_threads = 0;          // 0: one completion-queue thread per core the process may run on
   uint64_t max_request_bytes = 64ull << 20;
+  // Bytes that request bodies in flight may hold at once, wire and decoded
+  // forms together (InflightBudget); beyond it, 503. 0: the larger of 1 GiB
+  // and twice max_request_bytes (one compressed request of the largest size).
+  uint64_t max_inflight_bytes = 0;
+  int64_t max_connections = 0;  // >0: REST connections beyond it are answered 503
+  int idle_timeout_secs = 65;   // a REST connection idle this long is closed
   bool strict_readiness = true;
   // Accept repository load/unload from clients other than loopback ones
   // (--allow-remote-admin); see ServerContext::CheckAdmin.
@@ -40,6 +46,9 @@ struct ServerOptions {
   // --default-model); see server/platform.h.
   PlatformOptions platform;
 };
+
+// The in-flight byte budget `options` asks for (see max_inflight_bytes).
+uint64_t InflightCapacity(const ServerOptions& options);
 
 class Server {
  public:

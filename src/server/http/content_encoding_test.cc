@@ -75,5 +75,62 @@ TEST(ContentEncodingTest, ExpansionPastTheLimitIsRefused) {
   EXPECT_THAT(s.message(), HasSubstr("1048576"));
 }
 
+TEST(ContentEncodingTest, GzipMembersAreAllDecoded) {
+  // `cat a.gz b.gz` is a valid gzip file; gzip -d yields both parts.
+  const std::string first = kBody.substr(0, 30), second = kBody.substr(30);
+  std::string body = Compress(first, 31) + Compress(second, 31);
+  ASSERT_TRUE(DecodeBody("gzip", 1 << 20, &body).ok());
+  EXPECT_EQ(body, kBody);
+  std::string with_empty = Compress("", 31) + Compress(kBody, 31) + Compress("", 31);
+  ASSERT_TRUE(DecodeBody("x-gzip", 1 << 20, &with_empty).ok());
+  EXPECT_EQ(with_empty, kBody);
+}
+
+TEST(ContentEncodingTest, GzipMembersShareOneLimit) {
+  // Each member alone fits the limit; together they do not.
+  const std::string half(600 << 10, 'x');
+  std::string body = Compress(half, 31) + Compress(half, 31);
+  const Status s = DecodeBody("gzip", 1 << 20, &body);
+  EXPECT_EQ(s.code(), Status::Code::kResourceExhausted);
+}
+
+TEST(ContentEncodingTest, ATruncatedLaterMemberIsInvalidArgument) {
+  std::string second = Compress(kBody, 31);
+  std::string body = Compress(kBody, 31) + second.substr(0, second.size() - 3);
+  EXPECT_EQ(DecodeBody("gzip", 1 << 20, &body).code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ContentEncodingTest, BytesAfterTheStreamAreRefused) {
+  for (auto [encoding, bits] : {std::pair{"gzip", 31}, {"deflate", 15}, {"deflate", -15}}) {
+    for (const std::string& junk : {std::string("x"), std::string(8, '\0'), std::string("\x1f"),
+                                   std::string("{\"inputs\": []}")}) {
+      std::string body = Compress(kBody, bits) + junk;
+      const Status s = DecodeBody(encoding, 1 << 20, &body);
+      EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << encoding << " " << bits;
+      if (bits != -15) {
+        EXPECT_THAT(s.message(), HasSubstr(std::to_string(junk.size()) + " bytes after the end"))
+            << encoding << " " << bits;
+      }
+    }
+  }
+}
+
+TEST(ContentEncodingTest, DeflateIsOneStreamNotMembers) {
+  std::string zlib_twice = Compress(kBody, 15) + Compress(kBody, 15);
+  EXPECT_EQ(DecodeBody("deflate", 1 << 20, &zlib_twice).code(), Status::Code::kInvalidArgument);
+  std::string gzip_twice = Compress(kBody, 31) + Compress(kBody, 31);
+  EXPECT_EQ(DecodeBody("deflate", 1 << 20, &gzip_twice).code(), Status::Code::kInvalidArgument);
+}
+
+TEST(ContentEncodingTest, ARawDeflateBombIsResourceExhausted) {
+  std::string bomb = Compress(std::string(8 << 20, '\0'), -15);
+  EXPECT_EQ(DecodeBody("deflate", 1 << 20, &bomb).code(), Status::Code::kResourceExhausted);
+}
+
+TEST(ContentEncodingTest, EmptyCompressedBodyIsInvalidArgument) {
+  std::string empty;
+  EXPECT_EQ(DecodeBody("gzip", 1 << 20, &empty).code(), Status::Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace berth::http

@@ -4,10 +4,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
+#include <functional>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "core/logging.h"
 #include "server/http/content_encoding.h"
+#include "server/http/http_framing.h"
 
 namespace berth::http {
 namespace {
@@ -36,16 +41,80 @@ bool PercentDecode(std::string_view in, std::string* out) {
   return true;
 }
 
+// The first accept() failure after a success pauses accepting this long;
+// each further one doubles the pause, up to kMaxAcceptPause.
+constexpr std::chrono::milliseconds kMinAcceptPause{10};
+constexpr std::chrono::milliseconds kMaxAcceptPause{1000};
+// A repeating accept() failure or refusal is logged at most once per interval.
+constexpr std::chrono::seconds kAcceptLogInterval{5};
+// After an error answered without reading the body, the connection reads and
+// drops what the client still sends for at most this long before closing, so
+// that closing with unread data (a TCP reset) does not destroy the answer
+// before the client has read it.
+constexpr std::chrono::seconds kLingerTime{2};
+
+// Lets a repeating event be logged at most once per kAcceptLogInterval, with
+// the count of occurrences left unlogged since the last line. Not
+// thread-safe: the acceptor's strand owns both instances.
+class LogLimiter {
+ public:
+  // True if this occurrence is to be logged; `*unlogged` is then how many
+  // were not, since the last one that was.
+  bool Due(uint64_t* unlogged) {
+    const auto now = std::chrono::steady_clock::now();
+    if (logged_ && now - logged_at_ < kAcceptLogInterval) {
+      ++unlogged_;
+      return false;
+    }
+    *unlogged = std::exchange(unlogged_, 0);
+    logged_ = true;
+    logged_at_ = now;
+    return true;
+  }
+
+ private:
+  bool logged_ = false;
+  std::chrono::steady_clock::time_point logged_at_;
+  uint64_t unlogged_ = 0;
+};
+
 struct Shared {
   const Router* router;
   HttpServerOptions options;
   std::atomic<int64_t> in_flight{0};
   std::atomic<bool> stopping{false};
+  std::atomic<int64_t> connections{0};
+  // True while the acceptor waits out a pause; a closing connection then
+  // calls wake_acceptor (set before the first connection) to resume at once.
+  std::atomic<bool> accept_paused{false};
+  std::function<void()> wake_acceptor;
 };
+
+HttpResponse Busy(const Shared& shared) {
+  HttpResponse r = ErrorResponse(Status::Unavailable(
+      "the server is at its limit of " +
+      std::to_string(shared.options.inflight_budget->capacity()) +
+      " bytes held by requests in flight; retry later"));
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Shared* shared) : stream_(std::move(socket)), shared_(shared) {}
+  Session(tcp::socket socket, Shared* shared) : stream_(std::move(socket)), shared_(shared) {
+    ++shared_->connections;
+    on_chunk_header_ = [this](uint64_t size, beast::string_view, beast::error_code& ec) {
+      if (!Reserve(size)) {
+        over_budget_ = true;
+        ec = boost::system::errc::make_error_code(boost::system::errc::no_buffer_space);
+      }
+    };
+  }
+
+  ~Session() {
+    --shared_->connections;
+    if (shared_->accept_paused && !shared_->stopping) shared_->wake_acceptor();
+  }
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
@@ -53,45 +122,83 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void Read() {
+    request_ = HttpRequest{};
+    over_budget_ = false;
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
+    parser_->on_chunk_header(on_chunk_header_);
     stream_.expires_after(shared_->options.idle_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                               self->OnHeader(ec);
+                             });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    Status framing = CheckFraming(parser_->get());
+    if (!framing.ok()) return RefuseUnread(ErrorResponse(framing));
+    const boost::optional<uint64_t> length = parser_->content_length();
+    if (length && !Reserve(*length)) return RefuseUnread(Busy(*shared_));
+    if (parser_->is_done()) return OnRequest();
+    if (!ExpectsContinue(parser_->get())) return ReadBody();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRead(ec);
+                        if (ec) return self->Close();
+                        self->ReadBody();
                       });
   }
 
-  void OnRead(beast::error_code ec) {
+  void ReadBody() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnBody(ec);
+                      });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (over_budget_) return RefuseUnread(Busy(*shared_));
+    if (ec) return OnReadError(ec);
+    OnRequest();
+  }
+
+  void OnReadError(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout || ec == asio::error::connection_reset ||
         ec == asio::error::eof) {
       return Close();
     }
     if (ec == bhttp::error::body_limit) {
-      keep_alive_ = false;
-      ++shared_->in_flight;
-      return Send(ErrorResponse(Status::ResourceExhausted(
+      return RefuseUnread(ErrorResponse(Status::ResourceExhausted(
           "request body is larger than the limit of " +
           std::to_string(shared_->options.max_body_bytes) + " bytes")));
     }
-    if (ec) {
-      if (buffer_.size() == 0 && !parser_->got_some()) return Close();
-      keep_alive_ = false;
-      ++shared_->in_flight;
-      return Send(ErrorResponse(Status::InvalidArgument("malformed HTTP request: " + ec.message())));
-    }
+    if (buffer_.size() == 0 && !parser_->got_some()) return Close();
+    RefuseUnread(
+        ErrorResponse(Status::InvalidArgument("malformed HTTP request: " + ec.message())));
+  }
+
+  // Answers `r` and closes the connection: the request's body (if any) was
+  // not read, so the next request cannot be found on it.
+  void RefuseUnread(HttpResponse r) {
+    keep_alive_ = false;
+    linger_ = true;
+    ++shared_->in_flight;
+    Send(std::move(r));
+  }
+
+  void OnRequest() {
     ++shared_->in_flight;
     auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive();
-    request_ = HttpRequest{};
-    request_.method = std::string(msg.method_string());
     const std::string_view target(msg.target().data(), msg.target().size());
     const size_t q = target.find('?');
     if (q != std::string_view::npos) request_.query = std::string(target.substr(q + 1));
     if (!PercentDecode(target.substr(0, q), &request_.path)) {
       return Send(ErrorResponse(Status::InvalidArgument("malformed percent-escape in the URL")));
     }
+    request_.method = std::string(msg.method_string());
     for (const auto& field : msg) {
       std::string name(field.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -110,13 +217,43 @@ class Session : public std::enable_shared_from_this<Session> {
         r.status = 415;
         return Send(std::move(r));
       }
-      Status decoded = DecodeBody(encoding, shared_->options.max_body_bytes, &request_.body);
-      if (!decoded.ok()) return Send(ErrorResponse(decoded));
+      // The decoded body is held beside the wire body's reservation: bound
+      // the inflation by what the budget has left, so that a request over it
+      // costs no memory before it is refused.
+      uint64_t limit = shared_->options.max_body_bytes;
+      bool budget_bound = false;
+      if (InflightBudget* budget = shared_->options.inflight_budget) {
+        const uint64_t left = budget->capacity() - std::min(budget->capacity(), budget->reserved());
+        if (left < limit) {
+          limit = left;
+          budget_bound = true;
+        }
+      }
+      Status decoded = DecodeBody(encoding, limit, &request_.body);
+      if (!decoded.ok()) {
+        if (budget_bound && decoded.code() == Status::Code::kResourceExhausted) {
+          return Send(Busy(*shared_));
+        }
+        return Send(ErrorResponse(decoded));
+      }
+      if (!Reserve(request_.body.size())) return Send(Busy(*shared_));
     }
     shared_->router->Dispatch(request_, [self = shared_from_this()](HttpResponse response) {
       asio::dispatch(self->stream_.get_executor(),
                      [self, r = std::move(response)]() mutable { self->Send(std::move(r)); });
     });
+  }
+
+  // Adds `bytes` to this request's share of the in-flight budget; false if
+  // they do not fit (nothing is then added).
+  bool Reserve(uint64_t bytes) {
+    InflightBudget* budget = shared_->options.inflight_budget;
+    if (budget == nullptr) return true;
+    if (reservation_.bytes() > 0) return reservation_.TryGrow(bytes);
+    std::optional<InflightBudget::Reservation> r = budget->TryReserve(bytes);
+    if (!r) return false;
+    reservation_ = std::move(*r);
+    return true;
   }
 
   void Send(HttpResponse r) {
@@ -133,6 +270,9 @@ class Session : public std::enable_shared_from_this<Session> {
     bhttp::async_write(stream_, response_,
                        [self = shared_from_this()](beast::error_code ec, size_t) {
                          --self->shared_->in_flight;
+                         self->reservation_.Release();
+                         self->request_ = HttpRequest{};
+                         self->response_ = {};
                          if (ec || !self->keep_alive_ || self->shared_->stopping) {
                            return self->Close();
                          }
@@ -143,26 +283,65 @@ class Session : public std::enable_shared_from_this<Session> {
   void Close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger_ && !shared_->stopping) {
+      linger_ = false;
+      stream_.expires_after(kLingerTime);
+      return Drain();
+    }
     stream_.close();
+  }
+
+  // Reads and drops whatever the client still sends, until it closes, an
+  // error, or kLingerTime after Close.
+  void Drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec || self->shared_->stopping) return self->stream_.close();
+                              self->Drain();
+                            });
   }
 
   beast::tcp_stream stream_;
   Shared* shared_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  // Beast keeps a reference to this callback, so it lives beside the parser.
+  std::function<void(uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
+  bool over_budget_ = false;  // a chunk did not fit the in-flight budget
+  InflightBudget::Reservation reservation_;
   HttpRequest request_;
   bhttp::response<bhttp::string_body> response_;
   bool keep_alive_ = true;
+  bool linger_ = false;  // drain before closing: the request was not read whole
 };
+
+// The answer above --max-connections, written whole in one non-blocking send.
+const std::string& RefusalResponse() {
+  static const std::string response = [] {
+    const std::string body = ErrorResponse(Status::Unavailable(
+        "the server has its limit of open connections; retry later")).body;
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: berth\r\n"
+           "Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  return response;
+}
 
 }  // namespace
 
 class HttpServer::Impl {
  public:
   Impl(HttpServerOptions options, const Router* router)
-      : ioc_(options.threads), acceptor_(asio::make_strand(ioc_)) {
+      : ioc_(options.threads), acceptor_(asio::make_strand(ioc_)),
+        accept_timer_(acceptor_.get_executor()) {
     shared_.router = router;
     shared_.options = std::move(options);
+    shared_.wake_acceptor = [this] {
+      asio::post(acceptor_.get_executor(), [this] {
+        if (shared_.accept_paused) accept_timer_.cancel();
+      });
+    };
   }
 
   Status Start(uint16_t* bound_port) {
@@ -192,6 +371,7 @@ class HttpServer::Impl {
     asio::post(acceptor_.get_executor(), [this] {
       beast::error_code ignored;
       acceptor_.close(ignored);
+      accept_timer_.cancel();
     });
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (shared_.in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -207,17 +387,72 @@ class HttpServer::Impl {
   }
 
  private:
+  // Runs on the acceptor's strand, as do OnAccept, PauseAccepting and the
+  // timer's handler: the accept state below needs no lock.
   void Accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        s.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(s), &shared_)->Start();
-      } else {
-        LOG_WARN("accept failed", {{"error", ec.message()}});
+      OnAccept(ec, std::move(s));
+    });
+  }
+
+  void OnAccept(beast::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    // A client that gave up while queued costs nothing: take the next one.
+    if (ec == asio::error::connection_aborted) return Accept();
+    if (ec) return PauseAccepting(ec);
+    accept_pause_ = kMinAcceptPause;
+    const int64_t max = shared_.options.max_connections;
+    if (max > 0 && shared_.connections.load() >= max) {
+      if (uint64_t unlogged = 0; refusal_log_.Due(&unlogged)) {
+        LOG_WARN("connection refused: at the connection limit",
+                 {{"max_connections", std::to_string(max)},
+                  {"refusals_not_logged", std::to_string(unlogged)}});
       }
+      Refuse(std::move(s));
+    } else {
+      s.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(s), &shared_)->Start();
+    }
+    Accept();
+  }
+
+  // After any accept() failure but a client's early abort (typically EMFILE
+  // or ENFILE, also ENOBUFS or ENOMEM), retrying at once would fail again at
+  // full speed: wait, doubling the wait, or until a connection closes (the
+  // likeliest way a descriptor comes free).
+  void PauseAccepting(beast::error_code ec) {
+    if (uint64_t unlogged = 0; accept_failure_log_.Due(&unlogged)) {
+      LOG_WARN("accept failed; pausing new connections",
+               {{"error", ec.message()},
+                {"pause_ms", std::to_string(accept_pause_.count())},
+                {"failures_not_logged", std::to_string(unlogged)}});
+    }
+    shared_.accept_paused = true;
+    accept_timer_.expires_after(accept_pause_);
+    accept_timer_.async_wait([this](beast::error_code) {
+      // Fired or cancelled by a closing connection: either way, try again.
+      shared_.accept_paused = false;
+      if (!acceptor_.is_open()) return;
       Accept();
     });
+    accept_pause_ = std::min(accept_pause_ * 2, kMaxAcceptPause);
+  }
+
+  // Above --max-connections: the 503 goes out in one non-blocking write (a
+  // new socket's send buffer holds it; if not, the client sees only the
+  // close), then the socket closes without waiting for the client.
+  static void Refuse(tcp::socket s) {
+    beast::error_code ec;
+    s.non_blocking(true, ec);
+    if (!ec) s.write_some(asio::buffer(RefusalResponse()), ec);
+    // What the client has sent already is read and dropped, so that the
+    // close is a FIN, not a reset that could destroy the 503 in transit.
+    char scratch[4096];
+    for (int i = 0; i < 16 && !ec && s.available(ec) > 0; ++i) {
+      s.read_some(asio::buffer(scratch), ec);
+    }
+    s.shutdown(tcp::socket::shutdown_both, ec);
+    s.close(ec);
   }
 
   Shared shared_;
@@ -227,6 +462,10 @@ class HttpServer::Impl {
   // once the acceptor is closed.
   asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_timer_;
+  std::chrono::milliseconds accept_pause_ = kMinAcceptPause;
+  LogLimiter accept_failure_log_;
+  LogLimiter refusal_log_;
   std::vector<std::thread> threads_;
 };
 

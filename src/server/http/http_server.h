@@ -2,8 +2,23 @@
 //
 // A fixed pool of threads runs one io_context; each connection is a strand,
 // so an idle keep-alive connection costs a socket and a buffer, no thread.
-// Request bodies over `max_body_bytes` are refused with 413 before they are
-// read. Requests go to the Router; responses may be produced on any thread.
+// Requests go to the Router; responses may be produced on any thread.
+//
+// What the transport refuses itself, before a route sees the request:
+// - a body over `max_body_bytes` (declared or, chunked, as it arrives): 413,
+//   before the body is read; `Expect: 100-continue` is answered "100
+//   Continue" only once the declared size fits, so such a client never sends
+//   a body that would be refused;
+// - Transfer-Encoding other than exactly "chunked": 400 (a coding list such
+//   as "gzip, chunked" would be framed differently by another hop);
+// - a body that does not fit the shared InflightBudget (declared length,
+//   each chunk, and the decoded size of a compressed body): 503, and the
+//   connection is closed if the body was not read;
+// - connections beyond `max_connections`: answered 503 and closed at once
+//   (logged at most once per 5 s, with a count).
+// When accept() fails for want of file descriptors (EMFILE/ENFILE) the
+// acceptor pauses, 10 ms doubling to 1 s, and resumes as soon as a connection
+// closes; the failure is logged at most once per 5 s, with a count.
 #pragma once
 
 #include <atomic>
@@ -16,6 +31,7 @@
 
 #include "core/status.h"
 #include "server/http/router.h"
+#include "server/inflight_budget.h"
 
 namespace berth::http {
 
@@ -24,7 +40,14 @@ struct HttpServerOptions {
   uint16_t port = 8000;              // 0: pick a free port (see port())
   int threads = 2;
   uint64_t max_body_bytes = 64ull << 20;
+  // How long a connection may sit without a complete request before it is
+  // closed (also bounds the reading of one request).
   std::chrono::seconds idle_timeout{65};
+  // >0: connections beyond this many open at once are refused (503).
+  int64_t max_connections = 0;
+  // Bytes held by requests in flight; null: no cap. Not owned; must outlive
+  // the HttpServer.
+  InflightBudget* inflight_budget = nullptr;
 };
 
 class HttpServer {
