@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/models_command.h"
 #include "core/logging.h"
 #include "core/model_name.h"
 #include "core/version.h"
@@ -21,6 +22,8 @@ constexpr const char* kUsage = R"(berth - serve machine-learning models over the
 
 Usage:
   berth serve --model-repository DIR [options]
+  berth models list|show|history|promote|rollback --url URL ...
+                           a running server's model registry (berth models --help)
   berth --version
   berth --help
 
@@ -216,6 +219,10 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "serve") {
     return Serve(std::vector<std::string_view>(args.begin() + 1, args.end()));
+  }
+  if (args[0] == "models") {
+    return berth::cli::RunModelsCommand(
+        std::vector<std::string_view>(args.begin() + 1, args.end()), stdout, stderr);
   }
   return Fail("unknown command '" + std::string(args[0]) + "'");
 }

@@ -1,0 +1,66 @@
+// HttpClient: the small blocking HTTP/1.1 client that `berth models` uses to
+// talk to a running server's admin API. One request per connection, one
+// deadline per request; plain http only (TLS is not supported yet).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace berth::cli {
+
+// A server's base address, from --url.
+struct ServerUrl {
+  std::string host;         // a name or an IP literal; IPv6 without brackets
+  uint16_t port = 80;
+  std::string path_prefix;  // "" or "/some/prefix", never ending in '/'
+  std::string text;         // the URL as given, for messages
+};
+
+// Parses "http://HOST[:PORT][/PREFIX]" (an IPv6 HOST in brackets; PORT 80
+// when omitted). InvalidArgument, saying what is wrong, for any other scheme
+// (https:// among them: TLS is not supported yet), user info, a query or a
+// fragment, an empty host or a port outside 1..65535.
+StatusOr<ServerUrl> ParseServerUrl(std::string_view url);
+
+// `segment` percent-encoded for use as one path segment: every byte outside
+// RFC 3986's unreserved set (A-Z a-z 0-9 - . _ ~) becomes %XX, so a model
+// name with '/', '?', '%' or spaces stays one segment.
+std::string EncodePathSegment(std::string_view segment);
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// Sends one request to `url` and returns the server's answer whatever its
+// status; the caller decides what a 4xx means. Not thread-safe; cheap to
+// construct. Each call opens a fresh connection and closes it afterwards.
+class HttpClient {
+ public:
+  // Answers larger than this are refused rather than buffered.
+  static constexpr size_t kMaxResponseBytes = 64 << 20;
+
+  // `timeout` bounds connecting, sending and receiving together (name
+  // resolution follows the system resolver's own timeouts).
+  HttpClient(ServerUrl url, std::chrono::milliseconds timeout);
+
+  // `target` starts with '/' and is already percent-encoded; the URL's path
+  // prefix goes in front of it. Unavailable, with a message naming the URL,
+  // when the host cannot be resolved, the connection is refused or cut, the
+  // deadline passes, or the answer is not HTTP or too large.
+  StatusOr<HttpResponse> Get(std::string_view target) const;
+  StatusOr<HttpResponse> Post(std::string_view target, std::string_view json_body) const;
+
+ private:
+  StatusOr<HttpResponse> Send(bool post, std::string_view target, std::string_view body) const;
+
+  ServerUrl url_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace berth::cli

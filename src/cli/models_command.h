@@ -1,0 +1,49 @@
+// `berth models ...`: the registry's command line, a client of a running
+// server's admin API (docs/registry.md, "Command line").
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace berth::cli {
+
+// Exit codes: as `berth serve`, 2 means the command line itself is wrong.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// The usage lines (printed with every usage error), and the rest of --help.
+extern const char kModelsSynopsis[];
+extern const char kModelsHelp[];
+
+enum class ModelsVerb { kList, kShow, kHistory, kPromote, kRollback };
+
+struct ModelsCommand {
+  ModelsVerb verb = ModelsVerb::kList;
+  std::string url;                  // checked when used (ParseServerUrl), not here
+  std::string model;                // empty for list
+  int64_t version = 0;              // promote only; > 0
+  std::string alias = "production"; // promote and rollback
+  std::optional<std::string> reason;
+  bool json = false;
+  int64_t timeout_secs = 30;
+};
+
+// Parses the arguments after `berth models`: VERB, then flags and positional
+// arguments in any order; `--flag value` and `--flag=value` both work.
+// InvalidArgument, saying what is wrong, for anything that is a usage error.
+StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& args);
+
+// Runs `berth models ARGS...` and returns the process exit code: 0 on success,
+// 1 when the server is unreachable or answers with an error (its message goes
+// to `err`), 2 on a usage error (the message and kModelsSynopsis go to `err`).
+// `--help` anywhere prints the synopsis and kModelsHelp to `out`; returns 0.
+int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* err);
+
+}  // namespace berth::cli

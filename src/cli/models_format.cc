@@ -1,0 +1,245 @@
+#include "cli/models_format.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <cstdio>
+#include <limits>
+#include <utility>
+
+#include "core/model_name.h"
+
+namespace berth::cli {
+namespace {
+
+using rapidjson::Value;
+
+constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
+
+std::string Printable(std::string_view text, size_t max_bytes = kNoLimit) {
+  return PrintableExcerpt(text, max_bytes);
+}
+
+size_t DisplayWidth(std::string_view s) {
+  size_t width = 0;
+  for (unsigned char c : s) width += (c & 0xC0) != 0x80;  // skip UTF-8 continuation bytes
+  return width;
+}
+
+const Value* Member(const Value& object, const char* name) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(name);
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+// Deeper arrays and objects show as "[...]" / "{...}": a cell is for
+// reading, and the recursion below stays bounded whatever the answer holds.
+constexpr int kMaxCellDepth = 8;
+
+// Any JSON value as one table cell: null or missing as "-", arrays as
+// "a,b", objects as "k=v,k=v"; nested ones inside [] and {} so that a
+// weighted split reads "production={3=90,4=10}".
+std::string Cell(const Value* v, int depth = 0) {
+  const bool nested = depth > 0;
+  if (v == nullptr || v->IsNull()) return "-";
+  if (v->IsString()) return Printable({v->GetString(), v->GetStringLength()});
+  if (v->IsBool()) return v->GetBool() ? "true" : "false";
+  if (v->IsInt64()) return std::to_string(v->GetInt64());
+  if (v->IsUint64()) return std::to_string(v->GetUint64());
+  if (v->IsNumber()) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", v->GetDouble());
+    return text;
+  }
+  if (depth >= kMaxCellDepth) return v->IsArray() ? "[...]" : "{...}";
+  std::string out;
+  if (v->IsArray()) {
+    for (const Value& element : v->GetArray()) {
+      if (!out.empty()) out += ",";
+      out += Cell(&element, depth + 1);
+    }
+    if (nested) return "[" + out + "]";
+  } else {
+    for (const auto& member : v->GetObject()) {
+      if (!out.empty()) out += ",";
+      out += Printable({member.name.GetString(), member.name.GetStringLength()}) + "=" +
+             Cell(&member.value, depth + 1);
+    }
+    if (nested) return "{" + out + "}";
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string Cell(const Value& object, const char* name) { return Cell(Member(object, name)); }
+
+// Iterative parsing: a deeply nested answer cannot exhaust the stack.
+void ParseJson(std::string_view json, rapidjson::Document* doc) {
+  doc->Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
+}
+
+StatusOr<rapidjson::Document> ParseAnswer(std::string_view json) {
+  rapidjson::Document doc;
+  ParseJson(json, &doc);
+  if (doc.HasParseError()) {
+    return Status::Internal(std::string("the server's answer is not valid JSON: ") +
+                            rapidjson::GetParseError_En(doc.GetParseError()) + " (offset " +
+                            std::to_string(doc.GetErrorOffset()) + ")");
+  }
+  if (!doc.IsObject()) return Status::Internal("the server's answer is not a JSON object");
+  return doc;
+}
+
+StatusOr<const Value*> ArrayMember(const Value& doc, const char* name) {
+  const Value* array = Member(doc, name);
+  if (array == nullptr || !array->IsArray()) {
+    return Status::Internal(std::string("the server's answer has no \"") + name + "\" list");
+  }
+  return array;
+}
+
+// "sha256:" and the first 12 hex digits, as image digests are usually shown;
+// --json has the whole digest.
+std::string ShortDigest(const Value* digest) {
+  constexpr std::string_view kPrefix = "sha256:";
+  constexpr size_t kShown = 12;
+  if (digest != nullptr && digest->IsString()) {
+    std::string_view text(digest->GetString(), digest->GetStringLength());
+    if (text.substr(0, kPrefix.size()) == kPrefix && text.size() > kPrefix.size() + kShown) {
+      return Printable(text.substr(0, kPrefix.size() + kShown));
+    }
+  }
+  return Cell(digest);
+}
+
+std::string SizeCell(const Value* size) {
+  if (size != nullptr && size->IsUint64()) return HumanBytes(size->GetUint64());
+  return Cell(size);
+}
+
+}  // namespace
+
+TextTable::TextTable(std::vector<std::string> header) : header_(std::move(header)) {}
+
+void TextTable::AddRow(std::vector<std::string> row) {
+  row.resize(header_.size());
+  rows_.push_back(std::move(row));
+}
+
+std::string TextTable::Render() const {
+  std::vector<size_t> widths(header_.size());
+  const auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+    }
+  };
+  measure(header_);
+  for (const auto& row : rows_) measure(row);
+  std::string out;
+  const auto append = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  };
+  append(header_);
+  for (const auto& row : rows_) append(row);
+  return out;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f %s", value, kUnits[unit]);
+  return text;
+}
+
+StatusOr<std::string> FormatModelList(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
+  if (models->Empty()) return std::string("no models\n");
+  TextTable table({"MODEL", "ALIASES", "VERSIONS"});
+  for (const Value& model : models->GetArray()) {
+    table.AddRow({Cell(model, "name"), Cell(model, "aliases"), Cell(model, "versions")});
+  }
+  return table.Render();
+}
+
+StatusOr<std::string> FormatModelDetails(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* versions, ArrayMember(doc, "versions"));
+  std::string out = "model:            " + Cell(doc, "name") + "\n" +
+                    "default version:  " + Cell(doc, "default_version") + "\n" +
+                    "aliases:          " + Cell(doc, "aliases") + "\n\n";
+  if (versions->Empty()) return out + "no versions\n";
+  bool any_reason = false;
+  for (const Value& version : versions->GetArray()) {
+    const Value* reason = Member(version, "reason");
+    any_reason |= reason != nullptr && !(reason->IsString() && reason->GetStringLength() == 0) &&
+                  !reason->IsNull();
+  }
+  std::vector<std::string> header = {"VERSION", "STATE",   "ALIASES", "FORMAT",
+                                     "SIZE",    "CREATED", "DIGEST"};
+  // The reason goes last, and only when some version has one: it is the
+  // longest cell and usually empty.
+  if (any_reason) header.push_back("REASON");
+  TextTable table(std::move(header));
+  for (const Value& version : versions->GetArray()) {
+    std::vector<std::string> row = {Cell(version, "version"),       Cell(version, "state"),
+                                    Cell(version, "aliases"),       Cell(version, "format"),
+                                    SizeCell(Member(version, "size")), Cell(version, "created_at"),
+                                    ShortDigest(Member(version, "digest"))};
+    if (any_reason) row.push_back(Cell(version, "reason"));
+    table.AddRow(std::move(row));
+  }
+  return out + table.Render();
+}
+
+StatusOr<std::string> FormatHistory(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* records, ArrayMember(doc, "history"));
+  if (records->Empty()) return std::string("no history\n");
+  TextTable table({"ID", "AT", "ACTOR", "ACTION", "ALIAS", "FROM", "TO", "REASON"});
+  for (const Value& record : records->GetArray()) {
+    table.AddRow({Cell(record, "id"), Cell(record, "at"), Cell(record, "actor"),
+                  Cell(record, "action"), Cell(record, "alias"), Cell(record, "from"),
+                  Cell(record, "to"), Cell(record, "reason")});
+  }
+  return table.Render();
+}
+
+StatusOr<std::string> FormatAliasMove(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  const Value* previous = Member(doc, "previous");
+  return Cell(doc, "model") + ": " + Cell(doc, "alias") + " now points at version " +
+         Cell(doc, "version") + " (previously " +
+         (previous == nullptr || previous->IsNull() ? std::string("none") : Cell(previous)) +
+         ")\n";
+}
+
+std::string ErrorMessage(int http_status, std::string_view body) {
+  constexpr size_t kMaxMessageBytes = 2000;
+  const std::string status = "HTTP " + std::to_string(http_status);
+  rapidjson::Document doc;
+  ParseJson(body, &doc);
+  if (!doc.HasParseError()) {
+    const Value* error = Member(doc, "error");
+    if (error != nullptr && error->IsString()) {
+      return Printable({error->GetString(), error->GetStringLength()}, kMaxMessageBytes) + " (" +
+             status + ")";
+    }
+  }
+  if (body.empty()) return status + " with an empty body";
+  return status + ": " + Printable(body, 200);
+}
+
+}  // namespace berth::cli

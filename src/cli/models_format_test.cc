@@ -1,0 +1,159 @@
+#include "cli/models_format.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace berth::cli {
+namespace {
+
+std::string Ok(const StatusOr<std::string>& text) {
+  EXPECT_TRUE(text.ok()) << text.status().message();
+  return text.ok() ? *text : "";
+}
+
+TEST(TextTableTest, AlignsColumnsWithoutTrailingSpaces) {
+  TextTable table({"A", "LONGER", "C"});
+  table.AddRow({"wide cell", "x", ""});
+  table.AddRow({"é", "", "last"});
+  EXPECT_EQ(table.Render(),
+            "A          LONGER  C\n"
+            "wide cell  x\n"
+            "é                  last\n");
+}
+
+TEST(TextTableTest, PadsShortRowsAndDropsExtraCells) {
+  TextTable table({"A", "B"});
+  table.AddRow({"1"});
+  table.AddRow({"1", "2", "3"});
+  EXPECT_EQ(table.rows(), 2u);
+  EXPECT_EQ(table.Render(), "A  B\n1\n1  2\n");
+}
+
+TEST(HumanBytesTest, Units) {
+  EXPECT_EQ(HumanBytes(0), "0 B");
+  EXPECT_EQ(HumanBytes(1023), "1023 B");
+  EXPECT_EQ(HumanBytes(1024), "1.0 KiB");
+  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
+  EXPECT_EQ(HumanBytes(5u << 20), "5.0 MiB");
+  EXPECT_EQ(HumanBytes(UINT64_MAX), "16.0 EiB");
+}
+
+TEST(FormatModelListTest, OneRowPerModel) {
+  EXPECT_EQ(Ok(FormatModelList(R"({"models": [
+                  {"name": "iris", "aliases": {"production": 2, "staging": 3}, "versions": [1, 2, 3]},
+                  {"name": "wine_long_name", "aliases": {}, "versions": [1]}]})")),
+            "MODEL           ALIASES                 VERSIONS\n"
+            "iris            production=2,staging=3  1,2,3\n"
+            "wine_long_name  -                       1\n");
+  EXPECT_EQ(Ok(FormatModelList(R"({"models": []})")), "no models\n");
+}
+
+TEST(FormatModelDetailsTest, HeaderThenOneRowPerVersion) {
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  const std::string json = R"({"name": "iris", "aliases": {"production": 2}, "default_version": 2,
+      "versions": [
+        {"version": 1, "state": "READY", "reason": "", "digest": ")" + digest + R"(",
+         "size": 1536, "format": "onnx", "source": "directory",
+         "created_at": "2026-11-30T00:00:00Z", "created_by": "ci", "aliases": [], "metadata": {}},
+        {"version": 2, "state": "READY", "reason": "", "digest": ")" + digest + R"(",
+         "size": 100, "format": "onnx", "created_at": "2026-11-30T01:00:00Z",
+         "aliases": ["production"]}]})";
+  EXPECT_EQ(Ok(FormatModelDetails(json)),
+            "model:            iris\n"
+            "default version:  2\n"
+            "aliases:          production=2\n"
+            "\n"
+            "VERSION  STATE  ALIASES     FORMAT  SIZE     CREATED               DIGEST\n"
+            "1        READY  -           onnx    1.5 KiB  2026-11-30T00:00:00Z  sha256:aaaaaaaaaaaa\n"
+            "2        READY  production  onnx    100 B    2026-11-30T01:00:00Z  sha256:aaaaaaaaaaaa\n");
+}
+
+TEST(FormatModelDetailsTest, ReasonColumnOnlyWhenAVersionHasOne) {
+  const std::string text = Ok(FormatModelDetails(R"({"name": "m", "default_version": null,
+      "versions": [{"version": 1, "state": "UNAVAILABLE", "reason": "cannot load: bad graph"},
+                   {"version": 2, "state": "LOADING", "reason": ""}]})"));
+  EXPECT_EQ(text,
+            "model:            m\n"
+            "default version:  -\n"
+            "aliases:          -\n"
+            "\n"
+            "VERSION  STATE        ALIASES  FORMAT  SIZE  CREATED  DIGEST  REASON\n"
+            "1        UNAVAILABLE  -        -       -     -        -       cannot load: bad graph\n"
+            "2        LOADING      -        -       -     -        -\n");
+  EXPECT_NE(Ok(FormatModelDetails(R"({"name": "m", "versions": []})")).find("no versions\n"),
+            std::string::npos);
+}
+
+TEST(FormatHistoryTest, OneRowPerRecordWithNullsAsDashes) {
+  EXPECT_EQ(Ok(FormatHistory(R"({"model": "iris", "history": [
+      {"id": 1, "at": "2026-11-30T00:00:00Z", "actor": "127.0.0.1", "action": "register",
+       "alias": null, "from": null, "to": 1, "reason": ""},
+      {"id": 2, "at": "2026-11-30T00:01:00Z", "actor": "127.0.0.1", "action": "promote",
+       "alias": "production", "from": null, "to": 1, "reason": "first release"}]})")),
+            "ID  AT                    ACTOR      ACTION    ALIAS       FROM  TO  REASON\n"
+            "1   2026-11-30T00:00:00Z  127.0.0.1  register  -           -     1\n"
+            "2   2026-11-30T00:01:00Z  127.0.0.1  promote   production  -     1   first release\n");
+  EXPECT_EQ(Ok(FormatHistory(R"({"model": "iris", "history": []})")), "no history\n");
+}
+
+TEST(FormatAliasMoveTest, NamesTheNewAndPreviousVersion) {
+  EXPECT_EQ(Ok(FormatAliasMove(
+                R"({"model": "iris", "alias": "production", "version": 3, "previous": 2})")),
+            "iris: production now points at version 3 (previously 2)\n");
+  EXPECT_EQ(Ok(FormatAliasMove(
+                R"({"model": "iris", "alias": "staging", "version": 1, "previous": null})")),
+            "iris: staging now points at version 1 (previously none)\n");
+}
+
+TEST(FormatTest, ServerTextCannotDriveTheTerminal) {
+  const std::string text = Ok(FormatHistory(R"({"history": [
+      {"id": 1, "action": "promote", "reason": "ok\u001b[2J\nforged line\u0007"}]})"));
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\x07'), std::string::npos) << text;
+  EXPECT_NE(text.find("ok?[2J?forged line?"), std::string::npos) << text;
+  EXPECT_EQ(ErrorMessage(404, R"({"error": "no model '\u001b]0;x'"})"), "no model '?]0;x' (HTTP 404)");
+}
+
+TEST(FormatTest, UnexpectedTypesPrintInsteadOfFailing) {
+  EXPECT_EQ(Ok(FormatModelList(R"({"models": [
+                  {"name": 7, "aliases": {"production": {"3": 90, "4": 10}}, "versions": "all"},
+                  {"name": "x", "aliases": [true, 1.5], "versions": [[1]]}]})")),
+            "MODEL  ALIASES                 VERSIONS\n"
+            "7      production={3=90,4=10}  all\n"
+            "x      true,1.5                [1]\n");
+}
+
+TEST(FormatTest, DeeplyNestedAnswersNeitherOverflowTheStackNorFlood) {
+  constexpr int kDepth = 1000000;
+  const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+  const std::string text = Ok(FormatModelList(R"({"models": [{"name": "m", "versions": )" + deep +
+                                              "}]}"));
+  EXPECT_LT(text.size(), 200u) << text;
+  EXPECT_NE(text.find("[...]"), std::string::npos) << text;
+  EXPECT_EQ(ErrorMessage(500, R"({"error": )" + deep + "}").substr(0, 10), "HTTP 500: ");
+}
+
+TEST(FormatTest, AnswersThatAreNotTheExpectedJsonAreErrors) {
+  for (const char* bad : {"", "not json", "[1,2]", "{\"models\": 3}", "{}"}) {
+    StatusOr<std::string> text = FormatModelList(bad);
+    ASSERT_FALSE(text.ok()) << bad;
+    EXPECT_NE(text.status().message().find("the server's answer"), std::string::npos)
+        << text.status().message();
+  }
+  EXPECT_FALSE(FormatModelDetails("{\"name\": \"iris\"}").ok());
+  EXPECT_FALSE(FormatHistory("{\"model\": \"iris\"}").ok());
+  EXPECT_FALSE(FormatAliasMove("null").ok());
+}
+
+TEST(ErrorMessageTest, ServerMessageElseStatusAndExcerpt) {
+  EXPECT_EQ(ErrorMessage(404, R"({"error": "unknown model 'nope'"})"),
+            "unknown model 'nope' (HTTP 404)");
+  EXPECT_EQ(ErrorMessage(502, "<html>Bad Gateway</html>"), "HTTP 502: <html>Bad Gateway</html>");
+  EXPECT_EQ(ErrorMessage(500, ""), "HTTP 500 with an empty body");
+  EXPECT_EQ(ErrorMessage(400, R"({"error": 3})"), R"(HTTP 400: {"error": 3})");
+  EXPECT_EQ(ErrorMessage(500, std::string(1000, 'x')), "HTTP 500: " + std::string(200, 'x') + "...");
+}
+
+}  // namespace
+}  // namespace berth::cli

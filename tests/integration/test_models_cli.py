@@ -1,0 +1,338 @@
+"""`berth models ...`: the real binary against a real server's registry admin API.
+
+Each test gets its own server over a fresh repository holding one model with
+versions 1 and 2 (both loaded: version_policy {all: true}), so a promotion in
+one test cannot leak into another.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import requests
+
+from berth_server import HOST, BerthServer, berth_binary, free_port
+from models import ALL_VERSIONS_MODEL, ModelRepository, model_config
+from train_models import TrainedModel, assert_outputs_match, export_model
+from v2 import V2Client, decode_outputs
+
+MODEL: Final = "iris_registry"
+CLI_TIMEOUT_S: Final = 60.0
+REGISTRY: Final = "/v2/registry/models"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`berth models ARGS...`, its output captured as text."""
+    return subprocess.run(
+        [str(berth_binary()), "models", *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+
+
+def run_ok(*args: str) -> str:
+    """stdout of a `berth models` run that must succeed."""
+    result = run_cli(*args)
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    assert result.stderr == ""
+    return result.stdout
+
+
+@pytest.fixture
+def versions(model_repository: ModelRepository) -> dict[int, TrainedModel]:
+    return {v: model_repository.model(ALL_VERSIONS_MODEL, v) for v in (1, 2)}
+
+
+def write_repository(root: Path, versions: dict[int, TrainedModel]) -> None:
+    """MODEL with `versions`, all of them loaded (version_policy {all: true})."""
+    for version, model in versions.items():
+        config = model_config(model, name=MODEL, version_policy={"all": True})
+        export_model(model, root, version=version, config=config)
+
+
+@pytest.fixture
+def registry_server(versions: dict[int, TrainedModel], tmp_path: Path) -> Iterator[BerthServer]:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
+    with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
+        yield server
+
+
+def served_by_default(server: BerthServer, versions: dict[int, TrainedModel]) -> str:
+    """The version that answers a request naming no version; its answer is checked."""
+    x = versions[1].dataset.X_test[:5]
+    with V2Client(server.base_url) as client:
+        response = client.infer(MODEL, versions[1].infer_request(x))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    version: str = body["model_version"]
+    assert_outputs_match(versions[int(version)].sklearn_outputs(x), decode_outputs(body))
+    return version
+
+
+def server_json(server: BerthServer, path: str) -> Any:
+    response = requests.get(server.base_url + path, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_promote_moves_production_and_the_default_version(
+    registry_server: BerthServer, versions: dict[int, TrainedModel]
+) -> None:
+    url = registry_server.base_url
+    # With no production alias the latest version answers; promoting the
+    # older one makes the change visible.
+    assert served_by_default(registry_server, versions) == "2"
+
+    out = run_ok("promote", "--url", url, MODEL, "1")
+    last_line = out.strip().splitlines()[-1]
+    assert "version 1" in last_line and "production" in last_line, out
+
+    listed = run_ok("list", "--url", url)
+    assert listed.splitlines()[0].split() == ["MODEL", "ALIASES", "VERSIONS"]
+    row = next(line for line in listed.splitlines() if line.startswith(MODEL + " "))
+    assert "production=1" in row, listed
+
+    shown = run_ok("show", "--url", url, MODEL)
+    assert "default version:  1" in shown, shown
+    version_rows = {line.split()[0]: line for line in shown.splitlines() if line[:1].isdigit()}
+    assert set(version_rows) == {"1", "2"}, shown
+    assert "production" in version_rows["1"] and "production" not in version_rows["2"], shown
+
+    details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert details["aliases"]["production"] == 1
+    assert details["default_version"] == 1
+    assert served_by_default(registry_server, versions) == "1"
+
+
+def test_promote_to_another_alias_leaves_production_alone(
+    registry_server: BerthServer, versions: dict[int, TrainedModel]
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    out = run_ok("promote", "--url", url, MODEL, "1", "--alias", "staging", "--reason", "try v1")
+    assert "staging" in out and "version 1" in out, out
+    details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert details["aliases"] == {"production": 2, "staging": 1}
+    assert served_by_default(registry_server, versions) == "2"
+
+
+def test_rollback_returns_to_the_previous_version(
+    registry_server: BerthServer, versions: dict[int, TrainedModel]
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "1")
+    run_ok("promote", "--url", url, MODEL, "2")
+    assert served_by_default(registry_server, versions) == "2"
+
+    out = run_ok("rollback", "--url", url, MODEL, "--reason", "v2 misbehaves")
+    last_line = out.strip().splitlines()[-1]
+    assert "version 1" in last_line and "previously 2" in last_line, out
+    assert json.loads(run_ok("show", "--url", url, MODEL, "--json"))["aliases"]["production"] == 1
+    assert served_by_default(registry_server, versions) == "1"
+
+
+def test_history_lists_every_move_with_its_reason(registry_server: BerthServer) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "1", "--reason", "first release")
+    run_ok("promote", "--url", url, MODEL, "2", "--reason", "retrained")
+    run_ok("rollback", "--url", url, MODEL, "--alias", "production", "--reason", "too slow")
+
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))
+    assert history["model"] == MODEL
+    moves = [
+        (r["action"], r["alias"], r["from"], r["to"], r["reason"])
+        for r in history["history"]
+        if r["action"] in ("promote", "rollback")
+    ]
+    assert moves == [
+        ("promote", "production", None, 1, "first release"),
+        ("promote", "production", 1, 2, "retrained"),
+        ("rollback", "production", 2, 1, "too slow"),
+    ]
+
+    table = run_ok("history", "--url", url, MODEL).splitlines()
+    assert table[0].split() == ["ID", "AT", "ACTOR", "ACTION", "ALIAS", "FROM", "TO", "REASON"]
+    rows = [line for line in table[1:] if " promote " in line or " rollback " in line]
+    assert len(rows) == 3, table
+    assert rows[0].endswith("first release") and rows[2].endswith("too slow"), table
+
+
+def test_json_is_the_servers_answer_as_is(registry_server: BerthServer) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    for args, path in (
+        (("list",), REGISTRY),
+        (("show", MODEL), f"{REGISTRY}/{MODEL}"),
+        (("history", MODEL), f"{REGISTRY}/{MODEL}/history"),
+    ):
+        assert json.loads(run_ok(*args, "--url", url, "--json")) == server_json(registry_server, path)
+    promoted = json.loads(run_ok("promote", "--url", url, MODEL, "1", "--json"))
+    assert promoted == {"model": MODEL, "alias": "production", "version": 1, "previous": 2}
+
+
+def test_server_errors_exit_1_with_the_servers_message(registry_server: BerthServer) -> None:
+    url = registry_server.base_url
+    unknown = requests.get(f"{url}{REGISTRY}/no_such_model", timeout=10)
+    assert unknown.status_code == 404
+    for args in (
+        ("show", "--url", url, "no_such_model"),
+        ("show", "--url", url, "no_such_model", "--json"),
+        ("history", "--url", url, "no_such_model"),
+    ):
+        result = run_cli(*args)
+        assert result.returncode == 1, result
+        assert result.stdout == ""
+        assert unknown.json()["error"] in result.stderr, result.stderr
+        assert "HTTP 404" in result.stderr
+
+    for args in (
+        ("promote", "--url", url, "no_such_model", "1"),
+        ("promote", "--url", url, MODEL, "99"),
+        ("rollback", "--url", url, MODEL),  # nothing to roll back to yet
+    ):
+        result = run_cli(*args)
+        assert result.returncode == 1, result
+        assert result.stdout == ""
+        assert result.stderr.startswith("berth: ") and "(HTTP 4" in result.stderr, result.stderr
+    # A refused promotion left no alias behind.
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["aliases"] == {}
+
+
+def test_a_version_that_does_not_load_is_never_promoted(
+    versions: dict[int, TrainedModel], tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
+    (root / MODEL / "3").mkdir()
+    (root / MODEL / "3" / "model.onnx").write_bytes(b"not an ONNX graph")
+    with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
+        url = server.base_url
+        run_ok("promote", "--url", url, MODEL, "1")
+        result = run_cli("promote", "--url", url, MODEL, "3")
+        assert result.returncode == 1, result
+        assert result.stdout == ""
+        assert result.stderr.startswith("berth: ") and "(HTTP 4" in result.stderr, result.stderr
+        shown = run_ok("show", "--url", url, MODEL)
+        assert "default version:  1" in shown, shown
+        row = next(line for line in shown.splitlines() if line.startswith("3 "))
+        assert "UNAVAILABLE" in row and "production" not in row, shown
+        assert shown.splitlines()[4].split()[-1] == "REASON", shown
+        assert served_by_default(server, versions) == "1"
+
+
+def test_refused_connection_names_the_url() -> None:
+    url = f"http://{HOST}:{free_port()}"
+    result = run_cli("list", "--url", url)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert url in result.stderr and "connection refused" in result.stderr, result.stderr
+
+
+def test_a_server_that_never_answers_times_out() -> None:
+    # Connections complete in the kernel's backlog; nothing ever answers.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind((HOST, 0))
+        silent.listen(8)
+        url = f"http://{HOST}:{silent.getsockname()[1]}"
+        result = run_cli("list", "--url", url, "--timeout-secs", "1")
+    assert result.returncode == 1
+    assert f"no answer from {url} within 1 s" in result.stderr, result.stderr
+
+
+def answer_once(answer: bytes) -> tuple[str, threading.Thread]:
+    """A one-connection peer that reads the request head, sends `answer` and closes."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    listener.settimeout(CLI_TIMEOUT_S)
+
+    def serve() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        break
+                    request += chunk
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    return f"http://{HOST}:{listener.getsockname()[1]}", thread
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"", "closed the connection without answering"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "is not HTTP/1.1 (bad version)"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "in the middle of its answer"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nnot json", "not valid JSON"),
+        (b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"models":3}', 'no "models" list'),
+        (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\n\r\nupstream \x1b!", "HTTP 502: upstream ?!"),
+    ],
+)
+def test_a_peer_that_is_not_a_berth_server_is_a_clear_failure(answer: bytes, message: str) -> None:
+    url, peer = answer_once(answer)
+    result = run_cli("list", "--url", url)
+    peer.join()
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert message in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://127.0.0.1:8000", "TLS (https://) is not supported yet"),
+        ("127.0.0.1:8000", "expected http://HOST[:PORT]"),
+        ("http://127.0.0.1:99999", "the port must be a number from 1 to 65535"),
+    ],
+)
+def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> None:
+    result = run_cli("list", "--url", url)
+    assert result.returncode == 1
+    assert message in result.stderr and url in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "needs a command"),
+        (("push", "--url", "http://127.0.0.1:8000", "iris"), "unknown models command 'push'"),
+        (("list",), "needs --url URL"),
+        (("show", "--url", "http://127.0.0.1:8000"), "takes NAME"),
+        (("promote", "--url", "http://127.0.0.1:8000", "iris"), "takes NAME and VERSION"),
+        (("promote", "--url", "http://127.0.0.1:8000", "iris", "latest"), "positive whole number"),
+        (("list", "--url", "http://127.0.0.1:8000", "--alias", "staging"), "applies to promote and rollback"),
+        (("list", "--url", "http://127.0.0.1:8000", "--bogus"), "unknown flag --bogus"),
+        (("list", "--url", "http://127.0.0.1:8000", "--timeout-secs", "0"), "--timeout-secs"),
+    ],
+)
+def test_bad_usage_exits_2_with_the_usage_text(args: tuple[str, ...], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert message in result.stderr, result.stderr
+    assert "Usage:\n  berth models list" in result.stderr, result.stderr
+
+
+def test_help_exits_0_on_stdout() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "berth models promote  --url URL NAME VERSION" in result.stdout
+    top = subprocess.run([str(berth_binary()), "--help"], capture_output=True, text=True, check=False)
+    assert "berth models" in top.stdout
