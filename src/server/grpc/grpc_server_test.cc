@@ -52,7 +52,11 @@ class ThreadScheduler final : public Scheduler {
 
   void Enqueue(std::shared_ptr<const Model> model, std::unique_ptr<InferenceRequest> request,
                InferCallback done) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (draining_) {
+      lock.unlock();
+      return done(ShuttingDown());
+    }
     ++enqueued_;
     changed_.notify_all();
     threads_.emplace_back(
@@ -63,6 +67,11 @@ class ThreadScheduler final : public Scheduler {
           }
           done(ExecuteRequest(*model, *request));
         });
+  }
+
+  void Drain() override {
+    std::lock_guard lock(mu_);
+    draining_ = true;
   }
 
   void Hold() {
@@ -92,6 +101,7 @@ class ThreadScheduler final : public Scheduler {
   std::mutex mu_;
   std::condition_variable changed_;
   bool held_ = false;
+  bool draining_ = false;
   int enqueued_ = 0;
   std::vector<std::thread> threads_;
 };
