@@ -40,8 +40,10 @@ struct Server::State {
 
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
-  ModelManager models;
+  // Outlives the models: a scheduler still running a request when the server
+  // is destroyed reports it to the metrics as its models are destroyed.
   Metrics metrics;
+  ModelManager models;
   ModelRepository repository;
   InferenceService inference;
   std::atomic<bool> ready{false};
@@ -125,7 +127,13 @@ void Server::Stop() {
     s.poller_cv.notify_all();
     s.poller.join();
   }
-  // Both front ends drain in-flight requests within the same grace period.
+  // Requests waiting in a dynamic batcher run now, not after their queue
+  // delay, and new ones are refused UNAVAILABLE: the grace period is for
+  // finishing work, not for waiting for more.
+  s.models.ForEachReadyModel([](const Model& m) { m.scheduler->Drain(); });
+  // Both front ends drain in-flight requests within the same grace period,
+  // then answer what is still out in the core themselves (503/UNAVAILABLE);
+  // a scheduler's later answer is dropped.
   std::thread grpc_stop;
   if (s.grpc) grpc_stop = std::thread([&s] { s.grpc->Stop(s.options.shutdown_grace); });
   if (s.http) {
