@@ -277,20 +277,18 @@ TEST(DynamicBatcherDrainTest, ConcurrentEnqueueAndDrainAnswerEveryRequestOnce) {
     clients.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         const float v = static_cast<float>(t * kPerThread + i);
-        model->scheduler->Enqueue(nullptr, Request({v, -v}, ""),
-                                  [&, v](StatusOr<InferenceResponse> r) {
-                                    ++answered;
-                                    if (r.ok()) {
-                                      ++served;
-                                      if (Values(r->outputs[0]) != std::vector<float>{2 * v, -2 * v}) {
-                                        ++wrong;
-                                      }
-                                    } else if (r.status().code() == Status::Code::kUnavailable) {
-                                      ++refused;
-                                    } else {
-                                      ++wrong;
-                                    }
-                                  });
+        auto done = [&, v](StatusOr<InferenceResponse> r) {
+          ++answered;
+          if (r.ok()) {
+            ++served;
+            if (Values(r->outputs[0]) != std::vector<float>{2 * v, -2 * v}) ++wrong;
+          } else if (r.status().code() == Status::Code::kUnavailable) {
+            ++refused;
+          } else {
+            ++wrong;
+          }
+        };
+        model->scheduler->Enqueue(nullptr, Request({v, -v}, ""), std::move(done));
       }
     });
   }

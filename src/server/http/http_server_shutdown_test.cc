@@ -98,7 +98,8 @@ class HttpServerShutdownTest : public ::testing::Test {
 };
 
 TEST_F(HttpServerShutdownTest, AReplyWithinTheGraceGoesOut) {
-  auto client = std::async(std::launch::async, [port = server_->port()] { return Post(port, "/held"); });
+  auto client =
+      std::async(std::launch::async, [port = server_->port()] { return Post(port, "/held"); });
   held_.WaitUntilKept();
   auto stopped = std::async(std::launch::async, [this] { server_->Stop(30s); });
   held_.Send(JsonResponse(200, "{\"done\":true}"));
@@ -109,7 +110,8 @@ TEST_F(HttpServerShutdownTest, AReplyWithinTheGraceGoesOut) {
 }
 
 TEST_F(HttpServerShutdownTest, PastTheGraceTheClientGets503AndALateReplyTouchesNothing) {
-  auto client = std::async(std::launch::async, [port = server_->port()] { return Post(port, "/held"); });
+  auto client =
+      std::async(std::launch::async, [port = server_->port()] { return Post(port, "/held"); });
   held_.WaitUntilKept();
   server_->Stop(50ms);  // does not wait for the held reply
   const ClientResult result = client.get();
