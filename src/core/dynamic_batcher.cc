@@ -115,7 +115,9 @@ class DynamicBatcher final : public Scheduler {
     Status refused;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) {
+      if (draining_) {
+        refused = ShuttingDown();
+      } else if (stopping_) {
         refused = Status::Unavailable("model '" + model_->name + "' is unloading");
       } else if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
         refused = Status::Unavailable("the queue of model '" + model_->name + "' is full (" +
@@ -127,6 +129,16 @@ class DynamicBatcher final : public Scheduler {
     }
     if (!refused.ok()) return done(refused);
     cv_.notify_one();
+  }
+
+  // Wakes every worker: with draining_ set, none waits out a delay, so the
+  // queue empties as fast as the instances run batches.
+  void Drain() override {
+    {
+      std::lock_guard lock(mu_);
+      draining_ = true;
+    }
+    cv_.notify_all();
   }
 
  private:
@@ -163,7 +175,7 @@ class DynamicBatcher final : public Scheduler {
       // Wait for more work until the oldest request's delay runs out, unless
       // a full or preferred batch is already there.
       const Clock::time_point deadline = queue_.front().enqueued + delay;
-      while (!stopping_ && Clock::now() < deadline) {
+      while (!stopping_ && !draining_ && Clock::now() < deadline) {
         int64_t queued = 0;
         for (const auto& p : queue_) queued += p.batch;
         if (queued >= model_->config.max_batch_size || Preferred(queued)) break;
@@ -223,7 +235,8 @@ class DynamicBatcher final : public Scheduler {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_ GUARDED_BY(mu_);
-  bool stopping_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;  // being destroyed
+  bool draining_ GUARDED_BY(mu_) = false;  // Drain() was called
   std::vector<std::thread> workers_;
 };
 

@@ -12,6 +12,8 @@
 // Lifetime: owned by its Model, which it points to. Destroying it stops
 // intake, finishes every queued request, then joins the workers, so a model
 // version that is unloaded or swapped never drops an accepted request.
+// Drain() (server shutdown) runs the queue at once without waiting out
+// max_queue_delay, and refuses new requests with UNAVAILABLE.
 #pragma once
 
 #include <memory>

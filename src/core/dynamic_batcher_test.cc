@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "core/model.h"
@@ -179,6 +183,128 @@ TEST(DynamicBatcherTest, FullQueueIsRefusedAsUnavailable) {
   backend->Release();
   EXPECT_TRUE(results[0].get_future().get().ok());
   EXPECT_TRUE(results[1].get_future().get().ok());
+}
+
+// Longer than any test runs: a request that waits it out means Drain failed.
+constexpr int64_t kHourUs = 3'600'000'000;
+// A bound on waiting for a result that must come, not a measurement.
+constexpr auto kGenerous = std::chrono::seconds(60);
+
+TEST(DynamicBatcherDrainTest, RunsTheQueueAtOnceInsteadOfWaitingForTheDelay) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 8, kHourUs);
+  backend->Release();
+  std::vector<std::promise<StatusOr<InferenceResponse>>> results(2);
+  model->scheduler->Enqueue(nullptr, Request({1, 2}, "a"), [&](StatusOr<InferenceResponse> r) {
+    results[0].set_value(std::move(r));
+  });
+  model->scheduler->Enqueue(nullptr, Request({3, 4, 5, 6}, "b"),
+                            [&](StatusOr<InferenceResponse> r) {
+                              results[1].set_value(std::move(r));
+                            });
+  auto a = results[0].get_future();
+  auto b = results[1].get_future();
+  model->scheduler->Drain();
+  ASSERT_EQ(a.wait_for(kGenerous), std::future_status::ready);
+  ASSERT_EQ(b.wait_for(kGenerous), std::future_status::ready);
+  auto ra = a.get();
+  auto rb = b.get();
+  ASSERT_TRUE(ra.ok()) << ra.status().ToString();
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_EQ(Values(ra->outputs[0]), (std::vector<float>{2, 4}));
+  EXPECT_EQ(Values(rb->outputs[0]), (std::vector<float>{6, 8, 10, 12}));
+  // Still batched: both requests ran in one call.
+  EXPECT_EQ(backend->batch_sizes(), (std::vector<int64_t>{3}));
+}
+
+TEST(DynamicBatcherDrainTest, RefusesLaterRequestsAsUnavailable) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 8, kHourUs);
+  backend->Release();
+  model->scheduler->Drain();
+  model->scheduler->Drain();  // idempotent
+  std::optional<StatusOr<InferenceResponse>> refused;
+  model->scheduler->Enqueue(nullptr, Request({1, 2}, "late"),
+                            [&](StatusOr<InferenceResponse> r) { refused = std::move(r); });
+  ASSERT_TRUE(refused.has_value());  // answered before Enqueue returned
+  EXPECT_EQ(refused->status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(refused->status().message(), "the server is shutting down");
+  EXPECT_TRUE(backend->batch_sizes().empty());
+}
+
+TEST(DynamicBatcherDrainTest, RunsWhatQueuedBehindABatchInProgress) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 2, kHourUs);
+  std::vector<std::promise<StatusOr<InferenceResponse>>> results(3);
+  auto enqueue = [&](int i) {
+    model->scheduler->Enqueue(nullptr, Request({1, 2}, std::to_string(i)),
+                              [&results, i](StatusOr<InferenceResponse> r) {
+                                results[i].set_value(std::move(r));
+                              });
+  };
+  enqueue(0);
+  enqueue(1);  // a full batch of 2: runs without the delay, and is held
+  backend->WaitForCalls(1);
+  enqueue(2);  // alone in the queue, would wait an hour
+  model->scheduler->Drain();
+  backend->Release();
+  for (auto& p : results) {
+    auto f = p.get_future();
+    ASSERT_EQ(f.wait_for(kGenerous), std::future_status::ready);
+    EXPECT_TRUE(f.get().ok());
+  }
+  EXPECT_EQ(backend->batch_sizes(), (std::vector<int64_t>{2, 1}));
+}
+
+// Enqueue from several threads while Drain runs: every callback runs exactly
+// once, with its own rows or UNAVAILABLE, and nothing waits out the delay.
+TEST(DynamicBatcherDrainTest, ConcurrentEnqueueAndDrainAnswerEveryRequestOnce) {
+  DoublingBackend* backend = nullptr;
+  auto model = std::unique_ptr<Model>();
+  {
+    auto m = MakeModel(&backend, 4, kHourUs);
+    m->scheduler.reset();
+    m->config.instance_count = 3;
+    m->scheduler = CreateDynamicBatcher(m.get());
+    model = std::move(m);
+  }
+  backend->Release();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 200;
+  std::atomic<int> answered{0}, served{0}, refused{0}, wrong{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const float v = static_cast<float>(t * kPerThread + i);
+        auto done = [&, v](StatusOr<InferenceResponse> r) {
+          ++answered;
+          if (r.ok()) {
+            ++served;
+            if (Values(r->outputs[0]) != std::vector<float>{2 * v, -2 * v}) ++wrong;
+          } else if (r.status().code() == Status::Code::kUnavailable) {
+            ++refused;
+          } else {
+            ++wrong;
+          }
+        };
+        model->scheduler->Enqueue(nullptr, Request({v, -v}, ""), std::move(done));
+      }
+    });
+  }
+  std::this_thread::yield();
+  model->scheduler->Drain();
+  for (auto& c : clients) c.join();
+  // Every request queued before Drain runs now; none waits out the hour.
+  const auto deadline = std::chrono::steady_clock::now() + kGenerous;
+  while (answered.load() < kThreads * kPerThread && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(answered.load(), kThreads * kPerThread);
+  model->scheduler.reset();
+  EXPECT_EQ(answered.load(), kThreads * kPerThread);  // no second call on destruction
+  EXPECT_EQ(served.load() + refused.load(), kThreads * kPerThread);
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 }  // namespace

@@ -155,4 +155,17 @@ std::vector<ModelEntry> ModelManager::List() const {
   return out;
 }
 
+void ModelManager::ForEachReadyModel(const std::function<void(const Model&)>& f) const {
+  std::vector<std::shared_ptr<const Model>> ready;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [name, entry] : models_) {
+      for (const VersionEntry& v : entry.versions) {
+        if (v.state == ModelState::kReady) ready.push_back(v.model);
+      }
+    }
+  }
+  for (const auto& model : ready) f(*model);
+}
+
 }  // namespace berth

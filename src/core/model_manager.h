@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -107,6 +108,10 @@ class ModelManager {
 
   std::optional<ModelEntry> Find(std::string_view name) const LOCKS_EXCLUDED(mu_);
   std::vector<ModelEntry> List() const LOCKS_EXCLUDED(mu_);
+
+  // Calls `f` on the model of every READY version published now, without
+  // holding the table's lock (so `f` may block or use the manager).
+  void ForEachReadyModel(const std::function<void(const Model&)>& f) const LOCKS_EXCLUDED(mu_);
 
  private:
   ModelTableObserver* observer_ = nullptr;

@@ -177,6 +177,20 @@ TEST(ModelManagerTest, FindAndListAreSnapshots) {
   EXPECT_EQ(all[1].versions.size(), 1u);  // the copy is unaffected
 }
 
+TEST(ModelManagerTest, ForEachReadyModelVisitsOnlyReadyVersions) {
+  ModelManager manager;
+  manager.Set(Entry("a", {Ready("a", 1), NotReady(2, ModelState::kUnavailable, "corrupt"),
+                          Ready("a", 3)}));
+  manager.Set(Entry("b", {}, "no versions"));
+  manager.Set(Entry("c", {Ready("c", 7)}));
+  std::vector<std::string> seen;
+  manager.ForEachReadyModel([&](const Model& m) {
+    seen.push_back(m.name + ":" + std::to_string(m.version));
+    manager.Remove("c");  // the visit works on a snapshot, outside the lock
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"a:1", "a:3", "c:7"}));
+}
+
 TEST(ModelManagerTest, ReadersSeeWholeEntriesDuringSwaps) {
   ModelManager manager;
   manager.Set(Entry("m", {Ready("m", 1), Ready("m", 2)}));

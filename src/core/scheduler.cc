@@ -1,5 +1,6 @@
 #include "core/scheduler.h"
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -12,11 +13,21 @@ class DirectScheduler final : public Scheduler {
  public:
   void Enqueue(std::shared_ptr<const Model> model, std::unique_ptr<InferenceRequest> request,
                InferCallback done) override {
+    if (draining_.load(std::memory_order_acquire)) return done(ShuttingDown());
     done(ExecuteRequest(*model, *request));
   }
+
+  // Holds nothing: a request runs on its caller's thread, which the front end
+  // waits for.
+  void Drain() override { draining_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace
+
+Status ShuttingDown() { return Status::Unavailable("the server is shutting down"); }
 
 std::unique_ptr<Scheduler> CreateDirectScheduler() { return std::make_unique<DirectScheduler>(); }
 

@@ -26,7 +26,17 @@ class Scheduler {
   // been validated against the model's signature.
   virtual void Enqueue(std::shared_ptr<const Model> model,
                        std::unique_ptr<InferenceRequest> request, InferCallback done) = 0;
+
+  // The server is shutting down: from now on Enqueue refuses every request
+  // with UNAVAILABLE, and whatever the scheduler holds runs at once instead
+  // of waiting for more work (a dynamic batcher's max_queue_delay). Returns
+  // without waiting for the held requests; they complete on the scheduler's
+  // threads as usual. Thread-safe, idempotent, irreversible.
+  virtual void Drain() = 0;
 };
+
+// The status a draining scheduler answers new requests with.
+Status ShuttingDown();
 
 // Runs each request on the calling thread, one backend call per request.
 std::unique_ptr<Scheduler> CreateDirectScheduler();

@@ -101,7 +101,10 @@ struct Server::State {
   std::unique_ptr<BackendFactory> onnxruntime;
   std::unique_ptr<RegistryStore> store;
   Status store_status;
-  Metrics metrics;  // before models: it observes the table, so it must outlive it
+  // Before models: it observes the table, and a scheduler still running a
+  // request when the server is destroyed reports it to the metrics as its
+  // models are destroyed, so it must outlive them.
+  Metrics metrics;
   ModelManager models;
   ModelRepository repository;
   InferenceService inference;
@@ -192,7 +195,13 @@ void Server::Stop() {
     s.poller_cv.notify_all();
     s.poller.join();
   }
-  // Both front ends drain in-flight requests within the same grace period.
+  // Requests waiting in a dynamic batcher run now, not after their queue
+  // delay, and new ones are refused UNAVAILABLE: the grace period is for
+  // finishing work, not for waiting for more.
+  s.models.ForEachReadyModel([](const Model& m) { m.scheduler->Drain(); });
+  // Both front ends drain in-flight requests within the same grace period,
+  // then answer what is still out in the core themselves (503/UNAVAILABLE);
+  // a scheduler's later answer is dropped.
   std::thread grpc_stop;
   if (s.grpc) grpc_stop = std::thread([&s] { s.grpc->Stop(s.options.shutdown_grace); });
   if (s.http) {

@@ -10,15 +10,21 @@
 #include <utility>
 #include <vector>
 
+#include "core/logging.h"
 #include "registry/model_repository.h"
 #include "server/grpc/grpc_codec.h"
 #include "server/grpc/grpc_service.grpc.pb.h"
 #include "server/grpc/grpc_unary_call.h"
+#include "server/pending_replies.h"
 
 namespace berth::rpc {
 namespace {
 
 const std::vector<std::string> kExtensions = {"model_repository"};
+
+// How long the UNAVAILABLE answers sent when the grace period ends have to
+// reach their clients before gRPC cancels whatever is still unsent.
+constexpr std::chrono::seconds kCancelledReplyTime{1};
 
 // host:port as a gRPC target; an IPv6 literal needs brackets.
 std::string ListenAddress(const std::string& host, int port) {
@@ -90,10 +96,23 @@ class GrpcServer::Service {
   // calls still waiting come back not ok then, and no new ones arrive.
   void WaitUntilNoCalls() const { live_.WaitUntilNone(); }
 
+  // Waits until no inference is out in the core or `deadline` passes.
+  void WaitForInferences(std::chrono::steady_clock::time_point deadline) const {
+    inferences_.WaitUntilEmpty(deadline);
+  }
+
+  // Answers every inference still out in the core with UNAVAILABLE, and each
+  // later one at once; the core's own answers to them are dropped. Returns
+  // how many it answered.
+  size_t CancelInferences() const {
+    return inferences_.CancelAll([](InferCall* call) { call->Reply(ShuttingDown()); });
+  }
+
  private:
   using AsyncService = inference::GRPCInferenceService::AsyncService;
   template <typename Request, typename Response>
   using Call = UnaryCall<Request, Response>;
+  using InferCall = Call<inference::ModelInferRequest, inference::ModelInferResponse>;
 
   // `request` is the generated AsyncService::Request<Method>, declared in a
   // base class of AsyncService (hence `Base`).
@@ -151,18 +170,24 @@ class GrpcServer::Service {
     call.Reply(Status::Ok());
   }
 
-  void ModelInfer(Call<inference::ModelInferRequest, inference::ModelInferResponse>& call) const {
+  void ModelInfer(InferCall& call) const {
     auto decoded = DecodeInferRequest(call.request());
     if (!decoded.ok()) return call.Reply(decoded.status());
     (*decoded)->routing_key = call.metadata(kRoutingKeyMetadata);
-    // The call stays alive until it replies, on whichever thread the
-    // scheduler completes the request.
+    // The call stays alive until it replies: on whichever thread the
+    // scheduler completes the request, or, if the grace period of a shutdown
+    // ends first, in CancelInferences(). The slot lets only the first reply.
+    auto slot = inferences_.Add(&call);
+    if (slot == nullptr) return call.Reply(ShuttingDown());
     ctx_->inference->Infer(
         std::move(decoded).value(),
-        [&call, raw = WantsRawOutputs(call.request())](StatusOr<InferenceResponse> result) {
-          if (!result.ok()) return call.Reply(result.status());
-          EncodeInferResponse(*result, raw, call.response());
-          call.Reply(Status::Ok());
+        [slot = std::move(slot),
+         raw = WantsRawOutputs(call.request())](StatusOr<InferenceResponse> result) {
+          slot->Answer([&](InferCall* call) {
+            if (!result.ok()) return call->Reply(result.status());
+            EncodeInferResponse(*result, raw, call->response());
+            call->Reply(Status::Ok());
+          });
         });
   }
 
@@ -189,6 +214,8 @@ class GrpcServer::Service {
   const ServerContext* const ctx_;
   AsyncService async_;
   LiveCalls live_;
+  // The ModelInfer calls whose inference is out in the core.
+  mutable PendingReplies<InferCall*> inferences_;
   std::vector<std::unique_ptr<UnaryMethodBase>> methods_;
 };
 
@@ -241,12 +268,24 @@ Status GrpcServer::Start() {
 
 void GrpcServer::Stop(std::chrono::milliseconds grace) {
   if (server_ == nullptr) return;
-  // The threads keep serving while gRPC lets in-flight calls finish, then
-  // cancels the rest. gRPC does not wait for a handler that has yet to
-  // reply (an inference past the grace period): its reply to the cancelled
-  // call still goes through a queue, so the queues stay up until every call
-  // is gone.
-  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  // gRPC closes the listeners at once and lets the calls in flight finish;
+  // at its deadline it cancels the rest, which a client sees as CANCELLED or
+  // a closed connection. Its deadline is set later than the grace period, so
+  // that an inference still out in the core when the grace ends is answered
+  // UNAVAILABLE first. The threads keep serving meanwhile.
+  std::thread shutdown([this, grace] {
+    server_->Shutdown(std::chrono::system_clock::now() + grace + kCancelledReplyTime);
+  });
+  service_->WaitForInferences(deadline);
+  if (const size_t cancelled = service_->CancelInferences(); cancelled > 0) {
+    LOG_WARN("gRPC: shutdown grace period over with inferences in flight; answered UNAVAILABLE",
+             {{"cancelled", std::to_string(cancelled)}});
+  }
+  shutdown.join();
+  // Every call has replied or been cancelled by gRPC; none waits for the
+  // core any more. A reply still goes through a queue, so the queues stay up
+  // until every call is gone.
   service_->WaitUntilNoCalls();
   for (auto& cq : queues_) cq->Shutdown();
   for (auto& t : threads_) t.join();

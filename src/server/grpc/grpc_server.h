@@ -53,10 +53,13 @@ class GrpcServer {
   // (port in use: gRPC's SO_REUSEPORT is turned off, so a second server on
   // the same port fails here instead of silently sharing it).
   Status Start();
-  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
-  // cancels the rest, and returns once every call has completed (an
-  // inference still running past the grace period is waited for) and the
-  // threads have exited. Idempotent.
+  // Stops accepting calls and lets in-flight calls finish for up to `grace`.
+  // Then it answers each inference still out in the core UNAVAILABLE ("the
+  // server is shutting down"; the core's later answer is dropped), gives
+  // those answers up to a second to go out, cancels what is left, and
+  // returns once every call is gone and the threads have exited. It does not
+  // wait for the core, only for a handler running on one of its threads
+  // (e.g. an inference the direct scheduler runs inline). Idempotent.
   void Stop(std::chrono::milliseconds grace);
 
   // The bound port; 0 before Start().

@@ -11,8 +11,10 @@
 #include <utility>
 
 #include "core/logging.h"
+#include "core/scheduler.h"
 #include "server/http/content_encoding.h"
 #include "server/http/http_framing.h"
+#include "server/pending_replies.h"
 
 namespace berth::http {
 namespace {
@@ -77,6 +79,11 @@ class LogLimiter {
   std::chrono::steady_clock::time_point logged_at_;
   uint64_t unlogged_ = 0;
 };
+// How long the 503 answers sent when the shutdown grace period ends have to
+// be written before the connections are closed.
+constexpr std::chrono::seconds kCancelledReplyTime{1};
+
+class Session;
 
 struct Shared {
   const Router* router;
@@ -88,6 +95,8 @@ struct Shared {
   // calls wake_acceptor (set before the first connection) to resume at once.
   std::atomic<bool> accept_paused{false};
   std::function<void()> wake_acceptor;
+  // The requests handed to the router and not yet answered.
+  PendingReplies<std::shared_ptr<Session>> replies;
 };
 
 HttpResponse Busy(const Shared& shared) {
@@ -118,6 +127,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+  // Sends the answer to the request handed to the router; from any thread.
+  void Reply(HttpResponse r) {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
+      self->Send(std::move(r));
+    });
   }
 
  private:
@@ -238,9 +254,18 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (!Reserve(request_.body.size())) return Send(Busy(*shared_));
     }
-    shared_->router->Dispatch(request_, [self = shared_from_this()](HttpResponse response) {
-      asio::dispatch(self->stream_.get_executor(),
-                     [self, r = std::move(response)]() mutable { self->Send(std::move(r)); });
+    Dispatch();
+  }
+
+  // Hands the request to the router, which answers on any thread. The answer
+  // is owed through a slot of shared_->replies: the router's, or the 503 of
+  // a shutdown whose grace period ends first. Only the first goes out, and a
+  // later one touches nothing of the server, which may be gone by then.
+  void Dispatch() {
+    auto slot = shared_->replies.Add(shared_from_this());
+    if (slot == nullptr) return Send(ErrorResponse(ShuttingDown()));
+    shared_->router->Dispatch(request_, [slot = std::move(slot)](HttpResponse response) {
+      slot->Answer([&](const std::shared_ptr<Session>& self) { self->Reply(std::move(response)); });
     });
   }
 
@@ -373,13 +398,16 @@ class HttpServer::Impl {
       acceptor_.close(ignored);
       accept_timer_.cancel();
     });
-    const auto deadline = std::chrono::steady_clock::now() + grace;
-    while (shared_.in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    WaitUntilNoneInFlight(std::chrono::steady_clock::now() + grace);
+    // From here the requests still out in the core are answered 503 by the
+    // server; so is every request that reaches the router from now on.
+    const size_t cancelled = shared_.replies.CancelAll(
+        [](const std::shared_ptr<Session>& s) { s->Reply(ErrorResponse(ShuttingDown())); });
     if (shared_.in_flight > 0) {
       LOG_WARN("shutdown grace period over with requests in flight",
-               {{"in_flight", std::to_string(shared_.in_flight.load())}});
+               {{"in_flight", std::to_string(shared_.in_flight.load())},
+                {"answered_503", std::to_string(cancelled)}});
+      WaitUntilNoneInFlight(std::chrono::steady_clock::now() + kCancelledReplyTime);
     }
     ioc_.stop();
     for (auto& t : threads_) t.join();
@@ -387,6 +415,12 @@ class HttpServer::Impl {
   }
 
  private:
+  void WaitUntilNoneInFlight(std::chrono::steady_clock::time_point deadline) {
+    while (shared_.in_flight > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
   // Runs on the acceptor's strand, as do OnAccept, PauseAccepting and the
   // timer's handler: the accept state below needs no lock.
   void Accept() {

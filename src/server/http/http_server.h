@@ -60,7 +60,10 @@ class HttpServer {
   // Binds, listens and starts the threads.
   Status Start();
   // Stops accepting, waits up to `grace` for in-flight requests to finish,
-  // then closes every connection and joins the threads.
+  // answers 503 ("the server is shutting down") to each request still out in
+  // the core (its late response is dropped) and gives those answers up to a
+  // second to be written, then closes every connection and joins the
+  // threads. Does not wait for the core.
   void Stop(std::chrono::milliseconds grace);
 
   uint16_t port() const { return bound_port_; }
