@@ -35,8 +35,9 @@ Options for serve:
   --http-threads N         threads serving HTTP and running inference (default 2)
   --grpc-threads N         gRPC completion-queue threads (default 0: one per usable core)
   --max-request-bytes N    largest accepted request body (default 67108864)
-  --max-inflight-bytes N   bytes all REST requests in flight may hold at once (bodies, wire
-                           and decompressed); beyond it 503 (default: the larger of 1 GiB
+  --max-inflight-bytes N   bytes all requests in flight may hold at once (REST bodies, wire
+                           and decompressed; gRPC infer messages); beyond it 503 or
+                           UNAVAILABLE (default: the larger of 1 GiB
                            and twice --max-request-bytes; at least --max-request-bytes)
   --max-connections N      REST connections open at once; more are answered 503 and closed
                            (default 0: no limit but the file-descriptor limit)

@@ -142,6 +142,7 @@ Status Server::Start() {
     o.port = s.options.grpc_port;
     o.threads = s.options.grpc_threads;
     o.max_message_bytes = s.options.max_request_bytes;
+    o.inflight_budget = &s.inflight;
     s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
     RETURN_IF_ERROR(s.grpc->Start());
     LOG_INFO("gRPC front end listening",

@@ -434,3 +434,44 @@ def test_inflight_budget_refuses_then_recovers(model_repository: ModelRepository
                 assert_infer_ok(again.request("POST", INFER_PATH, body))
         finally:
             again.close()
+
+
+def test_grpc_shares_the_inflight_budget(model_repository: ModelRepository, tmp_path: Path) -> None:
+    """A gRPC infer message counts against the same budget as REST bodies."""
+    import numpy as np
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    with BerthServer.start(
+        berth_binary(),
+        model_repository.root,
+        tmp_path / "berth.log",
+        extra_args=["--max-request-bytes", str(MAX_BODY_BYTES), "--max-inflight-bytes", str(INFLIGHT_BYTES)],
+    ) as server:
+        triton = grpcclient.InferenceServerClient(server.grpc_address())
+        x = np.zeros((1, 4), dtype=np.float32)
+        inputs = [grpcclient.InferInput("X", [1, 4], "FP32")]
+        inputs[0].set_data_from_numpy(x)
+        padding = {"padding": "p" * 20_000}  # larger than what the held uploads leave
+        uploads = [Connection(server.http_port) for _ in range(HELD_UPLOADS)]
+        try:
+            for upload in uploads:
+                upload.send(expect_continue_head(UPLOAD_BYTES))
+                interim = upload.read_response()
+                assert interim is not None and interim.status == 100, interim
+            with pytest.raises(InferenceServerException) as refused:
+                triton.infer(IRIS_MODEL, inputs, parameters=padding)
+            assert "UNAVAILABLE" in str(refused.value.status())
+            assert "in flight" in refused.value.message()
+        finally:
+            for upload in uploads:
+                upload.close()
+        deadline = time.monotonic() + 10
+        while True:  # the closed uploads give their bytes back as the server notices
+            try:
+                triton.infer(IRIS_MODEL, inputs, parameters=padding)
+                break
+            except InferenceServerException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)

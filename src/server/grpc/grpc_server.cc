@@ -72,7 +72,7 @@ std::string PeerAddress(const std::string& peer) {
 // handler returns (from the scheduler's thread).
 class GrpcServer::Service {
  public:
-  explicit Service(const ServerContext* context) : ctx_(context) {
+  Service(const ServerContext* context, InflightBudget* budget) : ctx_(context), budget_(budget) {
     using S = Service;
     Add(&AsyncService::RequestServerLive, &S::ServerLive);
     Add(&AsyncService::RequestServerReady, &S::ServerReady);
@@ -177,11 +177,23 @@ class GrpcServer::Service {
     // The call stays alive until it replies: on whichever thread the
     // scheduler completes the request, or, if the grace period of a shutdown
     // ends first, in CancelInferences(). The slot lets only the first reply.
+    // gRPC has read the whole message already; the reservation bounds how
+    // many such messages the core holds at once, as the REST budget does.
+    std::shared_ptr<InflightBudget::Reservation> held;
+    if (budget_ != nullptr) {
+      auto reservation = budget_->TryReserve(call.request().ByteSizeLong());
+      if (!reservation) {
+        return call.Reply(Status::Unavailable(
+            "the server is at its limit of " + std::to_string(budget_->capacity()) +
+            " bytes held by requests in flight; retry later"));
+      }
+      held = std::make_shared<InflightBudget::Reservation>(std::move(*reservation));
+    }
     auto slot = inferences_.Add(&call);
     if (slot == nullptr) return call.Reply(ShuttingDown());
     ctx_->inference->Infer(
         std::move(decoded).value(),
-        [slot = std::move(slot),
+        [slot = std::move(slot), held = std::move(held),
          raw = WantsRawOutputs(call.request())](StatusOr<InferenceResponse> result) {
           slot->Answer([&](InferCall* call) {
             if (!result.ok()) return call->Reply(result.status());
@@ -212,6 +224,7 @@ class GrpcServer::Service {
   }
 
   const ServerContext* const ctx_;
+  InflightBudget* const budget_;
   AsyncService async_;
   LiveCalls live_;
   // The ModelInfer calls whose inference is out in the core.
@@ -232,7 +245,8 @@ void Poll(grpc::ServerCompletionQueue* cq) {
 }  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options, const ServerContext* context)
-    : options_(std::move(options)), service_(std::make_unique<Service>(context)) {}
+    : options_(std::move(options)),
+      service_(std::make_unique<Service>(context, options_.inflight_budget)) {}
 
 GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
 

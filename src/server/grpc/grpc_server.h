@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "server/inflight_budget.h"
 #include "server/server_context.h"
 
 namespace grpc {
@@ -39,6 +40,10 @@ struct GrpcServerOptions {
   // run on (its CPU affinity). More threads than cores cost CPU: gRPC hands
   // the poller role from thread to thread on every event.
   int threads = 0;
+  // The bytes held by requests in flight, shared with the REST front end
+  // (not owned; null: no budget). An infer request that does not fit is
+  // refused UNAVAILABLE.
+  InflightBudget* inflight_budget = nullptr;
 };
 
 class GrpcServer {

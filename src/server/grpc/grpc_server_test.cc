@@ -120,7 +120,10 @@ class GrpcServerTest : public ::testing::Test {
     scheduler_ = scheduler.get();
     model->scheduler = std::move(scheduler);
     model_ = model;
-    models_.Set({"double", "", {{1, ModelState::kReady, "", model}}});
+    ModelEntry entry;
+    entry.name = "double";
+    entry.versions = {{1, ModelState::kReady, "", model}};
+    models_.Set(std::move(entry));
     context_.inference = &inference_;
     context_.models = &models_;
     context_.ready = &ready_;
