@@ -1,12 +1,68 @@
 #include "registry/artifact_digest.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <array>
 #include <fstream>
 #include <memory>
 
 namespace berth {
+
+namespace {
+
+std::string Hex(const unsigned char* md, unsigned int size) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned int i = 0; i < size; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xF]);
+  }
+  return out;
+}
+
+}  // namespace
+
+ArtifactDigest Sha256Bytes(std::string_view bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &size, EVP_sha256(), nullptr);
+  return {Hex(md, size), static_cast<int64_t>(bytes.size())};
+}
+
+Status WriteFileDurably(const std::filesystem::path& path, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Internal("cannot create " + path.filename().string() + ": " + std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      return Status::Internal("cannot write " + path.filename().string() + ": " + why);
+    }
+    written += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const std::string why = synced ? std::string() : std::strerror(errno);
+  ::close(fd);
+  if (!synced) return Status::Internal("cannot sync " + path.filename().string() + ": " + why);
+  return Status::Ok();
+}
+
+Status SyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Internal(std::string("cannot open a directory to sync: ") + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced) return Status::Internal(std::string("cannot sync a directory: ") + std::strerror(errno));
+  return Status::Ok();
+}
 
 StatusOr<ArtifactDigest> Sha256File(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -30,12 +86,7 @@ StatusOr<ArtifactDigest> Sha256File(const std::filesystem::path& file) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_size = 0;
   if (EVP_DigestFinal_ex(ctx.get(), md, &md_size) != 1) return Status::Internal("SHA-256 failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.digest = "sha256:";
-  for (unsigned int i = 0; i < md_size; ++i) {
-    out.digest.push_back(kHex[md[i] >> 4]);
-    out.digest.push_back(kHex[md[i] & 0xF]);
-  }
+  out.digest = Hex(md, md_size);
   return out;
 }
 

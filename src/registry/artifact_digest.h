@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -16,5 +17,12 @@ struct ArtifactDigest {
 
 // Reads `file` in chunks (never whole into memory) and hashes it.
 StatusOr<ArtifactDigest> Sha256File(const std::filesystem::path& file);
+ArtifactDigest Sha256Bytes(std::string_view bytes);
+
+// Writes `bytes` to `path` (created or truncated) and fsyncs it, so that a
+// rename that follows publishes complete contents even across a power cut.
+Status WriteFileDurably(const std::filesystem::path& path, std::string_view bytes);
+// fsyncs a directory, making the renames and creations inside it durable.
+Status SyncDirectory(const std::filesystem::path& dir);
 
 }  // namespace berth

@@ -1,7 +1,13 @@
 #include "registry/model_repository.h"
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <charconv>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "core/logging.h"
@@ -23,6 +29,9 @@ bool ParseVersionDir(const std::string& name, int64_t* version) {
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), *version);
   return ec == std::errc() && end == name.data() + name.size() && *version > 0;
 }
+
+// Where a pushed version records what the directory alone cannot say.
+constexpr const char* kVersionRecordFile = "berth-version.json";
 
 VersionEntry Unavailable(int64_t version, std::string reason) {
   VersionEntry v;
@@ -277,6 +286,33 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
   return Status::Ok();
 }
 
+namespace {
+
+// A pushed version's berth-version.json: its source, creator and metadata.
+// Absent or unreadable, the directory's defaults stand.
+void ReadVersionRecord(const fs::path& path, VersionRecord* record) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document doc;
+  if (doc.Parse(text.str().c_str()).HasParseError() || !doc.IsObject()) return;
+  for (auto [key, field] : {std::pair{"source", &record->source},
+                            std::pair{"created_by", &record->created_by}}) {
+    auto m = doc.FindMember(key);
+    if (m != doc.MemberEnd() && m->value.IsString()) field->assign(m->value.GetString());
+  }
+  auto metadata = doc.FindMember("metadata");
+  if (metadata != doc.MemberEnd() && metadata->value.IsObject()) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    metadata->value.Accept(w);
+    record->metadata_json.assign(buf.GetString(), buf.GetSize());
+  }
+}
+
+}  // namespace
+
 void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
   auto known = store_->Versions(entry.name);
   if (!known.ok()) {
@@ -305,6 +341,7 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     record.format = v.model->platform == "onnxruntime_onnx" ? "onnx" : v.model->platform;
     record.source = "directory";
     record.created_by = "repository";
+    ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
     Status s = store_->RegisterVersion(record, "repository");
     if (!s.ok()) {
       LOG_WARN("cannot register version", {{"model", entry.name},
@@ -357,6 +394,130 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
   change.split = std::move(split);
   change.action = "split";
   return MoveAlias(name, std::move(change), previous);
+}
+
+namespace {
+
+// Empty if `a` and `b` take and give the same tensors, else what differs.
+std::string SignatureDifference(const ModelSignature& a, const ModelSignature& b) {
+  const auto describe = [](const std::vector<TensorSpec>& specs) {
+    std::string out;
+    for (const auto& s : specs) {
+      out += (out.empty() ? "" : ", ") + s.name + ":" + std::string(DataTypeName(s.datatype)) +
+             ShapeToString(s.shape);
+    }
+    return "[" + out + "]";
+  };
+  if (a.inputs != b.inputs) {
+    return "inputs " + describe(b.inputs) + " instead of " + describe(a.inputs);
+  }
+  if (a.outputs != b.outputs) {
+    return "outputs " + describe(b.outputs) + " instead of " + describe(a.outputs);
+  }
+  return "";
+}
+
+}  // namespace
+
+StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_view artifact,
+                                        std::string_view metadata_json, const std::string& actor,
+                                        bool allow_signature_change) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  if (store_ == nullptr) {
+    return Status::Unavailable("this server runs without a registry store (--registry none, or "
+                               "it could not be opened: see the start-up log)");
+  }
+  if (artifact.empty()) return Status::InvalidArgument("the pushed artifact is empty");
+  std::lock_guard lock(mu_);
+  try {
+    return PushLocked(name, artifact, metadata_json, actor, allow_signature_change);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to push to '" + name + "': " + e.what()));
+  }
+}
+
+StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::string_view artifact,
+                                              std::string_view metadata_json,
+                                              const std::string& actor,
+                                              bool allow_signature_change) {
+  const fs::path dir = root_ / name;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) return Status::Internal("cannot create the model's directory: " + ec.message());
+    RETURN_IF_ERROR(WriteFileDurably(dir / "config.yaml", "{}\n"));
+    RETURN_IF_ERROR(SyncDirectory(root_));
+  }
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
+  auto factory = factories_.find(config.backend);
+  if (factory == factories_.end()) {
+    return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
+                                      config.backend + "'");
+  }
+  // The next number the model has never used: neither on disk nor in the
+  // store (a version removed from disk keeps its number).
+  int64_t version = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    int64_t v = 0;
+    if (ParseVersionDir(it->path().filename().string(), &v)) version = std::max(version, v);
+  }
+  ASSIGN_OR_RETURN(std::vector<VersionRecord> known, store_->Versions(name));
+  for (const VersionRecord& r : known) version = std::max(version, r.version);
+  ++version;
+
+  const ArtifactDigest digest = Sha256Bytes(artifact);
+  std::string record = "{\"source\":\"push\",\"digest\":\"" + digest.digest +
+                       "\",\"created_by\":\"" + PrintableExcerpt(actor, 256) + "\",\"metadata\":" +
+                       std::string(metadata_json.empty() ? "{}" : metadata_json) + "}";
+  const fs::path staging = dir / (".push-" + std::to_string(version));
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
+  const fs::path file = staging / std::string(factory->second->model_filename());
+  Status written = WriteFileDurably(file, artifact);
+  if (written.ok()) written = WriteFileDurably(staging / kVersionRecordFile, record);
+  if (written.ok()) written = SyncDirectory(staging);
+  if (!written.ok()) {
+    fs::remove_all(staging, ec);
+    return written;
+  }
+  // A trial load before the version is visible: a corrupt artifact or one
+  // that does not match the model's signature never reaches the table.
+  VersionEntry trial = LoadVersionFiles(config, factory->second, version, staging);
+  std::string refusal;
+  if (trial.state != ModelState::kReady) {
+    refusal = "the artifact does not load: " + trial.reason;
+  } else if (!allow_signature_change) {
+    if (auto current = manager_->Find(name)) {
+      if (const VersionEntry* serving = current->Default();
+          serving != nullptr && serving->model != nullptr) {
+        const std::string difference =
+            SignatureDifference(serving->model->signature, trial.model->signature);
+        if (!difference.empty()) {
+          refusal = "its signature differs from version " + std::to_string(serving->version) +
+                    "'s: " + difference + " (push with allow_signature_change to accept it)";
+        }
+      }
+    }
+  }
+  trial = VersionEntry();
+  if (!refusal.empty()) {
+    fs::remove_all(staging, ec);
+    return Status::InvalidArgument("version " + std::to_string(version) + " of model '" + name +
+                                   "' was not stored: " + refusal);
+  }
+  fs::rename(staging, dir / std::to_string(version), ec);
+  if (ec) {
+    fs::remove_all(staging, ec);
+    return Status::Internal("cannot publish the pushed version: " + ec.message());
+  }
+  RETURN_IF_ERROR(SyncDirectory(dir));
+  LOG_INFO("version pushed", {{"model", name},
+                              {"version", std::to_string(version)},
+                              {"digest", digest.digest},
+                              {"actor", actor}});
+  RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+  return version;
 }
 
 StatusOr<int64_t> ModelRepository::Rollback(const std::string& name, AliasChange change,
@@ -486,10 +647,11 @@ VersionEntry ModelRepository::LoadVersion(const ModelConfig& config, BackendFact
 }
 
 VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
-                                               int64_t version) {
+                                               int64_t version, const fs::path& dir) {
   const fs::path relative =
       fs::path(config.name) / std::to_string(version) / std::string(factory->model_filename());
-  const fs::path file = root_ / relative;
+  const fs::path file =
+      dir.empty() ? root_ / relative : dir / std::string(factory->model_filename());
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) {
     if (ec && ec != std::errc::no_such_file_or_directory) {

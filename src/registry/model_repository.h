@@ -76,6 +76,17 @@ class ModelRepository {
   // every version of the split is READY before the alias moves.
   Status Split(const std::string& name, std::vector<WeightedVersion> split, AliasChange change,
                std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
+  // Adds a version to `name` (creating the model, with a default config, if
+  // it is new) from an artifact's bytes: the next number never used by the
+  // model, written to a hidden staging directory (with berth-version.json:
+  // source, creator, metadata), fsynced, renamed into place, then loaded
+  // and registered. A version that does not load, or whose signature
+  // differs from the serving default's (unless `allow_signature_change`),
+  // is removed again and the push fails with the reason: nothing is left
+  // half-stored. A crash leaves the version wholly present or absent.
+  StatusOr<int64_t> Push(const std::string& name, std::string_view artifact,
+                         std::string_view metadata_json, const std::string& actor,
+                         bool allow_signature_change) LOCKS_EXCLUDED(mu_);
   // Points `change.alias` back at the version it pointed at before the
   // current one (RollbackTarget over the store's history); returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
@@ -99,6 +110,9 @@ class ModelRepository {
                          std::optional<int64_t>* previous) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status MoveAlias(const std::string& name, AliasChange change, std::optional<int64_t>* previous)
       LOCKS_EXCLUDED(mu_);
+  StatusOr<int64_t> PushLocked(const std::string& name, std::string_view artifact,
+                               std::string_view metadata_json, const std::string& actor,
+                               bool allow_signature_change) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet.
   void RegisterReadyVersions(const ModelEntry& entry);
   // `message` without the repository root's path: clients see paths relative
@@ -114,8 +128,9 @@ class ModelRepository {
   // loaded from its files.
   VersionEntry LoadVersion(const ModelConfig& config, BackendFactory* factory, int64_t version,
                            const std::optional<ModelEntry>& current) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // From <root>/<model>/<version>/, or from `dir` if it is not empty.
   VersionEntry LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
-                                int64_t version);
+                                int64_t version, const std::filesystem::path& dir = {});
 
   const std::filesystem::path root_;
   const std::map<std::string, BackendFactory*> factories_;

@@ -53,6 +53,15 @@ StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::str
   return move;
 }
 
+StatusOr<int64_t> ServerContext::Push(std::string_view peer, const std::string& name,
+                                      std::string_view artifact, std::string_view metadata_json,
+                                      bool allow_signature_change) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  return repository->Push(name, artifact, metadata_json, std::string(peer),
+                          allow_signature_change);
+}
+
 StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::string& name,
                                          const std::vector<WeightedVersion>& split,
                                          const std::string& alias,

@@ -5,6 +5,8 @@ restart."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -316,3 +318,61 @@ def test_bad_splits_are_refused_and_change_nothing(served: BerthServer, body: An
         before = client.get(f"/v2/registry/models/{MODEL}/history").json()
         assert_error(client.post(f"/v2/registry/models/{MODEL}/split", body), status)
         assert client.get(f"/v2/registry/models/{MODEL}/history").json() == before
+
+
+def push(client: V2Client, name: str, artifact: bytes, metadata: dict[str, Any] | None = None, query: str = "") -> Any:
+    head = b"" if metadata is None else json.dumps(metadata).encode()
+    headers = {"Content-Type": "application/octet-stream"}
+    if metadata is not None:
+        headers["Berth-Metadata-Length"] = str(len(head))
+    return client.session.post(
+        f"{client.base_url}/v2/registry/models/{name}/versions{query}", data=head + artifact, headers=headers
+    )
+
+
+def test_push_stores_a_new_version_with_its_metadata(
+    served: BerthServer, repo: Path, model_repository: ModelRepository
+) -> None:
+    artifact = (repo / MODEL / "1" / "model.onnx").read_bytes()
+    with V2Client(served.base_url) as client:
+        assert promote(client, 2).status_code == 200  # production pins what serves
+        response = push(client, MODEL, artifact, {"f1": 0.91, "trained_at": "2026-11-01", "dataset": "sha256:ab"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"model": MODEL, "version": 3}
+        assert served_version(client, model_repository) == "2"  # not serving until promoted
+        assert served_version(client, model_repository, "3") == "3"
+        shown = {v["version"]: v for v in client.get(f"/v2/registry/models/{MODEL}").json()["versions"]}
+        assert shown[3]["source"] == "push"
+        assert shown[3]["metadata"] == {"f1": 0.91, "trained_at": "2026-11-01", "dataset": "sha256:ab"}
+        assert shown[3]["digest"] == "sha256:" + hashlib.sha256(artifact).hexdigest()
+        assert shown[3]["created_by"] == "127.0.0.1"
+        assert (repo / MODEL / "3" / "model.onnx").read_bytes() == artifact
+        # A new model is created by its first push.
+        created = push(client, "fresh_model", artifact)
+        assert created.status_code == 200, created.text
+        assert created.json()["version"] == 1
+        assert client.get("/v2/models/fresh_model/ready").status_code == 200
+
+
+def test_bad_pushes_store_nothing(served: BerthServer, repo: Path, model_repository: ModelRepository) -> None:
+    other = model_repository.model("breast_cancer_rf") if "breast_cancer_rf" in model_repository.versions else None
+    with V2Client(served.base_url) as client:
+        before = sorted(p.name for p in (repo / MODEL).iterdir())
+        error = assert_error(push(client, MODEL, b"not an onnx model"), 400)
+        assert "was not stored" in error and str(repo) not in error
+        assert_error(push(client, MODEL, b""), 400)
+        bad_metadata = client.session.post(
+            f"{served.base_url}/v2/registry/models/{MODEL}/versions",
+            data=b"[1,2]" + b"x",
+            headers={"Berth-Metadata-Length": "5"},
+        )
+        assert_error(bad_metadata, 400)
+        assert_error(push(client, MODEL, b"x", query="?bogus=1"), 400)
+        assert_error(push(client, "%00bad", b"x"), 400)
+        if other is not None:
+            mismatched = Path(other.onnx_path).read_bytes() if hasattr(other, "onnx_path") else None
+            if mismatched is not None:
+                assert "signature" in assert_error(push(client, MODEL, mismatched), 400)
+        assert sorted(p.name for p in (repo / MODEL).iterdir()) == before
+        history = client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]
+        assert all(h["to"] != 3 for h in history)

@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <charconv>
 #include <map>
 #include <set>
 #include <string>
@@ -331,6 +332,48 @@ StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+// A push: the artifact's bytes, preceded by a JSON object of metadata when
+// the Berth-Metadata-Length header gives its length (as the binary tensor
+// extension frames its JSON header).
+struct PushRequest {
+  std::string metadata_json = "{}";
+  std::string_view artifact;
+  bool allow_signature_change = false;
+};
+
+StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
+  PushRequest out;
+  out.artifact = req.body;
+  const std::string_view length_header = req.Header("berth-metadata-length");
+  if (!length_header.empty()) {
+    size_t length = 0;
+    auto [end, ec] = std::from_chars(length_header.data(),
+                                     length_header.data() + length_header.size(), length);
+    if (ec != std::errc() || end != length_header.data() + length_header.size() ||
+        length > req.body.size() || length > (1u << 20)) {
+      return Status::InvalidArgument(
+          "Berth-Metadata-Length must be a byte count within the body and at most 1 MiB");
+    }
+    rapidjson::Document metadata;
+    RETURN_IF_ERROR(ParseJson(std::string_view(req.body).substr(0, length), &metadata));
+    if (!metadata.IsObject()) return Status::InvalidArgument("the metadata must be a JSON object");
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    metadata.Accept(w);
+    out.metadata_json.assign(buf.GetString(), buf.GetSize());
+    out.artifact = std::string_view(req.body).substr(length);
+  }
+  if (!req.query.empty()) {
+    if (req.query == "allow_signature_change=true") {
+      out.allow_signature_change = true;
+    } else if (req.query != "allow_signature_change=false") {
+      return Status::InvalidArgument("unknown query '" + PrintableExcerpt(req.query) +
+                                     "' (expected allow_signature_change=true|false)");
+    }
+  }
+  return out;
+}
+
 void ReplyWith(const StatusOr<std::string>& body, const Reply& reply) {
   if (!body.ok()) return reply(ErrorResponse(body.status()));
   reply(JsonResponse(200, *body));
@@ -362,6 +405,24 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
                 if (!done.ok()) return reply(ErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
+              });
+  router->Add("POST", "/v2/registry/models/{model}/versions",
+              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+                auto push = ParsePushRequest(req);
+                if (!push.ok()) return reply(ErrorResponse(push.status()));
+                const std::string name(Param(p, "model"));
+                auto version = ctx->Push(req.peer, name, push->artifact, push->metadata_json,
+                                         push->allow_signature_change);
+                if (!version.ok()) return reply(ErrorResponse(version.status()));
+                rapidjson::StringBuffer buf;
+                JsonWriter w(buf);
+                w.StartObject();
+                w.Key("model");
+                WriteString(&w, name);
+                w.Key("version");
+                w.Int64(*version);
+                w.EndObject();
+                reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
               });
   router->Add("POST", "/v2/registry/models/{model}/split",
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
