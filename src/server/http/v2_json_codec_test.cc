@@ -392,6 +392,19 @@ TEST(ParseV2InferRequestTest, MalformedJsonWinsOverAnEarlierProblem) {
               StartsWith("malformed JSON at offset "));
 }
 
+TEST(ParseV2InferRequestTest, BinaryBoolBytesMustBeZeroOrOne) {
+  const std::string json = OneInput(
+      R"({"name": "b", "datatype": "BOOL", "shape": [3], "parameters": {"binary_data_size": 3}})");
+  auto r = ParseV2InferRequest(json, std::string("\1\0\1", 3));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->inputs[0].data<uint8_t>()[2], 1);
+  // The same check and message as gRPC's raw_input_contents.
+  EXPECT_EQ(ParseError(json, std::string("\1\0\2", 3)),
+            "input 'b' holds byte 2 at flat index 2; a raw BOOL element must be 0 or 1");
+  EXPECT_EQ(ParseError(json, std::string("\xff\0\0", 3)),
+            "input 'b' holds byte 255 at flat index 0; a raw BOOL element must be 0 or 1");
+}
+
 // ---- every datatype through a request and back out through a response -----
 
 TEST(V2CodecRoundTripTest, EveryDatatype) {
