@@ -220,36 +220,6 @@ Status CheckElementCount(std::span<const rapidjson::Value* const> parts, const T
   return Status::Ok();
 }
 
-// Replays a DOM value as ReadJson's events, into a builder. Recursion is
-// bounded: CheckElementCount has refused nesting beyond kMaxNesting.
-void Replay(const rapidjson::Value& v, JsonTensorBuilder* b) {
-  switch (v.GetType()) {
-    case rapidjson::kNullType: b->Null(); return;
-    case rapidjson::kFalseType: b->Bool(false); return;
-    case rapidjson::kTrueType: b->Bool(true); return;
-    case rapidjson::kStringType: b->String(v.GetString(), v.GetStringLength(), true); return;
-    case rapidjson::kNumberType:
-      if (v.IsInt64()) {
-        b->Int64(v.GetInt64());
-      } else if (v.IsUint64()) {
-        b->Uint64(v.GetUint64());
-      } else {
-        b->Double(v.GetDouble());
-      }
-      return;
-    case rapidjson::kObjectType:
-      // One element of the wrong type: its members are not looked at.
-      b->StartObject();
-      b->EndObject(0);
-      return;
-    case rapidjson::kArrayType:
-      b->StartArray();
-      for (const auto& e : v.GetArray()) Replay(e, b);
-      b->EndArray(v.Size());
-      return;
-  }
-}
-
 void WriteFloat(float f, JsonWriter* w) {
   if (!std::isfinite(f)) {
     w->Double(f);
@@ -308,6 +278,35 @@ Status ParseJson(std::string_view json, rapidjson::Document* doc) {
   return status;
 }
 
+void ReplayJson(const rapidjson::Value& v, JsonHandler* b) {
+  switch (v.GetType()) {
+    case rapidjson::kNullType: b->Null(); return;
+    case rapidjson::kFalseType: b->Bool(false); return;
+    case rapidjson::kTrueType: b->Bool(true); return;
+    case rapidjson::kStringType: b->String(v.GetString(), v.GetStringLength(), true); return;
+    case rapidjson::kNumberType:
+      if (v.IsInt64()) {
+        b->Int64(v.GetInt64());
+      } else if (v.IsUint64()) {
+        b->Uint64(v.GetUint64());
+      } else {
+        b->Double(v.GetDouble());
+      }
+      return;
+    case rapidjson::kObjectType:
+      // Without its members, which tensor data never reads: the recursion
+      // then follows only the arrays' nesting.
+      b->StartObject();
+      b->EndObject(0);
+      return;
+    case rapidjson::kArrayType:
+      b->StartArray();
+      for (const auto& e : v.GetArray()) ReplayJson(e, b);
+      b->EndArray(v.Size());
+      return;
+  }
+}
+
 // ---- JsonTensorBuilder -------------------------------------------------------
 
 struct JsonTensorBuilder::ElementValue {
@@ -360,6 +359,25 @@ JsonTensorBuilder::JsonTensorBuilder(Tensor* tensor, Nesting nesting, int64_t ma
   }
 }
 
+JsonTensorBuilder::JsonTensorBuilder(Tensor* tensor, Appending appending)
+    : t_(tensor),
+      nesting_(Nesting::kFlatten),
+      appending_(true),
+      n_(std::numeric_limits<int64_t>::max()) {
+  storing_ = true;
+  if (appending.reserve <= 0) return;
+  const auto n = static_cast<size_t>(appending.reserve);
+  try {
+    if (t_->datatype() == DataType::kBytes) {
+      t_->strings().reserve(n);
+    } else if (const size_t element = DataTypeByteSize(t_->datatype());
+               element != 0 && n <= static_cast<size_t>(PTRDIFF_MAX) / element) {
+      t_->bytes().reserve(n * element);
+    }
+  } catch (const std::exception&) {  // the storage grows instead
+  }
+}
+
 std::string JsonTensorBuilder::Where() const { return "input '" + t_->name() + "'"; }
 
 std::string JsonTensorBuilder::Path(size_t depth) const {
@@ -389,7 +407,13 @@ void JsonTensorBuilder::Store(T value) {
   if (!storing_) return;
   auto& bytes = t_->bytes();
   const size_t at = bytes.size();
-  bytes.resize(at + sizeof(T));  // within the reserved capacity
+  try {
+    bytes.resize(at + sizeof(T));  // within the reserved capacity, unless appending
+  } catch (const std::exception&) {
+    storing_ = false;
+    if (element_error_.empty()) out_of_memory_ = true;
+    return;
+  }
   std::memcpy(bytes.data() + at, &value, sizeof(T));
 }
 
@@ -460,7 +484,13 @@ void JsonTensorBuilder::Put(const ElementValue& v) {
       return Store(v.AsDouble());
     case DataType::kBytes:
       if (v.kind != ElementValue::kString) return type_error("a string");
-      if (storing_) t_->strings().emplace_back(v.s);
+      if (!storing_) return;
+      try {
+        t_->strings().emplace_back(v.s);
+      } catch (const std::exception&) {
+        storing_ = false;
+        out_of_memory_ = true;
+      }
       return;
     case DataType::kInvalid: break;
   }
@@ -608,10 +638,10 @@ Status JsonTensorBuilder::Finish() {
   if (n_ < 0) return t_->Allocate();  // reports the invalid shape
   if (!nesting_error_.empty()) return Status::InvalidArgument(nesting_error_);
   if (!shape_error_.empty()) return Status::InvalidArgument(shape_error_);
-  if (i_ != n_) return Status::InvalidArgument(CountMessage(*t_, n_, i_));
+  if (!appending_ && i_ != n_) return Status::InvalidArgument(CountMessage(*t_, n_, i_));
   if (!element_error_.empty()) return Status::InvalidArgument(element_error_);
-  if (!storing_) {
-    // The count is right, so it was within max_elements: the reservation failed.
+  if (!storing_ || out_of_memory_) {
+    // The count is right, so it was within max_elements: memory ran out.
     return Status::ResourceExhausted("tensor '" + t_->name() + "' of shape " +
                                      ShapeToString(t_->shape()) + " does not fit in memory");
   }
@@ -628,7 +658,8 @@ Status FillTensorFromJsonParts(std::span<const rapidjson::Value* const> parts, T
   if (tensor->element_count() < 0) return tensor->Allocate();  // reports the invalid shape
   JsonTensorBuilder builder(tensor, JsonTensorBuilder::Nesting::kFlatten,
                             tensor->element_count());
-  for (const rapidjson::Value* part : parts) Replay(*part, &builder);
+  // CheckElementCount has bounded the nesting, so the replay's recursion.
+  for (const rapidjson::Value* part : parts) ReplayJson(*part, &builder);
   return builder.Finish();
 }
 

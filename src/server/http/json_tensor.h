@@ -80,6 +80,11 @@ class JsonHandler {
 // handler->StopReason() if the handler stopped the reading.
 Status ReadJson(std::string_view json, JsonHandler* handler);
 
+// Hands `value` to `handler` as ReadJson would have read it, except that an
+// object is handed over empty (tensor data never reads inside one). Recurses
+// once per level of array nesting: callers bound that depth first.
+void ReplayJson(const rapidjson::Value& value, JsonHandler* handler);
+
 // Writes one tensor's JSON `data`, delivered as SAX events, straight into the
 // tensor: nothing of the document is kept but the tensor itself. Events follow
 // ReadJson's handler (Int64/Uint64/Double for numbers); an object inside the
@@ -109,6 +114,19 @@ class JsonTensorBuilder final : public JsonHandler {
   // shape that needs more is never allocated, the data is only counted.
   // Storage is reserved, not touched, so memory grows only as elements come.
   JsonTensorBuilder(Tensor* tensor, Nesting nesting, int64_t max_elements);
+
+  // Appending (kFlatten): for a tensor whose first dimension is not known
+  // until the data ends (row formats). Elements are appended, storage grows
+  // as they come (`reserve` elements reserved up front, best effort), the
+  // tensor's shape is not consulted, and Finish() does not check the count:
+  // the caller sets the shape once the count is known.
+  struct Appending {
+    int64_t reserve = 0;
+  };
+  JsonTensorBuilder(Tensor* tensor, Appending appending);
+
+  // Elements seen so far.
+  int64_t elements() const { return i_; }
 
   // Every event returns true: errors are kept for Finish().
   bool Null() override;
@@ -148,8 +166,10 @@ class JsonTensorBuilder final : public JsonHandler {
 
   Tensor* t_;
   const Nesting nesting_;
+  const bool appending_ = false;
   const int64_t n_;       // the shape's element count (-1: invalid shape)
   bool storing_ = false;  // storage reserved, and no error yet
+  bool out_of_memory_ = false;
   int64_t i_ = 0;         // elements seen
   // Open lists: how many entries each has so far, outermost first.
   std::vector<int64_t> entries_;
