@@ -77,43 +77,232 @@ void WriteString(JsonWriter* w, std::string_view s) {
   w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
+// Reads a predict body from ReadJson's events without holding it as one
+// document: each entry of "instances" is parsed on its own, from its extent
+// in the body, when it ends, handed to a RowsBuilder and dropped; "inputs"
+// (the columnar format, one value per input) is parsed on its own likewise.
+// Errors do not stop the reading (malformed JSON is reported instead, as the
+// tree parser did); the first is kept, and reported in the order of the
+// tree decoder's checks: the body's form, unknown fields and the signature
+// as they come, then both or neither format, then the rows or columns.
+class PredictReader final : public JsonHandler {
+ public:
+  PredictReader(std::string_view body, const std::vector<TensorSpec>& inputs)
+      : body_(body), inputs_(inputs), rows_(inputs, RowForm::kAuto, "instances") {}
+
+  bool Null() override { return Scalar([](JsonWriter* w) { w->Null(); }); }
+  bool Bool(bool b) override { return Scalar([b](JsonWriter* w) { w->Bool(b); }); }
+  bool Int64(int64_t i) override { return Scalar([i](JsonWriter* w) { w->Int64(i); }); }
+  bool Uint64(uint64_t u) override { return Scalar([u](JsonWriter* w) { w->Uint64(u); }); }
+  bool Double(double d) override { return Scalar([d](JsonWriter* w) { w->Double(d); }); }
+  bool String(const char* s, rapidjson::SizeType n, bool) override {
+    if (skip_depth_ == 0 && state_ == State::kRequest && key_ == "signature_name") {
+      const std::string_view name(s, n);
+      if (name != kDefaultSignature) {
+        Fail(Status::InvalidArgument("unknown signature '" + std::string(name) +
+                                     "': the model has only '" + std::string(kDefaultSignature) +
+                                     "'"));
+      }
+      return true;
+    }
+    return Scalar([s, n](JsonWriter* w) { w->String(s, n); });
+  }
+  bool StartObject() override { return Open(false); }
+  bool StartArray() override { return Open(true); }
+  bool EndObject(rapidjson::SizeType) override { return Close(); }
+  bool EndArray(rapidjson::SizeType) override { return Close(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) override {
+    if (skip_depth_ > 0 || state_ != State::kRequest) return true;
+    key_.assign(s, n);
+    if (key_ != "signature_name" && key_ != "instances" && key_ != "inputs") {
+      Fail(Status::InvalidArgument("the request has an unknown field '" + key_ +
+                                   "' (expected 'signature_name', 'instances', 'inputs')"));
+    }
+    return true;
+  }
+
+  StatusOr<TfServingPredictRequest> Result() {
+    RETURN_IF_ERROR(error_);
+    if (has_instances_ == has_columns_) {
+      return Status::InvalidArgument(
+          "the request needs either 'instances' (row format) or 'inputs' (columnar format), "
+          "not " +
+          std::string(has_instances_ ? "both" : "neither"));
+    }
+    TfServingPredictRequest out;
+    out.request = std::make_unique<InferenceRequest>();
+    if (has_instances_) {
+      if (!instances_is_array_) {
+        return Status::InvalidArgument("'instances' must be a list of rows");
+      }
+      RETURN_IF_ERROR(rows_error_);
+      ASSIGN_OR_RETURN(out.request->inputs, rows_.Finish());
+      out.format = TfServingFormat::kRow;
+      out.rows = rows_.rows();
+    } else {
+      ASSIGN_OR_RETURN(out.request->inputs, std::move(columns_));
+      out.format = TfServingFormat::kColumnar;
+    }
+    return out;
+  }
+
+ private:
+  enum class State { kDocument, kRequest, kInstances, kDone };
+  // What a value read past is for.
+  enum class Capture { kNone, kRow, kColumns };
+
+  void Fail(Status status) {
+    if (error_.ok()) error_ = std::move(status);
+  }
+
+  // A value that opens: the request object, the rows list, or a value to
+  // read past (and maybe capture).
+  bool Open(bool array) {
+    if (skip_depth_ > 0) {
+      ++skip_depth_;
+      return true;
+    }
+    switch (state_) {
+      case State::kDocument:
+        if (array) {
+          Fail(Status::InvalidArgument("the request body must be a JSON object"));
+          StartCapture(Capture::kNone);
+          state_ = State::kDone;
+        } else {
+          state_ = State::kRequest;
+        }
+        return true;
+      case State::kRequest:
+        if (key_ == "instances") {
+          has_instances_ = true;
+          instances_is_array_ = array;
+          if (array) {
+            state_ = State::kInstances;
+            return true;
+          }
+        } else if (key_ == "inputs") {
+          has_columns_ = true;
+          StartCapture(Capture::kColumns);
+          return true;
+        } else if (key_ == "signature_name") {
+          Fail(Status::InvalidArgument("'signature_name' must be a string"));
+        }
+        StartCapture(Capture::kNone);
+        return true;
+      case State::kInstances:
+        StartCapture(Capture::kRow);
+        return true;
+      case State::kDone: break;
+    }
+    return true;
+  }
+
+  bool Close() {
+    if (skip_depth_ > 0) {
+      if (--skip_depth_ == 0) EndCapture(Offset() + 1);
+      return true;
+    }
+    if (state_ == State::kInstances) {
+      state_ = State::kRequest;
+      return true;
+    }
+    if (state_ == State::kRequest) state_ = State::kDone;
+    return true;
+  }
+
+  template <typename Write>
+  bool Scalar(Write write) {
+    if (skip_depth_ > 0) return true;
+    if (state_ == State::kDocument) {
+      Fail(Status::InvalidArgument("the request body must be a JSON object"));
+      state_ = State::kDone;
+      return true;
+    }
+    Capture what = Capture::kNone;
+    if (state_ == State::kInstances) {
+      what = Capture::kRow;
+    } else if (state_ == State::kRequest) {
+      if (key_ == "signature_name") {
+        Fail(Status::InvalidArgument("'signature_name' must be a string"));
+      }
+      if (key_ == "instances") {
+        has_instances_ = true;
+        instances_is_array_ = false;
+      }
+      if (key_ == "inputs") {
+        has_columns_ = true;
+        what = Capture::kColumns;
+      }
+    }
+    if (what == Capture::kNone) return true;
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    write(&w);
+    Take(what, std::string_view(buf.GetString(), buf.GetSize()));
+    return true;
+  }
+
+  void StartCapture(Capture what) {
+    capture_ = what;
+    capture_begin_ = Offset();
+    skip_depth_ = 1;
+  }
+
+  void EndCapture(size_t end) {
+    const Capture what = capture_;
+    capture_ = Capture::kNone;
+    if (what != Capture::kNone) Take(what, body_.substr(capture_begin_, end - capture_begin_));
+  }
+
+  // A row or the columns, as JSON text: parsed on their own.
+  void Take(Capture what, std::string_view json) {
+    if (!error_.ok()) return;
+    if (what == Capture::kColumns) {
+      rapidjson::Document doc;
+      Status parsed = ParseJson(json, &doc);
+      if (!parsed.ok()) {
+        columns_ = parsed;
+      } else {
+        columns_ = TensorsFromColumns(doc, inputs_);
+      }
+      return;
+    }
+    if (!rows_error_.ok()) return;
+    if (rows_.rows() == 0) {
+      // The rows that the rest of the body can hold if they are like the
+      // first: storage for them is reserved (not touched) up front.
+      const size_t left = body_.size() - std::min(body_.size(), capture_begin_);
+      rows_.set_reserve_rows(static_cast<int64_t>(left / std::max<size_t>(json.size(), 1) + 1));
+    }
+    // Each row's document lives in a buffer on the stack unless it is large.
+    char buffer[4096];
+    rapidjson::MemoryPoolAllocator<> pool(buffer, sizeof(buffer));
+    rapidjson::Document row(&pool);
+    rows_error_ = ParseJson(json, &row);
+    if (rows_error_.ok()) rows_error_ = rows_.Add(row);
+  }
+
+  std::string_view body_;
+  const std::vector<TensorSpec>& inputs_;
+  Status error_;
+  State state_ = State::kDocument;
+  std::string key_;
+  bool has_instances_ = false, instances_is_array_ = false, has_columns_ = false;
+  size_t skip_depth_ = 0;
+  Capture capture_ = Capture::kNone;
+  size_t capture_begin_ = 0;
+  RowsBuilder rows_;
+  Status rows_error_;
+  StatusOr<std::vector<Tensor>> columns_ = Status::InvalidArgument("no 'inputs'");
+};
+
 }  // namespace
 
 StatusOr<TfServingPredictRequest> ParseTfServingPredictRequest(
     std::string_view body, const std::vector<TensorSpec>& inputs) {
-  rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJson(body, &doc));
-  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
-  RETURN_IF_ERROR(CheckMembers(doc, {"signature_name", "instances", "inputs"}, "the request"));
-  if (auto sig = doc.FindMember("signature_name"); sig != doc.MemberEnd()) {
-    if (!sig->value.IsString()) return Status::InvalidArgument("'signature_name' must be a string");
-    const std::string_view name(sig->value.GetString(), sig->value.GetStringLength());
-    if (name != kDefaultSignature) {
-      return Status::InvalidArgument("unknown signature '" + std::string(name) +
-                                     "': the model has only '" + std::string(kDefaultSignature) +
-                                     "'");
-    }
-  }
-  const auto instances = doc.FindMember("instances");
-  const auto columns = doc.FindMember("inputs");
-  const bool row = instances != doc.MemberEnd();
-  if (row == (columns != doc.MemberEnd())) {
-    return Status::InvalidArgument(
-        "the request needs either 'instances' (row format) or 'inputs' (columnar format), not " +
-        std::string(row ? "both" : "neither"));
-  }
-  TfServingPredictRequest out;
-  out.request = std::make_unique<InferenceRequest>();
-  if (row) {
-    ASSIGN_OR_RETURN(out.request->inputs,
-                     TensorsFromRows(instances->value, inputs, RowForm::kAuto, "instances"));
-    out.format = TfServingFormat::kRow;
-    out.rows = instances->value.Size();
-  } else {
-    ASSIGN_OR_RETURN(out.request->inputs, TensorsFromColumns(columns->value, inputs));
-    out.format = TfServingFormat::kColumnar;
-  }
-  return out;
+  PredictReader reader(body, inputs);
+  RETURN_IF_ERROR(ReadJson(body, &reader));
+  return reader.Result();
 }
 
 StatusOr<std::string> WriteTfServingPredictResponse(const InferenceResponse& response,

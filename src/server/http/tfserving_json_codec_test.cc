@@ -81,6 +81,59 @@ TEST(ParseTfServingPredictRequestTest, RefusesBadBodies) {
               HasSubstr("'inputs' lacks input 'sex'"));
 }
 
+TEST(ParseTfServingPredictRequestTest, RowsAreReadOneByOne) {
+  // Many rows, as the streaming reader hands them to the builder one at a time.
+  std::string body = R"({"instances": [)";
+  for (int r = 0; r < 3000; ++r) {
+    body += (r ? ", [" : "[") + std::to_string(r) + ", 0.5, -1e-3, 7]";
+  }
+  body += R"(], "signature_name": "serving_default"})";
+  auto parsed = ParseTfServingPredictRequest(body, kIris);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->rows, 3000);
+  const Tensor& x = parsed->request->inputs[0];
+  EXPECT_THAT(x.shape(), ElementsAre(3000, 4));
+  EXPECT_EQ(x.data<float>()[4 * 2999], 2999.0f);
+  EXPECT_EQ(x.data<float>()[4 * 2999 + 2], -1e-3f);
+  // A bare value per row for a [-1, 1] input, and a single-row list.
+  const std::vector<TensorSpec> column = {{"age", DataType::kInt64, {-1, 1}}};
+  auto ages = ParseTfServingPredictRequest(R"({"instances": [31, 40, 52]})", column);
+  ASSERT_TRUE(ages.ok()) << ages.status().ToString();
+  EXPECT_THAT(ages->request->inputs[0].shape(), ElementsAre(3, 1));
+  EXPECT_EQ(ages->request->inputs[0].data<int64_t>()[2], 52);
+}
+
+TEST(ParseTfServingPredictRequestTest, RowErrorsNameTheRow) {
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4], [1, 2, 3]]})", kIris),
+              HasSubstr("instances[1] (input 'X' is FP32 [-1, 4]) has shape [3], expected [4]"));
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4], [1, 2, "3", 4]]})", kIris),
+              HasSubstr("input 'X' is FP32 but element 6 is a string (expected a number)"));
+  EXPECT_THAT(ParseError(R"({"instances": [{"sex": "a", "X": [1, 2]}, [1, 2]]})", kTwoInputs),
+              HasSubstr("instances[1] is not an object, but instances[0] is"));
+  EXPECT_THAT(ParseError(R"({"instances": []})", kIris), HasSubstr("'instances' is empty"));
+  EXPECT_THAT(ParseError(R"({"instances": {"X": [1, 2, 3, 4]}})", kIris),
+              HasSubstr("'instances' must be a list of rows"));
+  EXPECT_THAT(ParseError(R"({"instances": 5})", kIris),
+              HasSubstr("'instances' must be a list of rows"));
+  EXPECT_THAT(ParseError(R"({"signature_name": 5, "instances": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("'signature_name' must be a string"));
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4]]} [)", kIris),
+              HasSubstr("malformed JSON"));
+  // A problem in a row does not hide malformed JSON after it.
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3], [)", kIris), HasSubstr("malformed JSON"));
+}
+
+TEST(ParseTfServingPredictRequestTest, DuplicateKeysAreRefused) {
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4]], "instances": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("duplicate key 'instances'"));
+  EXPECT_THAT(ParseError(R"({"instances": [{"sex": "a", "X": [1, 2], "X": [3, 4]}]})",
+                         kTwoInputs),
+              HasSubstr("duplicate key 'X'"));
+  EXPECT_THAT(ParseError(R"({"inputs": {"X": [[1, 2]], "X": [[1, 2]], "sex": ["a"]}})",
+                         kTwoInputs),
+              HasSubstr("duplicate key 'X'"));
+}
+
 Tensor Int64s(std::string name, std::vector<int64_t> shape, std::vector<int64_t> values) {
   Tensor t(std::move(name), DataType::kInt64, std::move(shape));
   EXPECT_TRUE(t.Allocate().ok());
