@@ -2,7 +2,7 @@
 
 Each case starts a fresh server, so that its peak resident set (VmHWM in
 /proc/<pid>/status) before the request is the start-up peak, and sends one
-large v2 JSON infer request. The body is the decoder's worst case: short
+large JSON request (v2 infer, TF Serving :predict). The body is the decoder's worst case: short
 numbers nested as rows, so that a document tree costs many times the text
 (the tree decoder grew the peak by about 8x such a body). The request is
 decoded in full and then refused by validation (its batch is over the
@@ -51,6 +51,18 @@ def _data_first(rows: int) -> bytes:
     return b'{"inputs": [{"data": ' + _rows(rows) + b', "name": "X", "datatype": "FP32", "shape": [%d, 4]}]}' % rows
 
 
+def _tfserving_rows(rows: int) -> bytes:
+    # TF Serving's row format: each instance is parsed on its own and dropped.
+    return b'{"instances": ' + _rows(rows) + b"}"
+
+
+_CASES: Final = [
+    pytest.param(_data_last, infer_path(IRIS_MODEL), id="v2-data-last"),
+    pytest.param(_data_first, infer_path(IRIS_MODEL), id="v2-data-first"),
+    pytest.param(_tfserving_rows, f"/v1/models/{IRIS_MODEL}:predict", id="tfserving-instances"),
+]
+
+
 def _peak_resident_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -63,11 +75,12 @@ def _peak_resident_bytes(pid: int) -> int:
     "ASAN_OPTIONS" in os.environ,
     reason="a bound for the production allocator: ASan's redzones and quarantine change the peak",
 )
-@pytest.mark.parametrize("make_body", [_data_last, _data_first], ids=["data-last", "data-first"])
+@pytest.mark.parametrize(("make_body", "path"), _CASES)
 def test_large_json_body_costs_a_small_multiple_of_itself(
     model_repository: ModelRepository,
     tmp_path_factory: pytest.TempPathFactory,
     make_body: Callable[[int], bytes],
+    path: str,
 ) -> None:
     body = make_body(BODY_BYTES // len(_ROW))
     log_path = tmp_path_factory.mktemp("berth_limits") / "berth.log"
@@ -76,7 +89,7 @@ def test_large_json_body_costs_a_small_multiple_of_itself(
     ) as server:
         before = _peak_resident_bytes(server.process.pid)
         response = requests.post(
-            server.base_url + infer_path(IRIS_MODEL),
+            server.base_url + path,
             data=body,
             headers={"Content-Type": "application/json"},
             timeout=120,
