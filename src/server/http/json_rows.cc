@@ -70,14 +70,15 @@ Status CheckMembers(const Value& object, std::initializer_list<std::string_view>
 StatusOr<std::vector<int64_t>> ResolveJsonShape(const Value& value,
                                                 std::span<const int64_t> pattern,
                                                 std::string_view what) {
-  const std::string expected = ", expected " + ShapeToString(pattern);
+  // Spelled out only for a message: this runs for every row of a list.
+  const auto expected = [pattern] { return ", expected " + ShapeToString(pattern); };
   std::vector<int64_t> shape;
   for (const Value* v = &value; v->IsArray(); v = &(*v)[0]) {
     // Checked before anything recurses, so that a deeply nested body costs
     // no more than the pattern's rank of stack.
     if (shape.size() == pattern.size()) {
       return Status::InvalidArgument(std::string(what) + " is nested deeper than " +
-                                     std::to_string(pattern.size()) + " level(s)" + expected);
+                                     std::to_string(pattern.size()) + " level(s)" + expected());
     }
     shape.push_back(v->Size());
     if (v->Empty()) break;
@@ -90,13 +91,13 @@ StatusOr<std::vector<int64_t>> ResolveJsonShape(const Value& value,
   for (size_t i = given; i < pattern.size(); ++i) {
     if (pattern[i] != 1 && pattern[i] != -1) {
       return Status::InvalidArgument(std::string(what) + " has shape " + ShapeToString(shape) +
-                                     expected);
+                                     expected());
     }
     shape.push_back(1);
   }
   if (!ShapeMatches(shape, pattern)) {
     return Status::InvalidArgument(std::string(what) + " has shape " +
-                                   ShapeToString(std::span(shape).first(given)) + expected);
+                                   ShapeToString(std::span(shape).first(given)) + expected());
   }
   return shape;
 }
@@ -170,7 +171,6 @@ Status RowsBuilder::Add(const Value& row) {
   const int64_t r = rows_;
   for (size_t i = 0; i < inputs_.size(); ++i) {
     const TensorSpec& spec = inputs_[i];
-    const std::string what = RowName(r) + (named_ ? "['" + spec.name + "']" : "");
     const Value* part = &row;
     if (named_) {
       auto it = row.FindMember(rapidjson::StringRef(spec.name.data(), spec.name.size()));
@@ -181,16 +181,22 @@ Status RowsBuilder::Add(const Value& row) {
       }
       part = &it->value;
     }
-    ASSIGN_OR_RETURN(auto shape,
-                     ResolveJsonShape(*part, std::span(spec.shape).subspan(1),
-                                      what + " (input '" + spec.name + "' is " +
-                                          std::string(DataTypeName(spec.datatype)) + " " +
-                                          ShapeToString(spec.shape) + ")"));
+    // The row's name is only spelled out for a message: building it for
+    // every row of a large list would cost more than reading the row.
+    const auto what = [&] { return RowName(r) + (named_ ? "['" + spec.name + "']" : ""); };
+    auto shape = ResolveJsonShape(*part, std::span(spec.shape).subspan(1), "");
+    if (!shape.ok()) {
+      return ResolveJsonShape(*part, std::span(spec.shape).subspan(1),
+                              what() + " (input '" + spec.name + "' is " +
+                                  std::string(DataTypeName(spec.datatype)) + " " +
+                                  ShapeToString(spec.shape) + ")")
+          .status();
+    }
     if (r == 0) {
       auto column = std::make_unique<Column>();
       column->spec = &spec;
-      column->row_elements = ElementCount(shape);
-      column->row_shape = std::move(shape);
+      column->row_elements = ElementCount(*shape);
+      column->row_shape = std::move(*shape);
       column->tensor = Tensor(spec.name, spec.datatype, {});
       int64_t reserve = 0;
       if (column->row_elements > 0 && reserve_rows_ > 0) {
@@ -201,8 +207,8 @@ Status RowsBuilder::Add(const Value& row) {
       column->builder = std::make_unique<JsonTensorBuilder>(
           &column->tensor, JsonTensorBuilder::Appending{reserve});
       columns_.push_back(std::move(column));
-    } else if (shape != columns_[i]->row_shape) {
-      return Status::InvalidArgument(what + " has shape " + ShapeToString(shape) + ", but " +
+    } else if (*shape != columns_[i]->row_shape) {
+      return Status::InvalidArgument(what() + " has shape " + ShapeToString(*shape) + ", but " +
                                      RowName(0) + " has " +
                                      ShapeToString(columns_[i]->row_shape) + ": rows must agree");
     }

@@ -90,13 +90,17 @@ class V2RequestReader final : public JsonHandler {
   V2RequestReader(std::string_view json, std::string_view binary)
       : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {}
 
+  // The elements of a `data` list, the bulk of a large request, go straight
+  // to the builder.
   bool Null() override { return On(Event(Event::kNull)); }
   bool Bool(bool b) override {
+    if (InDataList()) return input_.builder->Bool(b);
     Event e(Event::kBool);
     e.b = b;
     return On(e);
   }
   bool Int64(int64_t i) override {
+    if (InDataList()) return input_.builder->Int64(i);
     Event e(Event::kInt);
     e.i = i;
     return On(e);
@@ -111,11 +115,13 @@ class V2RequestReader final : public JsonHandler {
     return On(e);
   }
   bool Double(double d) override {
+    if (InDataList()) return input_.builder->Double(d);
     Event e(Event::kDouble);
     e.d = d;
     return On(e);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool) override {
+  bool String(const char* s, rapidjson::SizeType n, bool copy) override {
+    if (InDataList()) return input_.builder->String(s, n, copy);
     Event e(Event::kString);
     e.s = std::string_view(s, n);
     return On(e);
@@ -185,6 +191,10 @@ class V2RequestReader final : public JsonHandler {
   void Fail(Status status) {
     if (error_.ok()) error_ = std::move(status);
   }
+
+  // Whether a scalar event is an element of the `data` being streamed: it
+  // cannot end the data (only the list's end does), so the builder takes it.
+  bool InDataList() const { return streaming_ && skip_depth_ == 0; }
 
   // Reads past the value that `e` starts.
   void Skip(const Event& e) {
