@@ -88,7 +88,8 @@ TEST(ParseCsvTensorTest, RefusesJunkAfterANumber) {
               HasSubstr("CSV line 2, field 1 ('\\x00') is not a number"));
   EXPECT_THAT(CsvError("1,2,3,\x01" "4\n", kFloat4), HasSubstr("field 4 ('\\x014')"));
   // from_chars would read "nan(...)" as a NaN.
-  EXPECT_THAT(CsvError("nan(abc),2,3,4\n", kFloat4), HasSubstr("field 1 ('nan(abc)') is not a number"));
+  EXPECT_THAT(CsvError("nan(abc),2,3,4\n", kFloat4),
+              HasSubstr("field 1 ('nan(abc)') is not a number"));
   EXPECT_THAT(CsvError("1,2,3,nan()\n", kFloat4), HasSubstr("field 4 ('nan()') is not a number"));
   // The bare words are numbers (validation refuses them unless the model allows NaN).
   auto t = ParseCsvTensor("nan,inf,-Infinity,1\n", kFloat4);

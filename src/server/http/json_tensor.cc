@@ -38,7 +38,9 @@ class DuplicateKeys {
     frames_.pop_back();
     std::optional<std::string_view> repeated;
     const size_t count = keys_.size() - first;
-    auto key = [this](size_t k) { return std::string_view(text_).substr(keys_[k].offset, keys_[k].size); };
+    auto key = [this](size_t k) {
+      return std::string_view(text_).substr(keys_[k].offset, keys_[k].size);
+    };
     if (count <= 16) {
       for (size_t a = first; a < keys_.size() && !repeated; ++a) {
         for (size_t b = a + 1; b < keys_.size(); ++b) {
