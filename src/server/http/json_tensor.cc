@@ -23,7 +23,7 @@ namespace {
 
 // Keys of the objects open while a document is read, to refuse an object
 // that names a key twice. The keys of all open objects share one buffer, so
-// a deeply nested body costs a few bytes a level; an object's keys are
+// a deeply nested body costs a few words a level; an object's keys are
 // compared when it ends, and dropped.
 class DuplicateKeys {
  public:
