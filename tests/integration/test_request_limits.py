@@ -56,10 +56,16 @@ def _tfserving_rows(rows: int) -> bytes:
     return b'{"instances": ' + _rows(rows) + b"}"
 
 
+def _tfserving_columns(rows: int) -> bytes:
+    # TF Serving's columnar format: the value is written into the tensor as it is read.
+    return b'{"inputs": ' + _rows(rows) + b"}"
+
+
 _CASES: Final = [
     pytest.param(_data_last, infer_path(IRIS_MODEL), id="v2-data-last"),
     pytest.param(_data_first, infer_path(IRIS_MODEL), id="v2-data-first"),
     pytest.param(_tfserving_rows, f"/v1/models/{IRIS_MODEL}:predict", id="tfserving-instances"),
+    pytest.param(_tfserving_columns, f"/v1/models/{IRIS_MODEL}:predict", id="tfserving-inputs"),
 ]
 
 
