@@ -52,7 +52,6 @@ struct Event {
 
   explicit Event(Type t) : type(t) {}
   bool opens() const { return type == kStartObject || type == kStartArray; }
-  bool is_value() const { return type <= kStartArray; }
 };
 
 // Parameters whose type Berth (like Triton) relies on: a value of another
