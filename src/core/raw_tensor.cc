@@ -43,6 +43,9 @@ Status FillTensorFromRaw(std::string_view raw, Tensor* tensor) {
   const auto n = static_cast<size_t>(tensor->element_count());
   if (tensor->datatype() != DataType::kBytes) {
     if (!raw.empty()) std::memcpy(tensor->bytes().data(), raw.data(), raw.size());
+    if (tensor->datatype() == DataType::kBool) {
+      return CheckRawBool(tensor->bytes(), tensor->name());
+    }
     return Status::Ok();
   }
   size_t pos = 0;
@@ -68,6 +71,18 @@ Status FillTensorFromRaw(std::string_view raw, Tensor* tensor) {
     return Status::InvalidArgument("input '" + tensor->name() + "': " +
                                    std::to_string(raw.size() - pos) +
                                    " bytes of binary data left after the last BYTES element");
+  }
+  return Status::Ok();
+}
+
+Status CheckRawBool(std::span<const std::byte> bytes, const std::string& input) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != std::byte{0} && bytes[i] != std::byte{1}) {
+      return Status::InvalidArgument("input '" + input + "' holds byte " +
+                                     std::to_string(std::to_integer<int>(bytes[i])) +
+                                     " at flat index " + std::to_string(i) +
+                                     "; a raw BOOL element must be 0 or 1");
+    }
   }
   return Status::Ok();
 }

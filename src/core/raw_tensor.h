@@ -4,6 +4,7 @@
 // 4-byte little-endian length followed by the bytes.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,8 +14,15 @@
 namespace berth {
 
 // Fills `tensor` (name, datatype and shape set) from `raw`. InvalidArgument if
-// the size disagrees with the shape or a BYTES length runs past the end.
+// the size disagrees with the shape, a BYTES length runs past the end, or a
+// BOOL byte is not 0 or 1 (CheckRawBool).
 Status FillTensorFromRaw(std::string_view raw, Tensor* tensor);
+
+// The one check of raw BOOL data, for every door that takes raw bytes (the
+// REST binary extension, gRPC raw_input_contents): each byte must be 0 or 1,
+// since backends read BOOL as C++ bool, for which any other byte is undefined
+// behaviour. InvalidArgument naming the input, the byte and its flat index.
+Status CheckRawBool(std::span<const std::byte> bytes, const std::string& input);
 
 // The size of the raw form of `tensor`'s data.
 size_t RawByteSize(const Tensor& tensor);

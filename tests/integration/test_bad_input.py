@@ -102,3 +102,114 @@ def test_rapid_bad_requests_on_one_keep_alive_connection(server: BerthServer) ->
             assert_error(client.post_raw(case.path, case.body), case.status)
         infer_ok(client.post_raw(infer_path(MODEL), GOOD_REQUEST))
         assert client.connections_opened() == 1, "the server closed the keep-alive connection"
+
+
+@dataclass(frozen=True)
+class StrictCase:
+    """A request that every door must refuse with 400 and a message naming the problem (issue #6)."""
+
+    id: str
+    path: str
+    body: bytes
+    message: str  # a substring of the error message
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _raw_bool_request(raw: bytes) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """A binary-extension request with one BOOL input of the bytes `raw`."""
+    tensor = {"name": "X", "datatype": "BOOL", "shape": [1, len(raw)], "parameters": {"binary_data_size": len(raw)}}
+    head = json.dumps({"inputs": [tensor]}).encode()
+    return head + raw, (("Inference-Header-Content-Length", str(len(head))),)
+
+
+_RAW_BOOL_BODY, _RAW_BOOL_HEADERS = _raw_bool_request(b"\x00\x01\x02\x00")
+_TFSERVING: Final = f"/v1/models/{MODEL}:predict"
+_ROWS: Final = f"/v2/models/{MODEL}/infer_rows"
+
+STRICT_CASES: Final = [
+    StrictCase(
+        "ragged-nesting",
+        infer_path(MODEL),
+        request(x_input(data=[[1, 2, 3], [4, 5, 6, 7, 8]])),
+        "data does not match shape [2, 4]: data[0] has 3 entries where 4 are expected",
+    ),
+    StrictCase(
+        "nesting-of-another-shape",
+        infer_path(MODEL),
+        request(x_input(data=[[1, 2], [3, 4], [5, 6], [7, 8]])),
+        "data does not match shape [2, 4]",
+    ),
+    StrictCase(
+        "nested-data-before-the-shape",
+        infer_path(MODEL),
+        request({"data": [[1, 2, 3], [4, 5, 6, 7, 8]], "name": "X", "datatype": "FP32", "shape": [2, 4]}),
+        "data does not match shape [2, 4]",
+    ),
+    StrictCase(
+        "duplicate-key-v2",
+        infer_path(MODEL),
+        b'{"inputs": [], ' + GOOD_REQUEST[1:],
+        "duplicate key 'inputs'",
+    ),
+    StrictCase(
+        "duplicate-key-in-an-input",
+        infer_path(MODEL),
+        request({**x_input(), "datatype": "FP32"}).replace(b'"data":', b'"datatype": "FP64", "data":'),
+        "duplicate key 'datatype'",
+    ),
+    StrictCase(
+        "duplicate-key-tfserving",
+        _TFSERVING,
+        json.dumps({"instances": ROWS}).encode()[:-1] + b', "instances": []}',
+        "duplicate key 'instances'",
+    ),
+    StrictCase(
+        "duplicate-key-rows",
+        _ROWS,
+        b'{"instances": [{"X": [1, 2, 3, 4], "X": [5, 6, 7, 8]}]}',
+        "duplicate key 'X'",
+    ),
+    StrictCase("duplicate-key-repository-index", "/v2/repository/index", b'{"ready": true, "ready": false}', ""),
+    StrictCase(
+        "binary-data-output-not-a-boolean",
+        infer_path(MODEL),
+        request(x_input(), parameters={"binary_data_output": 1}),
+        "parameter 'binary_data_output' in 'parameters' must be a boolean",
+    ),
+    StrictCase(
+        "binary-data-not-a-boolean",
+        infer_path(MODEL),
+        request(x_input(), outputs=[{"name": "label", "parameters": {"binary_data": "true"}}]),
+        "parameter 'binary_data' in 'outputs[0].parameters' must be a boolean",
+    ),
+    StrictCase(
+        "classification-not-an-integer",
+        infer_path(MODEL),
+        request(x_input(), outputs=[{"name": "label", "parameters": {"classification": "2"}}]),
+        "parameter 'classification' in 'outputs[0].parameters' must be a non-negative integer",
+    ),
+    StrictCase(
+        "raw-bool-byte-not-0-or-1",
+        infer_path(MODEL),
+        _RAW_BOOL_BODY,
+        "holds byte 2 at flat index 2; a raw BOOL element must be 0 or 1",
+        _RAW_BOOL_HEADERS,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", STRICT_CASES, ids=lambda case: case.id)
+def test_strict_case_is_refused_with_its_reason(server: BerthServer, case: StrictCase) -> None:
+    response = requests.post(
+        server.base_url + case.path,
+        data=case.body,
+        headers={"Content-Type": "application/json", **dict(case.headers)},
+        timeout=10,
+    )
+    assert case.message in assert_error(response, 400)
+
+
+def test_flat_data_of_the_right_count_is_still_accepted(client: V2Client) -> None:
+    # KServe v2: flat data need not follow the shape's nesting.
+    infer_ok(client.post_raw(infer_path(MODEL), request(x_input(data=DATA))))
+    infer_ok(client.post_raw(infer_path(MODEL), request(x_input(data=ROWS))))

@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "core/raw_tensor.h"
+
 namespace berth::rpc {
 namespace {
 
@@ -198,16 +200,7 @@ Status DecodeRawContents(const std::string& raw, Tensor* tensor) {
   auto& bytes = tensor->bytes();
   bytes.resize(raw.size());
   if (!raw.empty()) std::memcpy(bytes.data(), raw.data(), raw.size());
-  if (tensor->datatype() == DataType::kBool) {
-    for (size_t i = 0; i < bytes.size(); ++i) {
-      if (bytes[i] != std::byte{0} && bytes[i] != std::byte{1}) {
-        return Status::InvalidArgument("input '" + name + "' holds byte " +
-                                       std::to_string(std::to_integer<int>(bytes[i])) +
-                                       " at flat index " + std::to_string(i) +
-                                       "; a raw BOOL element must be 0 or 1");
-      }
-    }
-  }
+  if (tensor->datatype() == DataType::kBool) return CheckRawBool(bytes, name);
   return Status::Ok();
 }
 

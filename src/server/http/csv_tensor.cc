@@ -23,9 +23,31 @@ std::errc ParseNumber(std::string_view field, double* out) {
     field.remove_prefix(1);
     if (field.starts_with('+') || field.starts_with('-')) return std::errc::invalid_argument;
   }
+  // from_chars reads "nan(<chars>)" as a NaN: the parenthesised part is
+  // junk to a CSV reader, so only the bare nan/inf/infinity words are taken.
+  if (field.find('(') != std::string_view::npos) return std::errc::invalid_argument;
   auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *out);
   if (end != field.data() + field.size()) return std::errc::invalid_argument;
   return ec;
+}
+
+// The start of `field` for an error message, with bytes that are not
+// printable ASCII (NUL, control characters) written as \xNN so they show.
+std::string Quote(std::string_view field) {
+  constexpr size_t kShown = 40;
+  std::string out;
+  for (unsigned char c : field.substr(0, kShown)) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (field.size() > kShown) out += "...";
+  return out;
 }
 
 template <typename T>
@@ -62,8 +84,7 @@ StatusOr<Tensor> Parse(std::string_view body, const TensorSpec& spec) {
       double value = 0;
       if (const std::errc ec = ParseNumber(field, &value); ec != std::errc()) {
         std::string message = "CSV line " + std::to_string(line_number) + ", field " +
-                              std::to_string(fields) + " ('" + std::string(field.substr(0, 40)) +
-                              "') ";
+                              std::to_string(fields) + " ('" + Quote(field) + "') ";
         if (ec == std::errc::result_out_of_range) {
           message += "is out of range";
         } else {

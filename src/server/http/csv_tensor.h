@@ -14,7 +14,9 @@ namespace berth::http {
 // [lines, values per line]. Fields may be padded with spaces, lines may end
 // in "\r\n", blank lines at the end are ignored. InvalidArgument, naming the
 // line and field, for: an unsuitable `spec`, an empty body, a field that is
-// not a number (a header line is one) or is beyond a double's range, a blank
+// not a number (a header line is one; so is a number followed by anything,
+// a NUL or control byte, or a NaN with a payload, "nan(...)") or is beyond a
+// double's range, a blank
 // line between rows, lines of different widths, or a width other than the n
 // of `spec`. Numbers are read as doubles and converted to the datatype, as
 // JSON numbers are: an FP32 overflow becomes an infinity, which request

@@ -76,5 +76,26 @@ TEST(ParseCsvTensorTest, RefusesMalformedBodies) {
               HasSubstr("input 'city' is BYTES [-1, 1]"));
 }
 
+TEST(ParseCsvTensorTest, RefusesJunkAfterANumber) {
+  EXPECT_THAT(CsvError("1.5abc,2,3,4\n", kFloat4), HasSubstr("field 1 ('1.5abc') is not a number"));
+  EXPECT_THAT(CsvError("1,2,3,4 abc\n", kFloat4), HasSubstr("field 4 ('4 abc') is not a number"));
+  // NUL and control bytes are refused wherever they are, and shown escaped.
+  EXPECT_THAT(CsvError(std::string("1.5\0,2,3,4\n", 11), kFloat4),
+              HasSubstr("CSV line 1, field 1 ('1.5\\x00') is not a number"));
+  EXPECT_THAT(CsvError(std::string("1,2,3,4\0", 8), kFloat4),
+              HasSubstr("field 4 ('4\\x00') is not a number"));
+  EXPECT_THAT(CsvError(std::string("1,2,3,4\n\0", 9), kFloat4),
+              HasSubstr("CSV line 2, field 1 ('\\x00') is not a number"));
+  EXPECT_THAT(CsvError("1,2,3,\x01" "4\n", kFloat4), HasSubstr("field 4 ('\\x014')"));
+  // from_chars would read "nan(...)" as a NaN.
+  EXPECT_THAT(CsvError("nan(abc),2,3,4\n", kFloat4),
+              HasSubstr("field 1 ('nan(abc)') is not a number"));
+  EXPECT_THAT(CsvError("1,2,3,nan()\n", kFloat4), HasSubstr("field 4 ('nan()') is not a number"));
+  // The bare words are numbers (validation refuses them unless the model allows NaN).
+  auto t = ParseCsvTensor("nan,inf,-Infinity,1\n", kFloat4);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_TRUE(std::isnan(TensorValues<float>(*t)[0]));
+}
+
 }  // namespace
 }  // namespace berth::http

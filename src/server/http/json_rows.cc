@@ -1,5 +1,7 @@
 #include "server/http/json_rows.h"
 
+#include <limits>
+#include <memory>
 #include <string>
 
 namespace berth::http {
@@ -68,14 +70,15 @@ Status CheckMembers(const Value& object, std::initializer_list<std::string_view>
 StatusOr<std::vector<int64_t>> ResolveJsonShape(const Value& value,
                                                 std::span<const int64_t> pattern,
                                                 std::string_view what) {
-  const std::string expected = ", expected " + ShapeToString(pattern);
+  // Spelled out only for a message: this runs for every row of a list.
+  const auto expected = [pattern] { return ", expected " + ShapeToString(pattern); };
   std::vector<int64_t> shape;
   for (const Value* v = &value; v->IsArray(); v = &(*v)[0]) {
     // Checked before anything recurses, so that a deeply nested body costs
     // no more than the pattern's rank of stack.
     if (shape.size() == pattern.size()) {
       return Status::InvalidArgument(std::string(what) + " is nested deeper than " +
-                                     std::to_string(pattern.size()) + " level(s)" + expected);
+                                     std::to_string(pattern.size()) + " level(s)" + expected());
     }
     shape.push_back(v->Size());
     if (v->Empty()) break;
@@ -88,105 +91,166 @@ StatusOr<std::vector<int64_t>> ResolveJsonShape(const Value& value,
   for (size_t i = given; i < pattern.size(); ++i) {
     if (pattern[i] != 1 && pattern[i] != -1) {
       return Status::InvalidArgument(std::string(what) + " has shape " + ShapeToString(shape) +
-                                     expected);
+                                     expected());
     }
     shape.push_back(1);
   }
   if (!ShapeMatches(shape, pattern)) {
     return Status::InvalidArgument(std::string(what) + " has shape " +
-                                   ShapeToString(std::span(shape).first(given)) + expected);
+                                   ShapeToString(std::span(shape).first(given)) + expected());
   }
   return shape;
+}
+
+struct RowsBuilder::Column {
+  const TensorSpec* spec;
+  std::vector<int64_t> row_shape;
+  int64_t row_elements = 0;
+  Tensor tensor;
+  std::unique_ptr<JsonTensorBuilder> builder;
+};
+
+RowsBuilder::RowsBuilder(const std::vector<TensorSpec>& inputs, RowForm form,
+                         std::string_view list_name, int64_t reserve_rows)
+    : inputs_(inputs), form_(form), list_name_(list_name), reserve_rows_(reserve_rows) {}
+
+RowsBuilder::~RowsBuilder() = default;
+
+std::string RowsBuilder::RowName(int64_t r) const {
+  return list_name_ + "[" + std::to_string(r) + "]";
+}
+
+// Whether the row's form (an object naming inputs, or a bare value) agrees
+// with the first row's and the model, and an object names only inputs.
+Status RowsBuilder::CheckForm(const Value& row) {
+  const int64_t r = rows_;
+  if (r == 0) {
+    named_ = row.IsObject();
+    if (!named_ && form_ == RowForm::kNamed) {
+      return Status::InvalidArgument(RowName(0) +
+                                     " must be an object {input name: value} (inputs: " +
+                                     QuotedNames(inputs_) + ")");
+    }
+    if (!named_ && inputs_.size() != 1) {
+      return Status::InvalidArgument("the model has " + std::to_string(inputs_.size()) +
+                                     " inputs (" + QuotedNames(inputs_) + "), so each row of '" +
+                                     list_name_ + "' must be an object {input name: value}");
+    }
+    for (const TensorSpec& spec : inputs_) {
+      if (spec.shape.empty()) {
+        return Status::InvalidArgument("input '" + spec.name +
+                                       "' is a scalar (shape []), which has no batch dimension "
+                                       "to put rows in");
+      }
+    }
+  }
+  if (row.IsObject() != named_) {
+    return Status::InvalidArgument(RowName(r) + (named_ ? " is not" : " is") +
+                                   " an object, but " + RowName(0) + (named_ ? " is" : " is not") +
+                                   ": every row must have the same form");
+  }
+  if (!named_) return Status::Ok();
+  for (const auto& m : row.GetObject()) {
+    if (FindInput(inputs_, Name(m.name)) == nullptr) {
+      return Status::InvalidArgument(RowName(r) + " has '" + std::string(Name(m.name)) +
+                                     "', which is not an input of the model (inputs: " +
+                                     QuotedNames(inputs_) + ")");
+    }
+  }
+  // Every member names an input, so more members than inputs means one is
+  // given twice (ParseJson refuses that already; a Document built otherwise
+  // may have it).
+  if (row.MemberCount() > inputs_.size()) {
+    return Status::InvalidArgument(RowName(r) + " names an input more than once");
+  }
+  return Status::Ok();
+}
+
+Status RowsBuilder::Add(const Value& row) {
+  RETURN_IF_ERROR(CheckForm(row));
+  const int64_t r = rows_;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const TensorSpec& spec = inputs_[i];
+    const Value* part = &row;
+    if (named_) {
+      auto it = row.FindMember(rapidjson::StringRef(spec.name.data(), spec.name.size()));
+      if (it == row.MemberEnd()) {
+        return Status::InvalidArgument(RowName(r) + " lacks input '" + spec.name + "' (" +
+                                       std::string(DataTypeName(spec.datatype)) + " " +
+                                       ShapeToString(spec.shape) + ")");
+      }
+      part = &it->value;
+    }
+    // The row's name is only spelled out for a message: building it for
+    // every row of a large list would cost more than reading the row.
+    const auto what = [&] { return RowName(r) + (named_ ? "['" + spec.name + "']" : ""); };
+    auto shape = ResolveJsonShape(*part, std::span(spec.shape).subspan(1), "");
+    if (!shape.ok()) {
+      return ResolveJsonShape(*part, std::span(spec.shape).subspan(1),
+                              what() + " (input '" + spec.name + "' is " +
+                                  std::string(DataTypeName(spec.datatype)) + " " +
+                                  ShapeToString(spec.shape) + ")")
+          .status();
+    }
+    if (r == 0) {
+      auto column = std::make_unique<Column>();
+      column->spec = &spec;
+      column->row_elements = ElementCount(*shape);
+      column->row_shape = std::move(*shape);
+      column->tensor = Tensor(spec.name, spec.datatype, {});
+      int64_t reserve = 0;
+      if (column->row_elements > 0 && reserve_rows_ > 0) {
+        reserve = reserve_rows_ > std::numeric_limits<int64_t>::max() / column->row_elements
+                      ? std::numeric_limits<int64_t>::max()
+                      : reserve_rows_ * column->row_elements;
+      }
+      column->builder = std::make_unique<JsonTensorBuilder>(
+          &column->tensor, JsonTensorBuilder::Appending{reserve});
+      columns_.push_back(std::move(column));
+    } else if (*shape != columns_[i]->row_shape) {
+      return Status::InvalidArgument(what() + " has shape " + ShapeToString(*shape) + ", but " +
+                                     RowName(0) + " has " +
+                                     ShapeToString(columns_[i]->row_shape) + ": rows must agree");
+    }
+    ReplayJson(*part, columns_[i]->builder.get());
+  }
+  ++rows_;
+  return Status::Ok();
+}
+
+StatusOr<std::vector<Tensor>> RowsBuilder::Finish() {
+  if (rows_ == 0) return Status::InvalidArgument("'" + list_name_ + "' is empty");
+  std::vector<Tensor> tensors;
+  tensors.reserve(columns_.size());
+  for (auto& column : columns_) {
+    // The rows' elements are counted: each row's value has row_elements
+    // elements (ResolveJsonShape checked it), unless one was not a value the
+    // datatype takes, which Finish() reports.
+    RETURN_IF_ERROR(column->builder->Finish());
+    std::vector<int64_t> shape{rows_};
+    shape.insert(shape.end(), column->row_shape.begin(), column->row_shape.end());
+    column->tensor.set_shape(std::move(shape));
+    if (column->builder->elements() != column->tensor.element_count()) {
+      return Status::Internal("input '" + column->spec->name + "': " +
+                              std::to_string(column->builder->elements()) +
+                              " elements read for shape " +
+                              ShapeToString(column->tensor.shape()));
+    }
+    column->builder.reset();
+    tensors.push_back(std::move(column->tensor));
+  }
+  return tensors;
 }
 
 StatusOr<std::vector<Tensor>> TensorsFromRows(const Value& rows,
                                               const std::vector<TensorSpec>& inputs, RowForm form,
                                               std::string_view list_name) {
-  const std::string list = "'" + std::string(list_name) + "'";
-  if (!rows.IsArray()) return Status::InvalidArgument(list + " must be a list of rows");
-  if (rows.Empty()) return Status::InvalidArgument(list + " is empty");
-  const auto row_name = [&](size_t r) {
-    return std::string(list_name) + "[" + std::to_string(r) + "]";
-  };
-
-  const bool named = rows[0].IsObject();
-  if (!named && form == RowForm::kNamed) {
-    return Status::InvalidArgument(row_name(0) +
-                                   " must be an object {input name: value} (inputs: " +
-                                   QuotedNames(inputs) + ")");
+  if (!rows.IsArray()) {
+    return Status::InvalidArgument("'" + std::string(list_name) + "' must be a list of rows");
   }
-  if (!named && inputs.size() != 1) {
-    return Status::InvalidArgument("the model has " + std::to_string(inputs.size()) +
-                                   " inputs (" + QuotedNames(inputs) + "), so each row of " + list +
-                                   " must be an object {input name: value}");
-  }
-  for (size_t r = 0; r < rows.Size(); ++r) {
-    if (rows[r].IsObject() != named) {
-      return Status::InvalidArgument(row_name(r) + (named ? " is not" : " is") +
-                                     " an object, but " + row_name(0) +
-                                     (named ? " is" : " is not") +
-                                     ": every row must have the same form");
-    }
-    if (!named) continue;
-    for (const auto& m : rows[r].GetObject()) {
-      if (FindInput(inputs, Name(m.name)) == nullptr) {
-        return Status::InvalidArgument(row_name(r) + " has '" + std::string(Name(m.name)) +
-                                       "', which is not an input of the model (inputs: " +
-                                       QuotedNames(inputs) + ")");
-      }
-    }
-    // Every member names an input, so more members than inputs means one
-    // is given twice.
-    if (rows[r].MemberCount() > inputs.size()) {
-      return Status::InvalidArgument(row_name(r) + " names an input more than once");
-    }
-  }
-
-  const int64_t n = rows.Size();
-  std::vector<Tensor> tensors;
-  tensors.reserve(inputs.size());
-  std::vector<const Value*> parts(rows.Size());
-  for (const TensorSpec& spec : inputs) {
-    if (spec.shape.empty()) {
-      return Status::InvalidArgument("input '" + spec.name +
-                                     "' is a scalar (shape []), which has no batch dimension to "
-                                     "put rows in");
-    }
-    const std::span<const int64_t> row_pattern = std::span(spec.shape).subspan(1);
-    std::vector<int64_t> row_shape;
-    for (size_t r = 0; r < rows.Size(); ++r) {
-      const std::string what = row_name(r) + (named ? "['" + spec.name + "']" : "");
-      if (named) {
-        auto it = rows[r].FindMember(spec.name.c_str());
-        if (it == rows[r].MemberEnd()) {
-          return Status::InvalidArgument(row_name(r) + " lacks input '" + spec.name + "' (" +
-                                         std::string(DataTypeName(spec.datatype)) + " " +
-                                         ShapeToString(spec.shape) + ")");
-        }
-        parts[r] = &it->value;
-      } else {
-        parts[r] = &rows[r];
-      }
-      ASSIGN_OR_RETURN(auto shape,
-                       ResolveJsonShape(*parts[r], row_pattern,
-                                        what + " (input '" + spec.name + "' is " +
-                                            std::string(DataTypeName(spec.datatype)) + " " +
-                                            ShapeToString(spec.shape) + ")"));
-      if (r == 0) {
-        row_shape = std::move(shape);
-      } else if (shape != row_shape) {
-        return Status::InvalidArgument(what + " has shape " + ShapeToString(shape) + ", but " +
-                                       row_name(0) + " has " + ShapeToString(row_shape) +
-                                       ": rows must agree");
-      }
-    }
-    std::vector<int64_t> shape{n};
-    shape.insert(shape.end(), row_shape.begin(), row_shape.end());
-    Tensor tensor(spec.name, spec.datatype, std::move(shape));
-    RETURN_IF_ERROR(FillTensorFromJsonParts(parts, &tensor));
-    tensors.push_back(std::move(tensor));
-  }
-  return tensors;
+  RowsBuilder builder(inputs, form, list_name, rows.Size());
+  for (const auto& row : rows.GetArray()) RETURN_IF_ERROR(builder.Add(row));
+  return builder.Finish();
 }
 
 Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, OutputNames names,

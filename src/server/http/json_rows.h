@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -48,6 +49,46 @@ enum class RowForm {
   kAuto,
   // Each row is an object {input: value}.
   kNamed,
+};
+
+// Builds the tensors of a row list one row at a time, so that a reader can
+// hand over each row as soon as it is parsed and drop it: the list is never
+// held whole. Each input's elements go straight into its tensor. The checks
+// and messages are TensorsFromRows', row by row.
+class RowsBuilder {
+ public:
+  // `inputs` must outlive the builder. `reserve_rows` (best effort) sizes the
+  // storage when the first row shows how many elements a row has.
+  RowsBuilder(const std::vector<TensorSpec>& inputs, RowForm form, std::string_view list_name,
+              int64_t reserve_rows = 0);
+  ~RowsBuilder();
+  RowsBuilder(const RowsBuilder&) = delete;
+  RowsBuilder& operator=(const RowsBuilder&) = delete;
+
+  // Before the first Add: how many rows to reserve storage for.
+  void set_reserve_rows(int64_t rows) { reserve_rows_ = rows; }
+
+  // Adds the next row (the list's entry number rows()). After an error the
+  // builder must not be used again.
+  Status Add(const rapidjson::Value& row);
+  int64_t rows() const { return rows_; }
+
+  // One tensor per input, of shape [rows, per-row shape...]; InvalidArgument
+  // if no row was added (the list is empty).
+  StatusOr<std::vector<Tensor>> Finish();
+
+ private:
+  struct Column;
+  std::string RowName(int64_t r) const;
+  Status CheckForm(const rapidjson::Value& row);
+
+  const std::vector<TensorSpec>& inputs_;
+  const RowForm form_;
+  const std::string list_name_;
+  int64_t reserve_rows_;
+  int64_t rows_ = 0;
+  bool named_ = false;
+  std::vector<std::unique_ptr<Column>> columns_;
 };
 
 // One tensor per entry of `inputs`, in that order, from `rows` (a JSON array

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -30,11 +33,152 @@ constexpr unsigned kJsonParseFlags =
 // RapidJSON's own conversion is off by up to 3 ULP for about one in ten
 // ordinary doubles, and its full-precision mode misreads zeros such as 0e-31
 // as 1.2e-240. Malformed JSON is InvalidArgument "malformed JSON at offset
-// <n>: <reason>".
+// <n>: <reason>"; an object that names a key twice is InvalidArgument
+// "duplicate key '<key>' in the JSON object ending at offset <n>" (RFC 8259
+// leaves the meaning of a repeated key open, and readers disagree on which
+// value wins, so it is refused rather than guessed).
 Status ParseJson(std::string_view json, rapidjson::Document* doc);
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                      rapidjson::CrtAllocator, rapidjson::kWriteNanAndInfFlag>;
+
+// Receives the events of a JSON document from ReadJson: the member functions
+// of a RapidJSON SAX handler, except that numbers arrive only as Int64 (when
+// they fit), Uint64 (when they fit only that) or Double (read exactly).
+// Returning false stops the reading; StopReason() then says why.
+class JsonHandler {
+ public:
+  virtual ~JsonHandler() = default;
+  virtual bool Null() = 0;
+  virtual bool Bool(bool b) = 0;
+  virtual bool Int64(int64_t i) = 0;
+  virtual bool Uint64(uint64_t u) = 0;
+  virtual bool Double(double d) = 0;
+  virtual bool String(const char* s, rapidjson::SizeType n, bool copy) = 0;
+  virtual bool StartObject() = 0;
+  virtual bool Key(const char* s, rapidjson::SizeType n, bool copy) = 0;
+  virtual bool EndObject(rapidjson::SizeType members) = 0;
+  virtual bool StartArray() = 0;
+  virtual bool EndArray(rapidjson::SizeType elements) = 0;
+  virtual Status StopReason() const { return Status::Internal("JSON reading stopped"); }
+
+ protected:
+  // During an event, the offset in the document of the token being read:
+  // the '[' or '{' in StartArray/StartObject, the ']' or '}' in
+  // EndArray/EndObject, just past a scalar. 0 outside ReadJson.
+  size_t Offset() const { return stream_ != nullptr ? stream_->Tell() : 0; }
+
+ private:
+  friend Status ReadJson(std::string_view json, JsonHandler* handler);
+  const rapidjson::MemoryStream* stream_ = nullptr;
+};
+
+// The SAX form of ParseJson: reads `json` with the same flags, the same exact
+// numbers and the same errors (malformed JSON, duplicate keys), handing each
+// event to `handler` as it is read. Nothing of the document is built: memory
+// stays proportional to the keys of the objects open at a time. Returns
+// handler->StopReason() if the handler stopped the reading.
+Status ReadJson(std::string_view json, JsonHandler* handler);
+
+// Hands `value` to `handler` as ReadJson would have read it, except that an
+// object is handed over empty (tensor data never reads inside one). Recurses
+// once per level of array nesting: callers bound that depth first.
+void ReplayJson(const rapidjson::Value& value, JsonHandler* handler);
+
+// Writes one tensor's JSON `data`, delivered as SAX events, straight into the
+// tensor: nothing of the document is kept but the tensor itself. Events follow
+// ReadJson's handler (Int64/Uint64/Double for numbers); an object inside the
+// data is one (wrongly typed) element, and what is inside it is ignored.
+// Errors are collected while the events keep coming, and Finish() reports
+// the first of, in this order: data nested deeper than 64 levels; (with
+// kMatchShape) nesting that does not follow the shape; an element count
+// other than the shape's; an element whose JSON type or range does not fit
+// the datatype.
+class JsonTensorBuilder final : public JsonHandler {
+ public:
+  enum class Nesting {
+    // Arrays only group elements; any nesting of the right count is read in
+    // row-major order (the row doors, whose per-row shape was already read
+    // from the JSON).
+    kFlatten,
+    // KServe v2: `data` is one flat list of all elements, or lists nested
+    // exactly as the shape: every list at depth d holds shape[d] entries,
+    // lists down to the last dimension and values there. A bare value is
+    // accepted for a one-element tensor.
+    kMatchShape,
+  };
+
+  // `tensor` has its name, datatype and shape set, and no data; it must
+  // outlive the builder. `max_elements` bounds the elements the data can hold
+  // (e.g. the bytes left in the body, each element taking at least one): a
+  // shape that needs more is never allocated, the data is only counted.
+  // Storage is reserved, not touched, so memory grows only as elements come.
+  JsonTensorBuilder(Tensor* tensor, Nesting nesting, int64_t max_elements);
+
+  // Appending (kFlatten): for a tensor whose first dimension is not known
+  // until the data ends (row formats). Elements are appended, storage grows
+  // as they come (`reserve` elements reserved up front, best effort), the
+  // tensor's shape is not consulted, and Finish() does not check the count:
+  // the caller sets the shape once the count is known.
+  struct Appending {
+    int64_t reserve = 0;
+  };
+  JsonTensorBuilder(Tensor* tensor, Appending appending);
+
+  // Elements seen so far.
+  int64_t elements() const { return i_; }
+
+  // Every event returns true: errors are kept for Finish().
+  bool Null() override;
+  bool Bool(bool b) override;
+  bool Int64(int64_t i) override;
+  bool Uint64(uint64_t u) override;
+  bool Double(double d) override;
+  bool String(const char* s, rapidjson::SizeType n, bool copy) override;
+  bool StartObject() override;
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) override;
+  bool EndObject(rapidjson::SizeType members) override;
+  bool StartArray() override;
+  bool EndArray(rapidjson::SizeType elements) override;
+
+  // True once the data value (a bare value, or the outermost array or
+  // object) has ended.
+  bool done() const { return done_; }
+
+  // The first error, in the order above; OK when the tensor is complete.
+  Status Finish();
+
+ private:
+  struct ElementValue;
+  void Element(const ElementValue& v);
+  template <typename T>
+  void Store(T value);
+  template <typename T>
+  void PutInt(const ElementValue& v);
+  void Put(const ElementValue& v);
+  void ElementError(std::string message);
+  void ShapeError(std::string message);
+  // "data[1][0]": the path of the value now starting (the newest index of
+  // every open list).
+  std::string Path(size_t depth) const;
+  std::string Where() const;
+  void Ended() { done_ = depth_ == 0 && object_depth_ == 0; }
+
+  Tensor* t_;
+  const Nesting nesting_;
+  const bool appending_ = false;
+  const int64_t n_;       // the shape's element count (-1: invalid shape)
+  bool storing_ = false;  // storage reserved, and no error yet
+  bool out_of_memory_ = false;
+  int64_t i_ = 0;         // elements seen
+  // Open lists: how many entries each has so far, outermost first.
+  std::vector<int64_t> entries_;
+  size_t depth_ = 0;         // open lists, also beyond kMaxNesting
+  size_t object_depth_ = 0;  // open objects inside one element
+  enum class Form { kUnknown, kFlat, kNested } form_ = Form::kUnknown;
+  bool done_ = false;
+  std::string nesting_error_, shape_error_, element_error_;
+};
 
 // Fills `tensor` (name, datatype and shape already set) from `data`, a flat or
 // nested JSON array in row-major order (a bare scalar is accepted for a

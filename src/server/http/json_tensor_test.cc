@@ -458,6 +458,32 @@ TEST(ParseJsonTest, MalformedGivesOffsetAndReason) {
   EXPECT_TRUE(ParseJson(std::string(200000, '[') + std::string(200000, ']'), &doc).ok());
 }
 
+TEST(ParseJsonTest, DuplicateKeysAreRefusedAtAnyDepth) {
+  rapidjson::Document doc;
+  EXPECT_EQ(ParseJson(R"({"a": 1, "b": 2, "a": 3})", &doc).message(),
+            "duplicate key 'a' in the JSON object ending at offset 23");
+  EXPECT_EQ(ParseJson(R"([{"x": {"k": [], "k": {}}}])", &doc).message(),
+            "duplicate key 'k' in the JSON object ending at offset 24");
+  // Escapes are compared after decoding: "\u0061" is "a".
+  EXPECT_THAT(ParseJson(R"({"a": 1, "\u0061": 2})", &doc).message(),
+              HasSubstr("duplicate key 'a'"));
+  // The same key in sibling or nested objects is not a duplicate.
+  EXPECT_TRUE(ParseJson(R"({"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]})", &doc).ok());
+  // Objects with many keys (compared by sorting) and a very long key.
+  std::string many = "{";
+  for (int i = 0; i < 1000; ++i) many += "\"k" + std::to_string(i) + "\": 0,";
+  EXPECT_TRUE(ParseJson(many + "\"last\": 0}", &doc).ok());
+  EXPECT_THAT(ParseJson(many + "\"k500\": 1}", &doc).message(), HasSubstr("duplicate key 'k500'"));
+  const std::string longkey(1000, 'z');
+  EXPECT_THAT(ParseJson("{\"" + longkey + "\": 1, \"" + longkey + "\": 2}", &doc).message(),
+              HasSubstr("duplicate key '" + std::string(64, 'z') + "...' in the JSON object"));
+  // Deeply nested objects with one key each are fine.
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(100000, '}');
+  EXPECT_TRUE(ParseJson(deep, &doc).ok());
+}
+
 TEST(JsonTensorTest, NegativeZeroKeepsItsSign) {
   for (DataType type : {DataType::kFp16, DataType::kFp32, DataType::kFp64}) {
     auto t = Fill(type, {1}, "[-0.0]");

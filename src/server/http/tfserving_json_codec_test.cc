@@ -81,6 +81,105 @@ TEST(ParseTfServingPredictRequestTest, RefusesBadBodies) {
               HasSubstr("'inputs' lacks input 'sex'"));
 }
 
+TEST(ParseTfServingPredictRequestTest, RowsAreReadOneByOne) {
+  // Many rows, as the streaming reader hands them to the builder one at a time.
+  std::string body = R"({"instances": [)";
+  for (int r = 0; r < 3000; ++r) {
+    body += (r ? ", [" : "[") + std::to_string(r) + ", 0.5, -1e-3, 7]";
+  }
+  body += R"(], "signature_name": "serving_default"})";
+  auto parsed = ParseTfServingPredictRequest(body, kIris);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->rows, 3000);
+  const Tensor& x = parsed->request->inputs[0];
+  EXPECT_THAT(x.shape(), ElementsAre(3000, 4));
+  EXPECT_EQ(x.data<float>()[4 * 2999], 2999.0f);
+  EXPECT_EQ(x.data<float>()[4 * 2999 + 2], -1e-3f);
+  // A bare value per row for a [-1, 1] input, and a single-row list.
+  const std::vector<TensorSpec> column = {{"age", DataType::kInt64, {-1, 1}}};
+  auto ages = ParseTfServingPredictRequest(R"({"instances": [31, 40, 52]})", column);
+  ASSERT_TRUE(ages.ok()) << ages.status().ToString();
+  EXPECT_THAT(ages->request->inputs[0].shape(), ElementsAre(3, 1));
+  EXPECT_EQ(ages->request->inputs[0].data<int64_t>()[2], 52);
+}
+
+TEST(ParseTfServingPredictRequestTest, RowErrorsNameTheRow) {
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4], [1, 2, 3]]})", kIris),
+              HasSubstr("instances[1] (input 'X' is FP32 [-1, 4]) has shape [3], expected [4]"));
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4], [1, 2, "3", 4]]})", kIris),
+              HasSubstr("input 'X' is FP32 but element 6 is a string (expected a number)"));
+  EXPECT_THAT(ParseError(R"({"instances": [{"sex": "a", "X": [1, 2]}, [1, 2]]})", kTwoInputs),
+              HasSubstr("instances[1] is not an object, but instances[0] is"));
+  EXPECT_THAT(ParseError(R"({"instances": []})", kIris), HasSubstr("'instances' is empty"));
+  EXPECT_THAT(ParseError(R"({"instances": {"X": [1, 2, 3, 4]}})", kIris),
+              HasSubstr("'instances' must be a list of rows"));
+  EXPECT_THAT(ParseError(R"({"instances": 5})", kIris),
+              HasSubstr("'instances' must be a list of rows"));
+  EXPECT_THAT(ParseError(R"({"signature_name": 5, "instances": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("'signature_name' must be a string"));
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4]]} [)", kIris),
+              HasSubstr("malformed JSON"));
+  // A problem in a row does not hide malformed JSON after it.
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3], [)", kIris), HasSubstr("malformed JSON"));
+}
+
+TEST(ParseTfServingPredictRequestTest, DuplicateKeysAreRefused) {
+  EXPECT_THAT(ParseError(R"({"instances": [[1, 2, 3, 4]], "instances": [[1, 2, 3, 4]]})", kIris),
+              HasSubstr("duplicate key 'instances'"));
+  EXPECT_THAT(ParseError(R"({"instances": [{"sex": "a", "X": [1, 2], "X": [3, 4]}]})",
+                         kTwoInputs),
+              HasSubstr("duplicate key 'X'"));
+  EXPECT_THAT(ParseError(R"({"inputs": {"X": [[1, 2]], "X": [[1, 2]], "sex": ["a"]}})",
+                         kTwoInputs),
+              HasSubstr("duplicate key 'X'"));
+}
+
+TEST(ParseTfServingPredictRequestTest, ColumnsAreReadAsTheyCome) {
+  const std::vector<TensorSpec> column = {{"age", DataType::kFp32, {-1, 1}}};
+  // Trailing dimensions of size 1 may be left out; a bare value is one row.
+  for (const char* body : {R"({"inputs": [1, 2, 3]})", R"({"inputs": [[1], [2], [3]]})"}) {
+    auto parsed = ParseTfServingPredictRequest(body, column);
+    ASSERT_TRUE(parsed.ok()) << body << ": " << parsed.status().ToString();
+    EXPECT_THAT(parsed->request->inputs[0].shape(), ElementsAre(3, 1));
+    EXPECT_EQ(parsed->request->inputs[0].data<float>()[2], 3.0f);
+  }
+  auto empty = ParseTfServingPredictRequest(R"({"inputs": []})", kIris);
+  EXPECT_THAT(empty.status().message(),
+              HasSubstr("'inputs' (input 'X' is FP32 [-1, 4]) has shape [0], expected [-1, 4]"));
+  auto none = ParseTfServingPredictRequest(R"({"inputs": [[]]})", column);
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.status().message(), HasSubstr("has shape [1, 0], expected [-1, 1]"));
+  auto zero_rows = ParseTfServingPredictRequest(R"({"inputs": {"X": [], "sex": []}})",
+                                                {{"sex", DataType::kBytes, {-1}},
+                                                 {"X", DataType::kFp32, {-1}}});
+  ASSERT_TRUE(zero_rows.ok()) << zero_rows.status().ToString();
+  EXPECT_THAT(zero_rows->request->inputs[1].shape(), ElementsAre(0));
+  // Ragged, too deep, and wrongly typed values, with the tree decoder's messages.
+  EXPECT_THAT(ParseError(R"({"inputs": [[1, 2, 3, 4], [1, 2, 3]]})", kIris),
+              HasSubstr("'inputs' (input 'X' is FP32 [-1, 4]) is a ragged array"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[1, 2, 3, 4], 5]})", kIris),
+              HasSubstr("is a ragged array"));
+  EXPECT_THAT(ParseError(R"({"inputs": [1, [2]]})", column), HasSubstr("is a ragged array"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[], [1]]})", column), HasSubstr("is a ragged array"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[[1, 2, 3, 4]]]})", kIris),
+              HasSubstr("'inputs' (input 'X' is FP32 [-1, 4]) is nested deeper than 2 level(s), "
+                        "expected [-1, 4]"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[1, 2, 3, "4"]]})", kIris),
+              HasSubstr("input 'X' is FP32 but element 3 is a string (expected a number)"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[1, 2, 3, {"a": [1]}]]})", kIris),
+              HasSubstr("input 'X' is FP32 but element 3 is an object (expected a number)"));
+  EXPECT_THAT(ParseError(R"({"inputs": {"X": [[1, 2]], "sex": [["a"], "b"]}})", kTwoInputs),
+              HasSubstr("'inputs'['sex'] (input 'sex' is BYTES [-1, 1]) is a ragged array"));
+  // Members in any order, and the columnar value before the signature.
+  auto named = ParseTfServingPredictRequest(
+      R"({"inputs": {"X": [[1, 2], [3, 4]], "sex": ["a", "b"]},
+          "signature_name": "serving_default"})",
+      kTwoInputs);
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_THAT(named->request->inputs[0].strings(), ElementsAre("a", "b"));
+  EXPECT_EQ(named->request->inputs[1].data<float>()[3], 4.0f);
+}
+
 Tensor Int64s(std::string name, std::vector<int64_t> shape, std::vector<int64_t> values) {
   Tensor t(std::move(name), DataType::kInt64, std::move(shape));
   EXPECT_TRUE(t.Allocate().ok());

@@ -1,7 +1,8 @@
 #include "server/http/v2_json_codec.h"
 
-
 #include <algorithm>
+#include <limits>
+#include <variant>
 
 #include "core/raw_tensor.h"
 #include "server/http/json_tensor.h"
@@ -9,68 +10,12 @@
 namespace berth::http {
 namespace {
 
-using rapidjson::Value;
-
-Status ParseParameters(const Value& v, const std::string& where, Parameters* out) {
-  if (!v.IsObject()) return Status::InvalidArgument("'" + where + "' must be an object");
-  for (const auto& m : v.GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    const Value& x = m.value;
-    if (x.IsBool()) {
-      (*out)[key] = x.GetBool();
-    } else if (x.IsInt64()) {
-      (*out)[key] = x.GetInt64();
-    } else if (x.IsNumber()) {
-      (*out)[key] = x.GetDouble();
-    } else if (x.IsString()) {
-      (*out)[key] = std::string(x.GetString(), x.GetStringLength());
-    } else {
-      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
-                                     "' must be a boolean, number or string");
-    }
-  }
-  return Status::Ok();
-}
-
-Status GetString(const Value& obj, const char* key, const std::string& where, std::string* out,
-                 bool required = true) {
-  auto it = obj.FindMember(key);
-  if (it == obj.MemberEnd()) {
-    return required ? Status::InvalidArgument(where + " needs a '" + key + "'") : Status::Ok();
-  }
-  if (!it->value.IsString()) {
-    return Status::InvalidArgument("'" + std::string(key) + "' in " + where + " must be a string");
-  }
-  out->assign(it->value.GetString(), it->value.GetStringLength());
-  return Status::Ok();
-}
-
-Status ParseShape(const Value& obj, const std::string& where, std::vector<int64_t>* shape) {
-  auto it = obj.FindMember("shape");
-  if (it == obj.MemberEnd()) return Status::InvalidArgument(where + " needs a 'shape'");
-  if (!it->value.IsArray()) return Status::InvalidArgument("'shape' in " + where + " must be an array");
-  for (const auto& d : it->value.GetArray()) {
-    if (!d.IsInt64() || d.GetInt64() < 0) {
-      return Status::InvalidArgument("'shape' in " + where +
-                                     " must hold non-negative integers");
-    }
-    shape->push_back(d.GetInt64());
-  }
-  if (ElementCount(*shape) < 0) return Status::InvalidArgument("'shape' in " + where + " is too large");
-  return Status::Ok();
-}
-
 // Takes the next `size` bytes of the binary part for one input.
 class BinaryCursor {
  public:
   explicit BinaryCursor(std::string_view binary) : binary_(binary) {}
 
-  Status Take(const std::string& input, const Value& size, std::string_view* out) {
-    if (!size.IsUint64()) {
-      return Status::InvalidArgument("input '" + input +
-                                     "': binary_data_size must be a non-negative integer");
-    }
-    const uint64_t n = size.GetUint64();
+  Status Take(const std::string& input, uint64_t n, std::string_view* out) {
     if (n > binary_.size() - pos_) {
       return Status::InvalidArgument("input '" + input + "': binary_data_size " +
                                      std::to_string(n) + " runs past the end of the body (" +
@@ -92,45 +37,590 @@ class BinaryCursor {
   size_t pos_ = 0;
 };
 
-Status ParseInput(const Value& in, size_t index, BinaryCursor* binary,
-                  InferenceRequest* request) {
-  const std::string where = "inputs[" + std::to_string(index) + "]";
-  if (!in.IsObject()) return Status::InvalidArgument(where + " must be an object");
-  std::string name, datatype;
-  RETURN_IF_ERROR(GetString(in, "name", where, &name));
-  RETURN_IF_ERROR(GetString(in, "datatype", where + " ('" + name + "')", &datatype));
-  const DataType type = DataTypeFromName(datatype);
-  if (type == DataType::kInvalid) {
-    return Status::InvalidArgument("input '" + name + "' has unknown datatype '" + datatype + "'");
-  }
-  std::vector<int64_t> shape;
-  RETURN_IF_ERROR(ParseShape(in, "input '" + name + "'", &shape));
-  Tensor tensor(std::move(name), type, std::move(shape));
-  if (auto p = in.FindMember("parameters"); p != in.MemberEnd()) {
-    if (!p->value.IsObject()) {
-      return Status::InvalidArgument("'parameters' of input '" + tensor.name() +
-                                     "' must be an object");
+// One JSON event, as V2RequestReader dispatches it.
+struct Event {
+  enum Type {
+    kNull, kBool, kInt, kUint, kDouble, kString,  // values
+    kStartObject, kStartArray,                    // values that open
+    kKey, kEndObject, kEndArray,
+  } type;
+  bool b = false;
+  int64_t i = 0;
+  uint64_t u = 0;
+  double d = 0;
+  std::string_view s;
+
+  explicit Event(Type t) : type(t) {}
+  bool opens() const { return type == kStartObject || type == kStartArray; }
+};
+
+// Parameters whose type Berth (like Triton) relies on: a value of another
+// type is refused rather than silently taken for false or ignored.
+Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
+                           const std::string& where) {
+  if (key == "binary_data" || key == "binary_data_output") {
+    if (!std::holds_alternative<bool>(value)) {
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                     "' must be a boolean (true or false)");
     }
-    if (auto size = p->value.FindMember("binary_data_size"); size != p->value.MemberEnd()) {
-      if (in.HasMember("data")) {
-        return Status::InvalidArgument("input '" + tensor.name() +
-                                       "' has both 'data' and binary_data_size");
-      }
-      std::string_view raw;
-      RETURN_IF_ERROR(binary->Take(tensor.name(), size->value, &raw));
-      RETURN_IF_ERROR(FillTensorFromRaw(raw, &tensor));
-      request->inputs.push_back(std::move(tensor));
-      return Status::Ok();
+  } else if (key == "classification") {
+    if (!std::holds_alternative<int64_t>(value) || std::get<int64_t>(value) < 0) {
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                     "' must be a non-negative integer");
     }
   }
-  auto data = in.FindMember("data");
-  if (data == in.MemberEnd()) {
-    return Status::InvalidArgument("input '" + tensor.name() + "' needs 'data'");
-  }
-  RETURN_IF_ERROR(FillTensorFromJson(data->value, &tensor));
-  request->inputs.push_back(std::move(tensor));
   return Status::Ok();
 }
+
+// Reads a v2 infer request from ReadJson's events without building a
+// document: each input's `data` goes straight into its tensor through a
+// JsonTensorBuilder (KServe v2 nesting). The members of an input may come in
+// any order: when `data` comes before the name, datatype or shape it is
+// skipped, its extent in the body remembered, and read again once the input
+// object ends, so nothing is staged.
+//
+// Errors do not stop the reading (a malformed document reports that
+// instead, as the tree parser did): the first one is kept, and later events
+// are only read past. The checks of one input run when its object ends, in
+// the order of the messages' documented precedence (name, datatype, shape,
+// parameters, data).
+class V2RequestReader final : public JsonHandler {
+ public:
+  V2RequestReader(std::string_view json, std::string_view binary)
+      : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {}
+
+  // The elements of a `data` list, the bulk of a large request, go straight
+  // to the builder.
+  bool Null() override { return On(Event(Event::kNull)); }
+  bool Bool(bool b) override {
+    if (InDataList()) return input_.builder->Bool(b);
+    Event e(Event::kBool);
+    e.b = b;
+    return On(e);
+  }
+  bool Int64(int64_t i) override {
+    if (InDataList()) return input_.builder->Int64(i);
+    Event e(Event::kInt);
+    e.i = i;
+    return On(e);
+  }
+  // An integer that fits int64 is an int64, as RapidJSON's IsInt64() has it.
+  bool Uint64(uint64_t u) override {
+    if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Int64(static_cast<int64_t>(u));
+    }
+    Event e(Event::kUint);
+    e.u = u;
+    return On(e);
+  }
+  bool Double(double d) override {
+    if (InDataList()) return input_.builder->Double(d);
+    Event e(Event::kDouble);
+    e.d = d;
+    return On(e);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) override {
+    if (InDataList()) return input_.builder->String(s, n, copy);
+    Event e(Event::kString);
+    e.s = std::string_view(s, n);
+    return On(e);
+  }
+  bool StartObject() override { return On(Event(Event::kStartObject)); }
+  bool Key(const char* s, rapidjson::SizeType n, bool) override {
+    Event e(Event::kKey);
+    e.s = std::string_view(s, n);
+    return On(e);
+  }
+  bool EndObject(rapidjson::SizeType) override { return On(Event(Event::kEndObject)); }
+  bool StartArray() override { return On(Event(Event::kStartArray)); }
+  bool EndArray(rapidjson::SizeType) override { return On(Event(Event::kEndArray)); }
+
+  // After ReadJson succeeded: the request, or the first error.
+  StatusOr<std::unique_ptr<InferenceRequest>> Result() {
+    if (!error_.ok()) return error_;
+    return std::move(request_);
+  }
+
+ private:
+  // Where the reader is: the innermost open object or array it reads.
+  enum class Context {
+    kDocument,       // before the root value
+    kRequest,        // the root object
+    kParameters,     // "parameters" of the request or of an output
+    kInputs,         // the "inputs" array
+    kInput,          // one input object
+    kShape,          // an input's "shape" array
+    kInputParameters,
+    kOutputs,
+    kOutput,
+  };
+
+  enum class Field { kMissing, kOk, kBad };
+
+  struct Input {
+    size_t index = 0;
+    Field name_state = Field::kMissing, datatype_state = Field::kMissing;
+    std::string name, datatype;
+    enum class Shape { kMissing, kOk, kNotArray, kBadElement } shape_state = Shape::kMissing;
+    std::vector<int64_t> shape;
+    Field parameters_state = Field::kMissing;
+    bool has_binary_size = false;
+    bool binary_size_ok = false;
+    uint64_t binary_size = 0;
+    enum class Data { kNone, kStreamed, kDeferred } data = Data::kNone;
+    std::unique_ptr<Tensor> tensor;  // kStreamed
+    std::unique_ptr<JsonTensorBuilder> builder;
+    std::string deferred_scalar;  // kDeferred: a bare value, written back as JSON
+    size_t data_begin = 0, data_end = 0;  // kDeferred: the array or object in json_
+
+    bool ReadyToStream() const {
+      return name_state == Field::kOk && datatype_state == Field::kOk &&
+             DataTypeFromName(datatype) != DataType::kInvalid && shape_state == Shape::kOk &&
+             ElementCount(shape) >= 0 && !has_binary_size;
+    }
+  };
+
+  struct Output {
+    size_t index = 0;
+    Field name_state = Field::kMissing;
+    RequestedOutput out;
+    Status parameters_error;
+  };
+
+  void Fail(Status status) {
+    if (error_.ok()) error_ = std::move(status);
+  }
+
+  // Whether a scalar event is an element of the `data` being streamed: it
+  // cannot end the data (only the list's end does), so the builder takes it.
+  bool InDataList() const { return streaming_ && skip_depth_ == 0; }
+
+  // Reads past the value that `e` starts.
+  void Skip(const Event& e) {
+    if (e.opens()) skip_depth_ = 1;
+  }
+
+  bool On(const Event& e) {
+    if (skip_depth_ > 0) {
+      if (e.opens()) {
+        ++skip_depth_;
+      } else if (e.type == Event::kEndObject || e.type == Event::kEndArray) {
+        if (--skip_depth_ == 0 && recording_data_) {
+          recording_data_ = false;
+          input_.data_end = Offset() + 1;
+        }
+      }
+      return true;
+    }
+    if (input_.builder != nullptr && streaming_) {
+      Forward(e, input_.builder.get());
+      if (input_.builder->done()) streaming_ = false;
+      return true;
+    }
+    if (!error_.ok()) {
+      // Only the structure is followed now, to tell malformed JSON apart.
+      Skip(e);
+      return true;
+    }
+    switch (stack_.empty() ? Context::kDocument : stack_.back()) {
+      case Context::kDocument: return OnDocument(e);
+      case Context::kRequest: return OnRequest(e);
+      case Context::kParameters: return OnParameters(e);
+      case Context::kInputs: return OnInputs(e);
+      case Context::kInput: return OnInput(e);
+      case Context::kShape: return OnShape(e);
+      case Context::kInputParameters: return OnInputParameters(e);
+      case Context::kOutputs: return OnOutputs(e);
+      case Context::kOutput: return OnOutput(e);
+    }
+    return true;
+  }
+
+  template <typename Handler>  // a JsonHandler or a JsonWriter
+  static void Forward(const Event& e, Handler* h) {
+    switch (e.type) {
+      case Event::kNull: h->Null(); return;
+      case Event::kBool: h->Bool(e.b); return;
+      case Event::kInt: h->Int64(e.i); return;
+      case Event::kUint: h->Uint64(e.u); return;
+      case Event::kDouble: h->Double(e.d); return;
+      case Event::kString:
+        h->String(e.s.data(), static_cast<rapidjson::SizeType>(e.s.size()), true);
+        return;
+      case Event::kStartObject: h->StartObject(); return;
+      case Event::kStartArray: h->StartArray(); return;
+      case Event::kKey:
+        h->Key(e.s.data(), static_cast<rapidjson::SizeType>(e.s.size()), true);
+        return;
+      case Event::kEndObject: h->EndObject(0); return;
+      case Event::kEndArray: h->EndArray(0); return;
+    }
+  }
+
+  bool OnDocument(const Event& e) {
+    if (e.type != Event::kStartObject) {
+      Fail(Status::InvalidArgument("the request body must be a JSON object"));
+      Skip(e);
+      return true;
+    }
+    stack_.push_back(Context::kRequest);
+    return true;
+  }
+
+  bool OnRequest(const Event& e) {
+    if (e.type == Event::kKey) {
+      key_ = std::string(e.s);
+      return true;
+    }
+    if (e.type == Event::kEndObject) {
+      stack_.pop_back();
+      if (!inputs_seen_) Fail(Status::InvalidArgument("the request needs an 'inputs' array"));
+      return true;
+    }
+    if (key_ == "id") {
+      if (e.type != Event::kString) {
+        Fail(Status::InvalidArgument("'id' in the request must be a string"));
+        Skip(e);
+      } else {
+        request_->id = std::string(e.s);
+      }
+    } else if (key_ == "parameters") {
+      if (e.type != Event::kStartObject) {
+        Fail(Status::InvalidArgument("'parameters' must be an object"));
+        Skip(e);
+      } else {
+        parameters_target_ = &request_->parameters;
+        parameters_where_ = "parameters";
+        parameters_error_ = nullptr;
+        stack_.push_back(Context::kParameters);
+      }
+    } else if (key_ == "inputs") {
+      if (e.type != Event::kStartArray) {
+        Fail(Status::InvalidArgument("the request needs an 'inputs' array"));
+        Skip(e);
+      } else {
+        inputs_seen_ = true;
+        stack_.push_back(Context::kInputs);
+      }
+    } else if (key_ == "outputs") {
+      if (e.type != Event::kStartArray) {
+        Fail(Status::InvalidArgument("'outputs' must be an array"));
+        Skip(e);
+      } else {
+        stack_.push_back(Context::kOutputs);
+      }
+    } else {
+      Skip(e);
+    }
+    return true;
+  }
+
+  // The members of a "parameters" object, into *parameters_target_; errors
+  // go to *parameters_error_ when set (an output's, reported after its
+  // name), else straight to the request.
+  bool OnParameters(const Event& e) {
+    if (e.type == Event::kKey) {
+      parameter_key_ = std::string(e.s);
+      return true;
+    }
+    if (e.type == Event::kEndObject) {
+      stack_.pop_back();
+      return true;
+    }
+    auto fail = [this](Status s) {
+      if (parameters_error_ == nullptr) return Fail(std::move(s));
+      if (parameters_error_->ok()) *parameters_error_ = std::move(s);
+    };
+    ParameterValue value;
+    switch (e.type) {
+      case Event::kBool: value = e.b; break;
+      case Event::kInt: value = e.i; break;
+      case Event::kUint: value = static_cast<double>(e.u); break;  // beyond int64
+      case Event::kDouble: value = e.d; break;
+      case Event::kString: value = std::string(e.s); break;
+      default:
+        fail(Status::InvalidArgument("parameter '" + parameter_key_ + "' in '" +
+                                     parameters_where_ +
+                                     "' must be a boolean, number or string"));
+        Skip(e);
+        return true;
+    }
+    if (Status s = CheckKnownParameter(parameter_key_, value, parameters_where_); !s.ok()) {
+      fail(std::move(s));
+      return true;
+    }
+    (*parameters_target_)[parameter_key_] = std::move(value);
+    return true;
+  }
+
+  bool OnInputs(const Event& e) {
+    if (e.type == Event::kEndArray) {
+      stack_.pop_back();
+      if (Status s = cursor_.Finish(); !s.ok()) Fail(std::move(s));
+      return true;
+    }
+    const std::string where = "inputs[" + std::to_string(inputs_read_) + "]";
+    if (e.type != Event::kStartObject) {
+      Fail(Status::InvalidArgument(where + " must be an object"));
+      Skip(e);
+      return true;
+    }
+    input_ = Input();
+    input_.index = inputs_read_++;
+    stack_.push_back(Context::kInput);
+    return true;
+  }
+
+  bool OnInput(const Event& e) {
+    if (e.type == Event::kKey) {
+      key_ = std::string(e.s);
+      return true;
+    }
+    if (e.type == Event::kEndObject) {
+      stack_.pop_back();
+      if (Status s = FinishInput(); !s.ok()) Fail(std::move(s));
+      input_ = Input();
+      return true;
+    }
+    if (key_ == "name" || key_ == "datatype") {
+      const bool ok = e.type == Event::kString;
+      (key_ == "name" ? input_.name_state : input_.datatype_state) = ok ? Field::kOk : Field::kBad;
+      if (ok) (key_ == "name" ? input_.name : input_.datatype) = std::string(e.s);
+      Skip(e);
+    } else if (key_ == "shape") {
+      if (e.type != Event::kStartArray) {
+        input_.shape_state = Input::Shape::kNotArray;
+        Skip(e);
+      } else {
+        input_.shape_state = Input::Shape::kOk;
+        stack_.push_back(Context::kShape);
+      }
+    } else if (key_ == "parameters") {
+      if (e.type != Event::kStartObject) {
+        input_.parameters_state = Field::kBad;
+        Skip(e);
+      } else {
+        input_.parameters_state = Field::kOk;
+        stack_.push_back(Context::kInputParameters);
+      }
+    } else if (key_ == "data") {
+      StartData(e);
+    } else {
+      Skip(e);
+    }
+    return true;
+  }
+
+  bool OnShape(const Event& e) {
+    if (e.type == Event::kEndArray) {
+      stack_.pop_back();
+      return true;
+    }
+    if (e.type == Event::kInt && e.i >= 0) {
+      input_.shape.push_back(e.i);
+    } else {
+      input_.shape_state = Input::Shape::kBadElement;
+      Skip(e);
+    }
+    return true;
+  }
+
+  bool OnInputParameters(const Event& e) {
+    if (e.type == Event::kKey) {
+      parameter_key_ = std::string(e.s);
+      return true;
+    }
+    if (e.type == Event::kEndObject) {
+      stack_.pop_back();
+      return true;
+    }
+    if (parameter_key_ == "binary_data_size") {
+      input_.has_binary_size = true;
+      input_.binary_size_ok = e.type == Event::kUint || (e.type == Event::kInt && e.i >= 0);
+      input_.binary_size = e.type == Event::kUint ? e.u : static_cast<uint64_t>(e.i);
+    }
+    Skip(e);
+    return true;
+  }
+
+  void StartData(const Event& e) {
+    if (input_.data != Input::Data::kNone) return Skip(e);
+    if (input_.ReadyToStream()) {
+      input_.data = Input::Data::kStreamed;
+      input_.tensor = std::make_unique<Tensor>(
+          input_.name, DataTypeFromName(input_.datatype), input_.shape);
+      // Every element takes at least one byte of what is left of the body.
+      const auto left = static_cast<int64_t>(json_.size() - std::min(Offset(), json_.size()));
+      input_.builder = std::make_unique<JsonTensorBuilder>(
+          input_.tensor.get(), JsonTensorBuilder::Nesting::kMatchShape, left + 1);
+      Forward(e, input_.builder.get());
+      streaming_ = !input_.builder->done();
+      return;
+    }
+    input_.data = Input::Data::kDeferred;
+    if (e.opens()) {
+      input_.data_begin = Offset();
+      recording_data_ = true;
+      skip_depth_ = 1;
+      return;
+    }
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    Forward(e, &w);
+    input_.deferred_scalar.assign(buf.GetString(), buf.GetSize());
+  }
+
+  // Runs an input's checks, in the order of their precedence, and adds it.
+  Status FinishInput() {
+    Input& in = input_;
+    const std::string index = "inputs[" + std::to_string(in.index) + "]";
+    if (in.name_state == Field::kMissing) return Status::InvalidArgument(index + " needs a 'name'");
+    if (in.name_state == Field::kBad) {
+      return Status::InvalidArgument("'name' in " + index + " must be a string");
+    }
+    const std::string where = index + " ('" + in.name + "')";
+    if (in.datatype_state == Field::kMissing) {
+      return Status::InvalidArgument(where + " needs a 'datatype'");
+    }
+    if (in.datatype_state == Field::kBad) {
+      return Status::InvalidArgument("'datatype' in " + where + " must be a string");
+    }
+    const DataType type = DataTypeFromName(in.datatype);
+    if (type == DataType::kInvalid) {
+      return Status::InvalidArgument("input '" + in.name + "' has unknown datatype '" +
+                                     in.datatype + "'");
+    }
+    const std::string input = "input '" + in.name + "'";
+    switch (in.shape_state) {
+      case Input::Shape::kMissing: return Status::InvalidArgument(input + " needs a 'shape'");
+      case Input::Shape::kNotArray:
+        return Status::InvalidArgument("'shape' in " + input + " must be an array");
+      case Input::Shape::kBadElement:
+        return Status::InvalidArgument("'shape' in " + input +
+                                       " must hold non-negative integers");
+      case Input::Shape::kOk: break;
+    }
+    if (ElementCount(in.shape) < 0) {
+      return Status::InvalidArgument("'shape' in " + input + " is too large");
+    }
+    if (in.parameters_state == Field::kBad) {
+      return Status::InvalidArgument("'parameters' of " + input + " must be an object");
+    }
+    if (in.has_binary_size) {
+      if (in.data != Input::Data::kNone) {
+        return Status::InvalidArgument(input + " has both 'data' and binary_data_size");
+      }
+      if (!in.binary_size_ok) {
+        return Status::InvalidArgument(input +
+                                       ": binary_data_size must be a non-negative integer");
+      }
+      Tensor tensor(in.name, type, in.shape);
+      std::string_view raw;
+      RETURN_IF_ERROR(cursor_.Take(in.name, in.binary_size, &raw));
+      RETURN_IF_ERROR(FillTensorFromRaw(raw, &tensor));
+      request_->inputs.push_back(std::move(tensor));
+      return Status::Ok();
+    }
+    switch (in.data) {
+      case Input::Data::kNone: return Status::InvalidArgument(input + " needs 'data'");
+      case Input::Data::kStreamed:
+        RETURN_IF_ERROR(in.builder->Finish());
+        request_->inputs.push_back(std::move(*in.tensor));
+        return Status::Ok();
+      case Input::Data::kDeferred: {
+        const std::string_view data =
+            in.deferred_scalar.empty()
+                ? json_.substr(in.data_begin, in.data_end - in.data_begin)
+                : std::string_view(in.deferred_scalar);
+        Tensor tensor(in.name, type, in.shape);
+        JsonTensorBuilder builder(&tensor, JsonTensorBuilder::Nesting::kMatchShape,
+                                  static_cast<int64_t>(data.size()) + 1);
+        RETURN_IF_ERROR(ReadJson(data, &builder));
+        RETURN_IF_ERROR(builder.Finish());
+        request_->inputs.push_back(std::move(tensor));
+        return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool OnOutputs(const Event& e) {
+    if (e.type == Event::kEndArray) {
+      stack_.pop_back();
+      return true;
+    }
+    if (e.type != Event::kStartObject) {
+      Fail(Status::InvalidArgument("outputs[" + std::to_string(outputs_read_) +
+                                   "] must be an object"));
+      Skip(e);
+      return true;
+    }
+    output_ = Output();
+    output_.index = outputs_read_++;
+    stack_.push_back(Context::kOutput);
+    return true;
+  }
+
+  bool OnOutput(const Event& e) {
+    const std::string where = "outputs[" + std::to_string(output_.index) + "]";
+    if (e.type == Event::kKey) {
+      key_ = std::string(e.s);
+      return true;
+    }
+    if (e.type == Event::kEndObject) {
+      stack_.pop_back();
+      if (output_.name_state == Field::kMissing) {
+        Fail(Status::InvalidArgument(where + " needs a 'name'"));
+      } else if (output_.name_state == Field::kBad) {
+        Fail(Status::InvalidArgument("'name' in " + where + " must be a string"));
+      } else if (!output_.parameters_error.ok()) {
+        Fail(output_.parameters_error);
+      } else {
+        request_->outputs.push_back(std::move(output_.out));
+      }
+      return true;
+    }
+    if (key_ == "name") {
+      output_.name_state = e.type == Event::kString ? Field::kOk : Field::kBad;
+      if (e.type == Event::kString) output_.out.name = std::string(e.s);
+      Skip(e);
+    } else if (key_ == "parameters") {
+      if (e.type != Event::kStartObject) {
+        if (output_.parameters_error.ok()) {
+          output_.parameters_error =
+              Status::InvalidArgument("'" + where + ".parameters' must be an object");
+        }
+        Skip(e);
+      } else {
+        parameters_target_ = &output_.out.parameters;
+        parameters_where_ = where + ".parameters";
+        parameters_error_ = &output_.parameters_error;
+        stack_.push_back(Context::kParameters);
+      }
+    } else {
+      Skip(e);
+    }
+    return true;
+  }
+
+  const std::string_view json_;
+  BinaryCursor cursor_;
+  std::unique_ptr<InferenceRequest> request_;
+  Status error_;
+  std::vector<Context> stack_;
+  std::string key_;            // the key of the member being read
+  std::string parameter_key_;  // the key of the parameter being read
+  size_t skip_depth_ = 0;      // > 0: reading past a value, this many levels deep
+  bool recording_data_ = false;  // the value skipped is a deferred `data`
+  bool streaming_ = false;       // events go to input_.builder
+  bool inputs_seen_ = false;
+  size_t inputs_read_ = 0, outputs_read_ = 0;
+  Input input_;
+  Output output_;
+  Parameters* parameters_target_ = nullptr;
+  std::string parameters_where_;
+  Status* parameters_error_ = nullptr;
+};
 
 void WriteParameters(const Parameters& params, JsonWriter* w) {
   w->StartObject();
@@ -174,39 +664,9 @@ void WriteSpecs(const std::vector<TensorSpec>& specs, JsonWriter* w) {
 
 StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view json,
                                                                  std::string_view binary) {
-  rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJson(json, &doc));
-  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
-  auto request = std::make_unique<InferenceRequest>();
-  RETURN_IF_ERROR(GetString(doc, "id", "the request", &request->id, false));
-  if (auto p = doc.FindMember("parameters"); p != doc.MemberEnd()) {
-    RETURN_IF_ERROR(ParseParameters(p->value, "parameters", &request->parameters));
-  }
-  auto inputs = doc.FindMember("inputs");
-  if (inputs == doc.MemberEnd() || !inputs->value.IsArray()) {
-    return Status::InvalidArgument("the request needs an 'inputs' array");
-  }
-  BinaryCursor cursor(binary);
-  size_t i = 0;
-  for (const auto& in : inputs->value.GetArray()) {
-    RETURN_IF_ERROR(ParseInput(in, i++, &cursor, request.get()));
-  }
-  RETURN_IF_ERROR(cursor.Finish());
-  if (auto outs = doc.FindMember("outputs"); outs != doc.MemberEnd()) {
-    if (!outs->value.IsArray()) return Status::InvalidArgument("'outputs' must be an array");
-    size_t j = 0;
-    for (const auto& o : outs->value.GetArray()) {
-      const std::string where = "outputs[" + std::to_string(j++) + "]";
-      if (!o.IsObject()) return Status::InvalidArgument(where + " must be an object");
-      RequestedOutput out;
-      RETURN_IF_ERROR(GetString(o, "name", where, &out.name));
-      if (auto p = o.FindMember("parameters"); p != o.MemberEnd()) {
-        RETURN_IF_ERROR(ParseParameters(p->value, where + ".parameters", &out.parameters));
-      }
-      request->outputs.push_back(std::move(out));
-    }
-  }
-  return request;
+  V2RequestReader reader(json, binary);
+  RETURN_IF_ERROR(ReadJson(json, &reader));
+  return reader.Result();
 }
 
 bool BinaryOutputs::Wants(const std::string& name) const {

@@ -18,7 +18,15 @@ namespace berth::http {
 // inputs with a `binary_data_size` parameter take their data from it, in
 // order, and every byte must be claimed. The model name and version come from
 // the URL and are not set here. InvalidArgument with the position for
-// malformed JSON.
+// malformed JSON, and for a key repeated in any object.
+//
+// The document is read as a stream (no tree): each input's `data` is written
+// into its tensor as it is read, so peak memory is about the body plus the
+// tensors. `data` is one flat list or lists nested exactly as the shape
+// (JsonTensorBuilder::Nesting::kMatchShape); the members of an input may come
+// in any order. `binary_data` and `binary_data_output` parameters must be
+// booleans and `classification` a non-negative integer, in the request's and
+// each output's parameters.
 StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view json,
                                                                  std::string_view binary = {});
 

@@ -6,6 +6,8 @@
 #include <rapidjson/document.h>
 
 #include <cstring>
+#include <limits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -231,6 +233,176 @@ TEST(ParseV2InferRequestTest, BinaryDataSize) {
   // Binary bytes without any input claiming them.
   EXPECT_EQ(ParseError(R"({"inputs": []})", "zz"),
             "2 bytes of binary data are not claimed by any input");
+}
+
+TEST(ParseV2InferRequestTest, NestedDataMustFollowTheShape) {
+  auto input = [](const std::string& shape, const std::string& data) {
+    return OneInput(R"({"name": "a", "datatype": "INT32", "shape": )" + shape +
+                    R"(, "data": )" + data + "}");
+  };
+  const std::string hint = " (send lists nested exactly as the shape, or one flat list)";
+  // Ragged rows are not re-flowed into the shape.
+  EXPECT_EQ(ParseError(input("[2, 4]", "[[1,2,3],[4,5,6,7,8]]")),
+            "input 'a': data does not match shape [2, 4]: data[0] has 3 entries where 4 are "
+            "expected" + hint);
+  EXPECT_EQ(ParseError(input("[2, 4]", "[[1,2,3,4],[5,6,7]]")),
+            "input 'a': data does not match shape [2, 4]: data[1] has 3 entries where 4 are "
+            "expected" + hint);
+  // Nesting of another shape with the same count.
+  EXPECT_EQ(ParseError(input("[2, 2, 2]", "[[1,2,3,4],[5,6,7,8]]")),
+            "input 'a': data does not match shape [2, 2, 2]: data[0][0] is a value where a "
+            "list of 2 is expected" + hint);
+  EXPECT_EQ(ParseError(input("[4, 2]", "[[1,2,3,4],[5,6,7,8]]")),
+            "input 'a': data does not match shape [4, 2]: data[0] has 4 entries where 2 are "
+            "expected" + hint);
+  EXPECT_EQ(ParseError(input("[2, 2]", "[[1,2],3,4]")),
+            "input 'a': data does not match shape [2, 2]: data[1] is a value where a list of "
+            "2 is expected" + hint);
+  EXPECT_EQ(ParseError(input("[4]", "[1,2,[3,4]]")),
+            "input 'a': data does not match shape [4]: data[2] is a list inside a flat list" +
+                hint);
+  EXPECT_EQ(ParseError(input("[2]", "[[1],[2]]")),
+            "input 'a': data does not match shape [2]: data[0] is a list where a value is "
+            "expected" + hint);
+  EXPECT_EQ(ParseError(input("[]", "[[1]]")),
+            "input 'a': data does not match shape []: data[0] is a list where a value is "
+            "expected" + hint);
+  EXPECT_EQ(ParseError(input("[1, 2]", "[[]]")),
+            "input 'a': data does not match shape [1, 2]: data[0] has 0 entries where 2 are "
+            "expected" + hint);
+  // Flat data of the right count, exact nesting, a bare value and empty
+  // shapes are all read.
+  for (const auto& [shape, data] : std::vector<std::pair<std::string, std::string>>{
+           {"[2, 4]", "[1,2,3,4,5,6,7,8]"},
+           {"[2, 4]", "[[1,2,3,4],[5,6,7,8]]"},
+           {"[2, 2, 2]", "[[[1,2],[3,4]],[[5,6],[7,8]]]"},
+           {"[2, 2, 2]", "[1,2,3,4,5,6,7,8]"},
+           {"[8, 1]", "[[1],[2],[3],[4],[5],[6],[7],[8]]"},
+           {"[]", "7"},
+           {"[]", "[7]"},
+           {"[1]", "7"},
+           {"[0, 4]", "[]"},
+           {"[2, 0]", "[[],[]]"},
+           {"[2, 0]", "[]"},
+       }) {
+    auto r = ParseV2InferRequest(input(shape, data));
+    EXPECT_TRUE(r.ok()) << shape << " " << data << ": " << r.status().ToString();
+  }
+  auto r = ParseV2InferRequest(input("[2, 2, 2]", "[[[1,2],[3,4]],[[5,6],[7,8]]]"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->inputs[0].data<int32_t>()[5], 6);
+}
+
+TEST(ParseV2InferRequestTest, InputMembersMayComeInAnyOrder) {
+  auto r = ParseV2InferRequest(R"({"inputs": [
+      {"data": [[1.5, 2], [3, 4]], "shape": [2, 2], "name": "a", "datatype": "FP64"},
+      {"data": 9.9674483243918787e-241, "datatype": "FP64", "name": "b", "shape": []},
+      {"name": "c", "data": ["x\"y\u00e9", ""], "datatype": "BYTES", "shape": [2]},
+      {"shape": [1], "data": [true], "name": "d", "datatype": "BOOL"},
+      {"datatype": "INT64", "data": -9223372036854775808, "shape": [1], "name": "e"}
+    ], "id": "late"})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const auto& in = (*r)->inputs;
+  ASSERT_EQ(in.size(), 5u);
+  EXPECT_EQ((*r)->id, "late");
+  EXPECT_EQ(in[0].name(), "a");
+  EXPECT_EQ(in[0].data<double>()[0], 1.5);
+  EXPECT_EQ(in[0].data<double>()[3], 4.0);
+  EXPECT_EQ(in[1].data<double>()[0], 9.9674483243918787e-241);  // exact, through the deferral
+  EXPECT_EQ(in[2].strings(), (std::vector<std::string>{"x\"y\xc3\xa9", ""}));
+  EXPECT_EQ(in[3].data<uint8_t>()[0], 1);
+  EXPECT_EQ(in[4].data<int64_t>()[0], std::numeric_limits<int64_t>::min());
+  // Data that comes first is checked as strictly as data that comes last.
+  EXPECT_EQ(ParseError(OneInput(R"({"data": [[1,2,3],[4,5,6,7,8]], "name": "a",
+                                    "datatype": "INT32", "shape": [2, 4]})")),
+            "input 'a': data does not match shape [2, 4]: data[0] has 3 entries where 4 are "
+            "expected (send lists nested exactly as the shape, or one flat list)");
+  EXPECT_EQ(ParseError(OneInput(R"({"data": [1, 300], "name": "a", "datatype": "INT8",
+                                    "shape": [2]})")),
+            "input 'a': element 1 (300) is out of range for INT8");
+  EXPECT_EQ(ParseError(OneInput(R"({"data": [1, 2], "name": "a", "shape": [2]})")),
+            "inputs[0] ('a') needs a 'datatype'");
+  EXPECT_EQ(ParseError(OneInput(R"({"data": [1, 2], "name": "a", "datatype": "FP32", "shape": [2],
+                                    "parameters": {"binary_data_size": 8}})"),
+                       std::string(8, '\0')),
+            "input 'a' has both 'data' and binary_data_size");
+  EXPECT_EQ(ParseError(OneInput(R"({"data": {"b64": "AAAA"}, "name": "a", "datatype": "BYTES",
+                                    "shape": [1]})")),
+            "input 'a' is BYTES but element 0 is an object (expected a string)");
+}
+
+TEST(ParseV2InferRequestTest, DuplicateKeysAreRefused) {
+  EXPECT_EQ(ParseError(R"({"inputs": [], "inputs": []})"),
+            "duplicate key 'inputs' in the JSON object ending at offset 27");
+  EXPECT_THAT(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1],
+                                      "data": [1], "data": [2]})")),
+              StartsWith("duplicate key 'data' in the JSON object ending at offset "));
+  EXPECT_THAT(ParseError(OneInput(R"({"name": "a", "name": "b", "datatype": "FP32",
+                                      "shape": [1], "data": [1]})")),
+              StartsWith("duplicate key 'name'"));
+  EXPECT_THAT(ParseError(R"({"inputs": [], "parameters": {"p": 1, "p": 2}})"),
+              StartsWith("duplicate key 'p'"));
+  EXPECT_THAT(ParseError(R"({"inputs": [], "outputs": [{"name": "y",
+                             "parameters": {"binary_data": true, "binary_data": false}}]})"),
+              StartsWith("duplicate key 'binary_data'"));
+  // Also in members the decoder does not read, and inside data.
+  EXPECT_THAT(ParseError(R"({"inputs": [], "x": {"k": 1, "k": 1}})"),
+              StartsWith("duplicate key 'k'"));
+  EXPECT_THAT(ParseError(OneInput(R"({"name": "a", "datatype": "BYTES", "shape": [1],
+                                      "data": [{"b64": "", "b64": ""}]})")),
+              StartsWith("duplicate key 'b64'"));
+}
+
+TEST(ParseV2InferRequestTest, KnownParametersMustHaveTheirType) {
+  EXPECT_EQ(ParseError(R"({"inputs": [], "parameters": {"binary_data_output": 1}})"),
+            "parameter 'binary_data_output' in 'parameters' must be a boolean (true or false)");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "parameters": {"binary_data_output": "true"}})"),
+            "parameter 'binary_data_output' in 'parameters' must be a boolean (true or false)");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": [{"name": "y",
+                             "parameters": {"binary_data": "yes"}}]})"),
+            "parameter 'binary_data' in 'outputs[0].parameters' must be a boolean (true or "
+            "false)");
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": [{"name": "y",
+                             "parameters": {"binary_data_output": 0}}]})"),
+            "parameter 'binary_data_output' in 'outputs[0].parameters' must be a boolean (true "
+            "or false)");
+  for (const char* bad : {"\"3\"", "1.5", "-1", "true", "18446744073709551615"}) {
+    EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": [{"name": "y",
+                               "parameters": {"classification": )" + std::string(bad) + "}}]}"),
+              "parameter 'classification' in 'outputs[0].parameters' must be a non-negative "
+              "integer")
+        << bad;
+  }
+  EXPECT_EQ(ParseError(R"({"inputs": [], "parameters": {"classification": "2"}})"),
+            "parameter 'classification' in 'parameters' must be a non-negative integer");
+  // An output's name is checked before its parameters.
+  EXPECT_EQ(ParseError(R"({"inputs": [], "outputs": [{"parameters": {"binary_data": 1}}]})"),
+            "outputs[0] needs a 'name'");
+  auto r = ParseV2InferRequest(R"({"inputs": [], "parameters": {"binary_data_output": false},
+      "outputs": [{"name": "y", "parameters": {"binary_data": true, "classification": 2}}]})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(std::get<int64_t>((*r)->outputs[0].parameters.at("classification")), 2);
+  EXPECT_EQ(BinaryOutputsOf(**r).names, std::vector<std::string>{"y"});
+}
+
+TEST(ParseV2InferRequestTest, MalformedJsonWinsOverAnEarlierProblem) {
+  EXPECT_THAT(ParseError(R"({"id": 5, "inputs": [)"), StartsWith("malformed JSON at offset "));
+  EXPECT_THAT(ParseError(OneInput(R"({"name": "a", "datatype": "INT8", "shape": [1],
+                                      "data": [300]})") + ","),
+              StartsWith("malformed JSON at offset "));
+}
+
+TEST(ParseV2InferRequestTest, BinaryBoolBytesMustBeZeroOrOne) {
+  const std::string json = OneInput(
+      R"({"name": "b", "datatype": "BOOL", "shape": [3], "parameters": {"binary_data_size": 3}})");
+  auto r = ParseV2InferRequest(json, std::string("\1\0\1", 3));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->inputs[0].data<uint8_t>()[2], 1);
+  // The same check and message as gRPC's raw_input_contents.
+  EXPECT_EQ(ParseError(json, std::string("\1\0\2", 3)),
+            "input 'b' holds byte 2 at flat index 2; a raw BOOL element must be 0 or 1");
+  EXPECT_EQ(ParseError(json, std::string("\xff\0\0", 3)),
+            "input 'b' holds byte 255 at flat index 0; a raw BOOL element must be 0 or 1");
 }
 
 // ---- every datatype through a request and back out through a response -----
