@@ -443,12 +443,43 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::stri
   const fs::path dir = root_ / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    fs::create_directories(dir, ec);
+    // A new model: staged whole in a hidden directory, published by rename
+    // only once its first version has loaded.
+    const fs::path staged_model = root_ / (".push-model-" + name);
+    fs::remove_all(staged_model, ec);
+    fs::create_directories(staged_model, ec);
     if (ec) return Status::Internal("cannot create the model's directory: " + ec.message());
-    RETURN_IF_ERROR(WriteFileDurably(dir / "config.yaml", "{}\n"));
+    Status s = WriteFileDurably(staged_model / "config.yaml", "{}\n");
+    StatusOr<int64_t> version = s;
+    if (s.ok()) version = PushInto(name, staged_model, artifact, metadata_json, actor, false);
+    if (version.ok()) {
+      fs::rename(staged_model, dir, ec);
+      if (ec) version = Status::Internal("cannot publish the new model: " + ec.message());
+    }
+    if (!version.ok()) {
+      fs::remove_all(staged_model, ec);
+      return version;
+    }
     RETURN_IF_ERROR(SyncDirectory(root_));
+    RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+    return version;
   }
+  ASSIGN_OR_RETURN(int64_t version,
+                   PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change));
+  RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+  return version;
+}
+
+StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::path& dir,
+                                            std::string_view artifact,
+                                            std::string_view metadata_json,
+                                            const std::string& actor,
+                                            bool allow_signature_change) {
+  std::error_code ec;
+  // The config names the model after its directory: a staged new model's
+  // directory has another name, so the config is read as the model's.
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
+  config.name = name;
   auto factory = factories_.find(config.backend);
   if (factory == factories_.end()) {
     return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
@@ -516,7 +547,6 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::stri
                               {"version", std::to_string(version)},
                               {"digest", digest.digest},
                               {"actor", actor}});
-  RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
   return version;
 }
 

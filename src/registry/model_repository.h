@@ -113,6 +113,12 @@ class ModelRepository {
   StatusOr<int64_t> PushLocked(const std::string& name, std::string_view artifact,
                                std::string_view metadata_json, const std::string& actor,
                                bool allow_signature_change) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes, trial-loads and renames into place version N+1 of `name` in
+  // `dir` (the model's directory, or a staged one for a new model).
+  StatusOr<int64_t> PushInto(const std::string& name, const std::filesystem::path& dir,
+                             std::string_view artifact, std::string_view metadata_json,
+                             const std::string& actor, bool allow_signature_change)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet.
   void RegisterReadyVersions(const ModelEntry& entry);
   // `message` without the repository root's path: clients see paths relative

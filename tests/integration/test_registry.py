@@ -374,5 +374,9 @@ def test_bad_pushes_store_nothing(served: BerthServer, repo: Path, model_reposit
             if mismatched is not None:
                 assert "signature" in assert_error(push(client, MODEL, mismatched), 400)
         assert sorted(p.name for p in (repo / MODEL).iterdir()) == before
+        # A failed first push creates no model, not even a hidden one.
+        assert_error(push(client, "never_created", b"not an onnx model"), 400)
+        assert not any("never_created" in p.name for p in repo.iterdir())
+        assert_error(client.get("/v2/models/never_created"), 404)
         history = client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]
         assert all(h["to"] != 3 for h in history)
