@@ -2,6 +2,9 @@
 
 #include "core/request_validator.h"
 
+#include <mutex>
+#include <optional>
+
 namespace berth {
 
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
@@ -22,6 +25,64 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
   Infer(std::move(model).value(), std::move(request), std::move(done));
 }
 
+namespace {
+
+// The two answers of a shadowed request, compared once both are in.
+struct ShadowPair {
+  std::mutex mu;
+  bool live_done = false;
+  bool shadow_done = false;
+  std::optional<InferenceResponse> live;    // set iff the live request succeeded
+  StatusOr<InferenceResponse> shadow = Status::Internal("not run");
+  std::chrono::nanoseconds shadow_duration{0};
+};
+
+}  // namespace
+
+InferCallback InferenceService::MaybeShadow(const ModelHandle& live,
+                                            const InferenceRequest& request, InferCallback done,
+                                            std::function<void()>* start_shadow) const {
+  if (observer_ == nullptr) return done;
+  std::optional<ModelManager::Shadow> shadow = models_->FindShadow(live->name);
+  if (!shadow || shadow->model == live || !ShadowDraw(shadow->percent)) return done;
+  auto pair = std::make_shared<ShadowPair>();
+  auto finish = [observer = observer_, name = live->name,
+                 version = std::to_string(shadow->model->version)](ShadowPair& p) {
+    if (!p.shadow.ok()) {
+      observer->OnShadowDone(name, version, p.shadow.status(), nullptr, p.shadow_duration);
+    } else if (!p.live) {
+      observer->OnShadowDone(name, version, Status::Unavailable("the live request failed"),
+                             nullptr, p.shadow_duration);
+    } else {
+      const ShadowComparison c = CompareOutputs(*p.live, *p.shadow);
+      observer->OnShadowDone(name, version, Status::Ok(), &c, p.shadow_duration);
+    }
+  };
+  auto copy = std::make_shared<std::unique_ptr<InferenceRequest>>(
+      std::make_unique<InferenceRequest>(request));
+  *start_shadow = [pair, finish, copy, model = shadow->model] {
+    const auto start = std::chrono::steady_clock::now();
+    auto shadow_done = [pair, finish, start](StatusOr<InferenceResponse> response) {
+      std::unique_lock lock(pair->mu);
+      pair->shadow = std::move(response);
+      pair->shadow_duration = std::chrono::steady_clock::now() - start;
+      pair->shadow_done = true;
+      if (pair->live_done) finish(*pair);
+    };
+    if (Status valid = ValidateRequest(*model, **copy); !valid.ok()) return shadow_done(valid);
+    model->scheduler->Enqueue(model, std::move(*copy), std::move(shadow_done));
+  };
+  return [pair, finish, done = std::move(done)](StatusOr<InferenceResponse> response) {
+    {
+      std::unique_lock lock(pair->mu);
+      if (response.ok()) pair->live = *response;
+      pair->live_done = true;
+      if (pair->shadow_done) finish(*pair);
+    }
+    done(std::move(response));
+  };
+}
+
 void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
   if (observer_ != nullptr) {
@@ -38,8 +99,11 @@ void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> re
     done(valid);
     return;
   }
+  std::function<void()> start_shadow;
+  done = MaybeShadow(m, *request, std::move(done), &start_shadow);
   Scheduler* scheduler = m->scheduler.get();
   scheduler->Enqueue(std::move(m), std::move(request), std::move(done));
+  if (start_shadow) start_shadow();
 }
 
 }  // namespace berth

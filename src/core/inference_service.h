@@ -10,6 +10,7 @@
 #include "core/inference_request.h"
 #include "core/model_manager.h"
 #include "core/scheduler.h"
+#include "core/shadow.h"
 
 namespace berth {
 
@@ -22,6 +23,11 @@ class InferenceObserver {
   // know; `version` is empty when no version was resolved.
   virtual void OnInferenceDone(const std::string& model, const std::string& version,
                                const Status& status, std::chrono::nanoseconds duration) = 0;
+  // A shadow request finished: `comparison` is null when it failed or the
+  // live request did (`status` says which), `duration` is the shadow's own.
+  virtual void OnShadowDone(const std::string& model, const std::string& shadow_version,
+                            const Status& status, const ShadowComparison* comparison,
+                            std::chrono::nanoseconds duration) {}
 };
 
 class InferenceService {
@@ -45,6 +51,13 @@ class InferenceService {
   const ModelManager& models() const { return *models_; }
 
  private:
+  // Runs a copy of `request` on the model's shadow when it has one and the
+  // draw says so, and arranges for the two answers to be compared; returns
+  // `done` wrapped to take part in the comparison. The shadow runs after the
+  // live request was handed over, so it never delays the live answer.
+  InferCallback MaybeShadow(const ModelHandle& live, const InferenceRequest& request,
+                            InferCallback done, std::function<void()>* start_shadow) const;
+
   const ModelManager* models_;
   InferenceObserver* observer_;
 };

@@ -23,6 +23,7 @@ void ModelManager::Set(ModelEntry entry) {
     auto [it, inserted] = models_.try_emplace(name);
     // The old entry leaves through `entry`, destroyed after the lock.
     std::swap(it->second, entry);
+    shadowed_ += (it->second.shadow ? 1 : 0) - (!inserted && entry.shadow ? 1 : 0);
   }
   if (observer_ != nullptr) observer_->OnModelChanged(name, &*published);
 }
@@ -35,6 +36,7 @@ void ModelManager::Remove(const std::string& name) {
     if (it == models_.end()) return;
     removed = std::move(it->second);
     models_.erase(it);
+    if (removed->shadow) --shadowed_;
   }
   removed.reset();
   if (observer_ != nullptr) observer_->OnModelChanged(name, nullptr);
@@ -138,6 +140,16 @@ StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name, std::string_v
   return Status::Unavailable("version " + std::to_string(v->version) + " of model '" + entry.name +
                              "' is " + ModelStateName(v->state) +
                              (v->reason.empty() ? "" : ": " + v->reason));
+}
+
+std::optional<ModelManager::Shadow> ModelManager::FindShadow(std::string_view name) const {
+  if (shadowed_.load(std::memory_order_relaxed) == 0) return std::nullopt;
+  std::shared_lock lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end() || !it->second.shadow) return std::nullopt;
+  const VersionEntry* v = it->second.FindVersion(it->second.shadow->version);
+  if (v == nullptr || v->state != ModelState::kReady) return std::nullopt;
+  return Shadow{v->model, it->second.shadow->percent};
 }
 
 std::optional<ModelEntry> ModelManager::Find(std::string_view name) const {

@@ -5,6 +5,7 @@
 // set of versions of a model, never a mix. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -45,6 +46,14 @@ struct WeightedVersion {
 // stands), random otherwise. `split` must not be empty.
 int64_t PickVersion(const std::vector<WeightedVersion>& split, std::string_view routing_key);
 
+// A version that gets a copy of `percent` percent of the model's traffic;
+// its answers are compared with the live ones and never returned.
+struct ShadowTarget {
+  int64_t version = 0;
+  int percent = 0;  // 1..100
+  bool operator==(const ShadowTarget&) const = default;
+};
+
 struct ModelEntry {
   std::string name;
   std::string reason;                   // a model-level failure, e.g. a bad config
@@ -54,6 +63,7 @@ struct ModelEntry {
   // Aliases that split traffic by weight (canary 90/10, A/B/N); such an
   // alias's entry in `aliases` is its heaviest version.
   std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+  std::optional<ShadowTarget> shadow;
 
   // The highest READY version, or nullptr.
   const VersionEntry* LatestReady() const;
@@ -111,10 +121,20 @@ class ModelManager {
 
   // Calls `f` on the model of every READY version published now, without
   // holding the table's lock (so `f` may block or use the manager).
+  // The shadow of model `name` when it has one that is READY: its handle and
+  // share. Costs one atomic load when no model has a shadow.
+  struct Shadow {
+    ModelHandle model;
+    int percent = 0;
+  };
+  std::optional<Shadow> FindShadow(std::string_view name) const LOCKS_EXCLUDED(mu_);
+
   void ForEachReadyModel(const std::function<void(const Model&)>& f) const LOCKS_EXCLUDED(mu_);
 
  private:
   ModelTableObserver* observer_ = nullptr;
+  // How many models in the table have a shadow.
+  std::atomic<int> shadowed_{0};
   mutable std::shared_mutex mu_;
   std::map<std::string, ModelEntry, std::less<>> models_ GUARDED_BY(mu_);
 };

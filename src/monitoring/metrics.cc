@@ -61,6 +61,32 @@ void Metrics::OnInferenceDone(const std::string& model, const std::string& versi
   }
 }
 
+void Metrics::OnShadowDone(const std::string& model, const std::string& shadow_version,
+                           const Status& status, const ShadowComparison* comparison,
+                           std::chrono::nanoseconds duration) {
+  const Key key(model, shadow_version);
+  ShadowSeries* s = nullptr;
+  {
+    std::shared_lock lock(mu_);
+    auto it = shadow_series_.find(key);
+    if (it != shadow_series_.end()) s = it->second.get();
+  }
+  if (s == nullptr) {
+    std::unique_lock lock(mu_);
+    auto& slot = shadow_series_[key];
+    if (!slot) slot = std::make_unique<ShadowSeries>();
+    s = slot.get();
+  }
+  s->duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
+  if (!status.ok() || comparison == nullptr) {
+    s->failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  (comparison->agree ? s->agree : s->differ).fetch_add(1, std::memory_order_relaxed);
+  s->abs_difference_sum.fetch_add(comparison->abs_difference_sum, std::memory_order_relaxed);
+  s->float_elements.fetch_add(comparison->float_elements, std::memory_order_relaxed);
+}
+
 void Metrics::OnModelChanged(const std::string& name, const ModelEntry* entry) {
   std::unique_lock lock(mu_);
   for (auto it = series_.lower_bound(Key(name, "")); it != series_.end() && it->first.first == name;) {
@@ -72,6 +98,12 @@ void Metrics::OnModelChanged(const std::string& name, const ModelEntry* entry) {
       }
     }
     it = present ? std::next(it) : series_.erase(it);
+  }
+  for (auto it = shadow_series_.lower_bound(Key(name, ""));
+       it != shadow_series_.end() && it->first.first == name;) {
+    const bool present = entry != nullptr && entry->shadow &&
+                         std::to_string(entry->shadow->version) == it->first.second;
+    it = present ? std::next(it) : shadow_series_.erase(it);
   }
 }
 
@@ -130,6 +162,42 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
     out += "berth_inference_request_duration_seconds_sum{" + labels + "} " + sum + "\n";
     out += "berth_inference_request_duration_seconds_count{" + labels + "} " +
            std::to_string(cumulative) + "\n";
+  }
+
+  Header(&out, "berth_shadow_requests_total", "counter",
+         "Shadow requests, by outcome: agree or differ with the live answer, or failed.");
+  for (const auto& [key, s] : shadow_series_) {
+    if (live.count(key) == 0) continue;
+    const std::string labels = Labels(key.first, key.second);
+    out += "berth_shadow_requests_total{" + labels + ",outcome=\"agree\"} " +
+           std::to_string(s->agree.load()) + "\n";
+    out += "berth_shadow_requests_total{" + labels + ",outcome=\"differ\"} " +
+           std::to_string(s->differ.load()) + "\n";
+    out += "berth_shadow_requests_total{" + labels + ",outcome=\"failed\"} " +
+           std::to_string(s->failed.load()) + "\n";
+  }
+  Header(&out, "berth_shadow_abs_difference_sum", "counter",
+         "Sum of |live - shadow| over the floating-point output elements compared.");
+  for (const auto& [key, s] : shadow_series_) {
+    if (live.count(key) == 0) continue;
+    char sum[32];
+    std::snprintf(sum, sizeof(sum), "%.9g", s->abs_difference_sum.load());
+    out += "berth_shadow_abs_difference_sum{" + Labels(key.first, key.second) + "} " + sum + "\n";
+  }
+  Header(&out, "berth_shadow_compared_elements_total", "counter",
+         "Floating-point output elements compared (divide the sum above by this).");
+  for (const auto& [key, s] : shadow_series_) {
+    if (live.count(key) == 0) continue;
+    out += "berth_shadow_compared_elements_total{" + Labels(key.first, key.second) + "} " +
+           std::to_string(s->float_elements.load()) + "\n";
+  }
+  Header(&out, "berth_shadow_duration_seconds_sum", "counter",
+         "Time the shadow version took, summed over shadow requests.");
+  for (const auto& [key, s] : shadow_series_) {
+    if (live.count(key) == 0) continue;
+    char sum[32];
+    std::snprintf(sum, sizeof(sum), "%.9f", static_cast<double>(s->duration_ns.load()) * 1e-9);
+    out += "berth_shadow_duration_seconds_sum{" + Labels(key.first, key.second) + "} " + sum + "\n";
   }
   lock.unlock();
 

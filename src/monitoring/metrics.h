@@ -35,6 +35,13 @@ class Metrics final : public InferenceObserver, public ModelTableObserver {
   void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
                        std::chrono::nanoseconds duration) override LOCKS_EXCLUDED(mu_);
 
+  // Records one shadow request: agreement with the live answer, the mean
+  // absolute difference of floating-point outputs, failures, and latency,
+  // per model and shadow version.
+  void OnShadowDone(const std::string& model, const std::string& shadow_version,
+                    const Status& status, const ShadowComparison* comparison,
+                    std::chrono::nanoseconds duration) override LOCKS_EXCLUDED(mu_);
+
   // Drops the series of the versions `name` no longer has (all of them when
   // `entry` is null), so that the series stay bounded by the versions
   // present, however many come and go.
@@ -56,12 +63,21 @@ class Metrics final : public InferenceObserver, public ModelTableObserver {
     std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};  // +Inf last
     std::atomic<uint64_t> duration_ns{0};
   };
+  struct ShadowSeries {
+    std::atomic<uint64_t> agree{0};
+    std::atomic<uint64_t> differ{0};
+    std::atomic<uint64_t> failed{0};
+    std::atomic<double> abs_difference_sum{0};
+    std::atomic<uint64_t> float_elements{0};
+    std::atomic<uint64_t> duration_ns{0};
+  };
   using Key = std::pair<std::string, std::string>;  // (model, version)
 
   Series* GetSeries(const Key& key) LOCKS_EXCLUDED(mu_);
 
   mutable std::shared_mutex mu_;
   std::map<Key, std::unique_ptr<Series>> series_ GUARDED_BY(mu_);
+  std::map<Key, std::unique_ptr<ShadowSeries>> shadow_series_ GUARDED_BY(mu_);
   std::atomic<uint64_t> unknown_model_failures_{0};
 };
 

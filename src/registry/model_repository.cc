@@ -209,10 +209,17 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
       aliases.versions[a.alias] = a.version;
       if (!a.split.empty()) aliases.splits[a.alias] = a.split;
     }
+    ASSIGN_OR_RETURN(aliases.shadow, store_->Shadow(name));
   }
   // The versions `change` needs READY before it may be recorded.
   std::vector<int64_t> targets;
-  if (change != nullptr) {
+  if (change != nullptr && change->shadow) {
+    aliases.shadow.reset();
+    if (change->shadow_percent > 0) {
+      targets.push_back(change->version);
+      aliases.shadow = ShadowTarget{change->version, change->shadow_percent};
+    }
+  } else if (change != nullptr) {
     if (change->split.empty()) {
       targets.push_back(change->version);
       aliases.splits.erase(change->alias);
@@ -220,14 +227,14 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
       for (const WeightedVersion& w : change->split) targets.push_back(w.version);
       aliases.splits[change->alias] = change->split;
     }
-    for (int64_t v : targets) {
-      std::error_code version_ec;
-      if (!fs::is_directory(root_ / name / std::to_string(v), version_ec)) {
-        return Status::NotFound("model '" + name + "' has no version " + std::to_string(v) +
-                                " in the repository");
-      }
-    }
     aliases.versions[change->alias] = change->version;
+  }
+  for (int64_t v : targets) {
+    std::error_code version_ec;
+    if (!fs::is_directory(root_ / name / std::to_string(v), version_ec)) {
+      return Status::NotFound("model '" + name + "' has no version " + std::to_string(v) +
+                              " in the repository");
+    }
   }
   // Taken before reading the files: a change made while they are read shows
   // up as a new fingerprint at the next poll.
@@ -241,12 +248,16 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
       const VersionEntry* target = entry.FindVersion(v);
       if (target == nullptr || target->state != ModelState::kReady) {
         const std::string why = target == nullptr ? "it is not in the repository" : target->reason;
-        return Status::FailedPrecondition("version " + std::to_string(v) + " of model '" + name +
-                                          "' cannot serve (" + why + "); alias '" +
-                                          change->alias + "' is unchanged");
+        return Status::FailedPrecondition(
+            "version " + std::to_string(v) + " of model '" + name + "' cannot serve (" + why +
+            "); " + (change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'") +
+            " is unchanged");
       }
     }
-    if (change->split.empty()) {
+    if (change->shadow) {
+      ASSIGN_OR_RETURN(*previous, store_->SetShadow(name, change->version, change->shadow_percent,
+                                                    change->actor, change->reason));
+    } else if (change->split.empty()) {
       ASSIGN_OR_RETURN(*previous, store_->SetAlias(name, change->alias, change->version,
                                                    change->action, change->actor, change->reason));
     } else {
@@ -342,7 +353,7 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     record.source = "directory";
     record.created_by = "repository";
     ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
-    Status s = store_->RegisterVersion(record, "repository");
+    Status s = store_->RegisterVersion(record, record.created_by);
     if (!s.ok()) {
       LOG_WARN("cannot register version", {{"model", entry.name},
                                             {"version", std::to_string(v.version)},
@@ -371,6 +382,18 @@ Status ModelRepository::Promote(const std::string& name, int64_t version, AliasC
                                 std::optional<int64_t>* previous) {
   change.version = version;
   change.action = "promote";
+  return MoveAlias(name, std::move(change), previous);
+}
+
+Status ModelRepository::SetShadow(const std::string& name, int64_t version, int percent,
+                                  AliasChange change, std::optional<int64_t>* previous) {
+  if (percent < 0 || percent > 100) {
+    return Status::InvalidArgument("a shadow's percent is from 1 to 100 (0 turns it off)");
+  }
+  change.shadow = true;
+  change.shadow_percent = percent;
+  change.version = version;
+  change.action = "shadow";
   return MoveAlias(name, std::move(change), previous);
 }
 
@@ -583,6 +606,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases
   entry.name = name;
   entry.aliases = aliases.versions;
   entry.splits = aliases.splits;
+  entry.shadow = aliases.shadow;
   const std::optional<ModelEntry> current = manager_->Find(name);
   const fs::path dir = root_ / name;
   auto config = LoadModelConfig(dir);
@@ -635,6 +659,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases
   for (const auto& [alias, split] : aliases.splits) {
     for (const WeightedVersion& w : split) pinned.emplace_back(alias, w.version);
   }
+  if (aliases.shadow) pinned.emplace_back("shadow", aliases.shadow->version);
   for (const auto& [alias, v] : pinned) {
     if (entry.FindVersion(v) != nullptr) continue;
     if (std::find(present.begin(), present.end(), v) != present.end()) {

@@ -32,6 +32,10 @@ struct AliasChange {
   int64_t version = 0;  // a split's heaviest version
   std::vector<WeightedVersion> split;
   std::string action;
+  // Set by SetShadow: the change is to the model's shadow (percent 0: off),
+  // not to an alias.
+  bool shadow = false;
+  int shadow_percent = 0;
 };
 
 class ModelRepository {
@@ -87,6 +91,11 @@ class ModelRepository {
   StatusOr<int64_t> Push(const std::string& name, std::string_view artifact,
                          std::string_view metadata_json, const std::string& actor,
                          bool allow_signature_change) LOCKS_EXCLUDED(mu_);
+  // Sends a copy of `percent` percent of the model's traffic to `version`
+  // (loaded and READY first), or with percent 0 stops; recorded and audited
+  // like an alias move. `previous` gets the former shadow version.
+  Status SetShadow(const std::string& name, int64_t version, int percent, AliasChange change,
+                   std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Points `change.alias` back at the version it pointed at before the
   // current one (RollbackTarget over the store's history); returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
@@ -103,6 +112,7 @@ class ModelRepository {
   struct Aliases {
     std::map<std::string, int64_t, std::less<>> versions;
     std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+    std::optional<ShadowTarget> shadow;
   };
   // Loads `name` and publishes it, with its stored aliases and `change` (if
   // not null) applied; see Promote for what `change` requires.

@@ -46,7 +46,7 @@ struct AuditRecord {
   std::string at;       // RFC 3339, UTC
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
-  std::string action;   // "register", "promote", "split", "rollback"
+  std::string action;   // "register", "promote", "split", "rollback", "shadow"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
@@ -82,6 +82,14 @@ class RegistryStore {
                                                     const std::vector<WeightedVersion>& split,
                                                     std::string_view actor,
                                                     std::string_view reason) = 0;
+
+  // Sends a copy of `percent` percent of `model`'s traffic to `version`
+  // (registered), or with percent 0 turns the shadow off; audited as
+  // "shadow". Returns the previous shadow version, if any.
+  virtual StatusOr<std::optional<int64_t>> SetShadow(std::string_view model, int64_t version,
+                                                     int percent, std::string_view actor,
+                                                     std::string_view reason) = 0;
+  virtual StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) = 0;
 
   // The model's audit records, oldest first.
   virtual StatusOr<std::vector<AuditRecord>> History(std::string_view model) = 0;

@@ -65,6 +65,15 @@ CREATE TABLE alias_splits (
   FOREIGN KEY (model, version) REFERENCES versions(model, version)
 );
 )sql",
+    R"sql(
+CREATE TABLE shadows (
+  model TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  percent INTEGER NOT NULL CHECK (percent BETWEEN 1 AND 100),
+  updated_at TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+)sql",
 };
 
 std::string NowRfc3339() {
@@ -299,6 +308,33 @@ class SqliteRegistryStore final : public RegistryStore {
     return previous;
   }
 
+  StatusOr<std::optional<int64_t>> SetShadow(std::string_view model, int64_t version,
+                                             int percent, std::string_view actor,
+                                             std::string_view reason) override {
+    if (percent < 0 || percent > 100) {
+      return Status::InvalidArgument("a shadow's percent is from 1 to 100 (0 turns it off)");
+    }
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto previous = SetShadowLocked(model, version, percent, actor, reason);
+    if (!previous.ok()) {
+      Exec("ROLLBACK").ok();
+      return previous.status();
+    }
+    RETURN_IF_ERROR(Exec("COMMIT"));
+    return previous;
+  }
+
+  StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Statement s(db_, "SELECT version, percent FROM shadows WHERE model = ?");
+    s.Bind(1, model);
+    std::optional<ShadowTarget> out;
+    if (s.Step()) out = ShadowTarget{s.Int(0), static_cast<int>(s.Int(1))};
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
   StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
     std::lock_guard lock(mu_);
     std::vector<AuditRecord> out;
@@ -411,6 +447,42 @@ class SqliteRegistryStore final : public RegistryStore {
     upsert.Step();
     RETURN_IF_ERROR(upsert.status());
     RETURN_IF_ERROR(Audit(model, action, alias, previous, version, actor, reason));
+    return previous;
+  }
+
+  StatusOr<std::optional<int64_t>> SetShadowLocked(std::string_view model, int64_t version,
+                                                   int percent, std::string_view actor,
+                                                   std::string_view reason)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::optional<int64_t> previous;
+    {
+      Statement current(db_, "SELECT version FROM shadows WHERE model = ?");
+      current.Bind(1, model);
+      if (current.Step()) previous = current.Int(0);
+      RETURN_IF_ERROR(current.status());
+    }
+    {
+      Statement clear(db_, "DELETE FROM shadows WHERE model = ?");
+      clear.Bind(1, model);
+      clear.Step();
+      RETURN_IF_ERROR(clear.status());
+    }
+    std::optional<int64_t> to;
+    if (percent > 0) {
+      Statement insert(db_,
+                       "INSERT INTO shadows(model, version, percent, updated_at) VALUES (?, ?, ?, ?)");
+      insert.Bind(1, model).Bind(2, version).Bind(3, static_cast<int64_t>(percent));
+      insert.Bind(4, NowRfc3339());
+      insert.Step();
+      if (!insert.status().ok()) {
+        return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                                std::string(model) + "' is not registered");
+      }
+      to = version;
+    }
+    const std::string what = percent > 0 ? std::to_string(percent) + "%" : std::string("off");
+    RETURN_IF_ERROR(Audit(model, "shadow", "", previous, to, actor,
+                          reason.empty() ? what : what + ": " + std::string(reason)));
     return previous;
   }
 

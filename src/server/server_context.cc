@@ -62,6 +62,20 @@ StatusOr<int64_t> ServerContext::Push(std::string_view peer, const std::string& 
                           allow_signature_change);
 }
 
+StatusOr<AliasMove> ServerContext::SetShadow(std::string_view peer, const std::string& name,
+                                             int64_t version, int percent,
+                                             const std::string& reason) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  RETURN_IF_ERROR(ValidateModelName(name));
+  AliasChange change;
+  change.actor = std::string(peer);
+  change.reason = reason;
+  AliasMove move;
+  RETURN_IF_ERROR(repository->SetShadow(name, version, percent, change, &move.previous));
+  move.version = version;
+  return move;
+}
+
 StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::string& name,
                                          const std::vector<WeightedVersion>& split,
                                          const std::string& alias,

@@ -67,6 +67,8 @@ struct ServerContext {
   // Registers a new version from an artifact's bytes (ModelRepository::Push).
   StatusOr<int64_t> Push(std::string_view peer, const std::string& name, std::string_view artifact,
                          std::string_view metadata_json, bool allow_signature_change) const;
+  StatusOr<AliasMove> SetShadow(std::string_view peer, const std::string& name, int64_t version,
+                                int percent, const std::string& reason) const;
   StatusOr<AliasMove> Split(std::string_view peer, const std::string& name,
                             const std::vector<WeightedVersion>& split, const std::string& alias,
                             const std::string& reason) const;

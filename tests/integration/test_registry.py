@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import numpy as np
 import pytest
+import requests
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
@@ -346,6 +347,9 @@ def test_push_stores_a_new_version_with_its_metadata(
         assert shown[3]["metadata"] == {"f1": 0.91, "trained_at": "2026-11-01", "dataset": "sha256:ab"}
         assert shown[3]["digest"] == "sha256:" + hashlib.sha256(artifact).hexdigest()
         assert shown[3]["created_by"] == "127.0.0.1"
+        registered = [h for h in client.get(f"/v2/registry/models/{MODEL}/history").json()["history"] if h["to"] == 3]
+        assert registered[0]["action"] == "register" and registered[0]["actor"] == "127.0.0.1"
+        assert registered[0]["reason"] == "push"
         assert (repo / MODEL / "3" / "model.onnx").read_bytes() == artifact
         # A new model is created by its first push.
         created = push(client, "fresh_model", artifact)
@@ -380,3 +384,63 @@ def test_bad_pushes_store_nothing(served: BerthServer, repo: Path, model_reposit
         assert_error(client.get("/v2/models/never_created"), 404)
         history = client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]
         assert all(h["to"] != 3 for h in history)
+
+
+def shadow_counts(server: BerthServer, version: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in requests.get(f"{server.base_url}/metrics", timeout=5).text.splitlines():
+        prefix = f'berth_shadow_requests_total{{model="{MODEL}",version="{version}",outcome="'
+        if line.startswith(prefix):
+            outcome = line[len(prefix) :].split('"', 1)[0]
+            counts[outcome] = int(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def test_shadow_traffic_is_compared_and_never_returned(
+    served: BerthServer, model_repository: ModelRepository
+) -> None:
+    model = iris(model_repository, 1)
+    body = model.infer_request(model.dataset.X_test[:5])
+    with V2Client(served.base_url) as client:
+        assert promote(client, 2).status_code == 200
+        response = client.post(f"/v2/registry/models/{MODEL}/shadow", {"version": 1, "percent": 100})
+        assert response.status_code == 200, response.text
+        assert response.json() == {"model": MODEL, "version": 1, "percent": 100, "previous": None}
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["shadow"] == {"version": 1, "percent": 100}
+        for _ in range(50):
+            assert infer_ok(client.infer(MODEL, body))["model_version"] == "2"  # the shadow never answers
+        deadline = time.monotonic() + 10
+        while sum(shadow_counts(served, "1").values()) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        counts = shadow_counts(served, "1")
+        assert sum(counts.values()) == 50, counts
+        assert counts["failed"] == 0
+        # Versions 1 and 2 are different models: some answers differ.
+        assert counts["differ"] > 0
+        text = requests.get(f"{served.base_url}/metrics", timeout=5).text
+        assert f'berth_shadow_compared_elements_total{{model="{MODEL}",version="1"}}' in text
+
+        off = client.post(f"/v2/registry/models/{MODEL}/shadow", {"percent": 0})
+        assert off.status_code == 200, off.text
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["shadow"] is None
+        infer_ok(client.infer(MODEL, body))
+        assert shadow_counts(served, "1") == {}  # the series leaves with the shadow
+        actions = [h["action"] for h in client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]]
+        assert actions[-2:] == ["shadow", "shadow"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"version": 9, "percent": 10}, 404),
+        ({"version": 1, "percent": 101}, 400),
+        ({"version": 1}, 400),
+        ({"percent": 10}, 400),
+        ({"version": 1, "percent": 0}, 400),
+        ({"version": "1", "percent": 10}, 400),
+    ],
+)
+def test_bad_shadows_are_refused(served: BerthServer, body: Any, status: int) -> None:
+    with V2Client(served.base_url) as client:
+        assert_error(client.post(f"/v2/registry/models/{MODEL}/shadow", body), status)
+        assert client.get(f"/v2/registry/models/{MODEL}").json()["shadow"] is None

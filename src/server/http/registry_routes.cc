@@ -114,6 +114,44 @@ StatusOr<SplitRequest> ParseSplitRequest(const std::string& body) {
   return out;
 }
 
+// A shadow body: {"version": N, "percent": 1..100, "reason": "..."}, or
+// {"percent": 0} to stop.
+struct ShadowRequest {
+  int64_t version = 0;
+  int percent = 0;
+  std::string reason;
+};
+
+StatusOr<ShadowRequest> ParseShadowRequest(const std::string& body) {
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJson(body, &doc));
+  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
+  RETURN_IF_ERROR(CheckMembers(doc, {"version", "percent", "reason"}, "the shadow request"));
+  ShadowRequest out;
+  auto percent = doc.FindMember("percent");
+  if (percent == doc.MemberEnd() || !percent->value.IsInt() || percent->value.GetInt() < 0 ||
+      percent->value.GetInt() > 100) {
+    return Status::InvalidArgument("the shadow request needs 'percent': 1 to 100, or 0 to stop");
+  }
+  out.percent = percent->value.GetInt();
+  auto version = doc.FindMember("version");
+  if (out.percent > 0) {
+    if (version == doc.MemberEnd() || !version->value.IsInt64() || version->value.GetInt64() <= 0) {
+      return Status::InvalidArgument("the shadow request needs 'version': a version number");
+    }
+    out.version = version->value.GetInt64();
+  } else if (version != doc.MemberEnd()) {
+    return Status::InvalidArgument("'version' goes with a percent above 0");
+  }
+  auto reason = doc.FindMember("reason");
+  if (reason != doc.MemberEnd()) {
+    if (!reason->value.IsString()) return Status::InvalidArgument("'reason' must be a string");
+    out.reason.assign(reason->value.GetString(), reason->value.GetStringLength());
+  }
+  if (out.reason.size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  return out;
+}
+
 void WriteSplits(JsonWriter* w, const ModelEntry& entry) {
   w->StartObject();
   for (const auto& [alias, split] : entry.splits) {
@@ -184,6 +222,17 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
   } else {
     w.StartObject();
     w.EndObject();
+  }
+  w.Key("shadow");
+  if (entry && entry->shadow) {
+    w.StartObject();
+    w.Key("version");
+    w.Int64(entry->shadow->version);
+    w.Key("percent");
+    w.Int(entry->shadow->percent);
+    w.EndObject();
+  } else {
+    w.Null();
   }
   w.Key("default_version");
   const VersionEntry* def = entry ? entry->Default() : nullptr;
@@ -421,6 +470,29 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 WriteString(&w, name);
                 w.Key("version");
                 w.Int64(*version);
+                w.EndObject();
+                reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
+              });
+  router->Add("POST", "/v2/registry/models/{model}/shadow",
+              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+                auto shadow = ParseShadowRequest(req.body);
+                if (!shadow.ok()) return reply(ErrorResponse(shadow.status()));
+                const std::string name(Param(p, "model"));
+                auto done = ctx->SetShadow(req.peer, name, shadow->version, shadow->percent,
+                                           shadow->reason);
+                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                rapidjson::StringBuffer buf;
+                JsonWriter w(buf);
+                w.StartObject();
+                w.Key("model");
+                WriteString(&w, name);
+                w.Key("version");
+                WriteOptional(&w, shadow->percent > 0 ? std::optional<int64_t>(shadow->version)
+                                                      : std::nullopt);
+                w.Key("percent");
+                w.Int(shadow->percent);
+                w.Key("previous");
+                WriteOptional(&w, done->previous);
                 w.EndObject();
                 reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
               });
