@@ -23,6 +23,7 @@ import train_models  # noqa: E402  (examples/ is not a package)
 
 MODEL_NAME: Final = train_models.IRIS_LOGREG.name
 # Explicit, whatever the example default becomes: one ONNX Runtime thread.
+VERSIONS: Final = (1, 2)
 ONNXRUNTIME_OPTIONS: Final = {"intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization_level": "all"}
 
 
@@ -31,7 +32,7 @@ class BenchModel:
     """Everything the servers and the load generators need about the model."""
 
     name: str
-    repository: Path  # a Berth model repository holding only this model
+    repository: Path  # a Berth model repository holding only this model, as VERSIONS
     onnx_path: Path
     pickle_path: Path  # the fitted scikit-learn estimator
     row: tuple[float, ...]  # the one input row every request carries
@@ -45,9 +46,14 @@ class BenchModel:
 def prepare(workdir: Path) -> BenchModel:
     """Train, convert and check the model; write the repository and the pickle under `workdir`."""
     trained = train_models.train(train_models.IRIS_LOGREG)
-    config = dataclasses.replace(train_models.model_config(trained), onnxruntime_options=ONNXRUNTIME_OPTIONS)
+    # Versions 1 and 2 hold the same artifact, both loaded, so that Berth's
+    # infer-by-alias and infer-by-split rows run the same model as infer-by-number.
+    config = dataclasses.replace(
+        train_models.model_config(trained, version_policy={"all": True}), onnxruntime_options=ONNXRUNTIME_OPTIONS
+    )
     repository = workdir / "model_repository"
-    model_dir = train_models.export_model(trained, repository, config=config)
+    for version in VERSIONS:
+        model_dir = train_models.export_model(trained, repository, version=version, config=config)
 
     pickle_path = workdir / "peers" / "model.pkl"
     pickle_path.parent.mkdir(parents=True, exist_ok=True)

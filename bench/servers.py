@@ -139,6 +139,75 @@ def _start_berth_process(ctx: PeerContext, stack: ExitStack, grpc_port: int) -> 
     return server, http_port, setup
 
 
+# The alias that splits traffic 50/50 over versions 1 and 2 (the same artifact).
+SPLIT_ALIAS: Final = "ab"
+BERTH_REST_ROWS: Final = ("Berth REST", "Berth REST by alias", "Berth REST by split")
+
+
+def _registry_post(http_port: int, path: str, body: dict[str, object]) -> str:
+    """POST `body` to the registry admin API; empty on 200, else what went wrong."""
+    request = urllib.request.Request(
+        f"http://{HOST}:{http_port}/v2/registry/models/{path}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return "" if response.status == 200 else f"POST {path}: HTTP {response.status}"
+    except urllib.error.HTTPError as error:
+        return f"POST {path}: HTTP {error.code} {error.read(500).decode(errors='replace')}"
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        return f"POST {path}: {error}"
+
+
+SPLIT_CHECK_REQUESTS: Final = 40  # all 40 from one version of a 50/50 split: odds 2 in 2**40
+
+
+def _check_split(url: str, body: bytes) -> str:
+    """Empty if requests to `url` are answered by both versions 1 and 2 (Berth-Model-Version), else why not."""
+    answered: set[str] = set()
+    for _ in range(SPLIT_CHECK_REQUESTS):
+        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answered.add(response.headers.get("Berth-Model-Version", "?"))
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+            return f"POST {url}: {error}"
+    if answered != {"1", "2"}:
+        return f"{SPLIT_CHECK_REQUESTS} requests were answered by versions {sorted(answered)}, not by both 1 and 2"
+    return ""
+
+
+def _berth_rest_targets(ctx: PeerContext, server: ManagedProcess, http_port: int, setup: str) -> list[Target | Skipped]:
+    """Infer by version number, by alias (production -> 1) and by a 50/50 split over versions 1 and 2.
+
+    All three run on the one server process, one after the other, so their
+    ratio is the cost of resolving an alias or drawing a split on the hot path.
+    """
+    base = f"http://{HOST}:{http_port}/v2/models/{ctx.model.name}/versions"
+    by_number = Target(BERTH_REST_ROWS[0], "http", f"{base}/1/infer", server, f"{setup}; POST .../versions/1/infer")
+    model = ctx.model.name
+    problem = _registry_post(http_port, f"{model}/promote", {"version": 1, "alias": "production"})
+    alias: Target | Skipped = (
+        Skipped(BERTH_REST_ROWS[1], f"could not promote version 1: {problem}")
+        if problem
+        else Target(BERTH_REST_ROWS[1], "http", f"{base}/production/infer", server,
+                    f"{setup}; POST .../versions/production/infer, production -> version 1")
+    )  # fmt: skip
+    problem = _registry_post(http_port, f"{model}/split", {"versions": {"1": 50, "2": 50}, "alias": SPLIT_ALIAS})
+    if not problem:
+        problem = _check_split(f"{base}/{SPLIT_ALIAS}/infer", ctx.model.rest_body)
+    split: Target | Skipped = (
+        Skipped(BERTH_REST_ROWS[2], f"could not split over versions 1 and 2: {problem}")
+        if problem
+        else Target(BERTH_REST_ROWS[2], "http", f"{base}/{SPLIT_ALIAS}/infer", server,
+                    f"{setup}; POST .../versions/{SPLIT_ALIAS}/infer, alias {SPLIT_ALIAS} split 50/50 over "
+                    "versions 1 and 2 (the same artifact)")
+    )  # fmt: skip
+    return [by_number, alias, split]
+
+
 def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
     """Berth with REST and, if this build has it, gRPC; one process for both."""
     if not ctx.berth_binary.is_file():
@@ -152,9 +221,7 @@ def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
         grpc_problem = f"Berth did not start with --grpc-port: {str(error).splitlines()[0]}"
         server, http_port, setup = _start_berth_process(ctx, stack, -1)
         grpc_port = -1
-    targets: list[Target | Skipped] = [
-        Target("Berth REST", "http", ctx.infer_url(http_port), server, setup),
-    ]
+    targets = _berth_rest_targets(ctx, server, http_port, setup)
     if grpc_port > 0:
         try:
             server.wait_until(
@@ -307,7 +374,7 @@ def start_nginx(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
 
 
 PEERS: Final[Sequence[Peer]] = (
-    Peer("berth", ("Berth REST", "Berth gRPC"), start_berth),
+    Peer("berth", (*BERTH_REST_ROWS, "Berth gRPC"), start_berth),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

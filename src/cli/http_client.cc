@@ -127,16 +127,29 @@ HttpClient::HttpClient(ServerUrl url, std::chrono::milliseconds timeout)
     : url_(std::move(url)), timeout_(timeout) {}
 
 StatusOr<HttpResponse> HttpClient::Get(std::string_view target) const {
-  return Send(/*post=*/false, target, {});
+  return Send(/*post=*/false, target, {}, {}, {});
 }
 
 StatusOr<HttpResponse> HttpClient::Post(std::string_view target,
                                         std::string_view json_body) const {
-  return Send(/*post=*/true, target, json_body);
+  return Send(/*post=*/true, target, std::string(json_body), "application/json", {});
 }
 
-StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target,
-                                        std::string_view body) const {
+StatusOr<HttpResponse> HttpClient::Post(std::string_view target, std::string body,
+                                        std::string_view content_type,
+                                        const HttpHeaders& headers) const {
+  return Send(/*post=*/true, target, std::move(body), content_type, headers);
+}
+
+StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target, std::string body,
+                                        std::string_view content_type,
+                                        const HttpHeaders& headers) const {
+  for (const auto& [name, value] : headers) {
+    if ((name + value).find_first_of("\r\n") != std::string::npos) {
+      return Status::InvalidArgument("the header " + PrintableExcerpt(name) +
+                                     " holds a line break");
+    }
+  }
   const std::string within =
       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout_).count()) + " s";
   asio::io_context ioc;
@@ -176,9 +189,10 @@ StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target,
   request.set(bhttp::field::host, host);
   request.set(bhttp::field::user_agent, std::string("berth/") + kBerthVersion);
   request.set(bhttp::field::accept, "application/json");
+  for (const auto& [name, value] : headers) request.set(name, value);
   if (post) {
-    request.set(bhttp::field::content_type, "application/json");
-    request.body() = std::string(body);
+    request.set(bhttp::field::content_type, std::string(content_type));
+    request.body() = std::move(body);
   }
   request.prepare_payload();
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -31,6 +33,9 @@ StatusOr<ServerUrl> ParseServerUrl(std::string_view url);
 // RFC 3986's unreserved set (A-Z a-z 0-9 - . _ ~) becomes %XX, so a model
 // name with '/', '?', '%' or spaces stays one segment.
 std::string EncodePathSegment(std::string_view segment);
+
+// Extra request header fields, name and value, sent as given.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpResponse {
   int status = 0;
@@ -56,8 +61,16 @@ class HttpClient {
   StatusOr<HttpResponse> Get(std::string_view target) const;
   StatusOr<HttpResponse> Post(std::string_view target, std::string_view json_body) const;
 
+  // A POST of `body` as `content_type`, with `headers` added (names and
+  // values must not hold CR or LF). The body is sent whole with its
+  // Content-Length; a server that refuses it early (413) still has its
+  // answer read and returned.
+  StatusOr<HttpResponse> Post(std::string_view target, std::string body,
+                              std::string_view content_type, const HttpHeaders& headers) const;
+
  private:
-  StatusOr<HttpResponse> Send(bool post, std::string_view target, std::string_view body) const;
+  StatusOr<HttpResponse> Send(bool post, std::string_view target, std::string body,
+                              std::string_view content_type, const HttpHeaders& headers) const;
 
   ServerUrl url_;
   std::chrono::milliseconds timeout_;

@@ -82,5 +82,18 @@ TEST(EncodePathSegmentTest, KeepsUnreservedAndEscapesTheRest) {
   EXPECT_EQ(EncodePathSegment(""), "");
 }
 
+TEST(HttpClientTest, RefusesHeadersThatWouldSplitTheRequest) {
+  StatusOr<ServerUrl> url = ParseServerUrl("http://127.0.0.1:1");
+  ASSERT_TRUE(url.ok());
+  HttpClient client(*url, std::chrono::seconds(1));
+  for (HttpHeaders headers : {HttpHeaders{{"X-A", "1\r\nX-Injected: 2"}},
+                              HttpHeaders{{"X-A\n", "1"}}}) {
+    StatusOr<HttpResponse> r = client.Post("/x", "body", "application/octet-stream", headers);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << r.status().message();
+    EXPECT_NE(r.status().message().find("line break"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace berth::cli

@@ -1,10 +1,15 @@
 #include "cli/models_command.h"
 
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+#include <limits>
 #include <utility>
 
 #include "cli/http_client.h"
@@ -19,6 +24,10 @@ const char kModelsSynopsis[] = R"(Usage:
   berth models history  --url URL NAME [--json]
   berth models promote  --url URL NAME VERSION [--alias production] [--reason TEXT]
   berth models rollback --url URL NAME [--alias production] [--reason TEXT]
+  berth models push     --url URL --name NAME FILE [--metadata meta.json]
+                        [--allow-signature-change]
+  berth models split    --url URL NAME VERSION=WEIGHT VERSION=WEIGHT... [--alias production]
+                        [--reason TEXT]
 )";
 
 const char kModelsHelp[] = R"(
@@ -30,17 +39,30 @@ Commands (each talks to a running `berth serve`; see docs/registry.md):
   promote    point the alias at VERSION; the server loads the version first and
              leaves the alias where it was if the version does not load
   rollback   point the alias back at the version it pointed at before
+  push       upload FILE (e.g. model.onnx) as NAME's next version; the server
+             loads it before storing it and refuses it if it does not load.
+             The new version number is printed alone on the last line:
+               v=$(berth models push --url URL --name iris model.onnx | tail -1)
+             Pushing does not move production: promote the version to serve it.
+  split      send the alias's traffic to two or more versions by weight, e.g.
+             3=90 4=10 (a 90/10 canary); a promote or rollback ends the split
 
 Options:
   --url URL            the server's REST address, http://HOST[:PORT], e.g.
                        http://127.0.0.1:8000 (TLS is not supported yet)
   --json               print the server's JSON answer as it is (for scripts)
-  --alias NAME         the alias promote and rollback move (default production)
-  --reason TEXT        why, recorded in the model's history (promote, rollback)
+  --alias NAME         the alias promote, rollback and split move (default production)
+  --reason TEXT        why, recorded in the model's history (promote, rollback, split)
+  --name NAME          push: the model to add a version to (created by its first push)
+  --metadata FILE      push: a JSON object stored with the version (metrics,
+                       dataset, ...); shown by `show --json`
+  --allow-signature-change
+                       push: accept an artifact whose inputs or outputs differ
+                       from the serving version's (refused otherwise)
   --timeout-secs N     give up when the server has not answered after N s (default 30)
 
-promote and rollback are accepted only from the server's own machine unless it
-runs with --allow-remote-admin true.
+promote, rollback, push and split are accepted only from the server's own
+machine unless it runs with --allow-remote-admin true.
 Exit codes: 0 done; 1 the server refused (its message is printed) or could not be
 reached; 2 the command line is wrong.
 )";
@@ -50,6 +72,12 @@ namespace {
 // One year: far beyond any real wait, and far from overflowing chrono.
 constexpr int64_t kMaxTimeoutSecs = 365 * 24 * 3600;
 
+// File paths are quoted whole in messages up to this length.
+constexpr size_t kMaxPathShown = 4096;
+
+// The server refuses a push whose metadata is larger.
+constexpr size_t kMaxMetadataBytes = 1 << 20;
+
 const char* VerbName(ModelsVerb verb) {
   switch (verb) {
     case ModelsVerb::kList: return "list";
@@ -57,6 +85,8 @@ const char* VerbName(ModelsVerb verb) {
     case ModelsVerb::kHistory: return "history";
     case ModelsVerb::kPromote: return "promote";
     case ModelsVerb::kRollback: return "rollback";
+    case ModelsVerb::kPush: return "push";
+    case ModelsVerb::kSplit: return "split";
   }
   return "?";
 }
@@ -75,7 +105,7 @@ bool IsValidUtf8(std::string_view s) {
   return writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-// The JSON body of promote and rollback (docs/registry.md).
+// The JSON body of promote, rollback and split (docs/registry.md).
 std::string MutationBody(const ModelsCommand& command) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
@@ -83,6 +113,15 @@ std::string MutationBody(const ModelsCommand& command) {
   if (command.verb == ModelsVerb::kPromote) {
     writer.Key("version");
     writer.Int64(command.version);
+  }
+  if (command.verb == ModelsVerb::kSplit) {
+    writer.Key("versions");
+    writer.StartObject();
+    for (const SplitWeight& w : command.split) {
+      writer.Key(std::to_string(w.version).c_str());
+      writer.Int(w.weight);
+    }
+    writer.EndObject();
   }
   writer.Key("alias");
   writer.String(command.alias.data(), static_cast<rapidjson::SizeType>(command.alias.size()));
@@ -94,15 +133,72 @@ std::string MutationBody(const ModelsCommand& command) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+// Appends the whole of the file at `path` to `out`; `what` names it in the
+// error ("the artifact", "the metadata file").
+Status AppendFile(const std::string& path, const std::string& what, std::string* out) {
+  const auto failed = [&](int error) {
+    return Status::InvalidArgument("cannot read " + what + " '" +
+                                   PrintableExcerpt(path, kMaxPathShown) + "': " +
+                                   std::strerror(error));
+  };
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) return failed(errno);
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file)) > 0) out->append(buffer, n);
+  const int error = std::ferror(file) ? errno : 0;
+  std::fclose(file);
+  if (error != 0) return failed(error);
+  return Status::Ok();
+}
+
+// The push request's body: the metadata file's JSON object (when given),
+// then the artifact's bytes; `metadata_length` is the former's size.
+Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadata_length) {
+  *metadata_length = 0;
+  if (command.metadata_file.has_value()) {
+    const std::string what = "the metadata file";
+    RETURN_IF_ERROR(AppendFile(*command.metadata_file, what, body));
+    const std::string quoted =
+        what + " '" + PrintableExcerpt(*command.metadata_file, kMaxPathShown) + "'";
+    if (body->size() > kMaxMetadataBytes) {
+      return Status::InvalidArgument(quoted + " is over 1 MiB, the server's limit");
+    }
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+        body->data(), body->size());
+    if (doc.HasParseError()) {
+      return Status::InvalidArgument(quoted + " is not valid JSON: " +
+                                     rapidjson::GetParseError_En(doc.GetParseError()) +
+                                     " (offset " + std::to_string(doc.GetErrorOffset()) + ")");
+    }
+    if (!doc.IsObject()) {
+      return Status::InvalidArgument(quoted + " must hold a JSON object, e.g. {\"f1\": 0.91}");
+    }
+    *metadata_length = body->size();
+  }
+  return AppendFile(command.file, "the artifact", body);
+}
+
+// "3=90 4=10", as the command line gave it.
+std::string SplitText(const std::vector<SplitWeight>& split) {
+  std::string out;
+  for (const SplitWeight& w : split) {
+    if (!out.empty()) out += " ";
+    out += std::to_string(w.version) + "=" + std::to_string(w.weight);
+  }
+  return out;
+}
+
 }  // namespace
 
 StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& args) {
   const auto usage = [](std::string message) {
     return Status::InvalidArgument(std::move(message));
   };
-  if (args.empty()) {
-    return usage("models needs a command: list, show, history, promote or rollback");
-  }
+  static constexpr std::string_view kVerbList =
+      "list, show, history, promote, rollback, push or split";
+  if (args.empty()) return usage("models needs a command: " + std::string(kVerbList));
   ModelsCommand command;
   const std::string_view verb = args[0];
   if (verb == "list") {
@@ -115,13 +211,19 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     command.verb = ModelsVerb::kPromote;
   } else if (verb == "rollback") {
     command.verb = ModelsVerb::kRollback;
+  } else if (verb == "push") {
+    command.verb = ModelsVerb::kPush;
+  } else if (verb == "split") {
+    command.verb = ModelsVerb::kSplit;
   } else {
-    return usage("unknown models command '" + PrintableExcerpt(verb) +
-                 "': expected list, show, history, promote or rollback");
+    return usage("unknown models command '" + PrintableExcerpt(verb) + "': expected " +
+                 std::string(kVerbList));
   }
   const std::string name = std::string("models ") + VerbName(command.verb);
-  const bool moves_alias =
-      command.verb == ModelsVerb::kPromote || command.verb == ModelsVerb::kRollback;
+  const bool moves_alias = command.verb == ModelsVerb::kPromote ||
+                           command.verb == ModelsVerb::kRollback ||
+                           command.verb == ModelsVerb::kSplit;
+  const bool pushes = command.verb == ModelsVerb::kPush;
 
   std::vector<std::string_view> positional;
   std::vector<std::string_view> seen;
@@ -137,17 +239,27 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       flag = flag.substr(0, eq);
     }
     const std::string flag_text = PrintableExcerpt(flag);
-    if (flag != "--url" && flag != "--json" && flag != "--alias" && flag != "--reason" &&
-        flag != "--timeout-secs") {
+    const bool alias_flag = flag == "--alias" || flag == "--reason";
+    const bool push_flag =
+        flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
+    if (flag != "--url" && flag != "--json" && flag != "--timeout-secs" && !alias_flag &&
+        !push_flag) {
       return usage("unknown flag " + flag_text + " for " + name);
+    }
+    if (alias_flag && !moves_alias) {
+      return usage(flag_text + " applies to promote, rollback and split, not to " +
+                   VerbName(command.verb));
+    }
+    if (push_flag && !pushes) {
+      return usage(flag_text + " applies to push, not to " + std::string(VerbName(command.verb)));
     }
     for (std::string_view earlier : seen) {
       if (earlier == flag) return usage(flag_text + " is given twice");
     }
     seen.push_back(flag);
-    if (flag == "--json") {
-      if (value.has_value()) return usage("--json takes no value");
-      command.json = true;
+    if (flag == "--json" || flag == "--allow-signature-change") {
+      if (value.has_value()) return usage(flag_text + " takes no value");
+      (flag == "--json" ? command.json : command.allow_signature_change) = true;
       continue;
     }
     if (!value.has_value()) {
@@ -164,10 +276,13 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
         return usage(bad + ": expected a number of seconds from 1 to " +
                      std::to_string(kMaxTimeoutSecs));
       }
+    } else if (flag == "--name") {
+      if (Status valid = ValidateModelName(*value); !valid.ok()) return valid;
+      command.model = std::string(*value);
+    } else if (flag == "--metadata") {
+      if (value->empty()) return usage(bad + ": expected the path of a JSON file");
+      command.metadata_file = std::string(*value);
     } else {
-      if (!moves_alias) {
-        return usage(flag_text + " applies to promote and rollback, not to " + VerbName(command.verb));
-      }
       if (!IsValidUtf8(*value)) return usage(bad + ": it is not valid UTF-8");
       if (flag == "--alias") {
         if (value->empty()) return usage(bad + ": an alias needs a name");
@@ -179,6 +294,41 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
   }
 
   if (command.url.empty()) return usage(name + " needs --url URL, e.g. --url http://127.0.0.1:8000");
+  if (pushes) {
+    if (command.model.empty()) return usage(name + " needs --name NAME, the model to push to");
+    if (positional.size() != 1) {
+      return usage(name + " takes FILE, the artifact to push, got " +
+                   std::to_string(positional.size()) + " arguments");
+    }
+    if (positional[0].empty()) return usage(name + ": FILE is empty");
+    command.file = std::string(positional[0]);
+    return command;
+  }
+  if (command.verb == ModelsVerb::kSplit) {
+    if (positional.empty()) return usage(name + " takes NAME and VERSION=WEIGHT pairs");
+    if (Status valid = ValidateModelName(positional[0]); !valid.ok()) return valid;
+    command.model = std::string(positional[0]);
+    for (size_t i = 1; i < positional.size(); ++i) {
+      StatusOr<SplitWeight> pair = ParseSplitWeight(positional[i]);
+      if (!pair.ok()) return pair.status();
+      for (const SplitWeight& earlier : command.split) {
+        if (earlier.version == pair->version) {
+          return usage("version " + std::to_string(pair->version) + " is given twice");
+        }
+      }
+      command.split.push_back(*pair);
+    }
+    if (command.split.size() < 2 && ParseSplitWeight(positional[0]).ok()) {
+      return usage(name + " takes NAME first, then the VERSION=WEIGHT pairs ('" +
+                   PrintableExcerpt(positional[0]) + "' looks like a pair, not a model name)");
+    }
+    if (command.split.size() < 2) {
+      return usage(name + " needs at least two VERSION=WEIGHT pairs, e.g. 3=90 4=10 (got " +
+                   std::to_string(command.split.size()) + "); to send all traffic to one " +
+                   "version, promote it");
+    }
+    return command;
+  }
   const size_t wanted = command.verb == ModelsVerb::kList      ? 0
                         : command.verb == ModelsVerb::kPromote ? 2
                                                                : 1;
@@ -196,6 +346,26 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
                  PrintableExcerpt(positional[1]) + "'");
   }
   return command;
+}
+
+StatusOr<SplitWeight> ParseSplitWeight(std::string_view text) {
+  const auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("invalid split '" + PrintableExcerpt(text) + "': " + why);
+  };
+  const size_t eq = text.find('=');
+  if (eq == std::string_view::npos) return bad("expected VERSION=WEIGHT, e.g. 3=90");
+  SplitWeight out;
+  if (!ParsePositive(text.substr(0, eq), &out.version)) {
+    return bad("the version must be a positive whole number");
+  }
+  int64_t weight = 0;
+  if (!ParsePositive(text.substr(eq + 1), &weight) ||
+      weight > std::numeric_limits<int32_t>::max()) {
+    return bad("the weight must be a whole number from 1 to " +
+               std::to_string(std::numeric_limits<int32_t>::max()));
+  }
+  out.weight = static_cast<int32_t>(weight);
+  return out;
 }
 
 int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
@@ -227,6 +397,13 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
   // malformed command line: exit 1 with the reason.
   StatusOr<ServerUrl> url = ParseServerUrl(command.url);
   if (!url.ok()) return fail(url.status().message());
+  std::string push_body;
+  size_t metadata_length = 0;
+  if (command.verb == ModelsVerb::kPush) {
+    if (Status read = PushBody(command, &push_body, &metadata_length); !read.ok()) {
+      return fail(read.message());
+    }
+  }
   HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs));
 
   std::string target = "/v2/registry/models";
@@ -246,10 +423,27 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kRollback:
       response = client.Post(target + "/rollback", MutationBody(command));
       break;
+    case ModelsVerb::kSplit:
+      response = client.Post(target + "/split", MutationBody(command));
+      break;
+    case ModelsVerb::kPush: {
+      HttpHeaders headers;
+      if (command.metadata_file.has_value()) {
+        headers.emplace_back("Berth-Metadata-Length", std::to_string(metadata_length));
+      }
+      const char* query = command.allow_signature_change ? "?allow_signature_change=true" : "";
+      response = client.Post(target + "/versions" + query, std::move(push_body),
+                             "application/octet-stream", headers);
+      break;
+    }
   }
   if (!response.ok()) return fail(response.status().message());
   if (response->status < 200 || response->status > 299) {
-    return fail(ErrorMessage(response->status, response->body));
+    std::string message = ErrorMessage(response->status, response->body);
+    if (response->status == 413 && command.verb == ModelsVerb::kPush) {
+      message += "; the server's --max-request-bytes sets the largest push it accepts";
+    }
+    return fail(message);
   }
   if (command.json) {
     const std::string& body = response->body;
@@ -264,6 +458,8 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kHistory: text = FormatHistory(response->body); break;
     case ModelsVerb::kPromote:
     case ModelsVerb::kRollback: text = FormatAliasMove(response->body); break;
+    case ModelsVerb::kPush: text = FormatPush(response->body); break;
+    case ModelsVerb::kSplit: text = FormatSplit(response->body, SplitText(command.split)); break;
   }
   if (!text.ok()) return fail(text.status().message());
   std::fputs(text->c_str(), out);

@@ -22,23 +22,40 @@ inline constexpr int kExitUsage = 2;
 extern const char kModelsSynopsis[];
 extern const char kModelsHelp[];
 
-enum class ModelsVerb { kList, kShow, kHistory, kPromote, kRollback };
+enum class ModelsVerb { kList, kShow, kHistory, kPromote, kRollback, kPush, kSplit };
+
+// One VERSION=WEIGHT argument of split.
+struct SplitWeight {
+  int64_t version = 0;  // > 0
+  int32_t weight = 0;   // > 0 (the server takes weights up to INT32_MAX)
+};
 
 struct ModelsCommand {
   ModelsVerb verb = ModelsVerb::kList;
   std::string url;                  // checked when used (ParseServerUrl), not here
-  std::string model;                // empty for list
+  std::string model;                // empty for list; --name for push
   int64_t version = 0;              // promote only; > 0
-  std::string alias = "production"; // promote and rollback
+  std::string alias = "production"; // promote, rollback and split
   std::optional<std::string> reason;
   bool json = false;
   int64_t timeout_secs = 30;
+  // push: the artifact's path and the metadata file's; both read when run.
+  std::string file;
+  std::optional<std::string> metadata_file;
+  bool allow_signature_change = false;
+  // split: two or more, each version once, in the order given.
+  std::vector<SplitWeight> split;
 };
 
 // Parses the arguments after `berth models`: VERB, then flags and positional
 // arguments in any order; `--flag value` and `--flag=value` both work.
 // InvalidArgument, saying what is wrong, for anything that is a usage error.
 StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& args);
+
+// One VERSION=WEIGHT argument of split, e.g. "3=90". InvalidArgument, quoting
+// the argument, unless both are positive whole numbers (the weight at most
+// INT32_MAX).
+StatusOr<SplitWeight> ParseSplitWeight(std::string_view text);
 
 // Runs `berth models ARGS...` and returns the process exit code: 0 on success,
 // 1 when the server is unreachable or answers with an error (its message goes

@@ -57,10 +57,78 @@ TEST(ModelsCommandTest, ReadCommands) {
   EXPECT_EQ(c->verb, ModelsVerb::kHistory);
 }
 
+TEST(ModelsCommandTest, PushAsTheIssueWritesIt) {
+  StatusOr<ModelsCommand> c = Parse({"push", "--url", "http://127.0.0.1:8000", "--name", "iris",
+                                     "model.onnx", "--metadata", "meta.json"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->verb, ModelsVerb::kPush);
+  EXPECT_EQ(c->model, "iris");
+  EXPECT_EQ(c->file, "model.onnx");
+  EXPECT_EQ(c->metadata_file, "meta.json");
+  EXPECT_FALSE(c->allow_signature_change);
+
+  c = Parse({"push", "m.onnx", "--name=iris", "--url=http://h", "--allow-signature-change",
+             "--json"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->file, "m.onnx");
+  EXPECT_FALSE(c->metadata_file.has_value());
+  EXPECT_TRUE(c->allow_signature_change);
+  EXPECT_TRUE(c->json);
+}
+
+TEST(ModelsCommandTest, SplitAsTheIssueWritesIt) {
+  StatusOr<ModelsCommand> c = Parse({"split", "--url", "http://127.0.0.1:8000", "iris", "--alias",
+                                     "production", "3=90", "4=10", "--reason", "canary"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->verb, ModelsVerb::kSplit);
+  EXPECT_EQ(c->model, "iris");
+  EXPECT_EQ(c->alias, "production");
+  EXPECT_EQ(c->reason, "canary");
+  ASSERT_EQ(c->split.size(), 2u);
+  EXPECT_EQ(c->split[0].version, 3);
+  EXPECT_EQ(c->split[0].weight, 90);
+  EXPECT_EQ(c->split[1].version, 4);
+  EXPECT_EQ(c->split[1].weight, 10);
+
+  // A/B/N, the default alias, the largest weight the server takes.
+  c = Parse({"split", "iris", "1=1", "2=1", "7=2147483647", "--url", "http://h"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->alias, "production");
+  ASSERT_EQ(c->split.size(), 3u);
+  EXPECT_EQ(c->split[2].version, 7);
+  EXPECT_EQ(c->split[2].weight, 2147483647);
+}
+
+TEST(ModelsCommandTest, SplitWeightsArePositiveWholeNumbers) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"3", "expected VERSION=WEIGHT"},
+      {"3:90", "expected VERSION=WEIGHT"},
+      {"=90", "the version must be"},
+      {"0=90", "the version must be"},
+      {"v3=90", "the version must be"},
+      {"3=", "the weight must be"},
+      {"3=0", "the weight must be"},
+      {"3=-1", "the weight must be"},
+      {"3=1.5", "the weight must be"},
+      {"3=90%", "the weight must be"},
+      {"3=2147483648", "the weight must be"},
+      {"3=90=1", "the weight must be"},
+  };
+  for (const auto& [text, why] : cases) {
+    StatusOr<SplitWeight> w = ParseSplitWeight(text);
+    ASSERT_FALSE(w.ok()) << text;
+    EXPECT_EQ(w.status().code(), Status::Code::kInvalidArgument) << text;
+    EXPECT_NE(w.status().message().find(why), std::string::npos)
+        << text << ": " << w.status().message();
+    EXPECT_NE(w.status().message().find(std::string("'") + text + "'"), std::string::npos)
+        << w.status().message();
+  }
+}
+
 TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
   const std::pair<std::vector<std::string_view>, const char*> cases[] = {
       {{}, "needs a command"},
-      {{"push", "--url", "http://h"}, "unknown models command 'push'"},
+      {{"pull", "--url", "http://h"}, "unknown models command 'pull'"},
       {{"list"}, "needs --url"},
       {{"list", "--url"}, "needs a value"},
       {{"list", "--url="}, "invalid value"},
@@ -75,8 +143,8 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"rollback", "--url", "http://h", "iris", "2"}, "takes NAME, got 2"},
       {{"promote", "--url", "http://h", "../x", "1"}, "invalid model name"},
       {{"show", "--url", "http://h", "a/b"}, "path separator"},
-      {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote and rollback"},
-      {{"show", "--url", "http://h", "iris", "--reason", "x"}, "applies to promote and rollback"},
+      {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote, rollback and split"},
+      {{"show", "--url", "http://h", "iris", "--reason", "x"}, "applies to promote, rollback and split"},
       {{"rollback", "--url", "http://h", "iris", "--alias="}, "needs a name"},
       {{"rollback", "--url", "http://h", "iris", "--reason", "\xff"}, "not valid UTF-8"},
       {{"list", "--url", "http://h", "--json=yes"}, "takes no value"},
@@ -86,6 +154,26 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"list", "--url", "http://h", "--timeout-secs", "0"}, "from 1 to"},
       {{"list", "--url", "http://h", "--timeout-secs", "ten"}, "from 1 to"},
       {{"list", "--url", "http://h", "--timeout-secs", "99999999999"}, "from 1 to"},
+      {{"push", "--url", "http://h", "m.onnx"}, "needs --name NAME"},
+      {{"push", "--url", "http://h", "--name", "iris"}, "takes FILE, the artifact to push, got 0"},
+      {{"push", "--url", "http://h", "--name", "iris", "a", "b"}, "got 2"},
+      {{"push", "--url", "http://h", "--name", "iris", ""}, "FILE is empty"},
+      {{"push", "--url", "http://h", "--name", "../x", "m.onnx"}, "invalid model name"},
+      {{"push", "--url", "http://h", "--name", "iris", "m", "--metadata="}, "path of a JSON file"},
+      {{"push", "--url", "http://h", "--name", "iris", "m", "--allow-signature-change=yes"},
+       "takes no value"},
+      {{"push", "--url", "http://h", "--name", "iris", "m", "--alias", "x"},
+       "applies to promote, rollback and split, not to push"},
+      {{"show", "--url", "http://h", "iris", "--name", "x"}, "applies to push, not to show"},
+      {{"split", "--url", "http://h", "iris", "--metadata", "m.json", "1=1", "2=1"},
+       "applies to push"},
+      {{"split", "--url", "http://h"}, "takes NAME and VERSION=WEIGHT pairs"},
+      {{"split", "--url", "http://h", "iris"}, "at least two VERSION=WEIGHT pairs"},
+      {{"split", "--url", "http://h", "iris", "3=100"}, "at least two"},
+      {{"split", "--url", "http://h", "iris", "3=90", "3=10"}, "version 3 is given twice"},
+      {{"split", "--url", "http://h", "iris", "3=90", "4=0"}, "invalid split '4=0'"},
+      {{"split", "--url", "http://h", "iris", "3=90", "4"}, "expected VERSION=WEIGHT"},
+      {{"split", "--url", "http://h", "3=90", "4=10"}, "takes NAME first"},
   };
   for (const auto& [args, why] : cases) {
     StatusOr<ModelsCommand> c = Parse(args);
@@ -137,6 +225,54 @@ TEST(ModelsCommandTest, HelpGoesToStdoutAndExitsZero) {
     EXPECT_NE(run.out.find(kModelsHelp), std::string::npos);
     EXPECT_EQ(run.err, "");
   }
+}
+
+TEST(ModelsCommandTest, PushFilesThatCannotBeUsedExitOneBeforeAnyConnection) {
+  // Port 1 on loopback: nothing listens, so a command that got as far as
+  // connecting would say "connection refused" instead.
+  const std::string dir = ::testing::TempDir();
+  const std::string missing = dir + "/berth_no_such_artifact.onnx";
+  Outcome run = RunCommand({"push", "--url", "http://127.0.0.1:1", "--name", "iris", missing});
+  EXPECT_EQ(run.exit_code, kExitFailure);
+  EXPECT_EQ(run.out, "");
+  EXPECT_NE(run.err.find("cannot read the artifact '" + missing + "'"), std::string::npos)
+      << run.err;
+
+  const std::string artifact = dir + "/berth_push_artifact.onnx";
+  const std::string metadata = dir + "/berth_push_metadata.json";
+  const auto write = [](const std::string& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr) << path;
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  };
+  write(artifact, "bytes");
+  const std::pair<std::string, const char*> bad_metadata[] = {
+      {"[1, 2]", "must hold a JSON object"},
+      {"\"f1\"", "must hold a JSON object"},
+      {"{\"f1\": 0.9", "is not valid JSON"},
+      {"{} {}", "is not valid JSON"},
+      {"", "is not valid JSON"},
+      {"{\"a\": \"\xff\"}", "is not valid JSON"},
+      {"{\"a\": \"" + std::string((1 << 20) + 1, 'x') + "\"}", "over 1 MiB"},
+  };
+  for (const auto& [text, why] : bad_metadata) {
+    write(metadata, text);
+    run = RunCommand({"push", "--url", "http://127.0.0.1:1", "--name", "iris", artifact,
+                      "--metadata", metadata});
+    EXPECT_EQ(run.exit_code, kExitFailure) << text.substr(0, 40);
+    EXPECT_EQ(run.out, "");
+    EXPECT_NE(run.err.find("the metadata file '" + metadata + "'"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find(why), std::string::npos) << run.err.substr(0, 300);
+  }
+  // Good files get as far as the connection.
+  write(metadata, "{\"f1\": 0.91}\n");
+  run = RunCommand({"push", "--url", "http://127.0.0.1:1", "--name", "iris", artifact,
+                    "--metadata", metadata});
+  EXPECT_EQ(run.exit_code, kExitFailure);
+  EXPECT_NE(run.err.find("connection refused"), std::string::npos) << run.err;
+  std::remove(artifact.c_str());
+  std::remove(metadata.c_str());
 }
 
 TEST(ModelsCommandTest, BadUrlExitsOneBeforeAnyConnection) {

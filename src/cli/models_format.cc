@@ -179,7 +179,12 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
   ASSIGN_OR_RETURN(const Value* versions, ArrayMember(doc, "versions"));
   std::string out = "model:            " + Cell(doc, "name") + "\n" +
                     "default version:  " + Cell(doc, "default_version") + "\n" +
-                    "aliases:          " + Cell(doc, "aliases") + "\n\n";
+                    "aliases:          " + Cell(doc, "aliases") + "\n";
+  if (const Value* splits = Member(doc, "splits");
+      splits != nullptr && splits->IsObject() && !splits->ObjectEmpty()) {
+    out += "splits:           " + Cell(splits) + "\n";
+  }
+  out += "\n";
   if (versions->Empty()) return out + "no versions\n";
   bool any_reason = false;
   for (const Value& version : versions->GetArray()) {
@@ -224,6 +229,25 @@ StatusOr<std::string> FormatAliasMove(std::string_view json) {
          Cell(doc, "version") + " (previously " +
          (previous == nullptr || previous->IsNull() ? std::string("none") : Cell(previous)) +
          ")\n";
+}
+
+StatusOr<std::string> FormatSplit(std::string_view json, std::string_view weights) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  const Value* previous = Member(doc, "previous");
+  return Cell(doc, "model") + ": " + Cell(doc, "alias") + " now splits traffic " +
+         Printable(weights) + " (previously " +
+         (previous == nullptr || previous->IsNull() ? std::string("none") : Cell(previous)) +
+         ")\n";
+}
+
+StatusOr<std::string> FormatPush(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  const Value* version = Member(doc, "version");
+  if (version == nullptr || !version->IsInt64() || version->GetInt64() <= 0) {
+    return Status::Internal("the server's answer has no version number: " + Printable(json, 200));
+  }
+  const std::string number = std::to_string(version->GetInt64());
+  return Cell(doc, "model") + ": pushed as version " + number + "\n" + number + "\n";
 }
 
 std::string ErrorMessage(int http_status, std::string_view body) {

@@ -52,6 +52,17 @@ StatusOr<std::string> FormatHistory(std::string_view json);
 // the alias, the version it now points at and the one before.
 StatusOr<std::string> FormatAliasMove(std::string_view json);
 
+// The answer of POST .../split: one line naming the model, the alias, the
+// split (`weights`, e.g. "3=90 4=10", as the command gave it) and the
+// version the alias pointed at before.
+StatusOr<std::string> FormatSplit(std::string_view json, std::string_view weights);
+
+// The answer of POST .../versions: a line naming the model and the new
+// version, then the version number alone on the last line, for scripts
+// (`v=$(berth models push ... | tail -1)`). Internal when the answer has no
+// positive whole "version".
+StatusOr<std::string> FormatPush(std::string_view json);
+
 // The "error" member of an error answer's JSON body, made printable; when the
 // body has none, a short printable excerpt of the body with the HTTP status.
 std::string ErrorMessage(int http_status, std::string_view body);

@@ -106,6 +106,42 @@ TEST(FormatAliasMoveTest, NamesTheNewAndPreviousVersion) {
             "iris: staging now points at version 1 (previously none)\n");
 }
 
+TEST(FormatModelDetailsTest, ShowsSplitsOnlyWhenThereAreSome) {
+  const std::string json = R"({"name": "iris", "aliases": {"production": 3}, "default_version": 3,
+      "splits": {"production": {"3": 90, "4": 10}}, "versions": []})";
+  EXPECT_EQ(Ok(FormatModelDetails(json)),
+            "model:            iris\n"
+            "default version:  3\n"
+            "aliases:          production=3\n"
+            "splits:           production={3=90,4=10}\n"
+            "\n"
+            "no versions\n");
+  EXPECT_EQ(Ok(FormatModelDetails(R"({"name": "iris", "splits": {}, "versions": []})"))
+                .find("splits:"),
+            std::string::npos);
+}
+
+TEST(FormatSplitTest, NamesTheWeightsAndThePreviousVersion) {
+  EXPECT_EQ(Ok(FormatSplit(
+                R"({"model": "iris", "alias": "production", "version": 3, "previous": 2})",
+                "3=90 4=10")),
+            "iris: production now splits traffic 3=90 4=10 (previously 2)\n");
+  EXPECT_EQ(Ok(FormatSplit(
+                R"({"model": "iris", "alias": "canary", "version": 1, "previous": null})",
+                "1=1 2=1")),
+            "iris: canary now splits traffic 1=1 2=1 (previously none)\n");
+}
+
+TEST(FormatPushTest, VersionAloneOnTheLastLine) {
+  EXPECT_EQ(Ok(FormatPush(R"({"model": "iris", "version": 7})")),
+            "iris: pushed as version 7\n7\n");
+  for (const char* bad : {R"({"model": "iris"})", R"({"model": "iris", "version": "7"})",
+                          R"({"model": "iris", "version": 0})", R"({"version": 1.5})", "[]",
+                          "not json"}) {
+    EXPECT_FALSE(FormatPush(bad).ok()) << bad;
+  }
+}
+
 TEST(FormatTest, ServerTextCannotDriveTheTerminal) {
   const std::string text = Ok(FormatHistory(R"({"history": [
       {"id": 1, "action": "promote", "reason": "ok\u001b[2J\nforged line\u0007"}]})"));

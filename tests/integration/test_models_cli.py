@@ -161,7 +161,16 @@ def test_history_lists_every_move_with_its_reason(registry_server: BerthServer) 
     ]
 
     table = run_ok("history", "--url", url, MODEL).splitlines()
-    assert table[0].split() == ["ID", "AT", "ACTOR", "ACTION", "ALIAS", "FROM", "TO", "REASON"]
+    assert table[0].split() == [
+        "ID",
+        "AT",
+        "ACTOR",
+        "ACTION",
+        "ALIAS",
+        "FROM",
+        "TO",
+        "REASON",
+    ]
     rows = [line for line in table[1:] if " promote " in line or " rollback " in line]
     assert len(rows) == 3, table
     assert rows[0].endswith("first release") and rows[2].endswith("too slow"), table
@@ -177,10 +186,17 @@ def test_json_is_the_servers_answer_as_is(registry_server: BerthServer) -> None:
     ):
         assert json.loads(run_ok(*args, "--url", url, "--json")) == server_json(registry_server, path)
     promoted = json.loads(run_ok("promote", "--url", url, MODEL, "1", "--json"))
-    assert promoted == {"model": MODEL, "alias": "production", "version": 1, "previous": 2}
+    assert promoted == {
+        "model": MODEL,
+        "alias": "production",
+        "version": 1,
+        "previous": 2,
+    }
 
 
-def test_server_errors_exit_1_with_the_servers_message(registry_server: BerthServer) -> None:
+def test_server_errors_exit_1_with_the_servers_message(
+    registry_server: BerthServer,
+) -> None:
     url = registry_server.base_url
     unknown = requests.get(f"{url}{REGISTRY}/no_such_model", timeout=10)
     assert unknown.status_code == 404
@@ -208,9 +224,7 @@ def test_server_errors_exit_1_with_the_servers_message(registry_server: BerthSer
     assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["aliases"] == {}
 
 
-def test_a_version_that_does_not_load_is_never_promoted(
-    versions: dict[int, TrainedModel], tmp_path: Path
-) -> None:
+def test_a_version_that_does_not_load_is_never_promoted(versions: dict[int, TrainedModel], tmp_path: Path) -> None:
     root = tmp_path / "repo"
     write_repository(root, versions)
     (root / MODEL / "3").mkdir()
@@ -228,6 +242,234 @@ def test_a_version_that_does_not_load_is_never_promoted(
         assert "UNAVAILABLE" in row and "production" not in row, shown
         assert shown.splitlines()[4].split()[-1] == "REASON", shown
         assert served_by_default(server, versions) == "1"
+
+
+def artifact(tmp_path: Path, version: int = 1) -> Path:
+    """The ONNX file of MODEL's `version` in the repository the fixture wrote."""
+    return tmp_path / "repo" / MODEL / str(version) / "model.onnx"
+
+
+def served_by_number(server: BerthServer, versions: dict[int, TrainedModel], version: str, expect: int) -> None:
+    """A request naming `version` is answered by it, with model `expect`'s outputs."""
+    x = versions[1].dataset.X_test[:5]
+    response = requests.post(
+        f"{server.base_url}/v2/models/{MODEL}/versions/{version}/infer",
+        json=versions[1].infer_request(x),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == version
+    assert_outputs_match(versions[expect].sklearn_outputs(x), decode_outputs(body))
+
+
+def test_push_prints_the_new_version_alone_on_its_last_line(
+    registry_server: BerthServer, versions: dict[int, TrainedModel], tmp_path: Path
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    metadata = {
+        "f1": 0.91,
+        "trained_at": "2026-11-01",
+        "dataset": "sha256:ab",
+        "tags": ["nightly"],
+    }
+    meta_file = tmp_path / "meta.json"
+    meta_file.write_text(json.dumps(metadata, indent=2) + "\n")
+
+    out = run_ok(
+        "push",
+        "--url",
+        url,
+        "--name",
+        MODEL,
+        str(artifact(tmp_path, 1)),
+        "--metadata",
+        str(meta_file),
+    )
+    assert out.splitlines()[-1] == "3", out
+    assert MODEL in out.splitlines()[0], out
+    served_by_number(registry_server, versions, "3", expect=1)
+    # Pushing does not move production.
+    assert served_by_default(registry_server, versions) == "2"
+
+    shown = {v["version"]: v for v in json.loads(run_ok("show", "--url", url, MODEL, "--json"))["versions"]}
+    assert shown[3]["metadata"] == metadata
+    assert shown[3]["source"] == "push"
+    assert shown[3]["digest"] == shown[1]["digest"]  # the same bytes, content-addressed
+
+    # Without metadata; --json prints the server's answer.
+    pushed = json.loads(run_ok("push", "--url", url, "--name", MODEL, str(artifact(tmp_path, 2)), "--json"))
+    assert pushed == {"model": MODEL, "version": 4}
+    served_by_number(registry_server, versions, "4", expect=2)
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert [r["to"] for r in history if r["reason"] == "push"] == [3, 4], history
+
+    # A first push creates the model.
+    out = run_ok("push", "--url", url, "--name", "fresh_model", str(artifact(tmp_path, 1)))
+    assert out.splitlines()[-1] == "1", out
+    assert requests.get(f"{url}/v2/models/fresh_model/ready", timeout=10).status_code == 200
+
+
+def assert_nothing_pushed(server: BerthServer) -> None:
+    details = server_json(server, f"{REGISTRY}/{MODEL}")
+    assert [v["version"] for v in details["versions"]] == [1, 2], details
+
+
+def test_a_corrupt_artifact_exits_1_with_the_servers_message(registry_server: BerthServer, tmp_path: Path) -> None:
+    url = registry_server.base_url
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not an ONNX graph")
+    direct = requests.post(
+        f"{url}{REGISTRY}/{MODEL}/versions",
+        data=corrupt.read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=30,
+    )
+    assert direct.status_code == 400, direct.text
+    result = run_cli("push", "--url", url, "--name", MODEL, str(corrupt))
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert result.stderr.startswith("berth: ") and "(HTTP 400)" in result.stderr, result.stderr
+    assert direct.json()["error"] in result.stderr, result.stderr
+    assert_nothing_pushed(registry_server)
+
+
+def test_allow_signature_change_is_a_query_the_server_accepts(registry_server: BerthServer, tmp_path: Path) -> None:
+    # The server refuses a query it does not know, so this fails if the flag
+    # is sent malformed.
+    out = run_ok(
+        "push",
+        "--url",
+        registry_server.base_url,
+        "--name",
+        MODEL,
+        str(artifact(tmp_path, 2)),
+        "--allow-signature-change",
+    )
+    assert out.splitlines()[-1] == "3", out
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"f1": 0.9', "is not valid JSON"),
+    ],
+)
+def test_metadata_that_is_not_a_json_object_exits_1_before_sending(
+    registry_server: BerthServer, tmp_path: Path, metadata: str, message: str
+) -> None:
+    meta_file = tmp_path / "meta.json"
+    meta_file.write_text(metadata)
+    result = run_cli(
+        "push",
+        "--url",
+        registry_server.base_url,
+        "--name",
+        MODEL,
+        str(artifact(tmp_path)),
+        "--metadata",
+        str(meta_file),
+    )
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert message in result.stderr and str(meta_file) in result.stderr, result.stderr
+    assert_nothing_pushed(registry_server)
+
+
+def test_a_missing_file_exits_1_naming_it(registry_server: BerthServer, tmp_path: Path) -> None:
+    missing = tmp_path / "no_such.onnx"
+    result = run_cli("push", "--url", registry_server.base_url, "--name", MODEL, str(missing))
+    assert result.returncode == 1, result
+    assert f"cannot read the artifact '{missing}'" in result.stderr, result.stderr
+
+
+def test_a_push_over_the_servers_body_limit_reports_its_413(versions: dict[int, TrainedModel], tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
+    limit = 256 * 1024
+    big = tmp_path / "big.onnx"
+    big.write_bytes(b"\0" * (4 * 1024 * 1024))
+    with BerthServer.start(
+        berth_binary(),
+        root,
+        tmp_path / "berth.log",
+        grpc_port=-1,
+        max_request_bytes=limit,
+    ) as server:
+        result = run_cli("push", "--url", server.base_url, "--name", MODEL, str(big))
+        assert result.returncode == 1, result
+        assert result.stdout == ""
+        assert "(HTTP 413)" in result.stderr and str(limit) in result.stderr, result.stderr
+        assert "--max-request-bytes" in result.stderr, result.stderr
+        assert_nothing_pushed(server)
+
+
+def test_split_sends_the_alias_traffic_by_weight(
+    registry_server: BerthServer, versions: dict[int, TrainedModel], tmp_path: Path
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    out = run_ok(
+        "split",
+        "--url",
+        url,
+        MODEL,
+        "--alias",
+        "production",
+        "1=90",
+        "2=10",
+        "--reason",
+        "canary",
+    )
+    assert out.strip().splitlines()[-1] == f"{MODEL}: production now splits traffic 1=90 2=10 (previously 2)", out
+
+    details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert details["splits"] == {"production": {"1": 90, "2": 10}}
+    assert "splits:           production={1=90,2=10}" in run_ok("show", "--url", url, MODEL)
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert history[-1]["action"] == "split" and history[-1]["reason"].endswith("canary"), history
+    # Both versions answer requests naming no version.
+    assert {served_by_default(registry_server, versions) for _ in range(200)} == {
+        "1",
+        "2",
+    }
+
+    # A split of another alias, over three versions, with --json.
+    run_ok("push", "--url", url, "--name", MODEL, str(artifact(tmp_path, 1)))
+    moved = json.loads(
+        run_ok(
+            "split",
+            "--url",
+            url,
+            MODEL,
+            "--alias",
+            "staging",
+            "1=1",
+            "2=1",
+            "3=2",
+            "--json",
+        )
+    )
+    assert moved["model"] == MODEL and moved["alias"] == "staging" and moved["version"] == 3, moved
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["splits"] == {
+        "production": {"1": 90, "2": 10},
+        "staging": {"1": 1, "2": 1, "3": 2},
+    }
+
+
+def test_a_refused_split_exits_1_and_changes_nothing(
+    registry_server: BerthServer,
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    result = run_cli("split", "--url", url, MODEL, "1=50", "99=50")
+    assert result.returncode == 1, result
+    assert result.stdout == ""
+    assert result.stderr.startswith("berth: ") and "(HTTP 4" in result.stderr, result.stderr
+    details = server_json(registry_server, f"{REGISTRY}/{MODEL}")
+    assert details["splits"] == {} and details["aliases"] == {"production": 2}, details
 
 
 def test_refused_connection_names_the_url() -> None:
@@ -278,10 +520,19 @@ def answer_once(answer: bytes) -> tuple[str, threading.Thread]:
     [
         (b"", "closed the connection without answering"),
         (b"SSH-2.0-OpenSSH_9.2\r\n", "is not HTTP/1.1 (bad version)"),
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "in the middle of its answer"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+            "in the middle of its answer",
+        ),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nnot json", "not valid JSON"),
-        (b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"models":3}', 'no "models" list'),
-        (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\n\r\nupstream \x1b!", "HTTP 502: upstream ?!"),
+        (
+            b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"models":3}',
+            'no "models" list',
+        ),
+        (
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\n\r\nupstream \x1b!",
+            "HTTP 502: upstream ?!",
+        ),
     ],
 )
 def test_a_peer_that_is_not_a_berth_server_is_a_clear_failure(answer: bytes, message: str) -> None:
@@ -312,14 +563,59 @@ def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> No
     ("args", "message"),
     [
         ((), "needs a command"),
-        (("push", "--url", "http://127.0.0.1:8000", "iris"), "unknown models command 'push'"),
+        (
+            ("pull", "--url", "http://127.0.0.1:8000", "iris"),
+            "unknown models command 'pull'",
+        ),
+        (("push", "--url", "http://127.0.0.1:8000", "model.onnx"), "needs --name NAME"),
+        (("push", "--url", "http://127.0.0.1:8000", "--name", "iris"), "takes FILE"),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "3=100"),
+            "at least two VERSION=WEIGHT pairs",
+        ),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "3=90", "4"),
+            "expected VERSION=WEIGHT",
+        ),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "3=90", "4=0"),
+            "the weight must be",
+        ),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "3=90", "4=-10"),
+            "the weight must be",
+        ),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "3=90", "4=1.5"),
+            "the weight must be",
+        ),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "x=90", "4=10"),
+            "the version must be",
+        ),
+        (
+            ("split", "--url", "http://127.0.0.1:8000", "iris", "3=90", "3=10"),
+            "version 3 is given twice",
+        ),
         (("list",), "needs --url URL"),
         (("show", "--url", "http://127.0.0.1:8000"), "takes NAME"),
-        (("promote", "--url", "http://127.0.0.1:8000", "iris"), "takes NAME and VERSION"),
-        (("promote", "--url", "http://127.0.0.1:8000", "iris", "latest"), "positive whole number"),
-        (("list", "--url", "http://127.0.0.1:8000", "--alias", "staging"), "applies to promote and rollback"),
+        (
+            ("promote", "--url", "http://127.0.0.1:8000", "iris"),
+            "takes NAME and VERSION",
+        ),
+        (
+            ("promote", "--url", "http://127.0.0.1:8000", "iris", "latest"),
+            "positive whole number",
+        ),
+        (
+            ("list", "--url", "http://127.0.0.1:8000", "--alias", "staging"),
+            "applies to promote, rollback and split",
+        ),
         (("list", "--url", "http://127.0.0.1:8000", "--bogus"), "unknown flag --bogus"),
-        (("list", "--url", "http://127.0.0.1:8000", "--timeout-secs", "0"), "--timeout-secs"),
+        (
+            ("list", "--url", "http://127.0.0.1:8000", "--timeout-secs", "0"),
+            "--timeout-secs",
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_the_usage_text(args: tuple[str, ...], message: str) -> None:
