@@ -10,6 +10,7 @@
 #include "core/thread_annotations.h"
 #include "registry/registry_store.h"
 
+
 namespace berth {
 namespace {
 
@@ -189,13 +190,7 @@ class SqliteRegistryStore final : public RegistryStore {
 
   Status RegisterVersion(const VersionRecord& r, std::string_view actor) override {
     std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    Status s = RegisterLocked(r, actor);
-    if (!s.ok()) {
-      Exec("ROLLBACK").ok();
-      return s;
-    }
-    return Exec("COMMIT");
+    return InTransaction([&]() { return RegisterLocked(r, actor); });
   }
 
   StatusOr<std::vector<std::string>> Models() override {
@@ -260,14 +255,8 @@ class SqliteRegistryStore final : public RegistryStore {
                                             std::string_view actor,
                                             std::string_view reason) override {
     std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    auto previous = SetAliasLocked(model, alias, version, action, actor, reason);
-    if (!previous.ok()) {
-      Exec("ROLLBACK").ok();
-      return previous.status();
-    }
-    RETURN_IF_ERROR(Exec("COMMIT"));
-    return previous;
+    return InTransaction(
+        [&]() { return SetAliasLocked(model, alias, version, action, actor, reason); });
   }
 
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
@@ -284,28 +273,23 @@ class SqliteRegistryStore final : public RegistryStore {
                 std::to_string(w.weight);
     }
     std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    auto previous = SetAliasLocked(model, alias, heaviest->version, "split", actor,
-                                   reason.empty() ? shares : shares + ": " + std::string(reason));
-    Status s = previous.status();
-    for (const WeightedVersion& w : split) {
-      if (!s.ok()) break;
-      Statement row(db_,
-                    "INSERT INTO alias_splits(model, alias, version, weight) VALUES (?, ?, ?, ?)");
-      row.Bind(1, model).Bind(2, alias).Bind(3, w.version).Bind(4, static_cast<int64_t>(w.weight));
-      row.Step();
-      s = row.status();
-      if (!s.ok()) {
-        s = Status::InvalidArgument("cannot split over version " + std::to_string(w.version) +
-                                    " of model '" + std::string(model) + "': " + s.message());
+    return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      ASSIGN_OR_RETURN(auto previous,
+                       SetAliasLocked(model, alias, heaviest->version, "split", actor,
+                                      reason.empty() ? shares : shares + ": " + std::string(reason)));
+      for (const WeightedVersion& w : split) {
+        Statement row(db_,
+                      "INSERT INTO alias_splits(model, alias, version, weight) VALUES (?, ?, ?, ?)");
+        row.Bind(1, model).Bind(2, alias).Bind(3, w.version).Bind(4, static_cast<int64_t>(w.weight));
+        row.Step();
+        if (!row.status().ok()) {
+          return Status::InvalidArgument("cannot split over version " + std::to_string(w.version) +
+                                         " of model '" + std::string(model) +
+                                         "': " + row.status().message());
+        }
       }
-    }
-    if (!s.ok()) {
-      Exec("ROLLBACK").ok();
-      return s;
-    }
-    RETURN_IF_ERROR(Exec("COMMIT"));
-    return previous;
+      return previous;
+    });
   }
 
   StatusOr<std::optional<int64_t>> SetShadow(std::string_view model, int64_t version,
@@ -315,14 +299,8 @@ class SqliteRegistryStore final : public RegistryStore {
       return Status::InvalidArgument("a shadow's percent is from 1 to 100 (0 turns it off)");
     }
     std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-    auto previous = SetShadowLocked(model, version, percent, actor, reason);
-    if (!previous.ok()) {
-      Exec("ROLLBACK").ok();
-      return previous.status();
-    }
-    RETURN_IF_ERROR(Exec("COMMIT"));
-    return previous;
+    return InTransaction(
+        [&]() { return SetShadowLocked(model, version, percent, actor, reason); });
   }
 
   StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) override {
@@ -360,6 +338,20 @@ class SqliteRegistryStore final : public RegistryStore {
   }
 
  private:
+  // Runs `body` (returning a Status or a StatusOr) in one write transaction:
+  // committed if it succeeds, rolled back otherwise.
+  template <typename Body>
+  auto InTransaction(Body body) EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(body()) {
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    auto result = body();
+    if (!result.ok()) {
+      Exec("ROLLBACK").ok();
+      return result;
+    }
+    RETURN_IF_ERROR(Exec("COMMIT"));
+    return result;
+  }
+
   Status Exec(const char* sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return Status::Ok();

@@ -25,8 +25,7 @@ Status ServerContext::CheckAdmin(std::string_view peer) const {
 
 Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
                                 const std::vector<std::string>& parameters) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(CheckChange(peer, name));
   for (const std::string& p : parameters) {
     if (p == "config" || p.starts_with("file:")) {
       return Status::Unimplemented("load parameter '" + PrintableExcerpt(p) +
@@ -38,26 +37,38 @@ Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
   return repository->LoadModel(name);
 }
 
-StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::string& name,
-                                           int64_t version, const std::string& alias,
-                                           const std::string& reason) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
+namespace {
+
+// Who changes an alias or a shadow and why, for the audit record.
+AliasChange ChangeBy(std::string_view peer, const std::string& alias, const std::string& reason) {
   AliasChange change;
   change.alias = alias;
   change.actor = std::string(peer);
   change.reason = reason;
-  AliasMove move;
-  RETURN_IF_ERROR(repository->Promote(name, version, std::move(change), &move.previous));
-  move.version = version;
+  return change;
+}
+
+}  // namespace
+
+Status ServerContext::CheckChange(std::string_view peer, const std::string& name) const {
+  RETURN_IF_ERROR(CheckAdmin(peer));
+  return ValidateModelName(name);
+}
+
+StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::string& name,
+                                           int64_t version, const std::string& alias,
+                                           const std::string& reason) const {
+  RETURN_IF_ERROR(CheckChange(peer, name));
+  AliasMove move{version, std::nullopt};
+  RETURN_IF_ERROR(
+      repository->Promote(name, version, ChangeBy(peer, alias, reason), &move.previous));
   return move;
 }
 
 StatusOr<int64_t> ServerContext::Push(std::string_view peer, const std::string& name,
                                       std::string_view artifact, std::string_view metadata_json,
                                       bool allow_signature_change) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(CheckChange(peer, name));
   return repository->Push(name, artifact, metadata_json, std::string(peer),
                           allow_signature_change);
 }
@@ -65,14 +76,11 @@ StatusOr<int64_t> ServerContext::Push(std::string_view peer, const std::string& 
 StatusOr<AliasMove> ServerContext::SetShadow(std::string_view peer, const std::string& name,
                                              int64_t version, int percent,
                                              const std::string& reason) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
-  AliasChange change;
-  change.actor = std::string(peer);
-  change.reason = reason;
-  AliasMove move;
-  RETURN_IF_ERROR(repository->SetShadow(name, version, percent, change, &move.previous));
-  move.version = version;
+  RETURN_IF_ERROR(CheckChange(peer, name));
+  AliasMove move{version, std::nullopt};
+  RETURN_IF_ERROR(repository->SetShadow(name, version, percent,
+                                        ChangeBy(peer, std::string(kProductionAlias), reason),
+                                        &move.previous));
   return move;
 }
 
@@ -80,14 +88,9 @@ StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::strin
                                          const std::vector<WeightedVersion>& split,
                                          const std::string& alias,
                                          const std::string& reason) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
-  AliasChange change;
-  change.alias = alias;
-  change.actor = std::string(peer);
-  change.reason = reason;
+  RETURN_IF_ERROR(CheckChange(peer, name));
   AliasMove move;
-  RETURN_IF_ERROR(repository->Split(name, split, change, &move.previous));
+  RETURN_IF_ERROR(repository->Split(name, split, ChangeBy(peer, alias, reason), &move.previous));
   // The split's heaviest version, as published.
   if (auto entry = models->Find(name)) {
     if (auto it = entry->aliases.find(alias); it != entry->aliases.end()) move.version = it->second;
@@ -98,20 +101,15 @@ StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::strin
 StatusOr<AliasMove> ServerContext::Rollback(std::string_view peer, const std::string& name,
                                             const std::string& alias,
                                             const std::string& reason) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
-  AliasChange change;
-  change.alias = alias;
-  change.actor = std::string(peer);
-  change.reason = reason;
+  RETURN_IF_ERROR(CheckChange(peer, name));
   AliasMove move;
-  ASSIGN_OR_RETURN(move.version, repository->Rollback(name, std::move(change), &move.previous));
+  ASSIGN_OR_RETURN(move.version,
+                   repository->Rollback(name, ChangeBy(peer, alias, reason), &move.previous));
   return move;
 }
 
 Status ServerContext::UnloadModel(std::string_view peer, const std::string& name) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
-  RETURN_IF_ERROR(ValidateModelName(name));
+  RETURN_IF_ERROR(CheckChange(peer, name));
   return repository->UnloadModel(name);
 }
 

@@ -76,6 +76,8 @@ struct ServerContext {
                                const std::string& alias, const std::string& reason) const;
   // PermissionDenied unless `peer` may change what is served.
   Status CheckAdmin(std::string_view peer) const;
+  // CheckAdmin, then ValidateModelName: what every change checks first.
+  Status CheckChange(std::string_view peer, const std::string& name) const;
 };
 
 }  // namespace berth

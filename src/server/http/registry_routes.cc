@@ -32,6 +32,21 @@ void WriteOptional(JsonWriter* w, const std::optional<int64_t>& v) {
   }
 }
 
+// The optional "alias" (when `alias` is not null) and "reason" members of a
+// change's body, both strings; a reason is at most 1 KiB.
+Status ReadAliasAndReason(const rapidjson::Document& doc, std::string* alias, std::string* reason) {
+  for (auto [key, field] : {std::pair{"alias", alias}, std::pair{"reason", reason}}) {
+    auto m = doc.FindMember(key);
+    if (m == doc.MemberEnd() || field == nullptr) continue;
+    if (!m->value.IsString()) {
+      return Status::InvalidArgument(std::string("'") + key + "' must be a string");
+    }
+    field->assign(m->value.GetString(), m->value.GetStringLength());
+  }
+  if (reason->size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  return Status::Ok();
+}
+
 // A promote or rollback body: {"version": N, "alias": "...", "reason": "..."}
 // (`version` only where `needs_version`). An empty body takes the defaults.
 struct MoveRequest {
@@ -67,13 +82,7 @@ StatusOr<MoveRequest> ParseMoveRequest(const std::string& body, bool needs_versi
     }
     if (out.version <= 0) return Status::InvalidArgument("'version' must be a positive integer");
   }
-  for (auto [key, field] : {std::pair{"alias", &out.alias}, std::pair{"reason", &out.reason}}) {
-    auto m = doc.FindMember(key);
-    if (m == doc.MemberEnd()) continue;
-    if (!m->value.IsString()) return Status::InvalidArgument(std::string("'") + key + "' must be a string");
-    field->assign(m->value.GetString(), m->value.GetStringLength());
-  }
-  if (out.reason.size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  RETURN_IF_ERROR(ReadAliasAndReason(doc, &out.alias, &out.reason));
   return out;
 }
 
@@ -104,13 +113,7 @@ StatusOr<SplitRequest> ParseSplitRequest(const std::string& body) {
     }
     out.split.push_back({version, m.value.GetInt()});
   }
-  for (auto [key, field] : {std::pair{"alias", &out.alias}, std::pair{"reason", &out.reason}}) {
-    auto m = doc.FindMember(key);
-    if (m == doc.MemberEnd()) continue;
-    if (!m->value.IsString()) return Status::InvalidArgument(std::string("'") + key + "' must be a string");
-    field->assign(m->value.GetString(), m->value.GetStringLength());
-  }
-  if (out.reason.size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  RETURN_IF_ERROR(ReadAliasAndReason(doc, &out.alias, &out.reason));
   return out;
 }
 
@@ -143,12 +146,7 @@ StatusOr<ShadowRequest> ParseShadowRequest(const std::string& body) {
   } else if (version != doc.MemberEnd()) {
     return Status::InvalidArgument("'version' goes with a percent above 0");
   }
-  auto reason = doc.FindMember("reason");
-  if (reason != doc.MemberEnd()) {
-    if (!reason->value.IsString()) return Status::InvalidArgument("'reason' must be a string");
-    out.reason.assign(reason->value.GetString(), reason->value.GetStringLength());
-  }
-  if (out.reason.size() > 1024) return Status::InvalidArgument("'reason' is over 1024 bytes");
+  RETURN_IF_ERROR(ReadAliasAndReason(doc, nullptr, &out.reason));
   return out;
 }
 
