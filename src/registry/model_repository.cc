@@ -472,9 +472,10 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::stri
     fs::remove_all(staged_model, ec);
     fs::create_directories(staged_model, ec);
     if (ec) return Status::Internal("cannot create the model's directory: " + ec.message());
-    Status s = WriteFileDurably(staged_model / "config.yaml", "{}\n");
-    StatusOr<int64_t> version = s;
-    if (s.ok()) version = PushInto(name, staged_model, artifact, metadata_json, actor, false);
+    Status written = WriteFileDurably(staged_model / "config.yaml", "{}\n");
+    StatusOr<int64_t> version =
+        written.ok() ? PushInto(name, staged_model, artifact, metadata_json, actor, false)
+                     : StatusOr<int64_t>(written);
     if (version.ok()) {
       fs::rename(staged_model, dir, ec);
       if (ec) version = Status::Internal("cannot publish the new model: " + ec.message());

@@ -80,8 +80,9 @@ class LogLimiter {
   uint64_t unlogged_ = 0;
 };
 // How long the 503 answers sent when the shutdown grace period ends have to
-// be written before the connections are closed.
-constexpr std::chrono::seconds kCancelledReplyTime{1};
+// be written before the connections are closed (Stop goes on as soon as they
+// are).
+constexpr std::chrono::seconds kCancelledReplyTime{3};
 
 class Session;
 
