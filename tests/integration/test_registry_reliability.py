@@ -337,3 +337,58 @@ def test_two_promotions_at_once_are_serialised(repo: Path, tmp_path: Path, model
             answer = client.infer(MODEL, body)
             assert answer.status_code == 200 and answer.json()["model_version"] == str(last["to"]), answer.text
 
+
+def test_two_rollbacks_at_once_go_back_two_steps(repo: Path, tmp_path: Path) -> None:
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server, V2Client(server.base_url) as client:
+        for attempt in range(10):
+            for version in (1, 2, 3):
+                assert post(server.base_url, "promote", {"version": version}).status_code == 200
+            start = threading.Barrier(2)
+            answers: list[requests.Response] = []
+
+            def rollback(start: threading.Barrier = start, answers: list[requests.Response] = answers) -> None:
+                start.wait()
+                answers.append(post(server.base_url, "rollback", {"reason": "race"}))
+
+            threads = [threading.Thread(target=rollback) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            # Promotions push and rollbacks pop: after 1, 2, 3 two rollbacks
+            # reach 3 -> 2 and 2 -> 1, whichever comes first.
+            moved = sorted((r.json()["previous"], r.json()["version"]) for r in answers if r.status_code == 200)
+            assert moved == [(2, 1), (3, 2)], (attempt, [r.text for r in answers])
+            shown = client.get(f"/v2/registry/models/{MODEL}").json()
+            assert shown["aliases"]["production"] == 1, (attempt, shown)
+
+
+def test_a_rollback_racing_a_promotion_undoes_the_move_recorded_last(repo: Path, tmp_path: Path) -> None:
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server, V2Client(server.base_url) as client:
+        for attempt in range(10):
+            for version in (1, 2):
+                assert post(server.base_url, "promote", {"version": version}).status_code == 200
+            start = threading.Barrier(2)
+            answers: dict[str, requests.Response] = {}
+
+            def move(kind: str, start: threading.Barrier = start, answers: dict[str, Any] = answers) -> None:
+                start.wait()
+                answers[kind] = post(server.base_url, kind, {"version": 3} if kind == "promote" else None)
+
+            threads = [threading.Thread(target=move, args=(kind,)) for kind in ("promote", "rollback")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert all(r.status_code == 200 for r in answers.values()), {k: r.text for k, r in answers.items()}
+            promoted, rolled_back = answers["promote"].json(), answers["rollback"].json()
+            production = client.get(f"/v2/registry/models/{MODEL}").json()["aliases"]["production"]
+            # Either order is fine; a rollback of 3 that skips 2 is not.
+            promotion_first = ((2, 3), (3, 2), 2)
+            rollback_first = ((1, 3), (2, 1), 3)
+            outcome = (
+                (promoted["previous"], promoted["version"]),
+                (rolled_back["previous"], rolled_back["version"]),
+                production,
+            )
+            assert outcome in (promotion_first, rollback_first), (attempt, outcome)
