@@ -22,8 +22,8 @@ import pytest
 import requests
 
 from berth_server import BerthServer, berth_binary
-from models import ALL_VERSIONS_MODEL, ModelRepository, model_config
-from train_models import TrainedModel, export_model
+from models import ALL_VERSIONS_MODEL, ModelRepository
+from train_models import TrainedModel, export_model, model_config
 from v2 import V2Client
 
 MODEL: Final = "churn"
@@ -116,7 +116,7 @@ def integrity(store: Path) -> str:
     return result if not violations else f"{result}; foreign key violations: {violations}"
 
 
-def assert_consistent(client: V2Client, body: Any) -> dict[str, Any]:
+def assert_consistent(client: V2Client, body: Any) -> None:
     """The registry as a restarted server shows it agrees with itself, with its history and with inference."""
     response = client.get(f"/v2/registry/models/{MODEL}")
     assert response.status_code == 200, response.text
@@ -128,8 +128,8 @@ def assert_consistent(client: V2Client, body: Any) -> dict[str, Any]:
         assert states.get(version) == "READY", (alias, version, shown)
     for alias, split in splits.items():
         assert alias in aliases, (alias, shown)
-        for version in split:
-            assert states.get(int(version)) == "READY", (alias, version, shown)
+        for label in split:
+            assert states.get(int(label)) == "READY", (alias, label, shown)
     history = client.get(f"/v2/registry/models/{MODEL}/history").json()["history"]
     moves = alias_moves(history)
     assert {h["alias"] for h in moves} == set(aliases), (moves, aliases)
@@ -149,7 +149,6 @@ def assert_consistent(client: V2Client, body: Any) -> dict[str, Any]:
         answer = client.infer(MODEL, body)
         assert answer.status_code == 200, answer.text
         assert int(answer.json()["model_version"]) in expected, (answer.json()["model_version"], shown)
-    return shown
 
 
 def test_kill_9_during_promotions_leaves_a_consistent_registry(
