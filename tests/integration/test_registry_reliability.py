@@ -339,7 +339,7 @@ def test_two_promotions_at_once_are_serialised(repo: Path, tmp_path: Path, model
 
 def test_two_rollbacks_at_once_go_back_two_steps(repo: Path, tmp_path: Path) -> None:
     with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server, V2Client(server.base_url) as client:
-        for attempt in range(10):
+        for attempt in range(20):
             for version in (1, 2, 3):
                 assert post(server.base_url, "promote", {"version": version}).status_code == 200
             start = threading.Barrier(2)
@@ -364,7 +364,7 @@ def test_two_rollbacks_at_once_go_back_two_steps(repo: Path, tmp_path: Path) -> 
 
 def test_a_rollback_racing_a_promotion_undoes_the_move_recorded_last(repo: Path, tmp_path: Path) -> None:
     with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server, V2Client(server.base_url) as client:
-        for attempt in range(10):
+        for attempt in range(20):
             for version in (1, 2):
                 assert post(server.base_url, "promote", {"version": version}).status_code == 200
             start = threading.Barrier(2)
