@@ -362,17 +362,29 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
   }
 }
 
-Status ModelRepository::MoveAlias(const std::string& name, AliasChange change,
+Status ModelRepository::MoveAlias(const std::string& name, AliasChange* change,
                                   std::optional<int64_t>* previous) {
   RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateAliasName(change.alias));
+  RETURN_IF_ERROR(ValidateAliasName(change->alias));
   if (store_ == nullptr) {
     return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
   }
   std::lock_guard lock(mu_);
   if (!manager_->Find(name)) return Status::NotFound("model '" + name + "' is not loaded");
   try {
-    return LoadModelLocked(name, &change, previous);
+    if (change->action == "rollback") {
+      // Read under mu_, as every move is: two rollbacks at once must go back
+      // two steps, and a rollback racing a promotion must undo whichever move
+      // the store recorded last, not the one it saw before waiting its turn.
+      ASSIGN_OR_RETURN(std::vector<AuditRecord> history, store_->History(name));
+      std::optional<int64_t> target = RollbackTarget(history, change->alias);
+      if (!target) {
+        return Status::FailedPrecondition("alias '" + change->alias + "' of model '" + name +
+                                          "' has no earlier version to roll back to");
+      }
+      change->version = *target;
+    }
+    return LoadModelLocked(name, change, previous);
   } catch (const std::exception& e) {
     return Status::Internal(Scrub("failed to move alias of '" + name + "': " + e.what()));
   }
@@ -382,7 +394,7 @@ Status ModelRepository::Promote(const std::string& name, int64_t version, AliasC
                                 std::optional<int64_t>* previous) {
   change.version = version;
   change.action = "promote";
-  return MoveAlias(name, std::move(change), previous);
+  return MoveAlias(name, &change, previous);
 }
 
 Status ModelRepository::SetShadow(const std::string& name, int64_t version, int percent,
@@ -394,7 +406,7 @@ Status ModelRepository::SetShadow(const std::string& name, int64_t version, int 
   change.shadow_percent = percent;
   change.version = version;
   change.action = "shadow";
-  return MoveAlias(name, std::move(change), previous);
+  return MoveAlias(name, &change, previous);
 }
 
 Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersion> split,
@@ -416,7 +428,7 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
   change.version = heaviest->version;
   change.split = std::move(split);
   change.action = "split";
-  return MoveAlias(name, std::move(change), previous);
+  return MoveAlias(name, &change, previous);
 }
 
 namespace {
@@ -576,21 +588,9 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
 
 StatusOr<int64_t> ModelRepository::Rollback(const std::string& name, AliasChange change,
                                             std::optional<int64_t>* previous) {
-  RETURN_IF_ERROR(ValidateModelName(name));
-  RETURN_IF_ERROR(ValidateAliasName(change.alias));
-  if (store_ == nullptr) {
-    return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
-  }
-  ASSIGN_OR_RETURN(std::vector<AuditRecord> history, store_->History(name));
-  std::optional<int64_t> target = RollbackTarget(history, change.alias);
-  if (!target) {
-    return Status::FailedPrecondition("alias '" + change.alias + "' of model '" + name +
-                                      "' has no earlier version to roll back to");
-  }
-  change.version = *target;
   change.action = "rollback";
-  RETURN_IF_ERROR(MoveAlias(name, std::move(change), previous));
-  return *target;
+  RETURN_IF_ERROR(MoveAlias(name, &change, previous));
+  return change.version;
 }
 
 Status ModelRepository::UnloadModel(const std::string& name) {

@@ -97,7 +97,9 @@ class ModelRepository {
   Status SetShadow(const std::string& name, int64_t version, int percent, AliasChange change,
                    std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Points `change.alias` back at the version it pointed at before the
-  // current one (RollbackTarget over the store's history); returns it.
+  // current one (RollbackTarget over the store's history, read while holding
+  // the lock that serialises every move, so concurrent moves compose);
+  // returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
                              std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
 
@@ -118,7 +120,10 @@ class ModelRepository {
   // not null) applied; see Promote for what `change` requires.
   Status LoadModelLocked(const std::string& name, const AliasChange* change,
                          std::optional<int64_t>* previous) EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  Status MoveAlias(const std::string& name, AliasChange change, std::optional<int64_t>* previous)
+  // Applies `change` under mu_. For a "rollback" it first sets
+  // change->version to the rollback target, read from the store under the
+  // same lock, so that concurrent moves are serialised with it.
+  Status MoveAlias(const std::string& name, AliasChange* change, std::optional<int64_t>* previous)
       LOCKS_EXCLUDED(mu_);
   StatusOr<int64_t> PushLocked(const std::string& name, std::string_view artifact,
                                std::string_view metadata_json, const std::string& actor,
