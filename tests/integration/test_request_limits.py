@@ -2,7 +2,8 @@
 
 Each case starts a fresh server, so that its peak resident set (VmHWM in
 /proc/<pid>/status) before the request is the start-up peak, and sends one
-large JSON request (v2 infer, TF Serving :predict). The body is the decoder's worst case: short
+large JSON request (v2 infer, TF Serving :predict, the row route infer_rows,
+SageMaker's /invocations as a cloud route). The body is the decoder's worst case: short
 numbers nested as rows, so that a document tree costs many times the text
 (the tree decoder grew the peak by about 8x such a body). The request is
 decoded in full and then refused by validation (its batch is over the
@@ -61,11 +62,29 @@ def _tfserving_columns(rows: int) -> bytes:
     return b'{"inputs": ' + _rows(rows) + b"}"
 
 
+def _named_rows(rows: int) -> bytes:
+    # The row route: each row an object {input name: value}, as many bytes
+    # in all as `rows` rows of _ROW.
+    row = b'{"X": [1,2,3,4]},'
+    count = rows * len(_ROW) // len(row)
+    return b'{"instances": [' + row * (count - 1) + row[:-1] + b"]}"
+
+
+def _bare_rows(rows: int) -> bytes:
+    # A cloud route's bare list of rows (SageMaker JSON).
+    return _rows(rows)
+
+
+_SAGEMAKER: Final = ("--platform", "sagemaker")
+_TARGET_IRIS: Final = {"X-Amzn-SageMaker-Target-Model": IRIS_MODEL}
+
 _CASES: Final = [
-    pytest.param(_data_last, infer_path(IRIS_MODEL), id="v2-data-last"),
-    pytest.param(_data_first, infer_path(IRIS_MODEL), id="v2-data-first"),
-    pytest.param(_tfserving_rows, f"/v1/models/{IRIS_MODEL}:predict", id="tfserving-instances"),
-    pytest.param(_tfserving_columns, f"/v1/models/{IRIS_MODEL}:predict", id="tfserving-inputs"),
+    pytest.param(_data_last, infer_path(IRIS_MODEL), (), {}, id="v2-data-last"),
+    pytest.param(_data_first, infer_path(IRIS_MODEL), (), {}, id="v2-data-first"),
+    pytest.param(_tfserving_rows, f"/v1/models/{IRIS_MODEL}:predict", (), {}, id="tfserving-instances"),
+    pytest.param(_tfserving_columns, f"/v1/models/{IRIS_MODEL}:predict", (), {}, id="tfserving-inputs"),
+    pytest.param(_named_rows, f"/v2/models/{IRIS_MODEL}/infer_rows", (), {}, id="infer-rows"),
+    pytest.param(_bare_rows, "/invocations", _SAGEMAKER, _TARGET_IRIS, id="sagemaker-rows"),
 ]
 
 
@@ -81,23 +100,29 @@ def _peak_resident_bytes(pid: int) -> int:
     "ASAN_OPTIONS" in os.environ,
     reason="a bound for the production allocator: ASan's redzones and quarantine change the peak",
 )
-@pytest.mark.parametrize(("make_body", "path"), _CASES)
+@pytest.mark.parametrize(("make_body", "path", "extra_args", "headers"), _CASES)
 def test_large_json_body_costs_a_small_multiple_of_itself(
     model_repository: ModelRepository,
     tmp_path_factory: pytest.TempPathFactory,
     make_body: Callable[[int], bytes],
     path: str,
+    extra_args: tuple[str, ...],
+    headers: dict[str, str],
 ) -> None:
     body = make_body(BODY_BYTES // len(_ROW))
     log_path = tmp_path_factory.mktemp("berth_limits") / "berth.log"
     with BerthServer.start(
-        berth_binary(), model_repository.root, log_path, max_request_bytes=2 * BODY_BYTES
+        berth_binary(),
+        model_repository.root,
+        log_path,
+        max_request_bytes=2 * BODY_BYTES,
+        extra_args=extra_args,
     ) as server:
         before = _peak_resident_bytes(server.process.pid)
         response = requests.post(
             server.base_url + path,
             data=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **headers},
             timeout=120,
         )
         assert "max_batch_size" in assert_error(response, 400)

@@ -42,40 +42,21 @@ StatusOr<std::string> ChooseModel(const ServerContext& ctx, std::string_view req
 // The rows of a JSON body, as tensors for `inputs`.
 StatusOr<std::vector<Tensor>> ParseJsonRows(std::string_view body, const BodyForm& form,
                                             const std::vector<TensorSpec>& inputs) {
-  rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJson(body, &doc));
-  if (doc.IsArray() && form.bare_list) {
-    return TensorsFromRows(doc, inputs, RowForm::kAuto, "rows");
-  }
   std::string expected;
   for (std::string_view key : form.list_keys) {
     expected += (expected.empty() ? "{\"" : " or {\"") + std::string(key) + "\": [...]}";
   }
   if (form.bare_list) expected += " or a list of rows";
-  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be " + expected);
-  const rapidjson::Value* rows = nullptr;
-  std::string_view rows_key;
-  for (const auto& m : doc.GetObject()) {
-    const std::string_view key(m.name.GetString(), m.name.GetStringLength());
-    if (form.parameters && key == "parameters") {
-      if (!m.value.IsObject()) return Status::InvalidArgument("'parameters' must be an object");
-      continue;
-    }
-    bool is_list_key = false;
-    for (std::string_view k : form.list_keys) is_list_key = is_list_key || key == k;
-    if (!is_list_key) {
-      return Status::InvalidArgument("the request has an unknown field '" + std::string(key) +
-                                     "' (expected " + expected + ")");
-    }
-    if (rows != nullptr) {
-      return Status::InvalidArgument("the request has both '" + std::string(rows_key) +
-                                     "' and '" + std::string(key) + "'");
-    }
-    rows = &m.value;
-    rows_key = key;
-  }
-  if (rows == nullptr) return Status::InvalidArgument("the request body must be " + expected);
-  return TensorsFromRows(*rows, inputs, RowForm::kAuto, rows_key);
+  const RowsBody rows_body{
+      .list_keys = form.list_keys,
+      .bare_list = form.bare_list,
+      .parameters = form.parameters,
+      .row_form = RowForm::kAuto,
+      .not_object = "the request body must be " + expected,
+      .expected = expected,
+      .missing = "the request body must be " + expected,
+  };
+  return ReadRowsBody(body, rows_body, inputs);
 }
 
 StatusOr<std::string> WritePredictions(const InferenceResponse& response, int64_t rows) {

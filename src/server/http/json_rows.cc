@@ -1,5 +1,6 @@
 #include "server/http/json_rows.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <string>
@@ -251,6 +252,238 @@ StatusOr<std::vector<Tensor>> TensorsFromRows(const Value& rows,
   RowsBuilder builder(inputs, form, list_name, rows.Size());
   for (const auto& row : rows.GetArray()) RETURN_IF_ERROR(builder.Add(row));
   return builder.Finish();
+}
+
+namespace {
+
+// Reads a row body from ReadJson's events. The events of one row are built
+// into a Document of their own (its SAX handler interface, finished by
+// Populate) and, when the row ends, handed to a RowsBuilder and dropped.
+// Errors do not stop the reading, so that malformed JSON later in the body
+// is reported first, as the tree parser did; the first of each kind is kept.
+class RowsBodyReader final : public JsonHandler {
+ public:
+  RowsBodyReader(std::string_view body, const RowsBody& form,
+                 const std::vector<TensorSpec>& inputs)
+      : body_(body), form_(form), inputs_(inputs) {}
+
+  bool Null() override { return Scalar([](auto* d) { d->Null(); }); }
+  bool Bool(bool b) override { return Scalar([b](auto* d) { d->Bool(b); }); }
+  bool Int64(int64_t i) override { return Scalar([i](auto* d) { d->Int64(i); }); }
+  bool Uint64(uint64_t u) override { return Scalar([u](auto* d) { d->Uint64(u); }); }
+  bool Double(double x) override { return Scalar([x](auto* d) { d->Double(x); }); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) override {
+    return Scalar([=](auto* d) { d->String(s, n, copy); });
+  }
+  bool StartObject() override { return Open(false, [](auto* d) { d->StartObject(); }); }
+  bool StartArray() override { return Open(true, [](auto* d) { d->StartArray(); }); }
+  bool EndObject(rapidjson::SizeType n) override {
+    return Close([n](auto* d) { d->EndObject(n); });
+  }
+  bool EndArray(rapidjson::SizeType n) override {
+    return Close([n](auto* d) { d->EndArray(n); });
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) override {
+    if (state_ == State::kRow) {
+      if (Live()) row_.Key(s, n, copy);
+      return true;
+    }
+    if (skip_depth_ == 0 && state_ == State::kRequest) MemberKey(std::string_view(s, n));
+    return true;
+  }
+
+  StatusOr<std::vector<Tensor>> Result() {
+    RETURN_IF_ERROR(error_);
+    if (list_name_.empty()) return Status::InvalidArgument(form_.missing);
+    if (!list_is_array_) {
+      return Status::InvalidArgument("'" + list_name_ + "' must be a list of rows");
+    }
+    RETURN_IF_ERROR(rows_error_);
+    return rows_->Finish();
+  }
+
+ private:
+  enum class State {
+    kDocument,  // before the body's value
+    kRequest,   // among the members of the body's object
+    kList,      // between the rows of the list
+    kRow,       // inside a row that is an array or an object
+    kDone,      // past the body's value
+  };
+  // What the value of the member being read is.
+  enum class Member { kSkip, kList, kParameters };
+
+  // Rows are still built: no error yet.
+  bool Live() const { return error_.ok() && rows_error_.ok(); }
+
+  void Fail(std::string message) {
+    if (error_.ok()) error_ = Status::InvalidArgument(std::move(message));
+  }
+
+  void MemberKey(std::string_view key) {
+    member_ = Member::kSkip;
+    if (form_.parameters && key == "parameters") {
+      member_ = Member::kParameters;
+      return;
+    }
+    bool is_list_key = false;
+    for (std::string_view k : form_.list_keys) is_list_key = is_list_key || key == k;
+    if (!is_list_key) {
+      Fail("the request has an unknown field '" + std::string(key) + "' (expected " +
+           form_.expected + ")");
+    } else if (!list_name_.empty()) {
+      Fail("the request has both '" + list_name_ + "' and '" + std::string(key) + "'");
+    } else {
+      list_name_ = key;
+      member_ = Member::kList;
+    }
+  }
+
+  // The value of a member starts: an array, an object or a scalar. Returns
+  // whether it is the row list, which is read; anything else is read past.
+  bool MemberValue(bool array, bool object) {
+    if (member_ == Member::kParameters && !object) Fail("'parameters' must be an object");
+    if (member_ != Member::kList) return false;
+    list_is_array_ = array;
+    return array;
+  }
+
+  void StartList(std::string_view name) {
+    if (list_name_.empty()) list_name_ = name;
+    list_is_array_ = true;
+    list_begin_ = Offset();
+    rows_ = std::make_unique<RowsBuilder>(inputs_, form_.row_form, list_name_);
+    state_ = State::kList;
+  }
+
+  template <typename Event>
+  bool Scalar(Event event) {
+    if (skip_depth_ > 0) return true;
+    switch (state_) {
+      case State::kDocument:
+        Fail(form_.not_object);
+        state_ = State::kDone;
+        break;
+      case State::kRequest: MemberValue(false, false); break;
+      case State::kList:
+        if (Live()) event(&row_);
+        EndRow(Offset());
+        break;
+      case State::kRow:
+        if (Live()) event(&row_);
+        break;
+      case State::kDone: break;
+    }
+    return true;
+  }
+
+  template <typename Event>
+  bool Open(bool array, Event event) {
+    if (skip_depth_ > 0) {
+      ++skip_depth_;
+      return true;
+    }
+    switch (state_) {
+      case State::kDocument:
+        if (!array) {
+          state_ = State::kRequest;
+        } else if (form_.bare_list) {
+          StartList("rows");
+          list_in_object_ = false;
+        } else {
+          Fail(form_.not_object);
+          state_ = State::kDone;
+          skip_depth_ = 1;
+        }
+        break;
+      case State::kRequest:
+        if (MemberValue(array, !array)) {
+          StartList(list_name_);
+          list_in_object_ = true;
+        } else {
+          skip_depth_ = 1;
+        }
+        break;
+      case State::kList:
+        state_ = State::kRow;
+        row_depth_ = 1;
+        if (Live()) event(&row_);
+        break;
+      case State::kRow:
+        ++row_depth_;
+        if (Live()) event(&row_);
+        break;
+      case State::kDone: break;
+    }
+    return true;
+  }
+
+  template <typename Event>
+  bool Close(Event event) {
+    if (skip_depth_ > 0) {
+      --skip_depth_;
+      return true;
+    }
+    switch (state_) {
+      case State::kRequest: state_ = State::kDone; break;
+      case State::kList: state_ = list_in_object_ ? State::kRequest : State::kDone; break;
+      case State::kRow:
+        if (Live()) event(&row_);
+        if (--row_depth_ == 0) EndRow(Offset() + 1);
+        break;
+      case State::kDocument:
+      case State::kDone: break;
+    }
+    return true;
+  }
+
+  // The row ends just before `end` in the body: it is handed over and dropped.
+  void EndRow(size_t end) {
+    state_ = State::kList;
+    if (!Live()) return;
+    if (rows_->rows() == 0) {
+      // The rows that the rest of the body can hold if they are like the
+      // first: storage for them is reserved (not touched) up front.
+      const size_t left = body_.size() - std::min(body_.size(), list_begin_);
+      const size_t first = std::max<size_t>(end - std::min(end, list_begin_), 1);
+      rows_->set_reserve_rows(static_cast<int64_t>(left / first + 1));
+    }
+    // The row's value is the one left on the document's stack: Populate
+    // moves it to the root.
+    auto built = [](rapidjson::Document&) { return true; };
+    row_.Populate(built);
+    rows_error_ = rows_->Add(row_);
+    row_.SetNull();
+    pool_.Clear();
+  }
+
+  const std::string_view body_;
+  const RowsBody& form_;
+  const std::vector<TensorSpec>& inputs_;
+  State state_ = State::kDocument;
+  Member member_ = Member::kSkip;
+  size_t skip_depth_ = 0;  // open arrays and objects of a value read past
+  size_t row_depth_ = 0;   // open arrays and objects of the row being read
+  std::string list_name_;  // empty until the list's key (or a bare list) is seen
+  bool list_is_array_ = false;
+  bool list_in_object_ = false;
+  size_t list_begin_ = 0;  // the list's '[' in the body
+  std::unique_ptr<RowsBuilder> rows_;
+  // A row's document lives in this buffer unless it is large.
+  char buffer_[4096];
+  rapidjson::MemoryPoolAllocator<> pool_{buffer_, sizeof(buffer_)};
+  rapidjson::Document row_{&pool_};
+  Status error_;       // the body's form
+  Status rows_error_;  // the rows'
+};
+
+}  // namespace
+
+StatusOr<std::vector<Tensor>> ReadRowsBody(std::string_view body, const RowsBody& form,
+                                           const std::vector<TensorSpec>& inputs) {
+  RowsBodyReader reader(body, form, inputs);
+  RETURN_IF_ERROR(ReadJson(body, &reader));
+  return reader.Result();
 }
 
 Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, OutputNames names,

@@ -102,6 +102,35 @@ StatusOr<std::vector<Tensor>> TensorsFromRows(const rapidjson::Value& rows,
                                               const std::vector<TensorSpec>& inputs, RowForm form,
                                               std::string_view list_name);
 
+// Where a JSON body keeps its row list, and the messages that refuse a body
+// of another form.
+struct RowsBody {
+  // {"<key>": [row, ...]}: exactly one of these keys names the list.
+  std::vector<std::string_view> list_keys;
+  // The body may also be the list itself, [row, ...], named "rows" in messages.
+  bool bare_list = false;
+  // The object may also have "parameters", which must be an object and is ignored.
+  bool parameters = false;
+  RowForm row_form = RowForm::kAuto;
+  // The body is neither an object nor (where allowed) a list.
+  std::string not_object;
+  // "the request has an unknown field '<key>' (expected <expected>)".
+  std::string expected;
+  // The object names no list.
+  std::string missing;
+};
+
+// The tensors of the row list in `body`, as TensorsFromRows makes them from
+// the list. The body is read with ReadJson, not held as a document: each row
+// is built on its own as soon as it ends, handed to a RowsBuilder and
+// dropped, so memory stays near the body and the tensors. Errors, the first
+// of: malformed JSON or a repeated key (as ParseJson); in the order of the
+// body's members, a body of the wrong form, "parameters" not an object, an
+// unknown field, two list keys; no list; a list that is not an array
+// ("'<key>' must be a list of rows"); then the rows' (as TensorsFromRows).
+StatusOr<std::vector<Tensor>> ReadRowsBody(std::string_view body, const RowsBody& form,
+                                           const std::vector<TensorSpec>& inputs);
+
 // Whether a row of predictions names its outputs.
 enum class OutputNames {
   kUnlessSingle,  // a model with one output gives that output's value per row (TF Serving)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace berth::http {
@@ -182,6 +183,158 @@ TEST(TensorsFromRowsTest, ElementTypesFollowTheInputDatatype) {
 TEST(TensorsFromRowsTest, AnInputWithoutBatchDimensionIsRefused) {
   const std::vector<TensorSpec> scalar = {{"s", DataType::kFp32, {}}};
   EXPECT_THAT(RowsError("[1]", scalar), HasSubstr("no batch dimension"));
+}
+
+// The forms of the two doors that read row bodies: the row route and a
+// cloud route (Azure's: two list keys and a bare list; Vertex's parameters).
+const RowsBody kRowRoute{
+    .list_keys = {"instances"},
+    .row_form = RowForm::kNamed,
+    .not_object = "the request body must be a JSON object {\"instances\": [...]}",
+    .expected = "'instances'",
+    .missing = "the request needs 'instances'",
+};
+const RowsBody kCloud{
+    .list_keys = {"instances", "data"},
+    .bare_list = true,
+    .parameters = true,
+    .not_object = "the request body must be one of them",
+    .expected = "one of them",
+    .missing = "the request needs a list",
+};
+
+std::string BodyError(const std::string& body, const RowsBody& form,
+                      const std::vector<TensorSpec>& inputs) {
+  auto t = ReadRowsBody(body, form, inputs);
+  if (t.ok()) return "<no error>";
+  EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument) << t.status().ToString();
+  return t.status().message();
+}
+
+// ReadRowsBody on {"instances": <list>} gives what TensorsFromRows gives for
+// the list: the same tensors, or the same error.
+TEST(ReadRowsBodyTest, AgreesWithTensorsFromRows) {
+  const std::vector<std::pair<std::string, const std::vector<TensorSpec>*>> cases = {
+      {"[[1, 2, 3, 4], [5, 6, 7, 8.5]]", &kIris},
+      {"[1, 2, 3, 4]", &kIris},
+      {R"([{"age": 31, "city": "paris"}, {"city": ["lyon"], "age": [40.25]}])", &kColumns},
+      {R"([{"X": [1, 2, 3, 4]}, {"X": [[1], [2], [3], [4]]}])", &kIris},
+      {"[[1, 2, 3, 4], [1, 2, 3]]", &kIris},
+      {R"([[1, 2, 3, 4], {"X": [1, 2, 3, 4]}])", &kIris},
+      {R"([{"age": 31, "city": "paris"}, {"age": 40}])", &kColumns},
+      {R"([{"age": "31", "city": "paris"}])", &kColumns},
+      {"[[31, \"paris\"]]", &kColumns},
+      {"[[1, 2, 3, 4], null, [1, 2, 3, 4]]", &kIris},
+      {"[[1, 2, 3, 4], [1, 2, 3, true]]", &kIris},
+      {"[[[[[[[[1]]]]]]]]", &kIris},
+      {"[]", &kIris},
+      {"{}", &kIris},
+      {"7", &kIris},
+  };
+  for (const auto& [list, inputs] : cases) {
+    SCOPED_TRACE(list);
+    auto want = TensorsFromRows(Json(list), *inputs, RowForm::kAuto, "instances");
+    auto got = ReadRowsBody(R"({"instances": )" + list + "}", kCloud, *inputs);
+    ASSERT_EQ(got.ok(), want.ok()) << got.status().ToString() << " / " << want.status().ToString();
+    if (!want.ok()) {
+      EXPECT_EQ(got.status().message(), want.status().message());
+      continue;
+    }
+    ASSERT_EQ(got->size(), want->size());
+    for (size_t i = 0; i < want->size(); ++i) {
+      EXPECT_EQ((*got)[i].name(), (*want)[i].name());
+      EXPECT_EQ((*got)[i].shape(), (*want)[i].shape());
+      if ((*want)[i].datatype() == DataType::kBytes) {
+        EXPECT_EQ((*got)[i].strings(), (*want)[i].strings());
+      } else {
+        EXPECT_EQ(Floats((*got)[i]), Floats((*want)[i]));
+      }
+    }
+  }
+}
+
+TEST(ReadRowsBodyTest, ReadsManyRowsAndRowsLargerThanItsBuffer) {
+  std::string body = "[";
+  for (int r = 0; r < 1000; ++r) {
+    body += (r == 0 ? "" : ",") + std::string(R"({"age": )") + std::to_string(r) +
+            R"(, "city": ")" + std::string(r % 7 == 0 ? 5000 : 3, 'a' + r % 26) + "\"}";
+  }
+  body += "]";
+  auto tensors = ReadRowsBody(body, kCloud, kColumns);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_THAT((*tensors)[0].shape(), ElementsAre(1000, 1));
+  const std::vector<float> ages = Floats((*tensors)[0]);
+  const auto cities = (*tensors)[1].strings();
+  ASSERT_EQ(ages.size(), 1000u);
+  ASSERT_EQ(cities.size(), 1000u);
+  for (int r = 0; r < 1000; ++r) {
+    EXPECT_EQ(ages[r], static_cast<float>(r));
+    EXPECT_EQ(cities[r], std::string(r % 7 == 0 ? 5000 : 3, 'a' + r % 26));
+  }
+}
+
+TEST(ReadRowsBodyTest, TheRowRouteNeedsAnObjectWithInstancesOfNamedRows) {
+  EXPECT_EQ(BodyError("[[1, 2, 3, 4]]", kRowRoute, kIris),
+            "the request body must be a JSON object {\"instances\": [...]}");
+  EXPECT_EQ(BodyError("3", kRowRoute, kIris),
+            "the request body must be a JSON object {\"instances\": [...]}");
+  EXPECT_EQ(BodyError("{}", kRowRoute, kIris), "the request needs 'instances'");
+  EXPECT_EQ(BodyError(R"({"instances": [[1, 2, 3, 4]], "parameters": {}})", kRowRoute, kIris),
+            "the request has an unknown field 'parameters' (expected 'instances')");
+  EXPECT_THAT(BodyError(R"({"instances": [[1, 2, 3, 4]]})", kRowRoute, kIris),
+              HasSubstr("instances[0] must be an object {input name: value}"));
+  EXPECT_EQ(BodyError(R"({"instances": {"X": [1, 2, 3, 4]}})", kRowRoute, kIris),
+            "'instances' must be a list of rows");
+  EXPECT_EQ(BodyError(R"({"instances": []})", kRowRoute, kIris), "'instances' is empty");
+  auto tensors = ReadRowsBody(R"({"instances": [{"X": [1, 2, 3, 4]}]})", kRowRoute, kIris);
+  ASSERT_TRUE(tensors.ok()) << tensors.status().ToString();
+  EXPECT_THAT(Floats((*tensors)[0]), ElementsAre(1, 2, 3, 4));
+}
+
+TEST(ReadRowsBodyTest, ACloudBodyIsABareListOrOneListKeyAndParameters) {
+  auto bare = ReadRowsBody("[[1, 2, 3, 4]]", kCloud, kIris);
+  ASSERT_TRUE(bare.ok()) << bare.status().ToString();
+  auto data = ReadRowsBody(R"({"parameters": {"a": [1]}, "data": [[1, 2, 3, 4]]})", kCloud, kIris);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(BodyError("[]", kCloud, kIris), "'rows' is empty");
+  EXPECT_EQ(BodyError("[[1, 2, 3]]", kCloud, kIris),
+            "rows[0] (input 'X' is FP32 [-1, 4]) has shape [3], expected [4]");
+  EXPECT_EQ(BodyError(R"({"data": []})", kCloud, kIris), "'data' is empty");
+  EXPECT_EQ(BodyError("\"rows\"", kCloud, kIris), "the request body must be one of them");
+  EXPECT_EQ(BodyError(R"({"parameters": {}})", kCloud, kIris), "the request needs a list");
+  EXPECT_EQ(BodyError(R"({"data": 5})", kCloud, kIris), "'data' must be a list of rows");
+  EXPECT_EQ(BodyError(R"({"instances": [[1, 2, 3, 4]], "data": [[1, 2, 3, 4]]})", kCloud, kIris),
+            "the request has both 'instances' and 'data'");
+  EXPECT_EQ(BodyError(R"({"parameters": [], "data": [[1, 2, 3, 4]]})", kCloud, kIris),
+            "'parameters' must be an object");
+  EXPECT_EQ(BodyError(R"({"parameters": 1, "data": [[1, 2, 3, 4]]})", kCloud, kIris),
+            "'parameters' must be an object");
+  // Without them in the form, neither a bare list nor "parameters" is taken.
+  EXPECT_EQ(BodyError("[[1, 2, 3, 4]]", kRowRoute, kIris),
+            "the request body must be a JSON object {\"instances\": [...]}");
+}
+
+TEST(ReadRowsBodyTest, ErrorsComeInTheTreeReadersOrder) {
+  // The body's form, in member order, before the rows; malformed JSON and a
+  // repeated key, anywhere, before everything.
+  EXPECT_EQ(BodyError(R"({"data": [[1]], "extra": 1, "parameters": 2})", kCloud, kIris),
+            "the request has an unknown field 'extra' (expected one of them)");
+  EXPECT_EQ(BodyError(R"({"parameters": 2, "extra": 1})", kCloud, kIris),
+            "'parameters' must be an object");
+  EXPECT_EQ(BodyError(R"({"data": 5, "extra": 1})", kCloud, kIris),
+            "the request has an unknown field 'extra' (expected one of them)");
+  EXPECT_EQ(BodyError(R"({"data": [[1]], "instances": [[1]]})", kCloud, kIris),
+            "the request has both 'data' and 'instances'");
+  for (const std::string body : {R"({"extra": 1, "data": [[1, 2, 3, 4]] )",
+                                 R"({"data": [[1]], "data": [[1, 2, 3, 4]]})",
+                                 R"({"instances": [{"X": [1, 2, 3, 4], "X": 1}]})",
+                                 "[[1], [1, 2, 3, 4], [1, 2, 3, 4]]]"}) {
+    rapidjson::Document doc;
+    const Status parsed = ParseJson(body, &doc);
+    ASSERT_FALSE(parsed.ok()) << body;
+    EXPECT_EQ(BodyError(body, kCloud, kIris), parsed.message());
+    EXPECT_EQ(BodyError(body, kRowRoute, kIris), parsed.message());
+  }
 }
 
 Tensor Int64s(std::string name, std::vector<int64_t> shape, std::vector<int64_t> values) {

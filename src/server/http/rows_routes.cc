@@ -15,17 +15,15 @@ std::string_view Param(const PathParams& params, std::string_view key) {
 
 StatusOr<std::unique_ptr<InferenceRequest>> ParseRowsRequest(
     std::string_view body, const std::vector<TensorSpec>& inputs) {
-  rapidjson::Document doc;
-  RETURN_IF_ERROR(ParseJson(body, &doc));
-  if (!doc.IsObject()) {
-    return Status::InvalidArgument("the request body must be a JSON object {\"instances\": [...]}");
-  }
-  RETURN_IF_ERROR(CheckMembers(doc, {"instances"}, "the request"));
-  auto instances = doc.FindMember("instances");
-  if (instances == doc.MemberEnd()) return Status::InvalidArgument("the request needs 'instances'");
+  static const RowsBody kForm{
+      .list_keys = {"instances"},
+      .row_form = RowForm::kNamed,
+      .not_object = "the request body must be a JSON object {\"instances\": [...]}",
+      .expected = "'instances'",
+      .missing = "the request needs 'instances'",
+  };
   auto request = std::make_unique<InferenceRequest>();
-  ASSIGN_OR_RETURN(request->inputs,
-                   TensorsFromRows(instances->value, inputs, RowForm::kNamed, "instances"));
+  ASSIGN_OR_RETURN(request->inputs, ReadRowsBody(body, kForm, inputs));
   return request;
 }
 
@@ -54,7 +52,7 @@ void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto request = ParseRowsRequest(req.body, (*model)->signature.inputs);
     if (!request.ok()) return reply(ErrorResponse(request.status()));
-    // TensorsFromRows gives every input the batch of rows as its first dimension.
+    // ReadRowsBody gives every input the batch of rows as its first dimension.
     const int64_t rows = (*request)->inputs.empty() ? 0 : (*request)->inputs[0].shape()[0];
     // Runs on the handle whose signature decoded the rows.
     ctx->inference->Infer(std::move(model).value(), std::move(request).value(),
