@@ -55,8 +55,9 @@ Options for serve:
                            unset: host 0.0.0.0, the port, the model repository
   --registry R             the registry store (versions, aliases, audit): sqlite:PATH, or none
                            (default: sqlite at DIR/.berth/registry.db when it can be created)
-  --allow-remote-admin B   accept repository load/unload from any client, not only from this
-                           machine (default false; there are no API keys yet)
+  --allow-remote-admin B   accept changes to what is served (repository load/unload, registry
+                           push/promote/split/shadow/rollback) from any client, not only
+                           from this machine (default false; there are no API keys yet)
   --default-model NAME     the model that answers the platform routes when a request names
                            none (default: the repository's only model)
 )";
