@@ -30,16 +30,17 @@ void Header(std::string* out, const char* name, const char* type, const char* he
 
 }  // namespace
 
-Metrics::Series* Metrics::GetSeries(const Key& key) {
+template <typename S, typename F>
+void Metrics::Record(std::map<Key, std::unique_ptr<S>>& map, const Key& key, F record) {
   {
     std::shared_lock lock(mu_);
-    auto it = series_.find(key);
-    if (it != series_.end()) return it->second.get();
+    auto it = map.find(key);
+    if (it != map.end()) return record(*it->second);
   }
   std::unique_lock lock(mu_);
-  auto& slot = series_[key];
-  if (!slot) slot = std::make_unique<Series>();
-  return slot.get();
+  auto& slot = map[key];
+  if (!slot) slot = std::make_unique<S>();
+  record(*slot);
 }
 
 void Metrics::OnInferenceDone(const std::string& model, const std::string& version,
@@ -48,43 +49,34 @@ void Metrics::OnInferenceDone(const std::string& model, const std::string& versi
     unknown_model_failures_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  Series* s = GetSeries({model, version});
-  if (status.ok()) {
-    s->success.fetch_add(1, std::memory_order_relaxed);
-    const double seconds = std::chrono::duration<double>(duration).count();
-    size_t b = 0;
-    while (b < kLatencyBuckets.size() && seconds > kLatencyBuckets[b]) ++b;
-    s->buckets[b].fetch_add(1, std::memory_order_relaxed);
-    s->duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
-  } else {
-    s->failure_by_code[static_cast<size_t>(status.code())].fetch_add(1, std::memory_order_relaxed);
-  }
+  Record(series_, Key(model, version), [&](Series& s) {
+    if (status.ok()) {
+      s.success.fetch_add(1, std::memory_order_relaxed);
+      const double seconds = std::chrono::duration<double>(duration).count();
+      size_t b = 0;
+      while (b < kLatencyBuckets.size() && seconds > kLatencyBuckets[b]) ++b;
+      s.buckets[b].fetch_add(1, std::memory_order_relaxed);
+      s.duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
+    } else {
+      s.failure_by_code[static_cast<size_t>(status.code())].fetch_add(1,
+                                                                      std::memory_order_relaxed);
+    }
+  });
 }
 
 void Metrics::OnShadowDone(const std::string& model, const std::string& shadow_version,
                            const Status& status, const ShadowComparison* comparison,
                            std::chrono::nanoseconds duration) {
-  const Key key(model, shadow_version);
-  ShadowSeries* s = nullptr;
-  {
-    std::shared_lock lock(mu_);
-    auto it = shadow_series_.find(key);
-    if (it != shadow_series_.end()) s = it->second.get();
-  }
-  if (s == nullptr) {
-    std::unique_lock lock(mu_);
-    auto& slot = shadow_series_[key];
-    if (!slot) slot = std::make_unique<ShadowSeries>();
-    s = slot.get();
-  }
-  s->duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
-  if (!status.ok() || comparison == nullptr) {
-    s->failed.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  (comparison->agree ? s->agree : s->differ).fetch_add(1, std::memory_order_relaxed);
-  s->abs_difference_sum.fetch_add(comparison->abs_difference_sum, std::memory_order_relaxed);
-  s->float_elements.fetch_add(comparison->float_elements, std::memory_order_relaxed);
+  Record(shadow_series_, Key(model, shadow_version), [&](ShadowSeries& s) {
+    s.duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
+    if (!status.ok() || comparison == nullptr) {
+      s.failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    (comparison->agree ? s.agree : s.differ).fetch_add(1, std::memory_order_relaxed);
+    s.abs_difference_sum.fetch_add(comparison->abs_difference_sum, std::memory_order_relaxed);
+    s.float_elements.fetch_add(comparison->float_elements, std::memory_order_relaxed);
+  });
 }
 
 void Metrics::OnModelChanged(const std::string& name, const ModelEntry* entry) {

@@ -73,7 +73,13 @@ class Metrics final : public InferenceObserver, public ModelTableObserver {
   };
   using Key = std::pair<std::string, std::string>;  // (model, version)
 
-  Series* GetSeries(const Key& key) LOCKS_EXCLUDED(mu_);
+  // Runs `record` on the series of `key` in `map`, creating it if need be.
+  // The series is touched only under mu_ (shared when it exists):
+  // OnModelChanged may drop it at any moment, so a pointer to it must not
+  // outlive the lock.
+  template <typename S, typename F>
+  void Record(std::map<Key, std::unique_ptr<S>>& map, const Key& key, F record)
+      LOCKS_EXCLUDED(mu_);
 
   mutable std::shared_mutex mu_;
   std::map<Key, std::unique_ptr<Series>> series_ GUARDED_BY(mu_);

@@ -341,7 +341,7 @@ class SqliteRegistryStore final : public RegistryStore {
   // Runs `body` (returning a Status or a StatusOr) in one write transaction:
   // committed if it succeeds, rolled back otherwise.
   template <typename Body>
-  auto InTransaction(Body body) EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(body()) {
+  auto InTransaction(Body body) -> decltype(body()) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     auto result = body();
     if (!result.ok()) {
