@@ -22,7 +22,7 @@ constexpr const char* kUsage = R"(berth - serve machine-learning models over the
 
 Usage:
   berth serve --model-repository DIR [options]
-  berth models list|show|history|promote|rollback|push|split --url URL ...
+  berth models list|show|history|promote|rollback|push|split|shadow --url URL ...
                            a running server's model registry (berth models --help)
   berth --version
   berth --help

@@ -28,6 +28,8 @@ const char kModelsSynopsis[] = R"(Usage:
                         [--allow-signature-change]
   berth models split    --url URL NAME VERSION=WEIGHT VERSION=WEIGHT... [--alias production]
                         [--reason TEXT]
+  berth models shadow   --url URL NAME VERSION --percent 1..100 [--reason TEXT]
+  berth models shadow   --url URL NAME --off [--reason TEXT]
 )";
 
 const char kModelsHelp[] = R"(
@@ -46,13 +48,19 @@ Commands (each talks to a running `berth serve`; see docs/registry.md):
              Pushing does not move production: promote the version to serve it.
   split      send the alias's traffic to two or more versions by weight, e.g.
              3=90 4=10 (a 90/10 canary); a promote or rollback ends the split
+  shadow     copy --percent of the model's traffic to VERSION too; its answers
+             are compared with the live ones (in /metrics) and never returned.
+             --off stops it
 
 Options:
   --url URL            the server's REST address, http://HOST[:PORT], e.g.
                        http://127.0.0.1:8000 (TLS is not supported yet)
   --json               print the server's JSON answer as it is (for scripts)
   --alias NAME         the alias promote, rollback and split move (default production)
-  --reason TEXT        why, recorded in the model's history (promote, rollback, split)
+  --reason TEXT        why, recorded in the model's history (promote, rollback,
+                       split, shadow)
+  --percent P          shadow: the share of the traffic copied, 1 to 100
+  --off                shadow: stop shadowing
   --name NAME          push: the model to add a version to (created by its first push)
   --metadata FILE      push: a JSON object stored with the version (metrics,
                        dataset, ...); shown by `show --json`
@@ -61,7 +69,7 @@ Options:
                        from the serving version's (refused otherwise)
   --timeout-secs N     give up when the server has not answered after N s (default 30)
 
-promote, rollback, push and split are accepted only from the server's own
+promote, rollback, push, split and shadow are accepted only from the server's own
 machine unless it runs with --allow-remote-admin true.
 Exit codes: 0 done; 1 the server refused (its message is printed) or could not be
 reached; 2 the command line is wrong.
@@ -87,6 +95,7 @@ const char* VerbName(ModelsVerb verb) {
     case ModelsVerb::kRollback: return "rollback";
     case ModelsVerb::kPush: return "push";
     case ModelsVerb::kSplit: return "split";
+    case ModelsVerb::kShadow: return "shadow";
   }
   return "?";
 }
@@ -105,11 +114,20 @@ bool IsValidUtf8(std::string_view s) {
   return writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-// The JSON body of promote, rollback and split (docs/registry.md).
+// The JSON body of promote, rollback, split and shadow (docs/registry.md).
 std::string MutationBody(const ModelsCommand& command) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
+  if (command.verb == ModelsVerb::kShadow) {
+    // {"percent": 0} stops the shadow; the server refuses a version with it.
+    if (!command.shadow_off) {
+      writer.Key("version");
+      writer.Int64(command.version);
+    }
+    writer.Key("percent");
+    writer.Int(command.shadow_off ? 0 : command.percent);
+  }
   if (command.verb == ModelsVerb::kPromote) {
     writer.Key("version");
     writer.Int64(command.version);
@@ -123,8 +141,10 @@ std::string MutationBody(const ModelsCommand& command) {
     }
     writer.EndObject();
   }
-  writer.Key("alias");
-  writer.String(command.alias.data(), static_cast<rapidjson::SizeType>(command.alias.size()));
+  if (command.verb != ModelsVerb::kShadow) {  // a shadow is the model's, not an alias's
+    writer.Key("alias");
+    writer.String(command.alias.data(), static_cast<rapidjson::SizeType>(command.alias.size()));
+  }
   if (command.reason.has_value()) {
     writer.Key("reason");
     writer.String(command.reason->data(), static_cast<rapidjson::SizeType>(command.reason->size()));
@@ -197,7 +217,7 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     return Status::InvalidArgument(std::move(message));
   };
   static constexpr std::string_view kVerbList =
-      "list, show, history, promote, rollback, push or split";
+      "list, show, history, promote, rollback, push, split or shadow";
   if (args.empty()) return usage("models needs a command: " + std::string(kVerbList));
   ModelsCommand command;
   const std::string_view verb = args[0];
@@ -215,6 +235,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     command.verb = ModelsVerb::kPush;
   } else if (verb == "split") {
     command.verb = ModelsVerb::kSplit;
+  } else if (verb == "shadow") {
+    command.verb = ModelsVerb::kShadow;
   } else {
     return usage("unknown models command '" + PrintableExcerpt(verb) + "': expected " +
                  std::string(kVerbList));
@@ -224,6 +246,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
                            command.verb == ModelsVerb::kRollback ||
                            command.verb == ModelsVerb::kSplit;
   const bool pushes = command.verb == ModelsVerb::kPush;
+  const bool shadows = command.verb == ModelsVerb::kShadow;
+  const bool records_reason = moves_alias || shadows;
+  bool percent_given = false;
 
   std::vector<std::string_view> positional;
   std::vector<std::string_view> seen;
@@ -239,27 +264,37 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       flag = flag.substr(0, eq);
     }
     const std::string flag_text = PrintableExcerpt(flag);
-    const bool alias_flag = flag == "--alias" || flag == "--reason";
     const bool push_flag =
         flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
-    if (flag != "--url" && flag != "--json" && flag != "--timeout-secs" && !alias_flag &&
-        !push_flag) {
+    const bool shadow_flag = flag == "--percent" || flag == "--off";
+    if (flag != "--url" && flag != "--json" && flag != "--timeout-secs" && flag != "--alias" &&
+        flag != "--reason" && !push_flag && !shadow_flag) {
       return usage("unknown flag " + flag_text + " for " + name);
     }
-    if (alias_flag && !moves_alias) {
+    if (flag == "--alias" && !moves_alias) {
       return usage(flag_text + " applies to promote, rollback and split, not to " +
+                   VerbName(command.verb));
+    }
+    if (flag == "--reason" && !records_reason) {
+      return usage(flag_text + " applies to promote, rollback, split and shadow, not to " +
                    VerbName(command.verb));
     }
     if (push_flag && !pushes) {
       return usage(flag_text + " applies to push, not to " + std::string(VerbName(command.verb)));
     }
+    if (shadow_flag && !shadows) {
+      return usage(flag_text + " applies to shadow, not to " +
+                   std::string(VerbName(command.verb)));
+    }
     for (std::string_view earlier : seen) {
       if (earlier == flag) return usage(flag_text + " is given twice");
     }
     seen.push_back(flag);
-    if (flag == "--json" || flag == "--allow-signature-change") {
+    if (flag == "--json" || flag == "--allow-signature-change" || flag == "--off") {
       if (value.has_value()) return usage(flag_text + " takes no value");
-      (flag == "--json" ? command.json : command.allow_signature_change) = true;
+      (flag == "--json"    ? command.json
+       : flag == "--off"   ? command.shadow_off
+                           : command.allow_signature_change) = true;
       continue;
     }
     if (!value.has_value()) {
@@ -279,6 +314,13 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     } else if (flag == "--name") {
       if (Status valid = ValidateModelName(*value); !valid.ok()) return valid;
       command.model = std::string(*value);
+    } else if (flag == "--percent") {
+      int64_t percent = 0;
+      if (!ParsePositive(*value, &percent) || percent > 100) {
+        return usage(bad + ": expected a whole number from 1 to 100 (--off stops the shadow)");
+      }
+      command.percent = static_cast<int32_t>(percent);
+      percent_given = true;
     } else if (flag == "--metadata") {
       if (value->empty()) return usage(bad + ": expected the path of a JSON file");
       command.metadata_file = std::string(*value);
@@ -329,9 +371,18 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     }
     return command;
   }
-  const size_t wanted = command.verb == ModelsVerb::kList      ? 0
-                        : command.verb == ModelsVerb::kPromote ? 2
-                                                               : 1;
+  if (shadows && command.shadow_off) {
+    if (percent_given) return usage(name + ": --off and --percent exclude each other");
+    if (positional.size() > 1) {
+      return usage(name + " --off takes NAME alone, not a VERSION, got " +
+                   std::to_string(positional.size()) + " arguments");
+    }
+  } else if (shadows && !percent_given) {
+    return usage(name + " needs --percent P (1 to 100), or --off to stop the shadow");
+  }
+  const bool takes_version =
+      command.verb == ModelsVerb::kPromote || (shadows && !command.shadow_off);
+  const size_t wanted = command.verb == ModelsVerb::kList ? 0 : takes_version ? 2 : 1;
   if (positional.size() != wanted) {
     static constexpr const char* kWanted[] = {"no model name", "NAME", "NAME and VERSION"};
     return usage(name + " takes " + kWanted[wanted] + ", got " + std::to_string(positional.size()) +
@@ -426,6 +477,9 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kSplit:
       response = client.Post(target + "/split", MutationBody(command));
       break;
+    case ModelsVerb::kShadow:
+      response = client.Post(target + "/shadow", MutationBody(command));
+      break;
     case ModelsVerb::kPush: {
       HttpHeaders headers;
       if (command.metadata_file.has_value()) {
@@ -460,6 +514,7 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kRollback: text = FormatAliasMove(response->body); break;
     case ModelsVerb::kPush: text = FormatPush(response->body); break;
     case ModelsVerb::kSplit: text = FormatSplit(response->body, SplitText(command.split)); break;
+    case ModelsVerb::kShadow: text = FormatShadow(response->body); break;
   }
   if (!text.ok()) return fail(text.status().message());
   std::fputs(text->c_str(), out);

@@ -99,6 +99,32 @@ TEST(ModelsCommandTest, SplitAsTheIssueWritesIt) {
   EXPECT_EQ(c->split[2].weight, 2147483647);
 }
 
+TEST(ModelsCommandTest, ShadowAsTheIssueWritesIt) {
+  StatusOr<ModelsCommand> c =
+      Parse({"shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--percent", "20"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->verb, ModelsVerb::kShadow);
+  EXPECT_EQ(c->model, "iris");
+  EXPECT_EQ(c->version, 4);
+  EXPECT_EQ(c->percent, 20);
+  EXPECT_FALSE(c->shadow_off);
+  EXPECT_FALSE(c->reason.has_value());
+
+  c = Parse({"shadow", "--percent=100", "iris", "--reason", "try v4", "7", "--url=http://h"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->version, 7);
+  EXPECT_EQ(c->percent, 100);
+  EXPECT_EQ(c->reason, "try v4");
+
+  c = Parse({"shadow", "--url", "http://h", "iris", "--off", "--json"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->model, "iris");
+  EXPECT_TRUE(c->shadow_off);
+  EXPECT_EQ(c->version, 0);
+  EXPECT_EQ(c->percent, 0);
+  EXPECT_TRUE(c->json);
+}
+
 TEST(ModelsCommandTest, SplitWeightsArePositiveWholeNumbers) {
   const std::pair<const char*, const char*> cases[] = {
       {"3", "expected VERSION=WEIGHT"},
@@ -144,7 +170,8 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"promote", "--url", "http://h", "../x", "1"}, "invalid model name"},
       {{"show", "--url", "http://h", "a/b"}, "path separator"},
       {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote, rollback and split"},
-      {{"show", "--url", "http://h", "iris", "--reason", "x"}, "applies to promote, rollback and split"},
+      {{"show", "--url", "http://h", "iris", "--reason", "x"},
+       "applies to promote, rollback, split and shadow, not to show"},
       {{"rollback", "--url", "http://h", "iris", "--alias="}, "needs a name"},
       {{"rollback", "--url", "http://h", "iris", "--reason", "\xff"}, "not valid UTF-8"},
       {{"list", "--url", "http://h", "--json=yes"}, "takes no value"},
@@ -174,6 +201,28 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"split", "--url", "http://h", "iris", "3=90", "4=0"}, "invalid split '4=0'"},
       {{"split", "--url", "http://h", "iris", "3=90", "4"}, "expected VERSION=WEIGHT"},
       {{"split", "--url", "http://h", "3=90", "4=10"}, "takes NAME first"},
+      {{"shadow", "--url", "http://h", "iris", "4"}, "needs --percent P (1 to 100), or --off"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent", "0"}, "from 1 to 100"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent", "101"}, "from 1 to 100"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent", "-5"}, "from 1 to 100"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent", "20%"}, "from 1 to 100"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent="}, "from 1 to 100"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent"}, "needs a value"},
+      {{"shadow", "--url", "http://h", "iris", "--percent", "20"}, "takes NAME and VERSION, got 1"},
+      {{"shadow", "--url", "http://h", "iris", "0", "--percent", "20"}, "positive whole number"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--off"}, "--off takes NAME alone"},
+      {{"shadow", "--url", "http://h", "iris", "--off", "--percent", "20"},
+       "--off and --percent exclude each other"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--off", "--percent", "20"},
+       "--off and --percent exclude each other"},
+      {{"shadow", "--url", "http://h", "--off"}, "takes NAME, got 0"},
+      {{"shadow", "--url", "http://h", "iris", "--off=yes"}, "takes no value"},
+      {{"shadow", "--url", "http://h", "iris", "--off", "--off"}, "given twice"},
+      {{"shadow", "--url", "http://h", "iris", "4", "--percent", "20", "--alias", "staging"},
+       "applies to promote, rollback and split, not to shadow"},
+      {{"promote", "--url", "http://h", "iris", "4", "--percent", "20"},
+       "applies to shadow, not to promote"},
+      {{"show", "--url", "http://h", "iris", "--off"}, "applies to shadow, not to show"},
   };
   for (const auto& [args, why] : cases) {
     StatusOr<ModelsCommand> c = Parse(args);
@@ -215,6 +264,23 @@ TEST(ModelsCommandTest, UsageErrorExitsTwoWithTheUsageLines) {
   EXPECT_EQ(run.out, "");
   EXPECT_NE(run.err.find("takes NAME and VERSION"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find(kModelsSynopsis), std::string::npos) << run.err;
+}
+
+TEST(ModelsCommandTest, ShadowUsageErrorsExitTwoBeforeAnyConnection) {
+  // Port 1 would refuse: exit 2, not 1, shows nothing was sent.
+  const std::vector<std::string_view> cases[] = {
+      {"shadow", "--url", "http://127.0.0.1:1", "iris", "4"},
+      {"shadow", "--url", "http://127.0.0.1:1", "iris", "4", "--percent", "101"},
+      {"shadow", "--url", "http://127.0.0.1:1", "iris", "4", "--off"},
+      {"shadow", "--url", "http://127.0.0.1:1", "iris", "--off", "--percent", "5"},
+  };
+  for (const auto& args : cases) {
+    Outcome run = RunCommand(args);
+    EXPECT_EQ(run.exit_code, kExitUsage) << run.err;
+    EXPECT_EQ(run.out, "");
+    EXPECT_NE(run.err.find("berth models shadow   --url URL NAME --off"), std::string::npos)
+        << run.err;
+  }
 }
 
 TEST(ModelsCommandTest, HelpGoesToStdoutAndExitsZero) {

@@ -111,6 +111,22 @@ std::string ShortDigest(const Value* digest) {
   return Cell(digest);
 }
 
+std::string PreviousCell(const Value* previous) {
+  return previous == nullptr || previous->IsNull() ? std::string("none") : Cell(previous);
+}
+
+// "version 4, 20% of the traffic" for the {"version", "percent"} object the
+// server writes; anything else as its cell.
+std::string ShadowCell(const Value& shadow) {
+  const Value* version = Member(shadow, "version");
+  const Value* percent = Member(shadow, "percent");
+  if (version != nullptr && version->IsInt64() && percent != nullptr && percent->IsInt()) {
+    return "version " + std::to_string(version->GetInt64()) + ", " +
+           std::to_string(percent->GetInt()) + "% of the traffic";
+  }
+  return Cell(&shadow);
+}
+
 std::string SizeCell(const Value* size) {
   if (size != nullptr && size->IsUint64()) return HumanBytes(size->GetUint64());
   return Cell(size);
@@ -184,6 +200,9 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
       splits != nullptr && splits->IsObject() && !splits->ObjectEmpty()) {
     out += "splits:           " + Cell(splits) + "\n";
   }
+  if (const Value* shadow = Member(doc, "shadow"); shadow != nullptr && !shadow->IsNull()) {
+    out += "shadow:           " + ShadowCell(*shadow) + "\n";
+  }
   out += "\n";
   if (versions->Empty()) return out + "no versions\n";
   bool any_reason = false;
@@ -238,6 +257,17 @@ StatusOr<std::string> FormatSplit(std::string_view json, std::string_view weight
          Printable(weights) + " (previously " +
          (previous == nullptr || previous->IsNull() ? std::string("none") : Cell(previous)) +
          ")\n";
+}
+
+StatusOr<std::string> FormatShadow(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  const Value* percent = Member(doc, "percent");
+  const std::string previous = " (previously " + PreviousCell(Member(doc, "previous")) + ")\n";
+  if (percent != nullptr && percent->IsInt() && percent->GetInt() == 0) {
+    return Cell(doc, "model") + ": shadow off" + previous;
+  }
+  return Cell(doc, "model") + ": version " + Cell(doc, "version") + " shadows " +
+         Cell(percent) + "% of the traffic" + previous;
 }
 
 StatusOr<std::string> FormatPush(std::string_view json) {

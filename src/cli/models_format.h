@@ -41,7 +41,7 @@ std::string HumanBytes(uint64_t bytes);
 StatusOr<std::string> FormatModelList(std::string_view json);
 
 // GET /v2/registry/models/{model}: the model's aliases and default version,
-// then one row per version.
+// its splits and shadow when it has any, then one row per version.
 StatusOr<std::string> FormatModelDetails(std::string_view json);
 
 // GET /v2/registry/models/{model}/history: one row per audit record, oldest
@@ -56,6 +56,11 @@ StatusOr<std::string> FormatAliasMove(std::string_view json);
 // split (`weights`, e.g. "3=90 4=10", as the command gave it) and the
 // version the alias pointed at before.
 StatusOr<std::string> FormatSplit(std::string_view json, std::string_view weights);
+
+// The answer of POST .../shadow: "iris: version 4 shadows 20% of the traffic
+// (previously 3)" or, when its "percent" is 0, "iris: shadow off (previously
+// 4)"; "previous" is the version shadowed before, "none" when null.
+StatusOr<std::string> FormatShadow(std::string_view json);
 
 // The answer of POST .../versions: a line naming the model and the new
 // version, then the version number alone on the last line, for scripts

@@ -132,6 +132,41 @@ TEST(FormatSplitTest, NamesTheWeightsAndThePreviousVersion) {
             "iris: canary now splits traffic 1=1 2=1 (previously none)\n");
 }
 
+TEST(FormatModelDetailsTest, ShowsTheShadowOnlyWhenThereIsOne) {
+  const std::string json = R"({"name": "iris", "aliases": {"production": 3}, "default_version": 3,
+      "splits": {}, "shadow": {"version": 4, "percent": 20}, "versions": []})";
+  EXPECT_EQ(Ok(FormatModelDetails(json)),
+            "model:            iris\n"
+            "default version:  3\n"
+            "aliases:          production=3\n"
+            "shadow:           version 4, 20% of the traffic\n"
+            "\n"
+            "no versions\n");
+  EXPECT_EQ(Ok(FormatModelDetails(R"({"name": "iris", "shadow": null, "versions": []})"))
+                .find("shadow:"),
+            std::string::npos);
+  EXPECT_EQ(Ok(FormatModelDetails(R"({"name": "iris", "versions": []})")).find("shadow:"),
+            std::string::npos);
+  // A shape this client does not know still prints.
+  EXPECT_NE(Ok(FormatModelDetails(R"({"name": "iris", "shadow": {"v": "x"}, "versions": []})"))
+                .find("shadow:           v=x\n"),
+            std::string::npos);
+}
+
+TEST(FormatShadowTest, NamesVersionPercentAndPrevious) {
+  EXPECT_EQ(Ok(FormatShadow(R"({"model": "iris", "version": 4, "percent": 20, "previous": 3})")),
+            "iris: version 4 shadows 20% of the traffic (previously 3)\n");
+  EXPECT_EQ(
+      Ok(FormatShadow(R"({"model": "iris", "version": 4, "percent": 100, "previous": null})")),
+      "iris: version 4 shadows 100% of the traffic (previously none)\n");
+  EXPECT_EQ(Ok(FormatShadow(R"({"model": "iris", "version": null, "percent": 0, "previous": 4})")),
+            "iris: shadow off (previously 4)\n");
+  EXPECT_EQ(
+      Ok(FormatShadow(R"({"model": "iris", "version": null, "percent": 0, "previous": null})")),
+      "iris: shadow off (previously none)\n");
+  EXPECT_FALSE(FormatShadow("[]").ok());
+}
+
 TEST(FormatPushTest, VersionAloneOnTheLastLine) {
   EXPECT_EQ(Ok(FormatPush(R"({"model": "iris", "version": 7})")),
             "iris: pushed as version 7\n7\n");

@@ -472,6 +472,44 @@ def test_a_refused_split_exits_1_and_changes_nothing(
     assert details["splits"] == {} and details["aliases"] == {"production": 2}, details
 
 
+def test_shadow_then_off(registry_server: BerthServer, versions: dict[int, TrainedModel]) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    out = run_ok("shadow", "--url", url, MODEL, "1", "--percent", "20", "--reason", "try v1")
+    assert out == f"{MODEL}: version 1 shadows 20% of the traffic (previously none)\n", out
+
+    details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert details["shadow"] == {"version": 1, "percent": 20}, details
+    assert "shadow:           version 1, 20% of the traffic\n" in run_ok("show", "--url", url, MODEL)
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert history[-1]["action"] == "shadow" and history[-1]["to"] == 1, history
+    assert history[-1]["reason"].endswith("try v1"), history
+    # The shadow never answers.
+    assert {served_by_default(registry_server, versions) for _ in range(20)} == {"2"}
+
+    # --json is the server's answer as is; a second shadow replaces the first.
+    moved = json.loads(run_ok("shadow", "--url", url, MODEL, "1", "--percent=100", "--json"))
+    assert moved == {"model": MODEL, "version": 1, "percent": 100, "previous": 1}, moved
+
+    out = run_ok("shadow", "--url", url, MODEL, "--off")
+    assert out == f"{MODEL}: shadow off (previously 1)\n", out
+    details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert details["shadow"] is None, details
+    assert "shadow:" not in run_ok("show", "--url", url, MODEL)
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert history[-1]["action"] == "shadow" and history[-1]["to"] is None, history
+
+
+def test_a_refused_shadow_exits_1_and_changes_nothing(registry_server: BerthServer) -> None:
+    url = registry_server.base_url
+    for args in ((MODEL, "99", "--percent", "20"), ("no_such_model", "1", "--percent", "20")):
+        result = run_cli("shadow", "--url", url, *args)
+        assert result.returncode == 1, result
+        assert result.stdout == ""
+        assert result.stderr.startswith("berth: ") and "(HTTP 4" in result.stderr, result.stderr
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["shadow"] is None
+
+
 def test_refused_connection_names_the_url() -> None:
     url = f"http://{HOST}:{free_port()}"
     result = run_cli("list", "--url", url)
@@ -597,6 +635,30 @@ def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> No
             ("split", "--url", "http://127.0.0.1:8000", "iris", "3=90", "3=10"),
             "version 3 is given twice",
         ),
+        (
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4"),
+            "needs --percent P (1 to 100), or --off",
+        ),
+        (
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--percent", "0"),
+            "from 1 to 100",
+        ),
+        (
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--percent", "101"),
+            "from 1 to 100",
+        ),
+        (
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--off"),
+            "--off takes NAME alone",
+        ),
+        (
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "--off", "--percent", "20"),
+            "--off and --percent exclude each other",
+        ),
+        (
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "--percent", "20"),
+            "takes NAME and VERSION",
+        ),
         (("list",), "needs --url URL"),
         (("show", "--url", "http://127.0.0.1:8000"), "takes NAME"),
         (
@@ -630,5 +692,6 @@ def test_help_exits_0_on_stdout() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
     assert "berth models promote  --url URL NAME VERSION" in result.stdout
+    assert "berth models shadow   --url URL NAME VERSION --percent 1..100" in result.stdout
     top = subprocess.run([str(berth_binary()), "--help"], capture_output=True, text=True, check=False)
     assert "berth models" in top.stdout
