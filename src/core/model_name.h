@@ -26,6 +26,10 @@ inline constexpr size_t kMaxModelNameBytes = 200;
 // message quotes the name only in a printable, shortened form.
 Status ValidateModelName(std::string_view name);
 
+// True iff `text` is valid UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
 // `text` made safe to quote in a message or a log line: invalid UTF-8 and
 // control characters become '?', and it is cut to `max_bytes` (+ "...").
 std::string PrintableExcerpt(std::string_view text, size_t max_bytes = 64);

@@ -58,7 +58,9 @@ void CheckRepository(const std::string& name) {
     if (!valid && s.code() != berth::Status::Code::kInvalidArgument) {
       Fail("an invalid name must be INVALID_ARGUMENT: " + s.ToString());
     }
-    if (s.message().find(repo.root.string()) != std::string::npos) {
+    // (A name that itself spells the path is echoed, not leaked.)
+    if (s.message().find(repo.root.string()) != std::string::npos &&
+        name.find(repo.root.string()) == std::string::npos) {
       Fail("a message shows the repository's path: " + s.message());
     }
   }

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/float16.h"
+#include "core/model_name.h"
 #include "core/raw_tensor.h"
 #include "server/http/json_tensor.h"
 #include "server/http/v2_json_codec.h"
@@ -105,6 +106,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!s.ok()) Fail("parsed tensor is inconsistent: " + s.ToString());
   }
 
+  // BYTES sent as binary data may hold any bytes; JSON strings only UTF-8,
+  // so only such requests can make the JSON round trip.
+  for (const Tensor& t : request.inputs) {
+    for (const std::string& s : t.strings()) {
+      if (!berth::IsValidUtf8(s)) return 0;
+    }
+  }
   auto again = berth::http::ParseV2InferRequest(WriteInputsAsJson(request));
   if (!again.ok()) Fail("re-encoded request does not parse: " + again.status().ToString());
   const auto& inputs = (*again)->inputs;
