@@ -65,6 +65,14 @@ int64_t PickVersion(const std::vector<WeightedVersion>& split, std::string_view 
   return split.back().version;
 }
 
+int64_t HeaviestVersion(const std::vector<WeightedVersion>& split) {
+  const WeightedVersion* heaviest = &split[0];
+  for (const WeightedVersion& w : split) {
+    if (w.weight > heaviest->weight) heaviest = &w;
+  }
+  return heaviest->version;
+}
+
 const VersionEntry* ModelEntry::FindVersion(int64_t version) const {
   for (const VersionEntry& v : versions) {
     if (v.version == version) return &v;

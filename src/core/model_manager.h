@@ -54,6 +54,10 @@ struct ShadowTarget {
   bool operator==(const ShadowTarget&) const = default;
 };
 
+// The version of `split` with the largest weight (the first of equals): what
+// a split alias reports as its version. `split` must not be empty.
+int64_t HeaviestVersion(const std::vector<WeightedVersion>& split);
+
 struct ModelEntry {
   std::string name;
   std::string reason;                   // a model-level failure, e.g. a bad config

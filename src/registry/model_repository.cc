@@ -23,11 +23,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A version directory's name is a positive decimal integer; others are ignored.
+// A version directory is named as a request names a version
+// (ParseVersionNumber: "3", not "03"); other entries are not versions.
 bool ParseVersionDir(const std::string& name, int64_t* version) {
-  if (name.empty() || name[0] == '0') return false;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), *version);
-  return ec == std::errc() && end == name.data() + name.size() && *version > 0;
+  StatusOr<int64_t> parsed = ParseVersionNumber(name);
+  if (parsed.ok()) *version = *parsed;
+  return parsed.ok();
 }
 
 // Where a pushed version records what the directory alone cannot say.
@@ -414,7 +415,6 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
   if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
   std::sort(split.begin(), split.end(),
             [](const WeightedVersion& a, const WeightedVersion& b) { return a.version < b.version; });
-  const WeightedVersion* heaviest = &split[0];
   for (size_t i = 0; i < split.size(); ++i) {
     if (split[i].weight <= 0 || split[i].weight > 1000000) {
       return Status::InvalidArgument("split weights must be integers from 1 to 1000000");
@@ -423,9 +423,8 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
       return Status::InvalidArgument("version " + std::to_string(split[i].version) +
                                      " appears twice in the split");
     }
-    if (split[i].weight > heaviest->weight) heaviest = &split[i];
   }
-  change.version = heaviest->version;
+  change.version = HeaviestVersion(split);
   change.split = std::move(split);
   change.action = "split";
   return MoveAlias(name, &change, previous);

@@ -264,18 +264,16 @@ class SqliteRegistryStore final : public RegistryStore {
                                             std::string_view actor,
                                             std::string_view reason) override {
     if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
-    const WeightedVersion* heaviest = &split[0];
     std::string shares;
     for (const WeightedVersion& w : split) {
       if (w.weight <= 0) return Status::InvalidArgument("split weights must be positive");
-      if (w.weight > heaviest->weight) heaviest = &w;
       shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
                 std::to_string(w.weight);
     }
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
       ASSIGN_OR_RETURN(auto previous,
-                       SetAliasLocked(model, alias, heaviest->version, "split", actor,
+                       SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor,
                                       reason.empty() ? shares : shares + ": " + std::string(reason)));
       for (const WeightedVersion& w : split) {
         Statement row(db_,

@@ -42,6 +42,11 @@ Status ParseJson(std::string_view json, rapidjson::Document* doc);
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::UTF8<>,
                                      rapidjson::CrtAllocator, rapidjson::kWriteNanAndInfFlag>;
 
+// Writes `s` as a JSON string (it may hold NUL bytes).
+inline void WriteJsonString(JsonWriter* w, std::string_view s) {
+  w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
 // Receives the events of a JSON document from ReadJson: the member functions
 // of a RapidJSON SAX handler, except that numbers arrive only as Int64 (when
 // they fit), Uint64 (when they fit only that) or Double (read exactly).

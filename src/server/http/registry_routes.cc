@@ -15,15 +15,6 @@
 namespace berth::http {
 namespace {
 
-std::string_view Param(const PathParams& params, std::string_view key) {
-  auto it = params.find(key);
-  return it == params.end() ? std::string_view() : std::string_view(it->second);
-}
-
-void WriteString(JsonWriter* w, std::string_view s) {
-  w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
 void WriteOptional(JsonWriter* w, const std::optional<int64_t>& v) {
   if (v) {
     w->Int64(*v);
@@ -171,9 +162,9 @@ HttpResponse MoveResponse(const std::string& model, const std::string& alias,
   JsonWriter w(buf);
   w.StartObject();
   w.Key("model");
-  WriteString(&w, model);
+  WriteJsonString(&w, model);
   w.Key("alias");
-  WriteString(&w, alias);
+  WriteJsonString(&w, alias);
   w.Key("version");
   w.Int64(move.version);
   w.Key("previous");
@@ -204,7 +195,7 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
   JsonWriter w(buf);
   w.StartObject();
   w.Key("name");
-  WriteString(&w, name);
+  WriteJsonString(&w, name);
   w.Key("aliases");
   w.StartObject();
   if (entry) {
@@ -247,9 +238,9 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     w.Key("version");
     w.Int64(number);
     w.Key("state");
-    WriteString(&w, live ? ModelStateName(live->state) : "REGISTERED");
+    WriteJsonString(&w, live ? ModelStateName(live->state) : "REGISTERED");
     w.Key("reason");
-    WriteString(&w, live ? live->reason : "");
+    WriteJsonString(&w, live ? live->reason : "");
     w.Key("aliases");
     w.StartArray();
     if (entry) {
@@ -258,23 +249,23 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
         if (auto split = entry->splits.find(alias); split != entry->splits.end()) {
           for (const WeightedVersion& v : split->second) in_split = in_split || v.version == number;
         }
-        if (version == number || in_split) WriteString(&w, alias);
+        if (version == number || in_split) WriteJsonString(&w, alias);
       }
     }
     w.EndArray();
     if (record != nullptr) {
       w.Key("digest");
-      WriteString(&w, record->digest);
+      WriteJsonString(&w, record->digest);
       w.Key("size");
       w.Int64(record->size);
       w.Key("format");
-      WriteString(&w, record->format);
+      WriteJsonString(&w, record->format);
       w.Key("source");
-      WriteString(&w, record->source);
+      WriteJsonString(&w, record->source);
       w.Key("created_at");
-      WriteString(&w, record->created_at);
+      WriteJsonString(&w, record->created_at);
       w.Key("created_by");
-      WriteString(&w, record->created_by);
+      WriteJsonString(&w, record->created_by);
       rapidjson::Document metadata;
       w.Key("metadata");
       if (!metadata.Parse(record->metadata_json.c_str()).HasParseError() && metadata.IsObject()) {
@@ -313,7 +304,7 @@ StatusOr<std::string> WriteModels(const ServerContext& ctx) {
   for (const auto& [name, numbers] : versions) {
     w.StartObject();
     w.Key("name");
-    WriteString(&w, name);
+    WriteJsonString(&w, name);
     w.Key("aliases");
     w.StartObject();
     if (auto entry = ctx.models->Find(name)) {
@@ -347,7 +338,7 @@ StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& 
   JsonWriter w(buf);
   w.StartObject();
   w.Key("model");
-  WriteString(&w, name);
+  WriteJsonString(&w, name);
   w.Key("history");
   w.StartArray();
   for (const AuditRecord& r : history) {
@@ -355,23 +346,23 @@ StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& 
     w.Key("id");
     w.Int64(r.id);
     w.Key("at");
-    WriteString(&w, r.at);
+    WriteJsonString(&w, r.at);
     w.Key("actor");
-    WriteString(&w, r.actor);
+    WriteJsonString(&w, r.actor);
     w.Key("action");
-    WriteString(&w, r.action);
+    WriteJsonString(&w, r.action);
     w.Key("alias");
     if (r.alias.empty()) {
       w.Null();
     } else {
-      WriteString(&w, r.alias);
+      WriteJsonString(&w, r.alias);
     }
     w.Key("from");
     WriteOptional(&w, r.from_version);
     w.Key("to");
     WriteOptional(&w, r.to_version);
     w.Key("reason");
-    WriteString(&w, r.reason);
+    WriteJsonString(&w, r.reason);
     w.EndObject();
   }
   w.EndArray();
@@ -434,13 +425,13 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
   });
   router->Add("GET", "/v2/registry/models/{model}",
               [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 if (Status s = ValidateModelName(name); !s.ok()) return reply(ErrorResponse(s));
                 ReplyWith(WriteModel(*ctx, name), reply);
               });
   router->Add("GET", "/v2/registry/models/{model}/history",
               [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 if (Status s = ValidateModelName(name); !s.ok()) return reply(ErrorResponse(s));
                 ReplyWith(WriteHistory(*ctx, name), reply);
               });
@@ -448,7 +439,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, true);
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
                 if (!done.ok()) return reply(ErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
@@ -457,7 +448,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto push = ParsePushRequest(req);
                 if (!push.ok()) return reply(ErrorResponse(push.status()));
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 auto version = ctx->Push(req.peer, name, push->artifact, push->metadata_json,
                                          push->allow_signature_change);
                 if (!version.ok()) return reply(ErrorResponse(version.status()));
@@ -465,7 +456,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 JsonWriter w(buf);
                 w.StartObject();
                 w.Key("model");
-                WriteString(&w, name);
+                WriteJsonString(&w, name);
                 w.Key("version");
                 w.Int64(*version);
                 w.EndObject();
@@ -475,7 +466,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto shadow = ParseShadowRequest(req.body);
                 if (!shadow.ok()) return reply(ErrorResponse(shadow.status()));
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 auto done = ctx->SetShadow(req.peer, name, shadow->version, shadow->percent,
                                            shadow->reason);
                 if (!done.ok()) return reply(ErrorResponse(done.status()));
@@ -483,7 +474,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 JsonWriter w(buf);
                 w.StartObject();
                 w.Key("model");
-                WriteString(&w, name);
+                WriteJsonString(&w, name);
                 w.Key("version");
                 WriteOptional(&w, shadow->percent > 0 ? std::optional<int64_t>(shadow->version)
                                                       : std::nullopt);
@@ -498,7 +489,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto split = ParseSplitRequest(req.body);
                 if (!split.ok()) return reply(ErrorResponse(split.status()));
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 auto done = ctx->Split(req.peer, name, split->split, split->alias, split->reason);
                 if (!done.ok()) return reply(ErrorResponse(done.status()));
                 reply(MoveResponse(name, split->alias, *done));
@@ -507,7 +498,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, false);
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
-                const std::string name(Param(p, "model"));
+                const std::string name(PathParam(p, "model"));
                 auto done = ctx->Rollback(req.peer, name, move->alias, move->reason);
                 if (!done.ok()) return reply(ErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));

@@ -16,6 +16,12 @@
 namespace berth::http {
 
 using PathParams = std::map<std::string, std::string, std::less<>>;
+
+// The value of path parameter `key` ("{model}"), or empty if the route has none.
+inline std::string_view PathParam(const PathParams& params, std::string_view key) {
+  auto it = params.find(key);
+  return it == params.end() ? std::string_view() : std::string_view(it->second);
+}
 using Handler = std::function<void(HttpRequest&, const PathParams&, Reply)>;
 
 class Router {

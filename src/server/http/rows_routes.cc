@@ -8,11 +8,6 @@
 namespace berth::http {
 namespace {
 
-std::string_view Param(const PathParams& params, std::string_view key) {
-  auto it = params.find(key);
-  return it == params.end() ? std::string_view() : std::string_view(it->second);
-}
-
 StatusOr<std::unique_ptr<InferenceRequest>> ParseRowsRequest(
     std::string_view body, const std::vector<TensorSpec>& inputs) {
   static const RowsBody kForm{
@@ -47,8 +42,8 @@ StatusOr<std::string> WriteRowsResponse(const InferenceResponse& response, int64
 
 void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
   auto infer_rows = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
-    const std::string name(Param(p, "model"));
-    auto model = ctx->models->Resolve(name, Param(p, "version"), req.Header(kRoutingKeyHeader));
+    const std::string name(PathParam(p, "model"));
+    auto model = ctx->models->Resolve(name, PathParam(p, "version"), req.Header(kRoutingKeyHeader));
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto request = ParseRowsRequest(req.body, (*model)->signature.inputs);
     if (!request.ok()) return reply(ErrorResponse(request.status()));

@@ -22,10 +22,6 @@ const char* StateName(ModelState state) {
   return "UNKNOWN";
 }
 
-void WriteString(JsonWriter* w, std::string_view s) {
-  w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
 // One input's columnar value, read as events: its shape is learnt from the
 // nesting as ResolveJsonShape reads it from a tree (the sizes along the
 // first elements, every list at a depth as long as the first, trailing
@@ -604,7 +600,7 @@ StatusOr<std::string> WriteTfServingPredictResponse(const InferenceResponse& res
     } else {
       w.StartObject();
       for (const Tensor& t : response.outputs) {
-        WriteString(&w, t.name());
+        WriteJsonString(&w, t.name());
         WriteTensorNested(t, &w);
       }
       w.EndObject();
@@ -628,7 +624,7 @@ std::string WriteTfServingModelStatus(const std::vector<VersionEntry>& versions)
     const bool failed = v->state == ModelState::kUnavailable;
     w.StartObject();
     w.Key("version");
-    WriteString(&w, std::to_string(v->version));
+    WriteJsonString(&w, std::to_string(v->version));
     w.Key("state");
     w.String(StateName(v->state));
     w.Key("status");
@@ -636,7 +632,7 @@ std::string WriteTfServingModelStatus(const std::vector<VersionEntry>& versions)
     w.Key("error_code");
     w.String(failed ? "UNKNOWN" : "OK");
     w.Key("error_message");
-    WriteString(&w, failed ? std::string_view(v->reason) : std::string_view());
+    WriteJsonString(&w, failed ? std::string_view(v->reason) : std::string_view());
     w.EndObject();
     w.EndObject();
   }

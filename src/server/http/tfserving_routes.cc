@@ -9,14 +9,9 @@
 namespace berth::http {
 namespace {
 
-std::string_view Param(const PathParams& params, std::string_view key) {
-  auto it = params.find(key);
-  return it == params.end() ? std::string_view() : std::string_view(it->second);
-}
-
 void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
-  const std::string_view name = Param(p, "model");
-  const std::string_view version = Param(p, "version");
+  const std::string_view name = PathParam(p, "model");
+  const std::string_view version = PathParam(p, "version");
   auto entry = ctx->models->Find(name);
   if (!entry) {
     return reply(ErrorResponse(
@@ -39,8 +34,8 @@ void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
 }
 
 void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
-  const std::string name(Param(p, "model"));
-  auto model = ctx->models->Resolve(name, Param(p, "version"), req.Header(kRoutingKeyHeader));
+  const std::string name(PathParam(p, "model"));
+  auto model = ctx->models->Resolve(name, PathParam(p, "version"), req.Header(kRoutingKeyHeader));
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));

@@ -639,18 +639,14 @@ void WriteParameters(const Parameters& params, JsonWriter* w) {
   w->EndObject();
 }
 
-void WriteString(JsonWriter* w, std::string_view s) {
-  w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
 void WriteSpecs(const std::vector<TensorSpec>& specs, JsonWriter* w) {
   w->StartArray();
   for (const auto& s : specs) {
     w->StartObject();
     w->Key("name");
-    WriteString(w, s.name);
+    WriteJsonString(w, s.name);
     w->Key("datatype");
-    WriteString(w, DataTypeName(s.datatype));
+    WriteJsonString(w, DataTypeName(s.datatype));
     w->Key("shape");
     w->StartArray();
     for (int64_t d : s.shape) w->Int64(d);
@@ -693,12 +689,12 @@ EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
   JsonWriter w(buf);
   w.StartObject();
   w.Key("model_name");
-  WriteString(&w, response.model_name);
+  WriteJsonString(&w, response.model_name);
   w.Key("model_version");
-  WriteString(&w, response.model_version);
+  WriteJsonString(&w, response.model_version);
   if (!response.id.empty()) {
     w.Key("id");
-    WriteString(&w, response.id);
+    WriteJsonString(&w, response.id);
   }
   if (!response.parameters.empty()) {
     w.Key("parameters");
@@ -709,9 +705,9 @@ EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
   for (const Tensor& t : response.outputs) {
     w.StartObject();
     w.Key("name");
-    WriteString(&w, t.name());
+    WriteJsonString(&w, t.name());
     w.Key("datatype");
-    WriteString(&w, DataTypeName(t.datatype()));
+    WriteJsonString(&w, DataTypeName(t.datatype()));
     w.Key("shape");
     w.StartArray();
     for (int64_t d : t.shape()) w.Int64(d);
@@ -746,13 +742,13 @@ std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>&
   JsonWriter w(buf);
   w.StartObject();
   w.Key("name");
-  WriteString(&w, model.name);
+  WriteJsonString(&w, model.name);
   w.Key("versions");
   w.StartArray();
-  for (int64_t v : versions) WriteString(&w, std::to_string(v));
+  for (int64_t v : versions) WriteJsonString(&w, std::to_string(v));
   w.EndArray();
   w.Key("platform");
-  WriteString(&w, model.platform);
+  WriteJsonString(&w, model.platform);
   w.Key("inputs");
   WriteSpecs(model.signature.inputs, &w);
   w.Key("outputs");
@@ -766,12 +762,12 @@ std::string WriteV2ModelReady(std::string_view name, bool ready, std::string_vie
   JsonWriter w(buf);
   w.StartObject();
   w.Key("name");
-  WriteString(&w, name);
+  WriteJsonString(&w, name);
   w.Key("ready");
   w.Bool(ready);
   if (!ready) {
     w.Key("error");
-    WriteString(&w, reason);
+    WriteJsonString(&w, reason);
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -783,12 +779,12 @@ std::string WriteV2ServerMetadata(std::string_view name, std::string_view versio
   JsonWriter w(buf);
   w.StartObject();
   w.Key("name");
-  WriteString(&w, name);
+  WriteJsonString(&w, name);
   w.Key("version");
-  WriteString(&w, version);
+  WriteJsonString(&w, version);
   w.Key("extensions");
   w.StartArray();
-  for (const auto& e : extensions) WriteString(&w, e);
+  for (const auto& e : extensions) WriteJsonString(&w, e);
   w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
@@ -802,24 +798,24 @@ std::string WriteV2RepositoryIndex(const std::vector<ModelEntry>& models, bool r
     if (m.versions.empty() && !ready_only) {
       w.StartObject();
       w.Key("name");
-      WriteString(&w, m.name);
+      WriteJsonString(&w, m.name);
       w.Key("state");
-      WriteString(&w, ModelStateName(ModelState::kUnavailable));
+      WriteJsonString(&w, ModelStateName(ModelState::kUnavailable));
       w.Key("reason");
-      WriteString(&w, m.reason);
+      WriteJsonString(&w, m.reason);
       w.EndObject();
     }
     for (const VersionEntry& v : m.versions) {
       if (ready_only && v.state != ModelState::kReady) continue;
       w.StartObject();
       w.Key("name");
-      WriteString(&w, m.name);
+      WriteJsonString(&w, m.name);
       w.Key("version");
-      WriteString(&w, std::to_string(v.version));
+      WriteJsonString(&w, std::to_string(v.version));
       w.Key("state");
-      WriteString(&w, ModelStateName(v.state));
+      WriteJsonString(&w, ModelStateName(v.state));
       w.Key("reason");
-      WriteString(&w, v.reason);
+      WriteJsonString(&w, v.reason);
       w.EndObject();
     }
   }

@@ -14,11 +14,6 @@ namespace {
 
 const std::vector<std::string> kExtensions = {"model_repository", "binary_tensor_data"};
 
-std::string_view Param(const PathParams& params, std::string_view key) {
-  auto it = params.find(key);
-  return it == params.end() ? std::string_view() : std::string_view(it->second);
-}
-
 // Triton's optional body {"ready": true} limits the index to READY versions.
 StatusOr<bool> ParseIndexRequest(const std::string& body) {
   if (body.empty()) return false;
@@ -96,11 +91,11 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   });
 
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-    auto model = ctx->models->Resolve(Param(p, "model"), Param(p, "version"));
+    auto model = ctx->models->Resolve(PathParam(p, "model"), PathParam(p, "version"));
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     std::vector<int64_t> versions{(*model)->version};
-    if (Param(p, "version").empty()) {
-      if (auto entry = ctx->models->Find(Param(p, "model"))) versions = ReadyVersions(*entry);
+    if (PathParam(p, "version").empty()) {
+      if (auto entry = ctx->models->Find(PathParam(p, "model"))) versions = ReadyVersions(*entry);
     }
     reply(JsonResponse(200, WriteV2ModelMetadata(**model, versions)));
   };
@@ -108,8 +103,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   router->Add("GET", "/v2/models/{model}/versions/{version}", metadata);
 
   auto ready = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-    const std::string name(Param(p, "model"));
-    auto model = ctx->models->Resolve(name, Param(p, "version"));
+    const std::string name(PathParam(p, "model"));
+    auto model = ctx->models->Resolve(name, PathParam(p, "version"));
     if (model.ok()) return reply(JsonResponse(200, WriteV2ModelReady(name, true, "")));
     if (model.status().code() != Status::Code::kUnavailable) {
       return reply(ErrorResponse(model.status()));
@@ -126,8 +121,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     const std::string_view body(req.body);
     auto request = ParseV2InferRequest(body.substr(0, *json_size), body.substr(*json_size));
     if (!request.ok()) return reply(ErrorResponse(request.status()));
-    (*request)->model_name = std::string(Param(p, "model"));
-    (*request)->model_version = std::string(Param(p, "version"));
+    (*request)->model_name = std::string(PathParam(p, "model"));
+    (*request)->model_version = std::string(PathParam(p, "version"));
     (*request)->routing_key = std::string(req.Header(kRoutingKeyHeader));
     BinaryOutputs binary = BinaryOutputsOf(**request);
     ctx->inference->Infer(
@@ -159,7 +154,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   auto load = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     auto parameters = ParseLoadRequest(req.body);
     if (!parameters.ok()) return reply(ErrorResponse(parameters.status()));
-    Status s = ctx->LoadModel(req.peer, std::string(Param(p, "model")), *parameters);
+    Status s = ctx->LoadModel(req.peer, std::string(PathParam(p, "model")), *parameters);
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
@@ -168,7 +163,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   // The only unload parameter Triton defines, unload_dependents, concerns
   // ensembles, which Berth does not have: the body is not read.
   auto unload = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
-    Status s = ctx->UnloadModel(req.peer, std::string(Param(p, "model")));
+    Status s = ctx->UnloadModel(req.peer, std::string(PathParam(p, "model")));
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
