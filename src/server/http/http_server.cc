@@ -113,6 +113,10 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Shared* shared) : stream_(std::move(socket)), shared_(shared) {
     ++shared_->connections;
+    // The peer's address, once per connection: the admin checks read it.
+    beast::error_code peer_ec;
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) peer_ = remote.address().to_string();
     on_chunk_header_ = [this](uint64_t size, beast::string_view, beast::error_code& ec) {
       if (!Reserve(size)) {
         over_budget_ = true;
@@ -157,6 +161,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!framing.ok()) return RefuseUnread(ErrorResponse(framing));
     const boost::optional<uint64_t> length = parser_->content_length();
     if (length && !Reserve(*length)) return RefuseUnread(Busy(*shared_));
+    if (!parser_->is_done() && !ExpectsContinue(parser_->get())) {
+      // Most bodies arrived with their header: parse what is buffered here
+      // rather than through another asynchronous read.
+      if (!ParseBuffered(&ec)) return OnBody(ec);
+    }
     if (parser_->is_done()) return OnRequest();
     if (!ExpectsContinue(parser_->get())) return ReadBody();
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -165,6 +174,22 @@ class Session : public std::enable_shared_from_this<Session> {
                         if (ec) return self->Close();
                         self->ReadBody();
                       });
+  }
+
+  // Feeds the bytes already read to the parser; false on a parse error (in
+  // `*ec`).
+  bool ParseBuffered(beast::error_code* ec) {
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), *ec);
+      if (*ec == bhttp::error::need_more) {
+        ec->clear();
+        break;
+      }
+      if (*ec) return false;
+      buffer_.consume(used);
+      if (used == 0) break;
+    }
+    return true;
   }
 
   void ReadBody() {
@@ -216,15 +241,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(ErrorResponse(Status::InvalidArgument("malformed percent-escape in the URL")));
     }
     request_.method = std::string(msg.method_string());
+    request_.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& field : msg) {
       std::string name(field.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.body = std::move(msg.body());
-    beast::error_code peer_ec;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(peer_ec);
-    if (!peer_ec) request_.peer = remote.address().to_string();
+    request_.peer = peer_;
     const std::string_view encoding = request_.Header("content-encoding");
     if (!encoding.empty()) {
       if (!IsSupportedEncoding(encoding)) {
@@ -288,7 +312,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.result(static_cast<unsigned>(r.status));
     response_.set(bhttp::field::server, "berth");
     response_.set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) response_.set(k, v);
+    for (auto& [k, v] : r.headers) response_.insert(k, v);
     if (shared_->stopping) keep_alive_ = false;
     response_.keep_alive(keep_alive_);
     response_.body() = std::move(r.body);
@@ -336,6 +360,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void(uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
   bool over_budget_ = false;  // a chunk did not fit the in-flight budget
   InflightBudget::Reservation reservation_;
+  std::string peer_;  // the client's address as text; empty if unknown
   HttpRequest request_;
   bhttp::response<bhttp::string_body> response_;
   bool keep_alive_ = true;

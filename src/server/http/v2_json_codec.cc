@@ -87,7 +87,9 @@ Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
 class V2RequestReader final : public JsonHandler {
  public:
   V2RequestReader(std::string_view json, std::string_view binary)
-      : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {}
+      : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {
+    stack_.reserve(8);  // a request nests five deep
+  }
 
   // The elements of a `data` list, the bulk of a large request, go straight
   // to the builder.
@@ -269,7 +271,7 @@ class V2RequestReader final : public JsonHandler {
 
   bool OnRequest(const Event& e) {
     if (e.type == Event::kKey) {
-      key_ = std::string(e.s);
+      key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -320,7 +322,7 @@ class V2RequestReader final : public JsonHandler {
   // name), else straight to the request.
   bool OnParameters(const Event& e) {
     if (e.type == Event::kKey) {
-      parameter_key_ = std::string(e.s);
+      parameter_key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -359,9 +361,9 @@ class V2RequestReader final : public JsonHandler {
       if (Status s = cursor_.Finish(); !s.ok()) Fail(std::move(s));
       return true;
     }
-    const std::string where = "inputs[" + std::to_string(inputs_read_) + "]";
     if (e.type != Event::kStartObject) {
-      Fail(Status::InvalidArgument(where + " must be an object"));
+      Fail(Status::InvalidArgument("inputs[" + std::to_string(inputs_read_) +
+                                   "] must be an object"));
       Skip(e);
       return true;
     }
@@ -373,7 +375,7 @@ class V2RequestReader final : public JsonHandler {
 
   bool OnInput(const Event& e) {
     if (e.type == Event::kKey) {
-      key_ = std::string(e.s);
+      key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -385,7 +387,7 @@ class V2RequestReader final : public JsonHandler {
     if (key_ == "name" || key_ == "datatype") {
       const bool ok = e.type == Event::kString;
       (key_ == "name" ? input_.name_state : input_.datatype_state) = ok ? Field::kOk : Field::kBad;
-      if (ok) (key_ == "name" ? input_.name : input_.datatype) = std::string(e.s);
+      if (ok) (key_ == "name" ? input_.name : input_.datatype).assign(e.s);
       Skip(e);
     } else if (key_ == "shape") {
       if (e.type != Event::kStartArray) {
@@ -427,7 +429,7 @@ class V2RequestReader final : public JsonHandler {
 
   bool OnInputParameters(const Event& e) {
     if (e.type == Event::kKey) {
-      parameter_key_ = std::string(e.s);
+      parameter_key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -473,45 +475,46 @@ class V2RequestReader final : public JsonHandler {
   // Runs an input's checks, in the order of their precedence, and adds it.
   Status FinishInput() {
     Input& in = input_;
-    const std::string index = "inputs[" + std::to_string(in.index) + "]";
-    if (in.name_state == Field::kMissing) return Status::InvalidArgument(index + " needs a 'name'");
+    // The messages are built only on the way out: this runs once per input.
+    auto index = [&in] { return "inputs[" + std::to_string(in.index) + "]"; };
+    if (in.name_state == Field::kMissing) return Status::InvalidArgument(index() + " needs a 'name'");
     if (in.name_state == Field::kBad) {
-      return Status::InvalidArgument("'name' in " + index + " must be a string");
+      return Status::InvalidArgument("'name' in " + index() + " must be a string");
     }
-    const std::string where = index + " ('" + in.name + "')";
+    auto where = [&] { return index() + " ('" + in.name + "')"; };
     if (in.datatype_state == Field::kMissing) {
-      return Status::InvalidArgument(where + " needs a 'datatype'");
+      return Status::InvalidArgument(where() + " needs a 'datatype'");
     }
     if (in.datatype_state == Field::kBad) {
-      return Status::InvalidArgument("'datatype' in " + where + " must be a string");
+      return Status::InvalidArgument("'datatype' in " + where() + " must be a string");
     }
     const DataType type = DataTypeFromName(in.datatype);
     if (type == DataType::kInvalid) {
       return Status::InvalidArgument("input '" + in.name + "' has unknown datatype '" +
                                      in.datatype + "'");
     }
-    const std::string input = "input '" + in.name + "'";
+    auto input = [&in] { return "input '" + in.name + "'"; };
     switch (in.shape_state) {
-      case Input::Shape::kMissing: return Status::InvalidArgument(input + " needs a 'shape'");
+      case Input::Shape::kMissing: return Status::InvalidArgument(input() + " needs a 'shape'");
       case Input::Shape::kNotArray:
-        return Status::InvalidArgument("'shape' in " + input + " must be an array");
+        return Status::InvalidArgument("'shape' in " + input() + " must be an array");
       case Input::Shape::kBadElement:
-        return Status::InvalidArgument("'shape' in " + input +
+        return Status::InvalidArgument("'shape' in " + input() +
                                        " must hold non-negative integers");
       case Input::Shape::kOk: break;
     }
     if (ElementCount(in.shape) < 0) {
-      return Status::InvalidArgument("'shape' in " + input + " is too large");
+      return Status::InvalidArgument("'shape' in " + input() + " is too large");
     }
     if (in.parameters_state == Field::kBad) {
-      return Status::InvalidArgument("'parameters' of " + input + " must be an object");
+      return Status::InvalidArgument("'parameters' of " + input() + " must be an object");
     }
     if (in.has_binary_size) {
       if (in.data != Input::Data::kNone) {
-        return Status::InvalidArgument(input + " has both 'data' and binary_data_size");
+        return Status::InvalidArgument(input() + " has both 'data' and binary_data_size");
       }
       if (!in.binary_size_ok) {
-        return Status::InvalidArgument(input +
+        return Status::InvalidArgument(input() +
                                        ": binary_data_size must be a non-negative integer");
       }
       Tensor tensor(in.name, type, in.shape);
@@ -522,7 +525,7 @@ class V2RequestReader final : public JsonHandler {
       return Status::Ok();
     }
     switch (in.data) {
-      case Input::Data::kNone: return Status::InvalidArgument(input + " needs 'data'");
+      case Input::Data::kNone: return Status::InvalidArgument(input() + " needs 'data'");
       case Input::Data::kStreamed:
         RETURN_IF_ERROR(in.builder->Finish());
         request_->inputs.push_back(std::move(*in.tensor));
@@ -564,7 +567,7 @@ class V2RequestReader final : public JsonHandler {
   bool OnOutput(const Event& e) {
     const std::string where = "outputs[" + std::to_string(output_.index) + "]";
     if (e.type == Event::kKey) {
-      key_ = std::string(e.s);
+      key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
