@@ -2,6 +2,9 @@
 
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -247,6 +250,32 @@ void Poll(grpc::ServerCompletionQueue* cq) {
 
 }  // namespace
 
+namespace {
+
+// How often gRPC looks at the certificate files for a change: a SIGHUP
+// reload of the REST side is matched within this time.
+constexpr unsigned kTlsRefreshSecs = 1;
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  auto provider = tls.mutual() ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                                     tls.key_file, tls.cert_file, tls.client_ca_file,
+                                     kTlsRefreshSecs)
+                               : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                                     tls.key_file, tls.cert_file, kTlsRefreshSecs);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls.mutual()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+}  // namespace
+
 GrpcServer::GrpcServer(GrpcServerOptions options, const ServerContext* context)
     : options_(std::move(options)),
       service_(std::make_unique<Service>(context, options_.inflight_budget)) {}
@@ -261,7 +290,7 @@ Status GrpcServer::Start() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::string address = ListenAddress(options_.host, options_.port);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port_);
+  builder.AddListeningPort(address, Credentials(options_.tls), &bound_port_);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<uint64_t>(options_.max_message_bytes, INT_MAX)));
   builder.SetMaxSendMessageSize(-1);
