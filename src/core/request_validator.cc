@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <variant>
 
 #include "core/float16.h"
 
@@ -42,6 +43,22 @@ Status CheckNoNan(const Tensor& t) {
 }
 
 }  // namespace
+
+Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
+                           const std::string& where) {
+  if (key == "binary_data" || key == "binary_data_output") {
+    if (!std::holds_alternative<bool>(value)) {
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                     "' must be a boolean (true or false)");
+    }
+  } else if (key == "classification") {
+    if (!std::holds_alternative<int64_t>(value) || std::get<int64_t>(value) < 0) {
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                     "' must be a non-negative integer");
+    }
+  }
+  return Status::Ok();
+}
 
 Status ValidateRequest(const Model& model, const InferenceRequest& request) {
   const auto& sig = model.signature;

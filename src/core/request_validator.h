@@ -15,4 +15,13 @@ namespace berth {
 // unknown or duplicate requested output.
 Status ValidateRequest(const Model& model, const InferenceRequest& request);
 
+// The parameters whose type Berth (like Triton) relies on, checked by every
+// decoder as it reads them: `binary_data` and `binary_data_output` must be
+// booleans, `classification` a non-negative integer. A value of another type
+// is refused rather than silently taken for false or ignored; other keys are
+// accepted. `where` names the object that holds the parameter, as the v2
+// JSON form spells it ("parameters", "outputs[0].parameters").
+Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
+                           const std::string& where);
+
 }  // namespace berth

@@ -396,11 +396,10 @@ void EncodeInferResponse(const InferenceResponse& response, bool raw,
   }
 }
 
-void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& versions,
-                         inference::ModelMetadataResponse* out) {
-  out->set_name(model.name);
-  for (int64_t v : versions) out->add_versions(std::to_string(v));
-  out->set_platform(model.platform);
+void EncodeModelMetadata(const ModelMetadata& metadata, inference::ModelMetadataResponse* out) {
+  out->set_name(metadata.name);
+  for (const std::string& v : metadata.versions) out->add_versions(v);
+  out->set_platform(metadata.platform);
   auto add = [](const std::vector<TensorSpec>& specs, auto* field) {
     for (const TensorSpec& s : specs) {
       auto* m = field->Add();
@@ -409,27 +408,18 @@ void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& version
       for (int64_t d : s.shape) m->add_shape(d);
     }
   };
-  add(model.signature.inputs, out->mutable_inputs());
-  add(model.signature.outputs, out->mutable_outputs());
+  add(metadata.inputs, out->mutable_inputs());
+  add(metadata.outputs, out->mutable_outputs());
 }
 
-void EncodeRepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only,
+void EncodeRepositoryIndex(const std::vector<IndexEntry>& index,
                            inference::RepositoryIndexResponse* out) {
-  for (const ModelEntry& m : models) {
-    if (m.versions.empty() && !ready_only) {
-      auto* e = out->add_models();
-      e->set_name(m.name);
-      e->set_state(ModelStateName(ModelState::kUnavailable));
-      e->set_reason(m.reason);
-    }
-    for (const VersionEntry& v : m.versions) {
-      if (ready_only && v.state != ModelState::kReady) continue;
-      auto* e = out->add_models();
-      e->set_name(m.name);
-      e->set_version(std::to_string(v.version));
-      e->set_state(ModelStateName(v.state));
-      e->set_reason(v.reason);
-    }
+  for (const IndexEntry& e : index) {
+    auto* m = out->add_models();
+    m->set_name(e.name);
+    m->set_version(e.version);
+    m->set_state(ModelStateName(e.state));
+    m->set_reason(e.reason);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "core/inference_request.h"
 #include "core/model.h"
 #include "core/model_manager.h"
+#include "core/model_metadata.h"
 #include "core/status.h"
 #include "server/grpc/grpc_service.pb.h"
 
@@ -53,14 +54,10 @@ StatusOr<std::vector<std::string>> ParseRawBytes(std::string_view raw, int64_t e
                                                  const std::string& name);
 std::string SerializeRawBytes(const std::vector<std::string>& elements);
 
-// Metadata of `model`; `versions` lists the model's READY versions.
-void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& versions,
-                         inference::ModelMetadataResponse* out);
+void EncodeModelMetadata(const ModelMetadata& metadata, inference::ModelMetadataResponse* out);
 
-// Every model version with its state and reason (only READY ones if
-// `ready_only`); a model with no version at all is listed once, without a
-// version, as UNAVAILABLE with the model-level reason.
-void EncodeRepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only,
+// One entry of the response per entry of `index`.
+void EncodeRepositoryIndex(const std::vector<IndexEntry>& index,
                            inference::RepositoryIndexResponse* out);
 
 }  // namespace berth::rpc

@@ -389,35 +389,20 @@ TEST(GrpcCodecTest, Fp16OutputMakesTheWholeResponseRaw) {
 }
 
 TEST(GrpcCodecTest, EncodesRepositoryIndex) {
-  ModelEntry ready;
-  ready.name = "iris";
-  VersionEntry v1;
-  v1.version = 1;
-  v1.state = ModelState::kReady;
-  VersionEntry v2;
-  v2.version = 2;
-  v2.state = ModelState::kUnavailable;
-  v2.reason = "missing model.onnx";
-  ready.versions = {v1, v2};
-  ModelEntry broken;
-  broken.name = "broken";
-  broken.reason = "bad config";
-
-  inference::RepositoryIndexResponse all;
-  EncodeRepositoryIndex({ready, broken}, /*ready_only=*/false, &all);
-  ASSERT_EQ(all.models_size(), 3);
-  EXPECT_EQ(all.models(0).version(), "1");
-  EXPECT_EQ(all.models(0).state(), "READY");
-  EXPECT_EQ(all.models(1).state(), "UNAVAILABLE");
-  EXPECT_EQ(all.models(1).reason(), "missing model.onnx");
-  EXPECT_EQ(all.models(2).name(), "broken");
-  EXPECT_EQ(all.models(2).version(), "");
-  EXPECT_EQ(all.models(2).reason(), "bad config");
-
-  inference::RepositoryIndexResponse ready_only;
-  EncodeRepositoryIndex({ready, broken}, /*ready_only=*/true, &ready_only);
-  ASSERT_EQ(ready_only.models_size(), 1);
-  EXPECT_EQ(ready_only.models(0).name(), "iris");
+  const std::vector<IndexEntry> index = {
+      {"iris", "1", ModelState::kReady, ""},
+      {"broken", "", ModelState::kUnavailable, "bad config"},
+  };
+  inference::RepositoryIndexResponse out;
+  EncodeRepositoryIndex(index, &out);
+  ASSERT_EQ(out.models_size(), 2);
+  EXPECT_EQ(out.models(0).name(), "iris");
+  EXPECT_EQ(out.models(0).version(), "1");
+  EXPECT_EQ(out.models(0).state(), "READY");
+  EXPECT_EQ(out.models(1).name(), "broken");
+  EXPECT_EQ(out.models(1).version(), "");
+  EXPECT_EQ(out.models(1).state(), "UNAVAILABLE");
+  EXPECT_EQ(out.models(1).reason(), "bad config");
 }
 
 }  // namespace

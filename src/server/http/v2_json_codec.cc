@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "core/raw_tensor.h"
+#include "core/request_validator.h"
 #include "server/http/json_tensor.h"
 
 namespace berth::http {
@@ -53,24 +54,6 @@ struct Event {
   explicit Event(Type t) : type(t) {}
   bool opens() const { return type == kStartObject || type == kStartArray; }
 };
-
-// Parameters whose type Berth (like Triton) relies on: a value of another
-// type is refused rather than silently taken for false or ignored.
-Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
-                           const std::string& where) {
-  if (key == "binary_data" || key == "binary_data_output") {
-    if (!std::holds_alternative<bool>(value)) {
-      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
-                                     "' must be a boolean (true or false)");
-    }
-  } else if (key == "classification") {
-    if (!std::holds_alternative<int64_t>(value) || std::get<int64_t>(value) < 0) {
-      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
-                                     "' must be a non-negative integer");
-    }
-  }
-  return Status::Ok();
-}
 
 // Reads a v2 infer request from ReadJson's events without building a
 // document: each input's `data` goes straight into its tensor through a
@@ -737,22 +720,22 @@ EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
   return encoded;
 }
 
-std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>& versions) {
+std::string WriteV2ModelMetadata(const ModelMetadata& metadata) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
   w.Key("name");
-  WriteJsonString(&w, model.name);
+  WriteJsonString(&w, metadata.name);
   w.Key("versions");
   w.StartArray();
-  for (int64_t v : versions) WriteJsonString(&w, std::to_string(v));
+  for (const std::string& v : metadata.versions) WriteJsonString(&w, v);
   w.EndArray();
   w.Key("platform");
-  WriteJsonString(&w, model.platform);
+  WriteJsonString(&w, metadata.platform);
   w.Key("inputs");
-  WriteSpecs(model.signature.inputs, &w);
+  WriteSpecs(metadata.inputs, &w);
   w.Key("outputs");
-  WriteSpecs(model.signature.outputs, &w);
+  WriteSpecs(metadata.outputs, &w);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -790,34 +773,23 @@ std::string WriteV2ServerMetadata(std::string_view name, std::string_view versio
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-std::string WriteV2RepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only) {
+std::string WriteV2RepositoryIndex(const std::vector<IndexEntry>& index) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartArray();
-  for (const ModelEntry& m : models) {
-    if (m.versions.empty() && !ready_only) {
-      w.StartObject();
-      w.Key("name");
-      WriteJsonString(&w, m.name);
-      w.Key("state");
-      WriteJsonString(&w, ModelStateName(ModelState::kUnavailable));
-      w.Key("reason");
-      WriteJsonString(&w, m.reason);
-      w.EndObject();
-    }
-    for (const VersionEntry& v : m.versions) {
-      if (ready_only && v.state != ModelState::kReady) continue;
-      w.StartObject();
-      w.Key("name");
-      WriteJsonString(&w, m.name);
+  for (const IndexEntry& e : index) {
+    w.StartObject();
+    w.Key("name");
+    WriteJsonString(&w, e.name);
+    if (!e.version.empty()) {
       w.Key("version");
-      WriteJsonString(&w, std::to_string(v.version));
-      w.Key("state");
-      WriteJsonString(&w, ModelStateName(v.state));
-      w.Key("reason");
-      WriteJsonString(&w, v.reason);
-      w.EndObject();
+      WriteJsonString(&w, e.version);
     }
+    w.Key("state");
+    WriteJsonString(&w, ModelStateName(e.state));
+    w.Key("reason");
+    WriteJsonString(&w, e.reason);
+    w.EndObject();
   }
   w.EndArray();
   return std::string(buf.GetString(), buf.GetSize());

@@ -547,12 +547,13 @@ TEST(BinaryOutputsTest, FromRequestParameters) {
 // ---- metadata and index ----------------------------------------------------
 
 TEST(WriteV2MetadataTest, ModelMetadata) {
-  Model m;
+  ModelMetadata m;
   m.name = "iris";
+  m.versions = {"1", "2"};
   m.platform = "onnxruntime_onnx";
-  m.signature.inputs = {{"x", DataType::kFp32, {-1, 4}}};
-  m.signature.outputs = {{"label", DataType::kInt64, {-1}}};
-  EXPECT_EQ(WriteV2ModelMetadata(m, {1, 2}),
+  m.inputs = {{"x", DataType::kFp32, {-1, 4}}};
+  m.outputs = {{"label", DataType::kInt64, {-1}}};
+  EXPECT_EQ(WriteV2ModelMetadata(m),
             R"({"name":"iris","versions":["1","2"],"platform":"onnxruntime_onnx",)"
             R"("inputs":[{"name":"x","datatype":"FP32","shape":[-1,4]}],)"
             R"("outputs":[{"name":"label","datatype":"INT64","shape":[-1]}]})");
@@ -563,26 +564,18 @@ TEST(WriteV2MetadataTest, ServerMetadata) {
             R"({"name":"berth","version":"0.1.0","extensions":["binary_tensor_data"]})");
 }
 
+// Which entries an index holds is RepositoryIndex's (core/model_metadata);
+// the codec writes each, leaving out the version of a model without one.
 TEST(WriteV2MetadataTest, RepositoryIndex) {
-  ModelEntry broken;
-  broken.name = "broken";
-  broken.reason = "bad \"config\"";
-  ModelEntry good;
-  good.name = "good";
-  VersionEntry v1;
-  v1.version = 1;
-  v1.state = ModelState::kUnavailable;
-  v1.reason = "corrupt";
-  VersionEntry v2;
-  v2.version = 2;
-  v2.state = ModelState::kReady;
-  good.versions = {v1, v2};
-  EXPECT_EQ(WriteV2RepositoryIndex({broken, good}, false),
+  const std::vector<IndexEntry> index = {
+      {"broken", "", ModelState::kUnavailable, "bad \"config\""},
+      {"good", "1", ModelState::kUnavailable, "corrupt"},
+      {"good", "2", ModelState::kReady, ""},
+  };
+  EXPECT_EQ(WriteV2RepositoryIndex(index),
             R"([{"name":"broken","state":"UNAVAILABLE","reason":"bad \"config\""},)"
             R"({"name":"good","version":"1","state":"UNAVAILABLE","reason":"corrupt"},)"
             R"({"name":"good","version":"2","state":"READY","reason":""}])");
-  EXPECT_EQ(WriteV2RepositoryIndex({broken, good}, true),
-            R"([{"name":"good","version":"2","state":"READY","reason":""}])");
 }
 
 }  // namespace
