@@ -147,6 +147,9 @@ class V2RequestReader final : public JsonHandler {
     enum class Shape { kMissing, kOk, kNotArray, kBadElement } shape_state = Shape::kMissing;
     std::vector<int64_t> shape;
     Field parameters_state = Field::kMissing;
+    // The first parameter key CheckInputParameter refuses, checked again with
+    // the input's name (which may come after it) when the input ends.
+    std::string refused_parameter;
     bool has_binary_size = false;
     bool binary_size_ok = false;
     uint64_t binary_size = 0;
@@ -399,7 +402,7 @@ class V2RequestReader final : public JsonHandler {
       stack_.pop_back();
       return true;
     }
-    if (e.type == Event::kInt && e.i >= 0) {
+    if (e.type == Event::kInt) {  // a negative one is CheckInputShape's to refuse
       input_.shape.push_back(e.i);
     } else {
       input_.shape_state = Input::Shape::kBadElement;
@@ -416,6 +419,9 @@ class V2RequestReader final : public JsonHandler {
     if (e.type == Event::kEndObject) {
       stack_.pop_back();
       return true;
+    }
+    if (input_.refused_parameter.empty() && !CheckInputParameter("", parameter_key_).ok()) {
+      input_.refused_parameter = parameter_key_;
     }
     if (parameter_key_ == "binary_data_size") {
       input_.has_binary_size = true;
@@ -468,11 +474,7 @@ class V2RequestReader final : public JsonHandler {
     if (in.datatype_state == Field::kBad) {
       return Status::InvalidArgument("'datatype' in " + where + " must be a string");
     }
-    const DataType type = DataTypeFromName(in.datatype);
-    if (type == DataType::kInvalid) {
-      return Status::InvalidArgument("input '" + in.name + "' has unknown datatype '" +
-                                     in.datatype + "'");
-    }
+    ASSIGN_OR_RETURN(const DataType type, InputDataType(in.name, in.datatype));
     const std::string input = "input '" + in.name + "'";
     switch (in.shape_state) {
       case Input::Shape::kMissing: return Status::InvalidArgument(input + " needs a 'shape'");
@@ -483,11 +485,12 @@ class V2RequestReader final : public JsonHandler {
                                        " must hold non-negative integers");
       case Input::Shape::kOk: break;
     }
-    if (ElementCount(in.shape) < 0) {
-      return Status::InvalidArgument("'shape' in " + input + " is too large");
-    }
+    RETURN_IF_ERROR(CheckInputShape(in.name, in.shape));
     if (in.parameters_state == Field::kBad) {
       return Status::InvalidArgument("'parameters' of " + input + " must be an object");
+    }
+    if (!in.refused_parameter.empty()) {
+      RETURN_IF_ERROR(CheckInputParameter(in.name, in.refused_parameter));
     }
     if (in.has_binary_size) {
       if (in.data != Input::Data::kNone) {

@@ -127,13 +127,30 @@ TEST(ParseV2InferRequestTest, BadDatatypeOrShape) {
             "'shape' in input 'a' must be an array");
   EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [-1],
                                     "data": [1]})")),
-            "'shape' in input 'a' must hold non-negative integers");
+            "input 'a' has a negative dimension in shape [-1]");
   EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1.0],
                                     "data": [1]})")),
             "'shape' in input 'a' must hold non-negative integers");
   EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32",
                                     "shape": [4294967296, 4294967296], "data": []})")),
-            "'shape' in input 'a' is too large");
+            "input 'a' has a shape too large: [4294967296, 4294967296]");
+}
+
+// As gRPC does (core/request_validator.h's CheckInputParameter), whichever
+// member of the input comes first.
+TEST(ParseV2InferRequestTest, SharedMemoryIsUnimplemented) {
+  for (const char* input :
+       {R"({"name": "a", "datatype": "FP32", "shape": [1],
+            "parameters": {"shared_memory_region": "r0"}})",
+        R"({"parameters": {"shared_memory_byte_size": 4}, "datatype": "FP32", "shape": [1],
+            "name": "a"})"}) {
+    auto r = ParseV2InferRequest(OneInput(input));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kUnimplemented);
+    EXPECT_EQ(r.status().message(),
+              "input 'a' uses shared memory, which Berth does not support; send the data in the "
+              "request");
+  }
 }
 
 TEST(ParseV2InferRequestTest, DataErrorsNameTheInput) {
