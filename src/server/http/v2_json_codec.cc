@@ -651,6 +651,11 @@ StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view
   return reader.Result();
 }
 
+// Triton's answer to binary outputs in JSON: ask for them as binary data.
+constexpr std::string_view kV2BinaryRemedy =
+    "ask for it as binary data (the output's parameter \"binary_data\": true, or the "
+    "request's \"binary_data_output\": true) or use gRPC";
+
 bool BinaryOutputs::Wants(const std::string& name) const {
   return all || std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -669,8 +674,12 @@ BinaryOutputs BinaryOutputsOf(const InferenceRequest& request) {
   return out;
 }
 
-EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
-                                       const BinaryOutputs& binary) {
+StatusOr<EncodedV2Response> WriteV2InferResponse(const InferenceResponse& response,
+                                                 const BinaryOutputs& binary) {
+  for (const Tensor& t : response.outputs) {
+    if (binary.Wants(t.name())) continue;
+    RETURN_IF_ERROR(CheckBytesAreText(std::span<const Tensor>(&t, 1), kV2BinaryRemedy));
+  }
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();

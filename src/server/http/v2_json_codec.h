@@ -44,12 +44,15 @@ BinaryOutputs BinaryOutputsOf(const InferenceRequest& request);
 // The encoded response: `body` is the JSON document followed by the binary
 // outputs; `json_size` is the JSON part's length (the value of the
 // Inference-Header-Content-Length header) or body.size() when nothing is binary.
+// FailedPrecondition (400) if an output to be written as JSON `data` holds
+// a BYTES element that is not valid UTF-8, which a JSON string cannot
+// carry: the message tells the client to ask for it as binary data.
 struct EncodedV2Response {
   std::string body;
   size_t json_size = 0;
 };
-EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
-                                       const BinaryOutputs& binary = {});
+StatusOr<EncodedV2Response> WriteV2InferResponse(const InferenceResponse& response,
+                                                 const BinaryOutputs& binary = {});
 
 // {"name", "versions", "platform", "inputs", "outputs"}.
 std::string WriteV2ModelMetadata(const ModelMetadata& metadata);

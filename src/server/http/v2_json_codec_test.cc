@@ -459,7 +459,7 @@ TEST(V2CodecRoundTripTest, EveryDatatype) {
   response.model_name = "m";
   response.model_version = "1";
   response.outputs = (*request)->inputs;
-  const std::string out = WriteV2InferResponse(response).body;
+  const std::string out = WriteV2InferResponse(response).value().body;
 
   rapidjson::Document doc;
   doc.Parse<kJsonParseFlags>(out.data(), out.size());
@@ -490,7 +490,7 @@ TEST(WriteV2InferResponseTest, ExactJson) {
   Tensor label("label", DataType::kBytes, {1});
   label.strings() = {"a\nb"};
   r.outputs.push_back(label);
-  auto encoded = WriteV2InferResponse(r);
+  auto encoded = WriteV2InferResponse(r).value();
   EXPECT_EQ(encoded.body,
             R"({"model_name":"add","model_version":"3","id":"req-\"7\"","outputs":[)"
             R"({"name":"sum","datatype":"FP32","shape":[2],"data":[0.1,2.5]},)"
@@ -502,12 +502,12 @@ TEST(WriteV2InferResponseTest, NoIdNoOutputsAndParameters) {
   InferenceResponse r;
   r.model_name = "m";
   r.model_version = "1";
-  EXPECT_EQ(WriteV2InferResponse(r).body, R"({"model_name":"m","model_version":"1","outputs":[]})");
+  EXPECT_EQ(WriteV2InferResponse(r).value().body, R"({"model_name":"m","model_version":"1","outputs":[]})");
   r.parameters["n"] = int64_t{3};
   r.parameters["b"] = true;
   r.parameters["s"] = std::string("x");
   r.parameters["d"] = 0.25;
-  EXPECT_EQ(WriteV2InferResponse(r).body,
+  EXPECT_EQ(WriteV2InferResponse(r).value().body,
             R"({"model_name":"m","model_version":"1",)"
             R"("parameters":{"b":true,"d":0.25,"n":3,"s":"x"},"outputs":[]})");
 }
@@ -518,7 +518,7 @@ TEST(WriteV2InferResponseTest, ScalarAndZeroSizeOutputs) {
   r.model_version = "1";
   r.outputs.push_back(Fp32("s", {}, {7.0f}));
   r.outputs.push_back(Fp32("z", {0, 4}, {}));
-  EXPECT_EQ(WriteV2InferResponse(r).body,
+  EXPECT_EQ(WriteV2InferResponse(r).value().body,
             R"({"model_name":"m","model_version":"1","outputs":[)"
             R"({"name":"s","datatype":"FP32","shape":[],"data":[7]},)"
             R"({"name":"z","datatype":"FP32","shape":[0,4],"data":[]}]})");
@@ -532,7 +532,7 @@ TEST(WriteV2InferResponseTest, BinaryOutputs) {
   r.outputs.push_back(Fp32("z", {1}, {2.0f}));
   BinaryOutputs binary;
   binary.names = {"z"};
-  auto encoded = WriteV2InferResponse(r, binary);
+  auto encoded = WriteV2InferResponse(r, binary).value();
   const std::string json =
       R"({"model_name":"m","model_version":"1","outputs":[)"
       R"({"name":"y","datatype":"FP32","shape":[1],"data":[1]},)"
@@ -543,6 +543,39 @@ TEST(WriteV2InferResponseTest, BinaryOutputs) {
   float z;
   std::memcpy(&z, encoded.body.data() + json.size(), 4);
   EXPECT_EQ(z, 2.0f);
+}
+
+// A JSON string holds only UTF-8: written raw, such bytes would make the
+// whole response invalid JSON. Triton's clients ask for them as binary data.
+TEST(WriteV2InferResponseTest, BytesThatAreNotUtf8AreRefusedUnlessBinary) {
+  InferenceResponse r;
+  r.model_name = "m";
+  r.model_version = "1";
+  Tensor text("text", DataType::kBytes, {2});
+  text.strings() = {"caf\xc3\xa9", "ok"};
+  Tensor blob("blob", DataType::kBytes, {2});
+  blob.strings() = {"ok", std::string("\xff\x00\xfe", 3)};
+  r.outputs = {text, blob};
+
+  auto refused = WriteV2InferResponse(r);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "output 'blob' holds a BYTES element that is not valid UTF-8 (flat index 1), which a "
+            "JSON string cannot carry; ask for it as binary data (the output's parameter "
+            "\"binary_data\": true, or the request's \"binary_data_output\": true) or use gRPC");
+
+  BinaryOutputs binary;
+  binary.names = {"blob"};
+  auto encoded = WriteV2InferResponse(r, binary);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  const std::string json = encoded->body.substr(0, encoded->json_size);
+  EXPECT_THAT(json, HasSubstr("{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[2],"
+                              "\"data\":[\"caf\xc3\xa9\",\"ok\"]}"));
+  rapidjson::Document doc;
+  EXPECT_TRUE(ParseJson(json, &doc).ok());
+  EXPECT_EQ(encoded->body.substr(encoded->json_size),
+            std::string("\x02\0\0\0ok\x03\0\0\0\xff\0\xfe", 13));
 }
 
 TEST(BinaryOutputsTest, FromRequestParameters) {

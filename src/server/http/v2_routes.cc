@@ -118,12 +118,13 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
         [reply = std::move(reply), binary = std::move(binary)](
             StatusOr<InferenceResponse> response) {
           if (!response.ok()) return reply(ErrorResponse(response.status()));
-          EncodedV2Response encoded = WriteV2InferResponse(*response, binary);
-          HttpResponse r = JsonResponse(200, std::move(encoded.body));
+          auto encoded = WriteV2InferResponse(*response, binary);
+          if (!encoded.ok()) return reply(ErrorResponse(encoded.status()));
+          HttpResponse r = JsonResponse(200, std::move(encoded->body));
           r.headers.emplace_back(kModelVersionHeader, response->model_version);
-          if (encoded.json_size != r.body.size()) {
+          if (encoded->json_size != r.body.size()) {
             r.content_type = "application/octet-stream";
-            r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded.json_size));
+            r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded->json_size));
           }
           reply(std::move(r));
         });
