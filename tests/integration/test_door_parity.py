@@ -206,3 +206,49 @@ def test_server_keeps_serving_after_the_bad_requests(
     response = requests.post(server.base_url + infer_path(ECHO_MODEL), json=body, timeout=TIMEOUT_S)
     assert response.status_code == 200, response.text
     assert response.json()["outputs"][0]["data"] == ["x", "y"]
+
+
+# --- metadata, readiness and the index: assembled once (core/model_metadata) ----------------
+
+
+def test_model_metadata_is_the_same_at_both_doors(
+    server: BerthServer, stub: service_pb2_grpc.GRPCInferenceServiceStub
+) -> None:
+    for version in ("", "1"):
+        path = f"/v2/models/{ECHO_MODEL}" + (f"/versions/{version}" if version else "")
+        rest = requests.get(server.base_url + path, timeout=TIMEOUT_S).json()
+        reply = stub.ModelMetadata(service_pb2.ModelMetadataRequest(name=ECHO_MODEL, version=version))
+        rpc = {
+            "name": reply.name,
+            "versions": list(reply.versions),
+            "platform": reply.platform,
+            "inputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in reply.inputs],
+            "outputs": [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in reply.outputs],
+        }
+        assert rest == rpc
+        assert rest["versions"] == ["1"]
+        assert [t["name"] for t in rest["inputs"]] == ["text", "flag"]
+
+
+def test_model_metadata_errors_are_the_same_at_both_doors(
+    server: BerthServer, stub: service_pb2_grpc.GRPCInferenceServiceStub
+) -> None:
+    for name, version, status in [("no_such_model", "", 404), (ECHO_MODEL, "7", 404), ("n" * 201, "", 400)]:
+        path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "")
+        response = requests.get(server.base_url + path, timeout=TIMEOUT_S)
+        assert response.status_code == status, response.text
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.ModelMetadata(service_pb2.ModelMetadataRequest(name=name, version=version))
+        error: Any = raised.value
+        assert error.code() in GRPC_CODE_OF[status]
+        assert error.details() == response.json()["error"]
+
+
+def test_repository_index_is_the_same_at_both_doors(
+    server: BerthServer, stub: service_pb2_grpc.GRPCInferenceServiceStub
+) -> None:
+    for ready in (False, True):
+        rest = requests.post(server.base_url + "/v2/repository/index", json={"ready": ready}, timeout=TIMEOUT_S).json()
+        reply = stub.RepositoryIndex(service_pb2.RepositoryIndexRequest(ready=ready))
+        rpc = [{"name": m.name, "version": m.version, "state": m.state, "reason": m.reason} for m in reply.models]
+        assert rest == rpc == [{"name": ECHO_MODEL, "version": "1", "state": "READY", "reason": ""}]
