@@ -272,8 +272,8 @@ StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferR
     }
     RequestedOutput requested;
     requested.name = o.name();
-    RETURN_IF_ERROR(DecodeParameters(o.parameters(), "outputs[" + std::to_string(i) + "].parameters",
-                                     &requested.parameters));
+    const std::string where = "outputs[" + std::to_string(i) + "].parameters";
+    RETURN_IF_ERROR(DecodeParameters(o.parameters(), where, &requested.parameters));
     out->outputs.push_back(std::move(requested));
   }
   return out;

@@ -311,7 +311,8 @@ TEST(GrpcCodecTest, EncodesRawBytesAsTheyDecode) {
   ModelInferResponse out;
   EncodeInferResponse(response, /*raw=*/true, &out);
   ASSERT_EQ(out.raw_output_contents_size(), 1);
-  EXPECT_EQ(out.raw_output_contents(0), Framed("high") + Framed("") + Framed(std::string("\0z", 2)));
+  EXPECT_EQ(out.raw_output_contents(0),
+            Framed("high") + Framed("") + Framed(std::string("\0z", 2)));
 
   ModelInferRequest r = Request();
   AddInput(&r, "label", "BYTES", {3});

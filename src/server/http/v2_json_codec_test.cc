@@ -502,7 +502,8 @@ TEST(WriteV2InferResponseTest, NoIdNoOutputsAndParameters) {
   InferenceResponse r;
   r.model_name = "m";
   r.model_version = "1";
-  EXPECT_EQ(WriteV2InferResponse(r).value().body, R"({"model_name":"m","model_version":"1","outputs":[]})");
+  EXPECT_EQ(WriteV2InferResponse(r).value().body,
+            R"({"model_name":"m","model_version":"1","outputs":[]})");
   r.parameters["n"] = int64_t{3};
   r.parameters["b"] = true;
   r.parameters["s"] = std::string("x");

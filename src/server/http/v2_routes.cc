@@ -135,7 +135,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   auto index = [ctx](HttpRequest& req, const PathParams&, Reply reply) {
     auto ready_only = ParseIndexRequest(req.body);
     if (!ready_only.ok()) return reply(ErrorResponse(ready_only.status()));
-    reply(JsonResponse(200, WriteV2RepositoryIndex(RepositoryIndex(ctx->models->List(), *ready_only))));
+    const std::vector<IndexEntry> entries = RepositoryIndex(ctx->models->List(), *ready_only);
+    reply(JsonResponse(200, WriteV2RepositoryIndex(entries)));
   };
   router->Add("POST", "/v2/repository/index", index);
   router->Add("GET", "/v2/repository/index", index);
