@@ -314,7 +314,7 @@ def test_raw_contents_of_the_wrong_size_are_invalid_argument(
     iris = model_repository.model(IRIS_MODEL)
     request = raw_request(IRIS_MODEL, iris.feeds(iris.dataset.X_test[:2]))
     request.raw_input_contents[0] = request.raw_input_contents[0][:-4]
-    assert_rpc_error(stub, request, grpc.StatusCode.INVALID_ARGUMENT, "has 28 bytes but shape [2, 4] of FP32")
+    assert_rpc_error(stub, request, grpc.StatusCode.INVALID_ARGUMENT, "shape [2, 4] of FP32 needs 32 bytes of binary data, got 28")
 
 
 def test_raw_contents_missing_for_an_input_are_invalid_argument(
@@ -337,10 +337,10 @@ def test_raw_bytes_framing_errors_are_invalid_argument(
     # The second element claims 100 bytes; 5 follow.
     request.raw_input_contents.append((5).to_bytes(4, "little") + b"sex_1" + (100).to_bytes(4, "little") + b"sex_2")
     request.raw_input_contents.append(feeds["X"].tobytes())
-    assert_rpc_error(stub, request, grpc.StatusCode.INVALID_ARGUMENT, "claims 100 bytes but only 5 remain")
+    assert_rpc_error(stub, request, grpc.StatusCode.INVALID_ARGUMENT, "BYTES element 1 declares 100 bytes but only 5 remain")
 
     request.raw_input_contents[0] = (5).to_bytes(4, "little") + b"sex_1"
-    assert_rpc_error(stub, request, grpc.StatusCode.INVALID_ARGUMENT, "hold 1 elements but its shape needs 2")
+    assert_rpc_error(stub, request, grpc.StatusCode.INVALID_ARGUMENT, "binary BYTES data ends before element 1 of 2")
 
 
 def test_typed_contents_in_the_wrong_field_are_invalid_argument(

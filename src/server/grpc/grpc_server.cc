@@ -45,14 +45,6 @@ int AvailableCores() {
   return static_cast<int>(std::max(std::thread::hardware_concurrency(), 1u));
 }
 
-std::vector<int64_t> ReadyVersions(const ModelEntry& entry) {
-  std::vector<int64_t> out;
-  for (const auto& v : entry.versions) {
-    if (v.state == ModelState::kReady) out.push_back(v.version);
-  }
-  return out;
-}
-
 // Keeps a client on one version of a split alias (ModelManager::Resolve).
 constexpr std::string_view kRoutingKeyMetadata = "berth-routing-key";
 
@@ -166,13 +158,9 @@ class GrpcServer::Service {
   void ModelMetadata(
       Call<inference::ModelMetadataRequest, inference::ModelMetadataResponse>& call) const {
     const auto& request = call.request();
-    auto model = ctx_->models->Resolve(request.name(), request.version());
-    if (!model.ok()) return call.Reply(model.status());
-    std::vector<int64_t> versions{(*model)->version};
-    if (request.version().empty()) {
-      if (auto entry = ctx_->models->Find(request.name())) versions = ReadyVersions(*entry);
-    }
-    EncodeModelMetadata(**model, versions, call.response());
+    auto metadata = GetModelMetadata(*ctx_->models, request.name(), request.version());
+    if (!metadata.ok()) return call.Reply(metadata.status());
+    EncodeModelMetadata(*metadata, call.response());
     call.Reply(Status::Ok());
   }
 
@@ -211,7 +199,8 @@ class GrpcServer::Service {
 
   void RepositoryIndex(
       Call<inference::RepositoryIndexRequest, inference::RepositoryIndexResponse>& call) const {
-    EncodeRepositoryIndex(ctx_->models->List(), call.request().ready(), call.response());
+    EncodeRepositoryIndex(berth::RepositoryIndex(ctx_->models->List(), call.request().ready()),
+                          call.response());
     call.Reply(Status::Ok());
   }
 
