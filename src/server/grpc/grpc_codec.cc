@@ -215,36 +215,6 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
   return Status::Ok();
 }
 
-void EncodeTypedContents(const Tensor& t, InferTensorContents* c) {
-  const int64_t n = t.element_count();
-  auto append = [n](auto* field, const auto* src) {
-    field->Reserve(static_cast<int>(n));
-    for (int64_t i = 0; i < n; ++i) field->Add(src[i]);
-  };
-  switch (t.datatype()) {
-    case DataType::kBool: {
-      const auto* src = t.data<uint8_t>();
-      for (int64_t i = 0; i < n; ++i) c->add_bool_contents(src[i] != 0);
-      return;
-    }
-    case DataType::kInt8: append(c->mutable_int_contents(), t.data<int8_t>()); return;
-    case DataType::kInt16: append(c->mutable_int_contents(), t.data<int16_t>()); return;
-    case DataType::kInt32: append(c->mutable_int_contents(), t.data<int32_t>()); return;
-    case DataType::kInt64: append(c->mutable_int64_contents(), t.data<int64_t>()); return;
-    case DataType::kUint8: append(c->mutable_uint_contents(), t.data<uint8_t>()); return;
-    case DataType::kUint16: append(c->mutable_uint_contents(), t.data<uint16_t>()); return;
-    case DataType::kUint32: append(c->mutable_uint_contents(), t.data<uint32_t>()); return;
-    case DataType::kUint64: append(c->mutable_uint64_contents(), t.data<uint64_t>()); return;
-    case DataType::kFp32: append(c->mutable_fp32_contents(), t.data<float>()); return;
-    case DataType::kFp64: append(c->mutable_fp64_contents(), t.data<double>()); return;
-    case DataType::kBytes:
-      for (const std::string& s : t.strings()) c->add_bytes_contents(s);
-      return;
-    case DataType::kFp16:
-    case DataType::kInvalid: return;  // EncodeInferResponse sends these raw
-  }
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferRequest& request) {
@@ -279,15 +249,7 @@ StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferR
   return out;
 }
 
-bool WantsRawOutputs(const ModelInferRequest& request) {
-  return request.raw_input_contents_size() > 0;
-}
-
-void EncodeInferResponse(const InferenceResponse& response, bool raw,
-                         inference::ModelInferResponse* out) {
-  for (const Tensor& t : response.outputs) {
-    if (ContentsField(t.datatype()) == nullptr) raw = true;
-  }
+void EncodeInferResponse(const InferenceResponse& response, inference::ModelInferResponse* out) {
   out->set_model_name(response.model_name);
   out->set_model_version(response.model_version);
   out->set_id(response.id);
@@ -297,13 +259,9 @@ void EncodeInferResponse(const InferenceResponse& response, bool raw,
     o->set_name(t.name());
     o->set_datatype(std::string(DataTypeName(t.datatype())));
     for (int64_t d : t.shape()) o->add_shape(d);
-    if (!raw) {
-      EncodeTypedContents(t, o->mutable_contents());
-    } else {
-      std::string* contents = out->add_raw_output_contents();
-      contents->reserve(RawByteSize(t));
-      AppendRaw(t, contents);
-    }
+    std::string* contents = out->add_raw_output_contents();
+    contents->reserve(RawByteSize(t));
+    AppendRaw(t, contents);
   }
 }
 

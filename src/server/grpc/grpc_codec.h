@@ -38,16 +38,11 @@ namespace berth::rpc {
 StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(
     const inference::ModelInferRequest& request);
 
-// True if the reply to `request` should carry raw_output_contents: the
-// request sent raw_input_contents (what tritonclient does, and the only form
-// it reads back for non-BYTES outputs).
-bool WantsRawOutputs(const inference::ModelInferRequest& request);
-
-// Encodes `response` into `out` (which should be empty). Typed contents
-// unless `raw` is set or an output has no typed field (FP16): a response is
-// either all raw or all typed, never a mix.
-void EncodeInferResponse(const InferenceResponse& response, bool raw,
-                         inference::ModelInferResponse* out);
+// Encodes `response` into `out` (which should be empty), every output's data
+// in raw_output_contents (BYTES elements with their 4-byte little-endian
+// length prefixes), whatever form the request used: what Triton answers, what
+// clients built on Triton's protos read, and the cheapest to encode.
+void EncodeInferResponse(const InferenceResponse& response, inference::ModelInferResponse* out);
 
 void EncodeModelMetadata(const ModelMetadata& metadata, inference::ModelMetadataResponse* out);
 

@@ -79,7 +79,6 @@ TEST(GrpcCodecTest, DecodesRawFixedSizeInputs) {
   EXPECT_EQ(TensorValues<int64_t>(req.inputs[1]), (std::vector<int64_t>{-1, 1LL << 40}));
   ASSERT_EQ(req.outputs.size(), 1u);
   EXPECT_EQ(req.outputs[0].name, "label");
-  EXPECT_TRUE(WantsRawOutputs(r));
 }
 
 TEST(GrpcCodecTest, DecodesTypedInputs) {
@@ -107,7 +106,6 @@ TEST(GrpcCodecTest, DecodesTypedInputs) {
   EXPECT_EQ(TensorValues<uint8_t>(in[2]), (std::vector<uint8_t>{1, 0}));
   EXPECT_EQ(TensorValues<int8_t>(in[3]), (std::vector<int8_t>{-128, 127}));
   EXPECT_EQ(TensorValues<uint16_t>(in[4]), (std::vector<uint16_t>{65535}));
-  EXPECT_FALSE(WantsRawOutputs(r));
 }
 
 TEST(GrpcCodecTest, DecodesRawBytesInput) {
@@ -309,7 +307,7 @@ TEST(GrpcCodecTest, EncodesRawBytesAsTheyDecode) {
   t.strings() = {"high", "", std::string("\0z", 2)};
   response.outputs.push_back(t);
   ModelInferResponse out;
-  EncodeInferResponse(response, /*raw=*/true, &out);
+  EncodeInferResponse(response, &out);
   ASSERT_EQ(out.raw_output_contents_size(), 1);
   EXPECT_EQ(out.raw_output_contents(0),
             Framed("high") + Framed("") + Framed(std::string("\0z", 2)));
@@ -376,7 +374,7 @@ InferenceResponse SampleResponse() {
 
 TEST(GrpcCodecTest, EncodesRawResponse) {
   ModelInferResponse out;
-  EncodeInferResponse(SampleResponse(), /*raw=*/true, &out);
+  EncodeInferResponse(SampleResponse(), &out);
   EXPECT_EQ(out.model_name(), "iris");
   EXPECT_EQ(out.model_version(), "1");
   EXPECT_EQ(out.id(), "req-1");
@@ -393,30 +391,17 @@ TEST(GrpcCodecTest, EncodesRawResponse) {
   EXPECT_EQ(out.raw_output_contents(2), RawOf<int64_t>({42}));
 }
 
-TEST(GrpcCodecTest, EncodesTypedResponse) {
-  ModelInferResponse out;
-  EncodeInferResponse(SampleResponse(), /*raw=*/false, &out);
-  EXPECT_EQ(out.raw_output_contents_size(), 0);
-  ASSERT_EQ(out.outputs_size(), 3);
-  const auto& fp = out.outputs(0).contents().fp32_contents();
-  EXPECT_EQ(std::vector<float>(fp.begin(), fp.end()), (std::vector<float>{0.25f, 0.75f}));
-  const auto& bytes = out.outputs(1).contents().bytes_contents();
-  EXPECT_EQ(std::vector<std::string>(bytes.begin(), bytes.end()),
-            (std::vector<std::string>{"low", "high"}));
-  EXPECT_EQ(out.outputs(2).contents().int64_contents(0), 42);
-}
-
-TEST(GrpcCodecTest, Fp16OutputMakesTheWholeResponseRaw) {
+TEST(GrpcCodecTest, Fp16OutputIsRawLikeTheRest) {
   InferenceResponse r = SampleResponse();
   Tensor half("half", DataType::kFp16, {1});
   ASSERT_TRUE(half.Allocate().ok());
   half.data<uint16_t>()[0] = 0x3c00;
   r.outputs.push_back(std::move(half));
   ModelInferResponse out;
-  EncodeInferResponse(r, /*raw=*/false, &out);
+  EncodeInferResponse(r, &out);
   ASSERT_EQ(out.raw_output_contents_size(), 4);
   EXPECT_EQ(out.raw_output_contents(3), RawOf<uint16_t>({0x3c00}));
-  EXPECT_FALSE(out.outputs(0).has_contents());
+  for (const auto& o : out.outputs()) EXPECT_FALSE(o.has_contents());
 }
 
 TEST(GrpcCodecTest, EncodesRepositoryIndex) {

@@ -187,11 +187,10 @@ class GrpcServer::Service {
     if (slot == nullptr) return call.Reply(ShuttingDown());
     ctx_->inference->Infer(
         std::move(decoded).value(),
-        [slot = std::move(slot), held = std::move(held),
-         raw = WantsRawOutputs(call.request())](StatusOr<InferenceResponse> result) {
+        [slot = std::move(slot), held = std::move(held)](StatusOr<InferenceResponse> result) {
           slot->Answer([&](InferCall* call) {
             if (!result.ok()) return call->Reply(result.status());
-            EncodeInferResponse(*result, raw, call->response());
+            EncodeInferResponse(*result, call->response());
             call->Reply(Status::Ok());
           });
         });
