@@ -165,20 +165,6 @@ std::string TextTable::Render() const {
   return out;
 }
 
-std::string HumanBytes(uint64_t bytes) {
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double value = static_cast<double>(bytes) / 1024;
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f %s", value, kUnits[unit]);
-  return text;
-}
-
 StatusOr<std::string> FormatModelList(std::string_view json) {
   ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
   ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));

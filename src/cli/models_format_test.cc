@@ -30,15 +30,6 @@ TEST(TextTableTest, PadsShortRowsAndDropsExtraCells) {
   EXPECT_EQ(table.Render(), "A  B\n1\n1  2\n");
 }
 
-TEST(HumanBytesTest, Units) {
-  EXPECT_EQ(HumanBytes(0), "0 B");
-  EXPECT_EQ(HumanBytes(1023), "1023 B");
-  EXPECT_EQ(HumanBytes(1024), "1.0 KiB");
-  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
-  EXPECT_EQ(HumanBytes(5u << 20), "5.0 MiB");
-  EXPECT_EQ(HumanBytes(UINT64_MAX), "16.0 EiB");
-}
-
 TEST(FormatModelListTest, OneRowPerModel) {
   EXPECT_EQ(Ok(FormatModelList(R"({"models": [
                   {"name": "iris", "aliases": {"production": 2, "staging": 3}, "versions": [1, 2, 3]},
