@@ -111,9 +111,9 @@ uint64_t ResidentBytes() {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (!line.starts_with("VmRSS:")) continue;
+    if (!line.starts_with("RssAnon:")) continue;
     uint64_t kib = 0;
-    for (char c : std::string_view(line).substr(6)) {
+    for (char c : std::string_view(line).substr(8)) {
       if (c >= '0' && c <= '9') kib = kib * 10 + static_cast<uint64_t>(c - '0');
     }
     return kib * 1024;

@@ -6,7 +6,8 @@
 //
 // The need of a version is an estimate: its artifact's bytes times a factor
 // (--memory-factor, default 2) until one load of it has been measured (the
-// process's resident-set growth across the load and warm-up); then that
+// growth of the process's anonymous resident memory across the load and
+// warm-up); then that
 // measurement, never less than the artifact's bytes (the weights are
 // resident whatever the allocator reuses).
 //
@@ -82,8 +83,10 @@ class MemoryBudget::Reservation {
   uint64_t bytes_;  // guarded by account_->mu
 };
 
-// The resident set size of this process (VmRSS in /proc/self/status), in
-// bytes; 0 when it cannot be read.
+// The anonymous resident memory of this process (RssAnon in
+// /proc/self/status: heap, arenas, stacks; not the pages of mapped files
+// such as libonnxruntime.so's code, which the first load touches and every
+// later one shares), in bytes; 0 when it cannot be read.
 uint64_t ResidentBytes();
 
 

@@ -319,7 +319,11 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
   }
   for (const auto& v : entry.versions) {
     if (v.state == ModelState::kReady) {
-      LOG_INFO("loaded model", {{"model", name}, {"version", std::to_string(v.version)}});
+      LOG_INFO("loaded model",
+               {{"model", name},
+                {"version", std::to_string(v.version)},
+                {"memory_bytes",
+                 std::to_string(v.model->memory ? v.model->memory->bytes() : 0)}});
     } else {
       LOG_WARN("model version unavailable",
                {{"model", name}, {"version", std::to_string(v.version)}, {"reason", v.reason}});
