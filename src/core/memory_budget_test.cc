@@ -57,7 +57,8 @@ TEST(MemoryBudgetTest, RefusesWhatDoesNotFitNamingNeedAndFree) {
   budget.RecordMeasured("b", 3 * kMiB, 5 * kMiB, nullptr);
   refused = budget.Reserve("b", "version 7 of model 'b'", 3 * kMiB);
   ASSERT_FALSE(refused.ok());
-  EXPECT_THAT(refused.status().message(), HasSubstr("needs 5.0 MiB (measured when it last loaded)"));
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("needs 5.0 MiB (measured when it last loaded)"));
 }
 
 TEST(MemoryBudgetTest, NoLimitStillAccounts) {

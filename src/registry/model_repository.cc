@@ -276,9 +276,9 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
     for (int64_t v : targets) {
       const VersionEntry* target = entry.FindVersion(v);
       if (target == nullptr || target->state != ModelState::kReady) {
-        return CannotServe(name, v, target,
-                           (change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'") +
-                               " is unchanged");
+        const std::string what =
+            change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'";
+        return CannotServe(name, v, target, what + " is unchanged");
       }
     }
     if (change->shadow) {
