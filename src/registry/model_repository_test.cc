@@ -801,5 +801,26 @@ TEST_F(ModelRepositoryTest, AVersionHoldsItsReservationUntilItsLastHandleGoes) {
   EXPECT_EQ(budget.reserved(), 0u);
 }
 
+// The directory walker: a new version that does not fit is listed with the
+// reason, and the version serving before keeps serving (availability first).
+TEST_F(ModelRepositoryTest, APolledVersionOverTheBudgetLeavesTheServingOneInPlace) {
+  AddModel("add", "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  const ModelHandle serving = Entry("add").versions.at(0).model;
+  MemoryBudget budget(1, 2);
+  repo_->SetMemoryBudget(&budget);
+  AddVersion("add", 2, "add_fp32.onnx");
+  EXPECT_EQ(repo_->Poll(), 1);
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 2u);
+  EXPECT_EQ(e.versions[0].model, serving);
+  EXPECT_EQ(e.versions[1].state, ModelState::kUnavailable);
+  EXPECT_EQ(e.versions[1].failure, LoadFailure::kMemoryBudget);
+  EXPECT_THAT(e.versions[1].reason, StartsWith("version 2 of model 'add' needs "));
+  EXPECT_EQ(e.Default()->model, serving);
+  manager_.Remove("add");
+  repo_->SetMemoryBudget(nullptr);
+}
+
 }  // namespace
 }  // namespace berth
