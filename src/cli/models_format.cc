@@ -192,13 +192,17 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
   out += "\n";
   if (versions->Empty()) return out + "no versions\n";
   bool any_reason = false;
+  bool any_memory = false;
   for (const Value& version : versions->GetArray()) {
     const Value* reason = Member(version, "reason");
     any_reason |= reason != nullptr && !(reason->IsString() && reason->GetStringLength() == 0) &&
                   !reason->IsNull();
+    any_memory |= Member(version, "memory_bytes") != nullptr;
   }
   std::vector<std::string> header = {"VERSION", "STATE",   "ALIASES", "FORMAT",
                                      "SIZE",    "CREATED", "DIGEST"};
+  // What loaded versions hold against --memory-budget, after their size.
+  if (any_memory) header.insert(header.begin() + 5, "MEMORY");
   // The reason goes last, and only when some version has one: it is the
   // longest cell and usually empty.
   if (any_reason) header.push_back("REASON");
@@ -208,6 +212,7 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
                                     Cell(version, "aliases"),       Cell(version, "format"),
                                     SizeCell(Member(version, "size")), Cell(version, "created_at"),
                                     ShortDigest(Member(version, "digest"))};
+    if (any_memory) row.insert(row.begin() + 5, SizeCell(Member(version, "memory_bytes")));
     if (any_reason) row.push_back(Cell(version, "reason"));
     table.AddRow(std::move(row));
   }

@@ -76,6 +76,21 @@ TEST(FormatModelDetailsTest, ReasonColumnOnlyWhenAVersionHasOne) {
             std::string::npos);
 }
 
+TEST(FormatModelDetailsTest, MemoryColumnOnlyWhenAVersionHoldsSome) {
+  const std::string text = Ok(FormatModelDetails(R"({"name": "m", "default_version": 2,
+      "versions": [{"version": 1, "state": "REGISTERED", "reason": "", "size": 100},
+                   {"version": 2, "state": "READY", "reason": "", "size": 100,
+                    "memory_bytes": 1572864}]})"));
+  EXPECT_EQ(text,
+            "model:            m\n"
+            "default version:  2\n"
+            "aliases:          -\n"
+            "\n"
+            "VERSION  STATE       ALIASES  FORMAT  SIZE   MEMORY   CREATED  DIGEST\n"
+            "1        REGISTERED  -        -       100 B  -        -        -\n"
+            "2        READY       -        -       100 B  1.5 MiB  -        -\n");
+}
+
 TEST(FormatHistoryTest, OneRowPerRecordWithNullsAsDashes) {
   EXPECT_EQ(Ok(FormatHistory(R"({"model": "iris", "history": [
       {"id": 1, "at": "2026-11-30T00:00:00Z", "actor": "127.0.0.1", "action": "register",
