@@ -155,7 +155,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     auto parameters = ParseLoadRequest(req.body);
     if (!parameters.ok()) return reply(ErrorResponse(parameters.status()));
     Status s = ctx->LoadModel(req.peer, std::string(PathParam(p, "model")), *parameters);
-    if (!s.ok()) return reply(ErrorResponse(s));
+    if (!s.ok()) return reply(ChangeErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
   router->Add("POST", "/v2/repository/models/{model}/load", load);
