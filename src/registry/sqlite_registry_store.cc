@@ -255,8 +255,10 @@ class SqliteRegistryStore final : public RegistryStore {
                                             std::string_view actor,
                                             std::string_view reason) override {
     std::lock_guard lock(mu_);
-    return InTransaction(
-        [&]() { return SetAliasLocked(model, alias, version, action, actor, reason); });
+    return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      if (action == "rollback") RETURN_IF_ERROR(CheckRollbackTarget(model, alias, version));
+      return SetAliasLocked(model, alias, version, action, actor, reason);
+    });
   }
 
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
@@ -335,6 +337,17 @@ class SqliteRegistryStore final : public RegistryStore {
     return out;
   }
 
+  // SQLite has one writer at a time, so audit ids are committed in order and
+  // the largest one is a change marker.
+  StatusOr<int64_t> Generation() override {
+    std::lock_guard lock(mu_);
+    Statement s(db_, "SELECT COALESCE(MAX(id), 0) FROM audit");
+    int64_t generation = 0;
+    if (s.Step()) generation = s.Int(0);
+    RETURN_IF_ERROR(s.status());
+    return generation;
+  }
+
  private:
   // Runs `body` (returning a Status or a StatusOr) in one write transaction:
   // committed if it succeeds, rolled back otherwise. Call with mu_ held.
@@ -399,6 +412,27 @@ class SqliteRegistryStore final : public RegistryStore {
     insert.Step();
     RETURN_IF_ERROR(insert.status());
     return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+  }
+
+  // A rollback must undo the alias's latest move as the store has it now:
+  // another process sharing the file may have moved it since the caller read
+  // the history. Call inside the transaction.
+  Status CheckRollbackTarget(std::string_view model, std::string_view alias, int64_t version)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<AuditRecord> history;
+    Statement s(db_,
+                "SELECT action, to_version FROM audit WHERE model = ? AND alias = ? ORDER BY id");
+    s.Bind(1, model).Bind(2, alias);
+    while (s.Step()) {
+      AuditRecord r;
+      r.action = s.Text(0);
+      r.alias = std::string(alias);
+      r.to_version = s.OptionalInt(1);
+      history.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(s.status());
+    if (RollbackTarget(history, alias) == version) return Status::Ok();
+    return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
   }
 
   StatusOr<std::optional<int64_t>> SetAliasLocked(std::string_view model, std::string_view alias,
@@ -522,6 +556,12 @@ std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
   }
   if (stack.size() < 2) return std::nullopt;
   return stack[stack.size() - 2];
+}
+
+std::string RollbackRaceMessage(std::string_view model, std::string_view alias) {
+  return "alias '" + std::string(alias) + "' of model '" + std::string(model) +
+         "' was moved by another writer meanwhile; nothing was rolled back (roll back again to "
+         "undo its latest move)";
 }
 
 Status ValidateAliasName(std::string_view alias) {
