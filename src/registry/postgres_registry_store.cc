@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 
+#include "core/logging.h"
 #include "core/thread_annotations.h"
 #include "registry/artifact_digest.h"
 #include "registry/registry_store.h"
@@ -236,7 +237,8 @@ class PostgresRegistryStore final : public RegistryStore {
       if (applied > known) {
         return Status::FailedPrecondition(
             "the registry store's schema (version " + std::to_string(applied) +
-            ") is newer than this berth understands (" + std::to_string(known) + "): upgrade berth");
+            ") is newer than this berth understands (" + std::to_string(known) +
+            "): upgrade berth");
       }
       for (int64_t v = applied; v < known; ++v) {
         Status s = ExecScript(kMigrations[v]);
@@ -447,9 +449,9 @@ class PostgresRegistryStore final : public RegistryStore {
                                          std::string(model) + "': it is not registered");
         }
       }
+      const std::string why = reason.empty() ? shares : shares + ": " + std::string(reason);
       ASSIGN_OR_RETURN(auto previous,
-                       SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor,
-                                      reason.empty() ? shares : shares + ": " + std::string(reason)));
+                       SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor, why));
       for (const WeightedVersion& w : split) {
         Params p;
         p.Text(model).Text(alias).Int(w.version).Int(w.weight);
@@ -526,13 +528,15 @@ class PostgresRegistryStore final : public RegistryStore {
     std::lock_guard lock(mu_);
     ASSIGN_OR_RETURN(Result r, Read("SELECT value FROM generation", Params()));
     if (PQntuples(r.get()) != 1) {
-      return Status::Internal("registry store " + description_ + ": the generation row is missing");
+      return Status::Internal("registry store (PostgreSQL): the generation row is missing");
     }
     return Int(r.get(), 0, 0);
   }
 
  private:
-  std::string Scrub(std::string message) const { return ScrubPassword(std::move(message), password_); }
+  std::string Scrub(std::string message) const {
+    return ScrubPassword(std::move(message), password_);
+  }
 
   // Runs one statement; errors name the store and say what PostgreSQL said.
   StatusOr<Result> Exec(const char* sql, const Params& params = Params(), bool binary = false)
@@ -554,9 +558,7 @@ class PostgresRegistryStore final : public RegistryStore {
     message = Scrub(OneLine(message));
     const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
     const std::string sqlstate = state != nullptr ? state : "";
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      return Status::Unavailable("registry store " + description_ + " unreachable: " + message);
-    }
+    if (PQstatus(conn_) != CONNECTION_OK) return Unreachable(message);
     // Text that PostgreSQL cannot hold: a NUL byte, or bytes that are not
     // UTF-8 (SQLite would keep them; here they are refused, not cut).
     if (sqlstate == "22021" || sqlstate == "22P05") {
@@ -570,9 +572,23 @@ class PostgresRegistryStore final : public RegistryStore {
   Status EnsureConnected() EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
     PQreset(conn_);
-    if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
-    return Status::Unavailable("cannot reconnect to the registry store " + description_ + ": " +
-                               Scrub(OneLine(PQerrorMessage(conn_))));
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      if (unreachable_) LOG_INFO("reconnected to the registry store", {{"store", description_}});
+      unreachable_ = false;
+      return Status::Ok();
+    }
+    return Unreachable(Scrub(OneLine(PQerrorMessage(conn_))));
+  }
+
+  // What a caller (maybe a REST client) is told when the server cannot be
+  // reached: not where it is. The log says that, once per outage.
+  Status Unreachable(const std::string& why) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!unreachable_) {
+      LOG_WARN("the registry store is unreachable", {{"store", description_}, {"error", why}});
+    }
+    unreachable_ = true;
+    return Status::Unavailable(
+        "the registry store (PostgreSQL) is unreachable; see the server's log");
   }
 
   // A statement that changes nothing, retried once on a new connection if
@@ -704,6 +720,7 @@ class PostgresRegistryStore final : public RegistryStore {
   std::mutex mu_;
   PGconn* const conn_;  // used only with mu_ held
   const std::string description_;  // postgresql://USER@HOST:PORT/DB, no password
+  bool unreachable_ GUARDED_BY(mu_) = false;  // logged as such
   const std::string password_;     // as written in the URL; only for Scrub()
 };
 
@@ -736,7 +753,9 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::st
                                    "postgres://");
   }
   const std::string password = UrlPassword(url);
-  const auto scrub = [&](std::string message) { return ScrubPassword(std::move(message), password); };
+  const auto scrub = [&](std::string message) {
+    return ScrubPassword(std::move(message), password);
+  };
   std::string description;
   {
     char* error = nullptr;

@@ -56,7 +56,9 @@ struct AuditRecord {
 
 // A version's files, for a store that keeps them (HoldsArtifacts()).
 struct VersionFiles {
-  std::string_view artifact;  // the model file; its SHA-256 must be the record's digest
+  // The model file; its SHA-256 must be the record's digest. A default
+  // (null) view: the record only.
+  std::string_view artifact;
   // The model's config file ("config.yaml", "config.yml" or "config.json")
   // and its bytes: kept only when the store has no config for the model yet.
   std::string config_name;
