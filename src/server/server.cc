@@ -11,9 +11,9 @@
 #include "backends/onnxruntime/onnxruntime_backend.h"
 #include "core/inference_service.h"
 #include "core/logging.h"
-#include "core/thread_annotations.h"
 #include "core/model_manager.h"
 #include "core/model_name.h"
+#include "core/thread_annotations.h"
 #include "core/version.h"
 #include "monitoring/metrics.h"
 #include "registry/model_repository.h"
@@ -54,9 +54,11 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenStore(const ServerOptions& options)
     // the server without it.
     return OpenPostgresRegistryStore(options.registry);
   } else {
+    // Only the scheme is echoed: what follows may hold a password.
     return Status::InvalidArgument(
         "--registry: expected sqlite:PATH, postgresql://USER@HOST:PORT/DB or none, not '" +
-        PrintableExcerpt(options.registry.substr(0, options.registry.find("://")), 32) + "...'");
+        PrintableExcerpt(options.registry.substr(0, options.registry.find_first_of(":/@")), 32) +
+        "...'");
   }
   return OpenSqliteRegistryStore(path);
 }
