@@ -671,6 +671,7 @@ StatusOr<int64_t> ModelRepository::RegisterPushed(VersionRecord record, const fs
   const std::optional<StoredConfig> config = ReadConfigFile(dir);
   VersionFiles files;
   files.artifact = artifact;
+  files.new_number = true;
   if (config) {
     files.config_name = config->name;
     files.config = config->bytes;
@@ -680,7 +681,12 @@ StatusOr<int64_t> ModelRepository::RegisterPushed(VersionRecord record, const fs
     if (s.ok()) return record.version;
     if (s.code() != Status::Code::kAlreadyExists || attempt == 5) return s;
     ASSIGN_OR_RETURN(std::vector<VersionRecord> known, store_->Versions(record.model));
+    const int64_t taken = record.version;
     for (const VersionRecord& r : known) record.version = std::max(record.version, r.version + 1);
+    LOG_INFO("version number taken by another replica meanwhile; pushing as the next",
+             {{"model", record.model},
+              {"taken", std::to_string(taken)},
+              {"version", std::to_string(record.version)}});
   }
 }
 

@@ -284,10 +284,12 @@ class PostgresRegistryStore final : public RegistryStore {
                          Exec("SELECT digest FROM versions WHERE model = $1 AND version = $2", p));
         if (PQntuples(existing.get()) > 0) {
           const std::string digest = Text(existing.get(), 0, 0);
-          if (digest == r.digest) return Status::Ok();
-          return Status::AlreadyExists("version " + std::to_string(r.version) + " of model '" +
-                                       r.model + "' is registered with another artifact (" +
-                                       digest + "); versions are immutable");
+          if (digest == r.digest && !files.new_number) return Status::Ok();
+          return Status::AlreadyExists(
+              "version " + std::to_string(r.version) + " of model '" + r.model +
+              (digest == r.digest ? std::string("' is registered already")
+                                  : "' is registered with another artifact (" + digest + ")") +
+              "; versions are immutable");
         }
       }
       {

@@ -63,6 +63,10 @@ struct VersionFiles {
   // and its bytes: kept only when the store has no config for the model yet.
   std::string config_name;
   std::string_view config;
+  // A push: the version number must be new, so AlreadyExists even when the
+  // number is registered with the same digest (two replicas pushing the
+  // same bytes at once make two versions, not one).
+  bool new_number = false;
 };
 
 // A model's config file as a store keeps it.

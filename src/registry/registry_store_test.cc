@@ -213,6 +213,11 @@ TEST_P(RegistryStoreTest, FilesGoWithTheRecordWhereTheStoreHoldsArtifacts) {
   files.config = "max_batch_size: 4\n";
   ASSERT_TRUE(store_->RegisterVersionWithFiles(record, "t", files).ok());
   EXPECT_EQ(store_->Versions("m")->at(0).digest, record.digest);
+  // A push's number must be new, whatever the bytes.
+  VersionFiles again = files;
+  again.new_number = true;
+  EXPECT_EQ(store_->RegisterVersionWithFiles(record, "t", again).code(),
+            Status::Code::kAlreadyExists);
   if (!store_->HoldsArtifacts()) {
     // SQLite: the artifacts stay in the model repository.
     EXPECT_EQ(store_->FetchArtifact(record.digest).status().code(), Status::Code::kUnimplemented);

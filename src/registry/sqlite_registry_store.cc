@@ -190,7 +190,14 @@ class SqliteRegistryStore final : public RegistryStore {
 
   Status RegisterVersion(const VersionRecord& r, std::string_view actor) override {
     std::lock_guard lock(mu_);
-    return InTransaction([&]() { return RegisterLocked(r, actor); });
+    return InTransaction([&]() { return RegisterLocked(r, actor, false); });
+  }
+
+  // The artifacts stay in the model repository; only the record is kept.
+  Status RegisterVersionWithFiles(const VersionRecord& r, std::string_view actor,
+                                  const VersionFiles& files) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() { return RegisterLocked(r, actor, files.new_number); });
   }
 
   StatusOr<std::vector<std::string>> Models() override {
@@ -383,13 +390,14 @@ class SqliteRegistryStore final : public RegistryStore {
     return s.status();
   }
 
-  Status RegisterLocked(const VersionRecord& r, std::string_view actor)
+  // `new_number`: see VersionFiles.
+  Status RegisterLocked(const VersionRecord& r, std::string_view actor, bool new_number)
       EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     {
       Statement existing(db_, "SELECT digest FROM versions WHERE model = ? AND version = ?");
       existing.Bind(1, r.model).Bind(2, r.version);
       if (existing.Step()) {
-        if (existing.Text(0) == r.digest) return Status::Ok();
+        if (existing.Text(0) == r.digest && !new_number) return Status::Ok();
         return Status::AlreadyExists("version " + std::to_string(r.version) + " of model '" +
                                      r.model + "' is registered with another artifact (" +
                                      existing.Text(0) + "); versions are immutable");

@@ -7,10 +7,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "backends/onnxruntime/onnxruntime_backend.h"
 #include "registry/artifact_digest.h"
@@ -152,6 +155,41 @@ TEST_F(StoreSyncTest, PushesFromBothReplicasTakeDistinctNumbers) {
     EXPECT_TRUE(fs::is_regular_file(r->root / "add" / "2" / "model.onnx")) << r->root;
   }
   EXPECT_EQ(a_->store->Versions("add")->size(), 2u);
+}
+
+TEST_F(StoreSyncTest, PushesRacingFromTwoReplicasAllLandUnderDistinctNumbers) {
+  ASSERT_EQ(*a_->repository->Push("add", artifact_, "", "a", false), 1);
+  ASSERT_EQ(*b_->sync->SyncOnce(), 1);
+  // Each replica picks the next number from what it has seen; when the
+  // other took it meanwhile, the store refuses it and the next is tried.
+  constexpr int kPushes = 6;
+  std::vector<int64_t> numbers[2];
+  const auto pusher = [&](Replica* r, std::vector<int64_t>* out) {
+    for (int i = 0; i < kPushes; ++i) {
+      auto v = r->repository->Push("add", artifact_, "", "t", false);
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      out->push_back(*v);
+    }
+  };
+  std::thread ta(pusher, a_.get(), &numbers[0]);
+  std::thread tb(pusher, b_.get(), &numbers[1]);
+  ta.join();
+  tb.join();
+  std::vector<int64_t> all = {1};
+  for (const auto& n : numbers) all.insert(all.end(), n.begin(), n.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a number was used twice";
+  auto stored = a_->store->Versions("add");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), all.size());
+  // Each replica has its own pushes on disk, and the other's after a pass.
+  for (Replica* r : {a_.get(), b_.get()}) {
+    ASSERT_TRUE(r->sync->SyncOnce().ok());
+    for (int64_t v : all) {
+      EXPECT_TRUE(fs::is_regular_file(r->root / "add" / std::to_string(v) / "model.onnx"))
+          << r->root << " version " << v;
+    }
+  }
 }
 
 TEST_F(StoreSyncTest, RecordsWithoutUsableArtifactsOrNamesAreSkippedAndNothingIsWritten) {
