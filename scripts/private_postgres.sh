@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private PostgreSQL server for tests: its own data directory, a free TCP
 # port on 127.0.0.1, run as a non-root user (PostgreSQL refuses root; as root
-# we run it as `postgres`), stopped and deleted at the end.
+# we run it as `postgres`), stopped and deleted at the end. DIR holds what
+# the tests read: url, port, server (the server's directory), or skip.
 #
 #   private_postgres.sh start DIR      prints postgresql://berth@127.0.0.1:PORT/berth
 #   private_postgres.sh createdb DIR NAME   prints the URL of a new, empty database
@@ -32,24 +33,26 @@ case $command in
       echo "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): install Debian's postgresql package (scripts/setup.sh does)" >"$dir/skip"
       exit 0
     fi
+    # The server's own files live in a fresh directory under /tmp that its
+    # user can reach wherever DIR is (a checkout under /root is not); DIR
+    # records where.
+    server=$(mktemp -d "${TMPDIR:-/tmp}/berth-pg.XXXXXX")
+    chmod 755 "$server"
+    echo "$server" >"$dir/server"
     if [[ $(id -u) -eq 0 ]]; then
       if ! id postgres >/dev/null 2>&1; then
         echo "running as root and there is no 'postgres' user to run PostgreSQL as" >&2
         exit 1
       fi
-      chown postgres: "$dir"
-      if ! runuser -u postgres -- test -w "$dir"; then
-        echo "the postgres user cannot reach $dir (a parent directory lacks o+x)" >&2
-        exit 1
-      fi
+      chown postgres: "$server"
     fi
-    "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U berth --auth=trust -E UTF8 --locale=C \
+    "${as_owner[@]}" "$bin/initdb" -D "$server/data" -U berth --auth=trust -E UTF8 --locale=C \
       --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     # A free port can be taken between choosing and binding it: try again.
     for attempt in 1 2 3 4 5; do
       port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-      if "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
-           -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      if "${as_owner[@]}" "$bin/pg_ctl" -D "$server/data" -l "$server/postgres.log" -w -t 30 \
+           -o "-p $port -k $server -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
            start >/dev/null 2>&1; then
         echo "$port" >"$dir/port"
         "${as_owner[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U berth -d postgres -q \
@@ -58,7 +61,7 @@ case $command in
         exit 0
       fi
     done
-    cat "$dir/postgres.log" >&2 || true
+    cat "$server/postgres.log" >&2 || true
     exit 1
     ;;
   createdb)
@@ -69,8 +72,12 @@ case $command in
     echo "postgresql://berth@127.0.0.1:$port/$name"
     ;;
   stop)
-    if [[ -f $dir/data/postmaster.pid ]]; then
-      "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    if [[ -f $dir/server ]]; then
+      server=$(cat "$dir/server")
+      if [[ -f $server/data/postmaster.pid ]]; then
+        "${as_owner[@]}" "$bin/pg_ctl" -D "$server/data" -m immediate -w stop >/dev/null 2>&1 || true
+      fi
+      [[ $server == */berth-pg.* ]] && rm -rf "$server"
     fi
     rm -rf "$dir"
     ;;

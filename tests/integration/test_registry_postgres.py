@@ -53,10 +53,8 @@ class Postgres:
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    # Not under pytest's tmp_path: its parents are private to root, and the
-    # server runs as the postgres user.
-    directory = Path(tempfile.mkdtemp(prefix="berth-pg-"))
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    directory = tmp_path_factory.mktemp("postgres")
     started = subprocess.run([str(SCRIPT), "start", str(directory)], capture_output=True, text=True, check=False)
     try:
         assert started.returncode == 0, f"cannot start PostgreSQL:\n{started.stderr}"
@@ -258,14 +256,15 @@ def test_requests_keep_being_served_while_the_store_is_down(
 ) -> None:
     """A replica whose store goes away keeps serving what it has, and picks
     up changes again once the store is back."""
-    directory = Path(tempfile.mkdtemp(prefix="berth-pg-"))
+    directory = tmp_path / "postgres"
     started = subprocess.run([str(SCRIPT), "start", str(directory)], capture_output=True, text=True, check=False)
     try:
         assert started.returncode == 0, started.stderr
         if (directory / "skip").exists():
             pytest.skip((directory / "skip").read_text().strip())
         url = started.stdout.strip()
-        data_dir = directory / "data"
+        server_dir = Path((directory / "server").read_text().strip())
+        data_dir = server_dir / "data"
         with start(tmp_path, "a", url) as a, V2Client(a.base_url) as ca:
             push(ca, artifact(model_repository, 1))
             push(ca, artifact(model_repository, 2))
@@ -285,8 +284,8 @@ def test_requests_keep_being_served_while_the_store_is_down(
             assert served_version(ca, model_repository) == "2"
             port = url.rsplit(":", 1)[1].split("/")[0]
             subprocess.run(
-                [*pg_ctl, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(directory / "postgres.log"),
-                 "-w", "-o", f"-p {port} -k {directory} -c listen_addresses=127.0.0.1", "start"],
+                [*pg_ctl, str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(server_dir / "postgres.log"),
+                 "-w", "-o", f"-p {port} -k {server_dir} -c listen_addresses=127.0.0.1", "start"],
                 check=True, capture_output=True,
             )  # fmt: skip
             # The connection is re-established on the next call.
