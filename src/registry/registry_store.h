@@ -147,7 +147,8 @@ class RegistryStore {
 };
 
 // Opens (creating if needed) the SQLite store at `path`, and brings its
-// schema up to date (versioned migrations, each in a transaction).
+// schema up to date (versioned migrations, in one write transaction, so
+// processes opening a new store at once apply them once).
 StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::string& path);
 
 // Connects to the PostgreSQL server `url` names (postgresql://USER[:PASSWORD]

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "registry/artifact_digest.h"
 #include "registry/postgres_testing.h"
@@ -275,6 +276,27 @@ TEST_P(RegistryStoreTest, MovesFromTwoConnectionsAtOnceChainInTheAuditLog) {
   }
   EXPECT_EQ(moves, 2 * kMoves);
   EXPECT_EQ((*store_->Aliases("m"))[0].version, last);
+}
+
+TEST_P(RegistryStoreTest, ReplicasOpeningANewStoreAtOnceMigrateItOnce) {
+  // A fresh store (another file or database) opened by four at once.
+  store_.reset();
+  if (GetParam() == Backend::kSqlite) {
+    dir_ /= "fresh";
+    fs::create_directories(dir_);
+  } else {
+    url_ = TestPostgres::Get().CreateDatabase();
+    ASSERT_NE(url_, "");
+  }
+  std::unique_ptr<RegistryStore> opened[4];
+  std::vector<std::thread> threads;
+  for (auto& slot : opened) threads.emplace_back([&slot, this] { slot = Open(); });
+  for (auto& t : threads) t.join();
+  for (auto& store : opened) {
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->RegisterVersion(Version(1), "t").ok());
+  }
+  EXPECT_EQ(opened[0]->Versions("m")->size(), 1u);
 }
 
 TEST_P(RegistryStoreTest, ARollbackThatRacedAnotherMoveIsRefused) {

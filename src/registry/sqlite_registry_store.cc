@@ -154,38 +154,40 @@ class SqliteRegistryStore final : public RegistryStore {
   explicit SqliteRegistryStore(sqlite3* db) : db_(db) {}
   ~SqliteRegistryStore() override { sqlite3_close(db_); }
 
+  // All in one write transaction, begun before the applied version is read:
+  // a second process opening a new store at the same time waits for it
+  // (busy_timeout), then finds the migrations applied.
   Status Migrate() {
     std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"));
-    int64_t applied = 0;
-    {
-      Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-      if (s.Step()) applied = s.Int(0);
-      RETURN_IF_ERROR(s.status());
-    }
-    const int64_t known = static_cast<int64_t>(std::size(kMigrations));
-    if (applied > known) {
-      return Status::FailedPrecondition(
-          "the registry store's schema (version " + std::to_string(applied) +
-          ") is newer than this berth understands (" + std::to_string(known) + "): upgrade berth");
-    }
-    for (int64_t v = applied; v < known; ++v) {
-      RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      Status s = Exec(kMigrations[v]);
-      if (s.ok()) {
-        Statement record(db_, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)");
-        record.Bind(1, v + 1).Bind(2, NowRfc3339());
-        record.Step();
-        s = record.status();
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"));
+      int64_t applied = 0;
+      {
+        Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+        if (s.Step()) applied = s.Int(0);
+        RETURN_IF_ERROR(s.status());
       }
-      if (!s.ok()) {
-        Exec("ROLLBACK").ok();
-        return s.WithContext("registry store migration " + std::to_string(v + 1));
+      const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+      if (applied > known) {
+        return Status::FailedPrecondition(
+            "the registry store's schema (version " + std::to_string(applied) +
+            ") is newer than this berth understands (" + std::to_string(known) +
+            "): upgrade berth");
       }
-      RETURN_IF_ERROR(Exec("COMMIT"));
-    }
-    return Status::Ok();
+      for (int64_t v = applied; v < known; ++v) {
+        Status s = Exec(kMigrations[v]);
+        if (s.ok()) {
+          Statement record(db_,
+                           "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)");
+          record.Bind(1, v + 1).Bind(2, NowRfc3339());
+          record.Step();
+          s = record.status();
+        }
+        if (!s.ok()) return s.WithContext("registry store migration " + std::to_string(v + 1));
+      }
+      return Status::Ok();
+    });
   }
 
   Status RegisterVersion(const VersionRecord& r, std::string_view actor) override {
@@ -537,8 +539,10 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::stri
   auto store = std::make_unique<SqliteRegistryStore>(db);
   // WAL: readers never wait for the writer; synchronous=FULL: a committed
   // promotion survives a power cut, not only a crash.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"}) {
+  // busy_timeout first: switching a new file to WAL takes a lock that another
+  // process opening it at the same moment may hold.
+  for (const char* pragma : {"PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL",
+                             "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     char* error = nullptr;
     if (sqlite3_exec(db, pragma, nullptr, nullptr, &error) != SQLITE_OK) {
       std::string message = error != nullptr ? error : "unknown error";
