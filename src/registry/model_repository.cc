@@ -39,7 +39,7 @@ std::string FormatOf(const Model& model) {
 // The model directory's config file, for a store that keeps it beside the
 // artifacts; nullopt if there is none (LoadModelConfig says why later).
 std::optional<StoredConfig> ReadConfigFile(const fs::path& dir) {
-  for (const char* name : {"config.yaml", "config.yml", "config.json"}) {
+  for (const char* name : kConfigFileNames) {
     std::error_code ec;
     if (!fs::is_regular_file(dir / name, ec)) continue;
     auto bytes = ReadFileBytes(dir / name);

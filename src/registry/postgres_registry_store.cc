@@ -19,6 +19,7 @@
 #include "core/logging.h"
 #include "core/thread_annotations.h"
 #include "registry/artifact_digest.h"
+#include "registry/config_parser.h"
 #include "registry/registry_store.h"
 
 namespace berth {
@@ -91,7 +92,8 @@ CREATE TABLE artifacts (
 );
 CREATE TABLE model_configs (
   model TEXT PRIMARY KEY REFERENCES models(name),
-  file_name TEXT NOT NULL CHECK (file_name IN ('config.yaml', 'config.yml', 'config.json')),
+  file_name TEXT NOT NULL
+    CHECK (file_name IN ('config.yaml', 'config.yml', 'config.json', 'config.pbtxt')),
   bytes BYTEA NOT NULL
 );
 CREATE TABLE generation (
@@ -269,10 +271,8 @@ class PostgresRegistryStore final : public RegistryStore {
       return Status::InvalidArgument("version " + std::to_string(r.version) + " of model '" +
                                      r.model + "': the artifact's SHA-256 is not " + r.digest);
     }
-    if (!files.config_name.empty() && files.config_name != "config.yaml" &&
-        files.config_name != "config.yml" && files.config_name != "config.json") {
-      return Status::InvalidArgument("a model's config file is config.yaml, config.yml or "
-                                     "config.json, not '" + files.config_name + "'");
+    if (!files.config_name.empty() && !IsConfigFileName(files.config_name)) {
+      return Status::InvalidArgument("'" + files.config_name + "' is not a config file's name");
     }
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> Status {

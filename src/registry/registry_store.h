@@ -59,8 +59,9 @@ struct VersionFiles {
   // The model file; its SHA-256 must be the record's digest. A default
   // (null) view: the record only.
   std::string_view artifact;
-  // The model's config file ("config.yaml", "config.yml" or "config.json")
-  // and its bytes: kept only when the store has no config for the model yet.
+  // The model's config file (named as registry/config_parser.h's
+  // kConfigFileNames) and its bytes: kept only when the store has no config
+  // for the model yet.
   std::string config_name;
   std::string_view config;
   // A push: the version number must be new, so AlreadyExists even when the
@@ -71,7 +72,7 @@ struct VersionFiles {
 
 // A model's config file as a store keeps it.
 struct StoredConfig {
-  std::string name;  // "config.yaml", "config.yml" or "config.json"
+  std::string name;  // one of kConfigFileNames (registry/config_parser.h)
   std::string bytes;
 };
 

@@ -9,6 +9,7 @@
 #include "core/logging.h"
 #include "core/model_name.h"
 #include "registry/artifact_digest.h"
+#include "registry/config_parser.h"
 
 namespace berth {
 namespace fs = std::filesystem;
@@ -132,7 +133,7 @@ Status StoreSync::SyncModel(const std::string& name, bool* acted) {
     // A model registered without its config serves with the defaults, as
     // a first push creates one.
     const StoredConfig file = config.ok() ? *config : StoredConfig{"config.yaml", "{}\n"};
-    if (file.name != "config.yaml" && file.name != "config.yml" && file.name != "config.json") {
+    if (!IsConfigFileName(file.name)) {
       clean_up();
       return Status::FailedPrecondition("the store's config file name '" +
                                         PrintableExcerpt(file.name) + "' is not a config file's");

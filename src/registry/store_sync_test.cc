@@ -192,6 +192,26 @@ TEST_F(StoreSyncTest, PushesRacingFromTwoReplicasAllLandUnderDistinctNumbers) {
   }
 }
 
+TEST_F(StoreSyncTest, ADirectoryModelReachesTheOtherReplicaWithItsTritonConfig) {
+  // A Triton model directory dropped into A's repository.
+  const std::string pbtxt = "platform: \"onnxruntime_onnx\"\nmax_batch_size: 4\n";
+  fs::create_directories(a_->root / "add" / "3");
+  std::ofstream(a_->root / "add" / "config.pbtxt") << pbtxt;
+  fs::copy_file(kData / "add_fp32.onnx", a_->root / "add" / "3" / "model.onnx");
+  ASSERT_TRUE(a_->repository->LoadAll().ok());
+  ASSERT_EQ(a_->models.Find("add")->Default()->state, ModelState::kReady);
+
+  EXPECT_EQ(*b_->sync->SyncOnce(), 1);
+  EXPECT_EQ(ReadAll(b_->root / "add" / "config.pbtxt"), pbtxt);
+  EXPECT_FALSE(fs::exists(b_->root / "add" / "config.yaml"));
+  auto entry = b_->models.Find("add");
+  ASSERT_TRUE(entry.has_value());
+  ASSERT_NE(entry->Default(), nullptr);
+  EXPECT_EQ(entry->Default()->version, 3);
+  ASSERT_EQ(entry->Default()->state, ModelState::kReady);
+  EXPECT_EQ(entry->Default()->model->config.max_batch_size, 4);
+}
+
 TEST_F(StoreSyncTest, RecordsWithoutUsableArtifactsOrNamesAreSkippedAndNothingIsWritten) {
   VersionRecord ghost;
   ghost.model = "ghost";
