@@ -60,7 +60,9 @@ Options for serve:
                            (default $BERTH_PLATFORM, else none); see docs/platforms.md. The
                            platform's environment then sets what the flags above leave
                            unset: host 0.0.0.0, the port, the model repository
-  --registry R             the registry store (versions, aliases, audit): sqlite:PATH, or none
+  --registry R             the registry store (versions, aliases, audit): sqlite:PATH,
+                           postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas sharing one
+                           store, artifacts included; see docs/registry.md), or none
                            (default: sqlite at DIR/.berth/registry.db when it can be created)
   --allow-remote-admin B   accept changes to what is served (repository load/unload, registry
                            push/promote/split/shadow/rollback) from any client, not only

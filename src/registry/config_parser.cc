@@ -422,12 +422,19 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& text) {
   }
 }
 
+bool IsConfigFileName(std::string_view name) {
+  for (const char* known : kConfigFileNames) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
 StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
   // Messages name files relative to the repository (<model>/config.yaml):
   // they reach clients, who need not learn where the repository sits.
   const std::string dir_name = model_dir.filename().string();
   std::filesystem::path found;
-  for (const char* name : {"config.yaml", "config.yml", "config.json", "config.pbtxt"}) {
+  for (const char* name : kConfigFileNames) {
     const auto p = model_dir / name;
     std::error_code ec;
     const bool exists = std::filesystem::exists(p, ec);

@@ -32,8 +32,22 @@ bool ParseVersionDir(const std::string& name, int64_t* version) {
   return parsed.ok();
 }
 
-// Where a pushed version records what the directory alone cannot say.
-constexpr const char* kVersionRecordFile = "berth-version.json";
+// The record's "format": "onnx" for ONNX Runtime's models.
+std::string FormatOf(const Model& model) {
+  return model.platform == "onnxruntime_onnx" ? "onnx" : model.platform;
+}
+
+// The model directory's config file, for a store that keeps it beside the
+// artifacts; nullopt if there is none (LoadModelConfig says why later).
+std::optional<StoredConfig> ReadConfigFile(const fs::path& dir) {
+  for (const char* name : kConfigFileNames) {
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / name, ec)) continue;
+    auto bytes = ReadFileBytes(dir / name);
+    if (bytes.ok()) return StoredConfig{name, std::move(bytes).value()};
+  }
+  return std::nullopt;
+}
 
 VersionEntry Unavailable(int64_t version, std::string reason,
                          LoadFailure failure = LoadFailure::kLoad) {
@@ -222,6 +236,36 @@ Status ModelRepository::LoadModel(const std::string& name) {
   }
 }
 
+std::string VersionRecordJson(const VersionRecord& record) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (auto [key, value] :
+       {std::pair{"source", &record.source}, std::pair{"digest", &record.digest},
+        std::pair{"created_by", &record.created_by}}) {
+    w.Key(key);
+    w.String(value->data(), static_cast<rapidjson::SizeType>(value->size()));
+  }
+  // Metadata is a JSON object already (checked where it entered).
+  std::string_view metadata = record.metadata_json;
+  if (metadata.empty()) metadata = "{}";
+  w.Key("metadata");
+  w.RawValue(metadata.data(), metadata.size(), rapidjson::kObjectType);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Status ModelRepository::SyncModel(const std::string& name, const std::function<Status()>& write) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  std::lock_guard lock(mu_);
+  try {
+    if (write) RETURN_IF_ERROR(write());
+    return LoadModelLocked(name, nullptr, nullptr);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to sync '" + name + "': " + e.what()));
+  }
+}
+
 Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChange* change,
                                         std::optional<int64_t>* previous) {
   std::error_code ec;
@@ -385,7 +429,17 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     });
     if (registered) continue;
     const fs::path file = root_ / entry.name / std::to_string(v.version) / "model.onnx";
-    auto digest = Sha256File(file);
+    // A store that holds artifacts gets the bytes with the record (replicas
+    // share no disk): read once, hashed in memory.
+    std::string bytes;
+    StatusOr<ArtifactDigest> digest = ArtifactDigest{};
+    if (store_->HoldsArtifacts()) {
+      StatusOr<std::string> read = ReadFileBytes(file);
+      digest = read.ok() ? StatusOr<ArtifactDigest>(Sha256Bytes(*read)) : read.status();
+      if (read.ok()) bytes = std::move(read).value();
+    } else {
+      digest = Sha256File(file);
+    }
     if (!digest.ok()) {
       LOG_WARN("cannot register version", {{"model", entry.name},
                                             {"version", std::to_string(v.version)},
@@ -397,11 +451,23 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     record.version = v.version;
     record.digest = digest->digest;
     record.size = digest->size;
-    record.format = v.model->platform == "onnxruntime_onnx" ? "onnx" : v.model->platform;
+    record.format = FormatOf(*v.model);
     record.source = "directory";
     record.created_by = "repository";
     ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
-    Status s = store_->RegisterVersion(record, record.created_by);
+    Status s;
+    if (store_->HoldsArtifacts()) {
+      const std::optional<StoredConfig> config = ReadConfigFile(root_ / entry.name);
+      VersionFiles files;
+      files.artifact = bytes;
+      if (config) {
+        files.config_name = config->name;
+        files.config = config->bytes;
+      }
+      s = store_->RegisterVersionWithFiles(record, record.created_by, files);
+    } else {
+      s = store_->RegisterVersion(record, record.created_by);
+    }
     if (!s.ok()) {
       LOG_WARN("cannot register version", {{"model", entry.name},
                                             {"version", std::to_string(v.version)},
@@ -579,9 +645,15 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   ++version;
 
   const ArtifactDigest digest = Sha256Bytes(artifact);
-  std::string record = "{\"source\":\"push\",\"digest\":\"" + digest.digest +
-                       "\",\"created_by\":\"" + PrintableExcerpt(actor, 256) + "\",\"metadata\":" +
-                       std::string(metadata_json.empty() ? "{}" : metadata_json) + "}";
+  VersionRecord pushed;
+  pushed.model = name;
+  pushed.version = version;
+  pushed.digest = digest.digest;
+  pushed.size = digest.size;
+  pushed.source = "push";
+  pushed.created_by = PrintableExcerpt(actor, 256);
+  pushed.metadata_json = metadata_json.empty() ? "{}" : std::string(metadata_json);
+  const std::string record = VersionRecordJson(pushed);
   const fs::path staging = dir / (".push-" + std::to_string(version));
   fs::remove_all(staging, ec);
   fs::create_directories(staging, ec);
@@ -619,11 +691,20 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
       }
     }
   }
+  if (trial.model != nullptr) pushed.format = FormatOf(*trial.model);
   trial = VersionEntry();
   if (!refusal.empty()) {
     fs::remove_all(staging, ec);
     return Status::InvalidArgument("version " + std::to_string(version) + " of model '" + name +
                                    "' was not stored: " + refusal);
+  }
+  if (store_->HoldsArtifacts()) {
+    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, artifact);
+    if (!registered.ok()) {
+      fs::remove_all(staging, ec);
+      return registered.status();
+    }
+    version = *registered;
   }
   fs::rename(staging, dir / std::to_string(version), ec);
   if (ec) {
@@ -636,6 +717,30 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
                               {"digest", digest.digest},
                               {"actor", actor}});
   return version;
+}
+
+StatusOr<int64_t> ModelRepository::RegisterPushed(VersionRecord record, const fs::path& dir,
+                                                  std::string_view artifact) {
+  const std::optional<StoredConfig> config = ReadConfigFile(dir);
+  VersionFiles files;
+  files.artifact = artifact;
+  files.new_number = true;
+  if (config) {
+    files.config_name = config->name;
+    files.config = config->bytes;
+  }
+  for (int attempt = 1;; ++attempt) {
+    Status s = store_->RegisterVersionWithFiles(record, record.created_by, files);
+    if (s.ok()) return record.version;
+    if (s.code() != Status::Code::kAlreadyExists || attempt == 5) return s;
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> known, store_->Versions(record.model));
+    const int64_t taken = record.version;
+    for (const VersionRecord& r : known) record.version = std::max(record.version, r.version + 1);
+    LOG_INFO("version number taken by another replica meanwhile; pushing as the next",
+             {{"model", record.model},
+              {"taken", std::to_string(taken)},
+              {"version", std::to_string(record.version)}});
+  }
 }
 
 StatusOr<int64_t> ModelRepository::Rollback(const std::string& name, AliasChange change,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,12 @@ struct AliasChange {
   bool shadow = false;
   int shadow_percent = 0;
 };
+
+// What a version directory records that the directory alone cannot say
+// (source, digest, creator, metadata): written by a push and by a store sync
+// (registry/store_sync.h), read when the version is registered.
+inline constexpr const char* kVersionRecordFile = "berth-version.json";
+std::string VersionRecordJson(const VersionRecord& record);
 
 class ModelRepository {
  public:
@@ -109,6 +116,14 @@ class ModelRepository {
   // the repository), or none when null. Set before LoadAll().
   void SetMemoryBudget(MemoryBudget* budget) { memory_budget_ = budget; }
 
+  // For a store sync (registry/store_sync.h): under the lock that serialises
+  // loads, pushes and moves, runs `write` (which may add version directories
+  // under root()/name, or create that directory whole), then reloads `name`
+  // with the store's aliases and publishes it, as LoadModel does. Nothing is
+  // reloaded if `write` fails.
+  Status SyncModel(const std::string& name, const std::function<Status()>& write)
+      LOCKS_EXCLUDED(mu_);
+
   const std::filesystem::path& root() const { return root_; }
   RegistryStore* store() const { return store_; }
 
@@ -140,8 +155,17 @@ class ModelRepository {
                              std::string_view artifact, std::string_view metadata_json,
                              const std::string& actor, bool allow_signature_change)
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records in the store every READY version it does not know yet.
+  // Records in the store every READY version it does not know yet (with its
+  // files, in a store that holds artifacts).
   void RegisterReadyVersions(const ModelEntry& entry);
+  // In a store that holds artifacts, a pushed version exists once the store
+  // has it: registers `record` (version number and all) with the artifact
+  // and `dir`'s config before the version appears on disk. A number another
+  // replica took meanwhile is refused by the store; the next free one is
+  // tried. Returns the version number registered.
+  StatusOr<int64_t> RegisterPushed(VersionRecord record, const std::filesystem::path& dir,
+                                   std::string_view artifact)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.
   std::string Scrub(std::string message) const;
