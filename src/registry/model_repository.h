@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,11 +32,17 @@ struct AliasChange {
   // Set by Promote / Rollback / Split.
   int64_t version = 0;  // a split's heaviest version
   std::vector<WeightedVersion> split;
+  std::string sticky_key;  // a split's routing-key header, lower-case; empty: the default
   std::string action;
   // Set by SetShadow: the change is to the model's shadow (percent 0: off),
   // not to an alias.
   bool shadow = false;
   int shadow_percent = 0;
+  // Set by SetVersionStatus: the change is to `version`'s status (archive,
+  // restore, delete), not to an alias; `force` allows taking the model's
+  // last serving version away.
+  std::optional<VersionStatus> status;
+  bool force = false;
 };
 
 class ModelRepository {
@@ -78,6 +85,8 @@ class ModelRepository {
   // Splits `change.alias` of a loaded model over `split` (at least two
   // distinct versions, weights > 0), with the same guarantees as Promote:
   // every version of the split is READY before the alias moves.
+  // `change.sticky_key` (ValidateStickyKey; empty: Berth-Routing-Key) names
+  // the request header whose value picks the version.
   Status Split(const std::string& name, std::vector<WeightedVersion> split, AliasChange change,
                std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Adds a version to `name` (creating the model, with a default config, if
@@ -103,6 +112,23 @@ class ModelRepository {
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
                              std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
 
+  // Archives (kArchived), restores (kActive) or deletes (kDeleted) version
+  // `version` of `name` (a version on disk that was never registered is
+  // registered first), audited with `change.actor` and `change.reason`.
+  // Archive and delete take the version out of service: the model's entry
+  // without it is loaded before the store records the change, and if it
+  // would have no READY version the change is refused (Aborted) unless
+  // `change.force`, which takes the model out of the table. The store
+  // refuses a version an alias, a split or the shadow uses (Aborted, naming
+  // it). An archived version keeps its files and is never loaded (a Poll or
+  // a restart does not bring it back) until restored; a deleted one's
+  // directory is removed durably (a crash before that is finished at the
+  // next load) and its number is never used again. Restore makes the
+  // version a candidate for the version policy again (promote it to serve
+  // it whatever the policy).
+  Status SetVersionStatus(const std::string& name, int64_t version, VersionStatus to,
+                          AliasChange change) LOCKS_EXCLUDED(mu_);
+
   const std::filesystem::path& root() const { return root_; }
   RegistryStore* store() const { return store_; }
 
@@ -114,7 +140,10 @@ class ModelRepository {
   struct Aliases {
     std::map<std::string, int64_t, std::less<>> versions;
     std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+    std::map<std::string, std::string, std::less<>> split_keys;
     std::optional<ShadowTarget> shadow;
+    // Archived or deleted in the store: never loaded, whatever is on disk.
+    std::set<int64_t> retired;
   };
   // Loads `name` and publishes it, with its stored aliases and `change` (if
   // not null) applied; see Promote for what `change` requires.
@@ -136,6 +165,16 @@ class ModelRepository {
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet.
   void RegisterReadyVersions(const ModelEntry& entry);
+  // The store's record of version `version` of `name` made from its files
+  // (digest, size, format; berth-version.json's source, creator, metadata).
+  StatusOr<VersionRecord> RecordFromFiles(const std::string& name, int64_t version,
+                                          const BackendFactory& factory) const;
+  // Removes what a crash may have left in the model's directory: staging
+  // directories of pushes and deletions, and the files of versions the
+  // store says were deleted (only if they are the deleted artifact: a
+  // directory reusing the number is left alone, and never loaded).
+  void SweepLocked(const std::string& name, const std::vector<VersionRecord>& records)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.
   std::string Scrub(std::string message) const;

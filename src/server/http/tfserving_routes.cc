@@ -35,7 +35,8 @@ void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
 
 void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
   const std::string name(PathParam(p, "model"));
-  auto model = ctx->models->Resolve(name, PathParam(p, "version"), req.Header(kRoutingKeyHeader));
+  const HeaderRoutingKeys keys(req);
+  auto model = ctx->models->Resolve(name, PathParam(p, "version"), &keys);
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
