@@ -103,6 +103,17 @@ Status ModelRepository::LoadAllOrThrow() {
   const std::vector<std::string> names = ModelDirectories(&ec);
   if (ec) return Status::Internal("cannot list '" + root_.string() + "': " + ec.message());
   std::lock_guard lock(mu_);
+  // A new model's first push that a crash cut off: never a model, removed.
+  // (Pushes hold mu_, so none is in progress here.)
+  std::vector<fs::path> unfinished;
+  for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().starts_with(".push-model-")) unfinished.push_back(it->path());
+  }
+  for (const fs::path& path : unfinished) {
+    std::error_code remove_ec;
+    fs::remove_all(path, remove_ec);
+    LOG_INFO("removed an unfinished push", {{"path", path.filename().string()}});
+  }
   for (const auto& name : names) {
     Status s = LoadModelLocked(name, nullptr, nullptr);
     // At start-up a failed model is published as UNAVAILABLE, never fatal.
@@ -484,6 +495,8 @@ void ModelRepository::SweepLocked(const std::string& name,
   }
   for (const fs::path& path : leftovers) {
     fs::remove_all(path, ec);
+    LOG_INFO("removed what a push or a deletion left",
+             {{"model", name}, {"path", path.filename().string()}});
     if (ec) {
       LOG_WARN("cannot remove a leftover directory",
                {{"model", name}, {"path", path.filename().string()}, {"error", ec.message()}});
