@@ -52,12 +52,13 @@ TEST(FormatModelListTest, OneRowPerModel) {
 TEST(FormatModelListTest, ArchivedAndDeletedColumnsOnlyWhenAModelHasSome) {
   EXPECT_EQ(Ok(FormatModelList(R"({"models": [
                   {"name": "iris", "aliases": {}, "versions": [2], "archived": [3], "deleted": [1]},
-                  {"name": "wine", "aliases": {}, "versions": [1], "archived": [], "deleted": []}]})")),
+                  {"name": "wine", "aliases": {}, "versions": [1], "archived": [],
+                   "deleted": []}]})")),
             "MODEL  ALIASES  VERSIONS  ARCHIVED  DELETED\n"
             "iris   -        2         3         1\n"
             "wine   -        1         -         -\n");
-  EXPECT_EQ(Ok(FormatModelList(
-                R"({"models": [{"name": "wine", "aliases": {}, "versions": [1], "archived": []}]})")),
+  EXPECT_EQ(Ok(FormatModelList(R"({"models": [
+                  {"name": "wine", "aliases": {}, "versions": [1], "archived": []}]})")),
             "MODEL  ALIASES  VERSIONS\n"
             "wine   -        1\n");
 }

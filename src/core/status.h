@@ -25,7 +25,7 @@ class Status {
     kUnimplemented,      // (HTTP 501)
     kInternal,           // a broken invariant or engine fault (HTTP 500)
     kPermissionDenied,   // the caller may not do this (HTTP 403)
-    kAborted,            // conflicts with the current state, e.g. a version an alias uses (HTTP 409)
+    kAborted,            // conflicts with the registry's state, e.g. a version in use (HTTP 409)
   };
 
   Status() = default;

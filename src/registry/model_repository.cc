@@ -107,7 +107,9 @@ Status ModelRepository::LoadAllOrThrow() {
   // (Pushes hold mu_, so none is in progress here.)
   std::vector<fs::path> unfinished;
   for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().filename().string().starts_with(".push-model-")) unfinished.push_back(it->path());
+    if (it->path().filename().string().starts_with(".push-model-")) {
+      unfinished.push_back(it->path());
+    }
   }
   for (const fs::path& path : unfinished) {
     std::error_code remove_ec;
@@ -446,7 +448,8 @@ StatusOr<VersionRecord> ModelRepository::RecordFromFiles(const std::string& name
   record.version = version;
   record.digest = digest->digest;
   record.size = digest->size;
-  record.format = factory.platform() == "onnxruntime_onnx" ? "onnx" : std::string(factory.platform());
+  const std::string platform(factory.platform());
+  record.format = platform == "onnxruntime_onnx" ? "onnx" : platform;
   record.source = "directory";
   record.created_by = "repository";
   ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
@@ -525,8 +528,9 @@ Status ModelRepository::SetVersionStatus(const std::string& name, int64_t versio
   std::lock_guard lock(mu_);
   try {
     ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store_->Versions(name));
-    const bool registered = std::any_of(records.begin(), records.end(),
-                                        [&](const VersionRecord& r) { return r.version == version; });
+    const bool registered =
+        std::any_of(records.begin(), records.end(),
+                    [&](const VersionRecord& r) { return r.version == version; });
     std::error_code ec;
     if (!registered) {
       // A version on disk that no policy loaded yet is registered now, so

@@ -635,7 +635,8 @@ StatusOr<std::string> ValidateStickyKey(std::string_view header) {
   }
   bool ok = !out.empty() && out.size() <= 64 && !out.starts_with("grpc-") && !out.ends_with("-bin");
   for (char c : out) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.');
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                c == '.');
   }
   if (!ok) {
     return Status::InvalidArgument(

@@ -75,7 +75,8 @@ void CheckCommand(std::string_view text) {
       command->version <= 0) {
     Fail("accepted a version <= 0");
   }
-  if (command->sticky_key.has_value() && (verb != ModelsVerb::kSplit || command->sticky_key->empty())) {
+  if (command->sticky_key.has_value() &&
+      (verb != ModelsVerb::kSplit || command->sticky_key->empty())) {
     Fail("accepted an empty --sticky-key or one for another command than split");
   }
   if (command->url.empty() || command->timeout_secs <= 0 || command->alias.empty()) {

@@ -475,7 +475,8 @@ def test_a_refused_split_exits_1_and_changes_nothing(
 def test_split_with_a_sticky_key(registry_server: BerthServer, versions: dict[int, TrainedModel]) -> None:
     url = registry_server.base_url
     out = run_ok("split", "--url", url, MODEL, "1=50", "2=50", "--sticky-key", "X-User-Id")
-    assert out.strip() == f"{MODEL}: production now splits traffic 1=50 2=50 keyed by header X-User-Id (previously none)"
+    expected = f"{MODEL}: production now splits traffic 1=50 2=50 keyed by header X-User-Id (previously none)"
+    assert out.strip() == expected, out
     assert "sticky keys:      production=x-user-id" in run_ok("show", "--url", url, MODEL)
     body = versions[1].infer_request(versions[1].dataset.X_test[:1])
     for user in ("ann", "bo", "cy"):
@@ -492,7 +493,8 @@ def test_split_with_a_sticky_key(registry_server: BerthServer, versions: dict[in
 
 def test_archive_restore_and_delete(registry_server: BerthServer, versions: dict[int, TrainedModel]) -> None:
     url = registry_server.base_url
-    assert run_ok("archive", "--url", url, MODEL, "2", "--reason", "drifted") == f"{MODEL}: version 2 archived (ARCHIVED)\n"
+    archived = run_ok("archive", "--url", url, MODEL, "2", "--reason", "drifted")
+    assert archived == f"{MODEL}: version 2 archived (ARCHIVED)\n"
     assert served_by_default(registry_server, versions) == "1"
     listing = run_ok("list", "--url", url)
     assert listing.splitlines()[0].split() == ["MODEL", "ALIASES", "VERSIONS", "ARCHIVED", "DELETED"], listing
@@ -503,7 +505,8 @@ def test_archive_restore_and_delete(registry_server: BerthServer, versions: dict
     result = run_cli("delete", "--url", url, MODEL, "2")
     assert result.returncode == 1 and result.stdout == "", result
     assert "'production'" in result.stderr and "(HTTP 409)" in result.stderr, result.stderr
-    assert run_ok("delete", "--url", url, MODEL, "1", "--reason", "leaked data") == f"{MODEL}: version 1 deleted (DELETED)\n"
+    deleted = run_ok("delete", "--url", url, MODEL, "1", "--reason", "leaked data")
+    assert deleted == f"{MODEL}: version 1 deleted (DELETED)\n"
     history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
     actions = [(h["action"], h["to"], h["reason"]) for h in history if h["action"] in ("archive", "restore", "delete")]
     assert actions == [("archive", 2, "drifted"), ("restore", 2, ""), ("delete", 1, "leaked data")], actions

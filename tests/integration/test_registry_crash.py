@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import numpy as np
 import onnx
+import pytest
 import requests
 from onnx import TensorProto, helper, numpy_helper
 
@@ -34,8 +35,8 @@ from test_registry_reliability import (
     infer_body,
     integrity,
     mover,
+    write_repo,
 )
-from test_registry_reliability import repo as repo  # noqa: F401  (the fixture: churn 1, 2, 3)
 from v2 import V2Client
 
 BIG: Final = "big"
@@ -45,6 +46,12 @@ ARTIFACT_BYTES: Final = 24 << 20
 PUSH_ROUNDS: Final = 20
 LOAD_ROUNDS: Final = 10
 REQUEST_TIMEOUT_S: Final = 30.0
+
+
+@pytest.fixture
+def repo(model_repository: ModelRepository, tmp_path: Path) -> Path:
+    """churn 1, 2 and 3 (test_registry_reliability's repository), beside which BIG is pushed."""
+    return write_repo(model_repository, tmp_path / "repo")
 
 
 def big_model() -> onnx.ModelProto:

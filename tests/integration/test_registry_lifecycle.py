@@ -333,7 +333,9 @@ def test_a_sticky_key_keeps_each_value_on_one_version_at_every_door(
             (by_user[user],) = rest
             headers = {"X-User-Id": user}
             rows = client.session.post(
-                f"{server.base_url}/v2/models/{MODEL}/infer_rows", json={"instances": named_rows(model, x)}, headers=headers
+                f"{server.base_url}/v2/models/{MODEL}/infer_rows",
+                json={"instances": named_rows(model, x)},
+                headers=headers,
             )
             tf = client.session.post(
                 f"{server.base_url}/v1/models/{MODEL}:predict", json={"instances": x.tolist()}, headers=headers
