@@ -694,13 +694,29 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::stri
       return version;
     }
     RETURN_IF_ERROR(SyncDirectory(root_));
+    RETURN_IF_ERROR(RegisterPushed(name, *version));
     RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
     return version;
   }
   ASSIGN_OR_RETURN(int64_t version,
                    PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change));
+  RETURN_IF_ERROR(RegisterPushed(name, version));
   RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
   return version;
+}
+
+Status ModelRepository::RegisterPushed(const std::string& name, int64_t version) {
+  // Recorded now, whether or not the version policy loads it: its record
+  // (and its number) must not depend on its serving. A crash before this
+  // leaves the version on disk, recorded when it loads.
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
+  auto factory = factories_.find(config.backend);
+  if (factory == factories_.end()) {
+    return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
+                                      config.backend + "'");
+  }
+  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory->second));
+  return store_->RegisterVersion(record, record.created_by);
 }
 
 StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::path& dir,

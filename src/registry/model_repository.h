@@ -165,6 +165,8 @@ class ModelRepository {
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet.
   void RegisterReadyVersions(const ModelEntry& entry);
+  // Records version `version` of `name`, just pushed, from its files.
+  Status RegisterPushed(const std::string& name, int64_t version) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The store's record of version `version` of `name` made from its files
   // (digest, size, format; berth-version.json's source, creator, metadata).
   StatusOr<VersionRecord> RecordFromFiles(const std::string& name, int64_t version,

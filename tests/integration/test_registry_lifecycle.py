@@ -236,6 +236,28 @@ def test_the_last_serving_version_needs_force(
         assert served_version(client, body) == "1"
 
 
+def test_a_push_is_recorded_even_when_the_policy_does_not_load_it(
+    model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    """Else a pushed version's record, and so its number, would depend on its serving."""
+    repo = tmp_path / "repo"
+    model = iris(model_repository, 1)
+    export_model(model, repo, version=1, config=model_config(model, name=MODEL, version_policy={"specific": [1]}))
+    artifact = (repo / MODEL / "1" / "model.onnx").read_bytes()
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server, V2Client(server.base_url) as client:
+        pushed = client.session.post(
+            f"{server.base_url}/v2/registry/models/{MODEL}/versions",
+            data=artifact,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert pushed.status_code == 200, pushed.text
+        version = {v["version"]: v for v in shown(client)["versions"]}[2]
+        assert version["state"] == "REGISTERED" and version["source"] == "push", version
+        assert version["digest"] == "sha256:" + hashlib.sha256(artifact).hexdigest()
+        assert delete(client, 2).status_code == 200
+        assert not (repo / MODEL / "2").exists()
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status"),
     [
