@@ -60,6 +60,11 @@ Options for serve:
                            from this machine (default false; there are no API keys yet)
   --default-model NAME     the model that answers the platform routes when a request names
                            none (default: the repository's only model)
+  --tls-cert PEM           serve REST and gRPC over TLS (1.2 or later) with this certificate
+                           chain; needs --tls-key. SIGHUP re-reads the files (REST at once,
+                           gRPC within a second) without dropping connections
+  --tls-key PEM            the certificate's private key
+  --tls-client-ca PEM      require client certificates signed by these CAs (mutual TLS)
 )";
 
 int Fail(const std::string& message) {
@@ -153,6 +158,12 @@ int Serve(const std::vector<std::string_view>& args) {
     } else if (flag == "--allow-remote-admin") {
       if (value != "true" && value != "false") return Fail(bad);
       options.allow_remote_admin = value == "true";
+    } else if (flag == "--tls-cert") {
+      options.tls.cert_file = std::string(value);
+    } else if (flag == "--tls-key") {
+      options.tls.key_file = std::string(value);
+    } else if (flag == "--tls-client-ca") {
+      options.tls.client_ca_file = std::string(value);
     } else if (flag == "--default-model") {
       if (berth::Status name = berth::ValidateModelName(value); !name.ok()) {
         return Fail("--default-model: " + name.message());
@@ -180,15 +191,19 @@ int Serve(const std::vector<std::string_view>& args) {
     return Fail("--max-inflight-bytes must be at least --max-request-bytes, or no request of "
                 "the largest size could ever be served");
   }
+  if (berth::Status tls = berth::ValidateTlsConfig(options.tls); !tls.ok()) {
+    return Fail(tls.message());
+  }
   berth::SetLogLevel(level);
   berth::SetLogFormat(format);
 
-  // Every thread the server starts inherits this mask, so SIGINT and SIGTERM
-  // reach only the sigwait below.
+  // Every thread the server starts inherits this mask, so SIGINT, SIGTERM
+  // and SIGHUP reach only the sigwait below.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -200,7 +215,7 @@ int Serve(const std::vector<std::string_view>& args) {
   }
   LOG_INFO("berth is serving", {{"version", berth::kBerthVersion}});
   int received = 0;
-  sigwait(&signals, &received);
+  while (sigwait(&signals, &received) == 0 && received == SIGHUP) server.Reload();
   LOG_INFO("shutting down", {{"signal", strsignal(received)}});
   server.Stop();
   LOG_INFO("stopped");

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <variant>
 
 #include "core/float16.h"
 
@@ -42,6 +43,54 @@ Status CheckNoNan(const Tensor& t) {
 }
 
 }  // namespace
+
+StatusOr<DataType> InputDataType(const std::string& input, std::string_view datatype) {
+  const DataType type = DataTypeFromName(datatype);
+  if (type == DataType::kInvalid) {
+    return Status::InvalidArgument("input '" + input + "' has unknown datatype '" +
+                                   std::string(datatype) + "'");
+  }
+  return type;
+}
+
+Status CheckInputShape(const std::string& input, std::span<const int64_t> shape) {
+  for (int64_t d : shape) {
+    if (d < 0) {
+      return Status::InvalidArgument("input '" + input + "' has a negative dimension in shape " +
+                                     ShapeToString(shape));
+    }
+  }
+  if (ElementCount(shape) < 0) {
+    return Status::InvalidArgument("input '" + input + "' has a shape too large: " +
+                                   ShapeToString(shape));
+  }
+  return Status::Ok();
+}
+
+Status CheckInputParameter(const std::string& input, std::string_view key) {
+  if (key.starts_with("shared_memory_")) {
+    return Status::Unimplemented("input '" + input +
+                                 "' uses shared memory, which Berth does not support; send the "
+                                 "data in the request");
+  }
+  return Status::Ok();
+}
+
+Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
+                           const std::string& where) {
+  if (key == "binary_data" || key == "binary_data_output") {
+    if (!std::holds_alternative<bool>(value)) {
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                     "' must be a boolean (true or false)");
+    }
+  } else if (key == "classification") {
+    if (!std::holds_alternative<int64_t>(value) || std::get<int64_t>(value) < 0) {
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                     "' must be a non-negative integer");
+    }
+  }
+  return Status::Ok();
+}
 
 Status ValidateRequest(const Model& model, const InferenceRequest& request) {
   const auto& sig = model.signature;

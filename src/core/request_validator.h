@@ -3,6 +3,10 @@
 // names the input and what was expected.
 #pragma once
 
+#include <span>
+#include <string>
+#include <string_view>
+
 #include "core/inference_request.h"
 #include "core/model.h"
 #include "core/status.h"
@@ -14,5 +18,29 @@ namespace berth {
 // a batch over max_batch_size; NaN/Infinity unless the model allows it; an
 // unknown or duplicate requested output.
 Status ValidateRequest(const Model& model, const InferenceRequest& request);
+
+// The checks of an input's header that every decoder (REST JSON, REST
+// binary, gRPC) runs before it reads the input's data, so that each door
+// refuses the same header with the same message.
+//
+// The datatype named `datatype`; InvalidArgument "input '<input>' has
+// unknown datatype '<datatype>'" if there is none.
+StatusOr<DataType> InputDataType(const std::string& input, std::string_view datatype);
+// InvalidArgument for a negative dimension, or a shape whose element count
+// overflows int64.
+Status CheckInputShape(const std::string& input, std::span<const int64_t> shape);
+// Unimplemented for the shared memory parameters (shared_memory_region,
+// shared_memory_offset, shared_memory_byte_size): Berth takes tensor data
+// only in the request. Other keys are accepted.
+Status CheckInputParameter(const std::string& input, std::string_view key);
+
+// The parameters whose type Berth (like Triton) relies on, checked by every
+// decoder as it reads them: `binary_data` and `binary_data_output` must be
+// booleans, `classification` a non-negative integer. A value of another type
+// is refused rather than silently taken for false or ignored; other keys are
+// accepted. `where` names the object that holds the parameter, as the v2
+// JSON form spells it ("parameters", "outputs[0].parameters").
+Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
+                           const std::string& where);
 
 }  // namespace berth

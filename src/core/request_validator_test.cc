@@ -197,5 +197,52 @@ TEST(RequestValidatorTest, DuplicateOutput) {
                 "output 'y' is requested more than once");
 }
 
+// ---- the decoders' checks, shared by REST and gRPC ------------------------
+
+TEST(DecoderChecksTest, InputDataType) {
+  auto fp32 = InputDataType("x", "FP32");
+  ASSERT_TRUE(fp32.ok());
+  EXPECT_EQ(*fp32, DataType::kFp32);
+  ExpectInvalid(InputDataType("x", "fp32").status(), "input 'x' has unknown datatype 'fp32'");
+  ExpectInvalid(InputDataType("x", "").status(), "input 'x' has unknown datatype ''");
+}
+
+TEST(DecoderChecksTest, CheckInputShape) {
+  EXPECT_TRUE(CheckInputShape("x", std::vector<int64_t>{}).ok());
+  EXPECT_TRUE(CheckInputShape("x", std::vector<int64_t>{0, 4}).ok());
+  ExpectInvalid(CheckInputShape("x", std::vector<int64_t>{2, -1}),
+                "input 'x' has a negative dimension in shape [2, -1]");
+  ExpectInvalid(CheckInputShape("x", std::vector<int64_t>{1LL << 40, 1LL << 40}),
+                "input 'x' has a shape too large: [1099511627776, 1099511627776]");
+}
+
+TEST(DecoderChecksTest, CheckInputParameter) {
+  EXPECT_TRUE(CheckInputParameter("x", "binary_data_size").ok());
+  EXPECT_TRUE(CheckInputParameter("x", "shared_memory").ok());
+  for (const char* key :
+       {"shared_memory_region", "shared_memory_offset", "shared_memory_byte_size"}) {
+    const Status s = CheckInputParameter("x", key);
+    EXPECT_EQ(s.code(), Status::Code::kUnimplemented) << key;
+    EXPECT_EQ(s.message(),
+              "input 'x' uses shared memory, which Berth does not support; send the data in the "
+              "request");
+  }
+}
+
+TEST(DecoderChecksTest, CheckKnownParameter) {
+  EXPECT_TRUE(CheckKnownParameter("binary_data", true, "parameters").ok());
+  EXPECT_TRUE(CheckKnownParameter("classification", int64_t{3}, "parameters").ok());
+  EXPECT_TRUE(CheckKnownParameter("anything", std::string("else"), "parameters").ok());
+  ExpectInvalid(CheckKnownParameter("binary_data", int64_t{1}, "outputs[0].parameters"),
+                "parameter 'binary_data' in 'outputs[0].parameters' must be a boolean (true or "
+                "false)");
+  ExpectInvalid(CheckKnownParameter("binary_data_output", std::string("true"), "parameters"),
+                "parameter 'binary_data_output' in 'parameters' must be a boolean (true or false)");
+  ExpectInvalid(CheckKnownParameter("classification", int64_t{-1}, "parameters"),
+                "parameter 'classification' in 'parameters' must be a non-negative integer");
+  ExpectInvalid(CheckKnownParameter("classification", 2.0, "parameters"),
+                "parameter 'classification' in 'parameters' must be a non-negative integer");
+}
+
 }  // namespace
 }  // namespace berth

@@ -5,6 +5,10 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
+
+#include "core/logging.h"
+#include "registry/triton_config.h"
 
 namespace berth {
 namespace {
@@ -265,7 +269,7 @@ StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
   // they reach clients, who need not learn where the repository sits.
   const std::string dir_name = model_dir.filename().string();
   std::filesystem::path found;
-  for (const char* name : {"config.yaml", "config.yml", "config.json"}) {
+  for (const char* name : {"config.yaml", "config.yml", "config.json", "config.pbtxt"}) {
     const auto p = model_dir / name;
     std::error_code ec;
     const bool exists = std::filesystem::exists(p, ec);
@@ -281,7 +285,7 @@ StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
     found = p;
   }
   if (found.empty()) {
-    return Status::NotFound("no config.yaml or config.json in " + dir_name + "/");
+    return Status::NotFound("no config.yaml, config.json or config.pbtxt in " + dir_name + "/");
   }
   const std::string shown = dir_name + "/" + found.filename().string();
   std::error_code ec;
@@ -293,7 +297,18 @@ StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
   std::stringstream text;
   text << in.rdbuf();
   if (!in) return Status::Internal("cannot read " + shown);
-  auto config = ParseModelConfig(text.str());
+  StatusOr<ModelConfig> config = Status::Internal("unread");
+  if (found.extension() == ".pbtxt") {
+    // Written for Triton: read as it is, and what Berth ignores is said.
+    auto triton = ParseTritonConfig(text.str());
+    if (!triton.ok()) return triton.status().WithContext(shown);
+    for (const std::string& warning : triton->warnings) {
+      LOG_WARN("model config field not honoured", {{"file", shown}, {"warning", warning}});
+    }
+    config = std::move(triton->config);
+  } else {
+    config = ParseModelConfig(text.str());
+  }
   if (!config.ok()) return config.status().WithContext(shown);
   if (config->name.empty()) config->name = dir_name;
   if (config->name != dir_name) {

@@ -280,7 +280,7 @@ TEST(LoadModelConfigTest, ExactlyOneConfigFile) {
   auto none = LoadModelConfig(tmp.path() / "none");
   EXPECT_EQ(none.status().code(), Status::Code::kNotFound);
   EXPECT_EQ(none.status().message(),
-            "no config.yaml or config.json in none/");
+            "no config.yaml, config.json or config.pbtxt in none/");
 
   WriteFile(tmp.path() / "two" / "config.yaml", "name: two\n");
   WriteFile(tmp.path() / "two" / "config.json", R"({"name": "two"})");

@@ -247,7 +247,7 @@ TEST_F(ModelRepositoryTest, MissingConfigAndUnknownBackend) {
   AddModel("trt", "add_fp32.onnx", "backend: tensorrt\n");
   ASSERT_TRUE(repo_->LoadAll().ok());
   EXPECT_EQ(Entry("noconfig").reason,
-            "no config.yaml or config.json in noconfig/");
+            "no config.yaml, config.json or config.pbtxt in noconfig/");
   EXPECT_EQ(Entry("trt").reason, "unknown backend 'tensorrt'");
 }
 

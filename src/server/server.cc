@@ -112,6 +112,7 @@ struct Server::State {
   ServerContext context;
   InflightBudget inflight;  // shared by the front ends
   http::Router router;
+  std::unique_ptr<TlsContext> tls;  // REST's TLS context; null without TLS
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<rpc::GrpcServer> grpc;
   // The repository poller (ServerOptions::repository_poll_secs).
@@ -143,6 +144,7 @@ Status Server::Start() {
     o.threads = s.options.grpc_threads;
     o.max_message_bytes = s.options.max_request_bytes;
     o.inflight_budget = &s.inflight;
+    o.tls = s.options.tls;
     s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
     RETURN_IF_ERROR(s.grpc->Start());
     LOG_INFO("gRPC front end listening",
@@ -165,10 +167,16 @@ Status Server::Start() {
     o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
     o.max_connections = s.options.max_connections;
     o.inflight_budget = &s.inflight;
+    if (s.options.tls.enabled()) {
+      ASSIGN_OR_RETURN(s.tls, TlsContext::Create(s.options.tls));
+      o.tls = s.tls.get();
+    }
     s.http = std::make_unique<http::HttpServer>(o, &s.router);
     RETURN_IF_ERROR(s.http->Start());
     LOG_INFO("HTTP front end listening",
-             {{"host", s.options.host}, {"port", std::to_string(s.http->port())}});
+             {{"host", s.options.host},
+              {"port", std::to_string(s.http->port())},
+              {"tls", !s.options.tls.enabled() ? "off" : s.options.tls.mutual() ? "mutual" : "on"}});
   }
   if (s.options.repository_poll_secs > 0) {
     const std::chrono::seconds period(s.options.repository_poll_secs);
@@ -183,6 +191,20 @@ Status Server::Start() {
   }
   s.ready = true;
   return Status::Ok();
+}
+
+void Server::Reload() {
+  State& s = *state_;
+  if (s.tls == nullptr) {
+    LOG_INFO("SIGHUP: nothing to reload (TLS is off)");
+    return;
+  }
+  if (Status reloaded = s.tls->Reload(); !reloaded.ok()) {
+    LOG_ERROR("TLS reload failed; the current certificate stays in use",
+              {{"error", reloaded.message()}});
+    return;
+  }
+  LOG_INFO("TLS certificate reloaded", {{"cert", s.options.tls.cert_file}});
 }
 
 void Server::Stop() {

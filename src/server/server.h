@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "server/platform.h"
+#include "server/tls/tls_config.h"
 
 namespace berth {
 
@@ -45,6 +46,8 @@ struct ServerOptions {
   // A cloud container contract served beside the v2 routes (--platform,
   // --default-model); see server/platform.h.
   PlatformOptions platform;
+  // TLS for REST and gRPC (--tls-cert, --tls-key, --tls-client-ca).
+  TlsConfig tls;
 };
 
 // The in-flight byte budget `options` asks for (see max_inflight_bytes).
@@ -63,6 +66,9 @@ class Server {
   Status Start();
   // Stops accepting, finishes in-flight requests (up to the grace period).
   void Stop();
+  // What SIGHUP asks for: re-reads the TLS certificate and key (a failure
+  // is logged and the current ones stay).
+  void Reload();
 
   int http_port() const;  // the bound REST port; -1 if disabled or stopped
   int grpc_port() const;  // the bound gRPC port; -1 if disabled or stopped

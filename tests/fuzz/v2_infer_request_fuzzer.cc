@@ -95,8 +95,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto parsed = berth::http::ParseV2InferRequest(json, binary);
   if (!parsed.ok()) {
-    if (parsed.status().code() != berth::Status::Code::kInvalidArgument) {
-      Fail("a bad request must be INVALID_ARGUMENT: " + parsed.status().ToString());
+    // UNIMPLEMENTED: shared memory parameters (CheckInputParameter).
+    if (parsed.status().code() != berth::Status::Code::kInvalidArgument &&
+        parsed.status().code() != berth::Status::Code::kUnimplemented) {
+      Fail("a bad request must be INVALID_ARGUMENT or UNIMPLEMENTED: " +
+           parsed.status().ToString());
     }
     return 0;
   }
@@ -106,13 +109,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!s.ok()) Fail("parsed tensor is inconsistent: " + s.ToString());
   }
 
-  // BYTES sent as binary data may hold any bytes; JSON strings only UTF-8,
-  // so only such requests can make the JSON round trip.
+  // Echoed as JSON, the inputs are either valid JSON or, when a BYTES
+  // element is not UTF-8 (binary data may hold any bytes), refused.
+  berth::InferenceResponse echo;
+  echo.outputs = request.inputs;
+  auto as_json = berth::http::WriteV2InferResponse(echo);
+  bool all_text = true;
   for (const Tensor& t : request.inputs) {
-    for (const std::string& s : t.strings()) {
-      if (!berth::IsValidUtf8(s)) return 0;
-    }
+    for (const std::string& s : t.strings()) all_text = all_text && berth::IsValidUtf8(s);
   }
+  if (as_json.ok() != all_text) Fail("JSON response refused iff a BYTES element is not UTF-8");
+  if (!as_json.ok()) {
+    if (as_json.status().code() != berth::Status::Code::kFailedPrecondition) {
+      Fail("a BYTES output that is not UTF-8 must be FAILED_PRECONDITION");
+    }
+    return 0;  // only UTF-8 text can make the JSON round trip
+  }
+  rapidjson::Document doc;
+  if (!berth::http::ParseJson(as_json->body, &doc).ok()) Fail("JSON response does not parse");
   auto again = berth::http::ParseV2InferRequest(WriteInputsAsJson(request));
   if (!again.ok()) Fail("re-encoded request does not parse: " + again.status().ToString());
   const auto& inputs = (*again)->inputs;
@@ -135,9 +149,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   berth::http::BinaryOutputs all;
   all.all = true;
   auto encoded = berth::http::WriteV2InferResponse(response, all);
+  if (!encoded.ok()) Fail("a binary response cannot fail: " + encoded.status().ToString());
   size_t raw = 0;
   for (const Tensor& t : response.outputs) raw += berth::RawByteSize(t);
-  if (encoded.body.size() != encoded.json_size + raw) Fail("binary response has the wrong size");
+  if (encoded->body.size() != encoded->json_size + raw) Fail("binary response has the wrong size");
   berth::http::BinaryOutputsOf(request);
   return 0;
 }

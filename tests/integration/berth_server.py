@@ -49,6 +49,10 @@ class BerthServer:
     process: subprocess.Popen[bytes]
     http_port: int
     log_path: Path
+    # With TLS: the CA that signed the server's certificate (and the client
+    # certificate and key, for mutual TLS), used by the start-up checks.
+    ca_file: Path | None = None
+    client_cert: tuple[str, str] | None = None
 
     @property
     def address(self) -> str:
@@ -57,7 +61,8 @@ class BerthServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.address}"
+        scheme = "https" if self.ca_file is not None else "http"
+        return f"{scheme}://{self.address}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -90,6 +95,8 @@ class BerthServer:
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         http_port_env: str | None = None,
+        ca_file: Path | None = None,
+        client_cert: tuple[str, str] | None = None,
     ) -> BerthServer:
         """Start the server and wait until it is live and has finished loading models.
 
@@ -120,7 +127,7 @@ class BerthServer:
         command += extra_args
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
-        server = cls(process, http_port, log_path)
+        server = cls(process, http_port, log_path, ca_file, client_cert)
         try:
             server._wait_until_loaded()
         except BaseException:
@@ -158,12 +165,17 @@ class BerthServer:
         raise TimeoutError(f"berth was not ready within {STARTUP_TIMEOUT_S} s:\n{self.log()}")
 
     def _live(self) -> bool:
-        status: int = requests.get(f"{self.base_url}/v2/health/live", timeout=1).status_code
+        status: int = requests.get(f"{self.base_url}/v2/health/live", timeout=1, **self._tls()).status_code
         return status == 200
 
     def _models_settled(self) -> bool:
-        index = requests.post(f"{self.base_url}/v2/repository/index", timeout=1)
+        index = requests.post(f"{self.base_url}/v2/repository/index", timeout=1, **self._tls())
         return index.status_code == 200 and all(entry.get("state") != "LOADING" for entry in index.json())
+
+    def _tls(self) -> dict[str, object]:
+        if self.ca_file is None:
+            return {}
+        return {"verify": str(self.ca_file), "cert": self.client_cert}
 
     def stop(self) -> int:
         """SIGTERM, then the exit code; kills the server if it has not exited within 10 s."""

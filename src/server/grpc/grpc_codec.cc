@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "core/raw_tensor.h"
+#include "core/request_validator.h"
 
 namespace berth::rpc {
 namespace {
@@ -23,25 +24,29 @@ using inference::ModelInferRequest;
 using google::protobuf::Map;
 using google::protobuf::RepeatedField;
 
-constexpr size_t kBytesPrefixSize = 4;
-
+// `where` names the parameters' object as the v2 JSON form does
+// ("parameters", "outputs[0].parameters"), so that both doors word their
+// errors alike (CheckKnownParameter).
 Status DecodeParameter(const std::string& key, const InferParameter& p, const std::string& where,
                        Parameters* out) {
+  ParameterValue value;
   switch (p.parameter_choice_case()) {
-    case InferParameter::kBoolParam: (*out)[key] = p.bool_param(); break;
-    case InferParameter::kInt64Param: (*out)[key] = p.int64_param(); break;
-    case InferParameter::kStringParam: (*out)[key] = p.string_param(); break;
-    case InferParameter::kDoubleParam: (*out)[key] = p.double_param(); break;
+    case InferParameter::kBoolParam: value = p.bool_param(); break;
+    case InferParameter::kInt64Param: value = p.int64_param(); break;
+    case InferParameter::kStringParam: value = p.string_param(); break;
+    case InferParameter::kDoubleParam: value = p.double_param(); break;
     case InferParameter::kUint64Param:
       if (p.uint64_param() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return Status::InvalidArgument("parameter '" + key + "' of " + where +
-                                       " is larger than the largest int64");
+        return Status::InvalidArgument("parameter '" + key + "' in '" + where +
+                                       "' is larger than the largest int64");
       }
-      (*out)[key] = static_cast<int64_t>(p.uint64_param());
+      value = static_cast<int64_t>(p.uint64_param());
       break;
     case InferParameter::PARAMETER_CHOICE_NOT_SET:
-      return Status::InvalidArgument("parameter '" + key + "' of " + where + " has no value");
+      return Status::InvalidArgument("parameter '" + key + "' in '" + where + "' has no value");
   }
+  RETURN_IF_ERROR(CheckKnownParameter(key, value, where));
+  (*out)[key] = std::move(value);
   return Status::Ok();
 }
 
@@ -182,28 +187,6 @@ Status DecodeTypedContents(const InferTensorContents& c, Tensor* tensor) {
   return Status::Internal("no typed decoder for " + std::string(DataTypeName(tensor->datatype())));
 }
 
-Status DecodeRawContents(const std::string& raw, Tensor* tensor) {
-  const std::string& name = tensor->name();
-  const int64_t n = tensor->element_count();
-  if (tensor->datatype() == DataType::kBytes) {
-    ASSIGN_OR_RETURN(tensor->strings(), ParseRawBytes(raw, n, name));
-    return Status::Ok();
-  }
-  const size_t size = DataTypeByteSize(tensor->datatype());
-  if (raw.size() % size != 0 || raw.size() / size != static_cast<uint64_t>(n)) {
-    return Status::InvalidArgument(
-        "raw_input_contents of input '" + name + "' has " + std::to_string(raw.size()) +
-        " bytes but shape " + ShapeToString(tensor->shape()) + " of " +
-        std::string(DataTypeName(tensor->datatype())) + " needs " + std::to_string(n) + " * " +
-        std::to_string(size) + " bytes");
-  }
-  auto& bytes = tensor->bytes();
-  bytes.resize(raw.size());
-  if (!raw.empty()) std::memcpy(bytes.data(), raw.data(), raw.size());
-  if (tensor->datatype() == DataType::kBool) return CheckRawBool(bytes, name);
-  return Status::Ok();
-}
-
 bool HasTypedContents(const ModelInferRequest::InferInputTensor& input) {
   return input.has_contents() && !PopulatedFields(input.contents()).empty();
 }
@@ -213,29 +196,10 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
   const std::string where = "inputs[" + std::to_string(index) + "]";
   if (in.name().empty()) return Status::InvalidArgument(where + " needs a name");
   const std::string& name = in.name();
-  const DataType type = DataTypeFromName(in.datatype());
-  if (type == DataType::kInvalid) {
-    return Status::InvalidArgument("input '" + name + "' has unknown datatype '" +
-                                   in.datatype() + "'");
-  }
+  ASSIGN_OR_RETURN(const DataType type, InputDataType(name, in.datatype()));
   std::vector<int64_t> shape(in.shape().begin(), in.shape().end());
-  for (int64_t d : shape) {
-    if (d < 0) {
-      return Status::InvalidArgument("input '" + name + "' has a negative dimension in shape " +
-                                     ShapeToString(shape));
-    }
-  }
-  if (ElementCount(shape) < 0) {
-    return Status::InvalidArgument("input '" + name + "' has a shape too large: " +
-                                   ShapeToString(shape));
-  }
-  for (const auto& [key, value] : in.parameters()) {
-    if (key.rfind("shared_memory_", 0) == 0) {
-      return Status::Unimplemented("input '" + name +
-                                   "' uses shared memory, which Berth does not support; send the "
-                                   "data in the request");
-    }
-  }
+  RETURN_IF_ERROR(CheckInputShape(name, shape));
+  for (const auto& [key, value] : in.parameters()) RETURN_IF_ERROR(CheckInputParameter(name, key));
   Tensor tensor(name, type, std::move(shape));
   if (request.raw_input_contents_size() > 0) {
     if (HasTypedContents(in)) {
@@ -243,7 +207,7 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
                                      "' has typed contents but the request uses "
                                      "raw_input_contents; use one form for every input");
     }
-    RETURN_IF_ERROR(DecodeRawContents(request.raw_input_contents(index), &tensor));
+    RETURN_IF_ERROR(FillTensorFromRaw(request.raw_input_contents(index), &tensor));
   } else {
     RETURN_IF_ERROR(DecodeTypedContents(in.contents(), &tensor));
   }
@@ -251,89 +215,7 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
   return Status::Ok();
 }
 
-void EncodeTypedContents(const Tensor& t, InferTensorContents* c) {
-  const int64_t n = t.element_count();
-  auto append = [n](auto* field, const auto* src) {
-    field->Reserve(static_cast<int>(n));
-    for (int64_t i = 0; i < n; ++i) field->Add(src[i]);
-  };
-  switch (t.datatype()) {
-    case DataType::kBool: {
-      const auto* src = t.data<uint8_t>();
-      for (int64_t i = 0; i < n; ++i) c->add_bool_contents(src[i] != 0);
-      return;
-    }
-    case DataType::kInt8: append(c->mutable_int_contents(), t.data<int8_t>()); return;
-    case DataType::kInt16: append(c->mutable_int_contents(), t.data<int16_t>()); return;
-    case DataType::kInt32: append(c->mutable_int_contents(), t.data<int32_t>()); return;
-    case DataType::kInt64: append(c->mutable_int64_contents(), t.data<int64_t>()); return;
-    case DataType::kUint8: append(c->mutable_uint_contents(), t.data<uint8_t>()); return;
-    case DataType::kUint16: append(c->mutable_uint_contents(), t.data<uint16_t>()); return;
-    case DataType::kUint32: append(c->mutable_uint_contents(), t.data<uint32_t>()); return;
-    case DataType::kUint64: append(c->mutable_uint64_contents(), t.data<uint64_t>()); return;
-    case DataType::kFp32: append(c->mutable_fp32_contents(), t.data<float>()); return;
-    case DataType::kFp64: append(c->mutable_fp64_contents(), t.data<double>()); return;
-    case DataType::kBytes:
-      for (const std::string& s : t.strings()) c->add_bytes_contents(s);
-      return;
-    case DataType::kFp16:
-    case DataType::kInvalid: return;  // EncodeInferResponse sends these raw
-  }
-}
-
 }  // namespace
-
-StatusOr<std::vector<std::string>> ParseRawBytes(std::string_view raw, int64_t element_count,
-                                                 const std::string& name) {
-  std::vector<std::string> out;
-  // Never trust the declared count for the allocation: each element needs at
-  // least its 4-byte prefix.
-  out.reserve(std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(element_count, 0)),
-                                 raw.size() / kBytesPrefixSize));
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    if (raw.size() - pos < kBytesPrefixSize) {
-      return Status::InvalidArgument("raw BYTES contents of input '" + name +
-                                     "' end inside a 4-byte length prefix at offset " +
-                                     std::to_string(pos));
-    }
-    uint32_t length = 0;
-    std::memcpy(&length, raw.data() + pos, kBytesPrefixSize);
-    pos += kBytesPrefixSize;
-    if (length > raw.size() - pos) {
-      return Status::InvalidArgument("raw BYTES contents of input '" + name + "': element " +
-                                     std::to_string(out.size()) + " claims " +
-                                     std::to_string(length) + " bytes but only " +
-                                     std::to_string(raw.size() - pos) + " remain");
-    }
-    if (static_cast<int64_t>(out.size()) == element_count) {
-      return Status::InvalidArgument("raw BYTES contents of input '" + name +
-                                     "' hold more than the " + std::to_string(element_count) +
-                                     " elements its shape needs");
-    }
-    out.emplace_back(raw.substr(pos, length));
-    pos += length;
-  }
-  if (static_cast<int64_t>(out.size()) != element_count) {
-    return Status::InvalidArgument("raw BYTES contents of input '" + name + "' hold " +
-                                   std::to_string(out.size()) + " elements but its shape needs " +
-                                   std::to_string(element_count));
-  }
-  return out;
-}
-
-std::string SerializeRawBytes(const std::vector<std::string>& elements) {
-  size_t total = 0;
-  for (const auto& s : elements) total += kBytesPrefixSize + s.size();
-  std::string out;
-  out.reserve(total);
-  for (const auto& s : elements) {
-    const uint32_t length = static_cast<uint32_t>(s.size());
-    out.append(reinterpret_cast<const char*>(&length), kBytesPrefixSize);
-    out.append(s);
-  }
-  return out;
-}
 
 StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferRequest& request) {
   if (request.model_name().empty()) return Status::InvalidArgument("model_name is required");
@@ -348,7 +230,7 @@ StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferR
   out->model_name = request.model_name();
   out->model_version = request.model_version();
   out->id = request.id();
-  RETURN_IF_ERROR(DecodeParameters(request.parameters(), "the request", &out->parameters));
+  RETURN_IF_ERROR(DecodeParameters(request.parameters(), "parameters", &out->parameters));
   out->inputs.reserve(request.inputs_size());
   for (int i = 0; i < request.inputs_size(); ++i) {
     RETURN_IF_ERROR(DecodeInput(request, i, out.get()));
@@ -360,22 +242,14 @@ StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferR
     }
     RequestedOutput requested;
     requested.name = o.name();
-    RETURN_IF_ERROR(
-        DecodeParameters(o.parameters(), "output '" + o.name() + "'", &requested.parameters));
+    const std::string where = "outputs[" + std::to_string(i) + "].parameters";
+    RETURN_IF_ERROR(DecodeParameters(o.parameters(), where, &requested.parameters));
     out->outputs.push_back(std::move(requested));
   }
   return out;
 }
 
-bool WantsRawOutputs(const ModelInferRequest& request) {
-  return request.raw_input_contents_size() > 0;
-}
-
-void EncodeInferResponse(const InferenceResponse& response, bool raw,
-                         inference::ModelInferResponse* out) {
-  for (const Tensor& t : response.outputs) {
-    if (ContentsField(t.datatype()) == nullptr) raw = true;
-  }
+void EncodeInferResponse(const InferenceResponse& response, inference::ModelInferResponse* out) {
   out->set_model_name(response.model_name);
   out->set_model_version(response.model_version);
   out->set_id(response.id);
@@ -385,22 +259,16 @@ void EncodeInferResponse(const InferenceResponse& response, bool raw,
     o->set_name(t.name());
     o->set_datatype(std::string(DataTypeName(t.datatype())));
     for (int64_t d : t.shape()) o->add_shape(d);
-    if (!raw) {
-      EncodeTypedContents(t, o->mutable_contents());
-    } else if (t.datatype() == DataType::kBytes) {
-      out->add_raw_output_contents(SerializeRawBytes(t.strings()));
-    } else {
-      out->add_raw_output_contents(reinterpret_cast<const char*>(t.bytes().data()),
-                                   t.bytes().size());
-    }
+    std::string* contents = out->add_raw_output_contents();
+    contents->reserve(RawByteSize(t));
+    AppendRaw(t, contents);
   }
 }
 
-void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& versions,
-                         inference::ModelMetadataResponse* out) {
-  out->set_name(model.name);
-  for (int64_t v : versions) out->add_versions(std::to_string(v));
-  out->set_platform(model.platform);
+void EncodeModelMetadata(const ModelMetadata& metadata, inference::ModelMetadataResponse* out) {
+  out->set_name(metadata.name);
+  for (const std::string& v : metadata.versions) out->add_versions(v);
+  out->set_platform(metadata.platform);
   auto add = [](const std::vector<TensorSpec>& specs, auto* field) {
     for (const TensorSpec& s : specs) {
       auto* m = field->Add();
@@ -409,27 +277,18 @@ void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& version
       for (int64_t d : s.shape) m->add_shape(d);
     }
   };
-  add(model.signature.inputs, out->mutable_inputs());
-  add(model.signature.outputs, out->mutable_outputs());
+  add(metadata.inputs, out->mutable_inputs());
+  add(metadata.outputs, out->mutable_outputs());
 }
 
-void EncodeRepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only,
+void EncodeRepositoryIndex(const std::vector<IndexEntry>& index,
                            inference::RepositoryIndexResponse* out) {
-  for (const ModelEntry& m : models) {
-    if (m.versions.empty() && !ready_only) {
-      auto* e = out->add_models();
-      e->set_name(m.name);
-      e->set_state(ModelStateName(ModelState::kUnavailable));
-      e->set_reason(m.reason);
-    }
-    for (const VersionEntry& v : m.versions) {
-      if (ready_only && v.state != ModelState::kReady) continue;
-      auto* e = out->add_models();
-      e->set_name(m.name);
-      e->set_version(std::to_string(v.version));
-      e->set_state(ModelStateName(v.state));
-      e->set_reason(v.reason);
-    }
+  for (const IndexEntry& e : index) {
+    auto* m = out->add_models();
+    m->set_name(e.name);
+    m->set_version(e.version);
+    m->set_state(ModelStateName(e.state));
+    m->set_reason(e.reason);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "core/inference_request.h"
 #include "core/model.h"
 #include "core/model_manager.h"
+#include "core/model_metadata.h"
 #include "core/status.h"
 #include "server/grpc/grpc_service.pb.h"
 
@@ -26,41 +27,27 @@
 namespace berth::rpc {
 
 // Decodes an infer request, model name and version included. InvalidArgument
-// naming the input for: an empty model name, an unknown datatype, a negative
-// dimension, typed contents in the wrong field or of the wrong count, a value
-// out of the datatype's range, raw contents mixed with typed contents or not
-// one per input, a raw length that is not element count * element size, a
-// BOOL byte other than 0 or 1, BYTES length prefixes that run past the buffer
-// or do not frame exactly the element count. Unimplemented for shared memory.
+// naming the input for: an empty model name; typed contents in the wrong
+// field or of the wrong count, a value out of the datatype's range, raw
+// contents mixed with typed contents or not one per input; and, with the
+// messages of the REST doors, an unknown datatype, a negative dimension
+// (core/request_validator.h), raw contents that do not fill the shape, a BOOL
+// byte other than 0 or 1, BYTES length prefixes that do not frame exactly the
+// element count (core/raw_tensor.h), a known parameter of the wrong type
+// (CheckKnownParameter). Unimplemented for shared memory.
 StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(
     const inference::ModelInferRequest& request);
 
-// True if the reply to `request` should carry raw_output_contents: the
-// request sent raw_input_contents (what tritonclient does, and the only form
-// it reads back for non-BYTES outputs).
-bool WantsRawOutputs(const inference::ModelInferRequest& request);
+// Encodes `response` into `out` (which should be empty), every output's data
+// in raw_output_contents (BYTES elements with their 4-byte little-endian
+// length prefixes), whatever form the request used: what Triton answers, what
+// clients built on Triton's protos read, and the cheapest to encode.
+void EncodeInferResponse(const InferenceResponse& response, inference::ModelInferResponse* out);
 
-// Encodes `response` into `out` (which should be empty). Typed contents
-// unless `raw` is set or an output has no typed field (FP16): a response is
-// either all raw or all typed, never a mix.
-void EncodeInferResponse(const InferenceResponse& response, bool raw,
-                         inference::ModelInferResponse* out);
+void EncodeModelMetadata(const ModelMetadata& metadata, inference::ModelMetadataResponse* out);
 
-// The raw BYTES framing. Parsing refuses a length prefix that runs past the
-// buffer, a truncated prefix, trailing bytes and a count other than
-// `element_count`; `name` is the tensor named in the error.
-StatusOr<std::vector<std::string>> ParseRawBytes(std::string_view raw, int64_t element_count,
-                                                 const std::string& name);
-std::string SerializeRawBytes(const std::vector<std::string>& elements);
-
-// Metadata of `model`; `versions` lists the model's READY versions.
-void EncodeModelMetadata(const Model& model, const std::vector<int64_t>& versions,
-                         inference::ModelMetadataResponse* out);
-
-// Every model version with its state and reason (only READY ones if
-// `ready_only`); a model with no version at all is listed once, without a
-// version, as UNAVAILABLE with the model-level reason.
-void EncodeRepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only,
+// One entry of the response per entry of `index`.
+void EncodeRepositoryIndex(const std::vector<IndexEntry>& index,
                            inference::RepositoryIndexResponse* out);
 
 }  // namespace berth::rpc

@@ -79,7 +79,6 @@ TEST(GrpcCodecTest, DecodesRawFixedSizeInputs) {
   EXPECT_EQ(TensorValues<int64_t>(req.inputs[1]), (std::vector<int64_t>{-1, 1LL << 40}));
   ASSERT_EQ(req.outputs.size(), 1u);
   EXPECT_EQ(req.outputs[0].name, "label");
-  EXPECT_TRUE(WantsRawOutputs(r));
 }
 
 TEST(GrpcCodecTest, DecodesTypedInputs) {
@@ -107,7 +106,6 @@ TEST(GrpcCodecTest, DecodesTypedInputs) {
   EXPECT_EQ(TensorValues<uint8_t>(in[2]), (std::vector<uint8_t>{1, 0}));
   EXPECT_EQ(TensorValues<int8_t>(in[3]), (std::vector<int8_t>{-128, 127}));
   EXPECT_EQ(TensorValues<uint16_t>(in[4]), (std::vector<uint16_t>{65535}));
-  EXPECT_FALSE(WantsRawOutputs(r));
 }
 
 TEST(GrpcCodecTest, DecodesRawBytesInput) {
@@ -124,19 +122,19 @@ TEST(GrpcCodecTest, RefusesRawContentsOfTheWrongSize) {
   ModelInferRequest r = Request();
   AddInput(&r, "X", "FP32", {2, 2});
   r.add_raw_input_contents(RawOf<float>({1, 2, 3}));
-  ExpectInvalid(r, "has 12 bytes but shape [2, 2] of FP32 needs 4 * 4 bytes");
+  ExpectInvalid(r, "input 'X': shape [2, 2] of FP32 needs 16 bytes of binary data, got 12");
 
   ModelInferRequest odd = Request();
   AddInput(&odd, "X", "FP32", {1});
   odd.add_raw_input_contents("\x01\x02\x03\x04\x05");
-  ExpectInvalid(odd, "has 5 bytes");
+  ExpectInvalid(odd, "needs 4 bytes of binary data, got 5");
 }
 
 TEST(GrpcCodecTest, RefusesHugeShapeWithoutAllocating) {
   ModelInferRequest r = Request();
   AddInput(&r, "X", "FP32", {1LL << 20, 1LL << 20});
   r.add_raw_input_contents(RawOf<float>({1}));
-  ExpectInvalid(r, "bytes but shape");
+  ExpectInvalid(r, "of FP32 needs 4398046511104 bytes of binary data, got 4");
 
   ModelInferRequest typed = Request();
   AddInput(&typed, "X", "FP32", {1LL << 20, 1LL << 20})->mutable_contents()->add_fp32_contents(1);
@@ -230,11 +228,28 @@ TEST(GrpcCodecTest, RefusesMalformedHeaders) {
 
   ModelInferRequest big = Request();
   (*big.mutable_parameters())["p"].set_uint64_param(~0ull);
-  ExpectInvalid(big, "parameter 'p' of the request is larger than the largest int64");
+  ExpectInvalid(big, "parameter 'p' in 'parameters' is larger than the largest int64");
 
   ModelInferRequest unset = Request();
   (*unset.mutable_parameters())["p"];
-  ExpectInvalid(unset, "parameter 'p' of the request has no value");
+  ExpectInvalid(unset, "parameter 'p' in 'parameters' has no value");
+}
+
+// The REST reader's check, with its wording (CheckKnownParameter).
+TEST(GrpcCodecTest, RefusesKnownParametersOfTheWrongType) {
+  ModelInferRequest output = Request();
+  AddInput(&output, "X", "FP32", {1})->mutable_contents()->add_fp32_contents(1);
+  output.add_outputs()->set_name("y");
+  (*output.mutable_outputs(0)->mutable_parameters())["binary_data"].set_string_param("yes");
+  ExpectInvalid(output,
+                "parameter 'binary_data' in 'outputs[0].parameters' must be a boolean (true or "
+                "false)");
+
+  ModelInferRequest request = Request();
+  AddInput(&request, "X", "FP32", {1})->mutable_contents()->add_fp32_contents(1);
+  (*request.mutable_parameters())["classification"].set_int64_param(-1);
+  ExpectInvalid(request,
+                "parameter 'classification' in 'parameters' must be a non-negative integer");
 }
 
 TEST(GrpcCodecTest, RefusesSharedMemoryAsUnimplemented) {
@@ -246,49 +261,63 @@ TEST(GrpcCodecTest, RefusesSharedMemoryAsUnimplemented) {
   EXPECT_EQ(decoded.status().code(), Status::Code::kUnimplemented);
 }
 
-TEST(GrpcCodecTest, ParsesRawBytesFraming) {
+// The framing is core/raw_tensor's, shared with the REST binary extension:
+// the same bytes get the same answer at both doors.
+TEST(GrpcCodecTest, RawBytesFramingIsTheCores) {
+  auto decode = [](int64_t count, const std::string& raw) {
+    ModelInferRequest r = Request();
+    AddInput(&r, "s", "BYTES", {count});
+    r.add_raw_input_contents(raw);
+    return DecodeInferRequest(r);
+  };
   const std::string one = Framed("abc");
-  auto ok = ParseRawBytes(one + Framed(""), 2, "s");
+  auto ok = decode(2, one + Framed(""));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
-  EXPECT_EQ(*ok, (std::vector<std::string>{"abc", ""}));
+  EXPECT_EQ((*ok)->inputs[0].strings(), (std::vector<std::string>{"abc", ""}));
+  auto empty = decode(0, "");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE((*empty)->inputs[0].strings().empty());
 
-  auto empty = ParseRawBytes("", 0, "s");
-  ASSERT_TRUE(empty.ok());
-  EXPECT_TRUE(empty->empty());
-
-  auto past_end = ParseRawBytes(one.substr(0, 6), 1, "s");
-  ASSERT_FALSE(past_end.ok());
-  EXPECT_EQ(past_end.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_NE(past_end.status().message().find("claims 3 bytes but only 2 remain"),
-            std::string::npos)
-      << past_end.status().message();
-
-  auto huge_prefix = ParseRawBytes(std::string("\xff\xff\xff\xff", 4) + "x", 1, "s");
-  ASSERT_FALSE(huge_prefix.ok());
-  EXPECT_NE(huge_prefix.status().message().find("claims 4294967295 bytes"), std::string::npos);
-
-  auto truncated_prefix = ParseRawBytes(one + std::string("\x01\x00", 2), 2, "s");
-  ASSERT_FALSE(truncated_prefix.ok());
-  EXPECT_NE(truncated_prefix.status().message().find("end inside a 4-byte length prefix"),
-            std::string::npos);
-
-  auto too_many = ParseRawBytes(one + one, 1, "s");
-  ASSERT_FALSE(too_many.ok());
-  EXPECT_NE(too_many.status().message().find("more than the 1 elements"), std::string::npos);
-
-  auto too_few = ParseRawBytes(one, 2, "s");
-  ASSERT_FALSE(too_few.ok());
-  EXPECT_NE(too_few.status().message().find("hold 1 elements but its shape needs 2"),
-            std::string::npos);
+  struct Bad {
+    int64_t count;
+    std::string raw;
+    std::string message;
+  };
+  const Bad bad[] = {
+      {1, one.substr(0, 6), "input 's': BYTES element 0 declares 3 bytes but only 2 remain"},
+      {1, std::string("\xff\xff\xff\xff", 4) + "x",
+       "input 's': BYTES element 0 declares 4294967295 bytes but only 1 remain"},
+      {2, one + std::string("\x01\x00", 2),
+       "input 's': binary BYTES data ends before element 1 of 2"},
+      {2, one, "input 's': 7 bytes of binary data cannot hold 2 BYTES elements"},
+      {1, one + one, "input 's': 7 bytes of binary data left after the last BYTES element"},
+      {4, one, "input 's': 7 bytes of binary data cannot hold 4 BYTES elements"},
+  };
+  for (const Bad& b : bad) {
+    auto decoded = decode(b.count, b.raw);
+    ASSERT_FALSE(decoded.ok()) << b.message;
+    EXPECT_EQ(decoded.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(decoded.status().message(), b.message);
+  }
 }
 
-TEST(GrpcCodecTest, SerializesRawBytesAsParsed) {
-  const std::vector<std::string> values = {"high", "", std::string("\0z", 2)};
-  const std::string raw = SerializeRawBytes(values);
-  EXPECT_EQ(raw, Framed("high") + Framed("") + Framed(std::string("\0z", 2)));
-  auto back = ParseRawBytes(raw, 3, "label");
-  ASSERT_TRUE(back.ok());
-  EXPECT_EQ(*back, values);
+TEST(GrpcCodecTest, EncodesRawBytesAsTheyDecode) {
+  InferenceResponse response;
+  Tensor t("label", DataType::kBytes, {3});
+  t.strings() = {"high", "", std::string("\0z", 2)};
+  response.outputs.push_back(t);
+  ModelInferResponse out;
+  EncodeInferResponse(response, &out);
+  ASSERT_EQ(out.raw_output_contents_size(), 1);
+  EXPECT_EQ(out.raw_output_contents(0),
+            Framed("high") + Framed("") + Framed(std::string("\0z", 2)));
+
+  ModelInferRequest r = Request();
+  AddInput(&r, "label", "BYTES", {3});
+  r.add_raw_input_contents(out.raw_output_contents(0));
+  auto back = DecodeInferRequest(r);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ((*back)->inputs[0].strings(), t.strings());
 }
 
 // Not a fuzzer (no coverage guidance), but the same contract: whatever bytes
@@ -345,7 +374,7 @@ InferenceResponse SampleResponse() {
 
 TEST(GrpcCodecTest, EncodesRawResponse) {
   ModelInferResponse out;
-  EncodeInferResponse(SampleResponse(), /*raw=*/true, &out);
+  EncodeInferResponse(SampleResponse(), &out);
   EXPECT_EQ(out.model_name(), "iris");
   EXPECT_EQ(out.model_version(), "1");
   EXPECT_EQ(out.id(), "req-1");
@@ -362,62 +391,34 @@ TEST(GrpcCodecTest, EncodesRawResponse) {
   EXPECT_EQ(out.raw_output_contents(2), RawOf<int64_t>({42}));
 }
 
-TEST(GrpcCodecTest, EncodesTypedResponse) {
-  ModelInferResponse out;
-  EncodeInferResponse(SampleResponse(), /*raw=*/false, &out);
-  EXPECT_EQ(out.raw_output_contents_size(), 0);
-  ASSERT_EQ(out.outputs_size(), 3);
-  const auto& fp = out.outputs(0).contents().fp32_contents();
-  EXPECT_EQ(std::vector<float>(fp.begin(), fp.end()), (std::vector<float>{0.25f, 0.75f}));
-  const auto& bytes = out.outputs(1).contents().bytes_contents();
-  EXPECT_EQ(std::vector<std::string>(bytes.begin(), bytes.end()),
-            (std::vector<std::string>{"low", "high"}));
-  EXPECT_EQ(out.outputs(2).contents().int64_contents(0), 42);
-}
-
-TEST(GrpcCodecTest, Fp16OutputMakesTheWholeResponseRaw) {
+TEST(GrpcCodecTest, Fp16OutputIsRawLikeTheRest) {
   InferenceResponse r = SampleResponse();
   Tensor half("half", DataType::kFp16, {1});
   ASSERT_TRUE(half.Allocate().ok());
   half.data<uint16_t>()[0] = 0x3c00;
   r.outputs.push_back(std::move(half));
   ModelInferResponse out;
-  EncodeInferResponse(r, /*raw=*/false, &out);
+  EncodeInferResponse(r, &out);
   ASSERT_EQ(out.raw_output_contents_size(), 4);
   EXPECT_EQ(out.raw_output_contents(3), RawOf<uint16_t>({0x3c00}));
-  EXPECT_FALSE(out.outputs(0).has_contents());
+  for (const auto& o : out.outputs()) EXPECT_FALSE(o.has_contents());
 }
 
 TEST(GrpcCodecTest, EncodesRepositoryIndex) {
-  ModelEntry ready;
-  ready.name = "iris";
-  VersionEntry v1;
-  v1.version = 1;
-  v1.state = ModelState::kReady;
-  VersionEntry v2;
-  v2.version = 2;
-  v2.state = ModelState::kUnavailable;
-  v2.reason = "missing model.onnx";
-  ready.versions = {v1, v2};
-  ModelEntry broken;
-  broken.name = "broken";
-  broken.reason = "bad config";
-
-  inference::RepositoryIndexResponse all;
-  EncodeRepositoryIndex({ready, broken}, /*ready_only=*/false, &all);
-  ASSERT_EQ(all.models_size(), 3);
-  EXPECT_EQ(all.models(0).version(), "1");
-  EXPECT_EQ(all.models(0).state(), "READY");
-  EXPECT_EQ(all.models(1).state(), "UNAVAILABLE");
-  EXPECT_EQ(all.models(1).reason(), "missing model.onnx");
-  EXPECT_EQ(all.models(2).name(), "broken");
-  EXPECT_EQ(all.models(2).version(), "");
-  EXPECT_EQ(all.models(2).reason(), "bad config");
-
-  inference::RepositoryIndexResponse ready_only;
-  EncodeRepositoryIndex({ready, broken}, /*ready_only=*/true, &ready_only);
-  ASSERT_EQ(ready_only.models_size(), 1);
-  EXPECT_EQ(ready_only.models(0).name(), "iris");
+  const std::vector<IndexEntry> index = {
+      {"iris", "1", ModelState::kReady, ""},
+      {"broken", "", ModelState::kUnavailable, "bad config"},
+  };
+  inference::RepositoryIndexResponse out;
+  EncodeRepositoryIndex(index, &out);
+  ASSERT_EQ(out.models_size(), 2);
+  EXPECT_EQ(out.models(0).name(), "iris");
+  EXPECT_EQ(out.models(0).version(), "1");
+  EXPECT_EQ(out.models(0).state(), "READY");
+  EXPECT_EQ(out.models(1).name(), "broken");
+  EXPECT_EQ(out.models(1).version(), "");
+  EXPECT_EQ(out.models(1).state(), "UNAVAILABLE");
+  EXPECT_EQ(out.models(1).reason(), "bad config");
 }
 
 }  // namespace

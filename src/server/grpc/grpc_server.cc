@@ -2,6 +2,9 @@
 
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -40,14 +43,6 @@ int AvailableCores() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(CPU_COUNT(&set), 1);
   return static_cast<int>(std::max(std::thread::hardware_concurrency(), 1u));
-}
-
-std::vector<int64_t> ReadyVersions(const ModelEntry& entry) {
-  std::vector<int64_t> out;
-  for (const auto& v : entry.versions) {
-    if (v.state == ModelState::kReady) out.push_back(v.version);
-  }
-  return out;
 }
 
 // A call's metadata as ModelManager::Resolve reads a split's routing key
@@ -172,13 +167,9 @@ class GrpcServer::Service {
   void ModelMetadata(
       Call<inference::ModelMetadataRequest, inference::ModelMetadataResponse>& call) const {
     const auto& request = call.request();
-    auto model = ctx_->models->Resolve(request.name(), request.version());
-    if (!model.ok()) return call.Reply(model.status());
-    std::vector<int64_t> versions{(*model)->version};
-    if (request.version().empty()) {
-      if (auto entry = ctx_->models->Find(request.name())) versions = ReadyVersions(*entry);
-    }
-    EncodeModelMetadata(**model, versions, call.response());
+    auto metadata = GetModelMetadata(*ctx_->models, request.name(), request.version());
+    if (!metadata.ok()) return call.Reply(metadata.status());
+    EncodeModelMetadata(*metadata, call.response());
     call.Reply(Status::Ok());
   }
 
@@ -206,11 +197,10 @@ class GrpcServer::Service {
     const MetadataRoutingKeys<InferCall> keys(call);
     ctx_->inference->Infer(
         std::move(decoded).value(),
-        [slot = std::move(slot), held = std::move(held),
-         raw = WantsRawOutputs(call.request())](StatusOr<InferenceResponse> result) {
+        [slot = std::move(slot), held = std::move(held)](StatusOr<InferenceResponse> result) {
           slot->Answer([&](InferCall* call) {
             if (!result.ok()) return call->Reply(result.status());
-            EncodeInferResponse(*result, raw, call->response());
+            EncodeInferResponse(*result, call->response());
             call->Reply(Status::Ok());
           });
         },
@@ -219,7 +209,8 @@ class GrpcServer::Service {
 
   void RepositoryIndex(
       Call<inference::RepositoryIndexRequest, inference::RepositoryIndexResponse>& call) const {
-    EncodeRepositoryIndex(ctx_->models->List(), call.request().ready(), call.response());
+    EncodeRepositoryIndex(berth::RepositoryIndex(ctx_->models->List(), call.request().ready()),
+                          call.response());
     call.Reply(Status::Ok());
   }
 
@@ -258,6 +249,32 @@ void Poll(grpc::ServerCompletionQueue* cq) {
 
 }  // namespace
 
+namespace {
+
+// How often gRPC looks at the certificate files for a change: a SIGHUP
+// reload of the REST side is matched within this time.
+constexpr unsigned kTlsRefreshSecs = 1;
+
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsConfig& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  auto provider = tls.mutual() ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                                     tls.key_file, tls.cert_file, tls.client_ca_file,
+                                     kTlsRefreshSecs)
+                               : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+                                     tls.key_file, tls.cert_file, kTlsRefreshSecs);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (tls.mutual()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+}  // namespace
+
 GrpcServer::GrpcServer(GrpcServerOptions options, const ServerContext* context)
     : options_(std::move(options)),
       service_(std::make_unique<Service>(context, options_.inflight_budget)) {}
@@ -272,7 +289,7 @@ Status GrpcServer::Start() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::string address = ListenAddress(options_.host, options_.port);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port_);
+  builder.AddListeningPort(address, Credentials(options_.tls), &bound_port_);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<uint64_t>(options_.max_message_bytes, INT_MAX)));
   builder.SetMaxSendMessageSize(-1);

@@ -20,6 +20,7 @@
 
 #include "core/status.h"
 #include "server/inflight_budget.h"
+#include "server/tls/tls_config.h"
 #include "server/server_context.h"
 
 namespace grpc {
@@ -44,6 +45,9 @@ struct GrpcServerOptions {
   // (not owned; null: no budget). An infer request that does not fit is
   // refused UNAVAILABLE.
   InflightBudget* inflight_budget = nullptr;
+  // TLS (or mutual TLS) when tls.enabled(); the files are re-read when they
+  // change (gRPC's file-watching certificate provider).
+  TlsConfig tls;
 };
 
 class GrpcServer {

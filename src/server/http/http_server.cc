@@ -1,8 +1,10 @@
 #include "server/http/http_server.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -15,6 +17,7 @@
 #include "server/http/content_encoding.h"
 #include "server/http/http_framing.h"
 #include "server/pending_replies.h"
+#include "server/tls/tls_config.h"
 
 namespace berth::http {
 namespace {
@@ -54,6 +57,8 @@ constexpr std::chrono::seconds kAcceptLogInterval{5};
 // that closing with unread data (a TCP reset) does not destroy the answer
 // before the client has read it.
 constexpr std::chrono::seconds kLingerTime{2};
+// How long a TLS close waits for the peer's close_notify.
+constexpr std::chrono::seconds kTlsShutdownTime{1};
 
 // Lets a repeating event be logged at most once per kAcceptLogInterval, with
 // the count of occurrences left unlogged since the last line. Not
@@ -84,7 +89,13 @@ class LogLimiter {
 // are).
 constexpr std::chrono::seconds kCancelledReplyTime{3};
 
-class Session;
+// What the server's shared state knows of a connection: it can be answered.
+class SessionBase : public std::enable_shared_from_this<SessionBase> {
+ public:
+  virtual ~SessionBase() = default;
+  // Sends the answer to the request handed to the router; from any thread.
+  virtual void Reply(HttpResponse r) = 0;
+};
 
 struct Shared {
   const Router* router;
@@ -97,7 +108,7 @@ struct Shared {
   std::atomic<bool> accept_paused{false};
   std::function<void()> wake_acceptor;
   // The requests handed to the router and not yet answered.
-  PendingReplies<std::shared_ptr<Session>> replies;
+  PendingReplies<std::shared_ptr<SessionBase>> replies;
 };
 
 HttpResponse Busy(const Shared& shared) {
@@ -109,10 +120,54 @@ HttpResponse Busy(const Shared& shared) {
   return r;
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+// One connection: plain (`Stream` = beast::tcp_stream) or TLS
+// (beast::ssl_stream<beast::tcp_stream>); the two differ only in the
+// handshake and the close.
+template <typename Stream>
+class Session final : public SessionBase {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
-  Session(tcp::socket socket, Shared* shared) : stream_(std::move(socket)), shared_(shared) {
+  Session(tcp::socket socket, Shared* shared) requires(!kTls)
+      : stream_(std::move(socket)), shared_(shared) {
+    Init();
+  }
+  // `tls` is the context the connection keeps for its life, whatever a
+  // reload does meanwhile.
+  Session(tcp::socket socket, Shared* shared, std::shared_ptr<asio::ssl::context> tls)
+    requires(kTls)
+      : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(shared) {
+    Init();
+  }
+
+  ~Session() override {
+    --shared_->connections;
+    if (shared_->accept_paused && !shared_->stopping) shared_->wake_acceptor();
+  }
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = Self()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->Read();
+      }
+    });
+  }
+
+  void Reply(HttpResponse r) override {
+    asio::dispatch(stream_.get_executor(), [self = Self(), r = std::move(r)]() mutable {
+      self->Send(std::move(r));
+    });
+  }
+
+ private:
+  void Init() {
     ++shared_->connections;
+    // The peer's address, once per connection: the admin checks read it.
+    beast::error_code peer_ec;
+    const tcp::endpoint remote = Tcp().socket().remote_endpoint(peer_ec);
+    if (!peer_ec) peer_ = remote.address().to_string();
     on_chunk_header_ = [this](uint64_t size, beast::string_view, beast::error_code& ec) {
       if (!Reserve(size)) {
         over_budget_ = true;
@@ -121,32 +176,31 @@ class Session : public std::enable_shared_from_this<Session> {
     };
   }
 
-  ~Session() {
-    --shared_->connections;
-    if (shared_->accept_paused && !shared_->stopping) shared_->wake_acceptor();
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  std::shared_ptr<Session> Self() {
+    return std::static_pointer_cast<Session>(shared_from_this());
   }
 
-  void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  // A client that does not finish its handshake within the idle timeout
+  // (or sends plaintext to a TLS port) is closed.
+  void Handshake() {
+    Tcp().expires_after(shared_->options.idle_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = Self()](beast::error_code ec) {
+                              if (ec) return self->Tcp().close();
+                              self->Read();
+                            });
   }
 
-  // Sends the answer to the request handed to the router; from any thread.
-  void Reply(HttpResponse r) {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this(), r = std::move(r)]() mutable {
-      self->Send(std::move(r));
-    });
-  }
-
- private:
   void Read() {
     request_ = HttpRequest{};
     over_budget_ = false;
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->on_chunk_header(on_chunk_header_);
-    stream_.expires_after(shared_->options.idle_timeout);
+    Tcp().expires_after(shared_->options.idle_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, size_t) {
+                             [self = Self()](beast::error_code ec, size_t) {
                                self->OnHeader(ec);
                              });
   }
@@ -157,19 +211,40 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!framing.ok()) return RefuseUnread(ErrorResponse(framing));
     const boost::optional<uint64_t> length = parser_->content_length();
     if (length && !Reserve(*length)) return RefuseUnread(Busy(*shared_));
+    if (!parser_->is_done() && !ExpectsContinue(parser_->get())) {
+      // Most bodies arrived with their header: parse what is buffered here
+      // rather than through another asynchronous read.
+      if (!ParseBuffered(&ec)) return OnBody(ec);
+    }
     if (parser_->is_done()) return OnRequest();
     if (!ExpectsContinue(parser_->get())) return ReadBody();
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                      [self = Self()](beast::error_code ec, size_t) {
                         if (ec) return self->Close();
                         self->ReadBody();
                       });
   }
 
+  // Feeds the bytes already read to the parser; false on a parse error (in
+  // `*ec`).
+  bool ParseBuffered(beast::error_code* ec) {
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), *ec);
+      if (*ec == bhttp::error::need_more) {
+        ec->clear();
+        break;
+      }
+      if (*ec) return false;
+      buffer_.consume(used);
+      if (used == 0) break;
+    }
+    return true;
+  }
+
   void ReadBody() {
     bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                      [self = Self()](beast::error_code ec, size_t) {
                         self->OnBody(ec);
                       });
   }
@@ -216,15 +291,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return Send(ErrorResponse(Status::InvalidArgument("malformed percent-escape in the URL")));
     }
     request_.method = std::string(msg.method_string());
+    request_.headers.reserve(static_cast<size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& field : msg) {
       std::string name(field.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.body = std::move(msg.body());
-    beast::error_code peer_ec;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(peer_ec);
-    if (!peer_ec) request_.peer = remote.address().to_string();
+    request_.peer = peer_;
     const std::string_view encoding = request_.Header("content-encoding");
     if (!encoding.empty()) {
       if (!IsSupportedEncoding(encoding)) {
@@ -266,7 +340,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto slot = shared_->replies.Add(shared_from_this());
     if (slot == nullptr) return Send(ErrorResponse(ShuttingDown()));
     shared_->router->Dispatch(request_, [slot = std::move(slot)](HttpResponse response) {
-      slot->Answer([&](const std::shared_ptr<Session>& self) { self->Reply(std::move(response)); });
+      slot->Answer(
+          [&](const std::shared_ptr<SessionBase>& self) { self->Reply(std::move(response)); });
     });
   }
 
@@ -288,13 +363,13 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.result(static_cast<unsigned>(r.status));
     response_.set(bhttp::field::server, "berth");
     response_.set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) response_.set(k, v);
+    for (auto& [k, v] : r.headers) response_.insert(k, v);
     if (shared_->stopping) keep_alive_ = false;
     response_.keep_alive(keep_alive_);
     response_.body() = std::move(r.body);
     response_.prepare_payload();
     bhttp::async_write(stream_, response_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                       [self = Self()](beast::error_code ec, size_t) {
                          --self->shared_->in_flight;
                          self->reservation_.Release();
                          self->request_ = HttpRequest{};
@@ -307,14 +382,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if constexpr (!kTls) {
+      beast::error_code ignored;
+      Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
     if (linger_ && !shared_->stopping) {
       linger_ = false;
-      stream_.expires_after(kLingerTime);
+      Tcp().expires_after(kLingerTime);
       return Drain();
     }
-    stream_.close();
+    if constexpr (kTls) {
+      // close_notify, then the socket; a peer that never answers it is cut
+      // off by the timeout.
+      Tcp().expires_after(kTlsShutdownTime);
+      return stream_.async_shutdown([self = Self()](beast::error_code) { self->Tcp().close(); });
+    }
+    Tcp().close();
   }
 
   // Reads and drops whatever the client still sends, until it closes, an
@@ -322,13 +405,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void Drain() {
     buffer_.clear();
     stream_.async_read_some(buffer_.prepare(64 * 1024),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              if (ec || self->shared_->stopping) return self->stream_.close();
+                            [self = Self()](beast::error_code ec, size_t) {
+                              if (ec || self->shared_->stopping) return self->Tcp().close();
                               self->Drain();
                             });
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;  // TLS only; outlives stream_
+  Stream stream_;
   Shared* shared_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -336,6 +420,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void(uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
   bool over_budget_ = false;  // a chunk did not fit the in-flight budget
   InflightBudget::Reservation reservation_;
+  std::string peer_;  // the client's address as text; empty if unknown
   HttpRequest request_;
   bhttp::response<bhttp::string_body> response_;
   bool keep_alive_ = true;
@@ -403,7 +488,7 @@ class HttpServer::Impl {
     // From here the requests still out in the core are answered 503 by the
     // server; so is every request that reaches the router from now on.
     const size_t cancelled = shared_.replies.CancelAll(
-        [](const std::shared_ptr<Session>& s) { s->Reply(ErrorResponse(ShuttingDown())); });
+        [](const std::shared_ptr<SessionBase>& s) { s->Reply(ErrorResponse(ShuttingDown())); });
     if (shared_.in_flight > 0) {
       LOG_WARN("shutdown grace period over with requests in flight",
                {{"in_flight", std::to_string(shared_.in_flight.load())},
@@ -446,7 +531,13 @@ class HttpServer::Impl {
       Refuse(std::move(s));
     } else {
       s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(s), &shared_)->Start();
+      if (shared_.options.tls != nullptr) {
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+            std::move(s), &shared_, shared_.options.tls->Current())
+            ->Start();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(std::move(s), &shared_)->Start();
+      }
     }
     Accept();
   }

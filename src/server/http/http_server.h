@@ -32,6 +32,7 @@
 #include "core/status.h"
 #include "server/http/router.h"
 #include "server/inflight_budget.h"
+#include "server/tls/tls_config.h"
 
 namespace berth::http {
 
@@ -48,6 +49,9 @@ struct HttpServerOptions {
   // Bytes held by requests in flight; null: no cap. Not owned; must outlive
   // the HttpServer.
   InflightBudget* inflight_budget = nullptr;
+  // Non-null: connections speak TLS with the context current when each is
+  // accepted. Not owned; must outlive the HttpServer.
+  TlsContext* tls = nullptr;
 };
 
 class HttpServer {

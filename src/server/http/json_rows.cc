@@ -34,13 +34,14 @@ bool IsRectangular(const Value& v, std::span<const int64_t> shape) {
 
 // A row of an output of shape [rows, d1, ..., dk]: the block of d1*...*dk
 // elements at `offset`, nested by d1..dk.
-void WriteBlock(const Tensor& t, size_t dim, int64_t* offset, JsonWriter* w) {
+void WriteBlock(const Tensor& t, size_t dim, int64_t* offset, BytesEncoding bytes,
+                JsonWriter* w) {
   if (dim == t.shape().size()) {
-    WriteTensorElement(t, (*offset)++, w);
+    WriteTensorElement(t, (*offset)++, w, bytes);
     return;
   }
   w->StartArray();
-  for (int64_t i = 0; i < t.shape()[dim]; ++i) WriteBlock(t, dim + 1, offset, w);
+  for (int64_t i = 0; i < t.shape()[dim]; ++i) WriteBlock(t, dim + 1, offset, bytes, w);
   w->EndArray();
 }
 
@@ -487,7 +488,7 @@ StatusOr<std::vector<Tensor>> ReadRowsBody(std::string_view body, const RowsBody
 }
 
 Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, OutputNames names,
-                           JsonWriter* w) {
+                           JsonWriter* w, BytesEncoding bytes) {
   for (const Tensor& t : outputs) {
     if (t.shape().empty() || t.shape()[0] != rows) {
       return Status::FailedPrecondition(
@@ -496,6 +497,7 @@ Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, Output
           "), so it cannot be returned row by row");
     }
   }
+  if (bytes == BytesEncoding::kText) RETURN_IF_ERROR(CheckBytesAreText(outputs, kRowsBinaryRemedy));
   const bool keyed = names == OutputNames::kAlways || outputs.size() != 1;
   std::vector<int64_t> offsets(outputs.size(), 0);
   w->StartArray();
@@ -506,7 +508,7 @@ Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, Output
         const std::string& name = outputs[o].name();
         w->Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
       }
-      WriteBlock(outputs[o], 1, &offsets[o], w);
+      WriteBlock(outputs[o], 1, &offsets[o], bytes, w);
     }
     if (keyed) w->EndObject();
   }

@@ -137,11 +137,19 @@ enum class OutputNames {
   kAlways,        // every row is an object {output: value}
 };
 
+// What a row door tells a client whose output holds BYTES that are not
+// UTF-8: row formats have no binary form, the v2 and gRPC doors do.
+inline constexpr std::string_view kRowsBinaryRemedy =
+    "ask for it as binary data through POST /v2/models/{model}/infer (parameter "
+    "\"binary_data_output\": true, or the output's \"binary_data\": true) or gRPC";
+
 // Writes a JSON array with one entry per row: each output split along its
 // first dimension, a per-row value nested by the rest of its shape (a scalar
-// for outputs of shape [rows]). FailedPrecondition, with nothing written, if
-// an output's first dimension is not `rows`.
+// for outputs of shape [rows]), BYTES elements as `bytes` says.
+// FailedPrecondition, with nothing written, if an output's first dimension
+// is not `rows`, or (kText) if a BYTES element is not valid UTF-8
+// (CheckBytesAreText, with kRowsBinaryRemedy).
 Status WriteRowPredictions(std::span<const Tensor> outputs, int64_t rows, OutputNames names,
-                           JsonWriter* writer);
+                           JsonWriter* writer, BytesEncoding bytes = BytesEncoding::kText);
 
 }  // namespace berth::http

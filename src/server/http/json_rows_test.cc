@@ -375,6 +375,24 @@ TEST(WriteRowPredictionsTest, SeveralOutputsGiveAnObjectPerRow) {
             R"([{"label":1,"probabilities":[0.25,0.75]},{"label":0,"probabilities":[1,0]}])");
 }
 
+TEST(WriteRowPredictionsTest, BytesThatAreNotUtf8AreRefusedOrBase64) {
+  Tensor label("label", DataType::kBytes, {2});
+  label.strings() = {"ok", std::string("\xff", 1)};
+  const std::vector<Tensor> outputs = {label};
+  auto refused = Predictions(outputs, 2, OutputNames::kAlways);
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "output 'label' holds a BYTES element that is not valid UTF-8 (flat index 1), which "
+            "a JSON string cannot carry; " + std::string(kRowsBinaryRemedy));
+
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  ASSERT_TRUE(WriteRowPredictions(outputs, 2, OutputNames::kAlways, &w,
+                                  BytesEncoding::kTextOrBase64).ok());
+  EXPECT_EQ(std::string(buf.GetString(), buf.GetSize()),
+            R"([{"label":"ok"},{"label":{"b64":"/w=="}}])");
+}
+
 TEST(WriteRowPredictionsTest, AnOutputWithoutOneEntryPerRowIsRefused) {
   const std::vector<Tensor> outputs = {Int64s("label", {2}, {1, 0}), Int64s("count", {}, {2})};
   auto written = Predictions(outputs, 2, OutputNames::kAlways);

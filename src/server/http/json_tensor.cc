@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/float16.h"
+#include "core/model_name.h"
 
 namespace berth::http {
 namespace {
@@ -238,13 +239,14 @@ void WriteFloat(float f, JsonWriter* w) {
   w->RawValue(buf, static_cast<size_t>(end - buf), rapidjson::kNumberType);
 }
 
-void WriteNested(const Tensor& t, size_t dim, int64_t* index, JsonWriter* w) {
+void WriteNested(const Tensor& t, size_t dim, int64_t* index, BytesEncoding bytes,
+                 JsonWriter* w) {
   if (dim == t.shape().size()) {
-    WriteTensorElement(t, (*index)++, w);
+    WriteTensorElement(t, (*index)++, w, bytes);
     return;
   }
   w->StartArray();
-  for (int64_t i = 0; i < t.shape()[dim]; ++i) WriteNested(t, dim + 1, index, w);
+  for (int64_t i = 0; i < t.shape()[dim]; ++i) WriteNested(t, dim + 1, index, bytes, w);
   w->EndArray();
 }
 
@@ -665,7 +667,47 @@ Status FillTensorFromJsonParts(std::span<const rapidjson::Value* const> parts, T
   return builder.Finish();
 }
 
-void WriteTensorElement(const Tensor& t, int64_t i, JsonWriter* w) {
+Status CheckBytesAreText(std::span<const Tensor> tensors, std::string_view remedy) {
+  for (const Tensor& t : tensors) {
+    if (t.datatype() != DataType::kBytes) continue;
+    const auto& strings = t.strings();
+    for (size_t i = 0; i < strings.size(); ++i) {
+      if (IsValidUtf8(strings[i])) continue;
+      return Status::FailedPrecondition(
+          "output '" + t.name() + "' holds a BYTES element that is not valid UTF-8 (flat index " +
+          std::to_string(i) + "), which a JSON string cannot carry; " + std::string(remedy));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
+                       static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (const size_t rest = bytes.size() - i; rest > 0) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+void WriteTensorElement(const Tensor& t, int64_t i, JsonWriter* w, BytesEncoding bytes) {
   switch (t.datatype()) {
     case DataType::kBool: w->Bool(t.data<uint8_t>()[i] != 0); return;
     case DataType::kUint8: w->Uint(t.data<uint8_t>()[i]); return;
@@ -681,23 +723,32 @@ void WriteTensorElement(const Tensor& t, int64_t i, JsonWriter* w) {
     case DataType::kFp64: w->Double(t.data<double>()[i]); return;
     case DataType::kBytes: {
       const std::string& s = t.strings()[i];
-      w->String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      if (IsValidUtf8(s)) {
+        WriteJsonString(w, s);
+      } else if (bytes == BytesEncoding::kTextOrBase64) {
+        w->StartObject();
+        w->Key("b64");
+        WriteJsonString(w, Base64Encode(s));
+        w->EndObject();
+      } else {
+        w->Null();  // the door's CheckBytesAreText refuses this response
+      }
       return;
     }
     case DataType::kInvalid: w->Null(); return;
   }
 }
 
-void WriteTensorData(const Tensor& t, JsonWriter* w) {
+void WriteTensorData(const Tensor& t, JsonWriter* w, BytesEncoding bytes) {
   w->StartArray();
   const int64_t n = t.element_count();
-  for (int64_t i = 0; i < n; ++i) WriteTensorElement(t, i, w);
+  for (int64_t i = 0; i < n; ++i) WriteTensorElement(t, i, w, bytes);
   w->EndArray();
 }
 
-void WriteTensorNested(const Tensor& t, JsonWriter* w) {
+void WriteTensorNested(const Tensor& t, JsonWriter* w, BytesEncoding bytes) {
   int64_t index = 0;
-  WriteNested(t, 0, &index, w);
+  WriteNested(t, 0, &index, bytes, w);
 }
 
 }  // namespace berth::http

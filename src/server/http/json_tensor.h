@@ -197,13 +197,38 @@ Status FillTensorFromJson(const rapidjson::Value& data, Tensor* tensor);
 // were the elements of one array.
 Status FillTensorFromJsonParts(std::span<const rapidjson::Value* const> parts, Tensor* tensor);
 
+// How a BYTES element is written. A JSON string holds only UTF-8 text, and
+// a BYTES element may hold any bytes (an image, a serialised proto): written
+// raw, they would make the whole response invalid JSON.
+enum class BytesEncoding {
+  // A JSON string. Every element must be valid UTF-8: the door checks with
+  // CheckBytesAreText first and refuses the response otherwise (an element
+  // that is not is written as null, keeping the document valid).
+  kText,
+  // A JSON string when the element is valid UTF-8, else {"b64": "<base64>"}
+  // (RFC 4648 with padding): TF Serving's convention for binary strings.
+  kTextOrBase64,
+};
+
+// OK iff every BYTES element of `tensors` is valid UTF-8, so that kText can
+// write it. Otherwise FailedPrecondition naming the first such tensor and
+// the element's flat index (never the bytes), followed by `remedy`: what the
+// client can ask for instead.
+Status CheckBytesAreText(std::span<const Tensor> tensors, std::string_view remedy);
+
+// Standard base64 (RFC 4648, with padding).
+std::string Base64Encode(std::string_view bytes);
+
 // Writes the tensor's elements as one flat JSON array.
-void WriteTensorData(const Tensor& tensor, JsonWriter* writer);
+void WriteTensorData(const Tensor& tensor, JsonWriter* writer,
+                     BytesEncoding bytes = BytesEncoding::kText);
 
 // Writes the tensor's elements nested by its shape ([[..], [..]]).
-void WriteTensorNested(const Tensor& tensor, JsonWriter* writer);
+void WriteTensorNested(const Tensor& tensor, JsonWriter* writer,
+                       BytesEncoding bytes = BytesEncoding::kText);
 
 // Writes one element (flat index `i`) as a JSON value.
-void WriteTensorElement(const Tensor& tensor, int64_t i, JsonWriter* writer);
+void WriteTensorElement(const Tensor& tensor, int64_t i, JsonWriter* writer,
+                        BytesEncoding bytes = BytesEncoding::kText);
 
 }  // namespace berth::http

@@ -502,6 +502,35 @@ TEST(JsonTensorTest, WriteTensorElement) {
   EXPECT_EQ(Write([&](JsonWriter* w) { WriteTensorElement(*t, 2, w); }), "9");
 }
 
+TEST(JsonTensorTest, Base64EncodeIsRfc4648) {
+  // RFC 4648 section 10's test vectors, and bytes that use '+' and '/'.
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(Base64Encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode(std::string("\xfb\xff\xbf\x00", 4)), "+/+/AA==");
+}
+
+TEST(JsonTensorTest, BytesThatAreNotUtf8) {
+  Tensor t("s", DataType::kBytes, {3});
+  t.strings() = {"caf\xc3\xa9", std::string("\xc3", 1), std::string("a\0b", 3)};
+  const Status s = CheckBytesAreText(std::span<const Tensor>(&t, 1), "ask differently");
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(s.message(),
+            "output 's' holds a BYTES element that is not valid UTF-8 (flat index 1), which a "
+            "JSON string cannot carry; ask differently");
+  EXPECT_EQ(Write([&](JsonWriter* w) { WriteTensorData(t, w, BytesEncoding::kTextOrBase64); }),
+            "[\"caf\xc3\xa9\",{\"b64\":\"ww==\"},\"a\\u0000b\"]");
+  // kText never writes invalid JSON, even when the door's check was skipped.
+  EXPECT_EQ(Write([&](JsonWriter* w) { WriteTensorData(t, w); }),
+            "[\"caf\xc3\xa9\",null,\"a\\u0000b\"]");
+  t.strings()[1] = "ok";
+  EXPECT_TRUE(CheckBytesAreText(std::span<const Tensor>(&t, 1), "").ok());
+}
+
 TEST(JsonTensorTest, InvalidShapeIsRefused) {
   rapidjson::Document doc;
   doc.Parse("[1]");

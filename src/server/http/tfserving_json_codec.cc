@@ -592,16 +592,17 @@ StatusOr<std::string> WriteTfServingPredictResponse(const InferenceResponse& res
   w.StartObject();
   if (format == TfServingFormat::kRow) {
     w.Key("predictions");
-    RETURN_IF_ERROR(WriteRowPredictions(response.outputs, rows, OutputNames::kUnlessSingle, &w));
+    RETURN_IF_ERROR(WriteRowPredictions(response.outputs, rows, OutputNames::kUnlessSingle, &w,
+                                        BytesEncoding::kTextOrBase64));
   } else {
     w.Key("outputs");
     if (response.outputs.size() == 1) {
-      WriteTensorNested(response.outputs[0], &w);
+      WriteTensorNested(response.outputs[0], &w, BytesEncoding::kTextOrBase64);
     } else {
       w.StartObject();
       for (const Tensor& t : response.outputs) {
-        WriteJsonString(&w, t.name());
-        WriteTensorNested(t, &w);
+        w.Key(t.name().data(), static_cast<rapidjson::SizeType>(t.name().size()));
+        WriteTensorNested(t, &w, BytesEncoding::kTextOrBase64);
       }
       w.EndObject();
     }

@@ -6,7 +6,7 @@
 //   row      {"instances": [row, ...]}   see server/http/json_rows.h
 //   columnar {"inputs": value | {input name: value}}
 // JSON numbers take the datatype the model declares for the input, strings
-// are BYTES. Not supported: {"b64": ...} binary values, named signatures
+// are BYTES. Not supported: {"b64": ...} binary values in requests, named signatures
 // other than "serving_default".
 #pragma once
 
@@ -43,6 +43,8 @@ StatusOr<TfServingPredictRequest> ParseTfServingPredictRequest(
 // {output: value} per row when the model has several outputs) or
 // {"outputs": ...} for kColumnar (the tensor, or {output: tensor} for several
 // outputs). FailedPrecondition if a row-format output has no batch dimension.
+// A BYTES element that is not valid UTF-8 is written {"b64": "<base64>"}, as
+// TF Serving writes binary strings; UTF-8 text stays a JSON string.
 StatusOr<std::string> WriteTfServingPredictResponse(const InferenceResponse& response,
                                                     TfServingFormat format, int64_t rows);
 

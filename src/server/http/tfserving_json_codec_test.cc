@@ -204,6 +204,21 @@ TEST(WriteTfServingPredictResponseTest, RowAndColumnarResponses) {
             R"({"outputs":{"label":[1,0],"votes":[[3,7],[9,1]]}})");
 }
 
+// TF Serving writes binary strings as {"b64": ...}; UTF-8 text stays a string.
+TEST(WriteTfServingPredictResponseTest, BytesThatAreNotUtf8AreBase64) {
+  InferenceResponse r;
+  Tensor label("label", DataType::kBytes, {2});
+  label.strings() = {"caf\xc3\xa9", std::string("\xff\x00\xfe", 3)};
+  r.outputs.push_back(label);
+  EXPECT_EQ(*WriteTfServingPredictResponse(r, TfServingFormat::kRow, 2),
+            "{\"predictions\":[\"caf\xc3\xa9\",{\"b64\":\"/wD+\"}]}");
+  EXPECT_EQ(*WriteTfServingPredictResponse(r, TfServingFormat::kColumnar, 0),
+            "{\"outputs\":[\"caf\xc3\xa9\",{\"b64\":\"/wD+\"}]}");
+  r.outputs.push_back(Int64s("votes", {2}, {3, 7}));
+  EXPECT_EQ(*WriteTfServingPredictResponse(r, TfServingFormat::kColumnar, 0),
+            "{\"outputs\":{\"label\":[\"caf\xc3\xa9\",{\"b64\":\"/wD+\"}],\"votes\":[3,7]}}");
+}
+
 TEST(WriteTfServingModelStatusTest, MapsStatesHighestVersionFirst) {
   std::vector<VersionEntry> versions(3);
   versions[0].version = 1;

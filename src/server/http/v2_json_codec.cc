@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "core/raw_tensor.h"
+#include "core/request_validator.h"
 #include "server/http/json_tensor.h"
 
 namespace berth::http {
@@ -54,24 +55,6 @@ struct Event {
   bool opens() const { return type == kStartObject || type == kStartArray; }
 };
 
-// Parameters whose type Berth (like Triton) relies on: a value of another
-// type is refused rather than silently taken for false or ignored.
-Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
-                           const std::string& where) {
-  if (key == "binary_data" || key == "binary_data_output") {
-    if (!std::holds_alternative<bool>(value)) {
-      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
-                                     "' must be a boolean (true or false)");
-    }
-  } else if (key == "classification") {
-    if (!std::holds_alternative<int64_t>(value) || std::get<int64_t>(value) < 0) {
-      return Status::InvalidArgument("parameter '" + key + "' in '" + where +
-                                     "' must be a non-negative integer");
-    }
-  }
-  return Status::Ok();
-}
-
 // Reads a v2 infer request from ReadJson's events without building a
 // document: each input's `data` goes straight into its tensor through a
 // JsonTensorBuilder (KServe v2 nesting). The members of an input may come in
@@ -87,7 +70,9 @@ Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
 class V2RequestReader final : public JsonHandler {
  public:
   V2RequestReader(std::string_view json, std::string_view binary)
-      : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {}
+      : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {
+    stack_.reserve(8);  // a request nests five deep
+  }
 
   // The elements of a `data` list, the bulk of a large request, go straight
   // to the builder.
@@ -164,6 +149,9 @@ class V2RequestReader final : public JsonHandler {
     enum class Shape { kMissing, kOk, kNotArray, kBadElement } shape_state = Shape::kMissing;
     std::vector<int64_t> shape;
     Field parameters_state = Field::kMissing;
+    // The first parameter key CheckInputParameter refuses, checked again with
+    // the input's name (which may come after it) when the input ends.
+    std::string refused_parameter;
     bool has_binary_size = false;
     bool binary_size_ok = false;
     uint64_t binary_size = 0;
@@ -269,7 +257,7 @@ class V2RequestReader final : public JsonHandler {
 
   bool OnRequest(const Event& e) {
     if (e.type == Event::kKey) {
-      key_ = std::string(e.s);
+      key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -320,7 +308,7 @@ class V2RequestReader final : public JsonHandler {
   // name), else straight to the request.
   bool OnParameters(const Event& e) {
     if (e.type == Event::kKey) {
-      parameter_key_ = std::string(e.s);
+      parameter_key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -359,9 +347,9 @@ class V2RequestReader final : public JsonHandler {
       if (Status s = cursor_.Finish(); !s.ok()) Fail(std::move(s));
       return true;
     }
-    const std::string where = "inputs[" + std::to_string(inputs_read_) + "]";
     if (e.type != Event::kStartObject) {
-      Fail(Status::InvalidArgument(where + " must be an object"));
+      Fail(Status::InvalidArgument("inputs[" + std::to_string(inputs_read_) +
+                                   "] must be an object"));
       Skip(e);
       return true;
     }
@@ -373,7 +361,7 @@ class V2RequestReader final : public JsonHandler {
 
   bool OnInput(const Event& e) {
     if (e.type == Event::kKey) {
-      key_ = std::string(e.s);
+      key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -385,7 +373,7 @@ class V2RequestReader final : public JsonHandler {
     if (key_ == "name" || key_ == "datatype") {
       const bool ok = e.type == Event::kString;
       (key_ == "name" ? input_.name_state : input_.datatype_state) = ok ? Field::kOk : Field::kBad;
-      if (ok) (key_ == "name" ? input_.name : input_.datatype) = std::string(e.s);
+      if (ok) (key_ == "name" ? input_.name : input_.datatype).assign(e.s);
       Skip(e);
     } else if (key_ == "shape") {
       if (e.type != Event::kStartArray) {
@@ -416,7 +404,7 @@ class V2RequestReader final : public JsonHandler {
       stack_.pop_back();
       return true;
     }
-    if (e.type == Event::kInt && e.i >= 0) {
+    if (e.type == Event::kInt) {  // a negative one is CheckInputShape's to refuse
       input_.shape.push_back(e.i);
     } else {
       input_.shape_state = Input::Shape::kBadElement;
@@ -427,12 +415,15 @@ class V2RequestReader final : public JsonHandler {
 
   bool OnInputParameters(const Event& e) {
     if (e.type == Event::kKey) {
-      parameter_key_ = std::string(e.s);
+      parameter_key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
       stack_.pop_back();
       return true;
+    }
+    if (input_.refused_parameter.empty() && !CheckInputParameter("", parameter_key_).ok()) {
+      input_.refused_parameter = parameter_key_;
     }
     if (parameter_key_ == "binary_data_size") {
       input_.has_binary_size = true;
@@ -473,45 +464,43 @@ class V2RequestReader final : public JsonHandler {
   // Runs an input's checks, in the order of their precedence, and adds it.
   Status FinishInput() {
     Input& in = input_;
-    const std::string index = "inputs[" + std::to_string(in.index) + "]";
-    if (in.name_state == Field::kMissing) return Status::InvalidArgument(index + " needs a 'name'");
+    // The messages are built only on the way out: this runs once per input.
+    auto index = [&in] { return "inputs[" + std::to_string(in.index) + "]"; };
+    if (in.name_state == Field::kMissing) return Status::InvalidArgument(index() + " needs a 'name'");
     if (in.name_state == Field::kBad) {
-      return Status::InvalidArgument("'name' in " + index + " must be a string");
+      return Status::InvalidArgument("'name' in " + index() + " must be a string");
     }
-    const std::string where = index + " ('" + in.name + "')";
+    auto where = [&] { return index() + " ('" + in.name + "')"; };
     if (in.datatype_state == Field::kMissing) {
-      return Status::InvalidArgument(where + " needs a 'datatype'");
+      return Status::InvalidArgument(where() + " needs a 'datatype'");
     }
     if (in.datatype_state == Field::kBad) {
-      return Status::InvalidArgument("'datatype' in " + where + " must be a string");
+      return Status::InvalidArgument("'datatype' in " + where() + " must be a string");
     }
-    const DataType type = DataTypeFromName(in.datatype);
-    if (type == DataType::kInvalid) {
-      return Status::InvalidArgument("input '" + in.name + "' has unknown datatype '" +
-                                     in.datatype + "'");
-    }
-    const std::string input = "input '" + in.name + "'";
+    ASSIGN_OR_RETURN(const DataType type, InputDataType(in.name, in.datatype));
+    auto input = [&in] { return "input '" + in.name + "'"; };
     switch (in.shape_state) {
-      case Input::Shape::kMissing: return Status::InvalidArgument(input + " needs a 'shape'");
+      case Input::Shape::kMissing: return Status::InvalidArgument(input() + " needs a 'shape'");
       case Input::Shape::kNotArray:
-        return Status::InvalidArgument("'shape' in " + input + " must be an array");
+        return Status::InvalidArgument("'shape' in " + input() + " must be an array");
       case Input::Shape::kBadElement:
-        return Status::InvalidArgument("'shape' in " + input +
+        return Status::InvalidArgument("'shape' in " + input() +
                                        " must hold non-negative integers");
       case Input::Shape::kOk: break;
     }
-    if (ElementCount(in.shape) < 0) {
-      return Status::InvalidArgument("'shape' in " + input + " is too large");
-    }
+    RETURN_IF_ERROR(CheckInputShape(in.name, in.shape));
     if (in.parameters_state == Field::kBad) {
-      return Status::InvalidArgument("'parameters' of " + input + " must be an object");
+      return Status::InvalidArgument("'parameters' of " + input() + " must be an object");
+    }
+    if (!in.refused_parameter.empty()) {
+      RETURN_IF_ERROR(CheckInputParameter(in.name, in.refused_parameter));
     }
     if (in.has_binary_size) {
       if (in.data != Input::Data::kNone) {
-        return Status::InvalidArgument(input + " has both 'data' and binary_data_size");
+        return Status::InvalidArgument(input() + " has both 'data' and binary_data_size");
       }
       if (!in.binary_size_ok) {
-        return Status::InvalidArgument(input +
+        return Status::InvalidArgument(input() +
                                        ": binary_data_size must be a non-negative integer");
       }
       Tensor tensor(in.name, type, in.shape);
@@ -522,7 +511,7 @@ class V2RequestReader final : public JsonHandler {
       return Status::Ok();
     }
     switch (in.data) {
-      case Input::Data::kNone: return Status::InvalidArgument(input + " needs 'data'");
+      case Input::Data::kNone: return Status::InvalidArgument(input() + " needs 'data'");
       case Input::Data::kStreamed:
         RETURN_IF_ERROR(in.builder->Finish());
         request_->inputs.push_back(std::move(*in.tensor));
@@ -564,7 +553,7 @@ class V2RequestReader final : public JsonHandler {
   bool OnOutput(const Event& e) {
     const std::string where = "outputs[" + std::to_string(output_.index) + "]";
     if (e.type == Event::kKey) {
-      key_ = std::string(e.s);
+      key_.assign(e.s);
       return true;
     }
     if (e.type == Event::kEndObject) {
@@ -665,6 +654,11 @@ StatusOr<std::unique_ptr<InferenceRequest>> ParseV2InferRequest(std::string_view
   return reader.Result();
 }
 
+// Triton's answer to binary outputs in JSON: ask for them as binary data.
+constexpr std::string_view kV2BinaryRemedy =
+    "ask for it as binary data (the output's parameter \"binary_data\": true, or the "
+    "request's \"binary_data_output\": true) or use gRPC";
+
 bool BinaryOutputs::Wants(const std::string& name) const {
   return all || std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -683,8 +677,12 @@ BinaryOutputs BinaryOutputsOf(const InferenceRequest& request) {
   return out;
 }
 
-EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
-                                       const BinaryOutputs& binary) {
+StatusOr<EncodedV2Response> WriteV2InferResponse(const InferenceResponse& response,
+                                                 const BinaryOutputs& binary) {
+  for (const Tensor& t : response.outputs) {
+    if (binary.Wants(t.name())) continue;
+    RETURN_IF_ERROR(CheckBytesAreText(std::span<const Tensor>(&t, 1), kV2BinaryRemedy));
+  }
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -737,22 +735,22 @@ EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
   return encoded;
 }
 
-std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>& versions) {
+std::string WriteV2ModelMetadata(const ModelMetadata& metadata) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
   w.Key("name");
-  WriteJsonString(&w, model.name);
+  WriteJsonString(&w, metadata.name);
   w.Key("versions");
   w.StartArray();
-  for (int64_t v : versions) WriteJsonString(&w, std::to_string(v));
+  for (const std::string& v : metadata.versions) WriteJsonString(&w, v);
   w.EndArray();
   w.Key("platform");
-  WriteJsonString(&w, model.platform);
+  WriteJsonString(&w, metadata.platform);
   w.Key("inputs");
-  WriteSpecs(model.signature.inputs, &w);
+  WriteSpecs(metadata.inputs, &w);
   w.Key("outputs");
-  WriteSpecs(model.signature.outputs, &w);
+  WriteSpecs(metadata.outputs, &w);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -790,34 +788,23 @@ std::string WriteV2ServerMetadata(std::string_view name, std::string_view versio
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-std::string WriteV2RepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only) {
+std::string WriteV2RepositoryIndex(const std::vector<IndexEntry>& index) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartArray();
-  for (const ModelEntry& m : models) {
-    if (m.versions.empty() && !ready_only) {
-      w.StartObject();
-      w.Key("name");
-      WriteJsonString(&w, m.name);
-      w.Key("state");
-      WriteJsonString(&w, ModelStateName(ModelState::kUnavailable));
-      w.Key("reason");
-      WriteJsonString(&w, m.reason);
-      w.EndObject();
-    }
-    for (const VersionEntry& v : m.versions) {
-      if (ready_only && v.state != ModelState::kReady) continue;
-      w.StartObject();
-      w.Key("name");
-      WriteJsonString(&w, m.name);
+  for (const IndexEntry& e : index) {
+    w.StartObject();
+    w.Key("name");
+    WriteJsonString(&w, e.name);
+    if (!e.version.empty()) {
       w.Key("version");
-      WriteJsonString(&w, std::to_string(v.version));
-      w.Key("state");
-      WriteJsonString(&w, ModelStateName(v.state));
-      w.Key("reason");
-      WriteJsonString(&w, v.reason);
-      w.EndObject();
+      WriteJsonString(&w, e.version);
     }
+    w.Key("state");
+    WriteJsonString(&w, ModelStateName(e.state));
+    w.Key("reason");
+    WriteJsonString(&w, e.reason);
+    w.EndObject();
   }
   w.EndArray();
   return std::string(buf.GetString(), buf.GetSize());

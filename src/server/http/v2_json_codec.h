@@ -9,6 +9,7 @@
 #include "core/inference_request.h"
 #include "core/model.h"
 #include "core/model_manager.h"
+#include "core/model_metadata.h"
 #include "core/status.h"
 
 namespace berth::http {
@@ -43,16 +44,18 @@ BinaryOutputs BinaryOutputsOf(const InferenceRequest& request);
 // The encoded response: `body` is the JSON document followed by the binary
 // outputs; `json_size` is the JSON part's length (the value of the
 // Inference-Header-Content-Length header) or body.size() when nothing is binary.
+// FailedPrecondition (400) if an output to be written as JSON `data` holds
+// a BYTES element that is not valid UTF-8, which a JSON string cannot
+// carry: the message tells the client to ask for it as binary data.
 struct EncodedV2Response {
   std::string body;
   size_t json_size = 0;
 };
-EncodedV2Response WriteV2InferResponse(const InferenceResponse& response,
-                                       const BinaryOutputs& binary = {});
+StatusOr<EncodedV2Response> WriteV2InferResponse(const InferenceResponse& response,
+                                                 const BinaryOutputs& binary = {});
 
-// {"name", "versions", "platform", "inputs", "outputs"} for `model`;
-// `versions` lists the model's READY versions.
-std::string WriteV2ModelMetadata(const Model& model, const std::vector<int64_t>& versions);
+// {"name", "versions", "platform", "inputs", "outputs"}.
+std::string WriteV2ModelMetadata(const ModelMetadata& metadata);
 
 // {"name": ..., "ready": ...} and, when not ready, "error": the reason.
 std::string WriteV2ModelReady(std::string_view name, bool ready, std::string_view reason);
@@ -60,7 +63,8 @@ std::string WriteV2ModelReady(std::string_view name, bool ready, std::string_vie
 std::string WriteV2ServerMetadata(std::string_view name, std::string_view version,
                                   const std::vector<std::string>& extensions);
 
-// [{"name", "version", "state", "reason"}] for every model version.
-std::string WriteV2RepositoryIndex(const std::vector<ModelEntry>& models, bool ready_only);
+// [{"name", "version", "state", "reason"}], one per entry of `index`;
+// "version" is left out for an entry without one.
+std::string WriteV2RepositoryIndex(const std::vector<IndexEntry>& index);
 
 }  // namespace berth::http

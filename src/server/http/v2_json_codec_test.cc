@@ -127,13 +127,30 @@ TEST(ParseV2InferRequestTest, BadDatatypeOrShape) {
             "'shape' in input 'a' must be an array");
   EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [-1],
                                     "data": [1]})")),
-            "'shape' in input 'a' must hold non-negative integers");
+            "input 'a' has a negative dimension in shape [-1]");
   EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1.0],
                                     "data": [1]})")),
             "'shape' in input 'a' must hold non-negative integers");
   EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32",
                                     "shape": [4294967296, 4294967296], "data": []})")),
-            "'shape' in input 'a' is too large");
+            "input 'a' has a shape too large: [4294967296, 4294967296]");
+}
+
+// As gRPC does (core/request_validator.h's CheckInputParameter), whichever
+// member of the input comes first.
+TEST(ParseV2InferRequestTest, SharedMemoryIsUnimplemented) {
+  for (const char* input :
+       {R"({"name": "a", "datatype": "FP32", "shape": [1],
+            "parameters": {"shared_memory_region": "r0"}})",
+        R"({"parameters": {"shared_memory_byte_size": 4}, "datatype": "FP32", "shape": [1],
+            "name": "a"})"}) {
+    auto r = ParseV2InferRequest(OneInput(input));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Status::Code::kUnimplemented);
+    EXPECT_EQ(r.status().message(),
+              "input 'a' uses shared memory, which Berth does not support; send the data in the "
+              "request");
+  }
 }
 
 TEST(ParseV2InferRequestTest, DataErrorsNameTheInput) {
@@ -442,7 +459,7 @@ TEST(V2CodecRoundTripTest, EveryDatatype) {
   response.model_name = "m";
   response.model_version = "1";
   response.outputs = (*request)->inputs;
-  const std::string out = WriteV2InferResponse(response).body;
+  const std::string out = WriteV2InferResponse(response).value().body;
 
   rapidjson::Document doc;
   doc.Parse<kJsonParseFlags>(out.data(), out.size());
@@ -473,7 +490,7 @@ TEST(WriteV2InferResponseTest, ExactJson) {
   Tensor label("label", DataType::kBytes, {1});
   label.strings() = {"a\nb"};
   r.outputs.push_back(label);
-  auto encoded = WriteV2InferResponse(r);
+  auto encoded = WriteV2InferResponse(r).value();
   EXPECT_EQ(encoded.body,
             R"({"model_name":"add","model_version":"3","id":"req-\"7\"","outputs":[)"
             R"({"name":"sum","datatype":"FP32","shape":[2],"data":[0.1,2.5]},)"
@@ -485,12 +502,13 @@ TEST(WriteV2InferResponseTest, NoIdNoOutputsAndParameters) {
   InferenceResponse r;
   r.model_name = "m";
   r.model_version = "1";
-  EXPECT_EQ(WriteV2InferResponse(r).body, R"({"model_name":"m","model_version":"1","outputs":[]})");
+  EXPECT_EQ(WriteV2InferResponse(r).value().body,
+            R"({"model_name":"m","model_version":"1","outputs":[]})");
   r.parameters["n"] = int64_t{3};
   r.parameters["b"] = true;
   r.parameters["s"] = std::string("x");
   r.parameters["d"] = 0.25;
-  EXPECT_EQ(WriteV2InferResponse(r).body,
+  EXPECT_EQ(WriteV2InferResponse(r).value().body,
             R"({"model_name":"m","model_version":"1",)"
             R"("parameters":{"b":true,"d":0.25,"n":3,"s":"x"},"outputs":[]})");
 }
@@ -501,7 +519,7 @@ TEST(WriteV2InferResponseTest, ScalarAndZeroSizeOutputs) {
   r.model_version = "1";
   r.outputs.push_back(Fp32("s", {}, {7.0f}));
   r.outputs.push_back(Fp32("z", {0, 4}, {}));
-  EXPECT_EQ(WriteV2InferResponse(r).body,
+  EXPECT_EQ(WriteV2InferResponse(r).value().body,
             R"({"model_name":"m","model_version":"1","outputs":[)"
             R"({"name":"s","datatype":"FP32","shape":[],"data":[7]},)"
             R"({"name":"z","datatype":"FP32","shape":[0,4],"data":[]}]})");
@@ -515,7 +533,7 @@ TEST(WriteV2InferResponseTest, BinaryOutputs) {
   r.outputs.push_back(Fp32("z", {1}, {2.0f}));
   BinaryOutputs binary;
   binary.names = {"z"};
-  auto encoded = WriteV2InferResponse(r, binary);
+  auto encoded = WriteV2InferResponse(r, binary).value();
   const std::string json =
       R"({"model_name":"m","model_version":"1","outputs":[)"
       R"({"name":"y","datatype":"FP32","shape":[1],"data":[1]},)"
@@ -526,6 +544,39 @@ TEST(WriteV2InferResponseTest, BinaryOutputs) {
   float z;
   std::memcpy(&z, encoded.body.data() + json.size(), 4);
   EXPECT_EQ(z, 2.0f);
+}
+
+// A JSON string holds only UTF-8: written raw, such bytes would make the
+// whole response invalid JSON. Triton's clients ask for them as binary data.
+TEST(WriteV2InferResponseTest, BytesThatAreNotUtf8AreRefusedUnlessBinary) {
+  InferenceResponse r;
+  r.model_name = "m";
+  r.model_version = "1";
+  Tensor text("text", DataType::kBytes, {2});
+  text.strings() = {"caf\xc3\xa9", "ok"};
+  Tensor blob("blob", DataType::kBytes, {2});
+  blob.strings() = {"ok", std::string("\xff\x00\xfe", 3)};
+  r.outputs = {text, blob};
+
+  auto refused = WriteV2InferResponse(r);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "output 'blob' holds a BYTES element that is not valid UTF-8 (flat index 1), which a "
+            "JSON string cannot carry; ask for it as binary data (the output's parameter "
+            "\"binary_data\": true, or the request's \"binary_data_output\": true) or use gRPC");
+
+  BinaryOutputs binary;
+  binary.names = {"blob"};
+  auto encoded = WriteV2InferResponse(r, binary);
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  const std::string json = encoded->body.substr(0, encoded->json_size);
+  EXPECT_THAT(json, HasSubstr("{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[2],"
+                              "\"data\":[\"caf\xc3\xa9\",\"ok\"]}"));
+  rapidjson::Document doc;
+  EXPECT_TRUE(ParseJson(json, &doc).ok());
+  EXPECT_EQ(encoded->body.substr(encoded->json_size),
+            std::string("\x02\0\0\0ok\x03\0\0\0\xff\0\xfe", 13));
 }
 
 TEST(BinaryOutputsTest, FromRequestParameters) {
@@ -547,12 +598,13 @@ TEST(BinaryOutputsTest, FromRequestParameters) {
 // ---- metadata and index ----------------------------------------------------
 
 TEST(WriteV2MetadataTest, ModelMetadata) {
-  Model m;
+  ModelMetadata m;
   m.name = "iris";
+  m.versions = {"1", "2"};
   m.platform = "onnxruntime_onnx";
-  m.signature.inputs = {{"x", DataType::kFp32, {-1, 4}}};
-  m.signature.outputs = {{"label", DataType::kInt64, {-1}}};
-  EXPECT_EQ(WriteV2ModelMetadata(m, {1, 2}),
+  m.inputs = {{"x", DataType::kFp32, {-1, 4}}};
+  m.outputs = {{"label", DataType::kInt64, {-1}}};
+  EXPECT_EQ(WriteV2ModelMetadata(m),
             R"({"name":"iris","versions":["1","2"],"platform":"onnxruntime_onnx",)"
             R"("inputs":[{"name":"x","datatype":"FP32","shape":[-1,4]}],)"
             R"("outputs":[{"name":"label","datatype":"INT64","shape":[-1]}]})");
@@ -563,26 +615,18 @@ TEST(WriteV2MetadataTest, ServerMetadata) {
             R"({"name":"berth","version":"0.1.0","extensions":["binary_tensor_data"]})");
 }
 
+// Which entries an index holds is RepositoryIndex's (core/model_metadata);
+// the codec writes each, leaving out the version of a model without one.
 TEST(WriteV2MetadataTest, RepositoryIndex) {
-  ModelEntry broken;
-  broken.name = "broken";
-  broken.reason = "bad \"config\"";
-  ModelEntry good;
-  good.name = "good";
-  VersionEntry v1;
-  v1.version = 1;
-  v1.state = ModelState::kUnavailable;
-  v1.reason = "corrupt";
-  VersionEntry v2;
-  v2.version = 2;
-  v2.state = ModelState::kReady;
-  good.versions = {v1, v2};
-  EXPECT_EQ(WriteV2RepositoryIndex({broken, good}, false),
+  const std::vector<IndexEntry> index = {
+      {"broken", "", ModelState::kUnavailable, "bad \"config\""},
+      {"good", "1", ModelState::kUnavailable, "corrupt"},
+      {"good", "2", ModelState::kReady, ""},
+  };
+  EXPECT_EQ(WriteV2RepositoryIndex(index),
             R"([{"name":"broken","state":"UNAVAILABLE","reason":"bad \"config\""},)"
             R"({"name":"good","version":"1","state":"UNAVAILABLE","reason":"corrupt"},)"
             R"({"name":"good","version":"2","state":"READY","reason":""}])");
-  EXPECT_EQ(WriteV2RepositoryIndex({broken, good}, true),
-            R"([{"name":"good","version":"2","state":"READY","reason":""}])");
 }
 
 }  // namespace

@@ -68,14 +68,6 @@ StatusOr<size_t> JsonHeaderSize(const HttpRequest& req) {
   return size;
 }
 
-std::vector<int64_t> ReadyVersions(const ModelEntry& entry) {
-  std::vector<int64_t> out;
-  for (const auto& v : entry.versions) {
-    if (v.state == ModelState::kReady) out.push_back(v.version);
-  }
-  return out;
-}
-
 }  // namespace
 
 void RegisterV2Routes(const ServerContext* ctx, Router* router) {
@@ -91,13 +83,9 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   });
 
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
-    auto model = ctx->models->Resolve(PathParam(p, "model"), PathParam(p, "version"));
-    if (!model.ok()) return reply(ErrorResponse(model.status()));
-    std::vector<int64_t> versions{(*model)->version};
-    if (PathParam(p, "version").empty()) {
-      if (auto entry = ctx->models->Find(PathParam(p, "model"))) versions = ReadyVersions(*entry);
-    }
-    reply(JsonResponse(200, WriteV2ModelMetadata(**model, versions)));
+    auto metadata = GetModelMetadata(*ctx->models, PathParam(p, "model"), PathParam(p, "version"));
+    if (!metadata.ok()) return reply(ErrorResponse(metadata.status()));
+    reply(JsonResponse(200, WriteV2ModelMetadata(*metadata)));
   };
   router->Add("GET", "/v2/models/{model}", metadata);
   router->Add("GET", "/v2/models/{model}/versions/{version}", metadata);
@@ -130,12 +118,13 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
         [reply = std::move(reply), binary = std::move(binary)](
             StatusOr<InferenceResponse> response) {
           if (!response.ok()) return reply(ErrorResponse(response.status()));
-          EncodedV2Response encoded = WriteV2InferResponse(*response, binary);
-          HttpResponse r = JsonResponse(200, std::move(encoded.body));
+          auto encoded = WriteV2InferResponse(*response, binary);
+          if (!encoded.ok()) return reply(ErrorResponse(encoded.status()));
+          HttpResponse r = JsonResponse(200, std::move(encoded->body));
           r.headers.emplace_back(kModelVersionHeader, response->model_version);
-          if (encoded.json_size != r.body.size()) {
+          if (encoded->json_size != r.body.size()) {
             r.content_type = "application/octet-stream";
-            r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded.json_size));
+            r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded->json_size));
           }
           reply(std::move(r));
         },
@@ -147,7 +136,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   auto index = [ctx](HttpRequest& req, const PathParams&, Reply reply) {
     auto ready_only = ParseIndexRequest(req.body);
     if (!ready_only.ok()) return reply(ErrorResponse(ready_only.status()));
-    reply(JsonResponse(200, WriteV2RepositoryIndex(ctx->models->List(), *ready_only)));
+    const std::vector<IndexEntry> entries = RepositoryIndex(ctx->models->List(), *ready_only);
+    reply(JsonResponse(200, WriteV2RepositoryIndex(entries)));
   };
   router->Add("POST", "/v2/repository/index", index);
   router->Add("GET", "/v2/repository/index", index);
