@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backends/backend.h"
+#include "core/memory_budget.h"
 #include "core/model_config.h"
 #include "core/scheduler.h"
 
@@ -23,6 +24,10 @@ struct Model {
   std::string platform;       // e.g. "onnxruntime_onnx"
   ModelConfig config;
   ModelSignature signature;   // what clients see: config declarations reconciled with the file
+  // What --memory-budget holds for this version (null when the version was
+  // loaded without a budget). Declared before the backend so that it is
+  // returned only once the session is gone.
+  std::unique_ptr<MemoryBudget::Reservation> memory;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Scheduler> scheduler;
 

@@ -14,6 +14,7 @@
 #include "core/model_name.h"
 #include "core/dynamic_batcher.h"
 #include "core/scheduler.h"
+#include "core/warmup.h"
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/version_policy.h"
@@ -34,12 +35,36 @@ bool ParseVersionDir(const std::string& name, int64_t* version) {
 // Where a pushed version records what the directory alone cannot say.
 constexpr const char* kVersionRecordFile = "berth-version.json";
 
-VersionEntry Unavailable(int64_t version, std::string reason) {
+VersionEntry Unavailable(int64_t version, std::string reason,
+                         LoadFailure failure = LoadFailure::kLoad) {
   VersionEntry v;
   v.version = version;
   v.state = ModelState::kUnavailable;
   v.reason = std::move(reason);
+  v.failure = failure;
   return v;
+}
+
+// What the reason of a version refused for `failure` starts with.
+constexpr std::string_view kWarmupFailed = "failed its warm-up request: ";
+
+// The status a change that needed `target` (not READY) answers with.
+Status CannotServe(const std::string& name, int64_t version, const VersionEntry* target,
+                   const std::string& unchanged) {
+  const std::string which = "version " + std::to_string(version) + " of model '" + name + "'";
+  if (target == nullptr) {
+    return Status::FailedPrecondition(which + " cannot serve (it is not in the repository); " +
+                                      unchanged);
+  }
+  switch (target->failure) {
+    case LoadFailure::kMemoryBudget:
+      return Status::ResourceExhausted(target->reason + "; " + unchanged);
+    case LoadFailure::kWarmup:
+      return Status::FailedPrecondition(which + " " + target->reason + "; " + unchanged);
+    default:
+      return Status::FailedPrecondition(which + " cannot serve (" + target->reason + "); " +
+                                        unchanged);
+  }
 }
 
 }  // namespace
@@ -119,7 +144,10 @@ Status ModelRepository::LoadAllOrThrow() {
   for (const auto& name : names) {
     Status s = LoadModelLocked(name, nullptr, nullptr);
     // At start-up a failed model is published as UNAVAILABLE, never fatal.
-    if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
+    if (!s.ok() && s.code() != Status::Code::kFailedPrecondition &&
+        s.code() != Status::Code::kResourceExhausted) {
+      return s;
+    }
   }
   return Status::Ok();
 }
@@ -306,11 +334,9 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
     for (int64_t v : targets) {
       const VersionEntry* target = entry.FindVersion(v);
       if (target == nullptr || target->state != ModelState::kReady) {
-        const std::string why = target == nullptr ? "it is not in the repository" : target->reason;
-        return Status::FailedPrecondition(
-            "version " + std::to_string(v) + " of model '" + name + "' cannot serve (" + why +
-            "); " + (change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'") +
-            " is unchanged");
+        const std::string what =
+            change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'";
+        return CannotServe(name, v, target, what + " is unchanged");
       }
     }
     if (status_change) {
@@ -350,7 +376,14 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
                              {"version", std::to_string(change->version)},
                              {"action", change->action},
                              {"actor", change->actor}});
-  } else if (entry.LatestReady() == nullptr) {
+  }
+  // A load that left no version READY because the memory budget refused one
+  // says so with ResourceExhausted, as a promotion would.
+  const bool over_budget =
+      entry.LatestReady() == nullptr &&
+      std::any_of(entry.versions.begin(), entry.versions.end(),
+                  [](const VersionEntry& v) { return v.failure == LoadFailure::kMemoryBudget; });
+  if (change == nullptr && entry.LatestReady() == nullptr) {
     auto current = manager_->Find(name);
     if (current && current->LatestReady() != nullptr) {
       std::string why = entry.reason;
@@ -358,14 +391,19 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
       const std::string serving = std::to_string(current->LatestReady()->version);
       LOG_WARN("reload produced no ready version; keeping the serving one",
                {{"model", name}, {"serving_version", serving}, {"reason", why}});
-      return Status::FailedPrecondition("model '" + name +
-                                        "' was not reloaded, no version could be loaded (" + why +
-                                        "); version " + serving + " keeps serving");
+      return Status(over_budget ? Status::Code::kResourceExhausted
+                                : Status::Code::kFailedPrecondition,
+                    "model '" + name + "' was not reloaded, no version could be loaded (" + why +
+                        "); version " + serving + " keeps serving");
     }
   }
   for (const auto& v : entry.versions) {
     if (v.state == ModelState::kReady) {
-      LOG_INFO("loaded model", {{"model", name}, {"version", std::to_string(v.version)}});
+      LOG_INFO("loaded model",
+               {{"model", name},
+                {"version", std::to_string(v.version)},
+                {"memory_bytes",
+                 std::to_string(v.model->memory ? v.model->memory->bytes() : 0)}});
     } else {
       LOG_WARN("model version unavailable",
                {{"model", name}, {"version", std::to_string(v.version)}, {"reason", v.reason}});
@@ -380,7 +418,16 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
   if (!entry.reason.empty()) {
     LOG_WARN("model unavailable", {{"model", name}, {"reason", entry.reason}});
   }
+  std::string refused;
+  for (const auto& v : entry.versions) {
+    if (v.failure == LoadFailure::kMemoryBudget) refused = v.reason;
+  }
   manager_->Set(std::move(entry));
+  // Published all the same (UNAVAILABLE with the reason, as at start-up),
+  // but the caller learns that nothing could be loaded.
+  if (change == nullptr && over_budget) {
+    return Status::ResourceExhausted("model '" + name + "' has no version loaded: " + refused);
+  }
   return Status::Ok();
 }
 
@@ -765,8 +812,14 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   // that does not match the model's signature never reaches the table.
   VersionEntry trial = LoadVersionFiles(config, factory->second, version, staging);
   std::string refusal;
+  if (trial.failure == LoadFailure::kMemoryBudget) {
+    fs::remove_all(staging, ec);
+    return Status::ResourceExhausted("version " + std::to_string(version) + " of model '" + name +
+                                     "' was not stored: " + trial.reason);
+  }
   if (trial.state != ModelState::kReady) {
-    refusal = "the artifact does not load: " + trial.reason;
+    refusal = trial.failure == LoadFailure::kWarmup ? "it " + trial.reason
+                                                    : "the artifact does not load: " + trial.reason;
   } else if (!allow_signature_change) {
     if (auto current = manager_->Find(name)) {
       if (const VersionEntry* serving = current->Default();
@@ -932,6 +985,23 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
     }
     return Unavailable(version, "missing " + relative.string());
   }
+  // The budget is checked against the artifact's size before anything is
+  // read; the reservation then travels with the Model and is returned when
+  // the version is destroyed.
+  const std::string what = "version " + std::to_string(version) + " of model '" + config.name + "'";
+  uint64_t artifact_bytes = fs::file_size(file, ec);
+  if (ec) artifact_bytes = 0;
+  const std::string budget_key = config.name + "/" + std::to_string(version) + ":" +
+                                 std::to_string(artifact_bytes);
+  std::unique_ptr<MemoryBudget::Reservation> memory;
+  if (memory_budget_ != nullptr) {
+    auto reserved = memory_budget_->Reserve(budget_key, what, artifact_bytes);
+    if (!reserved.ok()) {
+      return Unavailable(version, reserved.status().message(), LoadFailure::kMemoryBudget);
+    }
+    memory = std::move(reserved).value();
+  }
+  const uint64_t resident_before = ResidentBytes();
   auto backend = factory->Load(config, file);
   if (!backend.ok()) return Unavailable(version, Scrub(backend.status().message()));
   auto signature = ResolveSignature(config, (*backend)->signature());
@@ -946,6 +1016,17 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
   model->backend = std::move(backend).value();
   model->scheduler = config.dynamic_batching ? CreateDynamicBatcher(model.get())
                                               : CreateDirectScheduler();
+  // Before the version is published: the first client request must not pay
+  // the session's first run, and a version that cannot answer never serves.
+  if (Status warm = WarmUp(*model); !warm.ok()) {
+    return Unavailable(version, std::string(kWarmupFailed) + warm.message(), LoadFailure::kWarmup);
+  }
+  if (memory != nullptr) {
+    const uint64_t resident_after = ResidentBytes();
+    const uint64_t growth = resident_after > resident_before ? resident_after - resident_before : 0;
+    memory_budget_->RecordMeasured(budget_key, artifact_bytes, growth, memory.get());
+    model->memory = std::move(memory);
+  }
   VersionEntry v;
   v.version = version;
   v.state = ModelState::kReady;

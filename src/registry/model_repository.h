@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/memory_budget.h"
 #include "core/model_manager.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
@@ -77,9 +78,10 @@ class ModelRepository {
   // Points `change.alias` of a loaded model at `version`: loads the version
   // (whatever the version policy says) and publishes the alias only once the
   // version is READY and the store has recorded the move with its audit
-  // record. A version that does not load is never switched to:
-  // FailedPrecondition with the reason, and the alias stays. `previous` gets
-  // the version the alias pointed at before.
+  // record. A version that does not load or fails its warm-up request is
+  // never switched to: FailedPrecondition with the reason, and the alias
+  // stays; one that would not fit the memory budget: ResourceExhausted.
+  // `previous` gets the version the alias pointed at before.
   Status Promote(const std::string& name, int64_t version, AliasChange change,
                  std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Splits `change.alias` of a loaded model over `split` (at least two
@@ -128,6 +130,10 @@ class ModelRepository {
   // it whatever the policy).
   Status SetVersionStatus(const std::string& name, int64_t version, VersionStatus to,
                           AliasChange change) LOCKS_EXCLUDED(mu_);
+
+  // Checks every load from now on against `budget` (not owned; must outlive
+  // the repository), or none when null. Set before LoadAll().
+  void SetMemoryBudget(MemoryBudget* budget) { memory_budget_ = budget; }
 
   const std::filesystem::path& root() const { return root_; }
   RegistryStore* store() const { return store_; }
@@ -190,7 +196,8 @@ class ModelRepository {
   // loaded from its files.
   VersionEntry LoadVersion(const ModelConfig& config, BackendFactory* factory, int64_t version,
                            const std::optional<ModelEntry>& current) EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // From <root>/<model>/<version>/, or from `dir` if it is not empty.
+  // From <root>/<model>/<version>/, or from `dir` if it is not empty: the
+  // memory budget checked first, then loaded and warmed up (core/warmup.h).
   VersionEntry LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
                                 int64_t version, const std::filesystem::path& dir = {});
 
@@ -198,6 +205,7 @@ class ModelRepository {
   const std::map<std::string, BackendFactory*> factories_;
   ModelManager* const manager_;
   RegistryStore* const store_;
+  MemoryBudget* memory_budget_ = nullptr;
   // Serialises loads, unloads and polls, so that two of them never race to
   // publish the same model.
   std::mutex mu_;

@@ -150,7 +150,74 @@ std::string ColonBeforeLists(const std::string& text) {
   return out;
 }
 
+triton::DataType ToTriton(DataType t) {
+  switch (t) {
+    case DataType::kBool: return triton::TYPE_BOOL;
+    case DataType::kUint8: return triton::TYPE_UINT8;
+    case DataType::kUint16: return triton::TYPE_UINT16;
+    case DataType::kUint32: return triton::TYPE_UINT32;
+    case DataType::kUint64: return triton::TYPE_UINT64;
+    case DataType::kInt8: return triton::TYPE_INT8;
+    case DataType::kInt16: return triton::TYPE_INT16;
+    case DataType::kInt32: return triton::TYPE_INT32;
+    case DataType::kInt64: return triton::TYPE_INT64;
+    case DataType::kFp16: return triton::TYPE_FP16;
+    case DataType::kFp32: return triton::TYPE_FP32;
+    case DataType::kFp64: return triton::TYPE_FP64;
+    case DataType::kBytes: return triton::TYPE_STRING;
+    case DataType::kInvalid: break;
+  }
+  return triton::TYPE_INVALID;
+}
+
+template <typename Tensor>
+void SetDims(const TensorSpec& spec, bool batching, Tensor* out) {
+  out->set_name(spec.name);
+  out->set_data_type(ToTriton(spec.datatype));
+  const size_t skip = batching && !spec.shape.empty() ? 1 : 0;
+  for (size_t i = skip; i < spec.shape.size(); ++i) out->add_dims(spec.shape[i]);
+}
+
 }  // namespace
+
+triton::ModelConfig ToTritonConfig(const Model& model) {
+  const ModelConfig& c = model.config;
+  triton::ModelConfig out;
+  out.set_name(model.name);
+  out.set_platform("onnxruntime_onnx");
+  out.set_backend("onnxruntime");
+  out.set_default_model_filename("model.onnx");
+  out.set_max_batch_size(static_cast<int32_t>(c.max_batch_size));
+  const bool batching = c.max_batch_size > 0;
+  auto* policy = out.mutable_version_policy();
+  switch (c.version_policy.kind) {
+    case VersionPolicy::Kind::kLatest:
+      policy->mutable_latest()->set_num_versions(static_cast<uint32_t>(c.version_policy.latest));
+      break;
+    case VersionPolicy::Kind::kAll: policy->mutable_all(); break;
+    case VersionPolicy::Kind::kSpecific:
+      for (int64_t v : c.version_policy.specific) policy->mutable_specific()->add_versions(v);
+      break;
+  }
+  for (const TensorSpec& s : model.signature.inputs) SetDims(s, batching, out.add_input());
+  for (const TensorSpec& s : model.signature.outputs) SetDims(s, batching, out.add_output());
+  if (c.dynamic_batching) {
+    auto* d = out.mutable_dynamic_batching();
+    for (int64_t size : c.dynamic_batching->preferred_batch_sizes) {
+      d->add_preferred_batch_size(static_cast<int32_t>(size));
+    }
+    d->set_max_queue_delay_microseconds(
+        static_cast<uint64_t>(c.dynamic_batching->max_queue_delay_microseconds));
+  }
+  auto* group = out.add_instance_group();
+  group->set_name(model.name);
+  group->set_kind(triton::ModelInstanceGroup::KIND_CPU);
+  group->set_count(c.instance_count);
+  auto& parameters = *out.mutable_parameters();
+  parameters["intra_op_thread_count"].set_string_value(std::to_string(c.onnxruntime.intra_op_threads));
+  parameters["inter_op_thread_count"].set_string_value(std::to_string(c.onnxruntime.inter_op_threads));
+  return out;
+}
 
 StatusOr<TritonConfig> ParseTritonConfig(const std::string& text) {
   triton::ModelConfig in;

@@ -16,8 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "core/model.h"
 #include "core/model_config.h"
 #include "core/status.h"
+#include "registry/triton_model_config.pb.h"
 
 namespace berth {
 
@@ -27,5 +29,11 @@ struct TritonConfig {
 };
 
 StatusOr<TritonConfig> ParseTritonConfig(const std::string& text);
+
+// The configuration a loaded version runs with, in Triton's form (the model
+// configuration extension: GET /v2/models/{m}/config, gRPC ModelConfig):
+// its resolved signature with dims as Triton has them (no batch dimension
+// when the model batches), policy, batching and instances.
+triton::ModelConfig ToTritonConfig(const Model& model);
 
 }  // namespace berth

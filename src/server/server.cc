@@ -65,14 +65,17 @@ struct Server::State {
       : options(std::move(o)),
         onnxruntime(CreateOnnxRuntimeFactory()),
         store_status(PrepareRepository()),
+        memory_budget(options.memory_budget_bytes, options.memory_factor),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
         inference(&models, &metrics),
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
+    repository.SetMemoryBudget(&memory_budget);
     context.inference = &inference;
     context.models = &models;
     context.repository = &repository;
+    context.memory_budget = &memory_budget;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.allow_remote_admin = options.allow_remote_admin;
@@ -101,6 +104,9 @@ struct Server::State {
   std::unique_ptr<BackendFactory> onnxruntime;
   std::unique_ptr<RegistryStore> store;
   Status store_status;
+  // Before models: the versions it accounts for return their reservations
+  // when they are destroyed.
+  MemoryBudget memory_budget;
   // Before models: it observes the table, and a scheduler still running a
   // request when the server is destroyed reports it to the metrics as its
   // models are destroyed, so it must outlive them.

@@ -43,6 +43,11 @@ struct ServerOptions {
   // >0: rescan the repository this often and load, reload or unload models
   // whose directories changed (new versions go live without a restart).
   int repository_poll_secs = 0;
+  // Memory the loaded model versions may hold (--memory-budget); 0: no
+  // limit. See core/memory_budget.h.
+  uint64_t memory_budget_bytes = 0;
+  // A version not measured yet needs its artifact's bytes times this.
+  double memory_factor = 2.0;
   // A cloud container contract served beside the v2 routes (--platform,
   // --default-model); see server/platform.h.
   PlatformOptions platform;

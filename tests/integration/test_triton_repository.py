@@ -123,3 +123,33 @@ def test_both_a_berth_and_a_triton_config_is_refused(
             assert "both config.yaml and config.pbtxt exist" in entry["reason"]
         finally:
             client.close()
+
+
+def test_model_config_extension_over_http_and_grpc(triton_server: BerthServer) -> None:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    http = httpclient.InferenceServerClient(triton_server.address)
+    grpc = grpcclient.InferenceServerClient(triton_server.grpc_address())
+    try:
+        rest = http.get_model_config("iris_triton")
+        assert rest["name"] == "iris_triton"
+        assert rest["platform"] == "onnxruntime_onnx" and rest["backend"] == "onnxruntime"
+        assert rest["max_batch_size"] == 64
+        # As Triton shows them: dims without the batch dimension, as numbers.
+        assert [(i["name"], i["data_type"], i["dims"]) for i in rest["input"]] == [("X", "TYPE_FP32", [4])]
+        assert [(o["name"], o["dims"]) for o in rest["output"]] == [("label", []), ("probabilities", [3])]
+        assert rest["dynamic_batching"]["max_queue_delay_microseconds"] == 100
+        assert rest["instance_group"][0]["kind"] == "KIND_CPU"
+        assert http.get_model_config("iris_triton", model_version="1") == rest
+        # tritonclient.grpc decodes the reply with Triton's own ModelConfig message.
+        config = grpc.get_model_config("iris_triton", as_json=True)["config"]
+        assert config["name"] == "iris_triton" and config["max_batch_size"] == 64
+        assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [("X", "TYPE_FP32", ["4"])]
+        with pytest.raises(InferenceServerException, match="not in the repository"):
+            http.get_model_config("no_such_model")
+        with pytest.raises(InferenceServerException, match="not in the repository"):
+            grpc.get_model_config("no_such_model")
+    finally:
+        http.close()
+        grpc.close()

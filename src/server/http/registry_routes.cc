@@ -299,6 +299,11 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     WriteJsonString(&w, VersionState(live, record));
     w.Key("reason");
     WriteJsonString(&w, live ? live->reason : "");
+    if (live != nullptr && live->model != nullptr && live->model->memory != nullptr) {
+      // What the version holds against --memory-budget.
+      w.Key("memory_bytes");
+      w.Uint64(live->model->memory->bytes());
+    }
     w.Key("aliases");
     w.StartArray();
     if (entry) {
@@ -519,7 +524,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
               });
   router->Add("POST", "/v2/registry/models/{model}/versions",
@@ -529,7 +534,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 const std::string name(PathParam(p, "model"));
                 auto version = ctx->Push(req.peer, name, push->artifact, push->metadata_json,
                                          push->allow_signature_change);
-                if (!version.ok()) return reply(ErrorResponse(version.status()));
+                if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 rapidjson::StringBuffer buf;
                 JsonWriter w(buf);
                 w.StartObject();
@@ -547,7 +552,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->SetShadow(req.peer, name, shadow->version, shadow->percent,
                                            shadow->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 rapidjson::StringBuffer buf;
                 JsonWriter w(buf);
                 w.StartObject();
@@ -570,7 +575,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Split(req.peer, name, split->split, split->alias,
                                        split->sticky_key, split->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, split->alias, *done));
               });
   // Archive, restore and delete answer {"model", "version", "state"}: the
@@ -583,7 +588,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
       auto version = ParseVersionNumber(PathParam(p, "version"));
       if (!version.ok()) return reply(ErrorResponse(version.status()));
       Status s = ctx->SetVersionStatus(req.peer, name, *version, to, body->force, body->reason);
-      if (!s.ok()) return reply(ErrorResponse(s));
+      if (!s.ok()) return reply(ChangeErrorResponse(s));
       const std::optional<ModelEntry> entry = ctx->models->Find(name);
       const VersionEntry* live = entry ? entry->FindVersion(*version) : nullptr;
       VersionRecord record;
@@ -613,7 +618,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Rollback(req.peer, name, move->alias, move->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
               });
 }
