@@ -710,6 +710,7 @@ TEST_F(ModelRepositoryTest, ArchiveAndDeleteNeedAStoreAndAKnownVersion) {
             Status::Code::kInvalidArgument);
   EXPECT_EQ(with_store.SetVersionStatus("add", 1, VersionStatus::kActive, {}).code(),
             Status::Code::kAborted);  // not archived
+}
 
 // ---- warm-up (core/warmup.h) and --memory-budget (core/memory_budget.h) ----
 
