@@ -127,21 +127,27 @@ HttpClient::HttpClient(ServerUrl url, std::chrono::milliseconds timeout)
     : url_(std::move(url)), timeout_(timeout) {}
 
 StatusOr<HttpResponse> HttpClient::Get(std::string_view target) const {
-  return Send(/*post=*/false, target, {}, {}, {});
+  return Send("GET", target, {}, {}, {});
 }
 
 StatusOr<HttpResponse> HttpClient::Post(std::string_view target,
                                         std::string_view json_body) const {
-  return Send(/*post=*/true, target, std::string(json_body), "application/json", {});
+  return Send("POST", target, std::string(json_body), "application/json", {});
+}
+
+StatusOr<HttpResponse> HttpClient::Delete(std::string_view target,
+                                          std::string_view json_body) const {
+  return Send("DELETE", target, std::string(json_body), "application/json", {});
 }
 
 StatusOr<HttpResponse> HttpClient::Post(std::string_view target, std::string body,
                                         std::string_view content_type,
                                         const HttpHeaders& headers) const {
-  return Send(/*post=*/true, target, std::move(body), content_type, headers);
+  return Send("POST", target, std::move(body), content_type, headers);
 }
 
-StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target, std::string body,
+StatusOr<HttpResponse> HttpClient::Send(std::string_view method, std::string_view target,
+                                        std::string body,
                                         std::string_view content_type,
                                         const HttpHeaders& headers) const {
   for (const auto& [name, value] : headers) {
@@ -182,7 +188,8 @@ StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target, std:
   }
   if (ec) return Status::Unavailable("cannot connect to " + url_.text + ": " + ec.message());
 
-  bhttp::request<bhttp::string_body> request{post ? bhttp::verb::post : bhttp::verb::get,
+  const bool has_body = method != "GET";
+  bhttp::request<bhttp::string_body> request{bhttp::string_to_verb({method.data(), method.size()}),
                                              url_.path_prefix + std::string(target), 11};
   std::string host = url_.host.find(':') == std::string::npos ? url_.host : "[" + url_.host + "]";
   if (url_.port != 80) host += ":" + std::to_string(url_.port);
@@ -190,7 +197,7 @@ StatusOr<HttpResponse> HttpClient::Send(bool post, std::string_view target, std:
   request.set(bhttp::field::user_agent, std::string("berth/") + kBerthVersion);
   request.set(bhttp::field::accept, "application/json");
   for (const auto& [name, value] : headers) request.set(name, value);
-  if (post) {
+  if (has_body) {
     request.set(bhttp::field::content_type, std::string(content_type));
     request.body() = std::move(body);
   }

@@ -60,6 +60,8 @@ class HttpClient {
   // deadline passes, or the answer is not HTTP or too large.
   StatusOr<HttpResponse> Get(std::string_view target) const;
   StatusOr<HttpResponse> Post(std::string_view target, std::string_view json_body) const;
+  // A DELETE with a JSON body.
+  StatusOr<HttpResponse> Delete(std::string_view target, std::string_view json_body) const;
 
   // A POST of `body` as `content_type`, with `headers` added (names and
   // values must not hold CR or LF). The body is sent whole with its
@@ -69,7 +71,8 @@ class HttpClient {
                               std::string_view content_type, const HttpHeaders& headers) const;
 
  private:
-  StatusOr<HttpResponse> Send(bool post, std::string_view target, std::string body,
+  // `method` is GET (no body is sent), POST or DELETE.
+  StatusOr<HttpResponse> Send(std::string_view method, std::string_view target, std::string body,
                               std::string_view content_type, const HttpHeaders& headers) const;
 
   ServerUrl url_;

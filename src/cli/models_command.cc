@@ -27,9 +27,12 @@ const char kModelsSynopsis[] = R"(Usage:
   berth models push     --url URL --name NAME FILE [--metadata meta.json]
                         [--allow-signature-change]
   berth models split    --url URL NAME VERSION=WEIGHT VERSION=WEIGHT... [--alias production]
-                        [--reason TEXT]
+                        [--sticky-key HEADER] [--reason TEXT]
   berth models shadow   --url URL NAME VERSION --percent 1..100 [--reason TEXT]
   berth models shadow   --url URL NAME --off [--reason TEXT]
+  berth models archive  --url URL NAME VERSION [--force] [--reason TEXT]
+  berth models restore  --url URL NAME VERSION [--reason TEXT]
+  berth models delete   --url URL NAME VERSION [--force] [--reason TEXT]
 )";
 
 const char kModelsHelp[] = R"(
@@ -51,6 +54,13 @@ Commands (each talks to a running `berth serve`; see docs/registry.md):
   shadow     copy --percent of the model's traffic to VERSION too; its answers
              are compared with the live ones (in /metrics) and never returned.
              --off stops it
+  archive    take VERSION out of service but keep it (shown as ARCHIVED); a
+             restart or a repository poll does not bring it back
+  restore    make an archived VERSION a candidate to serve again
+  delete     remove VERSION's files for good; its record stays (DELETED) and its
+             number is never used again
+             archive and delete refuse a version an alias, a split or the
+             shadow uses, and the model's last serving version unless --force
 
 Options:
   --url URL            the server's REST address, http://HOST[:PORT], e.g.
@@ -58,7 +68,10 @@ Options:
   --json               print the server's JSON answer as it is (for scripts)
   --alias NAME         the alias promote, rollback and split move (default production)
   --reason TEXT        why, recorded in the model's history (promote, rollback,
-                       split, shadow)
+                       split, shadow, archive, restore, delete)
+  --sticky-key HEADER  split: the request header (gRPC metadata key) whose value
+                       keeps a client on one version (default Berth-Routing-Key)
+  --force              archive, delete: even the model's last serving version
   --percent P          shadow: the share of the traffic copied, 1 to 100
   --off                shadow: stop shadowing
   --name NAME          push: the model to add a version to (created by its first push)
@@ -69,8 +82,8 @@ Options:
                        from the serving version's (refused otherwise)
   --timeout-secs N     give up when the server has not answered after N s (default 30)
 
-promote, rollback, push, split and shadow are accepted only from the server's own
-machine unless it runs with --allow-remote-admin true.
+promote, rollback, push, split, shadow, archive, restore and delete are accepted
+only from the server's own machine unless it runs with --allow-remote-admin true.
 Exit codes: 0 done; 1 the server refused (its message is printed) or could not be
 reached; 2 the command line is wrong.
 )";
@@ -96,6 +109,9 @@ const char* VerbName(ModelsVerb verb) {
     case ModelsVerb::kPush: return "push";
     case ModelsVerb::kSplit: return "split";
     case ModelsVerb::kShadow: return "shadow";
+    case ModelsVerb::kArchive: return "archive";
+    case ModelsVerb::kRestore: return "restore";
+    case ModelsVerb::kDelete: return "delete";
   }
   return "?";
 }
@@ -114,7 +130,8 @@ bool IsValidUtf8(std::string_view s) {
   return writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-// The JSON body of promote, rollback, split and shadow (docs/registry.md).
+// The JSON body of promote, rollback, split, shadow, archive, restore and
+// delete (docs/registry.md).
 std::string MutationBody(const ModelsCommand& command) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
@@ -140,8 +157,21 @@ std::string MutationBody(const ModelsCommand& command) {
       writer.Int(w.weight);
     }
     writer.EndObject();
+    if (command.sticky_key.has_value()) {
+      writer.Key("sticky_key");
+      writer.String(command.sticky_key->data(),
+                    static_cast<rapidjson::SizeType>(command.sticky_key->size()));
+    }
   }
-  if (command.verb != ModelsVerb::kShadow) {  // a shadow is the model's, not an alias's
+  const bool status_change = command.verb == ModelsVerb::kArchive ||
+                             command.verb == ModelsVerb::kRestore ||
+                             command.verb == ModelsVerb::kDelete;
+  if (command.force) {
+    writer.Key("force");
+    writer.Bool(true);
+  }
+  // A shadow is the model's, and a version's status the version's: no alias.
+  if (command.verb != ModelsVerb::kShadow && !status_change) {
     writer.Key("alias");
     writer.String(command.alias.data(), static_cast<rapidjson::SizeType>(command.alias.size()));
   }
@@ -200,13 +230,14 @@ Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadat
   return AppendFile(command.file, "the artifact", body);
 }
 
-// "3=90 4=10", as the command line gave it.
-std::string SplitText(const std::vector<SplitWeight>& split) {
+// "3=90 4=10", as the command line gave it, and its sticky key.
+std::string SplitText(const ModelsCommand& command) {
   std::string out;
-  for (const SplitWeight& w : split) {
+  for (const SplitWeight& w : command.split) {
     if (!out.empty()) out += " ";
     out += std::to_string(w.version) + "=" + std::to_string(w.weight);
   }
+  if (command.sticky_key.has_value()) out += " keyed by header " + *command.sticky_key;
   return out;
 }
 
@@ -217,7 +248,7 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     return Status::InvalidArgument(std::move(message));
   };
   static constexpr std::string_view kVerbList =
-      "list, show, history, promote, rollback, push, split or shadow";
+      "list, show, history, promote, rollback, push, split, shadow, archive, restore or delete";
   if (args.empty()) return usage("models needs a command: " + std::string(kVerbList));
   ModelsCommand command;
   const std::string_view verb = args[0];
@@ -237,6 +268,12 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     command.verb = ModelsVerb::kSplit;
   } else if (verb == "shadow") {
     command.verb = ModelsVerb::kShadow;
+  } else if (verb == "archive") {
+    command.verb = ModelsVerb::kArchive;
+  } else if (verb == "restore") {
+    command.verb = ModelsVerb::kRestore;
+  } else if (verb == "delete") {
+    command.verb = ModelsVerb::kDelete;
   } else {
     return usage("unknown models command '" + PrintableExcerpt(verb) + "': expected " +
                  std::string(kVerbList));
@@ -247,7 +284,10 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
                            command.verb == ModelsVerb::kSplit;
   const bool pushes = command.verb == ModelsVerb::kPush;
   const bool shadows = command.verb == ModelsVerb::kShadow;
-  const bool records_reason = moves_alias || shadows;
+  const bool takes_force =
+      command.verb == ModelsVerb::kArchive || command.verb == ModelsVerb::kDelete;
+  const bool status_change = takes_force || command.verb == ModelsVerb::kRestore;
+  const bool records_reason = moves_alias || shadows || status_change;
   bool percent_given = false;
 
   std::vector<std::string_view> positional;
@@ -268,16 +308,26 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
         flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
     const bool shadow_flag = flag == "--percent" || flag == "--off";
     if (flag != "--url" && flag != "--json" && flag != "--timeout-secs" && flag != "--alias" &&
-        flag != "--reason" && !push_flag && !shadow_flag) {
+        flag != "--reason" && flag != "--sticky-key" && flag != "--force" && !push_flag &&
+        !shadow_flag) {
       return usage("unknown flag " + flag_text + " for " + name);
+    }
+    if (flag == "--sticky-key" && command.verb != ModelsVerb::kSplit) {
+      return usage(flag_text + " applies to split, not to " +
+                   std::string(VerbName(command.verb)));
+    }
+    if (flag == "--force" && !takes_force) {
+      return usage(flag_text + " applies to archive and delete, not to " +
+                   std::string(VerbName(command.verb)));
     }
     if (flag == "--alias" && !moves_alias) {
       return usage(flag_text + " applies to promote, rollback and split, not to " +
                    VerbName(command.verb));
     }
     if (flag == "--reason" && !records_reason) {
-      return usage(flag_text + " applies to promote, rollback, split and shadow, not to " +
-                   VerbName(command.verb));
+      return usage(flag_text +
+                   " applies to promote, rollback, split, shadow, archive, restore and delete, "
+                   "not to " + VerbName(command.verb));
     }
     if (push_flag && !pushes) {
       return usage(flag_text + " applies to push, not to " + std::string(VerbName(command.verb)));
@@ -290,10 +340,12 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       if (earlier == flag) return usage(flag_text + " is given twice");
     }
     seen.push_back(flag);
-    if (flag == "--json" || flag == "--allow-signature-change" || flag == "--off") {
+    if (flag == "--json" || flag == "--allow-signature-change" || flag == "--off" ||
+        flag == "--force") {
       if (value.has_value()) return usage(flag_text + " takes no value");
       (flag == "--json"    ? command.json
        : flag == "--off"   ? command.shadow_off
+       : flag == "--force" ? command.force
                            : command.allow_signature_change) = true;
       continue;
     }
@@ -329,6 +381,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       if (flag == "--alias") {
         if (value->empty()) return usage(bad + ": an alias needs a name");
         command.alias = std::string(*value);
+      } else if (flag == "--sticky-key") {
+        if (value->empty()) return usage(bad + ": expected a header name, e.g. X-User-Id");
+        command.sticky_key = std::string(*value);
       } else {
         command.reason = std::string(*value);
       }
@@ -380,8 +435,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
   } else if (shadows && !percent_given) {
     return usage(name + " needs --percent P (1 to 100), or --off to stop the shadow");
   }
-  const bool takes_version =
-      command.verb == ModelsVerb::kPromote || (shadows && !command.shadow_off);
+  const bool takes_version = command.verb == ModelsVerb::kPromote ||
+                             (shadows && !command.shadow_off) || status_change;
   const size_t wanted = command.verb == ModelsVerb::kList ? 0 : takes_version ? 2 : 1;
   if (positional.size() != wanted) {
     static constexpr const char* kWanted[] = {"no model name", "NAME", "NAME and VERSION"};
@@ -480,6 +535,16 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kShadow:
       response = client.Post(target + "/shadow", MutationBody(command));
       break;
+    case ModelsVerb::kArchive:
+    case ModelsVerb::kRestore:
+      response = client.Post(target + "/versions/" + std::to_string(command.version) + "/" +
+                                 VerbName(command.verb),
+                             MutationBody(command));
+      break;
+    case ModelsVerb::kDelete:
+      response = client.Delete(target + "/versions/" + std::to_string(command.version),
+                               MutationBody(command));
+      break;
     case ModelsVerb::kPush: {
       HttpHeaders headers;
       if (command.metadata_file.has_value()) {
@@ -513,8 +578,11 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kPromote:
     case ModelsVerb::kRollback: text = FormatAliasMove(response->body); break;
     case ModelsVerb::kPush: text = FormatPush(response->body); break;
-    case ModelsVerb::kSplit: text = FormatSplit(response->body, SplitText(command.split)); break;
+    case ModelsVerb::kSplit: text = FormatSplit(response->body, SplitText(command)); break;
     case ModelsVerb::kShadow: text = FormatShadow(response->body); break;
+    case ModelsVerb::kArchive: text = FormatVersionStatus(response->body, "archived"); break;
+    case ModelsVerb::kRestore: text = FormatVersionStatus(response->body, "restored"); break;
+    case ModelsVerb::kDelete: text = FormatVersionStatus(response->body, "deleted"); break;
   }
   if (!text.ok()) return fail(text.status().message());
   std::fputs(text->c_str(), out);

@@ -22,7 +22,19 @@ inline constexpr int kExitUsage = 2;
 extern const char kModelsSynopsis[];
 extern const char kModelsHelp[];
 
-enum class ModelsVerb { kList, kShow, kHistory, kPromote, kRollback, kPush, kSplit, kShadow };
+enum class ModelsVerb {
+  kList,
+  kShow,
+  kHistory,
+  kPromote,
+  kRollback,
+  kPush,
+  kSplit,
+  kShadow,
+  kArchive,
+  kRestore,
+  kDelete,
+};
 
 // One VERSION=WEIGHT argument of split.
 struct SplitWeight {
@@ -34,7 +46,7 @@ struct ModelsCommand {
   ModelsVerb verb = ModelsVerb::kList;
   std::string url;                  // checked when used (ParseServerUrl), not here
   std::string model;                // empty for list; --name for push
-  int64_t version = 0;              // promote and shadow (unless --off); > 0
+  int64_t version = 0;              // promote, shadow (unless --off), archive, restore, delete; > 0
   std::string alias = "production"; // promote, rollback and split
   std::optional<std::string> reason;
   bool json = false;
@@ -45,6 +57,11 @@ struct ModelsCommand {
   bool allow_signature_change = false;
   // split: two or more, each version once, in the order given.
   std::vector<SplitWeight> split;
+  // split: the request header whose value keeps a client on one version
+  // (--sticky-key; the server checks the name).
+  std::optional<std::string> sticky_key;
+  // archive and delete: take the model's last serving version away too.
+  bool force = false;
   // shadow: the share of the traffic copied to `version`, 1..100; 0 with
   // --off, which stops the shadow (and takes no VERSION).
   int32_t percent = 0;

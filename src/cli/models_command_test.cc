@@ -99,6 +99,36 @@ TEST(ModelsCommandTest, SplitAsTheIssueWritesIt) {
   EXPECT_EQ(c->split[2].weight, 2147483647);
 }
 
+TEST(ModelsCommandTest, SplitWithAStickyKey) {
+  StatusOr<ModelsCommand> c = Parse({"split", "--url", "http://h", "iris", "--alias", "production",
+                                     "3=90", "4=10", "--sticky-key", "X-User-Id"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->sticky_key, "X-User-Id");
+  c = Parse({"split", "--url", "http://h", "iris", "3=90", "4=10"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_FALSE(c->sticky_key.has_value());
+}
+
+TEST(ModelsCommandTest, ArchiveRestoreAndDeleteAsTheIssueWritesThem) {
+  const std::pair<const char*, ModelsVerb> verbs[] = {{"archive", ModelsVerb::kArchive},
+                                                      {"restore", ModelsVerb::kRestore},
+                                                      {"delete", ModelsVerb::kDelete}};
+  for (const auto& [verb, expected] : verbs) {
+    StatusOr<ModelsCommand> c = Parse({verb, "--url", "http://127.0.0.1:8000", "iris", "3"});
+    ASSERT_TRUE(c.ok()) << verb << ": " << c.status().message();
+    EXPECT_EQ(c->verb, expected);
+    EXPECT_EQ(c->model, "iris");
+    EXPECT_EQ(c->version, 3);
+    EXPECT_FALSE(c->force);
+  }
+  StatusOr<ModelsCommand> c =
+      Parse({"delete", "iris", "--force", "4", "--reason", "leaked PII", "--url=http://h"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->force);
+  EXPECT_EQ(c->version, 4);
+  EXPECT_EQ(c->reason, "leaked PII");
+}
+
 TEST(ModelsCommandTest, ShadowAsTheIssueWritesIt) {
   StatusOr<ModelsCommand> c =
       Parse({"shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--percent", "20"});
@@ -171,7 +201,18 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"show", "--url", "http://h", "a/b"}, "path separator"},
       {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote, rollback and split"},
       {{"show", "--url", "http://h", "iris", "--reason", "x"},
-       "applies to promote, rollback, split and shadow, not to show"},
+       "applies to promote, rollback, split, shadow, archive, restore and delete, not to show"},
+      {{"promote", "--url", "http://h", "iris", "2", "--sticky-key", "x"},
+       "applies to split, not to promote"},
+      {{"promote", "--url", "http://h", "iris", "2", "--force"},
+       "applies to archive and delete, not to promote"},
+      {{"restore", "--url", "http://h", "iris", "2", "--force"},
+       "applies to archive and delete, not to restore"},
+      {{"archive", "--url", "http://h", "iris"}, "takes NAME and VERSION, got 1 argument"},
+      {{"delete", "--url", "http://h", "iris", "two"}, "VERSION must be a positive whole number"},
+      {{"archive", "--url", "http://h", "iris", "2", "--force=yes"}, "takes no value"},
+      {{"split", "--url", "http://h", "iris", "1=1", "2=1", "--sticky-key", ""},
+       "expected a header name"},
       {{"rollback", "--url", "http://h", "iris", "--alias="}, "needs a name"},
       {{"rollback", "--url", "http://h", "iris", "--reason", "\xff"}, "not valid UTF-8"},
       {{"list", "--url", "http://h", "--json=yes"}, "takes no value"},

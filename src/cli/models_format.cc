@@ -169,9 +169,21 @@ StatusOr<std::string> FormatModelList(std::string_view json) {
   ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
   ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
   if (models->Empty()) return std::string("no models\n");
-  TextTable table({"MODEL", "ALIASES", "VERSIONS"});
+  bool any_retired = false;
   for (const Value& model : models->GetArray()) {
-    table.AddRow({Cell(model, "name"), Cell(model, "aliases"), Cell(model, "versions")});
+    for (const char* name : {"archived", "deleted"}) {
+      const Value* list = Member(model, name);
+      any_retired |= list != nullptr && list->IsArray() && !list->Empty();
+    }
+  }
+  std::vector<std::string> header = {"MODEL", "ALIASES", "VERSIONS"};
+  if (any_retired) header.insert(header.end(), {"ARCHIVED", "DELETED"});
+  TextTable table(std::move(header));
+  for (const Value& model : models->GetArray()) {
+    std::vector<std::string> row = {Cell(model, "name"), Cell(model, "aliases"),
+                                    Cell(model, "versions")};
+    if (any_retired) row.insert(row.end(), {Cell(model, "archived"), Cell(model, "deleted")});
+    table.AddRow(std::move(row));
   }
   return table.Render();
 }
@@ -185,6 +197,10 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
   if (const Value* splits = Member(doc, "splits");
       splits != nullptr && splits->IsObject() && !splits->ObjectEmpty()) {
     out += "splits:           " + Cell(splits) + "\n";
+  }
+  if (const Value* keys = Member(doc, "sticky_keys");
+      keys != nullptr && keys->IsObject() && !keys->ObjectEmpty()) {
+    out += "sticky keys:      " + Cell(keys) + "\n";
   }
   if (const Value* shadow = Member(doc, "shadow"); shadow != nullptr && !shadow->IsNull()) {
     out += "shadow:           " + ShadowCell(*shadow) + "\n";
@@ -269,6 +285,12 @@ StatusOr<std::string> FormatPush(std::string_view json) {
   }
   const std::string number = std::to_string(version->GetInt64());
   return Cell(doc, "model") + ": pushed as version " + number + "\n" + number + "\n";
+}
+
+StatusOr<std::string> FormatVersionStatus(std::string_view json, std::string_view done) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  return Cell(doc, "model") + ": version " + Cell(doc, "version") + " " + Printable(done) + " (" +
+         Cell(doc, "state") + ")\n";
 }
 
 std::string ErrorMessage(int http_status, std::string_view body) {

@@ -35,7 +35,8 @@ class TextTable {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// GET /v2/registry/models: one row per model (name, aliases, versions).
+// GET /v2/registry/models: one row per model (name, aliases, versions; its
+// archived and deleted versions in two more columns when any model has any).
 StatusOr<std::string> FormatModelList(std::string_view json);
 
 // GET /v2/registry/models/{model}: the model's aliases and default version,
@@ -65,6 +66,10 @@ StatusOr<std::string> FormatShadow(std::string_view json);
 // (`v=$(berth models push ... | tail -1)`). Internal when the answer has no
 // positive whole "version".
 StatusOr<std::string> FormatPush(std::string_view json);
+
+// The answer of archive, restore or delete ({"model", "version", "state"}):
+// "iris: version 3 archived (ARCHIVED)", `done` being the past participle.
+StatusOr<std::string> FormatVersionStatus(std::string_view json, std::string_view done);
 
 // The "error" member of an error answer's JSON body, made printable; when the
 // body has none, a short printable excerpt of the body with the HTTP status.

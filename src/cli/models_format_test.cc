@@ -40,6 +40,40 @@ TEST(FormatModelListTest, OneRowPerModel) {
   EXPECT_EQ(Ok(FormatModelList(R"({"models": []})")), "no models\n");
 }
 
+TEST(FormatModelListTest, ArchivedAndDeletedColumnsOnlyWhenAModelHasSome) {
+  EXPECT_EQ(Ok(FormatModelList(R"({"models": [
+                  {"name": "iris", "aliases": {}, "versions": [2], "archived": [3], "deleted": [1]},
+                  {"name": "wine", "aliases": {}, "versions": [1], "archived": [],
+                   "deleted": []}]})")),
+            "MODEL  ALIASES  VERSIONS  ARCHIVED  DELETED\n"
+            "iris   -        2         3         1\n"
+            "wine   -        1         -         -\n");
+  EXPECT_EQ(Ok(FormatModelList(R"({"models": [
+                  {"name": "wine", "aliases": {}, "versions": [1], "archived": []}]})")),
+            "MODEL  ALIASES  VERSIONS\n"
+            "wine   -        1\n");
+}
+
+TEST(FormatVersionStatusTest, NamesTheVersionAndItsState) {
+  EXPECT_EQ(Ok(FormatVersionStatus(R"({"model": "iris", "version": 3, "state": "ARCHIVED"})",
+                                   "archived")),
+            "iris: version 3 archived (ARCHIVED)\n");
+  EXPECT_EQ(Ok(FormatVersionStatus(R"({"model": "iris", "version": 3, "state": "REGISTERED"})",
+                                   "restored")),
+            "iris: version 3 restored (REGISTERED)\n");
+}
+
+TEST(FormatModelDetailsTest, ShowsStickyKeysOnlyWhenThereAreSome) {
+  const std::string json = R"({"name": "iris", "aliases": {"production": 3}, "default_version": 3,
+      "splits": {"production": {"3": 90, "4": 10}}, "sticky_keys": {"production": "x-user"},
+      "versions": []})";
+  EXPECT_NE(Ok(FormatModelDetails(json)).find("sticky keys:      production=x-user\n"),
+            std::string::npos);
+  EXPECT_EQ(Ok(FormatModelDetails(R"({"name": "iris", "sticky_keys": {}, "versions": []})"))
+                .find("sticky keys:"),
+            std::string::npos);
+}
+
 TEST(FormatModelDetailsTest, HeaderThenOneRowPerVersion) {
   const std::string digest = "sha256:" + std::string(64, 'a');
   const std::string json = R"({"name": "iris", "aliases": {"production": 2}, "default_version": 2,

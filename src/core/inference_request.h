@@ -24,9 +24,6 @@ struct RequestedOutput {
 struct InferenceRequest {
   std::string model_name;
   std::string model_version;  // a version, an alias, or empty: the model's default
-  // Keeps a client on one version of a weighted split (REST header
-  // Berth-Routing-Key, gRPC metadata berth-routing-key); empty: random.
-  std::string routing_key;
   std::string id;             // echoed in the response
   Parameters parameters;
   std::vector<Tensor> inputs;

@@ -7,9 +7,9 @@
 
 namespace berth {
 
-void InferenceService::Infer(std::unique_ptr<InferenceRequest> request,
-                             InferCallback done) const {
-  auto model = models_->Resolve(request->model_name, request->model_version, request->routing_key);
+void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
+                             const RoutingKeys* keys) const {
+  auto model = models_->Resolve(request->model_name, request->model_version, keys);
   if (!model.ok()) {
     if (observer_ != nullptr) {
       // A known model with an unknown or unready version counts under the

@@ -36,10 +36,13 @@ class InferenceService {
   InferenceService(const ModelManager* models, InferenceObserver* observer)
       : models_(models), observer_(observer) {}
 
-  // Resolves `request->model_name` / `model_version` (ModelManager::Resolve),
-  // then runs the request on that version. Calls `done` exactly once,
-  // possibly before returning, possibly on another thread.
-  void Infer(std::unique_ptr<InferenceRequest> request, InferCallback done) const;
+  // Resolves `request->model_name` / `model_version` (ModelManager::Resolve,
+  // with `keys`, the request's headers or metadata, for a split's routing
+  // key; may be null, and is read only before Infer returns), then runs the
+  // request on that version. Calls `done` exactly once, possibly before
+  // returning, possibly on another thread.
+  void Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
+             const RoutingKeys* keys = nullptr) const;
 
   // Runs the request on a version the caller has already resolved: the doors
   // that decode against a model's signature (rows, TF Serving, the cloud

@@ -107,7 +107,7 @@ StatusOr<int64_t> ParseVersionNumber(std::string_view text) {
 }
 
 StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name, std::string_view selector,
-                                            std::string_view routing_key) const {
+                                            const RoutingKeys* keys) const {
   RETURN_IF_ERROR(ValidateModelName(name));
   // A selector that starts with a letter is an alias; anything else must be
   // a version number.
@@ -127,6 +127,12 @@ StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name, std::string_v
   const std::string_view alias_name = selector.empty() ? kProductionAlias : selector;
   if (auto split = entry.splits.find(alias_name);
       split != entry.splits.end() && (alias || selector.empty())) {
+    std::string_view routing_key;
+    if (keys != nullptr) {
+      auto sticky = entry.split_keys.find(alias_name);
+      routing_key =
+          keys->Find(sticky == entry.split_keys.end() ? kDefaultRoutingKey : sticky->second);
+    }
     v = entry.FindVersion(PickVersion(split->second, routing_key));
     if (v == nullptr) return Status::Internal("a split names a version the model does not have");
   } else if (selector.empty()) {

@@ -60,6 +60,23 @@ Status UnknownModel(std::string_view name);
 // stands), random otherwise. `split` must not be empty.
 int64_t PickVersion(const std::vector<WeightedVersion>& split, std::string_view routing_key);
 
+// Where Resolve reads the key that keeps a client on one version of a split:
+// the request's headers (REST) or metadata (gRPC). Implemented by each front
+// end over what it already holds, so resolving copies nothing.
+class RoutingKeys {
+ public:
+  // The value the request carries under `name` (lower-case), or empty. The
+  // view stays valid while the request's headers or metadata do.
+  virtual std::string_view Find(std::string_view name) const = 0;
+
+ protected:
+  ~RoutingKeys() = default;
+};
+
+// The key a split reads when it names none (REST header Berth-Routing-Key,
+// gRPC metadata berth-routing-key).
+inline constexpr std::string_view kDefaultRoutingKey = "berth-routing-key";
+
 // A version that gets a copy of `percent` percent of the model's traffic;
 // its answers are compared with the live ones and never returned.
 struct ShadowTarget {
@@ -81,6 +98,9 @@ struct ModelEntry {
   // Aliases that split traffic by weight (canary 90/10, A/B/N); such an
   // alias's entry in `aliases` is its heaviest version.
   std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+  // Split alias -> the header / metadata key (lower-case) whose value picks
+  // its version (a sticky key); a split absent here reads kDefaultRoutingKey.
+  std::map<std::string, std::string, std::less<>> split_keys;
   std::optional<ShadowTarget> shadow;
 
   // The highest READY version, or nullptr.
@@ -130,9 +150,12 @@ class ModelManager {
   // unknown model or version, Unavailable for a version that exists but is
   // not READY, InvalidArgument for a malformed name (ValidateModelName) or
   // selector (ParseVersionNumber).
-  // `routing_key` picks the version of a split alias (PickVersion).
+  // For a split alias, `keys` (may be null: a random draw) gives the value
+  // of the split's sticky key, or of kDefaultRoutingKey, which picks the
+  // version (PickVersion). Read only during the call; nothing is allocated
+  // for it.
   StatusOr<ModelHandle> Resolve(std::string_view name, std::string_view selector,
-                                std::string_view routing_key = {}) const LOCKS_EXCLUDED(mu_);
+                                const RoutingKeys* keys = nullptr) const LOCKS_EXCLUDED(mu_);
 
   std::optional<ModelEntry> Find(std::string_view name) const LOCKS_EXCLUDED(mu_);
   std::vector<ModelEntry> List() const LOCKS_EXCLUDED(mu_);

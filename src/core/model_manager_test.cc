@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -258,6 +260,20 @@ TEST(PickVersionTest, KeysAreStickyAndSharesFollowTheWeights) {
   EXPECT_EQ(PickVersion({{7, 1}}, "x"), 7);
 }
 
+// A request's headers: name (lower-case) -> value.
+class MapKeys final : public RoutingKeys {
+ public:
+  explicit MapKeys(std::map<std::string, std::string, std::less<>> values)
+      : values_(std::move(values)) {}
+  std::string_view Find(std::string_view name) const override {
+    auto it = values_.find(name);
+    return it == values_.end() ? std::string_view() : std::string_view(it->second);
+  }
+
+ private:
+  std::map<std::string, std::string, std::less<>> values_;
+};
+
 TEST(ModelManagerTest, ASplitAliasAndTheDefaultPickByWeight) {
   ModelManager manager;
   ModelEntry e = Entry("m", {Ready("m", 1), Ready("m", 2)});
@@ -270,8 +286,30 @@ TEST(ModelManagerTest, ASplitAliasAndTheDefaultPickByWeight) {
     ++seen[(*manager.Resolve("m", "production"))->version];
   }
   EXPECT_EQ(seen.size(), 2u);
-  EXPECT_EQ((*manager.Resolve("m", "", "k"))->version, (*manager.Resolve("m", "", "k"))->version);
+  const MapKeys k({{"berth-routing-key", std::string("k")}});
+  EXPECT_EQ((*manager.Resolve("m", "", &k))->version, (*manager.Resolve("m", "", &k))->version);
   EXPECT_EQ((*manager.Resolve("m", "2"))->version, 2);  // a number is never split
+}
+
+TEST(ModelManagerTest, ASplitWithAStickyKeyReadsThatHeaderOnly) {
+  ModelManager manager;
+  ModelEntry e = Entry("m", {Ready("m", 1), Ready("m", 2)});
+  const std::vector<WeightedVersion> split = {{1, 50}, {2, 50}};
+  e.aliases = {{"production", 1}, {"canary", 1}};
+  e.splits = {{"production", split}, {"canary", split}};
+  e.split_keys = {{"production", "x-user"}};
+  manager.Set(e);
+  std::set<int64_t> by_default_key;
+  for (int i = 0; i < 64; ++i) {
+    const std::string user = "user-" + std::to_string(i);
+    // production follows x-user, whatever Berth-Routing-Key says.
+    const MapKeys keys({{"x-user", user}, {"berth-routing-key", "fixed"}});
+    EXPECT_EQ((*manager.Resolve("m", "", &keys))->version, PickVersion(split, user));
+    EXPECT_EQ((*manager.Resolve("m", "production", &keys))->version, PickVersion(split, user));
+    // canary names no sticky key: Berth-Routing-Key keeps it on one version.
+    by_default_key.insert((*manager.Resolve("m", "canary", &keys))->version);
+  }
+  EXPECT_EQ(by_default_key, std::set<int64_t>{PickVersion(split, "fixed")});
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ const char* StatusCodeName(Status::Code code) {
     case Status::Code::kUnimplemented: return "UNIMPLEMENTED";
     case Status::Code::kInternal: return "INTERNAL";
     case Status::Code::kPermissionDenied: return "PERMISSION_DENIED";
+    case Status::Code::kAborted: return "ABORTED";
   }
   return "UNKNOWN";
 }

@@ -25,6 +25,7 @@ class Status {
     kUnimplemented,      // (HTTP 501)
     kInternal,           // a broken invariant or engine fault (HTTP 500)
     kPermissionDenied,   // the caller may not do this (HTTP 403)
+    kAborted,            // conflicts with the registry's state, e.g. a version in use (HTTP 409)
   };
 
   Status() = default;
@@ -46,6 +47,7 @@ class Status {
   static Status PermissionDenied(std::string m) {
     return {Code::kPermissionDenied, std::move(m)};
   }
+  static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

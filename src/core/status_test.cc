@@ -34,6 +34,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
       {Status::Unimplemented("m"), Status::Code::kUnimplemented, "UNIMPLEMENTED"},
       {Status::Internal("m"), Status::Code::kInternal, "INTERNAL"},
       {Status::PermissionDenied("m"), Status::Code::kPermissionDenied, "PERMISSION_DENIED"},
+      {Status::Aborted("m"), Status::Code::kAborted, "ABORTED"},
   };
   for (const Case& c : cases) {
     EXPECT_FALSE(c.status.ok()) << c.name;

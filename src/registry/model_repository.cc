@@ -142,6 +142,19 @@ Status ModelRepository::LoadAllOrThrow() {
   const std::vector<std::string> names = ModelDirectories(&ec);
   if (ec) return Status::Internal("cannot list '" + root_.string() + "': " + ec.message());
   std::lock_guard lock(mu_);
+  // A new model's first push that a crash cut off: never a model, removed.
+  // (Pushes hold mu_, so none is in progress here.)
+  std::vector<fs::path> unfinished;
+  for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().starts_with(".push-model-")) {
+      unfinished.push_back(it->path());
+    }
+  }
+  for (const fs::path& path : unfinished) {
+    std::error_code remove_ec;
+    fs::remove_all(path, remove_ec);
+    LOG_INFO("removed an unfinished push", {{"path", path.filename().string()}});
+  }
   for (const auto& name : names) {
     Status s = LoadModelLocked(name, nullptr, nullptr);
     // At start-up a failed model is published as UNAVAILABLE, never fatal.
@@ -285,34 +298,79 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
                             ec.message());
   }
   if (!is_dir) return UnknownModel(name);
+  const bool status_change = change != nullptr && change->status.has_value();
+  if (status_change && *change->status == VersionStatus::kActive) {
+    // A restore cannot take anything out of service: recorded first, then
+    // the reload below sees the version as a candidate again.
+    RETURN_IF_ERROR(store_->SetVersionStatus(name, change->version, VersionStatus::kActive,
+                                             change->actor, change->reason));
+  }
   Aliases aliases;
   if (store_ != nullptr) {
     ASSIGN_OR_RETURN(std::vector<AliasRecord> stored, store_->Aliases(name));
     for (const AliasRecord& a : stored) {
       aliases.versions[a.alias] = a.version;
       if (!a.split.empty()) aliases.splits[a.alias] = a.split;
+      if (!a.split.empty() && !a.sticky_key.empty()) aliases.split_keys[a.alias] = a.sticky_key;
     }
     ASSIGN_OR_RETURN(aliases.shadow, store_->Shadow(name));
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store_->Versions(name));
+    for (const VersionRecord& r : records) {
+      if (r.status != VersionStatus::kActive) aliases.retired.insert(r.version);
+    }
+    SweepLocked(name, records);
   }
   // The versions `change` needs READY before it may be recorded.
   std::vector<int64_t> targets;
-  if (change != nullptr && change->shadow) {
+  bool was_serving = false;
+  if (status_change && *change->status != VersionStatus::kActive) {
+    // The store refuses a version in use as it records the change; said here
+    // first, so that nothing is loaded in vain.
+    std::string user;
+    for (const auto& [alias, v] : aliases.versions) {
+      if (v == change->version) user = "alias '" + alias + "' uses it";
+    }
+    for (const auto& [alias, split] : aliases.splits) {
+      for (const WeightedVersion& w : split) {
+        if (w.version == change->version) user = "alias '" + alias + "' splits traffic to it";
+      }
+    }
+    if (aliases.shadow && aliases.shadow->version == change->version) {
+      user = "it is the model's shadow; turn the shadow off first";
+    }
+    if (!user.empty()) {
+      return Status::Aborted("cannot " + change->action + " version " +
+                             std::to_string(change->version) + " of model '" + name + "': " + user);
+    }
+    aliases.retired.insert(change->version);
+    if (auto current = manager_->Find(name)) {
+      const VersionEntry* v = current->FindVersion(change->version);
+      was_serving = v != nullptr && v->state == ModelState::kReady;
+    }
+  } else if (change != nullptr && change->shadow) {
     aliases.shadow.reset();
     if (change->shadow_percent > 0) {
       targets.push_back(change->version);
       aliases.shadow = ShadowTarget{change->version, change->shadow_percent};
     }
   } else if (change != nullptr) {
+    aliases.split_keys.erase(change->alias);
     if (change->split.empty()) {
       targets.push_back(change->version);
       aliases.splits.erase(change->alias);
     } else {
       for (const WeightedVersion& w : change->split) targets.push_back(w.version);
       aliases.splits[change->alias] = change->split;
+      if (!change->sticky_key.empty()) aliases.split_keys[change->alias] = change->sticky_key;
     }
     aliases.versions[change->alias] = change->version;
   }
   for (int64_t v : targets) {
+    if (aliases.retired.contains(v)) {
+      // The store refuses it too; said here before anything is loaded.
+      return Status::Aborted("version " + std::to_string(v) + " of model '" + name +
+                             "' is archived or deleted; restore an archived version first");
+    }
     std::error_code version_ec;
     if (!fs::is_directory(root_ / name / std::to_string(v), version_ec)) {
       return Status::NotFound("model '" + name + "' has no version " + std::to_string(v) +
@@ -335,7 +393,28 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
         return CannotServe(name, v, target, what + " is unchanged");
       }
     }
-    if (change->shadow) {
+    if (status_change) {
+      if (*change->status != VersionStatus::kActive) {
+        if (was_serving && entry.LatestReady() == nullptr && !change->force) {
+          return Status::Aborted(
+              "version " + std::to_string(change->version) + " is the last version of model '" +
+              name + "' that can serve; " + change->action +
+              " it with force to take the model out of service");
+        }
+        RETURN_IF_ERROR(store_->SetVersionStatus(name, change->version, *change->status,
+                                                 change->actor, change->reason));
+        version_fingerprints_.erase({name, change->version});
+        if (*change->status == VersionStatus::kDeleted) {
+          ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store_->Versions(name));
+          SweepLocked(name, records);
+          fingerprints_[name] = Fingerprint(name);
+        }
+      }
+      LOG_INFO("version status changed", {{"model", name},
+                                          {"version", std::to_string(change->version)},
+                                          {"action", change->action},
+                                          {"actor", change->actor}});
+    } else if (change->shadow) {
       ASSIGN_OR_RETURN(*previous, store_->SetShadow(name, change->version, change->shadow_percent,
                                                     change->actor, change->reason));
     } else if (change->split.empty()) {
@@ -343,9 +422,10 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
                                                    change->action, change->actor, change->reason));
     } else {
       ASSIGN_OR_RETURN(*previous, store_->SetSplit(name, change->alias, change->split,
-                                                   change->actor, change->reason));
+                                                   change->sticky_key, change->actor,
+                                                   change->reason));
     }
-    LOG_INFO("alias moved", {{"model", name},
+    if (!status_change) LOG_INFO("alias moved", {{"model", name},
                              {"alias", change->alias},
                              {"version", std::to_string(change->version)},
                              {"action", change->action},
@@ -382,6 +462,12 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
       LOG_WARN("model version unavailable",
                {{"model", name}, {"version", std::to_string(v.version)}, {"reason", v.reason}});
     }
+  }
+  if (entry.versions.empty() && !aliases.retired.empty()) {
+    // Every version is archived or deleted: the model is recorded, not served.
+    manager_->Remove(name);
+    LOG_INFO("no active version; model out of service", {{"model", name}});
+    return Status::Ok();
   }
   if (!entry.reason.empty()) {
     LOG_WARN("model unavailable", {{"model", name}, {"reason", entry.reason}});
@@ -486,6 +572,127 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
   }
 }
 
+StatusOr<VersionRecord> ModelRepository::RecordFromFiles(const std::string& name, int64_t version,
+                                                        const BackendFactory& factory) const {
+  const fs::path file =
+      root_ / name / std::to_string(version) / std::string(factory.model_filename());
+  auto digest = Sha256File(file);
+  if (!digest.ok()) return Status(digest.status().code(), Scrub(digest.status().message()));
+  VersionRecord record;
+  record.model = name;
+  record.version = version;
+  record.digest = digest->digest;
+  record.size = digest->size;
+  const std::string platform(factory.platform());
+  record.format = platform == "onnxruntime_onnx" ? "onnx" : platform;
+  record.source = "directory";
+  record.created_by = "repository";
+  ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
+  return record;
+}
+
+void ModelRepository::SweepLocked(const std::string& name,
+                                  const std::vector<VersionRecord>& records) {
+  const fs::path dir = root_ / name;
+  std::vector<fs::path> leftovers;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string entry = it->path().filename().string();
+    if (entry.starts_with(".push-") || entry.starts_with(".deleted-")) {
+      leftovers.push_back(it->path());
+    }
+  }
+  for (const VersionRecord& r : records) {
+    if (r.status != VersionStatus::kDeleted) continue;
+    const fs::path version_dir = dir / std::to_string(r.version);
+    std::error_code exists_ec;
+    if (!fs::exists(version_dir, exists_ec)) continue;
+    // Only the deleted artifact itself goes: a directory dropped in under a
+    // deleted number is someone's file, and is never loaded anyway.
+    bool same = false;
+    for (const auto& [backend, factory] : factories_) {
+      auto digest = Sha256File(version_dir / std::string(factory->model_filename()));
+      same = same || (digest.ok() && digest->digest == r.digest);
+    }
+    if (!same) {
+      LOG_WARN("a directory reuses the number of a deleted version; it is not loaded",
+               {{"model", name}, {"version", std::to_string(r.version)}});
+      continue;
+    }
+    // Renamed first, so that a crash midway never leaves half a version
+    // under its number.
+    const fs::path doomed = dir / (".deleted-" + std::to_string(r.version));
+    fs::remove_all(doomed, ec);
+    fs::rename(version_dir, doomed, ec);
+    if (ec) {
+      LOG_WARN("cannot remove a deleted version's files",
+               {{"model", name}, {"version", std::to_string(r.version)}, {"error", ec.message()}});
+      continue;
+    }
+    leftovers.push_back(doomed);
+  }
+  for (const fs::path& path : leftovers) {
+    fs::remove_all(path, ec);
+    LOG_INFO("removed what a push or a deletion left",
+             {{"model", name}, {"path", path.filename().string()}});
+    if (ec) {
+      LOG_WARN("cannot remove a leftover directory",
+               {{"model", name}, {"path", path.filename().string()}, {"error", ec.message()}});
+    }
+  }
+  if (!leftovers.empty()) {
+    if (Status synced = SyncDirectory(dir); !synced.ok()) {
+      LOG_WARN("cannot sync the model's directory", {{"model", name}, {"error", synced.message()}});
+    }
+  }
+}
+
+Status ModelRepository::SetVersionStatus(const std::string& name, int64_t version,
+                                         VersionStatus to, AliasChange change) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  if (version <= 0) return Status::InvalidArgument("a version is a positive integer");
+  if (store_ == nullptr) {
+    return Status::Unavailable("this server runs without a registry store (--registry none, or "
+                               "it could not be opened: see the start-up log)");
+  }
+  change.status = to;
+  change.version = version;
+  change.action = to == VersionStatus::kArchived ? "archive"
+                  : to == VersionStatus::kActive ? "restore"
+                                                 : "delete";
+  std::lock_guard lock(mu_);
+  try {
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store_->Versions(name));
+    const bool registered =
+        std::any_of(records.begin(), records.end(),
+                    [&](const VersionRecord& r) { return r.version == version; });
+    std::error_code ec;
+    if (!registered) {
+      // A version on disk that no policy loaded yet is registered now, so
+      // that its record (and its number) outlives it.
+      if (!fs::is_directory(root_ / name / std::to_string(version), ec)) {
+        return Status::NotFound("model '" + name + "' has no version " + std::to_string(version));
+      }
+      if (to == VersionStatus::kActive) {
+        return Status::Aborted("cannot restore version " + std::to_string(version) +
+                               " of model '" + name + "': it is active");
+      }
+      ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
+      auto factory = factories_.find(config.backend);
+      if (factory == factories_.end()) {
+        return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
+                                          config.backend + "'");
+      }
+      ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory->second));
+      RETURN_IF_ERROR(store_->RegisterVersion(record, record.created_by));
+    }
+    return LoadModelLocked(name, &change, nullptr);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to " + change.action + " version " +
+                                  std::to_string(version) + " of '" + name + "': " + e.what()));
+  }
+}
+
 Status ModelRepository::MoveAlias(const std::string& name, AliasChange* change,
                                   std::optional<int64_t>* previous) {
   RETURN_IF_ERROR(ValidateModelName(name));
@@ -546,6 +753,9 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
       return Status::InvalidArgument("version " + std::to_string(split[i].version) +
                                      " appears twice in the split");
     }
+  }
+  if (!change.sticky_key.empty()) {
+    ASSIGN_OR_RETURN(change.sticky_key, ValidateStickyKey(change.sticky_key));
   }
   change.version = HeaviestVersion(split);
   change.split = std::move(split);
@@ -619,13 +829,30 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::stri
       return version;
     }
     RETURN_IF_ERROR(SyncDirectory(root_));
+    RETURN_IF_ERROR(RecordPushed(name, *version));
     RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
     return version;
   }
   ASSIGN_OR_RETURN(int64_t version,
                    PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change));
+  RETURN_IF_ERROR(RecordPushed(name, version));
   RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
   return version;
+}
+
+Status ModelRepository::RecordPushed(const std::string& name, int64_t version) {
+  // Recorded now, whether or not the version policy loads it: its record
+  // (and its number) must not depend on its serving. A crash before this
+  // leaves the version on disk, recorded when it loads.
+  if (store_->HoldsArtifacts()) return Status::Ok();  // RegisterPushed did, with the bytes
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
+  auto factory = factories_.find(config.backend);
+  if (factory == factories_.end()) {
+    return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
+                                      config.backend + "'");
+  }
+  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory->second));
+  return store_->RegisterVersion(record, record.created_by);
 }
 
 StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::path& dir,
@@ -774,6 +1001,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases
   entry.name = name;
   entry.aliases = aliases.versions;
   entry.splits = aliases.splits;
+  entry.split_keys = aliases.split_keys;
   entry.shadow = aliases.shadow;
   const std::optional<ModelEntry> current = manager_->Find(name);
   const fs::path dir = root_ / name;
@@ -792,7 +1020,10 @@ ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     int64_t v = 0;
     std::error_code type_ec;
-    if (it->is_directory(type_ec) && ParseVersionDir(it->path().filename().string(), &v)) {
+    // The store's status wins over the directory: an archived version (or
+    // what is left of a deleted one) is never loaded.
+    if (it->is_directory(type_ec) && ParseVersionDir(it->path().filename().string(), &v) &&
+        !aliases.retired.contains(v)) {
       present.push_back(v);
     }
   }
@@ -838,7 +1069,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases
     }
   }
   for (int64_t v : MissingSpecificVersions(config->version_policy, present)) {
-    if (entry.FindVersion(v) != nullptr) continue;
+    if (entry.FindVersion(v) != nullptr || aliases.retired.contains(v)) continue;
     entry.versions.push_back(Unavailable(v, "version directory " + std::to_string(v) +
                                                 " named by version_policy does not exist"));
   }

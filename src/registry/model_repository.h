@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,11 +34,17 @@ struct AliasChange {
   // Set by Promote / Rollback / Split.
   int64_t version = 0;  // a split's heaviest version
   std::vector<WeightedVersion> split;
+  std::string sticky_key;  // a split's routing-key header, lower-case; empty: the default
   std::string action;
   // Set by SetShadow: the change is to the model's shadow (percent 0: off),
   // not to an alias.
   bool shadow = false;
   int shadow_percent = 0;
+  // Set by SetVersionStatus: the change is to `version`'s status (archive,
+  // restore, delete), not to an alias; `force` allows taking the model's
+  // last serving version away.
+  std::optional<VersionStatus> status;
+  bool force = false;
 };
 
 // What a version directory records that the directory alone cannot say
@@ -89,6 +96,8 @@ class ModelRepository {
   // Splits `change.alias` of a loaded model over `split` (at least two
   // distinct versions, weights > 0), with the same guarantees as Promote:
   // every version of the split is READY before the alias moves.
+  // `change.sticky_key` (ValidateStickyKey; empty: Berth-Routing-Key) names
+  // the request header whose value picks the version.
   Status Split(const std::string& name, std::vector<WeightedVersion> split, AliasChange change,
                std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Adds a version to `name` (creating the model, with a default config, if
@@ -114,6 +123,23 @@ class ModelRepository {
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
                              std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
 
+  // Archives (kArchived), restores (kActive) or deletes (kDeleted) version
+  // `version` of `name` (a version on disk that was never registered is
+  // registered first), audited with `change.actor` and `change.reason`.
+  // Archive and delete take the version out of service: the model's entry
+  // without it is loaded before the store records the change, and if it
+  // would have no READY version the change is refused (Aborted) unless
+  // `change.force`, which takes the model out of the table. The store
+  // refuses a version an alias, a split or the shadow uses (Aborted, naming
+  // it). An archived version keeps its files and is never loaded (a Poll or
+  // a restart does not bring it back) until restored; a deleted one's
+  // directory is removed durably (a crash before that is finished at the
+  // next load) and its number is never used again. Restore makes the
+  // version a candidate for the version policy again (promote it to serve
+  // it whatever the policy).
+  Status SetVersionStatus(const std::string& name, int64_t version, VersionStatus to,
+                          AliasChange change) LOCKS_EXCLUDED(mu_);
+
   // Checks every load from now on against `budget` (not owned; must outlive
   // the repository), or none when null. Set before LoadAll().
   void SetMemoryBudget(MemoryBudget* budget) { memory_budget_ = budget; }
@@ -137,7 +163,10 @@ class ModelRepository {
   struct Aliases {
     std::map<std::string, int64_t, std::less<>> versions;
     std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+    std::map<std::string, std::string, std::less<>> split_keys;
     std::optional<ShadowTarget> shadow;
+    // Archived or deleted in the store: never loaded, whatever is on disk.
+    std::set<int64_t> retired;
   };
   // Loads `name` and publishes it, with its stored aliases and `change` (if
   // not null) applied; see Promote for what `change` requires.
@@ -166,7 +195,19 @@ class ModelRepository {
   // replica took meanwhile is refused by the store; the next free one is
   // tried. Returns the version number registered.
   StatusOr<int64_t> RegisterPushed(VersionRecord record, const std::filesystem::path& dir,
-                                   std::string_view artifact)
+                                   std::string_view artifact) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records version `version` of `name`, just pushed, from its files (a
+  // store that holds artifacts has it already: RegisterPushed).
+  Status RecordPushed(const std::string& name, int64_t version) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The store's record of version `version` of `name` made from its files
+  // (digest, size, format; berth-version.json's source, creator, metadata).
+  StatusOr<VersionRecord> RecordFromFiles(const std::string& name, int64_t version,
+                                          const BackendFactory& factory) const;
+  // Removes what a crash may have left in the model's directory: staging
+  // directories of pushes and deletions, and the files of versions the
+  // store says were deleted (only if they are the deleted artifact: a
+  // directory reusing the number is left alone, and never loaded).
+  void SweepLocked(const std::string& name, const std::vector<VersionRecord>& records)
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.

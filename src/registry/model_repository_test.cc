@@ -627,6 +627,91 @@ TEST_F(ModelRepositoryTest, ReloadKeepsUnchangedVersionsAndReloadsChangedOnes) {
   EXPECT_TRUE(Entry("add").versions[0].model->config.allow_nan);
 }
 
+// Versions of "add" present in the table, ascending.
+std::vector<int64_t> Published(const ModelManager& manager) {
+  std::vector<int64_t> out;
+  if (auto e = manager.Find("add")) {
+    for (const VersionEntry& v : e->versions) out.push_back(v.version);
+  }
+  return out;
+}
+
+TEST_F(ModelRepositoryTest, ArchivedAndDeletedVersionsStayOutAndACrashsLeftoversAreSwept) {
+  fs::create_directories(root_ / ".berth");
+  auto store = OpenSqliteRegistryStore((root_ / ".berth" / "registry.db").string());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const std::map<std::string, BackendFactory*> factories{{"onnx", factory_}};
+  repo_ = std::make_unique<ModelRepository>(root_, factories, &manager_, store->get());
+  WriteConfig("add", "version_policy: {all: true}\n");
+  for (int v : {1, 2, 3}) AddVersion("add", v, "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  AliasChange by;
+  by.actor = "test";
+
+  ASSERT_TRUE(repo_->SetVersionStatus("add", 3, VersionStatus::kArchived, by).ok());
+  EXPECT_EQ(Published(manager_), (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(fs::exists(root_ / "add" / "3" / "model.onnx"));
+  std::ofstream(root_ / "add" / "3" / "notes.txt") << "changed";
+  EXPECT_EQ(repo_->Poll(), 1);  // the files changed: reloaded, and still left out
+  EXPECT_EQ(Published(manager_), (std::vector<int64_t>{1, 2}));
+
+  ASSERT_TRUE(repo_->SetVersionStatus("add", 2, VersionStatus::kDeleted, by).ok());
+  EXPECT_FALSE(fs::exists(root_ / "add" / "2"));
+  EXPECT_EQ(Published(manager_), (std::vector<int64_t>{1}));
+  // The last serving version goes only with force; then the model leaves
+  // the table, and a restore brings it back.
+  EXPECT_EQ(repo_->SetVersionStatus("add", 1, VersionStatus::kArchived, by).code(),
+            Status::Code::kAborted);
+  AliasChange forced = by;
+  forced.force = true;
+  ASSERT_TRUE(repo_->SetVersionStatus("add", 1, VersionStatus::kArchived, forced).ok());
+  EXPECT_FALSE(manager_.Find("add").has_value());
+  ASSERT_TRUE(repo_->SetVersionStatus("add", 1, VersionStatus::kActive, by).ok());
+  EXPECT_EQ(Published(manager_), (std::vector<int64_t>{1}));
+
+  // What a crash may leave: an unfinished push of a version and of a new
+  // model, a deletion recorded but not carried out, a half-removed one.
+  AddVersion("add", 2, "add_fp32.onnx");
+  fs::create_directories(root_ / "add" / ".push-4");
+  std::ofstream(root_ / "add" / ".push-4" / "model.onnx") << "half";
+  fs::create_directories(root_ / "add" / ".deleted-7");
+  fs::create_directories(root_ / ".push-model-fresh");
+  ModelManager restarted;
+  ModelRepository again(root_, factories, &restarted, store->get());
+  ASSERT_TRUE(again.LoadAll().ok());
+  EXPECT_EQ(Published(restarted), (std::vector<int64_t>{1}));
+  EXPECT_FALSE(fs::exists(root_ / "add" / "2"));
+  EXPECT_FALSE(fs::exists(root_ / "add" / ".push-4"));
+  EXPECT_FALSE(fs::exists(root_ / "add" / ".deleted-7"));
+  EXPECT_FALSE(fs::exists(root_ / ".push-model-fresh"));
+  EXPECT_TRUE(fs::exists(root_ / "add" / "3" / "model.onnx"));  // archived: kept
+
+  // A directory dropped in under a deleted number is someone's: left alone,
+  // never loaded.
+  fs::create_directories(root_ / "add" / "2");
+  std::ofstream(root_ / "add" / "2" / "model.onnx") << "another artifact";
+  ASSERT_TRUE(again.LoadModel("add").ok());
+  EXPECT_TRUE(fs::exists(root_ / "add" / "2" / "model.onnx"));
+  EXPECT_EQ(Published(restarted), (std::vector<int64_t>{1}));
+}
+
+TEST_F(ModelRepositoryTest, ArchiveAndDeleteNeedAStoreAndAKnownVersion) {
+  AddModel("add", "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  EXPECT_EQ(repo_->SetVersionStatus("add", 1, VersionStatus::kArchived, {}).code(),
+            Status::Code::kUnavailable);
+  fs::create_directories(root_ / ".berth");
+  auto store = OpenSqliteRegistryStore((root_ / ".berth" / "registry.db").string());
+  ASSERT_TRUE(store.ok());
+  ModelRepository with_store(root_, {{"onnx", factory_}}, &manager_, store->get());
+  EXPECT_EQ(with_store.SetVersionStatus("add", 9, VersionStatus::kArchived, {}).code(),
+            Status::Code::kNotFound);
+  EXPECT_EQ(with_store.SetVersionStatus("../x", 1, VersionStatus::kDeleted, {}).code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(with_store.SetVersionStatus("add", 1, VersionStatus::kActive, {}).code(),
+            Status::Code::kAborted);  // not archived
+}
+
 // ---- warm-up (core/warmup.h) and --memory-budget (core/memory_budget.h) ----
 
 constexpr const char* kWrongWarmup =

@@ -110,7 +110,18 @@ $$;
 CREATE TRIGGER audit_bumps_generation AFTER INSERT ON audit
   FOR EACH ROW EXECUTE FUNCTION berth_bump_generation();
 )sql",
+    R"sql(
+ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+  CHECK (status IN ('active', 'archived', 'deleted'));
+ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
+)sql",
 };
+
+VersionStatus ParseVersionStatus(std::string_view text) {
+  if (text == "archived") return VersionStatus::kArchived;
+  if (text == "deleted") return VersionStatus::kDeleted;
+  return VersionStatus::kActive;
+}
 
 // Advisory lock keys (pg_advisory_xact_lock(int, int)): the first names the
 // purpose, so Berth's locks never collide with another application's.
@@ -363,8 +374,8 @@ class PostgresRegistryStore final : public RegistryStore {
     p.Text(model);
     ASSIGN_OR_RETURN(
         Result r,
-        Read("SELECT version, digest, size, format, source, created_at, created_by, metadata "
-             "FROM versions WHERE model = $1 ORDER BY version",
+        Read("SELECT version, digest, size, format, source, created_at, created_by, metadata, "
+             "status FROM versions WHERE model = $1 ORDER BY version",
              p));
     std::vector<VersionRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -378,6 +389,7 @@ class PostgresRegistryStore final : public RegistryStore {
       v.created_at = Text(r.get(), i, 5);
       v.created_by = Text(r.get(), i, 6);
       v.metadata_json = Text(r.get(), i, 7);
+      v.status = ParseVersionStatus(Text(r.get(), i, 8));
       out.push_back(std::move(v));
     }
     return out;
@@ -391,7 +403,7 @@ class PostgresRegistryStore final : public RegistryStore {
     // snapshot even while another replica moves them.
     ASSIGN_OR_RETURN(
         Result r,
-        Read("SELECT a.alias, a.version, a.updated_at, s.version, s.weight "
+        Read("SELECT a.alias, a.version, a.updated_at, s.version, s.weight, a.sticky_key "
              "FROM aliases a LEFT JOIN alias_splits s ON s.model = a.model AND s.alias = a.alias "
              "WHERE a.model = $1 ORDER BY a.alias, s.version",
              p));
@@ -399,7 +411,8 @@ class PostgresRegistryStore final : public RegistryStore {
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       const std::string alias = Text(r.get(), i, 0);
       if (out.empty() || out.back().alias != alias) {
-        out.push_back({std::string(model), alias, Int(r.get(), i, 1), Text(r.get(), i, 2), {}});
+        out.push_back({std::string(model), alias, Int(r.get(), i, 1), Text(r.get(), i, 2), {},
+                       Text(r.get(), i, 5)});
       }
       if (!PQgetisnull(r.get(), i, 3)) {
         out.back().split.push_back({Int(r.get(), i, 3), static_cast<int>(Int(r.get(), i, 4))});
@@ -431,7 +444,7 @@ class PostgresRegistryStore final : public RegistryStore {
 
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
                                             const std::vector<WeightedVersion>& split,
-                                            std::string_view actor,
+                                            std::string_view sticky_key, std::string_view actor,
                                             std::string_view reason) override {
     if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
     std::string shares;
@@ -440,20 +453,28 @@ class PostgresRegistryStore final : public RegistryStore {
       shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
                 std::to_string(w.weight);
     }
+    if (!sticky_key.empty()) {
+      ASSIGN_OR_RETURN(std::string normalized, ValidateStickyKey(sticky_key));
+      if (normalized != sticky_key) {
+        return Status::InvalidArgument("a split's sticky key is stored lower-case");
+      }
+      shares += " sticky-key=" + normalized;
+    }
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
       RETURN_IF_ERROR(LockModel(model));
       for (const WeightedVersion& w : split) {
-        ASSIGN_OR_RETURN(bool known, IsRegistered(model, w.version));
-        if (!known) {
+        ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, w.version));
+        if (!status) {
           return Status::InvalidArgument("cannot split over version " +
                                          std::to_string(w.version) + " of model '" +
                                          std::string(model) + "': it is not registered");
         }
+        RETURN_IF_ERROR(CheckActive(model, w.version, *status));
       }
       const std::string why = reason.empty() ? shares : shares + ": " + std::string(reason);
-      ASSIGN_OR_RETURN(auto previous,
-                       SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor, why));
+      ASSIGN_OR_RETURN(auto previous, SetAliasLocked(model, alias, HeaviestVersion(split), "split",
+                                                     actor, why, sticky_key));
       for (const WeightedVersion& w : split) {
         Params p;
         p.Text(model).Text(alias).Int(w.version).Int(w.weight);
@@ -485,11 +506,12 @@ class PostgresRegistryStore final : public RegistryStore {
       RETURN_IF_ERROR(Exec("DELETE FROM shadows WHERE model = $1", by_model).status());
       std::optional<int64_t> to;
       if (percent > 0) {
-        ASSIGN_OR_RETURN(bool known, IsRegistered(model, version));
-        if (!known) {
+        ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, version));
+        if (!status) {
           return Status::NotFound("version " + std::to_string(version) + " of model '" +
                                   std::string(model) + "' is not registered");
         }
+        RETURN_IF_ERROR(CheckActive(model, version, *status));
         Params p;
         p.Text(model).Int(version).Int(percent);
         RETURN_IF_ERROR(Exec("INSERT INTO shadows(model, version, percent, updated_at) "
@@ -502,6 +524,58 @@ class PostgresRegistryStore final : public RegistryStore {
       RETURN_IF_ERROR(Audit(model, "shadow", "", previous, to, actor,
                             reason.empty() ? what : what + ": " + std::string(reason)));
       return previous;
+    });
+  }
+
+  Status SetVersionStatus(std::string_view model, int64_t version, VersionStatus to,
+                          std::string_view actor, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(LockModel(model));
+      const std::string what =
+          "version " + std::to_string(version) + " of model '" + std::string(model) + "'";
+      ASSIGN_OR_RETURN(std::optional<VersionStatus> from, StatusOf(model, version));
+      if (!from) return Status::NotFound(what + " is not registered");
+      const char* action = to == VersionStatus::kArchived ? "archive"
+                           : to == VersionStatus::kActive ? "restore"
+                                                          : "delete";
+      const bool allowed = (to == VersionStatus::kArchived && *from == VersionStatus::kActive) ||
+                           (to == VersionStatus::kActive && *from == VersionStatus::kArchived) ||
+                           (to == VersionStatus::kDeleted && *from != VersionStatus::kDeleted);
+      if (!allowed) {
+        return Status::Aborted("cannot " + std::string(action) + " " + what + ": it is " +
+                               std::string(VersionStatusName(*from)));
+      }
+      Params key;
+      key.Text(model).Int(version);
+      if (to != VersionStatus::kActive) {
+        // Every alias that names the version, alone or in its split.
+        ASSIGN_OR_RETURN(Result users,
+                         Exec("SELECT alias FROM aliases WHERE model = $1 AND version = $2 UNION "
+                              "SELECT alias FROM alias_splits WHERE model = $1 AND version = $2 "
+                              "ORDER BY alias",
+                              key));
+        std::string names;
+        for (int i = 0; i < PQntuples(users.get()); ++i) {
+          names += (names.empty() ? "'" : ", '") + Text(users.get(), i, 0) + "'";
+        }
+        if (!names.empty()) {
+          return Status::Aborted("cannot " + std::string(action) + " " + what + ": alias " +
+                                 names + " uses it; move the alias first");
+        }
+        ASSIGN_OR_RETURN(Result shadow,
+                         Exec("SELECT 1 FROM shadows WHERE model = $1 AND version = $2", key));
+        if (PQntuples(shadow.get()) > 0) {
+          return Status::Aborted("cannot " + std::string(action) + " " + what +
+                                 ": it is the model's shadow; turn the shadow off first");
+        }
+      }
+      Params update;
+      update.Text(VersionStatusName(to)).Text(model).Int(version);
+      RETURN_IF_ERROR(
+          Exec("UPDATE versions SET status = $1 WHERE model = $2 AND version = $3", update)
+              .status());
+      return Audit(model, action, "", std::nullopt, version, actor, reason);
     });
   }
 
@@ -635,6 +709,29 @@ class PostgresRegistryStore final : public RegistryStore {
     return PQntuples(r.get()) > 0;
   }
 
+  // The version's status; nullopt if it is not registered.
+  StatusOr<std::optional<VersionStatus>> StatusOf(std::string_view model, int64_t version)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Params p;
+    p.Text(model).Int(version);
+    ASSIGN_OR_RETURN(Result r,
+                     Exec("SELECT status FROM versions WHERE model = $1 AND version = $2", p));
+    if (PQntuples(r.get()) == 0) return std::optional<VersionStatus>();
+    return std::optional<VersionStatus>(ParseVersionStatus(Text(r.get(), 0, 0)));
+  }
+
+  // Aborted unless `status` is active: an archived or deleted version is
+  // never an alias's, a split's or the shadow's.
+  static Status CheckActive(std::string_view model, int64_t version, VersionStatus status) {
+    const std::string what =
+        "version " + std::to_string(version) + " of model '" + std::string(model) + "'";
+    if (status == VersionStatus::kArchived) {
+      return Status::Aborted(what + " is archived; restore it first");
+    }
+    if (status == VersionStatus::kDeleted) return Status::Aborted(what + " was deleted");
+    return Status::Ok();
+  }
+
   // Stores the bytes once per digest: a version that repeats an earlier
   // one's artifact sends nothing.
   Status PutArtifact(std::string_view digest, std::string_view bytes)
@@ -690,14 +787,15 @@ class PostgresRegistryStore final : public RegistryStore {
 
   StatusOr<std::optional<int64_t>> SetAliasLocked(std::string_view model, std::string_view alias,
                                                   int64_t version, std::string_view action,
-                                                  std::string_view actor,
-                                                  std::string_view reason)
+                                                  std::string_view actor, std::string_view reason,
+                                                  std::string_view sticky_key = {})
       EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ASSIGN_OR_RETURN(bool known, IsRegistered(model, version));
-    if (!known) {
+    ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, version));
+    if (!status) {
       return Status::NotFound("version " + std::to_string(version) + " of model '" +
                               std::string(model) + "' is not registered");
     }
+    RETURN_IF_ERROR(CheckActive(model, version, *status));
     Params key;
     key.Text(model).Text(alias);
     std::optional<int64_t> previous;
@@ -709,11 +807,11 @@ class PostgresRegistryStore final : public RegistryStore {
     RETURN_IF_ERROR(
         Exec("DELETE FROM alias_splits WHERE model = $1 AND alias = $2", key).status());
     Params p;
-    p.Text(model).Text(alias).Int(version);
-    RETURN_IF_ERROR(Exec("INSERT INTO aliases(model, alias, version, updated_at) "
-                         "VALUES ($1, $2, $3, berth_now()) "
+    p.Text(model).Text(alias).Int(version).Text(sticky_key);
+    RETURN_IF_ERROR(Exec("INSERT INTO aliases(model, alias, version, updated_at, sticky_key) "
+                         "VALUES ($1, $2, $3, berth_now(), $4) "
                          "ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, "
-                         "updated_at = excluded.updated_at",
+                         "updated_at = excluded.updated_at, sticky_key = excluded.sticky_key",
                          p)
                         .status());
     RETURN_IF_ERROR(Audit(model, action, alias, previous, version, actor, reason));

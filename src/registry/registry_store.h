@@ -22,6 +22,15 @@
 
 namespace berth {
 
+// Where a version is in its life. Only an active version is loaded and may
+// be promoted, split to or shadowed. An archived one keeps its files (not
+// loaded) and can be restored; a deleted one is a tombstone: its files are
+// gone, its record stays so that its number is never used again.
+enum class VersionStatus { kActive, kArchived, kDeleted };
+
+// "active", "archived", "deleted": the store's and the API's spelling.
+std::string_view VersionStatusName(VersionStatus status);
+
 struct VersionRecord {
   std::string model;
   int64_t version = 0;
@@ -32,6 +41,7 @@ struct VersionRecord {
   std::string created_at;     // RFC 3339, UTC
   std::string created_by;
   std::string metadata_json = "{}";  // a JSON object
+  VersionStatus status = VersionStatus::kActive;  // read back; RegisterVersion records kActive
 };
 
 struct AliasRecord {
@@ -40,6 +50,9 @@ struct AliasRecord {
   int64_t version = 0;  // for a split, its heaviest version
   std::string updated_at;
   std::vector<WeightedVersion> split;  // empty unless the alias splits traffic
+  // With a split: the request header (lower-case; gRPC metadata key) whose
+  // value keys the version choice. Empty: Berth-Routing-Key.
+  std::string sticky_key;
 };
 
 struct AuditRecord {
@@ -47,7 +60,8 @@ struct AuditRecord {
   std::string at;       // RFC 3339, UTC
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
-  std::string action;   // "register", "promote", "split", "rollback", "shadow"
+  std::string action;   // "register", "promote", "split", "rollback", "shadow",
+                        // "archive", "restore", "delete"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
@@ -104,8 +118,12 @@ class RegistryStore {
   // Splits `alias` of `model` over `split` (every version registered, at
   // least two, weights > 0), recorded as a "split" action. The alias's
   // version becomes the heaviest one; a later SetAlias ends the split.
+  // `sticky_key` (lower-case, ValidateStickyKey; empty: Berth-Routing-Key)
+  // is the header whose value keys the choice; stored with the alias
+  // (AliasRecord::sticky_key) and named in the audit record's reason.
   virtual StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
                                                     const std::vector<WeightedVersion>& split,
+                                                    std::string_view sticky_key,
                                                     std::string_view actor,
                                                     std::string_view reason) = 0;
 
@@ -145,6 +163,18 @@ class RegistryStore {
   virtual StatusOr<StoredConfig> FetchConfig(std::string_view model) {
     return Status::Unimplemented("this registry store keeps no config files");
   }
+
+  // Moves a registered version to `to`, audited (alias empty, to_version =
+  // `version`) as "archive" (active -> archived), "restore" (archived ->
+  // active) or "delete" (active or archived -> deleted, for good). In one
+  // transaction with the checks: NotFound if the version is not registered;
+  // Aborted if `to` cannot be reached from its status, or (archive, delete)
+  // if an alias, a split or the shadow uses it, the message naming which.
+  // SetAlias, SetSplit and SetShadow refuse a version that is not active
+  // (Aborted). The store only records: the caller unloads the version and,
+  // for a delete, removes its files.
+  virtual Status SetVersionStatus(std::string_view model, int64_t version, VersionStatus to,
+                                  std::string_view actor, std::string_view reason) = 0;
 };
 
 // Opens (creating if needed) the SQLite store at `path`, and brings its
@@ -173,5 +203,11 @@ std::string RollbackRaceMessage(std::string_view model, std::string_view alias);
 // Alias names: 1..64 characters of [a-z0-9_-], starting with a letter (so
 // that an alias is never mistaken for a version number).
 Status ValidateAliasName(std::string_view alias);
+
+// A split's sticky key as a request header and gRPC metadata key can carry
+// it: 1..64 characters of [A-Za-z0-9_.-], not starting with "grpc-" or
+// ending with "-bin" (gRPC reserves those). Returned lower-cased (headers
+// are case-insensitive; gRPC keys are lower-case); InvalidArgument otherwise.
+StatusOr<std::string> ValidateStickyKey(std::string_view header);
 
 }  // namespace berth

@@ -168,15 +168,16 @@ TEST(PostgresRegistryStoreTest, OtherSchemesAndMalformedUrlsAreRefused) {
 TEST_P(RegistryStoreTest, SplitsAreStoredAuditedAndEndedByAPromotion) {
   for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
   ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
-  auto previous = store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "a", "canary");
+  auto previous = store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "", "a", "canary");
   ASSERT_TRUE(previous.ok()) << previous.status().ToString();
   EXPECT_EQ(*previous, 1);
-  EXPECT_FALSE(store_->SetSplit("m", "production", {{1, 90}, {9, 10}}, "a", "").ok());
+  EXPECT_FALSE(store_->SetSplit("m", "production", {{1, 90}, {9, 10}}, "", "a", "").ok());
   store_ = Open();
   auto aliases = store_->Aliases("m");
   ASSERT_EQ(aliases->size(), 1u);
   EXPECT_EQ((*aliases)[0].version, 1);  // the heaviest
   EXPECT_EQ((*aliases)[0].split, (std::vector<WeightedVersion>{{1, 90}, {2, 10}}));
+  EXPECT_EQ((*aliases)[0].sticky_key, "");
   EXPECT_EQ(store_->History("m")->back().action, "split");
   EXPECT_EQ(store_->History("m")->back().reason, "1=90 2=10: canary");
 
@@ -330,6 +331,77 @@ TEST_P(RegistryStoreTest, TextIsKeptExactlyOrRefusedNeverCut) {
   }
 }
 
+TEST_P(RegistryStoreTest, ASplitsStickyKeyIsStoredAuditedAndEndedWithIt) {
+  for (int v : {1, 2}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
+  ASSERT_TRUE(store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "x-user-id", "a", "").ok());
+  EXPECT_EQ(store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "X-User", "a", "")
+                .status()
+                .code(),
+            Status::Code::kInvalidArgument);  // lower-case only, as ValidateStickyKey returns it
+  store_ = Open();
+  EXPECT_EQ((*store_->Aliases("m"))[0].sticky_key, "x-user-id");
+  EXPECT_EQ(store_->History("m")->back().reason, "1=90 2=10 sticky-key=x-user-id");
+  ASSERT_TRUE(store_->SetAlias("m", "production", 2, "promote", "a", "").ok());
+  EXPECT_EQ((*store_->Aliases("m"))[0].sticky_key, "");
+}
+
+TEST_P(RegistryStoreTest, ArchiveRestoreAndDeleteAreAuditedAndRefusedForVersionsInUse) {
+  for (int v : {1, 2, 3, 4}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
+  ASSERT_TRUE(store_->SetSplit("m", "canary", {{1, 90}, {2, 10}}, "", "a", "").ok());
+  ASSERT_TRUE(store_->SetShadow("m", 3, 10, "a", "").ok());
+  const auto code = [&](int64_t v, VersionStatus to) {
+    return store_->SetVersionStatus("m", v, to, "carol", "why").code();
+  };
+  // In use: the error names the alias (or the shadow).
+  Status used = store_->SetVersionStatus("m", 1, VersionStatus::kArchived, "carol", "");
+  EXPECT_EQ(used.code(), Status::Code::kAborted);
+  EXPECT_NE(used.message().find("'canary', 'production'"), std::string::npos) << used.message();
+  Status split = store_->SetVersionStatus("m", 2, VersionStatus::kDeleted, "carol", "");
+  EXPECT_EQ(split.code(), Status::Code::kAborted);
+  EXPECT_NE(split.message().find("'canary'"), std::string::npos) << split.message();
+  EXPECT_EQ(code(3, VersionStatus::kArchived), Status::Code::kAborted);  // the shadow
+  EXPECT_EQ(code(9, VersionStatus::kArchived), Status::Code::kNotFound);
+  // Only the moves the lifecycle allows.
+  EXPECT_EQ(code(4, VersionStatus::kActive), Status::Code::kAborted);  // not archived
+  EXPECT_EQ(code(4, VersionStatus::kArchived), Status::Code::kOk);
+  EXPECT_EQ(code(4, VersionStatus::kArchived), Status::Code::kAborted);  // already
+  // An archived version is never an alias's, a split's or the shadow's.
+  EXPECT_EQ(store_->SetAlias("m", "production", 4, "promote", "a", "").status().code(),
+            Status::Code::kAborted);
+  EXPECT_EQ(store_->SetSplit("m", "canary", {{1, 50}, {4, 50}}, "", "a", "").status().code(),
+            Status::Code::kAborted);
+  EXPECT_EQ(store_->SetShadow("m", 4, 10, "a", "").status().code(), Status::Code::kAborted);
+  EXPECT_EQ(code(4, VersionStatus::kActive), Status::Code::kOk);
+  ASSERT_TRUE(store_->SetShadow("m", 3, 0, "a", "").ok());
+  EXPECT_EQ(code(3, VersionStatus::kDeleted), Status::Code::kOk);
+  EXPECT_EQ(code(3, VersionStatus::kActive), Status::Code::kAborted);   // never back
+  EXPECT_EQ(code(3, VersionStatus::kDeleted), Status::Code::kAborted);  // already
+  // The tombstone keeps its number: the same number with another artifact
+  // is still refused.
+  EXPECT_EQ(store_->RegisterVersion(Version(3, "sha256:cc"), "t").code(),
+            Status::Code::kAlreadyExists);
+
+  store_ = Open();
+  auto versions = store_->Versions("m");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 4u);
+  EXPECT_EQ((*versions)[2].status, VersionStatus::kDeleted);
+  EXPECT_EQ((*versions)[3].status, VersionStatus::kActive);
+  std::vector<std::string> actions;
+  auto history = store_->History("m");
+  ASSERT_TRUE(history.ok());
+  for (const AuditRecord& r : *history) {
+    if (r.action == "archive" || r.action == "restore" || r.action == "delete") {
+      actions.push_back(r.action + " " + std::to_string(*r.to_version) + " " + r.actor + " " +
+                        r.reason);
+      EXPECT_EQ(r.alias, "");
+    }
+  }
+  EXPECT_THAT(actions,
+              ElementsAre("archive 4 carol why", "restore 4 carol why", "delete 3 carol why"));
+}
+
 AuditRecord Move(const char* action, std::string alias, int64_t to) {
   AuditRecord r;
   r.action = action;
@@ -364,6 +436,15 @@ TEST(AliasNameTest, LettersDigitsDashUnderscoreStartingWithALetter) {
     EXPECT_EQ(ValidateAliasName(bad).code(), Status::Code::kInvalidArgument) << bad;
   }
   EXPECT_FALSE(ValidateAliasName(std::string(65, 'a')).ok());
+}
+
+TEST(StickyKeyTest, HeaderNamesGrpcCanCarryLowerCased) {
+  EXPECT_EQ(*ValidateStickyKey("X-User-Id"), "x-user-id");
+  EXPECT_EQ(*ValidateStickyKey("session_id.v2"), "session_id.v2");
+  for (const char* bad : {"", "a b", "a:b", "x\n", "grpc-timeout", "x-bin", "caf\xc3\xa9"}) {
+    EXPECT_EQ(ValidateStickyKey(bad).status().code(), Status::Code::kInvalidArgument) << bad;
+  }
+  EXPECT_FALSE(ValidateStickyKey(std::string(65, 'a')).ok());
 }
 
 }  // namespace

@@ -75,7 +75,18 @@ CREATE TABLE shadows (
   FOREIGN KEY (model, version) REFERENCES versions(model, version)
 );
 )sql",
+    R"sql(
+ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+  CHECK (status IN ('active', 'archived', 'deleted'));
+ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
+)sql",
 };
+
+VersionStatus ParseVersionStatus(std::string_view text) {
+  if (text == "archived") return VersionStatus::kArchived;
+  if (text == "deleted") return VersionStatus::kDeleted;
+  return VersionStatus::kActive;
+}
 
 std::string NowRfc3339() {
   const auto now = std::chrono::system_clock::now();
@@ -103,7 +114,9 @@ class Statement {
                             : Status::Internal(std::string("registry store: ") + sqlite3_errmsg(db_));
   }
   Statement& Bind(int i, std::string_view text) {
-    Check(sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    // An empty view may have no data(): SQLite would bind NULL for it.
+    Check(sqlite3_bind_text(stmt_, i, text.empty() ? "" : text.data(),
+                            static_cast<int>(text.size()), SQLITE_TRANSIENT));
     return *this;
   }
   Statement& Bind(int i, int64_t value) {
@@ -215,8 +228,8 @@ class SqliteRegistryStore final : public RegistryStore {
     std::lock_guard lock(mu_);
     std::vector<VersionRecord> out;
     Statement s(db_,
-                "SELECT version, digest, size, format, source, created_at, created_by, metadata "
-                "FROM versions WHERE model = ? ORDER BY version");
+                "SELECT version, digest, size, format, source, created_at, created_by, metadata, "
+                "status FROM versions WHERE model = ? ORDER BY version");
     s.Bind(1, model);
     while (s.Step()) {
       VersionRecord r;
@@ -229,6 +242,7 @@ class SqliteRegistryStore final : public RegistryStore {
       r.created_at = s.Text(5);
       r.created_by = s.Text(6);
       r.metadata_json = s.Text(7);
+      r.status = ParseVersionStatus(s.Text(8));
       out.push_back(std::move(r));
     }
     RETURN_IF_ERROR(s.status());
@@ -240,9 +254,12 @@ class SqliteRegistryStore final : public RegistryStore {
     std::vector<AliasRecord> out;
     {
       Statement s(db_,
-                  "SELECT alias, version, updated_at FROM aliases WHERE model = ? ORDER BY alias");
+                  "SELECT alias, version, updated_at, sticky_key FROM aliases WHERE model = ? "
+                  "ORDER BY alias");
       s.Bind(1, model);
-      while (s.Step()) out.push_back({std::string(model), s.Text(0), s.Int(1), s.Text(2), {}});
+      while (s.Step()) {
+        out.push_back({std::string(model), s.Text(0), s.Int(1), s.Text(2), {}, s.Text(3)});
+      }
       RETURN_IF_ERROR(s.status());
     }
     Statement s(db_,
@@ -272,7 +289,7 @@ class SqliteRegistryStore final : public RegistryStore {
 
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
                                             const std::vector<WeightedVersion>& split,
-                                            std::string_view actor,
+                                            std::string_view sticky_key, std::string_view actor,
                                             std::string_view reason) override {
     if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
     std::string shares;
@@ -281,11 +298,20 @@ class SqliteRegistryStore final : public RegistryStore {
       shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
                 std::to_string(w.weight);
     }
+    if (!sticky_key.empty()) {
+      ASSIGN_OR_RETURN(std::string normalized, ValidateStickyKey(sticky_key));
+      if (normalized != sticky_key) {
+        return Status::InvalidArgument("a split's sticky key is stored lower-case");
+      }
+      shares += " sticky-key=" + normalized;
+    }
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      for (const WeightedVersion& w : split) RETURN_IF_ERROR(CheckActiveLocked(model, w.version));
       ASSIGN_OR_RETURN(auto previous,
                        SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor,
-                                      reason.empty() ? shares : shares + ": " + std::string(reason)));
+                                      reason.empty() ? shares : shares + ": " + std::string(reason),
+                                      sticky_key));
       for (const WeightedVersion& w : split) {
         Statement row(db_,
                       "INSERT INTO alias_splits(model, alias, version, weight) VALUES (?, ?, ?, ?)");
@@ -320,6 +346,13 @@ class SqliteRegistryStore final : public RegistryStore {
     if (s.Step()) out = ShadowTarget{s.Int(0), static_cast<int>(s.Int(1))};
     RETURN_IF_ERROR(s.status());
     return out;
+  }
+
+  Status SetVersionStatus(std::string_view model, int64_t version, VersionStatus to,
+                          std::string_view actor, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    return InTransaction(
+        [&]() { return SetVersionStatusLocked(model, version, to, actor, reason); });
   }
 
   StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
@@ -445,21 +478,27 @@ class SqliteRegistryStore final : public RegistryStore {
     return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
   }
 
+  // NotFound unless the version is registered; Aborted unless it is active.
+  Status CheckActiveLocked(std::string_view model, int64_t version) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Statement known(db_, "SELECT status FROM versions WHERE model = ? AND version = ?");
+    known.Bind(1, model).Bind(2, version);
+    const bool found = known.Step();
+    const std::string status = found ? known.Text(0) : std::string();
+    RETURN_IF_ERROR(known.status());
+    const std::string what = "version " + std::to_string(version) + " of model '" +
+                             std::string(model) + "'";
+    if (!found) return Status::NotFound(what + " is not registered");
+    if (status == "archived") return Status::Aborted(what + " is archived; restore it first");
+    if (status == "deleted") return Status::Aborted(what + " was deleted");
+    return Status::Ok();
+  }
+
   StatusOr<std::optional<int64_t>> SetAliasLocked(std::string_view model, std::string_view alias,
                                                   int64_t version, std::string_view action,
-                                                  std::string_view actor,
-                                                  std::string_view reason)
+                                                  std::string_view actor, std::string_view reason,
+                                                  std::string_view sticky_key = {})
       EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    {
-      Statement known(db_, "SELECT 1 FROM versions WHERE model = ? AND version = ?");
-      known.Bind(1, model).Bind(2, version);
-      const bool found = known.Step();
-      RETURN_IF_ERROR(known.status());
-      if (!found) {
-        return Status::NotFound("version " + std::to_string(version) + " of model '" +
-                                std::string(model) + "' is not registered");
-      }
-    }
+    RETURN_IF_ERROR(CheckActiveLocked(model, version));
     std::optional<int64_t> previous;
     {
       Statement current(db_, "SELECT version FROM aliases WHERE model = ? AND alias = ?");
@@ -474,10 +513,12 @@ class SqliteRegistryStore final : public RegistryStore {
       RETURN_IF_ERROR(clear.status());
     }
     Statement upsert(db_,
-                     "INSERT INTO aliases(model, alias, version, updated_at) VALUES (?, ?, ?, ?) "
+                     "INSERT INTO aliases(model, alias, version, updated_at, sticky_key) "
+                     "VALUES (?, ?, ?, ?, ?) "
                      "ON CONFLICT(model, alias) DO UPDATE SET version = excluded.version, "
-                     "updated_at = excluded.updated_at");
+                     "updated_at = excluded.updated_at, sticky_key = excluded.sticky_key");
     upsert.Bind(1, model).Bind(2, alias).Bind(3, version).Bind(4, NowRfc3339());
+    upsert.Bind(5, sticky_key);
     upsert.Step();
     RETURN_IF_ERROR(upsert.status());
     RETURN_IF_ERROR(Audit(model, action, alias, previous, version, actor, reason));
@@ -503,6 +544,7 @@ class SqliteRegistryStore final : public RegistryStore {
     }
     std::optional<int64_t> to;
     if (percent > 0) {
+      RETURN_IF_ERROR(CheckActiveLocked(model, version));
       Statement insert(db_,
                        "INSERT INTO shadows(model, version, percent, updated_at) VALUES (?, ?, ?, ?)");
       insert.Bind(1, model).Bind(2, version).Bind(3, static_cast<int64_t>(percent));
@@ -518,6 +560,59 @@ class SqliteRegistryStore final : public RegistryStore {
     RETURN_IF_ERROR(Audit(model, "shadow", "", previous, to, actor,
                           reason.empty() ? what : what + ": " + std::string(reason)));
     return previous;
+  }
+
+  Status SetVersionStatusLocked(std::string_view model, int64_t version, VersionStatus to,
+                                std::string_view actor, std::string_view reason)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const std::string what = "version " + std::to_string(version) + " of model '" +
+                             std::string(model) + "'";
+    std::optional<VersionStatus> from;
+    {
+      Statement current(db_, "SELECT status FROM versions WHERE model = ? AND version = ?");
+      current.Bind(1, model).Bind(2, version);
+      if (current.Step()) from = ParseVersionStatus(current.Text(0));
+      RETURN_IF_ERROR(current.status());
+    }
+    if (!from) return Status::NotFound(what + " is not registered");
+    const char* action = to == VersionStatus::kArchived ? "archive"
+                         : to == VersionStatus::kActive ? "restore"
+                                                        : "delete";
+    const bool allowed = (to == VersionStatus::kArchived && *from == VersionStatus::kActive) ||
+                         (to == VersionStatus::kActive && *from == VersionStatus::kArchived) ||
+                         (to == VersionStatus::kDeleted && *from != VersionStatus::kDeleted);
+    if (!allowed) {
+      return Status::Aborted("cannot " + std::string(action) + " " + what + ": it is " +
+                             std::string(VersionStatusName(*from)));
+    }
+    if (to != VersionStatus::kActive) {
+      // Every alias that names the version, alone or in its split.
+      Statement users(db_,
+                      "SELECT alias FROM aliases WHERE model = ?1 AND version = ?2 UNION "
+                      "SELECT alias FROM alias_splits WHERE model = ?1 AND version = ?2 "
+                      "ORDER BY alias");
+      users.Bind(1, model).Bind(2, version);
+      std::string names;
+      while (users.Step()) names += (names.empty() ? "'" : ", '") + users.Text(0) + "'";
+      RETURN_IF_ERROR(users.status());
+      if (!names.empty()) {
+        return Status::Aborted("cannot " + std::string(action) + " " + what +
+                               ": alias " + names + " uses it; move the alias first");
+      }
+      Statement shadow(db_, "SELECT 1 FROM shadows WHERE model = ? AND version = ?");
+      shadow.Bind(1, model).Bind(2, version);
+      const bool shadowed = shadow.Step();
+      RETURN_IF_ERROR(shadow.status());
+      if (shadowed) {
+        return Status::Aborted("cannot " + std::string(action) + " " + what +
+                               ": it is the model's shadow; turn the shadow off first");
+      }
+    }
+    Statement update(db_, "UPDATE versions SET status = ? WHERE model = ? AND version = ?");
+    update.Bind(1, VersionStatusName(to)).Bind(2, model).Bind(3, version);
+    update.Step();
+    RETURN_IF_ERROR(update.status());
+    return Audit(model, action, "", std::nullopt, version, actor, reason);
   }
 
   std::mutex mu_;
@@ -574,6 +669,33 @@ std::string RollbackRaceMessage(std::string_view model, std::string_view alias) 
   return "alias '" + std::string(alias) + "' of model '" + std::string(model) +
          "' was moved by another writer meanwhile; nothing was rolled back (roll back again to "
          "undo its latest move)";
+}
+
+std::string_view VersionStatusName(VersionStatus status) {
+  switch (status) {
+    case VersionStatus::kActive: return "active";
+    case VersionStatus::kArchived: return "archived";
+    case VersionStatus::kDeleted: return "deleted";
+  }
+  return "active";
+}
+
+StatusOr<std::string> ValidateStickyKey(std::string_view header) {
+  std::string out(header);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  bool ok = !out.empty() && out.size() <= 64 && !out.starts_with("grpc-") && !out.ends_with("-bin");
+  for (char c : out) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                c == '.');
+  }
+  if (!ok) {
+    return Status::InvalidArgument(
+        "invalid sticky key: a header name of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and "
+        "'.', not starting with 'grpc-' or ending with '-bin'");
+  }
+  return out;
 }
 
 Status ValidateAliasName(std::string_view alias) {

@@ -33,18 +33,29 @@ std::string Unusable(const VersionRecord& r) {
   return "";
 }
 
-// Whether what `published` serves under its aliases, splits and shadow is
-// not what the store records.
-bool Differs(const ModelEntry& published, const std::vector<AliasRecord>& aliases,
-             const std::optional<ShadowTarget>& shadow) {
+// Whether what `published` serves (its versions, and under its aliases,
+// splits with their sticky keys, and shadow) is not what the store records:
+// a version archived or deleted elsewhere is still served here, or an alias
+// moved.
+bool Differs(const ModelEntry& published, const std::vector<VersionRecord>& records,
+             const std::vector<AliasRecord>& aliases, const std::optional<ShadowTarget>& shadow) {
+  for (const VersionRecord& r : records) {
+    if (r.status == VersionStatus::kActive) continue;
+    if (const VersionEntry* v = published.FindVersion(r.version);
+        v != nullptr && v->state == ModelState::kReady) {
+      return true;
+    }
+  }
   std::map<std::string, int64_t, std::less<>> versions;
   std::map<std::string, std::vector<WeightedVersion>, std::less<>> splits;
+  std::map<std::string, std::string, std::less<>> keys;
   for (const AliasRecord& a : aliases) {
     versions[a.alias] = a.version;
     if (!a.split.empty()) splits[a.alias] = a.split;
+    if (!a.split.empty() && !a.sticky_key.empty()) keys[a.alias] = a.sticky_key;
   }
   return versions != published.aliases || splits != published.splits ||
-         shadow != published.shadow;
+         keys != published.split_keys || shadow != published.shadow;
 }
 
 // Errors that fetching again will not cure: the store lacks the artifact,
@@ -95,6 +106,8 @@ Status StoreSync::SyncModel(const std::string& name, bool* acted) {
   const bool new_model = !IsDirectory(dir);
   std::vector<const VersionRecord*> missing;
   for (const VersionRecord& r : versions) {
+    // A deleted version is never fetched; the reload below removes its files.
+    if (r.status == VersionStatus::kDeleted) continue;
     if (skipped_.contains({name, r.version, r.digest})) continue;
     if (const std::string why = Unusable(r); !why.empty()) {
       skipped_.insert({name, r.version, r.digest});
@@ -107,7 +120,7 @@ Status StoreSync::SyncModel(const std::string& name, bool* acted) {
   const std::optional<ModelEntry> published = manager_->Find(name);
   // A model unloaded on request (not published, its directory here) stays
   // unloaded until the store gives it a version this replica lacks.
-  if (missing.empty() && (!published || !Differs(*published, aliases, shadow))) {
+  if (missing.empty() && (!published || !Differs(*published, versions, aliases, shadow))) {
     return Status::Ok();
   }
 

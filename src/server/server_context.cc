@@ -88,10 +88,13 @@ StatusOr<AliasMove> ServerContext::SetShadow(std::string_view peer, const std::s
 StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::string& name,
                                          const std::vector<WeightedVersion>& split,
                                          const std::string& alias,
+                                         const std::string& sticky_key,
                                          const std::string& reason) const {
   RETURN_IF_ERROR(CheckChange(peer, name));
   AliasMove move;
-  RETURN_IF_ERROR(repository->Split(name, split, ChangeBy(peer, alias, reason), &move.previous));
+  AliasChange change = ChangeBy(peer, alias, reason);
+  change.sticky_key = sticky_key;
+  RETURN_IF_ERROR(repository->Split(name, split, std::move(change), &move.previous));
   // The split's heaviest version, as published.
   if (auto entry = models->Find(name)) {
     if (auto it = entry->aliases.find(alias); it != entry->aliases.end()) move.version = it->second;
@@ -107,6 +110,15 @@ StatusOr<AliasMove> ServerContext::Rollback(std::string_view peer, const std::st
   ASSIGN_OR_RETURN(move.version,
                    repository->Rollback(name, ChangeBy(peer, alias, reason), &move.previous));
   return move;
+}
+
+Status ServerContext::SetVersionStatus(std::string_view peer, const std::string& name,
+                                       int64_t version, VersionStatus to, bool force,
+                                       const std::string& reason) const {
+  RETURN_IF_ERROR(CheckChange(peer, name));
+  AliasChange change = ChangeBy(peer, std::string(kProductionAlias), reason);
+  change.force = force;
+  return repository->SetVersionStatus(name, version, to, std::move(change));
 }
 
 Status ServerContext::UnloadModel(std::string_view peer, const std::string& name) const {

@@ -11,6 +11,7 @@
 
 #include "core/inference_service.h"
 #include "core/model_manager.h"
+#include "registry/registry_store.h"
 
 namespace berth {
 
@@ -71,9 +72,15 @@ struct ServerContext {
                          std::string_view metadata_json, bool allow_signature_change) const;
   StatusOr<AliasMove> SetShadow(std::string_view peer, const std::string& name, int64_t version,
                                 int percent, const std::string& reason) const;
+  // `sticky_key`: the header whose value picks the version (empty:
+  // Berth-Routing-Key).
   StatusOr<AliasMove> Split(std::string_view peer, const std::string& name,
                             const std::vector<WeightedVersion>& split, const std::string& alias,
-                            const std::string& reason) const;
+                            const std::string& sticky_key, const std::string& reason) const;
+  // Archives, restores or deletes a version (ModelRepository::SetVersionStatus;
+  // `force` lets it take the model's last serving version away).
+  Status SetVersionStatus(std::string_view peer, const std::string& name, int64_t version,
+                          VersionStatus to, bool force, const std::string& reason) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
   // PermissionDenied unless `peer` may change what is served.

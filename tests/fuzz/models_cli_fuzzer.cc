@@ -6,7 +6,8 @@
 //      server sends may drive the user's terminal);
 //   5: ErrorMessage over an error body: one line, printable, bounded;
 //   6: ParseModelsCommand over NUL-separated arguments: what it accepts has a
-//      valid model name where one is needed and a version > 0 for promote.
+//      valid model name where one is needed and a version > 0 for promote,
+//      archive, restore and delete.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -67,8 +68,16 @@ void CheckCommand(std::string_view text) {
   const bool needs_model = command->verb != berth::cli::ModelsVerb::kList;
   if (needs_model && !berth::ValidateModelName(command->model).ok()) Fail("accepted a bad name");
   if (!needs_model && !command->model.empty()) Fail("list took a model name");
-  if (command->verb == berth::cli::ModelsVerb::kPromote && command->version <= 0) {
+  using berth::cli::ModelsVerb;
+  const ModelsVerb verb = command->verb;
+  if ((verb == ModelsVerb::kPromote || verb == ModelsVerb::kArchive ||
+       verb == ModelsVerb::kRestore || verb == ModelsVerb::kDelete) &&
+      command->version <= 0) {
     Fail("accepted a version <= 0");
+  }
+  if (command->sticky_key.has_value() &&
+      (verb != ModelsVerb::kSplit || command->sticky_key->empty())) {
+    Fail("accepted an empty --sticky-key or one for another command than split");
   }
   if (command->url.empty() || command->timeout_secs <= 0 || command->alias.empty()) {
     Fail("accepted an empty --url or --alias or a timeout <= 0");

@@ -472,6 +472,50 @@ def test_a_refused_split_exits_1_and_changes_nothing(
     assert details["splits"] == {} and details["aliases"] == {"production": 2}, details
 
 
+def test_split_with_a_sticky_key(registry_server: BerthServer, versions: dict[int, TrainedModel]) -> None:
+    url = registry_server.base_url
+    out = run_ok("split", "--url", url, MODEL, "1=50", "2=50", "--sticky-key", "X-User-Id")
+    expected = f"{MODEL}: production now splits traffic 1=50 2=50 keyed by header X-User-Id (previously none)"
+    assert out.strip() == expected, out
+    assert "sticky keys:      production=x-user-id" in run_ok("show", "--url", url, MODEL)
+    body = versions[1].infer_request(versions[1].dataset.X_test[:1])
+    for user in ("ann", "bo", "cy"):
+        answered = {
+            requests.post(
+                f"{url}/v2/models/{MODEL}/infer", json=body, headers={"X-User-Id": user}, timeout=10
+            ).json()["model_version"]
+            for _ in range(10)
+        }
+        assert len(answered) == 1, (user, answered)
+    result = run_cli("split", "--url", url, MODEL, "1=50", "2=50", "--sticky-key", "x-bin")
+    assert result.returncode == 1 and "sticky key" in result.stderr, result
+
+
+def test_archive_restore_and_delete(registry_server: BerthServer, versions: dict[int, TrainedModel]) -> None:
+    url = registry_server.base_url
+    archived = run_ok("archive", "--url", url, MODEL, "2", "--reason", "drifted")
+    assert archived == f"{MODEL}: version 2 archived (ARCHIVED)\n"
+    assert served_by_default(registry_server, versions) == "1"
+    listing = run_ok("list", "--url", url)
+    assert listing.splitlines()[0].split() == ["MODEL", "ALIASES", "VERSIONS", "ARCHIVED", "DELETED"], listing
+    assert listing.splitlines()[1].split() == [MODEL, "-", "1", "2", "-"], listing
+    assert run_ok("restore", "--url", url, MODEL, "2") == f"{MODEL}: version 2 restored (READY)\n"
+    run_ok("promote", "--url", url, MODEL, "2")
+    # In use by production: refused, exit 1 with the server's message naming the alias.
+    result = run_cli("delete", "--url", url, MODEL, "2")
+    assert result.returncode == 1 and result.stdout == "", result
+    assert "'production'" in result.stderr and "(HTTP 409)" in result.stderr, result.stderr
+    deleted = run_ok("delete", "--url", url, MODEL, "1", "--reason", "leaked data")
+    assert deleted == f"{MODEL}: version 1 deleted (DELETED)\n"
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    actions = [(h["action"], h["to"], h["reason"]) for h in history if h["action"] in ("archive", "restore", "delete")]
+    assert actions == [("archive", 2, "drifted"), ("restore", 2, ""), ("delete", 1, "leaked data")], actions
+    table = run_ok("history", "--url", url, MODEL)
+    assert "delete" in table and "leaked data" in table
+    shown = {v["version"]: v["state"] for v in server_json(registry_server, f"{REGISTRY}/{MODEL}")["versions"]}
+    assert shown == {1: "DELETED", 2: "READY"}
+
+
 def test_shadow_then_off(registry_server: BerthServer, versions: dict[int, TrainedModel]) -> None:
     url = registry_server.base_url
     run_ok("promote", "--url", url, MODEL, "2")

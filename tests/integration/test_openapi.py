@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,8 +41,8 @@ ST_TIMEOUT_S: Final = 120
 # Vertex AI's routes come from AIP_HEALTH_ROUTE / AIP_PREDICT_ROUTE; the
 # document gives their defaults, which the code does not spell as literals.
 VERTEX_DEFAULT_ROUTES: Final = {("GET", "/health"), ("POST", "/predict")}
-# The model load/unload may take out of service while schemathesis runs:
-# any other model would leave the rest of the run with 404s.
+# The model load/unload, archive and delete may take out of service while
+# schemathesis runs: any other model would leave the rest of the run with 404s.
 SACRIFICIAL_MODEL: Final = "iris_latest_version"
 
 
@@ -108,7 +109,7 @@ values = ["1", "2", "7"]
 "path.version" = {{ dictionary = "versions", probability = 0.8 }}
 
 [[operations]]
-include-operation-id-regex = "^v2Repository(Load|Unload)$"
+include-operation-id-regex = "^(v2Repository(Load|Unload)|registry(Archive|Restore|Delete)Version)$"
 parameters = {{ "path.model" = {{ dictionary = "sacrificial", probability = 0.8 }} }}
 """
 
@@ -126,9 +127,11 @@ def test_schemathesis_finds_no_violation(
     config = tmp_path / "schemathesis.toml"
     config.write_text(schemathesis_config(model_repository))
     extra_args = [] if platform is None else ["--platform", platform, "--default-model", "iris_logreg"]
-    with BerthServer.start(
-        berth_binary(), model_repository.root, tmp_path / "berth.log", grpc_port=-1, extra_args=extra_args
-    ) as server:
+    # A copy: archive and delete change the repository for good (and the
+    # session's other tests share model_repository).
+    repo = tmp_path / "repo"
+    shutil.copytree(model_repository.root, repo, ignore=shutil.ignore_patterns(".berth"))
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", grpc_port=-1, extra_args=extra_args) as server:
         if platform is None:
             selection = [arg for name in PLATFORMS for arg in ("--exclude-tag", name)]
         else:

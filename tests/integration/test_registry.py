@@ -62,7 +62,15 @@ def served_version(client: V2Client, model_repository: ModelRepository, version:
 def test_directory_versions_are_registered_with_digests(served: BerthServer) -> None:
     with V2Client(served.base_url) as client:
         listing = client.get("/v2/registry/models").json()
-        assert {"name": MODEL, "aliases": {}, "versions": [2]} in listing["models"]
+        assert {
+            "name": MODEL,
+            "aliases": {},
+            "splits": {},
+            "sticky_keys": {},
+            "versions": [2],
+            "archived": [],
+            "deleted": [],
+        } in listing["models"]
         model = client.get(f"/v2/registry/models/{MODEL}").json()
         assert model["default_version"] == 2
         (version,) = model["versions"]

@@ -297,3 +297,59 @@ def test_requests_keep_being_served_while_the_store_is_down(
     finally:
         subprocess.run([str(SCRIPT), "stop", str(directory)], check=False)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_archive_delete_and_sticky_keys_reach_the_other_replica(
+    postgres: Postgres, model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    url = postgres.createdb()
+    v1, v2 = artifact(model_repository, 1), artifact(model_repository, 2)
+    with start(tmp_path, "a", url) as a, start(tmp_path, "b", url) as b, V2Client(a.base_url) as ca, V2Client(
+        b.base_url
+    ) as cb:
+        assert [push(ca, v1), push(ca, v2), push(ca, v1)] == [1, 2, 3]
+        move(ca, "promote", {"version": 1})
+        within_deadline(lambda: served_version(cb, model_repository), "1", "B's default")
+        model = model_repository.model(ALL_VERSIONS_MODEL, 1)
+        body = model.infer_request(model.dataset.X_test[:1])
+
+        def status_on_b(version: int) -> int:
+            return cb.infer(MODEL, body, version=version).status_code
+
+        def state_on_b(version: int) -> str | None:
+            versions = (registry(cb) or {"versions": []})["versions"]
+            return next((v["state"] for v in versions if v["version"] == version), None)
+
+        # Serve version 2 on both (an alias pins it beside the policy's latest).
+        move(ca, "promote", {"version": 2, "alias": "staging"})
+        within_deadline(lambda: status_on_b(2), 200, "version 2 served on B")
+        move(ca, "promote", {"version": 1, "alias": "staging"})
+        archived = ca.post(f"/v2/registry/models/{MODEL}/versions/2/archive", {"reason": "stale"})
+        assert archived.status_code == 200, archived.text
+        within_deadline(lambda: state_on_b(2), "ARCHIVED", "version 2 archived on B")
+        within_deadline(lambda: status_on_b(2) in (404, 503), True, "version 2 out of service on B")
+        assert (tmp_path / "repo-b" / MODEL / "2" / "model.onnx").exists()  # archived: kept
+
+        deleted = ca.session.delete(f"{ca.base_url}/v2/registry/models/{MODEL}/versions/3")
+        assert deleted.status_code == 200, deleted.text
+        within_deadline(lambda: (tmp_path / "repo-b" / MODEL / "3").exists(), False, "version 3's files on B")
+        assert status_on_b(3) == 404
+
+        # A push after the deletion never reuses number 3, on either replica.
+        assert push(cb, v2) == 4
+        restored = ca.post(f"/v2/registry/models/{MODEL}/versions/2/restore", {})
+        assert restored.status_code == 200, restored.text
+        move(ca, "split", {"versions": {"1": 50, "2": 50}, "alias": "canary", "sticky_key": "X-User"})
+        within_deadline(
+            lambda: (registry(cb) or {}).get("sticky_keys"), {"canary": "x-user"}, "B's sticky split key"
+        )
+        # One key, one version, on both replicas.
+        headers = {"X-User": "alice"}
+        answers = {
+            c.session.post(f"{c.base_url}/v2/models/{MODEL}/versions/canary/infer", json=body, headers=headers)
+            .headers["Berth-Model-Version"]
+            for c in (ca, cb)
+            for _ in range(10)
+        }
+        assert len(answers) == 1
+        assert history(ca) == history(cb)

@@ -39,18 +39,21 @@ def iris(model_repository: ModelRepository, version: int) -> TrainedModel:
     return model_repository.model(ALL_VERSIONS_MODEL, version)
 
 
-@pytest.fixture
-def repo(model_repository: ModelRepository, tmp_path: Path) -> Path:
+def write_repo(model_repository: ModelRepository, root: Path) -> Path:
     """Versions 1, 2 and 3 under the default policy {latest: 1}.
 
     Version 3 is version 1's model again: what tells the versions apart is
     the response's model_version, not the outputs.
     """
-    root = tmp_path / "repo"
     for version in VERSIONS:
         model = iris(model_repository, 1 if version == 3 else version)
         export_model(model, root, version=version, config=model_config(model, name=MODEL))
     return root
+
+
+@pytest.fixture
+def repo(model_repository: ModelRepository, tmp_path: Path) -> Path:
+    return write_repo(model_repository, tmp_path / "repo")
 
 
 def infer_body(model_repository: ModelRepository) -> Any:

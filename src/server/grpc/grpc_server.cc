@@ -44,8 +44,17 @@ int AvailableCores() {
   return static_cast<int>(std::max(std::thread::hardware_concurrency(), 1u));
 }
 
-// Keeps a client on one version of a split alias (ModelManager::Resolve).
-constexpr std::string_view kRoutingKeyMetadata = "berth-routing-key";
+// A call's metadata as ModelManager::Resolve reads a split's routing key
+// (berth-routing-key, or the split's sticky key): no copy is made.
+template <typename CallT>
+class MetadataRoutingKeys final : public RoutingKeys {
+ public:
+  explicit MetadataRoutingKeys(const CallT& call) : call_(call) {}
+  std::string_view Find(std::string_view name) const override { return call_.metadata(name); }
+
+ private:
+  const CallT& call_;
+};
 
 // The IP address in gRPC's peer string ("ipv4:127.0.0.1:5000",
 // "ipv6:[::1]:5000"); empty for other transports.
@@ -175,7 +184,6 @@ class GrpcServer::Service {
   void ModelInfer(InferCall& call) const {
     auto decoded = DecodeInferRequest(call.request());
     if (!decoded.ok()) return call.Reply(decoded.status());
-    (*decoded)->routing_key = call.metadata(kRoutingKeyMetadata);
     // The call stays alive until it replies: on whichever thread the
     // scheduler completes the request, or, if the grace period of a shutdown
     // ends first, in CancelInferences(). The slot lets only the first reply.
@@ -193,6 +201,8 @@ class GrpcServer::Service {
     }
     auto slot = inferences_.Add(&call);
     if (slot == nullptr) return call.Reply(ShuttingDown());
+    // Read while the request is resolved, before it can complete and reply.
+    const MetadataRoutingKeys<InferCall> keys(call);
     ctx_->inference->Infer(
         std::move(decoded).value(),
         [slot = std::move(slot), held = std::move(held)](StatusOr<InferenceResponse> result) {
@@ -201,7 +211,8 @@ class GrpcServer::Service {
             EncodeInferResponse(*result, call->response());
             call->Reply(Status::Ok());
           });
-        });
+        },
+        &keys);
   }
 
   void RepositoryIndex(

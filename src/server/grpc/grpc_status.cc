@@ -14,6 +14,7 @@ grpc::StatusCode GrpcStatusCodeFor(Status::Code code) {
     case Status::Code::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
     case Status::Code::kInternal: return grpc::StatusCode::INTERNAL;
     case Status::Code::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
+    case Status::Code::kAborted: return grpc::StatusCode::ABORTED;
   }
   return grpc::StatusCode::INTERNAL;
 }

@@ -20,6 +20,7 @@ TEST(GrpcStatusTest, MapsEveryCodeToTheCanonicalGrpcCode) {
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kUnimplemented), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kInternal), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kPermissionDenied), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kAborted), grpc::StatusCode::ABORTED);
 }
 
 }  // namespace

@@ -85,12 +85,13 @@ class UnaryCall final : public CallTag {
   const Request& request() const { return request_; }
   // The client's address as gRPC writes it ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000").
   std::string peer() const { return context_.peer(); }
-  // The first value of the client's metadata `key` (lower-case), or empty.
-  std::string metadata(std::string_view key) const {
+  // The first value of the client's metadata `key` (lower-case), or empty;
+  // valid until the call replies.
+  std::string_view metadata(std::string_view key) const {
     for (const auto& [k, v] : context_.client_metadata()) {
-      if (std::string_view(k.data(), k.size()) == key) return std::string(v.data(), v.size());
+      if (std::string_view(k.data(), k.size()) == key) return std::string_view(v.data(), v.size());
     }
-    return std::string();
+    return {};
   }
   // Filled in by the handler before Reply.
   Response* response() { return &response_; }

@@ -83,7 +83,8 @@ std::string MediaType(std::string_view content_type) {
 void Predict(const ServerContext* ctx, const std::string& name, const HttpRequest& req,
              const BodyForm& form, bool csv, Reply reply) {
   const std::string_view body = req.body;
-  auto model = ctx->models->Resolve(name, "", req.Header(kRoutingKeyHeader));
+  const HeaderRoutingKeys keys(req);
+  auto model = ctx->models->Resolve(name, "", &keys);
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   const std::vector<TensorSpec>& inputs = (*model)->signature.inputs;
   auto request = std::make_unique<InferenceRequest>();

@@ -17,6 +17,7 @@ int HttpStatusFor(Status::Code code) {
     case Status::Code::kUnavailable: return 503;
     case Status::Code::kInternal: return 500;
     case Status::Code::kPermissionDenied: return 403;
+    case Status::Code::kAborted: return 409;
   }
   return 500;
 }

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/model_manager.h"
 #include "core/status.h"
 
 namespace berth::http {
@@ -36,8 +37,16 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 
-// Keeps a client on one version of a split alias (ModelManager::Resolve).
-inline constexpr std::string_view kRoutingKeyHeader = "berth-routing-key";
+// The request's headers as ModelManager::Resolve reads a split's routing
+// key (Berth-Routing-Key, or the split's sticky key): no copy is made.
+class HeaderRoutingKeys final : public RoutingKeys {
+ public:
+  explicit HeaderRoutingKeys(const HttpRequest& request) : request_(request) {}
+  std::string_view Find(std::string_view name) const override { return request_.Header(name); }
+
+ private:
+  const HttpRequest& request_;
+};
 // Says which version answered, on every inference response.
 inline constexpr std::string_view kModelVersionHeader = "Berth-Model-Version";
 

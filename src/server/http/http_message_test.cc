@@ -20,6 +20,7 @@ TEST(HttpStatusForTest, EveryCode) {
   EXPECT_EQ(HttpStatusFor(Status::Code::kUnimplemented), 501);
   EXPECT_EQ(HttpStatusFor(Status::Code::kInternal), 500);
   EXPECT_EQ(HttpStatusFor(Status::Code::kPermissionDenied), 403);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kAborted), 409);
 }
 
 TEST(ErrorResponseTest, BodyIsErrorObject) {

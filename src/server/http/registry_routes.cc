@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <array>
 #include <charconv>
 #include <map>
 #include <set>
@@ -77,10 +78,12 @@ StatusOr<MoveRequest> ParseMoveRequest(const std::string& body, bool needs_versi
   return out;
 }
 
-// A split body: {"versions": {"3": 90, "4": 10}, "alias": "...", "reason": "..."}.
+// A split body: {"versions": {"3": 90, "4": 10}, "alias": "...",
+// "sticky_key": "X-User-Id", "reason": "..."}.
 struct SplitRequest {
   std::vector<WeightedVersion> split;
   std::string alias = std::string(kProductionAlias);
+  std::string sticky_key;
   std::string reason;
 };
 
@@ -88,7 +91,8 @@ StatusOr<SplitRequest> ParseSplitRequest(const std::string& body) {
   rapidjson::Document doc;
   RETURN_IF_ERROR(ParseJson(body, &doc));
   if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
-  RETURN_IF_ERROR(CheckMembers(doc, {"versions", "alias", "reason"}, "the split request"));
+  RETURN_IF_ERROR(
+      CheckMembers(doc, {"versions", "alias", "sticky_key", "reason"}, "the split request"));
   SplitRequest out;
   auto versions = doc.FindMember("versions");
   if (versions == doc.MemberEnd() || !versions->value.IsObject()) {
@@ -104,8 +108,60 @@ StatusOr<SplitRequest> ParseSplitRequest(const std::string& body) {
     }
     out.split.push_back({version, m.value.GetInt()});
   }
+  if (auto key = doc.FindMember("sticky_key"); key != doc.MemberEnd()) {
+    if (!key->value.IsString()) return Status::InvalidArgument("'sticky_key' must be a string");
+    ASSIGN_OR_RETURN(out.sticky_key, ValidateStickyKey(std::string_view(
+                                         key->value.GetString(), key->value.GetStringLength())));
+  }
   RETURN_IF_ERROR(ReadAliasAndReason(doc, &out.alias, &out.reason));
   return out;
+}
+
+// An archive, restore or delete body: {"reason": "...", "force": true}
+// (`force` not for a restore); an empty body takes the defaults.
+struct VersionStatusRequest {
+  bool force = false;
+  std::string reason;
+};
+
+StatusOr<VersionStatusRequest> ParseVersionStatusRequest(const std::string& body,
+                                                         bool takes_force) {
+  VersionStatusRequest out;
+  if (body.empty()) return out;
+  rapidjson::Document doc;
+  RETURN_IF_ERROR(ParseJson(body, &doc));
+  if (!doc.IsObject()) return Status::InvalidArgument("the request body must be a JSON object");
+  if (takes_force) {
+    RETURN_IF_ERROR(CheckMembers(doc, {"force", "reason"}, "the request"));
+  } else {
+    RETURN_IF_ERROR(CheckMembers(doc, {"reason"}, "the restore request"));
+  }
+  if (auto force = doc.FindMember("force"); force != doc.MemberEnd()) {
+    if (!force->value.IsBool()) return Status::InvalidArgument("'force' must be true or false");
+    out.force = force->value.GetBool();
+  }
+  RETURN_IF_ERROR(ReadAliasAndReason(doc, nullptr, &out.reason));
+  return out;
+}
+
+// What GET /v2/registry/models/{m} says of a version: ARCHIVED or DELETED
+// as the store records it, else its live state, else REGISTERED.
+std::string_view VersionState(const VersionEntry* live, const VersionRecord* record) {
+  if (record != nullptr && record->status == VersionStatus::kArchived) return "ARCHIVED";
+  if (record != nullptr && record->status == VersionStatus::kDeleted) return "DELETED";
+  return live != nullptr ? ModelStateName(live->state) : "REGISTERED";
+}
+
+// {"<alias>": "<header>"} for the splits that read a sticky key.
+void WriteStickyKeys(JsonWriter* w, const std::optional<ModelEntry>& entry) {
+  w->StartObject();
+  if (entry) {
+    for (const auto& [alias, header] : entry->split_keys) {
+      w->Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
+      WriteJsonString(w, header);
+    }
+  }
+  w->EndObject();
 }
 
 // A shadow body: {"version": N, "percent": 1..100, "reason": "..."}, or
@@ -212,6 +268,8 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     w.StartObject();
     w.EndObject();
   }
+  w.Key("sticky_keys");
+  WriteStickyKeys(&w, entry);
   w.Key("shadow");
   if (entry && entry->shadow) {
     w.StartObject();
@@ -238,7 +296,7 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     w.Key("version");
     w.Int64(number);
     w.Key("state");
-    WriteJsonString(&w, live ? ModelStateName(live->state) : "REGISTERED");
+    WriteJsonString(&w, VersionState(live, record));
     w.Key("reason");
     WriteJsonString(&w, live ? live->reason : "");
     if (live != nullptr && live->model != nullptr && live->model->memory != nullptr) {
@@ -288,17 +346,25 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
 }
 
 StatusOr<std::string> WriteModels(const ServerContext& ctx) {
-  std::map<std::string, std::set<int64_t>> versions;
+  // Per model: its versions (live or registered), then those archived and
+  // deleted, which are listed apart.
+  std::map<std::string, std::array<std::set<int64_t>, 3>> versions;
   for (const ModelEntry& e : ctx.models->List()) {
-    auto& set = versions[e.name];
+    auto& set = versions[e.name][0];
     for (const auto& v : e.versions) set.insert(v.version);
   }
   if (RegistryStore* store = ctx.repository->store(); store != nullptr) {
     ASSIGN_OR_RETURN(std::vector<std::string> names, store->Models());
     for (const std::string& name : names) {
       ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store->Versions(name));
-      auto& set = versions[name];
-      for (const auto& r : records) set.insert(r.version);
+      auto& sets = versions[name];
+      for (const auto& r : records) {
+        const size_t which = r.status == VersionStatus::kArchived  ? 1
+                             : r.status == VersionStatus::kDeleted ? 2
+                                                                   : 0;
+        sets[which].insert(r.version);
+        if (which != 0) sets[0].erase(r.version);
+      }
     }
   }
   rapidjson::StringBuffer buf;
@@ -306,23 +372,35 @@ StatusOr<std::string> WriteModels(const ServerContext& ctx) {
   w.StartObject();
   w.Key("models");
   w.StartArray();
-  for (const auto& [name, numbers] : versions) {
+  for (const auto& [name, sets] : versions) {
+    const std::optional<ModelEntry> entry = ctx.models->Find(name);
     w.StartObject();
     w.Key("name");
     WriteJsonString(&w, name);
     w.Key("aliases");
     w.StartObject();
-    if (auto entry = ctx.models->Find(name)) {
+    if (entry) {
       for (const auto& [alias, version] : entry->aliases) {
         w.Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
         w.Int64(version);
       }
     }
     w.EndObject();
-    w.Key("versions");
-    w.StartArray();
-    for (int64_t v : numbers) w.Int64(v);
-    w.EndArray();
+    w.Key("splits");
+    if (entry) {
+      WriteSplits(&w, *entry);
+    } else {
+      w.StartObject();
+      w.EndObject();
+    }
+    w.Key("sticky_keys");
+    WriteStickyKeys(&w, entry);
+    for (size_t which = 0; which < 3; ++which) {
+      w.Key(which == 0 ? "versions" : which == 1 ? "archived" : "deleted");
+      w.StartArray();
+      for (int64_t v : sets[which]) w.Int64(v);
+      w.EndArray();
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -495,10 +573,45 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 auto split = ParseSplitRequest(req.body);
                 if (!split.ok()) return reply(ErrorResponse(split.status()));
                 const std::string name(PathParam(p, "model"));
-                auto done = ctx->Split(req.peer, name, split->split, split->alias, split->reason);
+                auto done = ctx->Split(req.peer, name, split->split, split->alias,
+                                       split->sticky_key, split->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, split->alias, *done));
               });
+  // Archive, restore and delete answer {"model", "version", "state"}: the
+  // version's state as GET /v2/registry/models/{m} shows it afterwards.
+  const auto status_route = [ctx](VersionStatus to) {
+    return [ctx, to](HttpRequest& req, const PathParams& p, Reply reply) {
+      auto body = ParseVersionStatusRequest(req.body, to != VersionStatus::kActive);
+      if (!body.ok()) return reply(ErrorResponse(body.status()));
+      const std::string name(PathParam(p, "model"));
+      auto version = ParseVersionNumber(PathParam(p, "version"));
+      if (!version.ok()) return reply(ErrorResponse(version.status()));
+      Status s = ctx->SetVersionStatus(req.peer, name, *version, to, body->force, body->reason);
+      if (!s.ok()) return reply(ChangeErrorResponse(s));
+      const std::optional<ModelEntry> entry = ctx->models->Find(name);
+      const VersionEntry* live = entry ? entry->FindVersion(*version) : nullptr;
+      VersionRecord record;
+      record.status = to;
+      rapidjson::StringBuffer buf;
+      JsonWriter w(buf);
+      w.StartObject();
+      w.Key("model");
+      WriteJsonString(&w, name);
+      w.Key("version");
+      w.Int64(*version);
+      w.Key("state");
+      WriteJsonString(&w, VersionState(live, &record));
+      w.EndObject();
+      reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
+    };
+  };
+  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/archive",
+              status_route(VersionStatus::kArchived));
+  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/restore",
+              status_route(VersionStatus::kActive));
+  router->Add("DELETE", "/v2/registry/models/{model}/versions/{version}",
+              status_route(VersionStatus::kDeleted));
   router->Add("POST", "/v2/registry/models/{model}/rollback",
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, false);

@@ -43,7 +43,8 @@ StatusOr<std::string> WriteRowsResponse(const InferenceResponse& response, int64
 void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
   auto infer_rows = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     const std::string name(PathParam(p, "model"));
-    auto model = ctx->models->Resolve(name, PathParam(p, "version"), req.Header(kRoutingKeyHeader));
+    const HeaderRoutingKeys keys(req);
+    auto model = ctx->models->Resolve(name, PathParam(p, "version"), &keys);
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto request = ParseRowsRequest(req.body, (*model)->signature.inputs);
     if (!request.ok()) return reply(ErrorResponse(request.status()));

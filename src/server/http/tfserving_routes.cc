@@ -57,8 +57,8 @@ enum class ExampleMethod { kClassify, kRegress };
 
 void ClassifyOrRegress(const ServerContext* ctx, const HttpRequest& req, const PathParams& p,
                        ExampleMethod method, Reply reply) {
-  auto model =
-      ctx->models->Resolve(PathParam(p, "model"), Selector(p), req.Header(kRoutingKeyHeader));
+  const HeaderRoutingKeys keys(req);
+  auto model = ctx->models->Resolve(PathParam(p, "model"), Selector(p), &keys);
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingExamples(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
@@ -78,7 +78,8 @@ void ClassifyOrRegress(const ServerContext* ctx, const HttpRequest& req, const P
 
 void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
   const std::string name(PathParam(p, "model"));
-  auto model = ctx->models->Resolve(name, Selector(p), req.Header(kRoutingKeyHeader));
+  const HeaderRoutingKeys keys(req);
+  auto model = ctx->models->Resolve(name, Selector(p), &keys);
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));

@@ -121,8 +121,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     if (!request.ok()) return reply(ErrorResponse(request.status()));
     (*request)->model_name = std::string(PathParam(p, "model"));
     (*request)->model_version = std::string(PathParam(p, "version"));
-    (*request)->routing_key = std::string(req.Header(kRoutingKeyHeader));
     BinaryOutputs binary = BinaryOutputsOf(**request);
+    const HeaderRoutingKeys keys(req);
     ctx->inference->Infer(
         std::move(request).value(),
         [reply = std::move(reply), binary = std::move(binary)](
@@ -137,7 +137,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
             r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded->json_size));
           }
           reply(std::move(r));
-        });
+        },
+        &keys);
   };
   router->Add("POST", "/v2/models/{model}/infer", infer);
   router->Add("POST", "/v2/models/{model}/versions/{version}/infer", infer);
