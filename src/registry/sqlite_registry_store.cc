@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <thread>
 #include <ctime>
 #include <mutex>
 
@@ -635,13 +636,23 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::stri
   // WAL: readers never wait for the writer; synchronous=FULL: a committed
   // promotion survives a power cut, not only a crash.
   // busy_timeout first: switching a new file to WAL takes a lock that another
-  // process opening it at the same moment may hold.
+  // process opening it at the same moment may hold. SQLite answers that
+  // switch SQLITE_BUSY at once, without its busy handler, when waiting could
+  // deadlock: it is retried here for up to the same 5 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (const char* pragma : {"PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL",
                              "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
-    char* error = nullptr;
-    if (sqlite3_exec(db, pragma, nullptr, nullptr, &error) != SQLITE_OK) {
+    while (true) {
+      char* error = nullptr;
+      const int rc = sqlite3_exec(db, pragma, nullptr, nullptr, &error);
+      if (rc == SQLITE_OK) break;
       std::string message = error != nullptr ? error : "unknown error";
       sqlite3_free(error);
+      if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) &&
+          std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
       return Status::Unavailable("cannot set up the registry store " + path + ": " + message);
     }
   }
