@@ -72,6 +72,7 @@ struct Server::State {
     models.SetObserver(&metrics);
     context.inference = &inference;
     context.models = &models;
+    context.statistics = &metrics;
     context.repository = &repository;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;

@@ -11,6 +11,7 @@
 
 #include "core/inference_service.h"
 #include "core/model_manager.h"
+#include "core/model_statistics.h"
 
 namespace berth {
 
@@ -25,6 +26,7 @@ struct AliasMove {
 struct ServerContext {
   const InferenceService* inference = nullptr;
   const ModelManager* models = nullptr;
+  const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
   ModelRepository* repository = nullptr;  // explicit load/unload
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   bool strict_readiness = true;  // ready only if every model has a READY version
