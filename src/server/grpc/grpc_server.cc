@@ -23,7 +23,7 @@
 namespace berth::rpc {
 namespace {
 
-const std::vector<std::string> kExtensions = {"model_repository"};
+const std::vector<std::string> kExtensions = {"model_repository", "statistics"};
 
 // How long the UNAVAILABLE answers sent when the grace period ends have to
 // reach their clients before gRPC cancels whatever is still unsent. Stop
@@ -78,6 +78,7 @@ class GrpcServer::Service {
     Add(&AsyncService::RequestServerMetadata, &S::ServerMetadata);
     Add(&AsyncService::RequestModelMetadata, &S::ModelMetadata);
     Add(&AsyncService::RequestModelInfer, &S::ModelInfer);
+    Add(&AsyncService::RequestModelStatistics, &S::ModelStatistics);
     Add(&AsyncService::RequestRepositoryIndex, &S::RepositoryIndex);
     Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad);
     Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload);
@@ -194,6 +195,19 @@ class GrpcServer::Service {
             call->Reply(Status::Ok());
           });
         });
+  }
+
+  void ModelStatistics(
+      Call<inference::ModelStatisticsRequest, inference::ModelStatisticsResponse>& call) const {
+    if (ctx_->statistics == nullptr) {
+      return call.Reply(Status::Unavailable("statistics are not collected"));
+    }
+    const auto& request = call.request();
+    auto stats = GetModelStatistics(*ctx_->models, *ctx_->statistics, request.name(),
+                                    request.version());
+    if (!stats.ok()) return call.Reply(stats.status());
+    EncodeModelStatistics(*stats, call.response());
+    call.Reply(Status::Ok());
   }
 
   void RepositoryIndex(

@@ -12,7 +12,7 @@
 namespace berth::http {
 namespace {
 
-const std::vector<std::string> kExtensions = {"model_repository", "binary_tensor_data"};
+const std::vector<std::string> kExtensions = {"model_repository", "binary_tensor_data", "statistics"};
 
 // Triton's optional body {"ready": true} limits the index to READY versions.
 StatusOr<bool> ParseIndexRequest(const std::string& body) {
@@ -81,6 +81,21 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   router->Add("GET", "/v2", [ctx](HttpRequest&, const PathParams&, Reply reply) {
     reply(JsonResponse(200, WriteV2ServerMetadata("berth", ctx->version, kExtensions)));
   });
+
+  // Triton's statistics extension. Registered before the model metadata
+  // routes, which would take "stats" for a model's name.
+  auto stats = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    if (ctx->statistics == nullptr) {
+      return reply(ErrorResponse(Status::Unavailable("statistics are not collected")));
+    }
+    auto stats = GetModelStatistics(*ctx->models, *ctx->statistics, PathParam(p, "model"),
+                                    PathParam(p, "version"));
+    if (!stats.ok()) return reply(ErrorResponse(stats.status()));
+    reply(JsonResponse(200, WriteV2ModelStatistics(*stats)));
+  };
+  router->Add("GET", "/v2/models/stats", stats);
+  router->Add("GET", "/v2/models/{model}/stats", stats);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/stats", stats);
 
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     auto metadata = GetModelMetadata(*ctx->models, PathParam(p, "model"), PathParam(p, "version"));
