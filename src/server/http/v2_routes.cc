@@ -12,7 +12,8 @@
 namespace berth::http {
 namespace {
 
-const std::vector<std::string> kExtensions = {"model_repository", "binary_tensor_data", "statistics"};
+const std::vector<std::string> kExtensions = {"model_repository", "binary_tensor_data",
+                                              "statistics"};
 
 // Triton's optional body {"ready": true} limits the index to READY versions.
 StatusOr<bool> ParseIndexRequest(const std::string& body) {
