@@ -19,6 +19,7 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 from berth_server import BerthServer, berth_binary
@@ -264,3 +265,25 @@ def test_metrics_count_the_same_executions(
             bucket = key | {("le", "+Inf")}
             assert samples[("berth_inference_compute_duration_seconds_bucket", bucket)] == inference["success"]["count"]
         assert samples[("berth_inference_requests_in_flight", series)] == 0
+
+
+def test_the_exposition_parses_with_prometheus_client(stats_server: BerthServer) -> None:
+    text = requests.get(stats_server.base_url + "/metrics", timeout=10).text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    for name in (
+        "berth_inference_request_duration_seconds",
+        "berth_inference_queue_duration_seconds",
+        "berth_inference_compute_duration_seconds",
+        "berth_batch_size",
+    ):
+        assert families[name].type == "histogram", name
+    assert families["berth_inference_requests_in_flight"].type == "gauge"
+    phases = {
+        sample.labels["phase"]
+        for sample in families["berth_inference_compute_duration_seconds"].samples
+        if sample.labels["model"] == DIRECT
+    }
+    assert phases == {"input", "infer", "output"}
+    # No label value comes from a request: only the models of the repository.
+    models = {sample.labels.get("model") for family in families.values() for sample in family.samples}
+    assert models <= {DIRECT, BATCHED, "", None}
