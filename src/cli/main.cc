@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/models_command.h"
+#include "core/byte_size.h"
 #include "core/logging.h"
 #include "core/model_name.h"
 #include "core/version.h"
@@ -47,13 +48,21 @@ Options for serve:
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
   --repository-poll-secs N rescan the repository every N s: load new models and versions,
                            unload removed ones (default 0: only at start and on request)
+  --memory-budget SIZE     memory the loaded model versions may hold, in bytes or with a K, M
+                           or G suffix (e.g. 2G); a load that would not fit is refused
+                           (HTTP 507, gRPC RESOURCE_EXHAUSTED) and the serving versions
+                           stay (default 0: no limit)
+  --memory-factor F        a version not measured yet needs its artifact's size times F
+                           (default 2); once loaded, its measured resident growth is used
   --log-level L            debug | info | warn | error (default info)
   --log-format F           text | json (default text)
   --platform P             also speak a cloud container contract: sagemaker | vertex | azure
                            (default $BERTH_PLATFORM, else none); see docs/platforms.md. The
                            platform's environment then sets what the flags above leave
                            unset: host 0.0.0.0, the port, the model repository
-  --registry R             the registry store (versions, aliases, audit): sqlite:PATH, or none
+  --registry R             the registry store (versions, aliases, audit): sqlite:PATH,
+                           postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas sharing one
+                           store, artifacts included; see docs/registry.md), or none
                            (default: sqlite at DIR/.berth/registry.db when it can be created)
   --allow-remote-admin B   accept changes to what is served (repository load/unload, registry
                            push/promote/split/shadow/rollback) from any client, not only
@@ -145,6 +154,16 @@ int Serve(const std::vector<std::string_view>& args) {
     } else if (flag == "--shutdown-grace-ms") {
       if (!ParseNumber(value, &grace) || grace < 0) return Fail(bad);
       options.shutdown_grace = std::chrono::milliseconds(grace);
+    } else if (flag == "--memory-budget") {
+      auto size = berth::ParseByteSize(value);
+      if (!size.ok()) return Fail("--memory-budget: " + size.status().message());
+      options.memory_budget_bytes = *size;
+    } else if (flag == "--memory-factor") {
+      double factor = 0;
+      if (!ParseNumber(value, &factor) || !(factor > 0 && factor <= 1000)) {
+        return Fail(bad + " (a number above 0, at most 1000)");
+      }
+      options.memory_factor = factor;
     } else if (flag == "--log-level") {
       if (!berth::ParseLogLevel(value, &level)) return Fail(bad);
     } else if (flag == "--log-format") {

@@ -165,20 +165,6 @@ std::string TextTable::Render() const {
   return out;
 }
 
-std::string HumanBytes(uint64_t bytes) {
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  double value = static_cast<double>(bytes) / 1024;
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.1f %s", value, kUnits[unit]);
-  return text;
-}
-
 StatusOr<std::string> FormatModelList(std::string_view json) {
   ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
   ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
@@ -206,13 +192,17 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
   out += "\n";
   if (versions->Empty()) return out + "no versions\n";
   bool any_reason = false;
+  bool any_memory = false;
   for (const Value& version : versions->GetArray()) {
     const Value* reason = Member(version, "reason");
     any_reason |= reason != nullptr && !(reason->IsString() && reason->GetStringLength() == 0) &&
                   !reason->IsNull();
+    any_memory |= Member(version, "memory_bytes") != nullptr;
   }
   std::vector<std::string> header = {"VERSION", "STATE",   "ALIASES", "FORMAT",
                                      "SIZE",    "CREATED", "DIGEST"};
+  // What loaded versions hold against --memory-budget, after their size.
+  if (any_memory) header.insert(header.begin() + 5, "MEMORY");
   // The reason goes last, and only when some version has one: it is the
   // longest cell and usually empty.
   if (any_reason) header.push_back("REASON");
@@ -222,6 +212,7 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
                                     Cell(version, "aliases"),       Cell(version, "format"),
                                     SizeCell(Member(version, "size")), Cell(version, "created_at"),
                                     ShortDigest(Member(version, "digest"))};
+    if (any_memory) row.insert(row.begin() + 5, SizeCell(Member(version, "memory_bytes")));
     if (any_reason) row.push_back(Cell(version, "reason"));
     table.AddRow(std::move(row));
   }

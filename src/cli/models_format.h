@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/byte_size.h"
 #include "core/status.h"
 
 namespace berth::cli {
@@ -33,9 +34,6 @@ class TextTable {
   std::vector<std::string> header_;
   std::vector<std::vector<std::string>> rows_;
 };
-
-// 512 B, 1.5 KiB, 12.0 MiB, ...
-std::string HumanBytes(uint64_t bytes);
 
 // GET /v2/registry/models: one row per model (name, aliases, versions).
 StatusOr<std::string> FormatModelList(std::string_view json);

@@ -30,15 +30,6 @@ TEST(TextTableTest, PadsShortRowsAndDropsExtraCells) {
   EXPECT_EQ(table.Render(), "A  B\n1\n1  2\n");
 }
 
-TEST(HumanBytesTest, Units) {
-  EXPECT_EQ(HumanBytes(0), "0 B");
-  EXPECT_EQ(HumanBytes(1023), "1023 B");
-  EXPECT_EQ(HumanBytes(1024), "1.0 KiB");
-  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
-  EXPECT_EQ(HumanBytes(5u << 20), "5.0 MiB");
-  EXPECT_EQ(HumanBytes(UINT64_MAX), "16.0 EiB");
-}
-
 TEST(FormatModelListTest, OneRowPerModel) {
   EXPECT_EQ(Ok(FormatModelList(R"({"models": [
                   {"name": "iris", "aliases": {"production": 2, "staging": 3}, "versions": [1, 2, 3]},
@@ -83,6 +74,21 @@ TEST(FormatModelDetailsTest, ReasonColumnOnlyWhenAVersionHasOne) {
             "2        LOADING      -        -       -     -        -\n");
   EXPECT_NE(Ok(FormatModelDetails(R"({"name": "m", "versions": []})")).find("no versions\n"),
             std::string::npos);
+}
+
+TEST(FormatModelDetailsTest, MemoryColumnOnlyWhenAVersionHoldsSome) {
+  const std::string text = Ok(FormatModelDetails(R"({"name": "m", "default_version": 2,
+      "versions": [{"version": 1, "state": "REGISTERED", "reason": "", "size": 100},
+                   {"version": 2, "state": "READY", "reason": "", "size": 100,
+                    "memory_bytes": 1572864}]})"));
+  EXPECT_EQ(text,
+            "model:            m\n"
+            "default version:  2\n"
+            "aliases:          -\n"
+            "\n"
+            "VERSION  STATE       ALIASES  FORMAT  SIZE   MEMORY   CREATED  DIGEST\n"
+            "1        REGISTERED  -        -       100 B  -        -        -\n"
+            "2        READY       -        -       100 B  1.5 MiB  -        -\n");
 }
 
 TEST(FormatHistoryTest, OneRowPerRecordWithNullsAsDashes) {

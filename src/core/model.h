@@ -9,6 +9,7 @@
 #include <string>
 
 #include "backends/backend.h"
+#include "core/memory_budget.h"
 #include "core/model_config.h"
 #include "core/scheduler.h"
 
@@ -28,6 +29,10 @@ struct Model {
   // keeps it; the metrics read it). Declared before the scheduler, which is
   // destroyed first and may still complete requests as it goes.
   mutable std::atomic<int64_t> in_flight{0};
+  // What --memory-budget holds for this version (null when the version was
+  // loaded without a budget). Declared before the backend so that it is
+  // returned only once the session is gone.
+  std::unique_ptr<MemoryBudget::Reservation> memory;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Scheduler> scheduler;
 

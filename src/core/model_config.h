@@ -39,6 +39,17 @@ struct DynamicBatchingConfig {
   bool operator==(const DynamicBatchingConfig&) const = default;
 };
 
+// The requests a version runs before it is published (core/warmup.h), so that
+// the first real request does not pay the session's first-run cost and a
+// version that cannot answer is never switched to.
+struct WarmupConfig {
+  // How many times the warm-up request runs; 0: no warm-up.
+  int count = 1;
+  // The request's inputs, each with its data (zeros or empty strings when
+  // the config gave none). Empty: one request generated from the signature.
+  std::vector<Tensor> inputs;
+};
+
 struct ModelConfig {
   std::string name;
   std::string backend = "onnx";
@@ -57,6 +68,7 @@ struct ModelConfig {
   // Optional declarations; when empty they are read from the model file.
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
+  WarmupConfig warmup;
 };
 
 }  // namespace berth

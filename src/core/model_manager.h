@@ -27,11 +27,21 @@ namespace berth {
 // the request).
 using ModelHandle = std::shared_ptr<const Model>;
 
+// Why the repository could not make a version READY, when that decides how
+// a change that needed the version answers (see ModelRepository::Promote).
+enum class LoadFailure {
+  kNone,
+  kLoad,          // its files are missing or do not load
+  kWarmup,        // it loaded but failed its warm-up request
+  kMemoryBudget,  // refused before loading: over --memory-budget
+};
+
 struct VersionEntry {
   int64_t version = 0;
   ModelState state = ModelState::kLoading;
   std::string reason;                   // why not READY; empty when READY
   std::shared_ptr<const Model> model;   // set iff state == kReady
+  LoadFailure failure = LoadFailure::kNone;  // set with `reason`
 };
 
 // One version's share of a weighted split.

@@ -2,6 +2,12 @@
 
 namespace berth {
 
+const std::vector<std::string>& ServerExtensions() {
+  static const std::vector<std::string> extensions = {"model_repository", "model_configuration",
+                                                      "binary_tensor_data", "statistics"};
+  return extensions;
+}
+
 StatusOr<ModelMetadata> GetModelMetadata(const ModelManager& models, std::string_view name,
                                          std::string_view selector) {
   ASSIGN_OR_RETURN(ModelHandle model, models.Resolve(name, selector));

@@ -28,6 +28,10 @@ struct ModelMetadata {
 // (ModelManager::Resolve, same errors) and describes the version found. With
 // a selector, `versions` lists that version only; without one, every READY
 // version of the model.
+// The protocol extensions the server metadata call lists, the same at every
+// door (Triton's names).
+const std::vector<std::string>& ServerExtensions();
+
 StatusOr<ModelMetadata> GetModelMetadata(const ModelManager& models, std::string_view name,
                                          std::string_view selector);
 

@@ -328,6 +328,17 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
              (v.state == ModelState::kReady ? "1" : "0") + "\n";
     }
   }
+  Header(&out, "berth_model_memory_bytes", "gauge",
+         "Memory the model version holds against --memory-budget (measured when it loaded).");
+  for (const ModelEntry& m : table) {
+    for (const VersionEntry& v : m.versions) {
+      if (v.state != ModelState::kReady || v.model == nullptr || v.model->memory == nullptr) {
+        continue;
+      }
+      out += "berth_model_memory_bytes{" + Labels(m.name, std::to_string(v.version)) + "} " +
+             std::to_string(v.model->memory->bytes()) + "\n";
+    }
+  }
   return out;
 }
 

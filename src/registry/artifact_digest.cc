@@ -9,6 +9,7 @@
 
 #include <array>
 #include <fstream>
+#include <iterator>
 #include <memory>
 
 namespace berth {
@@ -62,6 +63,14 @@ Status SyncDirectory(const std::filesystem::path& dir) {
   ::close(fd);
   if (!synced) return Status::Internal(std::string("cannot sync a directory: ") + std::strerror(errno));
   return Status::Ok();
+}
+
+StatusOr<std::string> ReadFileBytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Status::NotFound("cannot open " + file.string());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Status::Internal("cannot read " + file.string());
+  return bytes;
 }
 
 StatusOr<ArtifactDigest> Sha256File(const std::filesystem::path& file) {

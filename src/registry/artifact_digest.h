@@ -19,6 +19,10 @@ struct ArtifactDigest {
 StatusOr<ArtifactDigest> Sha256File(const std::filesystem::path& file);
 ArtifactDigest Sha256Bytes(std::string_view bytes);
 
+// The whole of `file`, for a store that keeps artifacts (RegistryStore::
+// HoldsArtifacts()); NotFound if it cannot be opened.
+StatusOr<std::string> ReadFileBytes(const std::filesystem::path& file);
+
 // Writes `bytes` to `path` (created or truncated) and fsyncs it, so that a
 // rename that follows publishes complete contents even across a power cut.
 Status WriteFileDurably(const std::filesystem::path& path, std::string_view bytes);

@@ -2,9 +2,18 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
+#include <utility>
+
+#include "core/logging.h"
+#include "registry/triton_config.h"
+
+#include "core/float16.h"
 
 namespace berth {
 namespace {
@@ -35,6 +44,25 @@ Status Read(const YAML::Node& node, const std::string& what, T* out) {
   }
 }
 
+// Reads the name, datatype and shape of `n` (whose keys the caller checked).
+Status ReadTensorSpec(const YAML::Node& n, const std::string& where, TensorSpec* spec) {
+  if (!n["name"]) return Status::InvalidArgument(where + " needs a 'name'");
+  RETURN_IF_ERROR(Read(n["name"], where + ".name", &spec->name));
+  if (!n["datatype"]) return Status::InvalidArgument(where + " needs a 'datatype'");
+  std::string dt;
+  RETURN_IF_ERROR(Read(n["datatype"], where + ".datatype", &dt));
+  spec->datatype = DataTypeFromName(dt);
+  if (spec->datatype == DataType::kInvalid) {
+    return Status::InvalidArgument(where + ".datatype '" + dt + "' is not a v2 datatype");
+  }
+  if (!n["shape"]) return Status::InvalidArgument(where + " needs a 'shape'");
+  RETURN_IF_ERROR(Read(n["shape"], where + ".shape", &spec->shape));
+  for (int64_t d : spec->shape) {
+    if (d < -1) return Status::InvalidArgument(where + ".shape has a dimension below -1");
+  }
+  return Status::Ok();
+}
+
 Status ReadTensorSpecs(const YAML::Node& node, const std::string& what,
                        std::vector<TensorSpec>* out) {
   if (!node.IsSequence()) return Status::InvalidArgument("'" + what + "' must be a list");
@@ -43,20 +71,7 @@ Status ReadTensorSpecs(const YAML::Node& node, const std::string& what,
     const std::string where = what + "[" + std::to_string(i) + "]";
     RETURN_IF_ERROR(CheckKeys(n, where, {"name", "datatype", "shape"}));
     TensorSpec spec;
-    if (!n["name"]) return Status::InvalidArgument(where + " needs a 'name'");
-    RETURN_IF_ERROR(Read(n["name"], where + ".name", &spec.name));
-    if (!n["datatype"]) return Status::InvalidArgument(where + " needs a 'datatype'");
-    std::string dt;
-    RETURN_IF_ERROR(Read(n["datatype"], where + ".datatype", &dt));
-    spec.datatype = DataTypeFromName(dt);
-    if (spec.datatype == DataType::kInvalid) {
-      return Status::InvalidArgument(where + ".datatype '" + dt + "' is not a v2 datatype");
-    }
-    if (!n["shape"]) return Status::InvalidArgument(where + " needs a 'shape'");
-    RETURN_IF_ERROR(Read(n["shape"], where + ".shape", &spec.shape));
-    for (int64_t d : spec.shape) {
-      if (d < -1) return Status::InvalidArgument(where + ".shape has a dimension below -1");
-    }
+    RETURN_IF_ERROR(ReadTensorSpec(n, where, &spec));
     out->push_back(std::move(spec));
   }
   return Status::Ok();
@@ -158,11 +173,157 @@ Status ReadDynamicBatching(const YAML::Node& node, DynamicBatchingConfig* d) {
   return Status::Ok();
 }
 
+// The most a config's warm-up input may hold: warm-up requests are small,
+// and a shape in a config must not make the server allocate without bound.
+constexpr int64_t kMaxWarmupInputBytes = 64ll << 20;
+constexpr int kMaxWarmupCount = 1000;
+
+// Appends the scalars of `node` (a scalar or nested lists of them), in
+// row-major order, to `out`.
+Status FlattenData(const YAML::Node& node, const std::string& where, int64_t limit,
+                   std::vector<YAML::Node>* out) {
+  if (node.IsSequence()) {
+    for (const YAML::Node& n : node) RETURN_IF_ERROR(FlattenData(n, where, limit, out));
+    return Status::Ok();
+  }
+  if (!node.IsScalar()) return Status::InvalidArgument(where + " must hold scalars or lists");
+  if (static_cast<int64_t>(out->size()) >= limit) {
+    return Status::InvalidArgument(where + " has more values than its shape holds");
+  }
+  out->push_back(node);
+  return Status::Ok();
+}
+
+template <typename T>
+Status StoreNumber(const YAML::Node& node, const std::string& where, std::byte* dst) {
+  T value{};
+  if constexpr (std::is_floating_point_v<T>) {
+    double d = 0;
+    RETURN_IF_ERROR(Read(node, where, &d));
+    value = static_cast<T>(d);
+  } else if constexpr (std::is_signed_v<T>) {
+    int64_t i = 0;
+    RETURN_IF_ERROR(Read(node, where, &i));
+    if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max()) {
+      return Status::InvalidArgument(where + " is out of range for its datatype");
+    }
+    value = static_cast<T>(i);
+  } else {
+    uint64_t u = 0;
+    // yaml-cpp reads "-1" as a huge unsigned value; refuse a sign outright.
+    if (node.Scalar().starts_with("-")) {
+      return Status::InvalidArgument(where + " is out of range for its datatype");
+    }
+    RETURN_IF_ERROR(Read(node, where, &u));
+    if (u > std::numeric_limits<T>::max()) {
+      return Status::InvalidArgument(where + " is out of range for its datatype");
+    }
+    value = static_cast<T>(u);
+  }
+  std::memcpy(dst, &value, sizeof(T));
+  return Status::Ok();
+}
+
+// Fills `tensor` (allocated) from the config's values.
+Status StoreData(const std::vector<YAML::Node>& values, const std::string& where,
+                 Tensor* tensor) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const YAML::Node& v = values[i];
+    std::byte* dst = tensor->bytes().data() + i * DataTypeByteSize(tensor->datatype());
+    switch (tensor->datatype()) {
+      case DataType::kBool: {
+        bool b = false;
+        RETURN_IF_ERROR(Read(v, at, &b));
+        *dst = std::byte{b ? uint8_t{1} : uint8_t{0}};
+        break;
+      }
+      case DataType::kUint8: RETURN_IF_ERROR(StoreNumber<uint8_t>(v, at, dst)); break;
+      case DataType::kUint16: RETURN_IF_ERROR(StoreNumber<uint16_t>(v, at, dst)); break;
+      case DataType::kUint32: RETURN_IF_ERROR(StoreNumber<uint32_t>(v, at, dst)); break;
+      case DataType::kUint64: RETURN_IF_ERROR(StoreNumber<uint64_t>(v, at, dst)); break;
+      case DataType::kInt8: RETURN_IF_ERROR(StoreNumber<int8_t>(v, at, dst)); break;
+      case DataType::kInt16: RETURN_IF_ERROR(StoreNumber<int16_t>(v, at, dst)); break;
+      case DataType::kInt32: RETURN_IF_ERROR(StoreNumber<int32_t>(v, at, dst)); break;
+      case DataType::kInt64: RETURN_IF_ERROR(StoreNumber<int64_t>(v, at, dst)); break;
+      case DataType::kFp32: RETURN_IF_ERROR(StoreNumber<float>(v, at, dst)); break;
+      case DataType::kFp64: RETURN_IF_ERROR(StoreNumber<double>(v, at, dst)); break;
+      case DataType::kFp16: {
+        float f = 0;
+        RETURN_IF_ERROR(StoreNumber<float>(v, at, reinterpret_cast<std::byte*>(&f)));
+        const uint16_t half = FloatToHalf(f);
+        std::memcpy(dst, &half, sizeof(half));
+        break;
+      }
+      case DataType::kBytes: RETURN_IF_ERROR(Read(v, at, &tensor->strings()[i])); break;
+      case DataType::kInvalid: return Status::InvalidArgument(at + " has no datatype");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadWarmupInputs(const YAML::Node& node, std::vector<Tensor>* out) {
+  if (!node.IsSequence() || node.size() == 0) {
+    return Status::InvalidArgument("'warmup.inputs' must be a non-empty list");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node& n = node[i];
+    const std::string where = "warmup.inputs[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(CheckKeys(n, where, {"name", "datatype", "shape", "data"}));
+    TensorSpec spec;
+    RETURN_IF_ERROR(ReadTensorSpec(n, where, &spec));
+    if (!names.insert(spec.name).second) {
+      return Status::InvalidArgument(where + ": input '" + spec.name + "' is given twice");
+    }
+    const int64_t count = ElementCount(spec.shape);
+    const bool variable = std::find(spec.shape.begin(), spec.shape.end(), -1) != spec.shape.end();
+    if (variable) {
+      return Status::InvalidArgument(where + ".shape must be fully known (no -1): the warm-up "
+                                     "request sends exactly this shape");
+    }
+    const int64_t element = spec.datatype == DataType::kBytes
+                                ? static_cast<int64_t>(sizeof(std::string))
+                                : static_cast<int64_t>(DataTypeByteSize(spec.datatype));
+    if (count < 0 || count > kMaxWarmupInputBytes / element) {
+      return Status::InvalidArgument(where + " is over the warm-up limit of " +
+                                     std::to_string(kMaxWarmupInputBytes >> 20) + " MiB");
+    }
+    Tensor tensor(spec.name, spec.datatype, spec.shape);
+    RETURN_IF_ERROR(tensor.Allocate());
+    if (n["data"]) {
+      std::vector<YAML::Node> values;
+      RETURN_IF_ERROR(FlattenData(n["data"], where + ".data", count, &values));
+      if (static_cast<int64_t>(values.size()) != count) {
+        return Status::InvalidArgument(where + ".data has " + std::to_string(values.size()) +
+                                       " values but shape " + ShapeToString(spec.shape) +
+                                       " holds " + std::to_string(count));
+      }
+      RETURN_IF_ERROR(StoreData(values, where + ".data", &tensor));
+    }
+    out->push_back(std::move(tensor));
+  }
+  return Status::Ok();
+}
+
+Status ReadWarmup(const YAML::Node& node, WarmupConfig* w) {
+  RETURN_IF_ERROR(CheckKeys(node, "warmup", {"count", "inputs"}));
+  if (node["count"]) {
+    RETURN_IF_ERROR(Read(node["count"], "warmup.count", &w->count));
+    if (w->count < 0 || w->count > kMaxWarmupCount) {
+      return Status::InvalidArgument("warmup.count must be from 0 (no warm-up) to " +
+                                     std::to_string(kMaxWarmupCount));
+    }
+  }
+  if (node["inputs"]) RETURN_IF_ERROR(ReadWarmupInputs(node["inputs"], &w->inputs));
+  return Status::Ok();
+}
+
 StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   RETURN_IF_ERROR(CheckKeys(root, "model config",
                             {"name", "backend", "max_batch_size", "version_policy", "onnxruntime",
                              "allow_nan", "inputs", "outputs", "dynamic_batching",
-                             "instance_count"}));
+                             "instance_count", "warmup"}));
   ModelConfig c;
   if (root["name"]) RETURN_IF_ERROR(Read(root["name"], "name", &c.name));
   if (root["backend"]) RETURN_IF_ERROR(Read(root["backend"], "backend", &c.backend));
@@ -196,6 +357,7 @@ StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   }
   if (root["inputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["inputs"], "inputs", &c.inputs));
   if (root["outputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["outputs"], "outputs", &c.outputs));
+  if (root["warmup"]) RETURN_IF_ERROR(ReadWarmup(root["warmup"], &c.warmup));
   return c;
 }
 
@@ -260,12 +422,19 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& text) {
   }
 }
 
+bool IsConfigFileName(std::string_view name) {
+  for (const char* known : kConfigFileNames) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
 StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
   // Messages name files relative to the repository (<model>/config.yaml):
   // they reach clients, who need not learn where the repository sits.
   const std::string dir_name = model_dir.filename().string();
   std::filesystem::path found;
-  for (const char* name : {"config.yaml", "config.yml", "config.json"}) {
+  for (const char* name : kConfigFileNames) {
     const auto p = model_dir / name;
     std::error_code ec;
     const bool exists = std::filesystem::exists(p, ec);
@@ -281,7 +450,7 @@ StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
     found = p;
   }
   if (found.empty()) {
-    return Status::NotFound("no config.yaml or config.json in " + dir_name + "/");
+    return Status::NotFound("no config.yaml, config.json or config.pbtxt in " + dir_name + "/");
   }
   const std::string shown = dir_name + "/" + found.filename().string();
   std::error_code ec;
@@ -293,7 +462,18 @@ StatusOr<ModelConfig> LoadModelConfig(const std::filesystem::path& model_dir) {
   std::stringstream text;
   text << in.rdbuf();
   if (!in) return Status::Internal("cannot read " + shown);
-  auto config = ParseModelConfig(text.str());
+  StatusOr<ModelConfig> config = Status::Internal("unread");
+  if (found.extension() == ".pbtxt") {
+    // Written for Triton: read as it is, and what Berth ignores is said.
+    auto triton = ParseTritonConfig(text.str());
+    if (!triton.ok()) return triton.status().WithContext(shown);
+    for (const std::string& warning : triton->warnings) {
+      LOG_WARN("model config field not honoured", {{"file", shown}, {"warning", warning}});
+    }
+    config = std::move(triton->config);
+  } else {
+    config = ParseModelConfig(text.str());
+  }
   if (!config.ok()) return config.status().WithContext(shown);
   if (config->name.empty()) config->name = dir_name;
   if (config->name != dir_name) {

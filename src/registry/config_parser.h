@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "backends/backend.h"
 #include "core/model_config.h"
@@ -15,6 +16,11 @@
 namespace berth {
 
 StatusOr<ModelConfig> ParseModelConfig(const std::string& text);
+
+// The names a model's config file may have, in the order they are looked for.
+inline constexpr const char* kConfigFileNames[] = {"config.yaml", "config.yml", "config.json",
+                                                   "config.pbtxt"};
+bool IsConfigFileName(std::string_view name);
 
 // Reads <model_dir>/config.yaml, config.yml or config.json (exactly one must
 // exist). A missing `name` defaults to the directory name; a different one is

@@ -280,7 +280,7 @@ TEST(LoadModelConfigTest, ExactlyOneConfigFile) {
   auto none = LoadModelConfig(tmp.path() / "none");
   EXPECT_EQ(none.status().code(), Status::Code::kNotFound);
   EXPECT_EQ(none.status().message(),
-            "no config.yaml or config.json in none/");
+            "no config.yaml, config.json or config.pbtxt in none/");
 
   WriteFile(tmp.path() / "two" / "config.yaml", "name: two\n");
   WriteFile(tmp.path() / "two" / "config.json", R"({"name": "two"})");
@@ -407,6 +407,93 @@ TEST(ResolveSignatureTest, MaxBatchSizeNeedsVariableFirstDimension) {
 
   config.max_batch_size = 0;
   EXPECT_TRUE(ResolveSignature(config, fixed).ok());
+}
+
+}  // namespace
+}  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(ParseWarmupTest, DefaultsToOneGeneratedRequest) {
+  auto c = ParseModelConfig("name: m\n");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->warmup.count, 1);
+  EXPECT_TRUE(c->warmup.inputs.empty());
+  c = ParseModelConfig("warmup: {count: 0}\n");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->warmup.count, 0);
+}
+
+TEST(ParseWarmupTest, InputsWithDataOfEveryKind) {
+  auto c = ParseModelConfig(R"(warmup:
+  count: 3
+  inputs:
+    - {name: x, datatype: FP32, shape: [2, 2], data: [[1.5, -2], [0, 4]]}
+    - {name: ids, datatype: INT64, shape: [3], data: [-9000000000, 0, 7]}
+    - {name: small, datatype: UINT8, shape: [2], data: [0, 255]}
+    - {name: half, datatype: FP16, shape: [1], data: [0.5]}
+    - {name: flag, datatype: BOOL, shape: [2], data: [true, false]}
+    - {name: text, datatype: BYTES, shape: [1, 2], data: [["a b", ""]]}
+    - {name: zeros, datatype: FP64, shape: [2]}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->warmup.count, 3);
+  const std::vector<Tensor>& in = c->warmup.inputs;
+  ASSERT_EQ(in.size(), 7u);
+  EXPECT_EQ(in[0].shape(), (std::vector<int64_t>{2, 2}));
+  const float* x = in[0].data<float>();
+  EXPECT_EQ(std::vector<float>(x, x + 4), (std::vector<float>{1.5f, -2, 0, 4}));
+  const int64_t* ids = in[1].data<int64_t>();
+  EXPECT_EQ(std::vector<int64_t>(ids, ids + 3), (std::vector<int64_t>{-9000000000, 0, 7}));
+  EXPECT_EQ(in[2].data<uint8_t>()[1], 255);
+  EXPECT_EQ(in[3].data<uint16_t>()[0], 0x3800);  // 0.5 in binary16
+  EXPECT_EQ(in[4].data<uint8_t>()[0], 1);
+  EXPECT_EQ(in[4].data<uint8_t>()[1], 0);
+  EXPECT_EQ(in[5].strings(), (std::vector<std::string>{"a b", ""}));
+  EXPECT_EQ(in[6].data<double>()[1], 0.0);
+  for (const Tensor& t : in) EXPECT_TRUE(t.CheckConsistent().ok()) << t.name();
+}
+
+TEST(ParseWarmupTest, ErrorsNameTheField) {
+  EXPECT_EQ(ParseError("warmup: {requests: 2}"),
+            "unknown field 'requests' in warmup (allowed: count, inputs)");
+  EXPECT_EQ(ParseError("warmup: {count: -1}"), "warmup.count must be from 0 (no warm-up) to 1000");
+  EXPECT_EQ(ParseError("warmup: {count: 1001}"),
+            "warmup.count must be from 0 (no warm-up) to 1000");
+  EXPECT_EQ(ParseError("warmup: {count: many}"), "field 'warmup.count' has an invalid value");
+  EXPECT_EQ(ParseError("warmup: {inputs: []}"), "'warmup.inputs' must be a non-empty list");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, shape: [1], values: [1]}]}"),
+            "unknown field 'values' in warmup.inputs[0] (allowed: data, datatype, name, shape)");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32}]}"),
+            "warmup.inputs[0] needs a 'shape'");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, shape: [-1, 4]}]}"),
+            "warmup.inputs[0].shape must be fully known (no -1): the warm-up request sends "
+            "exactly this shape");
+  EXPECT_EQ(ParseError("warmup:\n  inputs:\n    - {name: x, datatype: FP32, shape: [1]}\n"
+                       "    - {name: x, datatype: FP32, shape: [1]}\n"),
+            "warmup.inputs[1]: input 'x' is given twice");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, shape: [2], data: [1]}]}"),
+            "warmup.inputs[0].data has 1 values but shape [2] holds 2");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, shape: [1], data: [1, 2]}]}"),
+            "warmup.inputs[0].data has more values than its shape holds");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: UINT8, shape: [1], data: [256]}]}"),
+            "warmup.inputs[0].data[0] is out of range for its datatype");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: UINT64, shape: [1], data: [-1]}]}"),
+            "warmup.inputs[0].data[0] is out of range for its datatype");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: INT8, shape: [1], data: [-129]}]}"),
+            "warmup.inputs[0].data[0] is out of range for its datatype");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: INT32, shape: [1], data: [x]}]}"),
+            "field 'warmup.inputs[0].data[0]' has an invalid value");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: BOOL, shape: [1], data: [2]}]}"),
+            "field 'warmup.inputs[0].data[0]' has an invalid value");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, shape: [1], data: [{a: 1}]}]}"),
+            "warmup.inputs[0].data must hold scalars or lists");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, shape: [100000, 100000]}]}"),
+            "warmup.inputs[0] is over the warm-up limit of 64 MiB");
+  EXPECT_EQ(ParseError("warmup: {inputs: [{name: x, datatype: FP32, "
+                       "shape: [4611686018427387904, 4]}]}"),
+            "warmup.inputs[0] is over the warm-up limit of 64 MiB");
 }
 
 }  // namespace

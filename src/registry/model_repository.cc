@@ -14,6 +14,7 @@
 #include "core/model_name.h"
 #include "core/dynamic_batcher.h"
 #include "core/scheduler.h"
+#include "core/warmup.h"
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/version_policy.h"
@@ -31,15 +32,53 @@ bool ParseVersionDir(const std::string& name, int64_t* version) {
   return parsed.ok();
 }
 
-// Where a pushed version records what the directory alone cannot say.
-constexpr const char* kVersionRecordFile = "berth-version.json";
+// The record's "format": "onnx" for ONNX Runtime's models.
+std::string FormatOf(const Model& model) {
+  return model.platform == "onnxruntime_onnx" ? "onnx" : model.platform;
+}
 
-VersionEntry Unavailable(int64_t version, std::string reason) {
+// The model directory's config file, for a store that keeps it beside the
+// artifacts; nullopt if there is none (LoadModelConfig says why later).
+std::optional<StoredConfig> ReadConfigFile(const fs::path& dir) {
+  for (const char* name : kConfigFileNames) {
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / name, ec)) continue;
+    auto bytes = ReadFileBytes(dir / name);
+    if (bytes.ok()) return StoredConfig{name, std::move(bytes).value()};
+  }
+  return std::nullopt;
+}
+
+VersionEntry Unavailable(int64_t version, std::string reason,
+                         LoadFailure failure = LoadFailure::kLoad) {
   VersionEntry v;
   v.version = version;
   v.state = ModelState::kUnavailable;
   v.reason = std::move(reason);
+  v.failure = failure;
   return v;
+}
+
+// What the reason of a version refused for `failure` starts with.
+constexpr std::string_view kWarmupFailed = "failed its warm-up request: ";
+
+// The status a change that needed `target` (not READY) answers with.
+Status CannotServe(const std::string& name, int64_t version, const VersionEntry* target,
+                   const std::string& unchanged) {
+  const std::string which = "version " + std::to_string(version) + " of model '" + name + "'";
+  if (target == nullptr) {
+    return Status::FailedPrecondition(which + " cannot serve (it is not in the repository); " +
+                                      unchanged);
+  }
+  switch (target->failure) {
+    case LoadFailure::kMemoryBudget:
+      return Status::ResourceExhausted(target->reason + "; " + unchanged);
+    case LoadFailure::kWarmup:
+      return Status::FailedPrecondition(which + " " + target->reason + "; " + unchanged);
+    default:
+      return Status::FailedPrecondition(which + " cannot serve (" + target->reason + "); " +
+                                        unchanged);
+  }
 }
 
 }  // namespace
@@ -106,7 +145,10 @@ Status ModelRepository::LoadAllOrThrow() {
   for (const auto& name : names) {
     Status s = LoadModelLocked(name, nullptr, nullptr);
     // At start-up a failed model is published as UNAVAILABLE, never fatal.
-    if (!s.ok() && s.code() != Status::Code::kFailedPrecondition) return s;
+    if (!s.ok() && s.code() != Status::Code::kFailedPrecondition &&
+        s.code() != Status::Code::kResourceExhausted) {
+      return s;
+    }
   }
   return Status::Ok();
 }
@@ -194,6 +236,36 @@ Status ModelRepository::LoadModel(const std::string& name) {
   }
 }
 
+std::string VersionRecordJson(const VersionRecord& record) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (auto [key, value] :
+       {std::pair{"source", &record.source}, std::pair{"digest", &record.digest},
+        std::pair{"created_by", &record.created_by}}) {
+    w.Key(key);
+    w.String(value->data(), static_cast<rapidjson::SizeType>(value->size()));
+  }
+  // Metadata is a JSON object already (checked where it entered).
+  std::string_view metadata = record.metadata_json;
+  if (metadata.empty()) metadata = "{}";
+  w.Key("metadata");
+  w.RawValue(metadata.data(), metadata.size(), rapidjson::kObjectType);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Status ModelRepository::SyncModel(const std::string& name, const std::function<Status()>& write) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  std::lock_guard lock(mu_);
+  try {
+    if (write) RETURN_IF_ERROR(write());
+    return LoadModelLocked(name, nullptr, nullptr);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to sync '" + name + "': " + e.what()));
+  }
+}
+
 Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChange* change,
                                         std::optional<int64_t>* previous) {
   std::error_code ec;
@@ -248,11 +320,9 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
     for (int64_t v : targets) {
       const VersionEntry* target = entry.FindVersion(v);
       if (target == nullptr || target->state != ModelState::kReady) {
-        const std::string why = target == nullptr ? "it is not in the repository" : target->reason;
-        return Status::FailedPrecondition(
-            "version " + std::to_string(v) + " of model '" + name + "' cannot serve (" + why +
-            "); " + (change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'") +
-            " is unchanged");
+        const std::string what =
+            change->shadow ? std::string("the shadow") : "alias '" + change->alias + "'";
+        return CannotServe(name, v, target, what + " is unchanged");
       }
     }
     if (change->shadow) {
@@ -270,7 +340,14 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
                              {"version", std::to_string(change->version)},
                              {"action", change->action},
                              {"actor", change->actor}});
-  } else if (entry.LatestReady() == nullptr) {
+  }
+  // A load that left no version READY because the memory budget refused one
+  // says so with ResourceExhausted, as a promotion would.
+  const bool over_budget =
+      entry.LatestReady() == nullptr &&
+      std::any_of(entry.versions.begin(), entry.versions.end(),
+                  [](const VersionEntry& v) { return v.failure == LoadFailure::kMemoryBudget; });
+  if (change == nullptr && entry.LatestReady() == nullptr) {
     auto current = manager_->Find(name);
     if (current && current->LatestReady() != nullptr) {
       std::string why = entry.reason;
@@ -278,14 +355,19 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
       const std::string serving = std::to_string(current->LatestReady()->version);
       LOG_WARN("reload produced no ready version; keeping the serving one",
                {{"model", name}, {"serving_version", serving}, {"reason", why}});
-      return Status::FailedPrecondition("model '" + name +
-                                        "' was not reloaded, no version could be loaded (" + why +
-                                        "); version " + serving + " keeps serving");
+      return Status(over_budget ? Status::Code::kResourceExhausted
+                                : Status::Code::kFailedPrecondition,
+                    "model '" + name + "' was not reloaded, no version could be loaded (" + why +
+                        "); version " + serving + " keeps serving");
     }
   }
   for (const auto& v : entry.versions) {
     if (v.state == ModelState::kReady) {
-      LOG_INFO("loaded model", {{"model", name}, {"version", std::to_string(v.version)}});
+      LOG_INFO("loaded model",
+               {{"model", name},
+                {"version", std::to_string(v.version)},
+                {"memory_bytes",
+                 std::to_string(v.model->memory ? v.model->memory->bytes() : 0)}});
     } else {
       LOG_WARN("model version unavailable",
                {{"model", name}, {"version", std::to_string(v.version)}, {"reason", v.reason}});
@@ -294,7 +376,16 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
   if (!entry.reason.empty()) {
     LOG_WARN("model unavailable", {{"model", name}, {"reason", entry.reason}});
   }
+  std::string refused;
+  for (const auto& v : entry.versions) {
+    if (v.failure == LoadFailure::kMemoryBudget) refused = v.reason;
+  }
   manager_->Set(std::move(entry));
+  // Published all the same (UNAVAILABLE with the reason, as at start-up),
+  // but the caller learns that nothing could be loaded.
+  if (change == nullptr && over_budget) {
+    return Status::ResourceExhausted("model '" + name + "' has no version loaded: " + refused);
+  }
   return Status::Ok();
 }
 
@@ -338,7 +429,17 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     });
     if (registered) continue;
     const fs::path file = root_ / entry.name / std::to_string(v.version) / "model.onnx";
-    auto digest = Sha256File(file);
+    // A store that holds artifacts gets the bytes with the record (replicas
+    // share no disk): read once, hashed in memory.
+    std::string bytes;
+    StatusOr<ArtifactDigest> digest = ArtifactDigest{};
+    if (store_->HoldsArtifacts()) {
+      StatusOr<std::string> read = ReadFileBytes(file);
+      digest = read.ok() ? StatusOr<ArtifactDigest>(Sha256Bytes(*read)) : read.status();
+      if (read.ok()) bytes = std::move(read).value();
+    } else {
+      digest = Sha256File(file);
+    }
     if (!digest.ok()) {
       LOG_WARN("cannot register version", {{"model", entry.name},
                                             {"version", std::to_string(v.version)},
@@ -350,11 +451,23 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     record.version = v.version;
     record.digest = digest->digest;
     record.size = digest->size;
-    record.format = v.model->platform == "onnxruntime_onnx" ? "onnx" : v.model->platform;
+    record.format = FormatOf(*v.model);
     record.source = "directory";
     record.created_by = "repository";
     ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
-    Status s = store_->RegisterVersion(record, record.created_by);
+    Status s;
+    if (store_->HoldsArtifacts()) {
+      const std::optional<StoredConfig> config = ReadConfigFile(root_ / entry.name);
+      VersionFiles files;
+      files.artifact = bytes;
+      if (config) {
+        files.config_name = config->name;
+        files.config = config->bytes;
+      }
+      s = store_->RegisterVersionWithFiles(record, record.created_by, files);
+    } else {
+      s = store_->RegisterVersion(record, record.created_by);
+    }
     if (!s.ok()) {
       LOG_WARN("cannot register version", {{"model", entry.name},
                                             {"version", std::to_string(v.version)},
@@ -532,9 +645,15 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   ++version;
 
   const ArtifactDigest digest = Sha256Bytes(artifact);
-  std::string record = "{\"source\":\"push\",\"digest\":\"" + digest.digest +
-                       "\",\"created_by\":\"" + PrintableExcerpt(actor, 256) + "\",\"metadata\":" +
-                       std::string(metadata_json.empty() ? "{}" : metadata_json) + "}";
+  VersionRecord pushed;
+  pushed.model = name;
+  pushed.version = version;
+  pushed.digest = digest.digest;
+  pushed.size = digest.size;
+  pushed.source = "push";
+  pushed.created_by = PrintableExcerpt(actor, 256);
+  pushed.metadata_json = metadata_json.empty() ? "{}" : std::string(metadata_json);
+  const std::string record = VersionRecordJson(pushed);
   const fs::path staging = dir / (".push-" + std::to_string(version));
   fs::remove_all(staging, ec);
   fs::create_directories(staging, ec);
@@ -551,8 +670,14 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   // that does not match the model's signature never reaches the table.
   VersionEntry trial = LoadVersionFiles(config, factory->second, version, staging);
   std::string refusal;
+  if (trial.failure == LoadFailure::kMemoryBudget) {
+    fs::remove_all(staging, ec);
+    return Status::ResourceExhausted("version " + std::to_string(version) + " of model '" + name +
+                                     "' was not stored: " + trial.reason);
+  }
   if (trial.state != ModelState::kReady) {
-    refusal = "the artifact does not load: " + trial.reason;
+    refusal = trial.failure == LoadFailure::kWarmup ? "it " + trial.reason
+                                                    : "the artifact does not load: " + trial.reason;
   } else if (!allow_signature_change) {
     if (auto current = manager_->Find(name)) {
       if (const VersionEntry* serving = current->Default();
@@ -566,11 +691,20 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
       }
     }
   }
+  if (trial.model != nullptr) pushed.format = FormatOf(*trial.model);
   trial = VersionEntry();
   if (!refusal.empty()) {
     fs::remove_all(staging, ec);
     return Status::InvalidArgument("version " + std::to_string(version) + " of model '" + name +
                                    "' was not stored: " + refusal);
+  }
+  if (store_->HoldsArtifacts()) {
+    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, artifact);
+    if (!registered.ok()) {
+      fs::remove_all(staging, ec);
+      return registered.status();
+    }
+    version = *registered;
   }
   fs::rename(staging, dir / std::to_string(version), ec);
   if (ec) {
@@ -583,6 +717,30 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
                               {"digest", digest.digest},
                               {"actor", actor}});
   return version;
+}
+
+StatusOr<int64_t> ModelRepository::RegisterPushed(VersionRecord record, const fs::path& dir,
+                                                  std::string_view artifact) {
+  const std::optional<StoredConfig> config = ReadConfigFile(dir);
+  VersionFiles files;
+  files.artifact = artifact;
+  files.new_number = true;
+  if (config) {
+    files.config_name = config->name;
+    files.config = config->bytes;
+  }
+  for (int attempt = 1;; ++attempt) {
+    Status s = store_->RegisterVersionWithFiles(record, record.created_by, files);
+    if (s.ok()) return record.version;
+    if (s.code() != Status::Code::kAlreadyExists || attempt == 5) return s;
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> known, store_->Versions(record.model));
+    const int64_t taken = record.version;
+    for (const VersionRecord& r : known) record.version = std::max(record.version, r.version + 1);
+    LOG_INFO("version number taken by another replica meanwhile; pushing as the next",
+             {{"model", record.model},
+              {"taken", std::to_string(taken)},
+              {"version", std::to_string(record.version)}});
+  }
 }
 
 StatusOr<int64_t> ModelRepository::Rollback(const std::string& name, AliasChange change,
@@ -714,6 +872,23 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
     }
     return Unavailable(version, "missing " + relative.string());
   }
+  // The budget is checked against the artifact's size before anything is
+  // read; the reservation then travels with the Model and is returned when
+  // the version is destroyed.
+  const std::string what = "version " + std::to_string(version) + " of model '" + config.name + "'";
+  uint64_t artifact_bytes = fs::file_size(file, ec);
+  if (ec) artifact_bytes = 0;
+  const std::string budget_key = config.name + "/" + std::to_string(version) + ":" +
+                                 std::to_string(artifact_bytes);
+  std::unique_ptr<MemoryBudget::Reservation> memory;
+  if (memory_budget_ != nullptr) {
+    auto reserved = memory_budget_->Reserve(budget_key, what, artifact_bytes);
+    if (!reserved.ok()) {
+      return Unavailable(version, reserved.status().message(), LoadFailure::kMemoryBudget);
+    }
+    memory = std::move(reserved).value();
+  }
+  const uint64_t resident_before = ResidentBytes();
   auto backend = factory->Load(config, file);
   if (!backend.ok()) return Unavailable(version, Scrub(backend.status().message()));
   auto signature = ResolveSignature(config, (*backend)->signature());
@@ -728,6 +903,17 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
   model->backend = std::move(backend).value();
   model->scheduler = config.dynamic_batching ? CreateDynamicBatcher(model.get())
                                               : CreateDirectScheduler();
+  // Before the version is published: the first client request must not pay
+  // the session's first run, and a version that cannot answer never serves.
+  if (Status warm = WarmUp(*model); !warm.ok()) {
+    return Unavailable(version, std::string(kWarmupFailed) + warm.message(), LoadFailure::kWarmup);
+  }
+  if (memory != nullptr) {
+    const uint64_t resident_after = ResidentBytes();
+    const uint64_t growth = resident_after > resident_before ? resident_after - resident_before : 0;
+    memory_budget_->RecordMeasured(budget_key, artifact_bytes, growth, memory.get());
+    model->memory = std::move(memory);
+  }
   VersionEntry v;
   v.version = version;
   v.state = ModelState::kReady;

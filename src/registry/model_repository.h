@@ -8,6 +8,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/memory_budget.h"
 #include "core/model_manager.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
@@ -37,6 +39,12 @@ struct AliasChange {
   bool shadow = false;
   int shadow_percent = 0;
 };
+
+// What a version directory records that the directory alone cannot say
+// (source, digest, creator, metadata): written by a push and by a store sync
+// (registry/store_sync.h), read when the version is registered.
+inline constexpr const char* kVersionRecordFile = "berth-version.json";
+std::string VersionRecordJson(const VersionRecord& record);
 
 class ModelRepository {
  public:
@@ -70,9 +78,10 @@ class ModelRepository {
   // Points `change.alias` of a loaded model at `version`: loads the version
   // (whatever the version policy says) and publishes the alias only once the
   // version is READY and the store has recorded the move with its audit
-  // record. A version that does not load is never switched to:
-  // FailedPrecondition with the reason, and the alias stays. `previous` gets
-  // the version the alias pointed at before.
+  // record. A version that does not load or fails its warm-up request is
+  // never switched to: FailedPrecondition with the reason, and the alias
+  // stays; one that would not fit the memory budget: ResourceExhausted.
+  // `previous` gets the version the alias pointed at before.
   Status Promote(const std::string& name, int64_t version, AliasChange change,
                  std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Splits `change.alias` of a loaded model over `split` (at least two
@@ -102,6 +111,18 @@ class ModelRepository {
   // returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
                              std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
+
+  // Checks every load from now on against `budget` (not owned; must outlive
+  // the repository), or none when null. Set before LoadAll().
+  void SetMemoryBudget(MemoryBudget* budget) { memory_budget_ = budget; }
+
+  // For a store sync (registry/store_sync.h): under the lock that serialises
+  // loads, pushes and moves, runs `write` (which may add version directories
+  // under root()/name, or create that directory whole), then reloads `name`
+  // with the store's aliases and publishes it, as LoadModel does. Nothing is
+  // reloaded if `write` fails.
+  Status SyncModel(const std::string& name, const std::function<Status()>& write)
+      LOCKS_EXCLUDED(mu_);
 
   const std::filesystem::path& root() const { return root_; }
   RegistryStore* store() const { return store_; }
@@ -134,8 +155,17 @@ class ModelRepository {
                              std::string_view artifact, std::string_view metadata_json,
                              const std::string& actor, bool allow_signature_change)
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records in the store every READY version it does not know yet.
+  // Records in the store every READY version it does not know yet (with its
+  // files, in a store that holds artifacts).
   void RegisterReadyVersions(const ModelEntry& entry);
+  // In a store that holds artifacts, a pushed version exists once the store
+  // has it: registers `record` (version number and all) with the artifact
+  // and `dir`'s config before the version appears on disk. A number another
+  // replica took meanwhile is refused by the store; the next free one is
+  // tried. Returns the version number registered.
+  StatusOr<int64_t> RegisterPushed(VersionRecord record, const std::filesystem::path& dir,
+                                   std::string_view artifact)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `message` without the repository root's path: clients see paths relative
   // to the repository, never where it sits on the server.
   std::string Scrub(std::string message) const;
@@ -149,7 +179,8 @@ class ModelRepository {
   // loaded from its files.
   VersionEntry LoadVersion(const ModelConfig& config, BackendFactory* factory, int64_t version,
                            const std::optional<ModelEntry>& current) EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // From <root>/<model>/<version>/, or from `dir` if it is not empty.
+  // From <root>/<model>/<version>/, or from `dir` if it is not empty: the
+  // memory budget checked first, then loaded and warmed up (core/warmup.h).
   VersionEntry LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
                                 int64_t version, const std::filesystem::path& dir = {});
 
@@ -157,6 +188,7 @@ class ModelRepository {
   const std::map<std::string, BackendFactory*> factories_;
   ModelManager* const manager_;
   RegistryStore* const store_;
+  MemoryBudget* memory_budget_ = nullptr;
   // Serialises loads, unloads and polls, so that two of them never race to
   // publish the same model.
   std::mutex mu_;

@@ -247,7 +247,7 @@ TEST_F(ModelRepositoryTest, MissingConfigAndUnknownBackend) {
   AddModel("trt", "add_fp32.onnx", "backend: tensorrt\n");
   ASSERT_TRUE(repo_->LoadAll().ok());
   EXPECT_EQ(Entry("noconfig").reason,
-            "no config.yaml or config.json in noconfig/");
+            "no config.yaml, config.json or config.pbtxt in noconfig/");
   EXPECT_EQ(Entry("trt").reason, "unknown backend 'tensorrt'");
 }
 
@@ -625,6 +625,201 @@ TEST_F(ModelRepositoryTest, ReloadKeepsUnchangedVersionsAndReloadsChangedOnes) {
   ASSERT_TRUE(repo_->LoadModel("add").ok());
   EXPECT_NE(Entry("add").versions[0].model, v1);  // a new config reloads every version
   EXPECT_TRUE(Entry("add").versions[0].model->config.allow_nan);
+}
+
+// ---- warm-up (core/warmup.h) and --memory-budget (core/memory_budget.h) ----
+
+constexpr const char* kWrongWarmup =
+    "version_policy: {all: true}\n"
+    "warmup:\n"
+    "  inputs:\n"
+    "    - {name: a, datatype: FP32, shape: [1, 4]}\n"
+    "    - {name: b, datatype: FP32, shape: [1, 4]}\n";
+
+TEST_F(ModelRepositoryTest, AConfigWarmupRunsBeforeTheVersionIsPublished) {
+  AddModel("add", "add_fp32.onnx",
+           "warmup:\n  count: 2\n  inputs:\n"
+           "    - {name: a, datatype: FP32, shape: [2, 3], data: [1, 2, 3, 4, 5, 6]}\n"
+           "    - {name: b, datatype: FP32, shape: [2, 3]}\n");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 1u);
+  EXPECT_EQ(e.versions[0].state, ModelState::kReady) << e.versions[0].reason;
+  EXPECT_EQ(e.versions[0].failure, LoadFailure::kNone);
+}
+
+TEST_F(ModelRepositoryTest, AVersionThatFailsItsWarmupIsUnavailableWithTheReason) {
+  AddModel("add", "add_fp32.onnx", kWrongWarmup);
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 1u);
+  EXPECT_EQ(e.versions[0].state, ModelState::kUnavailable);
+  EXPECT_EQ(e.versions[0].failure, LoadFailure::kWarmup);
+  EXPECT_THAT(e.versions[0].reason, StartsWith("failed its warm-up request: "));
+  EXPECT_THAT(e.versions[0].reason, HasSubstr("'a'"));
+  EXPECT_EQ(e.versions[0].model, nullptr);
+}
+
+// The generated request (zeros) runs through every datatype's input.
+TEST_F(ModelRepositoryTest, TheGeneratedWarmupCoversEveryDatatype) {
+  AddModel("identity", "identity_all_types.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  EXPECT_EQ(Entry("identity").versions.at(0).state, ModelState::kReady);
+}
+
+class RegistryRepositoryTest : public ModelRepositoryTest {
+ protected:
+  void SetUp() override {
+    ModelRepositoryTest::SetUp();
+    auto store = OpenSqliteRegistryStore((root_ / "registry.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    repo_ = std::make_unique<ModelRepository>(
+        root_, std::map<std::string, BackendFactory*>{{"onnx", factory_}}, &manager_,
+        store_.get());
+  }
+  void TearDown() override {
+    repo_.reset();
+    manager_.Remove("add");
+    store_.reset();
+    ModelRepositoryTest::TearDown();
+  }
+
+  std::optional<int64_t> Production() {
+    auto aliases = store_->Aliases("add");
+    EXPECT_TRUE(aliases.ok());
+    for (const AliasRecord& a : *aliases) {
+      if (a.alias == "production") return a.version;
+    }
+    return std::nullopt;
+  }
+
+  // Version 1 and 2 of add, with production at 1.
+  void PromoteOne() {
+    WriteConfig("add", "version_policy: {all: true}\n");
+    AddVersion("add", 1, "add_fp32.onnx");
+    AddVersion("add", 2, "add_fp32.onnx");
+    ASSERT_TRUE(repo_->LoadAll().ok());
+    std::optional<int64_t> previous;
+    ASSERT_TRUE(repo_->Promote("add", 1, AliasChange{}, &previous).ok());
+    ASSERT_EQ(Production(), 1);
+  }
+
+  std::unique_ptr<RegistryStore> store_;
+};
+
+TEST_F(RegistryRepositoryTest, APromotionToAVersionThatFailsItsWarmupIsRefused) {
+  PromoteOne();
+  const ModelHandle serving = Entry("add").Default()->model;
+  // The new config's warm-up does not fit the model: every version loaded
+  // under it fails, and none may be switched to.
+  WriteConfig("add", kWrongWarmup);
+  std::optional<int64_t> previous;
+  Status s = repo_->Promote("add", 2, AliasChange{}, &previous);
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_THAT(s.message(), StartsWith("version 2 of model 'add' failed its warm-up request: "));
+  EXPECT_THAT(s.message(), HasSubstr("; alias 'production' is unchanged"));
+  EXPECT_EQ(Production(), 1);
+  EXPECT_EQ(Entry("add").Default()->model, serving);
+  InferenceRequest req = AddRequest({1, 3}, {1, 3});
+  auto r = Infer(std::move(req));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->model_version, "1");
+
+  s = repo_->SetShadow("add", 2, 10, AliasChange{}, &previous);
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("failed its warm-up request"));
+  EXPECT_THAT(s.message(), HasSubstr("the shadow is unchanged"));
+}
+
+TEST_F(RegistryRepositoryTest, APushWhoseWarmupFailsIsNotStored) {
+  PromoteOne();
+  WriteConfig("add", kWrongWarmup);
+  std::ifstream in(kData / "add_fp32.onnx", std::ios::binary);
+  const std::string artifact((std::istreambuf_iterator<char>(in)), {});
+  StatusOr<int64_t> pushed = repo_->Push("add", artifact, "", "test", false);
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_EQ(pushed.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(pushed.status().message(),
+              StartsWith("version 3 of model 'add' was not stored: it failed its warm-up request"));
+  EXPECT_FALSE(fs::exists(root_ / "add" / "3"));
+}
+
+TEST_F(RegistryRepositoryTest, APromotionOverTheMemoryBudgetIsRefusedAndTheAliasStays) {
+  PromoteOne();
+  const ModelHandle serving = Entry("add").Default()->model;
+  // Version 1 was loaded without a budget; from now on nothing fits.
+  MemoryBudget budget(1, 2);
+  repo_->SetMemoryBudget(&budget);
+  // Version 2 (loaded, unpinned) would be kept as it is: give it new files
+  // so that the promotion must load it.
+  std::ofstream(root_ / "add" / "2" / "notes.txt") << "changed";
+  std::optional<int64_t> previous;
+  Status s = repo_->Promote("add", 2, AliasChange{}, &previous);
+  EXPECT_EQ(s.code(), Status::Code::kResourceExhausted);
+  EXPECT_THAT(s.message(), StartsWith("version 2 of model 'add' needs "));
+  EXPECT_THAT(s.message(), HasSubstr("memory budget is free"));
+  EXPECT_THAT(s.message(), HasSubstr("alias 'production' is unchanged"));
+  EXPECT_EQ(Production(), 1);
+  EXPECT_EQ(Entry("add").Default()->model, serving);
+  EXPECT_EQ(budget.reserved(), 0u);
+  repo_->SetMemoryBudget(nullptr);
+}
+
+TEST_F(ModelRepositoryTest, LoadsOverTheMemoryBudgetAreRefusedNotFatal) {
+  MemoryBudget budget(1, 2);
+  repo_->SetMemoryBudget(&budget);
+  AddModel("add", "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());  // published UNAVAILABLE, start-up goes on
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 1u);
+  EXPECT_EQ(e.versions[0].state, ModelState::kUnavailable);
+  EXPECT_EQ(e.versions[0].failure, LoadFailure::kMemoryBudget);
+  EXPECT_THAT(e.versions[0].reason, StartsWith("version 1 of model 'add' needs "));
+  Status s = repo_->LoadModel("add");
+  EXPECT_EQ(s.code(), Status::Code::kResourceExhausted);
+  EXPECT_THAT(s.message(), StartsWith("model 'add' has no version loaded: version 1 of model "
+                                      "'add' needs "));
+  EXPECT_EQ(budget.reserved(), 0u);
+  manager_.Remove("add");
+}
+
+TEST_F(ModelRepositoryTest, AVersionHoldsItsReservationUntilItsLastHandleGoes) {
+  MemoryBudget budget;  // no limit: accounted all the same
+  repo_->SetMemoryBudget(&budget);
+  AddModel("add", "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  ModelHandle held = Entry("add").versions.at(0).model;
+  ASSERT_NE(held->memory, nullptr);
+  const uint64_t artifact = fs::file_size(root_ / "add" / "1" / "model.onnx");
+  EXPECT_GE(held->memory->bytes(), artifact);
+  EXPECT_EQ(budget.reserved(), held->memory->bytes());
+  ASSERT_TRUE(repo_->UnloadModel("add").ok());
+  EXPECT_GT(budget.reserved(), 0u);  // a request still holds the version
+  EXPECT_EQ(held.use_count(), 1);
+  held.reset();
+  EXPECT_EQ(budget.reserved(), 0u);
+}
+
+// The directory walker: a new version that does not fit is listed with the
+// reason, and the version serving before keeps serving (availability first).
+TEST_F(ModelRepositoryTest, APolledVersionOverTheBudgetLeavesTheServingOneInPlace) {
+  AddModel("add", "add_fp32.onnx");
+  ASSERT_TRUE(repo_->LoadAll().ok());
+  const ModelHandle serving = Entry("add").versions.at(0).model;
+  MemoryBudget budget(1, 2);
+  repo_->SetMemoryBudget(&budget);
+  AddVersion("add", 2, "add_fp32.onnx");
+  EXPECT_EQ(repo_->Poll(), 1);
+  ModelEntry e = Entry("add");
+  ASSERT_EQ(e.versions.size(), 2u);
+  EXPECT_EQ(e.versions[0].model, serving);
+  EXPECT_EQ(e.versions[1].state, ModelState::kUnavailable);
+  EXPECT_EQ(e.versions[1].failure, LoadFailure::kMemoryBudget);
+  EXPECT_THAT(e.versions[1].reason, StartsWith("version 2 of model 'add' needs "));
+  EXPECT_EQ(e.Default()->model, serving);
+  manager_.Remove("add");
+  repo_->SetMemoryBudget(nullptr);
 }
 
 }  // namespace

@@ -3,10 +3,11 @@
 // metadata), aliases (production, staging, ...) and an audit log.
 //
 // The embedded store is SQLite in WAL mode at
-// <model-repository>/.berth/registry.db; a PostgreSQL store for replicas
-// implements the same interface. Every mutation is one transaction together
-// with its audit record, so after a crash a change is wholly present or
-// absent. Thread-safe.
+// <model-repository>/.berth/registry.db; the PostgreSQL store for replicas
+// implements the same interface and also holds the artifacts' bytes, so
+// replicas share no disk (registry/store_sync.h copies them to each one).
+// Every mutation is one transaction together with its audit record, so after
+// a crash a change is wholly present or absent. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,28 @@ struct AuditRecord {
   std::string reason;
 };
 
+// A version's files, for a store that keeps them (HoldsArtifacts()).
+struct VersionFiles {
+  // The model file; its SHA-256 must be the record's digest. A default
+  // (null) view: the record only.
+  std::string_view artifact;
+  // The model's config file (named as registry/config_parser.h's
+  // kConfigFileNames) and its bytes: kept only when the store has no config
+  // for the model yet.
+  std::string config_name;
+  std::string_view config;
+  // A push: the version number must be new, so AlreadyExists even when the
+  // number is registered with the same digest (two replicas pushing the
+  // same bytes at once make two versions, not one).
+  bool new_number = false;
+};
+
+// A model's config file as a store keeps it.
+struct StoredConfig {
+  std::string name;  // one of kConfigFileNames (registry/config_parser.h)
+  std::string bytes;
+};
+
 class RegistryStore {
  public:
   virtual ~RegistryStore() = default;
@@ -69,7 +92,10 @@ class RegistryStore {
 
   // Points `alias` of `model` at `version` (which must be registered) and
   // records `action` ("promote" or "rollback") with the version it pointed
-  // at before. Returns that previous version, if any.
+  // at before. Returns that previous version, if any. A "rollback" must go
+  // to RollbackTarget of the alias's history as committed when it runs:
+  // if another writer (a replica) moved the alias since the caller read the
+  // history, FailedPrecondition and nothing changes.
   virtual StatusOr<std::optional<int64_t>> SetAlias(std::string_view model, std::string_view alias,
                                                     int64_t version, std::string_view action,
                                                     std::string_view actor,
@@ -93,17 +119,56 @@ class RegistryStore {
 
   // The model's audit records, oldest first.
   virtual StatusOr<std::vector<AuditRecord>> History(std::string_view model) = 0;
+
+  // A change marker: it grows with every committed change (each one writes
+  // an audit record), so a replica polls it to learn that another one
+  // pushed or moved something. Never smaller than a value returned before.
+  virtual StatusOr<int64_t> Generation() = 0;
+
+  // Whether the store keeps artifacts' bytes itself (PostgreSQL: replicas
+  // share no disk). When false, artifacts live only in the model repository
+  // and the three calls below do no more than RegisterVersion, or refuse.
+  virtual bool HoldsArtifacts() const { return false; }
+  // RegisterVersion, and in the same transaction the version's files
+  // (content-addressed by the digest, stored once however many versions
+  // share them). InvalidArgument if the artifact's digest is not the
+  // record's.
+  virtual Status RegisterVersionWithFiles(const VersionRecord& record, std::string_view actor,
+                                          const VersionFiles& files) {
+    return RegisterVersion(record, actor);
+  }
+  // The artifact with `digest`; NotFound if the store has none.
+  virtual StatusOr<std::string> FetchArtifact(std::string_view digest) {
+    return Status::Unimplemented("this registry store keeps no artifacts");
+  }
+  // The config file stored with the model's first version; NotFound if none.
+  virtual StatusOr<StoredConfig> FetchConfig(std::string_view model) {
+    return Status::Unimplemented("this registry store keeps no config files");
+  }
 };
 
 // Opens (creating if needed) the SQLite store at `path`, and brings its
-// schema up to date (versioned migrations, each in a transaction).
+// schema up to date (versioned migrations, in one write transaction, so
+// processes opening a new store at once apply them once).
 StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::string& path);
+
+// Connects to the PostgreSQL server `url` names (postgresql://USER[:PASSWORD]
+// @HOST[:PORT]/DB[?PARAMS], or postgres://; libpq's syntax), and brings the
+// schema up to date: versioned migrations in one transaction under an
+// advisory lock, so replicas starting together do not race. Gives up after
+// connect_timeout (5 s unless the URL says otherwise): Unavailable, with a
+// message that names the server but never the password. InvalidArgument for
+// a URL of another scheme. The store holds artifacts (HoldsArtifacts()).
+StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::string& url);
 
 // The version `alias` pointed at before its current one, replaying its
 // promotions (push) and rollbacks (pop) from `history`: what a rollback
 // returns to. NotFound-free: nullopt when there is nothing to go back to.
 std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
                                       std::string_view alias);
+
+// The refusal of a rollback that raced another move of the alias.
+std::string RollbackRaceMessage(std::string_view model, std::string_view alias);
 
 // Alias names: 1..64 characters of [a-z0-9_-], starting with a letter (so
 // that an alias is never mistaken for a version number).

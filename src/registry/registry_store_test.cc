@@ -5,28 +5,60 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <ostream>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "registry/artifact_digest.h"
+#include "registry/postgres_testing.h"
 
 namespace berth {
 namespace {
 
 namespace fs = std::filesystem;
+using ::berth::testing::TestPostgres;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
-class RegistryStoreTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+
+void PrintTo(Backend backend, std::ostream* os) {
+  *os << (backend == Backend::kSqlite ? "SQLite" : "PostgreSQL");
+}
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "sqlite" : "postgresql";
+}
+
+// The conformance cases: every RegistryStore behaves the same, whichever
+// database keeps it.
+class RegistryStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "berth_store_test_XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
+    if (GetParam() == Backend::kPostgres) {
+      TestPostgres& pg = TestPostgres::Get();
+      if (!pg.skip_reason().empty()) GTEST_SKIP() << pg.skip_reason();
+      ASSERT_EQ(pg.error(), "");
+      url_ = pg.CreateDatabase();
+      ASSERT_NE(url_, "") << pg.error();
+    }
     store_ = Open();
+    ASSERT_NE(store_, nullptr);
   }
   void TearDown() override {
     store_.reset();
     fs::remove_all(dir_);
   }
+  // Another connection to the same store: a restart, or another replica.
   std::unique_ptr<RegistryStore> Open() {
-    auto store = OpenSqliteRegistryStore((dir_ / "registry.db").string());
+    auto store = GetParam() == Backend::kSqlite
+                     ? OpenSqliteRegistryStore((dir_ / "registry.db").string())
+                     : OpenPostgresRegistryStore(url_);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return store.ok() ? std::move(store).value() : nullptr;
   }
@@ -43,10 +75,14 @@ class RegistryStoreTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  std::string url_;
   std::unique_ptr<RegistryStore> store_;
 };
 
-TEST_F(RegistryStoreTest, VersionsAreImmutableAndRegistrationIsIdempotent) {
+INSTANTIATE_TEST_SUITE_P(Stores, RegistryStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
+
+TEST_P(RegistryStoreTest, VersionsAreImmutableAndRegistrationIsIdempotent) {
   ASSERT_TRUE(store_->RegisterVersion(Version(1), "alice").ok());
   ASSERT_TRUE(store_->RegisterVersion(Version(1), "alice").ok());  // same digest: no-op
   Status other = store_->RegisterVersion(Version(1, "sha256:bb"), "alice");
@@ -66,7 +102,7 @@ TEST_F(RegistryStoreTest, VersionsAreImmutableAndRegistrationIsIdempotent) {
   EXPECT_EQ((*history)[0].actor, "alice");
 }
 
-TEST_F(RegistryStoreTest, AliasMovesAreAuditedAndSurviveReopening) {
+TEST_P(RegistryStoreTest, AliasMovesAreAuditedAndSurviveReopening) {
   for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
   auto first = store_->SetAlias("m", "production", 1, "promote", "alice", "initial");
   ASSERT_TRUE(first.ok());
@@ -96,19 +132,40 @@ TEST_F(RegistryStoreTest, AliasMovesAreAuditedAndSurviveReopening) {
   EXPECT_EQ(RollbackTarget(*history, "production"), 1);
 }
 
-TEST_F(RegistryStoreTest, ReopeningRunsNoMigrationTwice) {
+TEST_P(RegistryStoreTest, ReopeningRunsNoMigrationTwice) {
   ASSERT_TRUE(store_->RegisterVersion(Version(1), "t").ok());
   for (int i = 0; i < 3; ++i) store_ = Open();
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(store_->Versions("m")->size(), 1u);
 }
 
-TEST_F(RegistryStoreTest, AnUnwritablePathIsAClearError) {
-  auto store = OpenSqliteRegistryStore((dir_ / "no" / "such" / "dir" / "registry.db").string());
+TEST(SqliteRegistryStoreTest, AnUnwritablePathIsAClearError) {
+  auto store = OpenSqliteRegistryStore("/nonexistent/berth/no/such/dir/registry.db");
   EXPECT_EQ(store.status().code(), Status::Code::kUnavailable);
 }
 
-TEST_F(RegistryStoreTest, SplitsAreStoredAuditedAndEndedByAPromotion) {
+TEST(PostgresRegistryStoreTest, AnUnreachableServerIsAClearErrorThatHidesThePassword) {
+  // Port 1 on loopback: refused at once, nothing listens there.
+  auto store = OpenPostgresRegistryStore("postgresql://alice:hunter2@127.0.0.1:1/registry");
+  ASSERT_EQ(store.status().code(), Status::Code::kUnavailable);
+  EXPECT_THAT(store.status().message(), HasSubstr("postgresql://alice@127.0.0.1:1/registry"));
+  EXPECT_THAT(store.status().message(), Not(HasSubstr("hunter2")));
+}
+
+TEST(PostgresRegistryStoreTest, OtherSchemesAndMalformedUrlsAreRefused) {
+  EXPECT_EQ(OpenPostgresRegistryStore("mysql://a@h/db").status().code(),
+            Status::Code::kInvalidArgument);
+  auto bad = OpenPostgresRegistryStore("postgresql://alice:hunter2@127.0.0.1/db?nosuch=1");
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("nosuch"));
+  EXPECT_THAT(bad.status().message(), Not(HasSubstr("hunter2")));
+  // libpq reads the port only when it connects.
+  auto port = OpenPostgresRegistryStore("postgresql://alice:hunter2@127.0.0.1:notaport/db");
+  EXPECT_FALSE(port.ok());
+  EXPECT_THAT(port.status().message(), Not(HasSubstr("hunter2")));
+}
+
+TEST_P(RegistryStoreTest, SplitsAreStoredAuditedAndEndedByAPromotion) {
   for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
   ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
   auto previous = store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "a", "canary");
@@ -125,6 +182,152 @@ TEST_F(RegistryStoreTest, SplitsAreStoredAuditedAndEndedByAPromotion) {
 
   ASSERT_TRUE(store_->SetAlias("m", "production", 2, "promote", "a", "").ok());
   EXPECT_TRUE((*store_->Aliases("m"))[0].split.empty());
+}
+
+TEST_P(RegistryStoreTest, TheGenerationGrowsWithEveryChangeAndOnlyThen) {
+  const int64_t start = *store_->Generation();
+  ASSERT_TRUE(store_->RegisterVersion(Version(1), "t").ok());
+  const int64_t registered = *store_->Generation();
+  EXPECT_GT(registered, start);
+  ASSERT_TRUE(store_->RegisterVersion(Version(1), "t").ok());  // a no-op
+  store_->Versions("m").ok();
+  store_->History("m").ok();
+  EXPECT_EQ(*store_->Generation(), registered);
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
+  const int64_t promoted = *store_->Generation();
+  EXPECT_GT(promoted, registered);
+  EXPECT_FALSE(store_->SetAlias("m", "production", 9, "promote", "a", "").ok());  // refused
+  EXPECT_EQ(*store_->Generation(), promoted);
+  ASSERT_TRUE(store_->SetShadow("m", 1, 10, "a", "").ok());
+  // Another connection (another replica) sees the same marker.
+  auto other = Open();
+  EXPECT_EQ(*other->Generation(), *store_->Generation());
+  EXPECT_GT(*store_->Generation(), promoted);
+}
+
+TEST_P(RegistryStoreTest, FilesGoWithTheRecordWhereTheStoreHoldsArtifacts) {
+  const std::string artifact("onnx\0bytes\xff", 11);
+  VersionRecord record = Version(1, Sha256Bytes(artifact).digest);
+  VersionFiles files;
+  files.artifact = artifact;
+  files.config_name = "config.yaml";
+  files.config = "max_batch_size: 4\n";
+  ASSERT_TRUE(store_->RegisterVersionWithFiles(record, "t", files).ok());
+  EXPECT_EQ(store_->Versions("m")->at(0).digest, record.digest);
+  // A push's number must be new, whatever the bytes.
+  VersionFiles again = files;
+  again.new_number = true;
+  EXPECT_EQ(store_->RegisterVersionWithFiles(record, "t", again).code(),
+            Status::Code::kAlreadyExists);
+  if (!store_->HoldsArtifacts()) {
+    // SQLite: the artifacts stay in the model repository.
+    EXPECT_EQ(store_->FetchArtifact(record.digest).status().code(), Status::Code::kUnimplemented);
+    return;
+  }
+  auto other = Open();
+  auto fetched = other->FetchArtifact(record.digest);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  EXPECT_EQ(*fetched, artifact);  // binary-safe: NUL and non-UTF-8 bytes intact
+  auto config = other->FetchConfig("m");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->name, "config.yaml");
+  EXPECT_EQ(config->bytes, "max_batch_size: 4\n");
+
+  // The first config stays; the same bytes under a second version are
+  // stored once and fetched by the same digest.
+  files.config = "max_batch_size: 8\n";
+  ASSERT_TRUE(store_->RegisterVersionWithFiles(Version(2, record.digest), "t", files).ok());
+  EXPECT_EQ(other->FetchConfig("m")->bytes, "max_batch_size: 4\n");
+  EXPECT_EQ(*other->FetchArtifact(record.digest), artifact);
+
+  // Bytes that are not what the digest says are refused, and nothing stays.
+  Status wrong = store_->RegisterVersionWithFiles(Version(3, "sha256:00"), "t", files);
+  EXPECT_EQ(wrong.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(store_->Versions("m")->size(), 2u);
+  EXPECT_EQ(other->FetchArtifact("sha256:00").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(other->FetchConfig("nope").status().code(), Status::Code::kNotFound);
+}
+
+TEST_P(RegistryStoreTest, MovesFromTwoConnectionsAtOnceChainInTheAuditLog) {
+  for (int v : {1, 2, 3, 4}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  constexpr int kMoves = 15;
+  const auto mover = [](RegistryStore* store, int first) {
+    for (int i = 0; i < kMoves; ++i) {
+      ASSERT_TRUE(store->SetAlias("m", "production", first + i % 2, "promote", "t", "").ok());
+    }
+  };
+  std::thread a(mover, store_.get(), 1);
+  std::thread b(mover, other.get(), 3);
+  a.join();
+  b.join();
+  // Each move's "from" is the previous move's "to": the read of the current
+  // version and the write were one serialised step in each store.
+  std::optional<int64_t> last;
+  int moves = 0;
+  auto history = store_->History("m");
+  ASSERT_TRUE(history.ok());
+  for (const AuditRecord& r : *history) {
+    if (r.action != "promote") continue;
+    EXPECT_EQ(r.from_version, last) << "audit record " << r.id;
+    last = r.to_version;
+    ++moves;
+  }
+  EXPECT_EQ(moves, 2 * kMoves);
+  EXPECT_EQ((*store_->Aliases("m"))[0].version, last);
+}
+
+TEST_P(RegistryStoreTest, ReplicasOpeningANewStoreAtOnceMigrateItOnce) {
+  // A fresh store (another file or database) opened by four at once.
+  store_.reset();
+  if (GetParam() == Backend::kSqlite) {
+    dir_ /= "fresh";
+    fs::create_directories(dir_);
+  } else {
+    url_ = TestPostgres::Get().CreateDatabase();
+    ASSERT_NE(url_, "");
+  }
+  std::unique_ptr<RegistryStore> opened[4];
+  std::vector<std::thread> threads;
+  for (auto& slot : opened) threads.emplace_back([&slot, this] { slot = Open(); });
+  for (auto& t : threads) t.join();
+  for (auto& store : opened) {
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->RegisterVersion(Version(1), "t").ok());
+  }
+  EXPECT_EQ(opened[0]->Versions("m")->size(), 1u);
+}
+
+TEST_P(RegistryStoreTest, ARollbackThatRacedAnotherMoveIsRefused) {
+  for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
+  ASSERT_TRUE(store_->SetAlias("m", "production", 2, "promote", "a", "").ok());
+  // Both replicas read the history and chose version 1; the first wins.
+  auto other = Open();
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "rollback", "a", "").ok());
+  auto late = other->SetAlias("m", "production", 1, "rollback", "b", "");
+  EXPECT_EQ(late.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_THAT(late.status().message(), HasSubstr("moved by another writer meanwhile"));
+  EXPECT_EQ((*store_->Aliases("m"))[0].version, 1);
+  EXPECT_EQ(store_->History("m")->back().actor, "a");
+}
+
+TEST_P(RegistryStoreTest, TextIsKeptExactlyOrRefusedNeverCut) {
+  ASSERT_TRUE(store_->RegisterVersion(Version(1), "t").ok());
+  const std::string reason = "r\xc3\xa9sum\xc3\xa9 \"quoted\" 'single' \\ back";
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "actor \xe2\x9c\x93", reason).ok());
+  EXPECT_EQ(store_->History("m")->back().reason, reason);
+  EXPECT_EQ(store_->History("m")->back().actor, "actor \xe2\x9c\x93");
+  // A NUL byte: SQLite keeps it whole; PostgreSQL's text cannot hold one and
+  // refuses it. Neither stores "a" alone.
+  auto with_nul = store_->SetAlias("m", "production", 1, "promote", "t", std::string("a\0b", 3));
+  if (with_nul.ok()) {
+    EXPECT_EQ(store_->History("m")->back().reason, std::string("a\0b", 3));
+  } else {
+    EXPECT_EQ(with_nul.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(store_->History("m")->back().reason, reason);
+  }
 }
 
 AuditRecord Move(const char* action, std::string alias, int64_t to) {

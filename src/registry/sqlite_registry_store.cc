@@ -154,43 +154,52 @@ class SqliteRegistryStore final : public RegistryStore {
   explicit SqliteRegistryStore(sqlite3* db) : db_(db) {}
   ~SqliteRegistryStore() override { sqlite3_close(db_); }
 
+  // All in one write transaction, begun before the applied version is read:
+  // a second process opening a new store at the same time waits for it
+  // (busy_timeout), then finds the migrations applied.
   Status Migrate() {
     std::lock_guard lock(mu_);
-    RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"));
-    int64_t applied = 0;
-    {
-      Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-      if (s.Step()) applied = s.Int(0);
-      RETURN_IF_ERROR(s.status());
-    }
-    const int64_t known = static_cast<int64_t>(std::size(kMigrations));
-    if (applied > known) {
-      return Status::FailedPrecondition(
-          "the registry store's schema (version " + std::to_string(applied) +
-          ") is newer than this berth understands (" + std::to_string(known) + "): upgrade berth");
-    }
-    for (int64_t v = applied; v < known; ++v) {
-      RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-      Status s = Exec(kMigrations[v]);
-      if (s.ok()) {
-        Statement record(db_, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)");
-        record.Bind(1, v + 1).Bind(2, NowRfc3339());
-        record.Step();
-        s = record.status();
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"));
+      int64_t applied = 0;
+      {
+        Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+        if (s.Step()) applied = s.Int(0);
+        RETURN_IF_ERROR(s.status());
       }
-      if (!s.ok()) {
-        Exec("ROLLBACK").ok();
-        return s.WithContext("registry store migration " + std::to_string(v + 1));
+      const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+      if (applied > known) {
+        return Status::FailedPrecondition(
+            "the registry store's schema (version " + std::to_string(applied) +
+            ") is newer than this berth understands (" + std::to_string(known) +
+            "): upgrade berth");
       }
-      RETURN_IF_ERROR(Exec("COMMIT"));
-    }
-    return Status::Ok();
+      for (int64_t v = applied; v < known; ++v) {
+        Status s = Exec(kMigrations[v]);
+        if (s.ok()) {
+          Statement record(db_,
+                           "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)");
+          record.Bind(1, v + 1).Bind(2, NowRfc3339());
+          record.Step();
+          s = record.status();
+        }
+        if (!s.ok()) return s.WithContext("registry store migration " + std::to_string(v + 1));
+      }
+      return Status::Ok();
+    });
   }
 
   Status RegisterVersion(const VersionRecord& r, std::string_view actor) override {
     std::lock_guard lock(mu_);
-    return InTransaction([&]() { return RegisterLocked(r, actor); });
+    return InTransaction([&]() { return RegisterLocked(r, actor, false); });
+  }
+
+  // The artifacts stay in the model repository; only the record is kept.
+  Status RegisterVersionWithFiles(const VersionRecord& r, std::string_view actor,
+                                  const VersionFiles& files) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() { return RegisterLocked(r, actor, files.new_number); });
   }
 
   StatusOr<std::vector<std::string>> Models() override {
@@ -255,8 +264,10 @@ class SqliteRegistryStore final : public RegistryStore {
                                             std::string_view actor,
                                             std::string_view reason) override {
     std::lock_guard lock(mu_);
-    return InTransaction(
-        [&]() { return SetAliasLocked(model, alias, version, action, actor, reason); });
+    return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      if (action == "rollback") RETURN_IF_ERROR(CheckRollbackTarget(model, alias, version));
+      return SetAliasLocked(model, alias, version, action, actor, reason);
+    });
   }
 
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
@@ -335,6 +346,17 @@ class SqliteRegistryStore final : public RegistryStore {
     return out;
   }
 
+  // SQLite has one writer at a time, so audit ids are committed in order and
+  // the largest one is a change marker.
+  StatusOr<int64_t> Generation() override {
+    std::lock_guard lock(mu_);
+    Statement s(db_, "SELECT COALESCE(MAX(id), 0) FROM audit");
+    int64_t generation = 0;
+    if (s.Step()) generation = s.Int(0);
+    RETURN_IF_ERROR(s.status());
+    return generation;
+  }
+
  private:
   // Runs `body` (returning a Status or a StatusOr) in one write transaction:
   // committed if it succeeds, rolled back otherwise. Call with mu_ held.
@@ -370,13 +392,14 @@ class SqliteRegistryStore final : public RegistryStore {
     return s.status();
   }
 
-  Status RegisterLocked(const VersionRecord& r, std::string_view actor)
+  // `new_number`: see VersionFiles.
+  Status RegisterLocked(const VersionRecord& r, std::string_view actor, bool new_number)
       EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     {
       Statement existing(db_, "SELECT digest FROM versions WHERE model = ? AND version = ?");
       existing.Bind(1, r.model).Bind(2, r.version);
       if (existing.Step()) {
-        if (existing.Text(0) == r.digest) return Status::Ok();
+        if (existing.Text(0) == r.digest && !new_number) return Status::Ok();
         return Status::AlreadyExists("version " + std::to_string(r.version) + " of model '" +
                                      r.model + "' is registered with another artifact (" +
                                      existing.Text(0) + "); versions are immutable");
@@ -399,6 +422,27 @@ class SqliteRegistryStore final : public RegistryStore {
     insert.Step();
     RETURN_IF_ERROR(insert.status());
     return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+  }
+
+  // A rollback must undo the alias's latest move as the store has it now:
+  // another process sharing the file may have moved it since the caller read
+  // the history. Call inside the transaction.
+  Status CheckRollbackTarget(std::string_view model, std::string_view alias, int64_t version)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<AuditRecord> history;
+    Statement s(db_,
+                "SELECT action, to_version FROM audit WHERE model = ? AND alias = ? ORDER BY id");
+    s.Bind(1, model).Bind(2, alias);
+    while (s.Step()) {
+      AuditRecord r;
+      r.action = s.Text(0);
+      r.alias = std::string(alias);
+      r.to_version = s.OptionalInt(1);
+      history.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(s.status());
+    if (RollbackTarget(history, alias) == version) return Status::Ok();
+    return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
   }
 
   StatusOr<std::optional<int64_t>> SetAliasLocked(std::string_view model, std::string_view alias,
@@ -495,8 +539,10 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::stri
   auto store = std::make_unique<SqliteRegistryStore>(db);
   // WAL: readers never wait for the writer; synchronous=FULL: a committed
   // promotion survives a power cut, not only a crash.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"}) {
+  // busy_timeout first: switching a new file to WAL takes a lock that another
+  // process opening it at the same moment may hold.
+  for (const char* pragma : {"PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL",
+                             "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     char* error = nullptr;
     if (sqlite3_exec(db, pragma, nullptr, nullptr, &error) != SQLITE_OK) {
       std::string message = error != nullptr ? error : "unknown error";
@@ -522,6 +568,12 @@ std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
   }
   if (stack.size() < 2) return std::nullopt;
   return stack[stack.size() - 2];
+}
+
+std::string RollbackRaceMessage(std::string_view model, std::string_view alias) {
+  return "alias '" + std::string(alias) + "' of model '" + std::string(model) +
+         "' was moved by another writer meanwhile; nothing was rolled back (roll back again to "
+         "undo its latest move)";
 }
 
 Status ValidateAliasName(std::string_view alias) {

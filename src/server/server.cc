@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -11,9 +12,12 @@
 #include "core/inference_service.h"
 #include "core/logging.h"
 #include "core/model_manager.h"
+#include "core/model_name.h"
+#include "core/thread_annotations.h"
 #include "core/version.h"
 #include "monitoring/metrics.h"
 #include "registry/model_repository.h"
+#include "registry/store_sync.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/cloud_routes.h"
 #include "server/http/http_server.h"
@@ -44,12 +48,52 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenStore(const ServerOptions& options)
     path = (dir / "registry.db").string();
   } else if (options.registry.starts_with("sqlite:")) {
     path = options.registry.substr(7);
+  } else if (options.registry.starts_with("postgresql://") ||
+             options.registry.starts_with("postgres://")) {
+    // Not echoed: the URL may carry a password; the store's messages name
+    // the server without it.
+    return OpenPostgresRegistryStore(options.registry);
   } else {
-    return Status::InvalidArgument("--registry '" + options.registry +
-                                   "': expected sqlite:PATH or none");
+    // Only the scheme is echoed: what follows may hold a password.
+    return Status::InvalidArgument(
+        "--registry: expected sqlite:PATH, postgresql://USER@HOST:PORT/DB or none, not '" +
+        PrintableExcerpt(options.registry.substr(0, options.registry.find_first_of(":/@")), 32) +
+        "...'");
   }
   return OpenSqliteRegistryStore(path);
 }
+
+// A thread that calls `fn` every `period` until Stop().
+class PeriodicThread {
+ public:
+  ~PeriodicThread() { Stop(); }
+  void Start(std::chrono::milliseconds period, std::function<void()> fn) {
+    thread_ = std::thread([this, period, fn = std::move(fn)] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, period, [this] { return stop_; })) {
+        lock.unlock();
+        fn();
+        lock.lock();
+      }
+    });
+  }
+  // Waits for a call in progress to finish.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+};
 
 }  // namespace
 
@@ -65,15 +109,18 @@ struct Server::State {
       : options(std::move(o)),
         onnxruntime(CreateOnnxRuntimeFactory()),
         store_status(PrepareRepository()),
+        memory_budget(options.memory_budget_bytes, options.memory_factor),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
         inference(&models, &metrics),
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
+    repository.SetMemoryBudget(&memory_budget);
     context.inference = &inference;
     context.models = &models;
     context.statistics = &metrics;
     context.repository = &repository;
+    context.memory_budget = &memory_budget;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.allow_remote_admin = options.allow_remote_admin;
@@ -102,6 +149,9 @@ struct Server::State {
   std::unique_ptr<BackendFactory> onnxruntime;
   std::unique_ptr<RegistryStore> store;
   Status store_status;
+  // Before models: the versions it accounts for return their reservations
+  // when they are destroyed.
+  MemoryBudget memory_budget;
   // Before models: it observes the table, and a scheduler still running a
   // request when the server is destroyed reports it to the metrics as its
   // models are destroyed, so it must outlive them.
@@ -117,10 +167,11 @@ struct Server::State {
   std::unique_ptr<http::HttpServer> http;
   std::unique_ptr<rpc::GrpcServer> grpc;
   // The repository poller (ServerOptions::repository_poll_secs).
-  std::thread poller;
-  std::mutex poller_mu;
-  std::condition_variable poller_cv;
-  bool poller_stop = false;
+  PeriodicThread poller;
+  // With a store that holds artifacts (PostgreSQL): what other replicas
+  // push and move reaches this one (registry/store_sync.h).
+  std::unique_ptr<StoreSync> store_sync;
+  PeriodicThread store_syncer;
 };
 
 Server::Server(ServerOptions options) : state_(std::make_unique<State>(std::move(options))) {}
@@ -131,6 +182,14 @@ Status Server::Start() {
   State& s = *state_;
   RETURN_IF_ERROR(s.store_status);
   RETURN_IF_ERROR(s.repository.LoadAll());
+  if (s.store != nullptr && s.store->HoldsArtifacts()) {
+    // After LoadAll, which registered this replica's own versions: the
+    // first pass fetches what the other replicas have, before the server is
+    // ready.
+    s.store_sync = std::make_unique<StoreSync>(s.store.get(), &s.repository, &s.models);
+    StatusOr<int> synced = s.store_sync->SyncOnce();
+    if (!synced.ok()) return synced.status().WithContext("syncing from the registry store");
+  }
   const std::string& default_model = s.options.platform.default_model;
   if (!default_model.empty() && !s.models.Find(default_model)) {
     return Status::InvalidArgument("--default-model '" + default_model +
@@ -180,14 +239,21 @@ Status Server::Start() {
               {"tls", !s.options.tls.enabled() ? "off" : s.options.tls.mutual() ? "mutual" : "on"}});
   }
   if (s.options.repository_poll_secs > 0) {
-    const std::chrono::seconds period(s.options.repository_poll_secs);
-    s.poller = std::thread([&s, period] {
-      std::unique_lock lock(s.poller_mu);
-      while (!s.poller_cv.wait_for(lock, period, [&s] { return s.poller_stop; })) {
-        lock.unlock();
-        s.repository.Poll();
-        lock.lock();
+    s.poller.Start(std::chrono::seconds(s.options.repository_poll_secs),
+                   [&s] { s.repository.Poll(); });
+  }
+  if (s.store_sync) {
+    s.store_syncer.Start(s.options.registry_sync_period, [&s, failing = false]() mutable {
+      StatusOr<int> synced = s.store_sync->SyncOnce();
+      // Said once when the store becomes unreachable and once when it is
+      // back, not every period in between.
+      if (!synced.ok() && !failing) {
+        LOG_WARN("cannot read the registry store; still serving what this replica has",
+                 {{"error", synced.status().message()}});
+      } else if (synced.ok() && failing) {
+        LOG_INFO("the registry store is reachable again");
       }
+      failing = !synced.ok();
     });
   }
   s.ready = true;
@@ -211,14 +277,8 @@ void Server::Reload() {
 void Server::Stop() {
   State& s = *state_;
   s.ready = false;
-  if (s.poller.joinable()) {
-    {
-      std::lock_guard lock(s.poller_mu);
-      s.poller_stop = true;
-    }
-    s.poller_cv.notify_all();
-    s.poller.join();
-  }
+  s.poller.Stop();
+  s.store_syncer.Stop();
   // Requests waiting in a dynamic batcher run now, not after their queue
   // delay, and new ones are refused UNAVAILABLE: the grace period is for
   // finishing work, not for waiting for more.

@@ -21,8 +21,11 @@ struct ServerOptions {
   // The registry store (versions, aliases, audit): "" for the default,
   // SQLite at <model_repository>/.berth/registry.db (if that cannot be
   // opened, e.g. on a read-only repository, the server runs without one and
-  // says so); "sqlite:PATH"; or "none".
+  // says so); "sqlite:PATH"; "postgresql://USER@HOST:PORT/DB" (replicas
+  // sharing one store, artifacts included; unreachable is fatal); or "none".
   std::string registry;
+  // With a PostgreSQL store: how often to look for other replicas' changes.
+  std::chrono::milliseconds registry_sync_period{1000};
   std::string host = "127.0.0.1";
   int http_port = 8000;          // -1 disables the HTTP front end; 0 picks a free port
   int grpc_port = 8001;          // -1 disables gRPC; 0 picks a free port
@@ -43,6 +46,11 @@ struct ServerOptions {
   // >0: rescan the repository this often and load, reload or unload models
   // whose directories changed (new versions go live without a restart).
   int repository_poll_secs = 0;
+  // Memory the loaded model versions may hold (--memory-budget); 0: no
+  // limit. See core/memory_budget.h.
+  uint64_t memory_budget_bytes = 0;
+  // A version not measured yet needs its artifact's bytes times this.
+  double memory_factor = 2.0;
   // A cloud container contract served beside the v2 routes (--platform,
   // --default-model); see server/platform.h.
   PlatformOptions platform;

@@ -15,6 +15,7 @@
 
 namespace berth {
 
+class MemoryBudget;
 class ModelRepository;
 
 // What an alias move did: the version the alias points at now, and before.
@@ -28,6 +29,7 @@ struct ServerContext {
   const ModelManager* models = nullptr;
   const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
   ModelRepository* repository = nullptr;  // explicit load/unload
+  const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   bool strict_readiness = true;  // ready only if every model has a READY version
   // In a cloud platform's mode its predict route needs a model to answer:

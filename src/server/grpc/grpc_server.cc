@@ -15,6 +15,7 @@
 
 #include "core/logging.h"
 #include "registry/model_repository.h"
+#include "registry/triton_config.h"
 #include "server/grpc/grpc_codec.h"
 #include "server/grpc/grpc_service.grpc.pb.h"
 #include "server/grpc/grpc_unary_call.h"
@@ -22,8 +23,6 @@
 
 namespace berth::rpc {
 namespace {
-
-const std::vector<std::string> kExtensions = {"model_repository", "statistics"};
 
 // How long the UNAVAILABLE answers sent when the grace period ends have to
 // reach their clients before gRPC cancels whatever is still unsent. Stop
@@ -82,6 +81,7 @@ class GrpcServer::Service {
     Add(&AsyncService::RequestRepositoryIndex, &S::RepositoryIndex);
     Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad);
     Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload);
+    Add(&AsyncService::RequestModelConfig, &S::ModelConfig);
   }
 
   grpc::Service* grpc_service() { return &async_; }
@@ -152,7 +152,7 @@ class GrpcServer::Service {
     auto* response = call.response();
     response->set_name("berth");
     response->set_version(ctx_->version);
-    for (const auto& e : kExtensions) response->add_extensions(e);
+    for (const auto& e : ServerExtensions()) response->add_extensions(e);
     call.Reply(Status::Ok());
   }
 
@@ -162,6 +162,14 @@ class GrpcServer::Service {
     auto metadata = GetModelMetadata(*ctx_->models, request.name(), request.version());
     if (!metadata.ok()) return call.Reply(metadata.status());
     EncodeModelMetadata(*metadata, call.response());
+    call.Reply(Status::Ok());
+  }
+
+  void ModelConfig(
+      Call<inference::ModelConfigRequest, inference::ModelConfigResponse>& call) const {
+    auto model = ctx_->models->Resolve(call.request().name(), call.request().version());
+    if (!model.ok()) return call.Reply(model.status());
+    *call.response()->mutable_config() = ToTritonConfig(**model);
     call.Reply(Status::Ok());
   }
 

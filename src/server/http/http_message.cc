@@ -31,6 +31,12 @@ HttpResponse ErrorResponse(const Status& status) {
   return JsonResponse(HttpStatusFor(status.code()), std::string(buf.GetString(), buf.GetSize()));
 }
 
+HttpResponse ChangeErrorResponse(const Status& status) {
+  HttpResponse r = ErrorResponse(status);
+  if (status.code() == Status::Code::kResourceExhausted) r.status = 507;
+  return r;
+}
+
 HttpResponse JsonResponse(int status, std::string body) {
   HttpResponse r;
   r.status = status;

@@ -49,6 +49,12 @@ int HttpStatusFor(Status::Code code);
 
 // {"error": "<message>"} with the mapped status.
 HttpResponse ErrorResponse(const Status& status);
+// The answer to a change of what is served (repository load, registry push,
+// promote, split, shadow, rollback) that failed: as ErrorResponse, except
+// that ResourceExhausted, which such a change returns only when a version
+// would not fit --memory-budget, is 507 Insufficient Storage (the server
+// cannot hold what the request needs; 413 would blame a request body).
+HttpResponse ChangeErrorResponse(const Status& status);
 HttpResponse JsonResponse(int status, std::string body);
 
 }  // namespace berth::http

@@ -241,6 +241,11 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
     WriteJsonString(&w, live ? ModelStateName(live->state) : "REGISTERED");
     w.Key("reason");
     WriteJsonString(&w, live ? live->reason : "");
+    if (live != nullptr && live->model != nullptr && live->model->memory != nullptr) {
+      // What the version holds against --memory-budget.
+      w.Key("memory_bytes");
+      w.Uint64(live->model->memory->bytes());
+    }
     w.Key("aliases");
     w.StartArray();
     if (entry) {
@@ -441,7 +446,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
               });
   router->Add("POST", "/v2/registry/models/{model}/versions",
@@ -451,7 +456,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 const std::string name(PathParam(p, "model"));
                 auto version = ctx->Push(req.peer, name, push->artifact, push->metadata_json,
                                          push->allow_signature_change);
-                if (!version.ok()) return reply(ErrorResponse(version.status()));
+                if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 rapidjson::StringBuffer buf;
                 JsonWriter w(buf);
                 w.StartObject();
@@ -469,7 +474,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->SetShadow(req.peer, name, shadow->version, shadow->percent,
                                            shadow->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 rapidjson::StringBuffer buf;
                 JsonWriter w(buf);
                 w.StartObject();
@@ -491,7 +496,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!split.ok()) return reply(ErrorResponse(split.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Split(req.peer, name, split->split, split->alias, split->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, split->alias, *done));
               });
   router->Add("POST", "/v2/registry/models/{model}/rollback",
@@ -500,7 +505,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Rollback(req.peer, name, move->alias, move->reason);
-                if (!done.ok()) return reply(ErrorResponse(done.status()));
+                if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
               });
 }

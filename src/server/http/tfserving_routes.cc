@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "server/http/tfserving_api.h"
 #include "server/http/tfserving_json_codec.h"
 
 namespace berth::http {
@@ -11,7 +12,14 @@ namespace {
 
 void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
   const std::string_view name = PathParam(p, "model");
-  const std::string_view version = PathParam(p, "version");
+  std::string_view version = PathParam(p, "version");
+  std::string labelled;  // the version a label points at
+  if (const std::string_view label = PathParam(p, "label"); !label.empty()) {
+    auto model = ctx->models->Resolve(name, label);
+    if (!model.ok()) return reply(ErrorResponse(model.status()));
+    labelled = std::to_string((*model)->version);
+    version = labelled;
+  }
   auto entry = ctx->models->Find(name);
   if (!entry) {
     return reply(ErrorResponse(
@@ -33,9 +41,45 @@ void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
   reply(JsonResponse(200, WriteTfServingModelStatus(versions)));
 }
 
+// The version a route names: a number (/versions/{version}), a label
+// (/labels/{label}: a registry alias), or neither (the model's default).
+std::string_view Selector(const PathParams& p) {
+  const std::string_view label = PathParam(p, "label");
+  return label.empty() ? PathParam(p, "version") : label;
+}
+
+void Metadata(const ServerContext* ctx, const PathParams& p, Reply reply) {
+  auto model = ctx->models->Resolve(PathParam(p, "model"), Selector(p));
+  if (!model.ok()) return reply(ErrorResponse(model.status()));
+  reply(JsonResponse(200, WriteTfServingMetadata(**model)));
+}
+
+enum class ExampleMethod { kClassify, kRegress };
+
+void ClassifyOrRegress(const ServerContext* ctx, const HttpRequest& req, const PathParams& p,
+                       ExampleMethod method, Reply reply) {
+  auto model =
+      ctx->models->Resolve(PathParam(p, "model"), Selector(p), req.Header(kRoutingKeyHeader));
+  if (!model.ok()) return reply(ErrorResponse(model.status()));
+  auto parsed = ParseTfServingExamples(req.body, (*model)->signature.inputs);
+  if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
+  ctx->inference->Infer(
+      std::move(model).value(), std::move(parsed->request),
+      [reply = std::move(reply), method, rows = parsed->rows](StatusOr<InferenceResponse> response) {
+        if (!response.ok()) return reply(ErrorResponse(response.status()));
+        auto body = method == ExampleMethod::kClassify
+                        ? WriteTfServingClassifyResponse(*response, rows)
+                        : WriteTfServingRegressResponse(*response, rows);
+        if (!body.ok()) return reply(ErrorResponse(body.status()));
+        HttpResponse r = JsonResponse(200, std::move(body).value());
+        r.headers.emplace_back(kModelVersionHeader, response->model_version);
+        reply(std::move(r));
+      });
+}
+
 void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams& p, Reply reply) {
   const std::string name(PathParam(p, "model"));
-  auto model = ctx->models->Resolve(name, PathParam(p, "version"), req.Header(kRoutingKeyHeader));
+  auto model = ctx->models->Resolve(name, Selector(p), req.Header(kRoutingKeyHeader));
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
@@ -62,12 +106,35 @@ void RegisterTfServingRoutes(const ServerContext* ctx, Router* router) {
   };
   router->Add("GET", "/v1/models/{model}", status);
   router->Add("GET", "/v1/models/{model}/versions/{version}", status);
+  router->Add("GET", "/v1/models/{model}/labels/{label}", status);
 
   auto predict = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     Predict(ctx, req, p, std::move(reply));
   };
   router->Add("POST", "/v1/models/{model}:predict", predict);
   router->Add("POST", "/v1/models/{model}/versions/{version}:predict", predict);
+  router->Add("POST", "/v1/models/{model}/labels/{label}:predict", predict);
+
+  auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    Metadata(ctx, p, std::move(reply));
+  };
+  router->Add("GET", "/v1/models/{model}/metadata", metadata);
+  router->Add("GET", "/v1/models/{model}/versions/{version}/metadata", metadata);
+  router->Add("GET", "/v1/models/{model}/labels/{label}/metadata", metadata);
+
+  auto classify = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    ClassifyOrRegress(ctx, req, p, ExampleMethod::kClassify, std::move(reply));
+  };
+  router->Add("POST", "/v1/models/{model}:classify", classify);
+  router->Add("POST", "/v1/models/{model}/versions/{version}:classify", classify);
+  router->Add("POST", "/v1/models/{model}/labels/{label}:classify", classify);
+
+  auto regress = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    ClassifyOrRegress(ctx, req, p, ExampleMethod::kRegress, std::move(reply));
+  };
+  router->Add("POST", "/v1/models/{model}:regress", regress);
+  router->Add("POST", "/v1/models/{model}/versions/{version}:regress", regress);
+  router->Add("POST", "/v1/models/{model}/labels/{label}:regress", regress);
 }
 
 }  // namespace berth::http

@@ -5,15 +5,14 @@
 #include <charconv>
 
 #include "registry/model_repository.h"
+#include "registry/triton_config.h"
 #include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
+#include "server/http/proto_json.h"
 #include "server/http/v2_json_codec.h"
 
 namespace berth::http {
 namespace {
-
-const std::vector<std::string> kExtensions = {"model_repository", "binary_tensor_data",
-                                              "statistics"};
 
 // Triton's optional body {"ready": true} limits the index to READY versions.
 StatusOr<bool> ParseIndexRequest(const std::string& body) {
@@ -80,7 +79,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     reply(ErrorResponse(Status::Unavailable("the server is not ready")));
   });
   router->Add("GET", "/v2", [ctx](HttpRequest&, const PathParams&, Reply reply) {
-    reply(JsonResponse(200, WriteV2ServerMetadata("berth", ctx->version, kExtensions)));
+    reply(JsonResponse(200, WriteV2ServerMetadata("berth", ctx->version, ServerExtensions())));
   });
 
   // Triton's statistics extension. Registered before the model metadata
@@ -116,6 +115,16 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     reply(JsonResponse(HttpStatusFor(model.status().code()),
                        WriteV2ModelReady(name, false, model.status().message())));
   };
+  // Triton's model configuration extension: the configuration the version
+  // runs with, in Triton's JSON form.
+  auto config = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    auto model = ctx->models->Resolve(PathParam(p, "model"), PathParam(p, "version"));
+    if (!model.ok()) return reply(ErrorResponse(model.status()));
+    reply(JsonResponse(200, ProtoToJson(ToTritonConfig(**model))));
+  };
+  router->Add("GET", "/v2/models/{model}/config", config);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/config", config);
+
   router->Add("GET", "/v2/models/{model}/ready", ready);
   router->Add("GET", "/v2/models/{model}/versions/{version}/ready", ready);
 
@@ -161,7 +170,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     auto parameters = ParseLoadRequest(req.body);
     if (!parameters.ok()) return reply(ErrorResponse(parameters.status()));
     Status s = ctx->LoadModel(req.peer, std::string(PathParam(p, "model")), *parameters);
-    if (!s.ok()) return reply(ErrorResponse(s));
+    if (!s.ok()) return reply(ChangeErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
   router->Add("POST", "/v2/repository/models/{model}/load", load);

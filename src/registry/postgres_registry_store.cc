@@ -1,0 +1,797 @@
+// The RegistryStore on PostgreSQL (libpq), for replicas that share no disk:
+// the same records as the SQLite store, plus the artifacts' bytes and each
+// model's config file. One connection, serialised by a mutex (registry calls
+// are rare and small), re-established when it breaks.
+//
+// Concurrency between replicas: every mutation of a model takes a
+// transaction-scoped advisory lock on the model first, so moves of one model
+// are serialised across replicas as SQLite's single writer serialises them in
+// one process; the audit insert bumps the one-row `generation` counter (a
+// trigger), whose row lock makes the counter's values commit in order, so a
+// replica that polls it never misses a change.
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "core/logging.h"
+#include "core/thread_annotations.h"
+#include "registry/artifact_digest.h"
+#include "registry/config_parser.h"
+#include "registry/registry_store.h"
+
+namespace berth {
+namespace {
+
+// Each entry brings the schema from version i to i + 1; never edit one that
+// has shipped, append a new one. Timestamps are the server's (berth_now()),
+// so the replicas' records share one clock, in the SQLite store's text form.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE FUNCTION berth_now() RETURNS TEXT LANGUAGE sql VOLATILE AS
+  $$ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
+CREATE TABLE models (
+  name TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE versions (
+  model TEXT NOT NULL REFERENCES models(name),
+  version BIGINT NOT NULL CHECK (version > 0),
+  digest TEXT NOT NULL,
+  size BIGINT NOT NULL CHECK (size >= 0),
+  format TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  metadata TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (model, version)
+);
+CREATE TABLE aliases (
+  model TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (model, alias),
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE TABLE alias_splits (
+  model TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  weight INTEGER NOT NULL CHECK (weight > 0),
+  PRIMARY KEY (model, alias, version),
+  FOREIGN KEY (model, alias) REFERENCES aliases(model, alias) ON DELETE CASCADE,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE TABLE shadows (
+  model TEXT PRIMARY KEY,
+  version BIGINT NOT NULL,
+  percent INTEGER NOT NULL CHECK (percent BETWEEN 1 AND 100),
+  updated_at TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE TABLE audit (
+  id BIGSERIAL PRIMARY KEY,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  model TEXT NOT NULL,
+  action TEXT NOT NULL,
+  alias TEXT,
+  from_version BIGINT,
+  to_version BIGINT,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_model ON audit(model, id);
+CREATE TABLE artifacts (
+  digest TEXT PRIMARY KEY,
+  size BIGINT NOT NULL CHECK (size >= 0),
+  bytes BYTEA NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE model_configs (
+  model TEXT PRIMARY KEY REFERENCES models(name),
+  file_name TEXT NOT NULL
+    CHECK (file_name IN ('config.yaml', 'config.yml', 'config.json', 'config.pbtxt')),
+  bytes BYTEA NOT NULL
+);
+CREATE TABLE generation (
+  only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+  value BIGINT NOT NULL
+);
+INSERT INTO generation(value) VALUES (0);
+CREATE FUNCTION berth_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE generation SET value = value + 1;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_bumps_generation AFTER INSERT ON audit
+  FOR EACH ROW EXECUTE FUNCTION berth_bump_generation();
+)sql",
+};
+
+// Advisory lock keys (pg_advisory_xact_lock(int, int)): the first names the
+// purpose, so Berth's locks never collide with another application's.
+constexpr int kMigrationLockClass = 0x62657274;  // "bert"
+constexpr int kModelLockClass = 0x62657275;
+
+using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
+
+// A statement's parameters. Text goes in binary format with its length, so
+// bytes are never cut at a NUL (PostgreSQL refuses such text, clearly);
+// integers go as decimal text; `Bytes` points at the caller's buffer (an
+// artifact is not copied) and must outlive the call.
+class Params {
+ public:
+  Params& Text(std::string_view v) { return Add(Own(std::string(v)), 1); }
+  Params& Int(int64_t v) { return Add(Own(std::to_string(v)), 0); }
+  Params& OptionalInt(std::optional<int64_t> v) { return v ? Int(*v) : Null(); }
+  Params& NullableText(std::string_view v) { return v.empty() ? Null() : Text(v); }
+  Params& Bytes(std::string_view v) { return Add(v, 1); }
+
+  int size() const { return static_cast<int>(values_.size()); }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  std::string_view Own(std::string v) { return owned_.emplace_back(std::move(v)); }
+  Params& Null() {
+    values_.push_back(nullptr);
+    lengths_.push_back(0);
+    formats_.push_back(0);
+    return *this;
+  }
+  Params& Add(std::string_view v, int format) {
+    // libpq wants a non-null pointer for an empty value (null means NULL).
+    values_.push_back(v.data() != nullptr ? v.data() : "");
+    lengths_.push_back(static_cast<int>(v.size()));
+    formats_.push_back(format);
+    return *this;
+  }
+  std::deque<std::string> owned_;  // stable addresses as it grows
+  std::vector<const char*> values_;
+  std::vector<int> lengths_;
+  std::vector<int> formats_;
+};
+
+// Row `row`, column `col` of a text-format result.
+std::string Text(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+int64_t Int(const PGresult* r, int row, int col) {
+  int64_t v = 0;
+  const char* p = PQgetvalue(r, row, col);
+  std::from_chars(p, p + PQgetlength(r, row, col), v);
+  return v;
+}
+std::optional<int64_t> OptionalInt(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return std::nullopt;
+  return Int(r, row, col);
+}
+
+// libpq's multi-line messages on one line: "a\n\tb\n" becomes "a; b".
+std::string OneLine(std::string_view message) {
+  std::string out;
+  bool line_start = false;
+  for (char c : message) {
+    if (c == '\n') {
+      line_start = true;
+    } else if (line_start && (c == ' ' || c == '\t')) {
+      continue;
+    } else {
+      if (line_start && !out.empty()) out += "; ";
+      line_start = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The password in a postgresql:// URL's user info, if any (percent-encoded
+// as written), so that messages can be scrubbed of it.
+std::string UrlPassword(std::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "";
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?"));
+  const size_t at = rest.rfind('@');
+  if (at == std::string_view::npos) return "";
+  const std::string_view userinfo = rest.substr(0, at);
+  const size_t colon = userinfo.find(':');
+  return colon == std::string_view::npos ? "" : std::string(userinfo.substr(colon + 1));
+}
+
+// `message` with every occurrence of `password` replaced, should libpq ever
+// quote the URL it was given.
+std::string ScrubPassword(std::string message, const std::string& password) {
+  if (password.empty()) return message;
+  for (size_t at = message.find(password); at != std::string::npos;
+       at = message.find(password, at)) {
+    message.replace(at, password.size(), "***");
+  }
+  return message;
+}
+
+class PostgresRegistryStore final : public RegistryStore {
+ public:
+  PostgresRegistryStore(PGconn* conn, std::string description, std::string password)
+      : conn_(conn), description_(std::move(description)), password_(std::move(password)) {}
+  ~PostgresRegistryStore() override { PQfinish(conn_); }
+
+  Status Migrate() {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      // Two replicas starting at once: the second waits here, then finds
+      // the migrations applied.
+      Params key;
+      key.Int(kMigrationLockClass);
+      RETURN_IF_ERROR(Exec("SELECT pg_advisory_xact_lock($1::int, 0)", key).status());
+      RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           "version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+                          .status());
+      ASSIGN_OR_RETURN(Result applied_rows,
+                       Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+      const int64_t applied = Int(applied_rows.get(), 0, 0);
+      const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+      if (applied > known) {
+        return Status::FailedPrecondition(
+            "the registry store's schema (version " + std::to_string(applied) +
+            ") is newer than this berth understands (" + std::to_string(known) +
+            "): upgrade berth");
+      }
+      for (int64_t v = applied; v < known; ++v) {
+        Status s = ExecScript(kMigrations[v]);
+        if (s.ok()) {
+          Params p;
+          p.Int(v + 1);
+          s = Exec("INSERT INTO schema_migrations(version, applied_at) "
+                   "VALUES ($1, to_char(now() AT TIME ZONE 'UTC', "
+                   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
+                   p)
+                  .status();
+        }
+        if (!s.ok()) return s.WithContext("registry store migration " + std::to_string(v + 1));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status RegisterVersion(const VersionRecord& r, std::string_view actor) override {
+    return RegisterVersionWithFiles(r, actor, VersionFiles{});
+  }
+
+  bool HoldsArtifacts() const override { return true; }
+
+  Status RegisterVersionWithFiles(const VersionRecord& r, std::string_view actor,
+                                  const VersionFiles& files) override {
+    if (files.artifact.data() != nullptr && Sha256Bytes(files.artifact).digest != r.digest) {
+      return Status::InvalidArgument("version " + std::to_string(r.version) + " of model '" +
+                                     r.model + "': the artifact's SHA-256 is not " + r.digest);
+    }
+    if (!files.config_name.empty() && !IsConfigFileName(files.config_name)) {
+      return Status::InvalidArgument("'" + files.config_name + "' is not a config file's name");
+    }
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(LockModel(r.model));
+      {
+        Params p;
+        p.Text(r.model).Int(r.version);
+        ASSIGN_OR_RETURN(Result existing,
+                         Exec("SELECT digest FROM versions WHERE model = $1 AND version = $2", p));
+        if (PQntuples(existing.get()) > 0) {
+          const std::string digest = Text(existing.get(), 0, 0);
+          if (digest == r.digest && !files.new_number) return Status::Ok();
+          return Status::AlreadyExists(
+              "version " + std::to_string(r.version) + " of model '" + r.model +
+              (digest == r.digest ? std::string("' is registered already")
+                                  : "' is registered with another artifact (" + digest + ")") +
+              "; versions are immutable");
+        }
+      }
+      {
+        Params p;
+        p.Text(r.model).NullableText(r.created_at);
+        RETURN_IF_ERROR(Exec("INSERT INTO models(name, created_at) "
+                             "VALUES ($1, COALESCE($2, berth_now())) ON CONFLICT DO NOTHING",
+                             p)
+                            .status());
+      }
+      {
+        Params p;
+        p.Text(r.model).Int(r.version).Text(r.digest).Int(r.size).Text(r.format).Text(r.source);
+        p.NullableText(r.created_at).Text(r.created_by);
+        p.Text(r.metadata_json.empty() ? std::string_view("{}") : r.metadata_json);
+        RETURN_IF_ERROR(Exec("INSERT INTO versions(model, version, digest, size, format, source, "
+                             "created_at, created_by, metadata) "
+                             "VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, berth_now()), $8, $9)",
+                             p)
+                            .status());
+      }
+      if (files.artifact.data() != nullptr) RETURN_IF_ERROR(PutArtifact(r.digest, files.artifact));
+      if (!files.config_name.empty()) {
+        Params p;
+        p.Text(r.model).Text(files.config_name).Bytes(files.config);
+        RETURN_IF_ERROR(Exec("INSERT INTO model_configs(model, file_name, bytes) "
+                             "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                             p)
+                            .status());
+      }
+      return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+    });
+  }
+
+  StatusOr<std::string> FetchArtifact(std::string_view digest) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(digest);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT bytes FROM artifacts WHERE digest = $1", p,
+                                    /*binary=*/true));
+    if (PQntuples(r.get()) == 0) {
+      return Status::NotFound("the registry store holds no artifact " + std::string(digest));
+    }
+    return Text(r.get(), 0, 0);
+  }
+
+  StatusOr<StoredConfig> FetchConfig(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT file_name, bytes FROM model_configs WHERE model = $1",
+                                    p, /*binary=*/true));
+    if (PQntuples(r.get()) == 0) {
+      return Status::NotFound("the registry store holds no config file for model '" +
+                              std::string(model) + "'");
+    }
+    return StoredConfig{Text(r.get(), 0, 0), Text(r.get(), 0, 1)};
+  }
+
+  StatusOr<std::vector<std::string>> Models() override {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT name FROM models ORDER BY name", Params()));
+    std::vector<std::string> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(Text(r.get(), i, 0));
+    return out;
+  }
+
+  StatusOr<std::vector<VersionRecord>> Versions(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model);
+    ASSIGN_OR_RETURN(
+        Result r,
+        Read("SELECT version, digest, size, format, source, created_at, created_by, metadata "
+             "FROM versions WHERE model = $1 ORDER BY version",
+             p));
+    std::vector<VersionRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      VersionRecord v;
+      v.model = std::string(model);
+      v.version = Int(r.get(), i, 0);
+      v.digest = Text(r.get(), i, 1);
+      v.size = Int(r.get(), i, 2);
+      v.format = Text(r.get(), i, 3);
+      v.source = Text(r.get(), i, 4);
+      v.created_at = Text(r.get(), i, 5);
+      v.created_by = Text(r.get(), i, 6);
+      v.metadata_json = Text(r.get(), i, 7);
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  StatusOr<std::vector<AliasRecord>> Aliases(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model);
+    // One statement, so the aliases and their splits are read at one
+    // snapshot even while another replica moves them.
+    ASSIGN_OR_RETURN(
+        Result r,
+        Read("SELECT a.alias, a.version, a.updated_at, s.version, s.weight "
+             "FROM aliases a LEFT JOIN alias_splits s ON s.model = a.model AND s.alias = a.alias "
+             "WHERE a.model = $1 ORDER BY a.alias, s.version",
+             p));
+    std::vector<AliasRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      const std::string alias = Text(r.get(), i, 0);
+      if (out.empty() || out.back().alias != alias) {
+        out.push_back({std::string(model), alias, Int(r.get(), i, 1), Text(r.get(), i, 2), {}});
+      }
+      if (!PQgetisnull(r.get(), i, 3)) {
+        out.back().split.push_back({Int(r.get(), i, 3), static_cast<int>(Int(r.get(), i, 4))});
+      }
+    }
+    return out;
+  }
+
+  StatusOr<std::optional<int64_t>> SetAlias(std::string_view model, std::string_view alias,
+                                            int64_t version, std::string_view action,
+                                            std::string_view actor,
+                                            std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      RETURN_IF_ERROR(LockModel(model));
+      if (action == "rollback") {
+        // The caller chose the target from the history it read before this
+        // transaction; another replica may have moved the alias since. Under
+        // the model's lock the history is final: a rollback that no longer
+        // undoes the latest move is refused rather than applied twice.
+        ASSIGN_OR_RETURN(std::vector<AuditRecord> history, HistoryLocked(model));
+        if (RollbackTarget(history, alias) != version) {
+          return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
+        }
+      }
+      return SetAliasLocked(model, alias, version, action, actor, reason);
+    });
+  }
+
+  StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
+                                            const std::vector<WeightedVersion>& split,
+                                            std::string_view actor,
+                                            std::string_view reason) override {
+    if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
+    std::string shares;
+    for (const WeightedVersion& w : split) {
+      if (w.weight <= 0) return Status::InvalidArgument("split weights must be positive");
+      shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
+                std::to_string(w.weight);
+    }
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      RETURN_IF_ERROR(LockModel(model));
+      for (const WeightedVersion& w : split) {
+        ASSIGN_OR_RETURN(bool known, IsRegistered(model, w.version));
+        if (!known) {
+          return Status::InvalidArgument("cannot split over version " +
+                                         std::to_string(w.version) + " of model '" +
+                                         std::string(model) + "': it is not registered");
+        }
+      }
+      const std::string why = reason.empty() ? shares : shares + ": " + std::string(reason);
+      ASSIGN_OR_RETURN(auto previous,
+                       SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor, why));
+      for (const WeightedVersion& w : split) {
+        Params p;
+        p.Text(model).Text(alias).Int(w.version).Int(w.weight);
+        RETURN_IF_ERROR(Exec("INSERT INTO alias_splits(model, alias, version, weight) "
+                             "VALUES ($1, $2, $3, $4)",
+                             p)
+                            .status());
+      }
+      return previous;
+    });
+  }
+
+  StatusOr<std::optional<int64_t>> SetShadow(std::string_view model, int64_t version,
+                                             int percent, std::string_view actor,
+                                             std::string_view reason) override {
+    if (percent < 0 || percent > 100) {
+      return Status::InvalidArgument("a shadow's percent is from 1 to 100 (0 turns it off)");
+    }
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
+      RETURN_IF_ERROR(LockModel(model));
+      Params by_model;
+      by_model.Text(model);
+      std::optional<int64_t> previous;
+      {
+        ASSIGN_OR_RETURN(Result r, Exec("SELECT version FROM shadows WHERE model = $1", by_model));
+        if (PQntuples(r.get()) > 0) previous = Int(r.get(), 0, 0);
+      }
+      RETURN_IF_ERROR(Exec("DELETE FROM shadows WHERE model = $1", by_model).status());
+      std::optional<int64_t> to;
+      if (percent > 0) {
+        ASSIGN_OR_RETURN(bool known, IsRegistered(model, version));
+        if (!known) {
+          return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                                  std::string(model) + "' is not registered");
+        }
+        Params p;
+        p.Text(model).Int(version).Int(percent);
+        RETURN_IF_ERROR(Exec("INSERT INTO shadows(model, version, percent, updated_at) "
+                             "VALUES ($1, $2, $3, berth_now())",
+                             p)
+                            .status());
+        to = version;
+      }
+      const std::string what = percent > 0 ? std::to_string(percent) + "%" : std::string("off");
+      RETURN_IF_ERROR(Audit(model, "shadow", "", previous, to, actor,
+                            reason.empty() ? what : what + ": " + std::string(reason)));
+      return previous;
+    });
+  }
+
+  StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT version, percent FROM shadows WHERE model = $1", p));
+    std::optional<ShadowTarget> out;
+    if (PQntuples(r.get()) > 0) {
+      out = ShadowTarget{Int(r.get(), 0, 0), static_cast<int>(Int(r.get(), 0, 1))};
+    }
+    return out;
+  }
+
+  StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    RETURN_IF_ERROR(EnsureConnected());
+    auto history = HistoryLocked(model);
+    if (history.ok() || PQstatus(conn_) == CONNECTION_OK) return history;
+    RETURN_IF_ERROR(EnsureConnected());
+    return HistoryLocked(model);
+  }
+
+  StatusOr<int64_t> Generation() override {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT value FROM generation", Params()));
+    if (PQntuples(r.get()) != 1) {
+      return Status::Internal("registry store (PostgreSQL): the generation row is missing");
+    }
+    return Int(r.get(), 0, 0);
+  }
+
+ private:
+  std::string Scrub(std::string message) const {
+    return ScrubPassword(std::move(message), password_);
+  }
+
+  // Runs one statement; errors name the store and say what PostgreSQL said.
+  StatusOr<Result> Exec(const char* sql, const Params& params = Params(), bool binary = false)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return Check(Result(PQexecParams(conn_, sql, params.size(), nullptr, params.values(),
+                                     params.lengths(), params.formats(), binary ? 1 : 0),
+                        PQclear));
+  }
+  // Several statements without parameters (a migration).
+  Status ExecScript(const char* sql) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return Check(Result(PQexec(conn_, sql), PQclear)).status();
+  }
+
+  StatusOr<Result> Check(Result r) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const ExecStatusType status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
+    std::string message = r ? PQresultErrorMessage(r.get()) : "";
+    if (message.empty()) message = PQerrorMessage(conn_);
+    message = Scrub(OneLine(message));
+    const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    const std::string sqlstate = state != nullptr ? state : "";
+    if (PQstatus(conn_) != CONNECTION_OK) return Unreachable(message);
+    // Text that PostgreSQL cannot hold: a NUL byte, or bytes that are not
+    // UTF-8 (SQLite would keep them; here they are refused, not cut).
+    if (sqlstate == "22021" || sqlstate == "22P05") {
+      return Status::InvalidArgument("the registry store cannot hold this text: " + message);
+    }
+    return Status::Internal("registry store (PostgreSQL): " + message);
+  }
+
+  // A connection the server dropped (a restart, a failover, an idle
+  // timeout) is noticed only when a statement fails; reset it then.
+  Status EnsureConnected() EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
+    PQreset(conn_);
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      if (unreachable_) LOG_INFO("reconnected to the registry store", {{"store", description_}});
+      unreachable_ = false;
+      return Status::Ok();
+    }
+    return Unreachable(Scrub(OneLine(PQerrorMessage(conn_))));
+  }
+
+  // What a caller (maybe a REST client) is told when the server cannot be
+  // reached: not where it is. The log says that, once per outage.
+  Status Unreachable(const std::string& why) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!unreachable_) {
+      LOG_WARN("the registry store is unreachable", {{"store", description_}, {"error", why}});
+    }
+    unreachable_ = true;
+    return Status::Unavailable(
+        "the registry store (PostgreSQL) is unreachable; see the server's log");
+  }
+
+  // A statement that changes nothing, retried once on a new connection if
+  // the old one turns out to be broken: running it twice is harmless.
+  StatusOr<Result> Read(const char* sql, const Params& params, bool binary = false)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    RETURN_IF_ERROR(EnsureConnected());
+    StatusOr<Result> r = Exec(sql, params, binary);
+    if (r.ok() || PQstatus(conn_) == CONNECTION_OK) return r;
+    RETURN_IF_ERROR(EnsureConnected());
+    return Exec(sql, params, binary);
+  }
+
+  // Runs `body` (returning a Status or a StatusOr) in one transaction:
+  // committed if it succeeds, rolled back otherwise. Only BEGIN is retried
+  // on a new connection: once a statement of the body has been sent, whether
+  // a lost connection committed it is unknown, so the error is returned.
+  // Call with mu_ held (clang cannot name mu_ beside a trailing return type).
+  template <typename Body>
+  auto InTransaction(Body body) -> decltype(body()) {
+    RETURN_IF_ERROR(Read("BEGIN", Params()).status());
+    auto result = body();
+    if (!result.ok()) {
+      if (PQstatus(conn_) == CONNECTION_OK) Exec("ROLLBACK").status().ok();
+      return result;
+    }
+    RETURN_IF_ERROR(Exec("COMMIT").status());
+    return result;
+  }
+
+  Status LockModel(std::string_view model) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Params p;
+    p.Int(kModelLockClass).Text(model);
+    return Exec("SELECT pg_advisory_xact_lock($1::int, hashtext($2))", p).status();
+  }
+
+  StatusOr<bool> IsRegistered(std::string_view model, int64_t version)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Params p;
+    p.Text(model).Int(version);
+    ASSIGN_OR_RETURN(Result r, Exec("SELECT 1 FROM versions WHERE model = $1 AND version = $2", p));
+    return PQntuples(r.get()) > 0;
+  }
+
+  // Stores the bytes once per digest: a version that repeats an earlier
+  // one's artifact sends nothing.
+  Status PutArtifact(std::string_view digest, std::string_view bytes)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Params key;
+    key.Text(digest);
+    ASSIGN_OR_RETURN(Result known, Exec("SELECT 1 FROM artifacts WHERE digest = $1", key));
+    if (PQntuples(known.get()) > 0) return Status::Ok();
+    Params p;
+    p.Text(digest).Int(static_cast<int64_t>(bytes.size())).Bytes(bytes);
+    return Exec("INSERT INTO artifacts(digest, size, bytes, created_at) "
+                "VALUES ($1, $2, $3, berth_now()) ON CONFLICT DO NOTHING",
+                p)
+        .status();
+  }
+
+  Status Audit(std::string_view model, std::string_view action, std::string_view alias,
+               std::optional<int64_t> from, std::optional<int64_t> to, std::string_view actor,
+               std::string_view reason) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Params p;
+    p.Text(actor).Text(model).Text(action).NullableText(alias).OptionalInt(from).OptionalInt(to);
+    p.Text(reason);
+    return Exec("INSERT INTO audit(at, actor, model, action, alias, from_version, to_version, "
+                "reason) VALUES (berth_now(), $1, $2, $3, $4, $5, $6, $7)",
+                p)
+        .status();
+  }
+
+  StatusOr<std::vector<AuditRecord>> HistoryLocked(std::string_view model)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Params p;
+    p.Text(model);
+    ASSIGN_OR_RETURN(Result r,
+                     Exec("SELECT id, at, actor, action, alias, from_version, to_version, reason "
+                          "FROM audit WHERE model = $1 ORDER BY id",
+                          p));
+    std::vector<AuditRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      AuditRecord a;
+      a.id = Int(r.get(), i, 0);
+      a.at = Text(r.get(), i, 1);
+      a.actor = Text(r.get(), i, 2);
+      a.model = std::string(model);
+      a.action = Text(r.get(), i, 3);
+      a.alias = Text(r.get(), i, 4);
+      a.from_version = OptionalInt(r.get(), i, 5);
+      a.to_version = OptionalInt(r.get(), i, 6);
+      a.reason = Text(r.get(), i, 7);
+      out.push_back(std::move(a));
+    }
+    return out;
+  }
+
+  StatusOr<std::optional<int64_t>> SetAliasLocked(std::string_view model, std::string_view alias,
+                                                  int64_t version, std::string_view action,
+                                                  std::string_view actor,
+                                                  std::string_view reason)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ASSIGN_OR_RETURN(bool known, IsRegistered(model, version));
+    if (!known) {
+      return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                              std::string(model) + "' is not registered");
+    }
+    Params key;
+    key.Text(model).Text(alias);
+    std::optional<int64_t> previous;
+    {
+      ASSIGN_OR_RETURN(Result r,
+                       Exec("SELECT version FROM aliases WHERE model = $1 AND alias = $2", key));
+      if (PQntuples(r.get()) > 0) previous = Int(r.get(), 0, 0);
+    }
+    RETURN_IF_ERROR(
+        Exec("DELETE FROM alias_splits WHERE model = $1 AND alias = $2", key).status());
+    Params p;
+    p.Text(model).Text(alias).Int(version);
+    RETURN_IF_ERROR(Exec("INSERT INTO aliases(model, alias, version, updated_at) "
+                         "VALUES ($1, $2, $3, berth_now()) "
+                         "ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version, "
+                         "updated_at = excluded.updated_at",
+                         p)
+                        .status());
+    RETURN_IF_ERROR(Audit(model, action, alias, previous, version, actor, reason));
+    return previous;
+  }
+
+  std::mutex mu_;
+  PGconn* const conn_;  // used only with mu_ held
+  const std::string description_;  // postgresql://USER@HOST:PORT/DB, no password
+  bool unreachable_ GUARDED_BY(mu_) = false;  // logged as such
+  const std::string password_;     // as written in the URL; only for Scrub()
+};
+
+// postgresql://USER@HOST:PORT/DB from the URL's parsed parts: what messages
+// name, never with the password.
+// `options` is the URL as PQconninfoParse read it.
+std::string Describe(PQconninfoOption* options) {
+  std::string user, host, port, dbname;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view keyword = o->keyword;
+    if (keyword == "user") user = o->val;
+    if (keyword == "host" || (keyword == "hostaddr" && host.empty())) host = o->val;
+    if (keyword == "port") port = o->val;
+    if (keyword == "dbname") dbname = o->val;
+  }
+  std::string out = "postgresql://";
+  if (!user.empty()) out += user + "@";
+  out += host.empty() ? "localhost" : host;
+  if (!port.empty()) out += ":" + port;
+  out += "/" + dbname;
+  return out;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::string& url) {
+  if (!url.starts_with("postgresql://") && !url.starts_with("postgres://")) {
+    return Status::InvalidArgument("a PostgreSQL registry URL starts with postgresql:// or "
+                                   "postgres://");
+  }
+  const std::string password = UrlPassword(url);
+  const auto scrub = [&](std::string message) {
+    return ScrubPassword(std::move(message), password);
+  };
+  std::string description;
+  {
+    char* error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(url.c_str(), &error);
+    if (parsed == nullptr) {
+      std::string message = error != nullptr ? OneLine(error) : "it cannot be parsed";
+      PQfreemem(error);
+      return Status::InvalidArgument("not a usable PostgreSQL URL: " + scrub(message));
+    }
+    description = Describe(parsed);
+    PQconninfoFree(parsed);
+  }
+  // Defaults the URL may override (it comes last, and libpq keeps the last
+  // value of a key word): give up connecting after 5 s rather than hang the
+  // start-up, and notice a server that went away mid-statement (keepalives,
+  // unacknowledged data) in seconds rather than the kernel's minutes.
+  const char* keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                            "keepalives_count", "tcp_user_timeout", "client_encoding",
+                            "application_name", "dbname", nullptr};
+  const char* values[] = {"5", "10", "3", "3", "30000", "UTF8", "berth", url.c_str(), nullptr};
+  PGconn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (conn == nullptr) return Status::Internal("cannot allocate a PostgreSQL connection");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    const std::string message = scrub(OneLine(PQerrorMessage(conn)));
+    PQfinish(conn);
+    return Status::Unavailable("cannot connect to the registry store " + description + ": " +
+                               message);
+  }
+  // Notices (e.g. "relation already exists, skipping") are not errors.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  auto store = std::make_unique<PostgresRegistryStore>(conn, description, password);
+  RETURN_IF_ERROR(store->Migrate());
+  return std::unique_ptr<RegistryStore>(std::move(store));
+}
+
+}  // namespace berth

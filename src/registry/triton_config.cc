@@ -1,0 +1,323 @@
+#include "registry/triton_config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <cctype>
+#include <set>
+#include <string_view>
+
+#include "registry/triton_model_config.pb.h"
+
+namespace berth {
+namespace {
+
+namespace pb = google::protobuf;
+
+// Triton fields that Berth cannot honour and that change what a model
+// answers if dropped: refused. Any other field Berth does not read is
+// reported and ignored.
+const std::set<std::string, std::less<>>& Refused() {
+  static const std::set<std::string, std::less<>> fields = {
+      "sequence_batching", "ensemble_scheduling", "batch_input", "batch_output",
+      "model_transaction_policy", "cc_model_filenames", "model_operations"};
+  return fields;
+}
+
+// Collects the parser's errors and the fields it skipped (its warnings name
+// them: Message type "..." has no field named "x".).
+class Collector final : public pb::io::ErrorCollector {
+ public:
+  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    if (error.empty()) error = At(line, column) + message;
+  }
+  void AddWarning(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    constexpr std::string_view kMarker = "has no field named \"";
+    const size_t at = message.find(kMarker);
+    if (at == std::string::npos) {
+      warnings.push_back(At(line, column) + message);
+      return;
+    }
+    const size_t begin = at + kMarker.size();
+    const std::string field = message.substr(begin, message.find('"', begin) - begin);
+    // A top-level field's message names the config itself.
+    const bool top = message.find("\"berth.triton.ModelConfig\"") != std::string::npos;
+    if (top && Refused().count(field)) {
+      if (error.empty()) {
+        error = At(line, column) + "'" + field + "' is not supported by Berth; remove it or "
+                "serve this model with Triton";
+      }
+      return;
+    }
+    warnings.push_back(At(line, column) + "'" + field + "' is not supported by Berth and is "
+                       "ignored");
+  }
+
+  std::string error;
+  std::vector<std::string> warnings;
+
+ private:
+  static std::string At(int line, int column) {
+    return "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": ";
+  }
+};
+
+StatusOr<DataType> FromTriton(triton::DataType t, const std::string& tensor) {
+  switch (t) {
+    case triton::TYPE_BOOL: return DataType::kBool;
+    case triton::TYPE_UINT8: return DataType::kUint8;
+    case triton::TYPE_UINT16: return DataType::kUint16;
+    case triton::TYPE_UINT32: return DataType::kUint32;
+    case triton::TYPE_UINT64: return DataType::kUint64;
+    case triton::TYPE_INT8: return DataType::kInt8;
+    case triton::TYPE_INT16: return DataType::kInt16;
+    case triton::TYPE_INT32: return DataType::kInt32;
+    case triton::TYPE_INT64: return DataType::kInt64;
+    case triton::TYPE_FP16: return DataType::kFp16;
+    case triton::TYPE_FP32: return DataType::kFp32;
+    case triton::TYPE_FP64: return DataType::kFp64;
+    case triton::TYPE_STRING: return DataType::kBytes;
+    case triton::TYPE_BF16:
+      return Status::InvalidArgument("'" + tensor + "': TYPE_BF16 is not supported by Berth");
+    default: break;
+  }
+  return Status::InvalidArgument("'" + tensor + "' needs a data_type");
+}
+
+// Triton's dims leave the batch dimension out when the model batches.
+std::vector<int64_t> Shape(const pb::RepeatedField<int64_t>& dims, bool batching) {
+  std::vector<int64_t> shape;
+  if (batching) shape.push_back(-1);
+  shape.insert(shape.end(), dims.begin(), dims.end());
+  return shape;
+}
+
+Status ReadThreads(const triton::ModelConfig& in, ModelConfig* out,
+                   std::vector<std::string>* warnings) {
+  for (const auto& [key, value] : in.parameters()) {
+    int* target = key == "intra_op_thread_count"   ? &out->onnxruntime.intra_op_threads
+                  : key == "inter_op_thread_count" ? &out->onnxruntime.inter_op_threads
+                                                   : nullptr;
+    if (target == nullptr) {
+      warnings->push_back("parameter '" + key + "' is not supported by Berth and is ignored");
+      continue;
+    }
+    try {
+      size_t used = 0;
+      const int n = std::stoi(value.string_value(), &used);
+      if (used != value.string_value().size() || n < 0) throw std::invalid_argument(key);
+      *target = n;
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("parameter '" + key + "' must be a non-negative integer, "
+                                     "not '" + value.string_value() + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+// `field [ {...} ]` written without a colon, as Triton's configs usually are,
+// with a colon: protobuf's parser (3.21) can skip an unknown field's list of
+// messages only in that form. Quoted strings and # comments are left alone.
+std::string ColonBeforeLists(const std::string& text) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  char quote = 0;
+  bool comment = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (comment) {
+      comment = c != '\n';
+    } else if (quote != 0) {
+      if (c == '\\' && i + 1 < text.size()) {
+        out.push_back(c);
+        out.push_back(text[++i]);
+        continue;
+      }
+      if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#') {
+      comment = true;
+    } else if (c == '[') {
+      size_t j = out.size();
+      while (j > 0 && std::isspace(static_cast<unsigned char>(out[j - 1]))) --j;
+      if (j > 0 && (std::isalnum(static_cast<unsigned char>(out[j - 1])) || out[j - 1] == '_')) {
+        out.push_back(':');
+      }
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+triton::DataType ToTriton(DataType t) {
+  switch (t) {
+    case DataType::kBool: return triton::TYPE_BOOL;
+    case DataType::kUint8: return triton::TYPE_UINT8;
+    case DataType::kUint16: return triton::TYPE_UINT16;
+    case DataType::kUint32: return triton::TYPE_UINT32;
+    case DataType::kUint64: return triton::TYPE_UINT64;
+    case DataType::kInt8: return triton::TYPE_INT8;
+    case DataType::kInt16: return triton::TYPE_INT16;
+    case DataType::kInt32: return triton::TYPE_INT32;
+    case DataType::kInt64: return triton::TYPE_INT64;
+    case DataType::kFp16: return triton::TYPE_FP16;
+    case DataType::kFp32: return triton::TYPE_FP32;
+    case DataType::kFp64: return triton::TYPE_FP64;
+    case DataType::kBytes: return triton::TYPE_STRING;
+    case DataType::kInvalid: break;
+  }
+  return triton::TYPE_INVALID;
+}
+
+template <typename Tensor>
+void SetDims(const TensorSpec& spec, bool batching, Tensor* out) {
+  out->set_name(spec.name);
+  out->set_data_type(ToTriton(spec.datatype));
+  const size_t skip = batching && !spec.shape.empty() ? 1 : 0;
+  for (size_t i = skip; i < spec.shape.size(); ++i) out->add_dims(spec.shape[i]);
+}
+
+}  // namespace
+
+triton::ModelConfig ToTritonConfig(const Model& model) {
+  const ModelConfig& c = model.config;
+  triton::ModelConfig out;
+  out.set_name(model.name);
+  out.set_platform("onnxruntime_onnx");
+  out.set_backend("onnxruntime");
+  out.set_default_model_filename("model.onnx");
+  out.set_max_batch_size(static_cast<int32_t>(c.max_batch_size));
+  const bool batching = c.max_batch_size > 0;
+  auto* policy = out.mutable_version_policy();
+  switch (c.version_policy.kind) {
+    case VersionPolicy::Kind::kLatest:
+      policy->mutable_latest()->set_num_versions(static_cast<uint32_t>(c.version_policy.latest));
+      break;
+    case VersionPolicy::Kind::kAll: policy->mutable_all(); break;
+    case VersionPolicy::Kind::kSpecific:
+      for (int64_t v : c.version_policy.specific) policy->mutable_specific()->add_versions(v);
+      break;
+  }
+  for (const TensorSpec& s : model.signature.inputs) SetDims(s, batching, out.add_input());
+  for (const TensorSpec& s : model.signature.outputs) SetDims(s, batching, out.add_output());
+  if (c.dynamic_batching) {
+    auto* d = out.mutable_dynamic_batching();
+    for (int64_t size : c.dynamic_batching->preferred_batch_sizes) {
+      d->add_preferred_batch_size(static_cast<int32_t>(size));
+    }
+    d->set_max_queue_delay_microseconds(
+        static_cast<uint64_t>(c.dynamic_batching->max_queue_delay_microseconds));
+  }
+  auto* group = out.add_instance_group();
+  group->set_name(model.name);
+  group->set_kind(triton::ModelInstanceGroup::KIND_CPU);
+  group->set_count(c.instance_count);
+  auto& parameters = *out.mutable_parameters();
+  parameters["intra_op_thread_count"].set_string_value(std::to_string(c.onnxruntime.intra_op_threads));
+  parameters["inter_op_thread_count"].set_string_value(std::to_string(c.onnxruntime.inter_op_threads));
+  return out;
+}
+
+StatusOr<TritonConfig> ParseTritonConfig(const std::string& text) {
+  triton::ModelConfig in;
+  Collector collector;
+  pb::TextFormat::Parser parser;
+  parser.AllowUnknownField(true);
+  parser.RecordErrorsTo(&collector);
+  const bool parsed = parser.ParseFromString(ColonBeforeLists(text), &in);
+  if (!collector.error.empty()) return Status::InvalidArgument(collector.error);
+  if (!parsed) return Status::InvalidArgument("not a valid Triton model configuration");
+
+  TritonConfig result;
+  result.warnings = std::move(collector.warnings);
+  ModelConfig& out = result.config;
+  out.name = in.name();
+  const bool onnx_platform = in.platform().empty() || in.platform() == "onnxruntime_onnx";
+  const bool onnx_backend = in.backend().empty() || in.backend() == "onnxruntime";
+  if (!onnx_platform || !onnx_backend) {
+    const std::string& what = !onnx_platform ? in.platform() : in.backend();
+    return Status::InvalidArgument(
+        std::string(!onnx_platform ? "platform" : "backend") + " '" + what +
+        "' is not supported: Berth serves ONNX models (platform \"onnxruntime_onnx\" or "
+        "backend \"onnxruntime\"); convert the model to ONNX");
+  }
+  out.backend = "onnx";
+  if (!in.default_model_filename().empty() && in.default_model_filename() != "model.onnx") {
+    return Status::InvalidArgument("default_model_filename '" + in.default_model_filename() +
+                                   "' is not supported: name each version's file model.onnx");
+  }
+  if (in.max_batch_size() < 0) return Status::InvalidArgument("max_batch_size must be >= 0");
+  out.max_batch_size = in.max_batch_size();
+  const bool batching = out.max_batch_size > 0;
+
+  for (const auto& i : in.input()) {
+    if (i.has_reshape() || i.is_shape_tensor() || i.allow_ragged_batch()) {
+      return Status::InvalidArgument("input '" + i.name() + "': reshape, is_shape_tensor and "
+                                     "allow_ragged_batch are not supported by Berth");
+    }
+    if (i.optional()) {
+      result.warnings.push_back("input '" + i.name() + "': optional is not supported by Berth; "
+                                "the input is required");
+    }
+    if (i.format() != triton::ModelInput::FORMAT_NONE) {
+      result.warnings.push_back("input '" + i.name() + "': format is ignored");
+    }
+    ASSIGN_OR_RETURN(DataType type, FromTriton(i.data_type(), i.name()));
+    out.inputs.push_back({i.name(), type, Shape(i.dims(), batching)});
+  }
+  for (const auto& o : in.output()) {
+    if (o.has_reshape() || o.is_shape_tensor()) {
+      return Status::InvalidArgument("output '" + o.name() + "': reshape and is_shape_tensor "
+                                     "are not supported by Berth");
+    }
+    if (!o.label_filename().empty()) {
+      result.warnings.push_back("output '" + o.name() + "': label_filename is ignored");
+    }
+    ASSIGN_OR_RETURN(DataType type, FromTriton(o.data_type(), o.name()));
+    out.outputs.push_back({o.name(), type, Shape(o.dims(), batching)});
+  }
+
+  if (in.has_version_policy()) {
+    const auto& p = in.version_policy();
+    if (p.has_all()) {
+      out.version_policy.kind = VersionPolicy::Kind::kAll;
+    } else if (p.has_specific()) {
+      out.version_policy.kind = VersionPolicy::Kind::kSpecific;
+      out.version_policy.specific.assign(p.specific().versions().begin(),
+                                         p.specific().versions().end());
+    } else if (p.has_latest()) {
+      out.version_policy.latest = std::max<int64_t>(1, p.latest().num_versions());
+    }
+  }
+
+  if (in.has_dynamic_batching()) {
+    if (!batching) {
+      return Status::InvalidArgument("dynamic_batching needs max_batch_size > 0");
+    }
+    const auto& d = in.dynamic_batching();
+    DynamicBatchingConfig batcher;
+    batcher.preferred_batch_sizes.assign(d.preferred_batch_size().begin(),
+                                         d.preferred_batch_size().end());
+    batcher.max_queue_delay_microseconds = static_cast<int64_t>(d.max_queue_delay_microseconds());
+    if (d.priority_levels() > 0) {
+      result.warnings.push_back("dynamic_batching: priority levels are ignored");
+    }
+    out.dynamic_batching = batcher;
+  }
+
+  int instances = 0;
+  for (const auto& g : in.instance_group()) {
+    if (g.kind() == triton::ModelInstanceGroup::KIND_GPU || g.gpus_size() > 0) {
+      return Status::InvalidArgument("instance_group '" + g.name() +
+                                     "' asks for GPUs; this Berth build runs on CPU only "
+                                     "(use kind: KIND_CPU)");
+    }
+    instances += std::max(1, g.count());
+  }
+  if (instances > 0) out.instance_count = instances;
+  RETURN_IF_ERROR(ReadThreads(in, &out, &result.warnings));
+  return result;
+}
+
+}  // namespace berth

@@ -1,0 +1,39 @@
+// Reads a model directory's config.pbtxt, written for Triton Inference
+// Server (protobuf text format), into Berth's ModelConfig, so that a Triton
+// model repository serves as it is.
+//
+// Read: name, platform "onnxruntime_onnx" / backend "onnxruntime",
+// max_batch_size, input/output (dims without the batch dimension, as Triton
+// has them), version_policy, dynamic_batching (preferred sizes, queue delay),
+// instance_group (CPU counts), parameters intra_op_thread_count and
+// inter_op_thread_count. A field Berth cannot honour is never dropped
+// silently: one whose absence would change answers (sequence_batching,
+// ensemble_scheduling, reshape, ragged or shape tensors, GPU instances,
+// another platform) is an error naming it; one that only tunes Triton
+// (optimization, model_warmup, response_cache, ...) is a warning naming it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/model_config.h"
+#include "core/status.h"
+#include "registry/triton_model_config.pb.h"
+
+namespace berth {
+
+struct TritonConfig {
+  ModelConfig config;
+  std::vector<std::string> warnings;  // "line 12: 'optimization' is ignored: ..."
+};
+
+StatusOr<TritonConfig> ParseTritonConfig(const std::string& text);
+
+// The configuration a loaded version runs with, in Triton's form (the model
+// configuration extension: GET /v2/models/{m}/config, gRPC ModelConfig):
+// its resolved signature with dims as Triton has them (no batch dimension
+// when the model batches), policy, batching and instances.
+triton::ModelConfig ToTritonConfig(const Model& model);
+
+}  // namespace berth

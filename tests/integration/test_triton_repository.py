@@ -1,0 +1,155 @@
+"""A model repository written for Triton (config.pbtxt) serves as it is, and answers
+as the same model configured for Berth does; what Berth cannot honour is named.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+
+from berth_server import BerthServer, berth_binary
+from models import IRIS_MODEL, ModelRepository, assert_outputs_match
+
+TRITON_CONFIG = """
+# As Triton's own ONNX examples write it.
+name: "iris_triton"
+platform: "onnxruntime_onnx"
+max_batch_size: 64
+input [
+  {
+    name: "X"
+    data_type: TYPE_FP32
+    dims: [ 4 ]
+  }
+]
+output [
+  {
+    name: "label"
+    data_type: TYPE_INT64
+    dims: [ ]
+  },
+  {
+    name: "probabilities"
+    data_type: TYPE_FP32
+    dims: [ 3 ]
+  }
+]
+dynamic_batching {
+  max_queue_delay_microseconds: 100
+}
+instance_group [ { count: 1, kind: KIND_CPU } ]
+model_warmup [ { name: "zeros", batch_size: 1, inputs { key: "X" value: { data_type: TYPE_FP32, dims: [ 4 ], zero_data: true } } } ]
+"""
+
+
+@pytest.fixture(scope="module")
+def triton_server(model_repository: ModelRepository, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthServer]:
+    root = tmp_path_factory.mktemp("triton_repository")
+    model_dir = root / "iris_triton"
+    (model_dir / "1").mkdir(parents=True)
+    shutil.copy(model_repository.root / IRIS_MODEL / "1" / "model.onnx", model_dir / "1" / "model.onnx")
+    (model_dir / "config.pbtxt").write_text(TRITON_CONFIG)
+    broken = root / "broken_triton"
+    (broken / "1").mkdir(parents=True)
+    shutil.copy(model_repository.root / IRIS_MODEL / "1" / "model.onnx", broken / "1" / "model.onnx")
+    (broken / "config.pbtxt").write_text('name: "broken_triton"\nsequence_batching { }\n')
+    log = tmp_path_factory.mktemp("triton_server") / "berth.log"
+    with BerthServer.start(berth_binary(), root, log) as server:
+        yield server
+
+
+def test_a_triton_config_serves_and_answers_as_berths_config_does(
+    triton_server: BerthServer, server: BerthServer, model_repository: ModelRepository
+) -> None:
+    model = model_repository.model(IRIS_MODEL)
+    X = model.dataset.X_test.astype(np.float32)
+    answers = {}
+    for srv, name in ((triton_server, "iris_triton"), (server, IRIS_MODEL)):
+        client = httpclient.InferenceServerClient(srv.address)
+        try:
+            metadata = client.get_model_metadata(name)
+            x = httpclient.InferInput("X", list(X.shape), "FP32")
+            x.set_data_from_numpy(X, binary_data=True)
+            result = client.infer(name, [x])
+            answers[name] = {o: result.as_numpy(o) for o in ("label", "probabilities")}
+        finally:
+            client.close()
+        if name == "iris_triton":
+            # Triton's dims without the batch dimension became Berth's [-1, ...].
+            assert metadata["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
+    assert_outputs_match(model.sklearn_outputs(X), answers["iris_triton"])
+    np.testing.assert_array_equal(answers["iris_triton"]["label"], answers[IRIS_MODEL]["label"])
+    np.testing.assert_allclose(answers["iris_triton"]["probabilities"], answers[IRIS_MODEL]["probabilities"])
+
+
+def test_what_berth_ignores_is_named_in_the_log(triton_server: BerthServer) -> None:
+    log = triton_server.log()
+    assert "iris_triton/config.pbtxt" in log
+    assert "'model_warmup' is not supported by Berth and is ignored" in log
+
+
+def test_a_field_berth_cannot_honour_makes_the_model_unavailable_with_the_reason(
+    triton_server: BerthServer,
+) -> None:
+    client = httpclient.InferenceServerClient(triton_server.address)
+    try:
+        index = {m["name"]: m for m in client.get_model_repository_index()}
+        assert index["broken_triton"]["state"] == "UNAVAILABLE"
+        assert "'sequence_batching' is not supported" in index["broken_triton"]["reason"]
+        assert index["iris_triton"]["state"] == "READY"
+        assert client.is_server_live()
+    finally:
+        client.close()
+
+
+def test_both_a_berth_and_a_triton_config_is_refused(
+    model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    model_dir = tmp_path / "twice"
+    (model_dir / "1").mkdir(parents=True)
+    shutil.copy(model_repository.root / IRIS_MODEL / "1" / "model.onnx", model_dir / "1" / "model.onnx")
+    (model_dir / "config.pbtxt").write_text('platform: "onnxruntime_onnx"\n')
+    (model_dir / "config.yaml").write_text("backend: onnx\n")
+    with BerthServer.start(berth_binary(), tmp_path, tmp_path / "berth.log") as server:
+        client = httpclient.InferenceServerClient(server.address)
+        try:
+            (entry,) = [m for m in client.get_model_repository_index() if m["name"] == "twice"]
+            assert entry["state"] == "UNAVAILABLE"
+            assert "both config.yaml and config.pbtxt exist" in entry["reason"]
+        finally:
+            client.close()
+
+
+def test_model_config_extension_over_http_and_grpc(triton_server: BerthServer) -> None:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    http = httpclient.InferenceServerClient(triton_server.address)
+    grpc = grpcclient.InferenceServerClient(triton_server.grpc_address())
+    try:
+        rest = http.get_model_config("iris_triton")
+        assert rest["name"] == "iris_triton"
+        assert rest["platform"] == "onnxruntime_onnx" and rest["backend"] == "onnxruntime"
+        assert rest["max_batch_size"] == 64
+        # As Triton shows them: dims without the batch dimension, as numbers.
+        assert [(i["name"], i["data_type"], i["dims"]) for i in rest["input"]] == [("X", "TYPE_FP32", [4])]
+        assert [(o["name"], o["dims"]) for o in rest["output"]] == [("label", []), ("probabilities", [3])]
+        assert rest["dynamic_batching"]["max_queue_delay_microseconds"] == 100
+        assert rest["instance_group"][0]["kind"] == "KIND_CPU"
+        assert http.get_model_config("iris_triton", model_version="1") == rest
+        # tritonclient.grpc decodes the reply with Triton's own ModelConfig message.
+        config = grpc.get_model_config("iris_triton", as_json=True)["config"]
+        assert config["name"] == "iris_triton" and config["max_batch_size"] == 64
+        assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [("X", "TYPE_FP32", ["4"])]
+        with pytest.raises(InferenceServerException, match="not in the repository"):
+            http.get_model_config("no_such_model")
+        with pytest.raises(InferenceServerException, match="not in the repository"):
+            grpc.get_model_config("no_such_model")
+    finally:
+        http.close()
+        grpc.close()
