@@ -88,8 +88,8 @@ InferCallback InferenceService::MaybeShadow(const ModelHandle& live,
 void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
   if (observer_ != nullptr) {
-    // `model` is a plain pointer: the scheduler completes every request it
-    // accepted before the version it belongs to is destroyed (scheduler.h),
+    // `model` is a plain pointer: the scheduler answers every request before
+    // it, and so the version owning it, is destroyed (Scheduler::Enqueue),
     // while a handle here could make a batcher's worker destroy its own model.
     m->in_flight.fetch_add(1, std::memory_order_relaxed);
     done = [observer = observer_, model = m.get(), name = m->name,

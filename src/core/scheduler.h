@@ -23,8 +23,9 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
 
-  // Runs `request` on `model` and calls `done` exactly once. The request has
-  // been validated against the model's signature.
+  // Runs `request` on `model` and calls `done` exactly once, before the
+  // scheduler is destroyed (so before its Model is). The request has been
+  // validated against the model's signature.
   virtual void Enqueue(std::shared_ptr<const Model> model,
                        std::unique_ptr<InferenceRequest> request, InferCallback done) = 0;
 
