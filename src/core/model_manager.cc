@@ -42,6 +42,12 @@ void ModelManager::Remove(const std::string& name) {
   if (observer_ != nullptr) observer_->OnModelChanged(name, nullptr);
 }
 
+Status UnknownModel(std::string_view name) {
+  const std::string shown = PrintableExcerpt(name);
+  return Status::NotFound("Request for unknown model: '" + shown + "' is not found (model '" +
+                          shown + "' is not in the repository)");
+}
+
 int64_t PickVersion(const std::vector<WeightedVersion>& split, std::string_view routing_key) {
   uint64_t total = 0;
   for (const auto& w : split) total += static_cast<uint64_t>(w.weight);
@@ -113,7 +119,7 @@ StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name, std::string_v
   std::shared_lock lock(mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
-    return Status::NotFound("model '" + std::string(name) + "' is not in the repository");
+    return UnknownModel(name);
   }
   const ModelEntry& entry = it->second;
   const VersionEntry* v = nullptr;
@@ -134,15 +140,17 @@ StatusOr<ModelHandle> ModelManager::Resolve(std::string_view name, std::string_v
   } else if (alias) {
     auto a = entry.aliases.find(selector);
     if (a == entry.aliases.end()) {
-      return Status::NotFound("model '" + entry.name + "' has no version or alias '" +
-                              PrintableExcerpt(selector) + "'");
+      return Status::NotFound("Request for unknown model: '" + entry.name + "' version " +
+                              PrintableExcerpt(selector) + " is not found (model '" + entry.name +
+                              "' has no version or alias '" + PrintableExcerpt(selector) + "')");
     }
     number = a->second;
   }
   if (v == nullptr) v = entry.FindVersion(number);
   if (v == nullptr) {
-    return Status::NotFound("model '" + entry.name + "' has no version '" + std::to_string(number) +
-                            "'");
+    return Status::NotFound("Request for unknown model: '" + entry.name + "' version " +
+                            std::to_string(number) + " is not found (model '" + entry.name +
+                            "' has no version '" + std::to_string(number) + "')");
   }
   if (v->state == ModelState::kReady) return v->model;
   return Status::Unavailable("version " + std::to_string(v->version) + " of model '" + entry.name +

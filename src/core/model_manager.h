@@ -51,6 +51,10 @@ struct WeightedVersion {
   bool operator==(const WeightedVersion&) const = default;
 };
 
+// NotFound for a model the table does not have, in Triton's words (which
+// its clients and tools match on), then Berth's.
+Status UnknownModel(std::string_view name);
+
 // Which version of `split` serves a request: stable for a non-empty
 // `routing_key` (the same key always gets the same version while the split
 // stands), random otherwise. `split` must not be empty.

@@ -59,7 +59,7 @@ TEST(ModelManagerTest, UnknownModelIsNotFound) {
   auto got = manager.Resolve("nope", "");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Status::Code::kNotFound);
-  EXPECT_EQ(got.status().message(), "model 'nope' is not in the repository");
+  EXPECT_EQ(got.status().message(), "Request for unknown model: 'nope' is not found (model 'nope' is not in the repository)");
   EXPECT_EQ(manager.Resolve("nope", "1").status().code(), Status::Code::kNotFound);
 }
 
@@ -111,7 +111,7 @@ TEST(ModelManagerTest, AbsentVersionIsNotFound) {
   manager.Set(Entry("m", {Ready("m", 1)}));
   auto got = manager.Resolve("m", "9");
   EXPECT_EQ(got.status().code(), Status::Code::kNotFound);
-  EXPECT_EQ(got.status().message(), "model 'm' has no version '9'");
+  EXPECT_EQ(got.status().message(), "Request for unknown model: 'm' version 9 is not found (model 'm' has no version '9')");
 }
 
 TEST(ModelManagerTest, UnavailableVersionGivesStateAndReason) {
@@ -222,7 +222,7 @@ TEST(ModelManagerTest, AliasesResolveAndProductionIsTheDefault) {
   EXPECT_EQ((*manager.Resolve("m", "staging"))->version, 3);
   auto unknown = manager.Resolve("m", "canary");
   EXPECT_EQ(unknown.status().code(), Status::Code::kNotFound);
-  EXPECT_EQ(unknown.status().message(), "model 'm' has no version or alias 'canary'");
+  EXPECT_EQ(unknown.status().message(), "Request for unknown model: 'm' version canary is not found (model 'm' has no version or alias 'canary')");
 
   e.aliases["production"] = 1;
   manager.Set(e);

@@ -230,7 +230,17 @@ Status ModelRepository::LoadModel(const std::string& name) {
   RETURN_IF_ERROR(ValidateModelName(name));
   std::lock_guard lock(mu_);
   try {
-    return LoadModelLocked(name, nullptr, nullptr);
+    RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+    // Published all the same (UNAVAILABLE with the reason, as at start-up),
+    // but a load that left nothing to serve is the caller's error to see.
+    auto loaded = manager_->Find(name);
+    if (loaded && loaded->LatestReady() == nullptr) {
+      std::string why = loaded->reason;
+      if (why.empty() && !loaded->versions.empty()) why = loaded->versions.back().reason;
+      return Status::FailedPrecondition("model '" + name + "' has no version that loads" +
+                                        (why.empty() ? "" : ": " + why));
+    }
+    return Status::Ok();
   } catch (const std::exception& e) {
     return Status::Internal(Scrub("failed to load '" + name + "': " + e.what()));
   }
@@ -274,7 +284,7 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
     return Status::NotFound("model '" + name + "' cannot be read from the repository: " +
                             ec.message());
   }
-  if (!is_dir) return Status::NotFound("model '" + name + "' is not in the repository");
+  if (!is_dir) return UnknownModel(name);
   Aliases aliases;
   if (store_ != nullptr) {
     ASSIGN_OR_RETURN(std::vector<AliasRecord> stored, store_->Aliases(name));

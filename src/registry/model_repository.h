@@ -61,7 +61,9 @@ class ModelRepository {
   // Loads (or reloads) one model directory and publishes the result. A
   // reload that yields no READY version while the model has one leaves the
   // serving versions in place and returns FailedPrecondition with the reason:
-  // a broken upload never takes a working model down.
+  // a broken upload never takes a working model down. A model loaded anew
+  // with no READY version is published UNAVAILABLE (with the reason) and
+  // FailedPrecondition is returned all the same.
   Status LoadModel(const std::string& name) LOCKS_EXCLUDED(mu_);
 
   // Takes a model out of service: it leaves the manager's table (and so the

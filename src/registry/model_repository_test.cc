@@ -381,7 +381,7 @@ TEST_F(ModelRepositoryTest, LoadModelNamesAndRoot) {
   EXPECT_EQ(repo_->LoadModel(".hidden").code(), Status::Code::kInvalidArgument);
   Status missing = repo_->LoadModel("absent");
   EXPECT_EQ(missing.code(), Status::Code::kNotFound);
-  EXPECT_EQ(missing.message(), "model 'absent' is not in the repository");
+  EXPECT_EQ(missing.message(), "Request for unknown model: 'absent' is not found (model 'absent' is not in the repository)");
 
   ModelManager other;
   ModelRepository nowhere(root_ / "does-not-exist", {{"onnx", factory_}}, &other);

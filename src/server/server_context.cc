@@ -34,7 +34,8 @@ Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
     }
     return Status::InvalidArgument("unknown load parameter '" + PrintableExcerpt(p) + "'");
   }
-  return repository->LoadModel(name);
+  // Triton's words first: tools match on them.
+  return repository->LoadModel(name).WithContext("failed to load '" + name + "'");
 }
 
 namespace {

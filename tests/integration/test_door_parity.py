@@ -75,7 +75,7 @@ def flag(values: list[bool] | None = None, **kwargs: Any) -> Input:
 
 CASES: Final = [
     Case("unknown_model", [text(), flag()], model="no_such_model", status=404,
-         message="model 'no_such_model' is not in the repository"),
+         message="Request for unknown model: 'no_such_model' is not found (model 'no_such_model' is not in the repository)"),
     Case("unknown_input", [text(), flag(), Input("nope", "FP32", [1], [1.0])],
          message="model 'echo' has no input 'nope' (inputs: 'text', 'flag')"),
     Case("input_given_twice", [text(), flag(), flag()], message="input 'flag' is given more than once"),

@@ -153,3 +153,31 @@ def test_model_config_extension_over_http_and_grpc(triton_server: BerthServer) -
     finally:
         http.close()
         grpc.close()
+
+
+def test_error_texts_start_with_tritons_words(triton_server: BerthServer) -> None:
+    """Tools written for Triton match on its messages; Berth's detail follows them."""
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    x_http = httpclient.InferInput("X", [1, 4], "FP32")
+    x_http.set_data_from_numpy(np.zeros((1, 4), dtype=np.float32))
+    x_grpc = grpcclient.InferInput("X", [1, 4], "FP32")
+    x_grpc.set_data_from_numpy(np.zeros((1, 4), dtype=np.float32))
+    http = httpclient.InferenceServerClient(triton_server.address)
+    grpc = grpcclient.InferenceServerClient(triton_server.grpc_address())
+    try:
+        for client, x in ((http, x_http), (grpc, x_grpc)):
+            with pytest.raises(InferenceServerException) as unknown:
+                client.infer("no_such_model", [x])
+            assert "Request for unknown model: 'no_such_model' is not found" in str(unknown.value)
+            with pytest.raises(InferenceServerException) as version:
+                client.infer("iris_triton", [x], model_version="7")
+            assert "Request for unknown model: 'iris_triton' version 7 is not found" in str(version.value)
+            with pytest.raises(InferenceServerException) as load:
+                client.load_model("broken_triton")
+            assert "failed to load 'broken_triton'" in str(load.value)
+            assert "'sequence_batching' is not supported" in str(load.value)
+    finally:
+        http.close()
+        grpc.close()

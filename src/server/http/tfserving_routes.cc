@@ -22,8 +22,7 @@ void ModelStatus(const ServerContext* ctx, const PathParams& p, Reply reply) {
   }
   auto entry = ctx->models->Find(name);
   if (!entry) {
-    return reply(ErrorResponse(
-        Status::NotFound("model '" + std::string(name) + "' is not in the repository")));
+    return reply(ErrorResponse(UnknownModel(name)));
   }
   std::vector<VersionEntry> versions = entry->versions;
   if (!version.empty()) {
