@@ -30,25 +30,28 @@ StatusOr<std::vector<ModelStatistics>> GetModelStatistics(const ModelManager& mo
   }
   RETURN_IF_ERROR(ValidateModelName(name));
   const std::optional<ModelEntry> entry = models.Find(name);
-  const std::string model = "requested model '" + std::string(name) + "' is not available: ";
-  if (!entry) return Status::NotFound(model + "it is not in the repository");
+  // Triton's words, then Berth's detail in parentheses, as ModelManager's
+  // UnknownModel() says them.
+  const std::string model = "requested model '" + std::string(name) + "' is not available (model '" +
+                            std::string(name) + "' ";
+  if (!entry) return Status::NotFound(model + "is not in the repository)");
   if (entry->LatestReady() == nullptr) {
-    return Status::NotFound(model + "it has no ready version" +
-                            (entry->reason.empty() ? "" : " (" + entry->reason + ")"));
+    return Status::NotFound(model + "has no ready version" +
+                            (entry->reason.empty() ? "" : ": " + entry->reason) + ")");
   }
   if (selector.empty()) {
     AddReadyVersions(*entry, source, &out);
     return out;
   }
   const std::string version =
-      "requested model version is not available for model '" + entry->name + "': ";
+      "requested model version is not available for model '" + entry->name + "' (";
   // What Resolve takes: a selector starting with a letter is an alias.
   int64_t number = 0;
   if (selector[0] >= 'a' && selector[0] <= 'z') {
     auto alias = entry->aliases.find(selector);
     if (alias == entry->aliases.end()) {
-      return Status::NotFound(version + "it has no version or alias '" +
-                              PrintableExcerpt(selector) + "'");
+      return Status::NotFound(version + "model '" + entry->name + "' has no version or alias '" +
+                              PrintableExcerpt(selector) + "')");
     }
     number = alias->second;
   } else {
@@ -56,12 +59,13 @@ StatusOr<std::vector<ModelStatistics>> GetModelStatistics(const ModelManager& mo
   }
   const VersionEntry* v = entry->FindVersion(number);
   if (v == nullptr) {
-    return Status::NotFound(version + "it has no version " + std::to_string(number));
+    return Status::NotFound(version + "model '" + entry->name + "' has no version '" +
+                            std::to_string(number) + "')");
   }
   if (v->state != ModelState::kReady) {
-    return Status::NotFound(version + "version " + std::to_string(number) + " is " +
-                            ModelStateName(v->state) +
-                            (v->reason.empty() ? "" : ": " + v->reason));
+    return Status::NotFound(version + "version " + std::to_string(number) + " of model '" +
+                            entry->name + "' is " + ModelStateName(v->state) +
+                            (v->reason.empty() ? "" : ": " + v->reason) + ")");
   }
   out.push_back(source.Statistics(entry->name, std::to_string(number)));
   return out;

@@ -63,11 +63,11 @@ class StatisticsSource {
 // every READY version of every model when `name` is empty; every READY
 // version of `name` when `selector` is empty; else the version `selector`
 // names (a number, or an alias for its version). Ordered by name, then
-// version. NotFound in Triton's words, with Berth's detail after them:
-// "requested model 'm' is not available: ..." for a model without a READY
-// version, "requested model version is not available for model 'm': ..." for
-// a version that is not READY; InvalidArgument for a malformed name or
-// version (ValidateModelName, ParseVersionNumber).
+// version. NotFound in Triton's words, with Berth's detail after them in
+// parentheses: "requested model 'm' is not available (...)" for a model
+// without a READY version, "requested model version is not available for
+// model 'm' (...)" for a version that is not READY; InvalidArgument for a
+// malformed name or version (ValidateModelName, ParseVersionNumber).
 StatusOr<std::vector<ModelStatistics>> GetModelStatistics(const ModelManager& models,
                                                           const StatisticsSource& source,
                                                           std::string_view name,

@@ -89,15 +89,17 @@ TEST_F(ModelStatisticsTest, UnknownOrUnreadyModelsAndVersionsSayTritonsWords) {
     std::string name, version, words;
   };
   for (const Case& c : std::vector<Case>{
-           {"nope", "", "requested model 'nope' is not available: it is not in the repository"},
-           {"broken", "", "requested model 'broken' is not available: it has no ready version"},
+           {"nope", "", "requested model 'nope' is not available (model 'nope' is not in the "
+                        "repository)"},
+           {"broken", "", "requested model 'broken' is not available (model 'broken' has no "
+                          "ready version)"},
            {"nope", "1", "requested model 'nope' is not available"},
-           {"b", "2", "requested model version is not available for model 'b': version 2 is "
-                      "UNAVAILABLE: broken"},
-           {"b", "7", "requested model version is not available for model 'b': it has no "
-                      "version 7"},
-           {"b", "staging", "requested model version is not available for model 'b': it has no "
-                            "version or alias 'staging'"},
+           {"b", "2", "requested model version is not available for model 'b' (version 2 of "
+                      "model 'b' is UNAVAILABLE: broken)"},
+           {"b", "7", "requested model version is not available for model 'b' (model 'b' has no "
+                      "version '7')"},
+           {"b", "staging", "requested model version is not available for model 'b' (model 'b' "
+                            "has no version or alias 'staging')"},
        }) {
     auto stats = Get(c.name, c.version);
     ASSERT_FALSE(stats.ok()) << c.name << "/" << c.version;
