@@ -32,8 +32,8 @@ StatusOr<std::vector<ModelStatistics>> GetModelStatistics(const ModelManager& mo
   const std::optional<ModelEntry> entry = models.Find(name);
   // Triton's words, then Berth's detail in parentheses, as ModelManager's
   // UnknownModel() says them.
-  const std::string model = "requested model '" + std::string(name) + "' is not available (model '" +
-                            std::string(name) + "' ";
+  const std::string model = "requested model '" + std::string(name) +
+                            "' is not available (model '" + std::string(name) + "' ";
   if (!entry) return Status::NotFound(model + "is not in the repository)");
   if (entry->LatestReady() == nullptr) {
     return Status::NotFound(model + "has no ready version" +
