@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/inference_timings.h"
 #include "core/model_config.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -33,10 +34,12 @@ class Backend {
 
   // Runs the model. `inputs` have been validated against signature();
   // `output_names` is a non-empty subset of signature().outputs. On success
-  // `outputs` holds one tensor per name, in order.
+  // `outputs` holds one tensor per name, in order. `timings` (may be null)
+  // gets the moments the engine's inputs were ready and its run returned;
+  // a backend that cannot split its work may leave them unset.
   virtual Status Execute(std::span<const Tensor> inputs,
                          std::span<const std::string> output_names,
-                         std::vector<Tensor>* outputs) = 0;
+                         std::vector<Tensor>* outputs, BackendTimings* timings) = 0;
 };
 
 // Creates Backends of one kind (e.g. "onnx"). Thread-safe.

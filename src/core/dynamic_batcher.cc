@@ -193,17 +193,23 @@ class DynamicBatcher final : public Scheduler {
     }
   }
 
+  // The batch's execution starts with assembling it: concatenation counts
+  // in compute_input and the split in compute_output, as the backend's own
+  // copies do; each request's queue time ends here.
   void Run(std::vector<Pending> batch, int64_t total) {
+    const Clock::time_point start = Clock::now();
     if (batch.size() == 1) {
       Pending& p = batch.front();
-      p.done(ExecuteRequest(*model_, *p.request));
+      StatusOr<InferenceResponse> result = ExecuteRequest(*model_, *p.request, start);
+      if (result.ok()) result->timings.queue = start - p.enqueued;
+      p.done(std::move(result));
       return;
     }
     InferenceRequest merged;
     merged.model_name = model_->name;
     merged.inputs = Concatenate(batch, total);
     merged.outputs = batch.front().request->outputs;
-    StatusOr<InferenceResponse> result = ExecuteRequest(*model_, merged);
+    StatusOr<InferenceResponse> result = ExecuteRequest(*model_, merged, start);
     if (!result.ok()) {
       for (Pending& p : batch) p.done(result.status());
       return;
@@ -218,15 +224,26 @@ class DynamicBatcher final : public Scheduler {
         return;
       }
     }
+    std::vector<InferenceResponse> responses(batch.size());
     int64_t row = 0;
-    for (Pending& p : batch) {
-      InferenceResponse response;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      InferenceResponse& response = responses[i];
       response.model_name = result->model_name;
       response.model_version = result->model_version;
-      response.id = p.request->id;
-      for (const Tensor& out : result->outputs) response.outputs.push_back(SliceRows(out, row, p.batch));
-      row += p.batch;
-      p.done(std::move(response));
+      response.id = batch[i].request->id;
+      for (const Tensor& out : result->outputs) {
+        response.outputs.push_back(SliceRows(out, row, batch[i].batch));
+      }
+      row += batch[i].batch;
+    }
+    InferenceTimings timings = result->timings;
+    timings.compute_output =
+        Clock::now() - start - timings.compute_input - timings.compute_infer;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      responses[i].timings = timings;
+      responses[i].timings.queue = start - batch[i].enqueued;
+      responses[i].timings.counts_execution = i == 0;
+      batch[i].done(std::move(responses[i]));
     }
   }
 

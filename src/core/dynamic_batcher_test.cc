@@ -28,7 +28,7 @@ class DoublingBackend final : public Backend {
   const ModelSignature& signature() const override { return signature_; }
 
   Status Execute(std::span<const Tensor> inputs, std::span<const std::string>,
-                 std::vector<Tensor>* outputs) override {
+                 std::vector<Tensor>* outputs, BackendTimings*) override {
     {
       std::unique_lock lock(mu_);
       batch_sizes_.push_back(inputs[0].shape()[0]);
@@ -127,6 +127,14 @@ TEST(DynamicBatcherTest, QueuedRequestsRunAsOneBatchAndSplitBackByRows) {
   EXPECT_EQ(Values(done[3]->outputs[0]), (std::vector<float>{14, 16, 18, 20, 22, 24}));
   EXPECT_EQ(done[3]->model_name, "double");
   EXPECT_EQ(done[3]->model_version, "1");
+  // Each request carries its execution's size; each execution counts once,
+  // on the first request of its batch.
+  EXPECT_EQ(done[0]->timings.batch_size, 8);
+  EXPECT_TRUE(done[0]->timings.counts_execution);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(done[i]->timings.batch_size, 6) << i;
+    EXPECT_EQ(done[i]->timings.counts_execution, i == 1) << i;
+  }
 }
 
 TEST(DynamicBatcherTest, BatchesNeverExceedMaxBatchSize) {

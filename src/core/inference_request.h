@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/inference_timings.h"
 #include "core/tensor.h"
 
 namespace berth {
@@ -36,6 +37,8 @@ struct InferenceResponse {
   std::string id;
   Parameters parameters;
   std::vector<Tensor> outputs;
+  // Measured by the scheduler and the backend; not sent to the client.
+  InferenceTimings timings;
 };
 
 }  // namespace berth

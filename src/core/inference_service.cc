@@ -16,8 +16,10 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCal
       // model's name; an unknown model name does not create a series.
       const bool known = model.status().code() != Status::Code::kNotFound ||
                          models_->Find(request->model_name).has_value();
+      InferenceTimings timings;
+      timings.finished = std::chrono::steady_clock::now();
       observer_->OnInferenceDone(known ? request->model_name : std::string(), std::string(),
-                                 model.status(), std::chrono::nanoseconds(0));
+                                 model.status(), timings);
     }
     done(model.status());
     return;
@@ -86,11 +88,19 @@ InferCallback InferenceService::MaybeShadow(const ModelHandle& live,
 void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
   if (observer_ != nullptr) {
-    done = [observer = observer_, name = m->name, version = std::to_string(m->version),
-            start = std::chrono::steady_clock::now(),
+    // `model` is a plain pointer: the scheduler answers every request before
+    // it, and so the version owning it, is destroyed (Scheduler::Enqueue),
+    // while a handle here could make a batcher's worker destroy its own model.
+    m->in_flight.fetch_add(1, std::memory_order_relaxed);
+    done = [observer = observer_, model = m.get(), name = m->name,
+            version = std::to_string(m->version), start = std::chrono::steady_clock::now(),
             done = std::move(done)](StatusOr<InferenceResponse> response) {
-      observer->OnInferenceDone(name, version, response.status(),
-                                std::chrono::steady_clock::now() - start);
+      InferenceTimings empty;
+      InferenceTimings& timings = response.ok() ? response->timings : empty;
+      timings.finished = std::chrono::steady_clock::now();
+      timings.total = timings.finished - start;
+      observer->OnInferenceDone(name, version, response.status(), timings);
+      model->in_flight.fetch_sub(1, std::memory_order_relaxed);
       done(std::move(response));
     };
   }

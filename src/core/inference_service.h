@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/inference_request.h"
+#include "core/inference_timings.h"
 #include "core/model_manager.h"
 #include "core/scheduler.h"
 #include "core/shadow.h"
@@ -20,9 +21,11 @@ class InferenceObserver {
  public:
   virtual ~InferenceObserver() = default;
   // `model` is empty when the request named a model the server does not
-  // know; `version` is empty when no version was resolved.
+  // know; `version` is empty when no version was resolved. `timings` holds
+  // the request's total and, when it succeeded, its queue and compute phases
+  // and its execution (core/inference_timings.h).
   virtual void OnInferenceDone(const std::string& model, const std::string& version,
-                               const Status& status, std::chrono::nanoseconds duration) = 0;
+                               const Status& status, const InferenceTimings& timings) = 0;
   // A shadow request finished: `comparison` is null when it failed or the
   // live request did (`status` says which), `duration` is the shadow's own.
   virtual void OnShadowDone(const std::string& model, const std::string& shadow_version,

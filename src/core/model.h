@@ -3,6 +3,7 @@
 // swapped out or unloaded stays alive until its last in-flight request ends.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,10 @@ struct Model {
   std::string platform;       // e.g. "onnxruntime_onnx"
   ModelConfig config;
   ModelSignature signature;   // what clients see: config declarations reconciled with the file
+  // Requests between resolve and response on this version (InferenceService
+  // keeps it; the metrics read it). Declared before the scheduler, which is
+  // destroyed first and may still complete requests as it goes.
+  mutable std::atomic<int64_t> in_flight{0};
   // What --memory-budget holds for this version (null when the version was
   // loaded without a budget). Declared before the backend so that it is
   // returned only once the session is gone.

@@ -4,7 +4,7 @@ namespace berth {
 
 const std::vector<std::string>& ServerExtensions() {
   static const std::vector<std::string> extensions = {"model_repository", "model_configuration",
-                                                      "binary_tensor_data"};
+                                                      "binary_tensor_data", "statistics"};
   return extensions;
 }
 

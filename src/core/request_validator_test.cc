@@ -25,7 +25,7 @@ class FakeBackend final : public Backend {
   explicit FakeBackend(ModelSignature signature) : signature_(std::move(signature)) {}
   const ModelSignature& signature() const override { return signature_; }
   Status Execute(std::span<const Tensor>, std::span<const std::string>,
-                 std::vector<Tensor>*) override {
+                 std::vector<Tensor>*, BackendTimings*) override {
     return Status::Internal("FakeBackend::Execute must not be called by the validator");
   }
 

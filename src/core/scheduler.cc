@@ -31,7 +31,8 @@ Status ShuttingDown() { return Status::Unavailable("the server is shutting down"
 
 std::unique_ptr<Scheduler> CreateDirectScheduler() { return std::make_unique<DirectScheduler>(); }
 
-StatusOr<InferenceResponse> ExecuteRequest(const Model& model, const InferenceRequest& request) {
+StatusOr<InferenceResponse> ExecuteRequest(const Model& model, const InferenceRequest& request,
+                                           std::chrono::steady_clock::time_point start) {
   std::vector<std::string> names;
   if (request.outputs.empty()) {
     for (const auto& o : model.signature.outputs) names.push_back(o.name);
@@ -42,7 +43,21 @@ StatusOr<InferenceResponse> ExecuteRequest(const Model& model, const InferenceRe
   response.model_name = model.name;
   response.model_version = std::to_string(model.version);
   response.id = request.id;
-  RETURN_IF_ERROR(model.backend->Execute(request.inputs, names, &response.outputs));
+  BackendTimings backend;
+  RETURN_IF_ERROR(model.backend->Execute(request.inputs, names, &response.outputs, &backend));
+  const auto end = std::chrono::steady_clock::now();
+  // A backend that did not split its call: all of it is the engine's.
+  using TimePoint = std::chrono::steady_clock::time_point;
+  const TimePoint inputs_ready = backend.inputs_ready == TimePoint{} ? start : backend.inputs_ready;
+  const TimePoint engine_done = backend.engine_done == TimePoint{} ? end : backend.engine_done;
+  InferenceTimings& t = response.timings;
+  t.compute_input = inputs_ready - start;
+  t.compute_infer = engine_done - inputs_ready;
+  t.compute_output = end - engine_done;
+  const bool batched = model.config.max_batch_size > 0 && !request.inputs.empty() &&
+                       !request.inputs[0].shape().empty();
+  t.batch_size = batched ? request.inputs[0].shape()[0] : 1;
+  t.counts_execution = true;
   return response;
 }
 

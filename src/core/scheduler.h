@@ -6,6 +6,7 @@
 // inline; a dynamic batcher or an instance pool implements the same interface.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -22,8 +23,9 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
 
-  // Runs `request` on `model` and calls `done` exactly once. The request has
-  // been validated against the model's signature.
+  // Runs `request` on `model` and calls `done` exactly once, before the
+  // scheduler is destroyed (so before its Model is). The request has been
+  // validated against the model's signature.
   virtual void Enqueue(std::shared_ptr<const Model> model,
                        std::unique_ptr<InferenceRequest> request, InferCallback done) = 0;
 
@@ -42,7 +44,13 @@ Status ShuttingDown();
 std::unique_ptr<Scheduler> CreateDirectScheduler();
 
 // Runs `request` against `model`'s backend and builds the response. The
-// building block every scheduler uses.
-StatusOr<InferenceResponse> ExecuteRequest(const Model& model, const InferenceRequest& request);
+// building block every scheduler uses. The response's timings hold the
+// execution's phases counted from `start` (a batching scheduler passes the
+// moment it began to assemble the batch) to the backend's return, its batch
+// size, and counts_execution; the caller sets `queue` and adds what it does
+// after (splitting a batch) to compute_output.
+StatusOr<InferenceResponse> ExecuteRequest(
+    const Model& model, const InferenceRequest& request,
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 
 }  // namespace berth

@@ -1,5 +1,7 @@
 #include "monitoring/metrics.h"
 
+#include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <set>
 
@@ -28,6 +30,63 @@ void Header(std::string* out, const char* name, const char* type, const char* he
   *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
+// kLatencyBuckets in nanoseconds, so that recording compares integers.
+constexpr std::array<int64_t, Metrics::kLatencyBuckets.size()> kLatencyBucketsNs = {
+    100'000,     250'000,     500'000,       1'000'000,    2'500'000,
+    5'000'000,   10'000'000,  25'000'000,    50'000'000,   100'000'000,
+    250'000'000, 500'000'000, 1'000'000'000, 5'000'000'000};
+
+uint64_t Nanos(std::chrono::nanoseconds d) {
+  return d.count() > 0 ? static_cast<uint64_t>(d.count()) : 0;
+}
+
+std::string Seconds(uint64_t ns) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.9f", static_cast<double>(ns) * 1e-9);
+  return text;
+}
+
+DurationStat Duration(uint64_t count, const std::atomic<uint64_t>& ns) {
+  return {count, ns.load(std::memory_order_relaxed)};
+}
+
+}  // namespace
+
+void Metrics::LatencyHistogram::Observe(std::chrono::nanoseconds duration) {
+  size_t b = 0;
+  while (b < kLatencyBucketsNs.size() && duration.count() > kLatencyBucketsNs[b]) ++b;
+  buckets[b].fetch_add(1, std::memory_order_relaxed);
+  sum_ns.fetch_add(Nanos(duration), std::memory_order_relaxed);
+}
+
+uint64_t Metrics::LatencyHistogram::Count() const {
+  uint64_t n = 0;
+  for (const auto& b : buckets) n += b.load(std::memory_order_relaxed);
+  return n;
+}
+
+namespace {
+
+// One histogram's _bucket, _sum and _count lines; `labels` is not empty.
+void RenderHistogram(std::string* out, const char* name, const std::string& labels,
+                     const std::array<std::atomic<uint64_t>, Metrics::kLatencyBuckets.size() + 1>&
+                         buckets,
+                     uint64_t sum_ns) {
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < Metrics::kLatencyBuckets.size(); ++b) {
+    cumulative += buckets[b].load();
+    char le[32];
+    std::snprintf(le, sizeof(le), "%g", Metrics::kLatencyBuckets[b]);
+    *out += std::string(name) + "_bucket{" + labels + ",le=\"" + le + "\"} " +
+            std::to_string(cumulative) + "\n";
+  }
+  cumulative += buckets.back().load();
+  *out += std::string(name) + "_bucket{" + labels + ",le=\"+Inf\"} " +
+          std::to_string(cumulative) + "\n";
+  *out += std::string(name) + "_sum{" + labels + "} " + Seconds(sum_ns) + "\n";
+  *out += std::string(name) + "_count{" + labels + "} " + std::to_string(cumulative) + "\n";
+}
+
 }  // namespace
 
 template <typename S, typename F>
@@ -43,25 +102,61 @@ void Metrics::Record(std::map<Key, std::unique_ptr<S>>& map, const Key& key, F r
   record(*slot);
 }
 
+void Metrics::Observe(Series& s, BatchSeries* batch, const Status& status,
+                      const InferenceTimings& timings) {
+  s.last_inference_ns.store(timings.finished.time_since_epoch().count(),
+                            std::memory_order_relaxed);
+  if (!status.ok()) {
+    s.failure_by_code[static_cast<size_t>(status.code())].fetch_add(1, std::memory_order_relaxed);
+    s.failure_ns.fetch_add(Nanos(timings.total), std::memory_order_relaxed);
+    return;
+  }
+  s.success.fetch_add(1, std::memory_order_relaxed);
+  s.latency.Observe(timings.total);
+  s.queue.Observe(timings.queue);
+  const std::array<std::chrono::nanoseconds, kPhases.size()> phases = {
+      timings.compute_input, timings.compute_infer, timings.compute_output};
+  for (size_t p = 0; p < phases.size(); ++p) s.compute[p].Observe(phases[p]);
+  if (batch == nullptr) return;
+  const uint64_t rows = timings.batch_size > 0 ? static_cast<uint64_t>(timings.batch_size) : 0;
+  s.rows.fetch_add(rows, std::memory_order_relaxed);
+  s.executions.fetch_add(1, std::memory_order_relaxed);
+  size_t b = 0;
+  while (b < kBatchSizeBuckets.size() && timings.batch_size > kBatchSizeBuckets[b]) ++b;
+  s.batch_size_buckets[b].fetch_add(1, std::memory_order_relaxed);
+  batch->executions.fetch_add(1, std::memory_order_relaxed);
+  for (size_t p = 0; p < phases.size(); ++p) {
+    batch->compute_ns[p].fetch_add(Nanos(phases[p]), std::memory_order_relaxed);
+  }
+}
+
 void Metrics::OnInferenceDone(const std::string& model, const std::string& version,
-                              const Status& status, std::chrono::nanoseconds duration) {
+                              const Status& status, const InferenceTimings& timings) {
   if (model.empty()) {
     unknown_model_failures_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  Record(series_, Key(model, version), [&](Series& s) {
-    if (status.ok()) {
-      s.success.fetch_add(1, std::memory_order_relaxed);
-      const double seconds = std::chrono::duration<double>(duration).count();
-      size_t b = 0;
-      while (b < kLatencyBuckets.size() && seconds > kLatencyBuckets[b]) ++b;
-      s.buckets[b].fetch_add(1, std::memory_order_relaxed);
-      s.duration_ns.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
-    } else {
-      s.failure_by_code[static_cast<size_t>(status.code())].fetch_add(1,
-                                                                      std::memory_order_relaxed);
+  // Only a successful request that counts its execution needs the counters
+  // of its batch size; the first of a size inserts them under the exclusive
+  // lock, as the first request of a version creates its series.
+  const bool needs_batch = status.ok() && timings.counts_execution;
+  const Key key(model, version);
+  {
+    std::shared_lock lock(mu_);
+    auto it = series_.find(key);
+    if (it != series_.end()) {
+      Series& s = *it->second;
+      if (!needs_batch) return Observe(s, nullptr, status, timings);
+      auto batch = s.batches.find(timings.batch_size);
+      if (batch != s.batches.end()) return Observe(s, &batch->second, status, timings);
     }
-  });
+  }
+  std::unique_lock lock(mu_);
+  auto& slot = series_[key];
+  if (!slot) slot = std::make_unique<Series>();
+  BatchSeries* batch = needs_batch ? &slot->batches.try_emplace(timings.batch_size).first->second
+                                   : nullptr;
+  Observe(*slot, batch, status, timings);
 }
 
 void Metrics::OnShadowDone(const std::string& model, const std::string& shadow_version,
@@ -137,23 +232,46 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   Header(&out, "berth_inference_request_duration_seconds", "histogram",
          "Time from a decoded request to its response, for successful requests.");
   for (const auto& [key, s] : rendered) {
+    RenderHistogram(&out, "berth_inference_request_duration_seconds",
+                    Labels(key->first, key->second), s->latency.buckets, s->latency.sum_ns.load());
+  }
+
+  Header(&out, "berth_inference_queue_duration_seconds", "histogram",
+         "Time a successful request waited for its execution to start (the dynamic batcher's "
+         "queue; 0 without dynamic batching).");
+  for (const auto& [key, s] : rendered) {
+    RenderHistogram(&out, "berth_inference_queue_duration_seconds",
+                    Labels(key->first, key->second), s->queue.buckets, s->queue.sum_ns.load());
+  }
+
+  Header(&out, "berth_inference_compute_duration_seconds", "histogram",
+         "Time the execution a successful request ran in spent in each phase: input (assembling "
+         "the engine's inputs), infer (the engine run), output (building the responses). Each "
+         "request of a batch observes its batch's times.");
+  for (const auto& [key, s] : rendered) {
+    for (size_t p = 0; p < kPhases.size(); ++p) {
+      RenderHistogram(&out, "berth_inference_compute_duration_seconds",
+                      Labels(key->first, key->second) + ",phase=\"" + kPhases[p] + "\"",
+                      s->compute[p].buckets, s->compute[p].sum_ns.load());
+    }
+  }
+
+  Header(&out, "berth_batch_size", "histogram",
+         "Rows per execution (a batch of requests counts once): _count is executions, _sum rows "
+         "inferred.");
+  for (const auto& [key, s] : rendered) {
     const std::string labels = Labels(key->first, key->second);
     uint64_t cumulative = 0;
-    for (size_t b = 0; b < kLatencyBuckets.size(); ++b) {
-      cumulative += s->buckets[b].load();
-      char le[32];
-      std::snprintf(le, sizeof(le), "%g", kLatencyBuckets[b]);
-      out += "berth_inference_request_duration_seconds_bucket{" + labels + ",le=\"" + le + "\"} " +
-             std::to_string(cumulative) + "\n";
+    for (size_t b = 0; b < kBatchSizeBuckets.size(); ++b) {
+      cumulative += s->batch_size_buckets[b].load();
+      out += "berth_batch_size_bucket{" + labels + ",le=\"" +
+             std::to_string(kBatchSizeBuckets[b]) + "\"} " + std::to_string(cumulative) + "\n";
     }
-    cumulative += s->buckets.back().load();
-    out += "berth_inference_request_duration_seconds_bucket{" + labels + ",le=\"+Inf\"} " +
-           std::to_string(cumulative) + "\n";
-    char sum[32];
-    std::snprintf(sum, sizeof(sum), "%.9f", static_cast<double>(s->duration_ns.load()) * 1e-9);
-    out += "berth_inference_request_duration_seconds_sum{" + labels + "} " + sum + "\n";
-    out += "berth_inference_request_duration_seconds_count{" + labels + "} " +
-           std::to_string(cumulative) + "\n";
+    cumulative += s->batch_size_buckets.back().load();
+    out += "berth_batch_size_bucket{" + labels + ",le=\"+Inf\"} " + std::to_string(cumulative) +
+           "\n";
+    out += "berth_batch_size_sum{" + labels + "} " + std::to_string(s->rows.load()) + "\n";
+    out += "berth_batch_size_count{" + labels + "} " + std::to_string(cumulative) + "\n";
   }
 
   Header(&out, "berth_shadow_requests_total", "counter",
@@ -193,6 +311,16 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   }
   lock.unlock();
 
+  Header(&out, "berth_inference_requests_in_flight", "gauge",
+         "Requests resolved to the model version and not yet answered.");
+  for (const ModelEntry& m : table) {
+    for (const VersionEntry& v : m.versions) {
+      if (v.model == nullptr) continue;
+      out += "berth_inference_requests_in_flight{" + Labels(m.name, std::to_string(v.version)) +
+             "} " + std::to_string(v.model->in_flight.load(std::memory_order_relaxed)) + "\n";
+    }
+  }
+
   Header(&out, "berth_model_ready", "gauge", "1 if the model version is READY, else 0.");
   for (const ModelEntry& m : table) {
     for (const VersionEntry& v : m.versions) {
@@ -210,6 +338,42 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
       out += "berth_model_memory_bytes{" + Labels(m.name, std::to_string(v.version)) + "} " +
              std::to_string(v.model->memory->bytes()) + "\n";
     }
+  }
+  return out;
+}
+
+ModelStatistics Metrics::Statistics(const std::string& name, const std::string& version) const {
+  ModelStatistics out;
+  out.name = name;
+  out.version = version;
+  std::shared_lock lock(mu_);
+  auto it = series_.find(Key(name, version));
+  if (it == series_.end()) return out;
+  const Series& s = *it->second;
+  const int64_t last = s.last_inference_ns.load(std::memory_order_relaxed);
+  if (last != 0) {
+    // The steady clock's reading, carried over to the wall clock now.
+    const auto ago = std::chrono::steady_clock::now().time_since_epoch() -
+                     std::chrono::nanoseconds(last);
+    const auto at = std::chrono::system_clock::now().time_since_epoch() - ago;
+    out.last_inference_ms =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(at).count());
+  }
+  out.inference_count = s.rows.load(std::memory_order_relaxed);
+  out.execution_count = s.executions.load(std::memory_order_relaxed);
+  const uint64_t success = s.success.load(std::memory_order_relaxed);
+  uint64_t failures = 0;
+  for (const auto& f : s.failure_by_code) failures += f.load(std::memory_order_relaxed);
+  out.success = Duration(success, s.latency.sum_ns);
+  out.fail = Duration(failures, s.failure_ns);
+  out.queue = Duration(success, s.queue.sum_ns);
+  out.compute_input = Duration(success, s.compute[0].sum_ns);
+  out.compute_infer = Duration(success, s.compute[1].sum_ns);
+  out.compute_output = Duration(success, s.compute[2].sum_ns);
+  for (const auto& [size, b] : s.batches) {
+    const uint64_t n = b.executions.load(std::memory_order_relaxed);
+    out.batch_stats.push_back({static_cast<uint64_t>(size), Duration(n, b.compute_ns[0]),
+                               Duration(n, b.compute_ns[1]), Duration(n, b.compute_ns[2])});
   }
   return out;
 }

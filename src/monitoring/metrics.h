@@ -1,8 +1,11 @@
-// Prometheus metrics for inference: request counts, failures by reason and
-// latency histograms per model and version, and model readiness gauges.
+// Prometheus metrics for inference: request counts, failures by reason,
+// latency histograms (total, queue, and each compute phase), batch sizes and
+// requests in flight per model and version, and model readiness gauges. The
+// same counters answer Triton's statistics extension (StatisticsSource).
 //
-// Recording is lock-free after a series exists (atomics); creating a series
-// takes a write lock once per (model, version). Thread-safe.
+// Recording takes the series table's lock shared and updates atomics;
+// creating a series (once per model and version) or a batch size's counters
+// (once per size seen) takes it exclusively. Thread-safe.
 #pragma once
 
 #include <array>
@@ -17,23 +20,30 @@
 
 #include "core/inference_service.h"
 #include "core/model_manager.h"
+#include "core/model_statistics.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
 
 namespace berth {
 
-class Metrics final : public InferenceObserver, public ModelTableObserver {
+class Metrics final : public InferenceObserver,
+                      public ModelTableObserver,
+                      public StatisticsSource {
  public:
   // Upper bounds of the latency histogram buckets, in seconds.
   static constexpr std::array<double, 14> kLatencyBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
       0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   5.0};
+  // Upper bounds of the batch size histogram buckets, in rows.
+  static constexpr std::array<int64_t, 11> kBatchSizeBuckets = {1,  2,   4,   8,   16,  32,
+                                                                64, 128, 256, 512, 1024};
 
   // Records one finished inference request. Requests for unknown models
   // (empty `model`) share one counter, so that names sent by clients cannot
-  // grow the series without bound.
+  // grow the series without bound. Batch sizes are bounded by the model's
+  // max_batch_size, which the request was validated against.
   void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
-                       std::chrono::nanoseconds duration) override LOCKS_EXCLUDED(mu_);
+                       const InferenceTimings& timings) override LOCKS_EXCLUDED(mu_);
 
   // Records one shadow request: agreement with the live answer, the mean
   // absolute difference of floating-point outputs, failures, and latency,
@@ -54,14 +64,43 @@ class Metrics final : public InferenceObserver, public ModelTableObserver {
   // version after its series was dropped cannot bring it back.
   std::string RenderPrometheus(const ModelManager& models) const LOCKS_EXCLUDED(mu_);
 
+  // The statistics extension's view of the same counters.
+  ModelStatistics Statistics(const std::string& name, const std::string& version) const override
+      LOCKS_EXCLUDED(mu_);
+
  private:
+  struct LatencyHistogram {
+    std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};  // +Inf last
+    std::atomic<uint64_t> sum_ns{0};
+    void Observe(std::chrono::nanoseconds duration);
+    uint64_t Count() const;
+  };
+  // The compute phases, in the order of InferenceTimings.
+  static constexpr std::array<const char*, 3> kPhases = {"input", "infer", "output"};
+  // The executions of one batch size.
+  struct BatchSeries {
+    std::atomic<uint64_t> executions{0};
+    std::array<std::atomic<uint64_t>, kPhases.size()> compute_ns{};
+  };
   struct Series {
     std::atomic<uint64_t> success{0};
     // Indexed by Status::Code.
     std::array<std::atomic<uint64_t>, static_cast<size_t>(Status::Code::kPermissionDenied) + 1>
         failure_by_code{};
-    std::array<std::atomic<uint64_t>, kLatencyBuckets.size() + 1> buckets{};  // +Inf last
-    std::atomic<uint64_t> duration_ns{0};
+    std::atomic<uint64_t> failure_ns{0};
+    // Successful requests only.
+    LatencyHistogram latency;
+    LatencyHistogram queue;
+    std::array<LatencyHistogram, kPhases.size()> compute;
+    // Per execution: rows, executions, and the batch size histogram.
+    std::atomic<uint64_t> rows{0};
+    std::atomic<uint64_t> executions{0};
+    std::array<std::atomic<uint64_t>, kBatchSizeBuckets.size() + 1> batch_size_buckets{};
+    // steady_clock nanoseconds of the last answer; 0: none yet.
+    std::atomic<int64_t> last_inference_ns{0};
+    // Keyed by batch size. Guarded by Metrics::mu_ like the series itself:
+    // found under the shared lock, inserted under the exclusive one.
+    std::map<int64_t, BatchSeries> batches;
   };
   struct ShadowSeries {
     std::atomic<uint64_t> agree{0};
@@ -80,6 +119,10 @@ class Metrics final : public InferenceObserver, public ModelTableObserver {
   template <typename S, typename F>
   void Record(std::map<Key, std::unique_ptr<S>>& map, const Key& key, F record)
       LOCKS_EXCLUDED(mu_);
+  // Adds one request to `series`; `batch` is the counters of its execution's
+  // batch size, null unless it counts the execution.
+  static void Observe(Series& series, BatchSeries* batch, const Status& status,
+                      const InferenceTimings& timings);
 
   mutable std::shared_mutex mu_;
   std::map<Key, std::unique_ptr<Series>> series_ GUARDED_BY(mu_);

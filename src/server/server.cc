@@ -118,6 +118,7 @@ struct Server::State {
     repository.SetMemoryBudget(&memory_budget);
     context.inference = &inference;
     context.models = &models;
+    context.statistics = &metrics;
     context.repository = &repository;
     context.memory_budget = &memory_budget;
     context.ready = &ready;

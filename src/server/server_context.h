@@ -11,6 +11,7 @@
 
 #include "core/inference_service.h"
 #include "core/model_manager.h"
+#include "core/model_statistics.h"
 #include "registry/registry_store.h"
 
 namespace berth {
@@ -27,6 +28,7 @@ struct AliasMove {
 struct ServerContext {
   const InferenceService* inference = nullptr;
   const ModelManager* models = nullptr;
+  const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness

@@ -2,6 +2,7 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -93,9 +94,9 @@ class OnnxRuntimeBackend final : public Backend {
   const ModelSignature& signature() const override { return signature_; }
 
   Status Execute(std::span<const Tensor> inputs, std::span<const std::string> output_names,
-                 std::vector<Tensor>* outputs) override {
+                 std::vector<Tensor>* outputs, BackendTimings* timings) override {
     try {
-      return Run(inputs, output_names, outputs);
+      return Run(inputs, output_names, outputs, timings);
     } catch (const Ort::Exception& e) {
       // ORT reports shape and value problems it finds during Run this way;
       // they come from the request, not from a fault of the server.
@@ -107,7 +108,7 @@ class OnnxRuntimeBackend final : public Backend {
 
  private:
   Status Run(std::span<const Tensor> inputs, std::span<const std::string> output_names,
-             std::vector<Tensor>* outputs) {
+             std::vector<Tensor>* outputs, BackendTimings* timings) {
     Ort::AllocatorWithDefaultOptions allocator;
     std::vector<Ort::Value> values;
     std::vector<const char*> input_names;
@@ -146,9 +147,11 @@ class OnnxRuntimeBackend final : public Backend {
       }
       zipmap.push_back(is_zipmap);
     }
+    if (timings != nullptr) timings->inputs_ready = std::chrono::steady_clock::now();
     std::vector<Ort::Value> results =
         session_->Run(Ort::RunOptions{nullptr}, input_names.data(), values.data(), values.size(),
                       names.data(), names.size());
+    if (timings != nullptr) timings->engine_done = std::chrono::steady_clock::now();
     outputs->clear();
     outputs->reserve(results.size());
     for (size_t i = 0; i < results.size(); ++i) {

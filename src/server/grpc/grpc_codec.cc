@@ -292,4 +292,41 @@ void EncodeRepositoryIndex(const std::vector<IndexEntry>& index,
   }
 }
 
+namespace {
+
+void EncodeDuration(const DurationStat& d, inference::StatisticDuration* out) {
+  out->set_count(d.count);
+  out->set_ns(d.ns);
+}
+
+}  // namespace
+
+void EncodeModelStatistics(const std::vector<ModelStatistics>& stats,
+                           inference::ModelStatisticsResponse* out) {
+  for (const ModelStatistics& s : stats) {
+    auto* m = out->add_model_stats();
+    m->set_name(s.name);
+    m->set_version(s.version);
+    m->set_last_inference(s.last_inference_ms);
+    m->set_inference_count(s.inference_count);
+    m->set_execution_count(s.execution_count);
+    auto* i = m->mutable_inference_stats();
+    EncodeDuration(s.success, i->mutable_success());
+    EncodeDuration(s.fail, i->mutable_fail());
+    EncodeDuration(s.queue, i->mutable_queue());
+    EncodeDuration(s.compute_input, i->mutable_compute_input());
+    EncodeDuration(s.compute_infer, i->mutable_compute_infer());
+    EncodeDuration(s.compute_output, i->mutable_compute_output());
+    EncodeDuration(s.cache_hit, i->mutable_cache_hit());
+    EncodeDuration(s.cache_miss, i->mutable_cache_miss());
+    for (const BatchStatistics& b : s.batch_stats) {
+      auto* batch = m->add_batch_stats();
+      batch->set_batch_size(b.batch_size);
+      EncodeDuration(b.compute_input, batch->mutable_compute_input());
+      EncodeDuration(b.compute_infer, batch->mutable_compute_infer());
+      EncodeDuration(b.compute_output, batch->mutable_compute_output());
+    }
+  }
+}
+
 }  // namespace berth::rpc

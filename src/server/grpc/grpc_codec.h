@@ -19,6 +19,7 @@
 #include "core/model.h"
 #include "core/model_manager.h"
 #include "core/model_metadata.h"
+#include "core/model_statistics.h"
 #include "core/status.h"
 #include "server/grpc/grpc_service.pb.h"
 
@@ -49,5 +50,9 @@ void EncodeModelMetadata(const ModelMetadata& metadata, inference::ModelMetadata
 // One entry of the response per entry of `index`.
 void EncodeRepositoryIndex(const std::vector<IndexEntry>& index,
                            inference::RepositoryIndexResponse* out);
+
+// One entry of the response per entry of `stats`.
+void EncodeModelStatistics(const std::vector<ModelStatistics>& stats,
+                           inference::ModelStatisticsResponse* out);
 
 }  // namespace berth::rpc

@@ -421,5 +421,37 @@ TEST(GrpcCodecTest, EncodesRepositoryIndex) {
   EXPECT_EQ(out.models(1).reason(), "bad config");
 }
 
+TEST(GrpcCodecTest, EncodesModelStatistics) {
+  ModelStatistics s;
+  s.name = "iris";
+  s.version = "2";
+  s.last_inference_ms = 1700000000123;
+  s.inference_count = 7;
+  s.execution_count = 3;
+  s.success = {5, 500};
+  s.fail = {1, 7};
+  s.queue = {5, 40};
+  s.compute_infer = {5, 20};
+  s.batch_stats = {{5, {1, 1}, {1, 2}, {1, 3}}};
+  inference::ModelStatisticsResponse out;
+  EncodeModelStatistics({s}, &out);
+  ASSERT_EQ(out.model_stats_size(), 1);
+  const auto& m = out.model_stats(0);
+  EXPECT_EQ(m.name(), "iris");
+  EXPECT_EQ(m.version(), "2");
+  EXPECT_EQ(m.last_inference(), 1700000000123u);
+  EXPECT_EQ(m.inference_count(), 7u);
+  EXPECT_EQ(m.execution_count(), 3u);
+  EXPECT_EQ(m.inference_stats().success().count(), 5u);
+  EXPECT_EQ(m.inference_stats().success().ns(), 500u);
+  EXPECT_EQ(m.inference_stats().fail().ns(), 7u);
+  EXPECT_EQ(m.inference_stats().queue().ns(), 40u);
+  EXPECT_EQ(m.inference_stats().compute_infer().ns(), 20u);
+  EXPECT_TRUE(m.inference_stats().has_cache_hit());
+  ASSERT_EQ(m.batch_stats_size(), 1);
+  EXPECT_EQ(m.batch_stats(0).batch_size(), 5u);
+  EXPECT_EQ(m.batch_stats(0).compute_output().ns(), 3u);
+}
+
 }  // namespace
 }  // namespace berth::rpc

@@ -86,6 +86,7 @@ class GrpcServer::Service {
     Add(&AsyncService::RequestServerMetadata, &S::ServerMetadata);
     Add(&AsyncService::RequestModelMetadata, &S::ModelMetadata);
     Add(&AsyncService::RequestModelInfer, &S::ModelInfer);
+    Add(&AsyncService::RequestModelStatistics, &S::ModelStatistics);
     Add(&AsyncService::RequestRepositoryIndex, &S::RepositoryIndex);
     Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad);
     Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload);
@@ -213,6 +214,19 @@ class GrpcServer::Service {
           });
         },
         &keys);
+  }
+
+  void ModelStatistics(
+      Call<inference::ModelStatisticsRequest, inference::ModelStatisticsResponse>& call) const {
+    if (ctx_->statistics == nullptr) {
+      return call.Reply(Status::Unavailable("statistics are not collected"));
+    }
+    const auto& request = call.request();
+    auto stats = GetModelStatistics(*ctx_->models, *ctx_->statistics, request.name(),
+                                    request.version());
+    if (!stats.ok()) return call.Reply(stats.status());
+    EncodeModelStatistics(*stats, call.response());
+    call.Reply(Status::Ok());
   }
 
   void RepositoryIndex(

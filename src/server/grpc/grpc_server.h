@@ -1,6 +1,7 @@
 // GrpcServer: the Open Inference Protocol (KServe v2) gRPC front end,
 // service inference.GRPCInferenceService (grpc_service.proto), including
-// Triton's repository extension (index, load, unload).
+// Triton's repository extension (index, load, unload) and statistics
+// extension (ModelStatistics).
 //
 // Built on gRPC's completion-queue API (grpc_unary_call.h) with a fixed pool
 // of threads, like the HTTP front end: each thread polls its own completion

@@ -42,7 +42,7 @@ class DoublingBackend final : public Backend {
   }
   const ModelSignature& signature() const override { return signature_; }
   Status Execute(std::span<const Tensor> inputs, std::span<const std::string>,
-                 std::vector<Tensor>* outputs) override {
+                 std::vector<Tensor>* outputs, BackendTimings*) override {
     Tensor y("y", DataType::kFp32, inputs[0].shape());
     y.bytes() = inputs[0].bytes();
     float* p = y.data<float>();

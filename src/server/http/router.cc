@@ -40,16 +40,21 @@ void Router::Add(std::string method, std::string_view pattern, Handler handler) 
 bool Router::Match(const Route& route, const std::vector<std::string_view>& parts,
                    PathParams* params) {
   if (route.segments.size() != parts.size()) return false;
+  // Every segment is checked before any capture is stored: trying a route
+  // that does not match allocates nothing, whatever the routes' order.
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Segment& seg = route.segments[i];
+    const std::string_view part = parts[i];
+    if (seg.capture.empty() ? part != seg.literal
+                            : part.size() <= seg.literal.size() || !part.ends_with(seg.literal)) {
+      return false;
+    }
+  }
   params->clear();
   for (size_t i = 0; i < parts.size(); ++i) {
     const Segment& seg = route.segments[i];
-    std::string_view part = parts[i];
-    if (seg.capture.empty()) {
-      if (part != seg.literal) return false;
-      continue;
-    }
-    if (part.size() <= seg.literal.size() || !part.ends_with(seg.literal)) return false;
-    params->emplace(seg.capture, part.substr(0, part.size() - seg.literal.size()));
+    if (seg.capture.empty()) continue;
+    params->emplace(seg.capture, parts[i].substr(0, parts[i].size() - seg.literal.size()));
   }
   return true;
 }

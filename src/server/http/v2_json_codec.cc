@@ -810,4 +810,66 @@ std::string WriteV2RepositoryIndex(const std::vector<IndexEntry>& index) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+namespace {
+
+void WriteDuration(const char* key, const DurationStat& d, JsonWriter* w) {
+  w->Key(key);
+  w->StartObject();
+  w->Key("count");
+  w->Uint64(d.count);
+  w->Key("ns");
+  w->Uint64(d.ns);
+  w->EndObject();
+}
+
+}  // namespace
+
+std::string WriteV2ModelStatistics(const std::vector<ModelStatistics>& stats) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("model_stats");
+  w.StartArray();
+  for (const ModelStatistics& s : stats) {
+    w.StartObject();
+    w.Key("name");
+    WriteJsonString(&w, s.name);
+    w.Key("version");
+    WriteJsonString(&w, s.version);
+    w.Key("last_inference");
+    w.Uint64(s.last_inference_ms);
+    w.Key("inference_count");
+    w.Uint64(s.inference_count);
+    w.Key("execution_count");
+    w.Uint64(s.execution_count);
+    w.Key("inference_stats");
+    w.StartObject();
+    WriteDuration("success", s.success, &w);
+    WriteDuration("fail", s.fail, &w);
+    WriteDuration("queue", s.queue, &w);
+    WriteDuration("compute_input", s.compute_input, &w);
+    WriteDuration("compute_infer", s.compute_infer, &w);
+    WriteDuration("compute_output", s.compute_output, &w);
+    WriteDuration("cache_hit", s.cache_hit, &w);
+    WriteDuration("cache_miss", s.cache_miss, &w);
+    w.EndObject();
+    w.Key("batch_stats");
+    w.StartArray();
+    for (const BatchStatistics& b : s.batch_stats) {
+      w.StartObject();
+      w.Key("batch_size");
+      w.Uint64(b.batch_size);
+      WriteDuration("compute_input", b.compute_input, &w);
+      WriteDuration("compute_infer", b.compute_infer, &w);
+      WriteDuration("compute_output", b.compute_output, &w);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 }  // namespace berth::http

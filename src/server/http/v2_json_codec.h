@@ -10,6 +10,7 @@
 #include "core/model.h"
 #include "core/model_manager.h"
 #include "core/model_metadata.h"
+#include "core/model_statistics.h"
 #include "core/status.h"
 
 namespace berth::http {
@@ -66,5 +67,13 @@ std::string WriteV2ServerMetadata(std::string_view name, std::string_view versio
 // [{"name", "version", "state", "reason"}], one per entry of `index`;
 // "version" is left out for an entry without one.
 std::string WriteV2RepositoryIndex(const std::vector<IndexEntry>& index);
+
+// Triton's statistics extension: {"model_stats": [{"name", "version",
+// "last_inference", "inference_count", "execution_count", "inference_stats":
+// {"success", "fail", "queue", "compute_input", "compute_infer",
+// "compute_output", "cache_hit", "cache_miss"}, "batch_stats": [{"batch_size",
+// "compute_input", "compute_infer", "compute_output"}]}]}, each duration
+// {"count", "ns"}.
+std::string WriteV2ModelStatistics(const std::vector<ModelStatistics>& stats);
 
 }  // namespace berth::http

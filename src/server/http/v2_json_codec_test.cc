@@ -629,5 +629,35 @@ TEST(WriteV2MetadataTest, RepositoryIndex) {
             R"({"name":"good","version":"2","state":"READY","reason":""}])");
 }
 
+// Triton's statistics shape, every duration with both fields.
+TEST(WriteV2MetadataTest, ModelStatistics) {
+  ModelStatistics s;
+  s.name = "iris";
+  s.version = "2";
+  s.last_inference_ms = 1700000000123;
+  s.inference_count = 7;
+  s.execution_count = 3;
+  s.success = {5, 500};
+  s.fail = {1, 7};
+  s.queue = {5, 40};
+  s.compute_input = {5, 1};
+  s.compute_infer = {5, 20};
+  s.compute_output = {5, 3};
+  s.batch_stats = {{1, {2, 2}, {2, 4}, {2, 6}}, {5, {1, 1}, {1, 2}, {1, 3}}};
+  const std::string d0 = R"({"count":0,"ns":0})";
+  EXPECT_EQ(WriteV2ModelStatistics({s}),
+            R"({"model_stats":[{"name":"iris","version":"2","last_inference":1700000000123,)"
+            R"("inference_count":7,"execution_count":3,"inference_stats":{)"
+            R"("success":{"count":5,"ns":500},"fail":{"count":1,"ns":7},)"
+            R"("queue":{"count":5,"ns":40},"compute_input":{"count":5,"ns":1},)"
+            R"("compute_infer":{"count":5,"ns":20},"compute_output":{"count":5,"ns":3},)"
+            R"("cache_hit":)" + d0 + R"(,"cache_miss":)" + d0 + R"(},"batch_stats":[)"
+            R"({"batch_size":1,"compute_input":{"count":2,"ns":2},)"
+            R"("compute_infer":{"count":2,"ns":4},"compute_output":{"count":2,"ns":6}},)"
+            R"({"batch_size":5,"compute_input":{"count":1,"ns":1},)"
+            R"("compute_infer":{"count":1,"ns":2},"compute_output":{"count":1,"ns":3}}]}]})");
+  EXPECT_EQ(WriteV2ModelStatistics({}), R"({"model_stats":[]})");
+}
+
 }  // namespace
 }  // namespace berth::http

@@ -82,6 +82,21 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     reply(JsonResponse(200, WriteV2ServerMetadata("berth", ctx->version, ServerExtensions())));
   });
 
+  // Triton's statistics extension. /v2/models/stats comes before the model
+  // metadata route, which would take "stats" for a model's name; the
+  // per-model routes come after the infer routes, which the router tries in
+  // order on every request.
+  auto stats = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    if (ctx->statistics == nullptr) {
+      return reply(ErrorResponse(Status::Unavailable("statistics are not collected")));
+    }
+    auto stats = GetModelStatistics(*ctx->models, *ctx->statistics, PathParam(p, "model"),
+                                    PathParam(p, "version"));
+    if (!stats.ok()) return reply(ErrorResponse(stats.status()));
+    reply(JsonResponse(200, WriteV2ModelStatistics(*stats)));
+  };
+  router->Add("GET", "/v2/models/stats", stats);
+
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     auto metadata = GetModelMetadata(*ctx->models, PathParam(p, "model"), PathParam(p, "version"));
     if (!metadata.ok()) return reply(ErrorResponse(metadata.status()));
@@ -142,6 +157,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   };
   router->Add("POST", "/v2/models/{model}/infer", infer);
   router->Add("POST", "/v2/models/{model}/versions/{version}/infer", infer);
+  router->Add("GET", "/v2/models/{model}/stats", stats);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/stats", stats);
 
   auto index = [ctx](HttpRequest& req, const PathParams&, Reply reply) {
     auto ready_only = ParseIndexRequest(req.body);

@@ -1,0 +1,127 @@
+#include "core/inference_service.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor_testing.h"
+
+namespace berth {
+namespace {
+
+using ::berth::testing::MakeTensor;
+
+// y = x for x: FP32 [-1, 2], marking its phases as a real backend does.
+class EchoBackend final : public Backend {
+ public:
+  EchoBackend() {
+    signature_.inputs = {{"x", DataType::kFp32, {-1, 2}}};
+    signature_.outputs = {{"y", DataType::kFp32, {-1, 2}}};
+  }
+  const ModelSignature& signature() const override { return signature_; }
+  Status Execute(std::span<const Tensor> inputs, std::span<const std::string>,
+                 std::vector<Tensor>* outputs, BackendTimings* timings) override {
+    timings->inputs_ready = std::chrono::steady_clock::now();
+    Tensor y("y", DataType::kFp32, inputs[0].shape());
+    y.bytes() = inputs[0].bytes();
+    outputs->push_back(std::move(y));
+    timings->engine_done = std::chrono::steady_clock::now();
+    return Status::Ok();
+  }
+
+ private:
+  ModelSignature signature_;
+};
+
+// Records what it is told, and the version's in-flight count at that moment.
+class RecordingObserver final : public InferenceObserver {
+ public:
+  struct Call {
+    std::string model, version;
+    Status status;
+    InferenceTimings timings;
+    int64_t in_flight = 0;
+  };
+  void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
+                       const InferenceTimings& timings) override {
+    calls.push_back({model, version, status, timings, watched ? watched->in_flight.load() : -1});
+  }
+  const Model* watched = nullptr;
+  std::vector<Call> calls;
+};
+
+class InferenceServiceTest : public ::testing::Test {
+ protected:
+  void Publish(int64_t max_batch_size) {
+    auto m = std::make_shared<Model>();
+    m->name = "echo";
+    m->version = 2;
+    m->config.name = "echo";
+    m->config.max_batch_size = max_batch_size;
+    m->backend = std::make_unique<EchoBackend>();
+    m->signature = m->backend->signature();
+    m->scheduler = CreateDirectScheduler();
+    model_ = m.get();
+    observer_.watched = model_;
+    ModelEntry e;
+    e.name = "echo";
+    e.versions.push_back({2, ModelState::kReady, "", std::move(m)});
+    models_.Set(std::move(e));
+  }
+
+  StatusOr<InferenceResponse> Infer(std::vector<int64_t> shape, std::vector<float> values) {
+    auto request = std::make_unique<InferenceRequest>();
+    request->model_name = "echo";
+    request->inputs.push_back(MakeTensor<float>("x", DataType::kFp32, std::move(shape), values));
+    StatusOr<InferenceResponse> result = Status::Internal("not answered");
+    service_.Infer(std::move(request),
+                   [&](StatusOr<InferenceResponse> r) { result = std::move(r); });
+    return result;
+  }
+
+  ModelManager models_;
+  RecordingObserver observer_;
+  InferenceService service_{&models_, &observer_};
+  const Model* model_ = nullptr;
+};
+
+TEST_F(InferenceServiceTest, TheObserverGetsTheRequestsExecution) {
+  Publish(8);
+  ASSERT_TRUE(Infer({3, 2}, {1, 2, 3, 4, 5, 6}).ok());
+  ASSERT_EQ(observer_.calls.size(), 1u);
+  const auto& call = observer_.calls[0];
+  EXPECT_EQ(call.model, "echo");
+  EXPECT_EQ(call.version, "2");
+  EXPECT_TRUE(call.status.ok());
+  EXPECT_EQ(call.timings.batch_size, 3);
+  EXPECT_TRUE(call.timings.counts_execution);
+  // The direct scheduler has no queue.
+  EXPECT_EQ(call.timings.queue.count(), 0);
+  EXPECT_NE(call.timings.finished, std::chrono::steady_clock::time_point{});
+  // In flight while it is reported, not after.
+  EXPECT_EQ(call.in_flight, 1);
+  EXPECT_EQ(model_->in_flight.load(), 0);
+}
+
+TEST_F(InferenceServiceTest, AModelWithoutABatchDimensionRunsBatchesOfOne) {
+  Publish(0);
+  ASSERT_TRUE(Infer({3, 2}, {1, 2, 3, 4, 5, 6}).ok());
+  ASSERT_EQ(observer_.calls.size(), 1u);
+  EXPECT_EQ(observer_.calls[0].timings.batch_size, 1);
+}
+
+TEST_F(InferenceServiceTest, AFailedRequestCountsNoExecution) {
+  Publish(8);
+  EXPECT_FALSE(Infer({1, 3}, {1, 2, 3}).ok());  // wrong shape: refused by the validator
+  ASSERT_EQ(observer_.calls.size(), 1u);
+  const auto& call = observer_.calls[0];
+  EXPECT_EQ(call.status.code(), Status::Code::kInvalidArgument);
+  EXPECT_FALSE(call.timings.counts_execution);
+  EXPECT_EQ(call.timings.compute_infer.count(), 0);
+  EXPECT_EQ(model_->in_flight.load(), 0);
+}
+
+}  // namespace
+}  // namespace berth
