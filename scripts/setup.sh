@@ -16,7 +16,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
   postgresql libpq-dev
-  python3 python3-venv python3-dev wrk curl
+  python3 python3-venv python3-dev wrk curl openssl
 )
 
 missing=()
