@@ -24,6 +24,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The factory of `config`'s backend; FailedPrecondition naming `model` if
+// the server has none.
+StatusOr<BackendFactory*> FactoryFor(const std::map<std::string, BackendFactory*>& factories,
+                                     const ModelConfig& config, const std::string& model) {
+  auto factory = factories.find(config.backend);
+  if (factory == factories.end()) {
+    return Status::FailedPrecondition("model '" + model + "' has unknown backend '" +
+                                      config.backend + "'");
+  }
+  return factory->second;
+}
+
 // A version directory is named as a request names a version
 // (ParseVersionNumber: "3", not "03"); other entries are not versions.
 bool ParseVersionDir(const std::string& name, int64_t* version) {
@@ -678,12 +690,8 @@ Status ModelRepository::SetVersionStatus(const std::string& name, int64_t versio
                                " of model '" + name + "': it is active");
       }
       ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
-      auto factory = factories_.find(config.backend);
-      if (factory == factories_.end()) {
-        return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
-                                          config.backend + "'");
-      }
-      ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory->second));
+      ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
+      ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory));
       RETURN_IF_ERROR(store_->RegisterVersion(record, record.created_by));
     }
     return LoadModelLocked(name, &change, nullptr);
@@ -846,12 +854,8 @@ Status ModelRepository::RecordPushed(const std::string& name, int64_t version) {
   // leaves the version on disk, recorded when it loads.
   if (store_->HoldsArtifacts()) return Status::Ok();  // RegisterPushed did, with the bytes
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
-  auto factory = factories_.find(config.backend);
-  if (factory == factories_.end()) {
-    return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
-                                      config.backend + "'");
-  }
-  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory->second));
+  ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
+  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory));
   return store_->RegisterVersion(record, record.created_by);
 }
 
@@ -865,11 +869,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   // directory has another name, so the config is read as the model's.
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
   config.name = name;
-  auto factory = factories_.find(config.backend);
-  if (factory == factories_.end()) {
-    return Status::FailedPrecondition("model '" + name + "' has unknown backend '" +
-                                      config.backend + "'");
-  }
+  ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
   // The next number the model has never used: neither on disk nor in the
   // store (a version removed from disk keeps its number).
   int64_t version = 0;
@@ -895,7 +895,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   fs::remove_all(staging, ec);
   fs::create_directories(staging, ec);
   if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
-  const fs::path file = staging / std::string(factory->second->model_filename());
+  const fs::path file = staging / std::string(factory->model_filename());
   Status written = WriteFileDurably(file, artifact);
   if (written.ok()) written = WriteFileDurably(staging / kVersionRecordFile, record);
   if (written.ok()) written = SyncDirectory(staging);
@@ -905,7 +905,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   }
   // A trial load before the version is visible: a corrupt artifact or one
   // that does not match the model's signature never reaches the table.
-  VersionEntry trial = LoadVersionFiles(config, factory->second, version, staging);
+  VersionEntry trial = LoadVersionFiles(config, factory, version, staging);
   std::string refusal;
   if (trial.failure == LoadFailure::kMemoryBudget) {
     fs::remove_all(staging, ec);

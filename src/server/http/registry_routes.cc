@@ -212,6 +212,29 @@ void WriteSplits(JsonWriter* w, const ModelEntry& entry) {
   w->EndObject();
 }
 
+// "aliases", "splits" and "sticky_keys" of a model (empty objects when it is
+// not loaded), as the model's page and the list both show them.
+void WriteAliasTables(JsonWriter* w, const std::optional<ModelEntry>& entry) {
+  w->Key("aliases");
+  w->StartObject();
+  if (entry) {
+    for (const auto& [alias, version] : entry->aliases) {
+      w->Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
+      w->Int64(version);
+    }
+  }
+  w->EndObject();
+  w->Key("splits");
+  if (entry) {
+    WriteSplits(w, *entry);
+  } else {
+    w->StartObject();
+    w->EndObject();
+  }
+  w->Key("sticky_keys");
+  WriteStickyKeys(w, entry);
+}
+
 HttpResponse MoveResponse(const std::string& model, const std::string& alias,
                           const AliasMove& move) {
   rapidjson::StringBuffer buf;
@@ -252,24 +275,7 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
   w.StartObject();
   w.Key("name");
   WriteJsonString(&w, name);
-  w.Key("aliases");
-  w.StartObject();
-  if (entry) {
-    for (const auto& [alias, version] : entry->aliases) {
-      w.Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
-      w.Int64(version);
-    }
-  }
-  w.EndObject();
-  w.Key("splits");
-  if (entry) {
-    WriteSplits(&w, *entry);
-  } else {
-    w.StartObject();
-    w.EndObject();
-  }
-  w.Key("sticky_keys");
-  WriteStickyKeys(&w, entry);
+  WriteAliasTables(&w, entry);
   w.Key("shadow");
   if (entry && entry->shadow) {
     w.StartObject();
@@ -377,24 +383,7 @@ StatusOr<std::string> WriteModels(const ServerContext& ctx) {
     w.StartObject();
     w.Key("name");
     WriteJsonString(&w, name);
-    w.Key("aliases");
-    w.StartObject();
-    if (entry) {
-      for (const auto& [alias, version] : entry->aliases) {
-        w.Key(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
-        w.Int64(version);
-      }
-    }
-    w.EndObject();
-    w.Key("splits");
-    if (entry) {
-      WriteSplits(&w, *entry);
-    } else {
-      w.StartObject();
-      w.EndObject();
-    }
-    w.Key("sticky_keys");
-    WriteStickyKeys(&w, entry);
+    WriteAliasTables(&w, entry);
     for (size_t which = 0; which < 3; ++which) {
       w.Key(which == 0 ? "versions" : which == 1 ? "archived" : "deleted");
       w.StartArray();
