@@ -1,0 +1,227 @@
+// ModelRepository's push path (registry/model_repository.h): a new version
+// staged, trial-loaded against the serving signature, registered and renamed
+// into place; the rest of the class is in model_repository.cc.
+#include "registry/model_repository.h"
+
+#include <algorithm>
+#include <system_error>
+
+#include "core/logging.h"
+#include "core/model_name.h"
+#include "registry/artifact_digest.h"
+#include "registry/config_parser.h"
+#include "registry/repository_files.h"
+
+namespace berth {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Empty if `a` and `b` take and give the same tensors, else what differs.
+std::string SignatureDifference(const ModelSignature& a, const ModelSignature& b) {
+  const auto describe = [](const std::vector<TensorSpec>& specs) {
+    std::string out;
+    for (const auto& s : specs) {
+      out += (out.empty() ? "" : ", ") + s.name + ":" + std::string(DataTypeName(s.datatype)) +
+             ShapeToString(s.shape);
+    }
+    return "[" + out + "]";
+  };
+  if (a.inputs != b.inputs) {
+    return "inputs " + describe(b.inputs) + " instead of " + describe(a.inputs);
+  }
+  if (a.outputs != b.outputs) {
+    return "outputs " + describe(b.outputs) + " instead of " + describe(a.outputs);
+  }
+  return "";
+}
+
+}  // namespace
+
+StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_view artifact,
+                                        std::string_view metadata_json, const std::string& actor,
+                                        bool allow_signature_change) {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  if (store_ == nullptr) {
+    return Status::Unavailable("this server runs without a registry store (--registry none, or "
+                               "it could not be opened: see the start-up log)");
+  }
+  if (artifact.empty()) return Status::InvalidArgument("the pushed artifact is empty");
+  std::lock_guard lock(mu_);
+  try {
+    return PushLocked(name, artifact, metadata_json, actor, allow_signature_change);
+  } catch (const std::exception& e) {
+    return Status::Internal(Scrub("failed to push to '" + name + "': " + e.what()));
+  }
+}
+
+StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::string_view artifact,
+                                              std::string_view metadata_json,
+                                              const std::string& actor,
+                                              bool allow_signature_change) {
+  const fs::path dir = root_ / name;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    // A new model: staged whole in a hidden directory, published by rename
+    // only once its first version has loaded.
+    const fs::path staged_model = root_ / (".push-model-" + name);
+    fs::remove_all(staged_model, ec);
+    fs::create_directories(staged_model, ec);
+    if (ec) return Status::Internal("cannot create the model's directory: " + ec.message());
+    Status written = WriteFileDurably(staged_model / "config.yaml", "{}\n");
+    StatusOr<int64_t> version =
+        written.ok() ? PushInto(name, staged_model, artifact, metadata_json, actor, false)
+                     : StatusOr<int64_t>(written);
+    if (version.ok()) {
+      fs::rename(staged_model, dir, ec);
+      if (ec) version = Status::Internal("cannot publish the new model: " + ec.message());
+    }
+    if (!version.ok()) {
+      fs::remove_all(staged_model, ec);
+      return version;
+    }
+    RETURN_IF_ERROR(SyncDirectory(root_));
+    RETURN_IF_ERROR(RecordPushed(name, *version));
+    RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+    return version;
+  }
+  ASSIGN_OR_RETURN(int64_t version,
+                   PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change));
+  RETURN_IF_ERROR(RecordPushed(name, version));
+  RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+  return version;
+}
+
+Status ModelRepository::RecordPushed(const std::string& name, int64_t version) {
+  // Recorded now, whether or not the version policy loads it: its record
+  // (and its number) must not depend on its serving. A crash before this
+  // leaves the version on disk, recorded when it loads.
+  if (store_->HoldsArtifacts()) return Status::Ok();  // RegisterPushed did, with the bytes
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
+  ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
+  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory));
+  return store_->RegisterVersion(record, record.created_by);
+}
+
+StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::path& dir,
+                                            std::string_view artifact,
+                                            std::string_view metadata_json,
+                                            const std::string& actor,
+                                            bool allow_signature_change) {
+  std::error_code ec;
+  // The config names the model after its directory: a staged new model's
+  // directory has another name, so the config is read as the model's.
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
+  config.name = name;
+  ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
+  // The next number the model has never used: neither on disk nor in the
+  // store (a version removed from disk keeps its number).
+  int64_t version = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    int64_t v = 0;
+    if (ParseVersionDir(it->path().filename().string(), &v)) version = std::max(version, v);
+  }
+  ASSIGN_OR_RETURN(std::vector<VersionRecord> known, store_->Versions(name));
+  for (const VersionRecord& r : known) version = std::max(version, r.version);
+  ++version;
+
+  const ArtifactDigest digest = Sha256Bytes(artifact);
+  VersionRecord pushed;
+  pushed.model = name;
+  pushed.version = version;
+  pushed.digest = digest.digest;
+  pushed.size = digest.size;
+  pushed.source = "push";
+  pushed.created_by = PrintableExcerpt(actor, 256);
+  pushed.metadata_json = metadata_json.empty() ? "{}" : std::string(metadata_json);
+  const std::string record = VersionRecordJson(pushed);
+  const fs::path staging = dir / (".push-" + std::to_string(version));
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
+  const fs::path file = staging / std::string(factory->model_filename());
+  Status written = WriteFileDurably(file, artifact);
+  if (written.ok()) written = WriteFileDurably(staging / kVersionRecordFile, record);
+  if (written.ok()) written = SyncDirectory(staging);
+  if (!written.ok()) {
+    fs::remove_all(staging, ec);
+    return written;
+  }
+  // A trial load before the version is visible: a corrupt artifact or one
+  // that does not match the model's signature never reaches the table.
+  VersionEntry trial = LoadVersionFiles(config, factory, version, staging);
+  std::string refusal;
+  if (trial.failure == LoadFailure::kMemoryBudget) {
+    fs::remove_all(staging, ec);
+    return Status::ResourceExhausted("version " + std::to_string(version) + " of model '" + name +
+                                     "' was not stored: " + trial.reason);
+  }
+  if (trial.state != ModelState::kReady) {
+    refusal = trial.failure == LoadFailure::kWarmup ? "it " + trial.reason
+                                                    : "the artifact does not load: " + trial.reason;
+  } else if (!allow_signature_change) {
+    if (auto current = manager_->Find(name)) {
+      if (const VersionEntry* serving = current->Default();
+          serving != nullptr && serving->model != nullptr) {
+        const std::string difference =
+            SignatureDifference(serving->model->signature, trial.model->signature);
+        if (!difference.empty()) {
+          refusal = "its signature differs from version " + std::to_string(serving->version) +
+                    "'s: " + difference + " (push with allow_signature_change to accept it)";
+        }
+      }
+    }
+  }
+  if (trial.model != nullptr) pushed.format = FormatOf(*trial.model);
+  trial = VersionEntry();
+  if (!refusal.empty()) {
+    fs::remove_all(staging, ec);
+    return Status::InvalidArgument("version " + std::to_string(version) + " of model '" + name +
+                                   "' was not stored: " + refusal);
+  }
+  if (store_->HoldsArtifacts()) {
+    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, artifact);
+    if (!registered.ok()) {
+      fs::remove_all(staging, ec);
+      return registered.status();
+    }
+    version = *registered;
+  }
+  fs::rename(staging, dir / std::to_string(version), ec);
+  if (ec) {
+    fs::remove_all(staging, ec);
+    return Status::Internal("cannot publish the pushed version: " + ec.message());
+  }
+  RETURN_IF_ERROR(SyncDirectory(dir));
+  LOG_INFO("version pushed", {{"model", name},
+                              {"version", std::to_string(version)},
+                              {"digest", digest.digest},
+                              {"actor", actor}});
+  return version;
+}
+
+StatusOr<int64_t> ModelRepository::RegisterPushed(VersionRecord record, const fs::path& dir,
+                                                  std::string_view artifact) {
+  const std::optional<StoredConfig> config = ReadConfigFile(dir);
+  VersionFiles files;
+  files.artifact = artifact;
+  files.new_number = true;
+  if (config) {
+    files.config_name = config->name;
+    files.config = config->bytes;
+  }
+  for (int attempt = 1;; ++attempt) {
+    Status s = store_->RegisterVersionWithFiles(record, record.created_by, files);
+    if (s.ok()) return record.version;
+    if (s.code() != Status::Code::kAlreadyExists || attempt == 5) return s;
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> known, store_->Versions(record.model));
+    const int64_t taken = record.version;
+    for (const VersionRecord& r : known) record.version = std::max(record.version, r.version + 1);
+    LOG_INFO("version number taken by another replica meanwhile; pushing as the next",
+             {{"model", record.model},
+              {"taken", std::to_string(taken)},
+              {"version", std::to_string(record.version)}});
+  }
+}
+
+}  // namespace berth

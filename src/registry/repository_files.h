@@ -1,0 +1,37 @@
+// What a model directory of the repository holds, as the loader and the push
+// path both read it: version directory names, the config file, the backend a
+// config names, and the format a loaded version records. Internal to
+// registry/.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "backends/backend.h"
+#include "core/model.h"
+#include "core/model_config.h"
+#include "core/status.h"
+#include "registry/registry_store.h"
+
+namespace berth {
+
+// The factory of `config`'s backend; FailedPrecondition naming `model` if
+// the server has none.
+StatusOr<BackendFactory*> FactoryFor(const std::map<std::string, BackendFactory*>& factories,
+                                     const ModelConfig& config, const std::string& model);
+
+// A version directory is named as a request names a version
+// (ParseVersionNumber: "3", not "03"); other entries are not versions.
+bool ParseVersionDir(const std::string& name, int64_t* version);
+
+// The record's "format": "onnx" for ONNX Runtime's models.
+std::string FormatOf(const Model& model);
+
+// The model directory's config file, for a store that keeps it beside the
+// artifacts; nullopt if there is none (LoadModelConfig says why later).
+std::optional<StoredConfig> ReadConfigFile(const std::filesystem::path& dir);
+
+}  // namespace berth
