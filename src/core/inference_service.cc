@@ -92,14 +92,14 @@ void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> re
     // it, and so the version owning it, is destroyed (Scheduler::Enqueue),
     // while a handle here could make a batcher's worker destroy its own model.
     m->in_flight.fetch_add(1, std::memory_order_relaxed);
-    done = [observer = observer_, model = m.get(), name = m->name,
-            version = std::to_string(m->version), start = std::chrono::steady_clock::now(),
+    done = [observer = observer_, model = m.get(), version = std::to_string(m->version),
+            start = std::chrono::steady_clock::now(),
             done = std::move(done)](StatusOr<InferenceResponse> response) {
       InferenceTimings empty;
       InferenceTimings& timings = response.ok() ? response->timings : empty;
       timings.finished = std::chrono::steady_clock::now();
       timings.total = timings.finished - start;
-      observer->OnInferenceDone(name, version, response.status(), timings);
+      observer->OnInferenceDone(model->name, version, response.status(), timings);
       model->in_flight.fetch_sub(1, std::memory_order_relaxed);
       done(std::move(response));
     };
