@@ -198,6 +198,7 @@ Status Server::Start() {
     s.store_sync = std::make_unique<StoreSync>(s.store.get(), &s.repository, &s.models);
     StatusOr<int> synced = s.store_sync->SyncOnce();
     if (!synced.ok()) return synced.status().WithContext("syncing from the registry store");
+    s.context.store_sync = s.store_sync.get();
   }
   const std::string& default_model = s.options.platform.default_model;
   if (!default_model.empty() && !s.models.Find(default_model)) {
