@@ -7,7 +7,7 @@ GRPC_PORT ?= 8001
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: all setup build run test unit-test integration-test asan tsan fuzz bench clean image
+.PHONY: all setup build run test unit-test integration-test asan tsan fuzz bench clean image cluster-demo
 
 all: build
 
@@ -80,6 +80,11 @@ fuzz: setup
 image: build
 	deploy/image/build.sh $(BUILD_DIR)/berth
 	BERTH_IMAGE_DIR=build-image BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) tests/integration/test_deploy_image.py -q -rs
+
+# Three replicas on a private PostgreSQL behind nginx (REST and gRPC), the
+# example model pushed and promoted; Ctrl-C stops it all (docs/deploy.md).
+cluster-demo: build
+	BERTH_BINARY=$(BUILD_DIR)/berth $(VENV)/bin/python scripts/cluster_demo.py
 
 bench: build
 	$(VENV)/bin/python bench/run.py
