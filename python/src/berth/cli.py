@@ -122,8 +122,10 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--trust", action="store_true", help="load a pickle that references globals outside the allow-list")
     imp.add_argument("--force", action="store_true", help="register even when parity fails")
     imp.add_argument("--cv", type=int, help="report K-fold cross-validation of the estimator on --sample-data")
-    imp.add_argument("--precision", default="auto", choices=["auto", "float32", "float64"],
-                     help="the ONNX inputs' float type (auto: float32, else float64 if parity needs it)")
+    imp.add_argument("--precision", default="auto", choices=["auto", "float32", "float64-float32", "float64"],
+                     help="the ONNX graph's float types (auto: the first of float32, float64-float32 "
+                          "(a pipeline's transformers in float64, its estimator in float32) and float64 "
+                          "whose parity holds)")
     imp.add_argument("--tolerance", type=float, default=1e-5, help="parity tolerance (default 1e-5)")
     imp.add_argument("--description", help="stored with the version")
     imp.set_defaults(run=_cmd_import)

@@ -22,6 +22,12 @@ from berth.sources import Source
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 FLOAT32 = "float32"
 FLOAT64 = "float64"
+# float64 in, the pipeline's transformers in float64, the final estimator in
+# float32: what scikit-learn computes for a scaler in front of trees (trees
+# cast their input to float32), which neither all-float32 (onnxruntime#4130:
+# the scaler's mean and scale rounded) nor all-float64 (skl2onnx#1183: trees
+# compare doubles) reproduces near a threshold.
+MIXED = "float64-float32"
 
 
 @dataclass
@@ -58,6 +64,8 @@ class Signature:
             block = frame[spec.columns]
             if spec.kind == "string":
                 feeds[spec.name] = block.astype(str).to_numpy().reshape(-1, len(spec.columns))
+            elif spec.kind == MIXED:
+                feeds[spec.name] = block.to_numpy(dtype=np.float64)
             else:
                 try:
                     values = block.to_numpy(dtype=np.float64)
@@ -175,6 +183,8 @@ def _register_boosters() -> None:
 def to_onnx(source: Source, signature: Signature) -> onnx.ModelProto:
     """Convert `source` with `signature`; raise BerthError naming what does not convert."""
     if source.kind == "sklearn":
+        if all(s.kind == MIXED for s in signature.inputs):
+            return _sklearn_mixed(source.model, signature)
         return _sklearn(source.model, signature)
     if source.kind == "lightgbm-booster":
         return _lightgbm_booster(source.model, signature)
@@ -183,13 +193,43 @@ def to_onnx(source: Source, signature: Signature) -> onnx.ModelProto:
     raise BerthError(f"Berth cannot convert a {source.kind} model here")
 
 
+def has_mixed_form(model: Any, signature: Signature) -> bool:
+    """Whether `model` is a pipeline of numeric transformers ending in an estimator, fed one matrix."""
+    steps = getattr(model, "steps", None)
+    return isinstance(steps, list) and len(steps) >= 2 and len(signature.inputs) == 1 and (
+        signature.inputs[0].kind != "string") and hasattr(steps[-1][1], "n_features_in_")
+
+
+def _sklearn_mixed(model: Any, signature: Signature) -> onnx.ModelProto:
+    from onnx import TensorProto, compose, helper
+    from sklearn.pipeline import Pipeline
+
+    head = Pipeline(model.steps[:-1])
+    tail = model.steps[-1][1]
+    double = Signature([InputSpec(s.name, s.columns, FLOAT64) for s in signature.inputs], "regression")
+    first = _sklearn(head, double)
+    width = int(tail.n_features_in_)
+    second = _sklearn(tail, Signature([InputSpec("features32", [f"t{i}" for i in range(width)], FLOAT32)],
+                                      signature.task, signature.class_labels))
+    produced = first.graph.output[0].name
+    first.graph.node.append(helper.make_node("Cast", [produced], ["features32_out"], to=TensorProto.FLOAT))
+    first.graph.output.pop()
+    first.graph.output.append(helper.make_tensor_value_info("features32_out", TensorProto.FLOAT, [None, width]))
+    domains = {o.domain: o.version for o in [*first.opset_import, *second.opset_import]}
+    for m in (first, second):
+        del m.opset_import[:]
+        m.opset_import.extend(helper.make_opsetid(d, v) for d, v in domains.items())
+        m.ir_version = max(first.ir_version, second.ir_version)
+    return compose.merge_models(first, second, io_map=[("features32_out", "features32")])
+
+
 def _sklearn(model: Any, signature: Signature) -> onnx.ModelProto:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
     from skl2onnx.common.exceptions import MissingShapeCalculator
 
     _register_boosters()
-    types = {"float32": FloatTensorType, "float64": DoubleTensorType, "string": StringTensorType}
+    types = {FLOAT32: FloatTensorType, FLOAT64: DoubleTensorType, MIXED: DoubleTensorType, "string": StringTensorType}
     initial = [(s.name, types[s.kind]([None, len(s.columns)])) for s in signature.inputs]
     options: dict[Any, Any] = {}
     if signature.task == "classification":

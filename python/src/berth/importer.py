@@ -28,7 +28,7 @@ from berth.errors import BerthError
 from berth.sources import Source, load_source
 
 GENERATED_ROWS = 256
-PRECISIONS = ("auto", convert.FLOAT32, convert.FLOAT64)
+PRECISIONS = ("auto", convert.FLOAT32, convert.MIXED, convert.FLOAT64)
 
 
 @dataclass
@@ -85,10 +85,14 @@ def _convert_with_parity(source: Source, sample: pd.DataFrame | None, rows: pd.D
     """Convert at each candidate precision until parity holds; the last candidate tried if none does.
 
     float32 first: it is what tree models compare in (skl2onnx#1183, trees fed
-    doubles split differently); float64 next, for what float32 cannot keep
-    (a StandardScaler's rounded mean and scale, onnxruntime#4130).
+    doubles split differently); then a pipeline's transformers in float64 and
+    its final estimator in float32 (a StandardScaler's mean and scale rounded
+    to float32 move rows across a tree's threshold, onnxruntime#4130); then
+    float64 throughout.
     """
-    candidates = [convert.FLOAT32, convert.FLOAT64] if precision == "auto" else [precision]
+    candidates = [convert.FLOAT32, convert.MIXED, convert.FLOAT64] if precision == "auto" else [precision]
+    if precision == "auto" and not convert.has_mixed_form(source.model, _signature(source, sample, convert.FLOAT32)):
+        candidates.remove(convert.MIXED)
     if source.kind == "lightgbm-booster":
         candidates = [convert.FLOAT32]
     tried: list[str] = []
@@ -99,14 +103,15 @@ def _convert_with_parity(source: Source, sample: pd.DataFrame | None, rows: pd.D
         step(f"converting ({candidate})")
         try:
             model = convert.to_onnx(source, signature)
+            converted_model = parity.OnnxModel(model)
         except BerthError as e:
             tried.append(f"{candidate}: {e}")
             if candidate == candidates[-1] and result is None:
-                raise
+                raise BerthError("; ".join(tried)) from e
             continue
         step(f"parity ({candidate})")
         original = parity.original_outputs(source, signature, check_rows)
-        converted = parity.OnnxModel(model).run(signature, check_rows)
+        converted = converted_model.run(signature, check_rows)
         figures = parity.compare(original, converted, tolerance)
         tried.append(f"{candidate}: {figures.describe()}")
         result = (signature, model, figures, tried, check_rows)
