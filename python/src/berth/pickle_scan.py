@@ -14,6 +14,7 @@ fickling reads plain pickles as a second opinion.
 
 from __future__ import annotations
 
+import _compat_pickle
 import importlib
 import io
 import pickle
@@ -94,9 +95,9 @@ def is_allowed(qualified: str) -> bool:
     module, _, name = qualified.rpartition(".")
     if not module or not name.isidentifier():
         return False
-    if module == "numpy" and name.isidentifier():
+    if module == "numpy":
         value = getattr(np, name, None)
-        return isinstance(value, np.ufunc)
+        return isinstance(value, np.ufunc) or (isinstance(value, type) and issubclass(value, np.generic))
     if module in _CYTHON_MODULES:
         module = _CYTHON_MODULES[module]
     if any(module == p or module.startswith(p + ".") for p in _DENIED_PREFIXES):
@@ -172,6 +173,11 @@ class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._depth = depth
 
     def find_class(self, module: str, name: str) -> Any:
+        if self.proto < 3:  # Python 2 names, mapped as pickle maps them
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
         qualified = f"{module}.{name}"
         self._found.append(qualified)
         return _Global(qualified)
