@@ -51,14 +51,18 @@ class Signature:
     def feature_names(self) -> list[str]:
         return [c for spec in self.inputs for c in spec.columns]
 
-    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The ONNX feeds for the rows of `frame` (columns named as `feature_names`)."""
+    def check_columns(self, frame: pd.DataFrame) -> None:
+        """Raise naming the feature columns `frame` lacks."""
         missing = [c for c in self.feature_names if c not in frame.columns]
         if missing:
             raise BerthError(
                 f"the data lacks the model's feature column(s) {', '.join(map(str, missing))} "
                 f"(the model takes {', '.join(map(str, self.feature_names))})"
             )
+
+    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The ONNX feeds for the rows of `frame` (columns named as `feature_names`)."""
+        self.check_columns(frame)
         feeds: dict[str, np.ndarray] = {}
         for spec in self.inputs:
             block = frame[spec.columns]

@@ -65,6 +65,7 @@ class Parity:
 def original_outputs(source: Source, signature: Signature, frame: pd.DataFrame) -> Outputs:
     """What the original framework answers for `frame`'s rows."""
     model = source.model
+    signature.check_columns(frame)
     if source.kind == "lightgbm-booster":
         raw = np.asarray(model.predict(frame[signature.feature_names].to_numpy(np.float64)))
         if signature.task == "regression":

@@ -72,6 +72,7 @@ class ScanResult:
     globals: list[str] = field(default_factory=list)
     disallowed: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # stored, never a reason to refuse
     scanner: str = "berth-allowlist+fickling"
     trusted: bool = False
 
@@ -84,7 +85,8 @@ class ScanResult:
             "scanner": self.scanner,
             "globals": sorted(set(self.globals)),
             "trusted": self.trusted,
-            "findings": [*(f"global outside the allow-list: {g}" for g in self.disallowed), *self.findings],
+            "findings": [*(f"global outside the allow-list: {g}" for g in self.disallowed), *self.findings,
+                         *self.notes],
         }
 
 
@@ -254,22 +256,23 @@ def scan_globals(stream: IO[bytes]) -> list[str]:
     return found
 
 
-def fickling_findings(data: bytes) -> list[str]:
-    """fickling's overtly malicious findings (its LIKELY_UNSAFE flags every non-stdlib import)."""
+def fickling_findings(data: bytes) -> tuple[list[str], list[str]]:
+    """(findings, notes): fickling's overtly malicious findings (its LIKELY_UNSAFE flags every
+    non-stdlib import, so it is not a reason to refuse), and why it gave no opinion, if it did not."""
     try:
         from fickling.analysis import Severity, check_safety
         from fickling.fickle import Pickled
     except ImportError:
-        return []
+        return [], ["fickling is not installed: the allow-list alone decided"]
     try:
         results = check_safety(Pickled.load(data))
-    except Exception as e:  # noqa: BLE001 - fickling's own parse errors are its opinion, not ours
-        return [f"fickling could not read the file ({type(e).__name__})"]
+    except Exception as e:  # noqa: BLE001 - fickling's own parse errors: the allow-list has decided already
+        return [], [f"fickling could not read the file ({type(e).__name__}): the allow-list alone decided"]
     return [
         f"fickling: {r}"
         for r in results.results
         if r.severity is not None and r.severity >= Severity.LIKELY_OVERTLY_MALICIOUS
-    ]
+    ], []
 
 
 def is_pickle_like(head: bytes) -> bool:
@@ -291,7 +294,7 @@ def scan_bytes(data: bytes, path: Path) -> ScanResult:
     if JOBLIB_WRAPPER in result.globals or data[:1] != b"\x80":
         result.scanner = "berth-allowlist"  # fickling reads plain pickles only
     else:
-        result.findings = fickling_findings(data)
+        result.findings, result.notes = fickling_findings(data)
     result.disallowed = sorted({g for g in result.globals if not is_allowed(g)})
     return result
 

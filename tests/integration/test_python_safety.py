@@ -1,0 +1,159 @@
+"""Pickle is code, and bad input gets a clear error: berth-py exits 2 with a message naming the problem."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from berth.cli import main as berth_py
+from python_models import iris, write_csv
+
+
+class _RunsACommand:
+    """Unpickling this runs `touch <marker>`."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = berth_py(list(args))
+    _, err = capsys.readouterr()
+    return code, err
+
+
+@pytest.mark.parametrize("writer", ["pickle", "joblib", "inside-a-model"])
+def test_malicious_pickle_is_refused_and_nothing_runs(writer: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "pwned"
+    payload: object = _RunsACommand(marker)
+    if writer == "inside-a-model":  # the payload hides in a fitted estimator's attribute
+        X, y = iris()
+        model = LogisticRegression(max_iter=1000).fit(X, y)
+        model.extra_ = payload
+        payload = model
+    path = tmp_path / "model.pkl"
+    if writer == "joblib":
+        joblib.dump(payload, path)
+    else:
+        with path.open("wb") as f:
+            pickle.dump(payload, f)
+    code, err = run_cli(capsys, "import", str(path), "--name", "m", "--repository", str(tmp_path / "repo"))
+    assert code == 2
+    assert "posix.system" in err and "outside the allow-list" in err and "--trust" in err, err
+    assert not marker.exists(), "the pickle's command ran"
+    assert not (tmp_path / "repo" / "m" / "1").exists()
+
+
+def test_allowed_globals_import_without_trust(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = iris()
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    for protocol in (2, 4, 5):
+        path = tmp_path / f"m{protocol}.pkl"
+        with path.open("wb") as f:
+            pickle.dump(model, f, protocol=protocol)
+        code, err = run_cli(capsys, "import", str(path), "--name", "m", "--repository", str(tmp_path / "repo"))
+        assert code == 0, err
+    joblib.dump(model, tmp_path / "m.joblib.gz", compress=("gzip", 3))
+    code, err = run_cli(capsys, "import", str(tmp_path / "m.joblib.gz"), "--name", "m", "--repository",
+                        str(tmp_path / "repo"))
+    assert code == 0, err
+
+
+def test_skops_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    skops_io = pytest.importorskip("skops.io")
+    X, y = iris()
+    skops_io.dump(LogisticRegression(max_iter=1000).fit(X, y), tmp_path / "m.skops")
+    code, err = run_cli(capsys, "import", str(tmp_path / "m.skops"), "--name", "m", "--repository",
+                        str(tmp_path / "repo"))
+    assert code == 0, err
+
+
+@pytest.fixture
+def iris_model(tmp_path: Path) -> Path:
+    X, y = iris()
+    joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), tmp_path / "m.joblib")
+    write_csv(tmp_path / "train.csv", X, y)
+    return tmp_path / "m.joblib"
+
+
+def test_not_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.bin").write_bytes(b"hello, this is not a model\n")
+    (tmp_path / "numbers.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    (tmp_path / "empty.pkl").write_bytes(b"")
+    (tmp_path / "truncated.pkl").write_bytes(pickle.dumps(LogisticRegression())[:40])
+    for name in ("notes.bin", "numbers.pkl", "empty.pkl", "truncated.pkl", "missing.pkl"):
+        code, err = run_cli(capsys, "import", str(tmp_path / name), "--name", "m", "--repository", str(tmp_path))
+        assert code == 2, (name, err)
+        assert err.startswith("berth-py: error: ") and "Traceback" not in err
+        assert "not a model" in err or "does not exist" in err, err
+
+
+def test_wrong_target_column(iris_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_cli(capsys, "import", str(iris_model), "--name", "m", "--repository", str(iris_model.parent / "r"),
+                        "--sample-data", str(iris_model.parent / "train.csv"), "--target", "label")
+    assert code == 2 and "target column 'label' is not in" in err and "sepal_length_cm" in err, err
+
+
+def test_evaluate_bad_inputs(iris_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before anything is sent, so no server is needed: the URL is never reached."""
+    url = "http://127.0.0.1:9"
+    (tmp_path / "header_only.csv").write_text("a,b,target\n")
+    code, err = run_cli(capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "header_only.csv"),
+                        "--target", "target")
+    assert code == 2 and "has no rows" in err, err
+    (tmp_path / "empty.csv").write_text("")
+    code, err = run_cli(capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "empty.csv"),
+                        "--target", "target")
+    assert code == 2 and "is empty" in err, err
+    code, err = run_cli(capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "train.csv"),
+                        "--target", "nope")
+    assert code == 2 and "target column 'nope'" in err, err
+
+
+def test_mismatched_schema(iris_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = iris()
+    write_csv(tmp_path / "narrow.csv", X.iloc[:, :3], y)
+    code, err = run_cli(capsys, "import", str(iris_model), "--name", "m", "--repository", str(tmp_path / "r"),
+                        "--sample-data", str(tmp_path / "narrow.csv"), "--target", "target")
+    assert code == 2 and "lacks the model's feature column(s) petal_width_cm" in err, err
+
+
+def test_mlflow_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = iris()
+    sk = tmp_path / "sk"
+    sk.mkdir()
+    with (sk / "model.pkl").open("wb") as f:
+        pickle.dump(LogisticRegression(max_iter=1000).fit(X, y), f)
+    (sk / "MLmodel").write_text(
+        "artifact_path: model\nrun_id: abc123\nflavors:\n"
+        "  python_function: {loader_module: mlflow.sklearn, model_path: model.pkl}\n"
+        "  sklearn: {pickled_model: model.pkl, serialization_format: cloudpickle, sklearn_version: 1.7.2}\n"
+    )
+    code, err = run_cli(capsys, "import", str(sk), "--name", "m", "--repository", str(tmp_path / "repo"))
+    assert code == 0, err
+    pyfunc = tmp_path / "pyfunc"
+    pyfunc.mkdir()
+    (pyfunc / "MLmodel").write_text("flavors:\n  python_function: {loader_module: my_package.model}\n")
+    code, err = run_cli(capsys, "import", str(pyfunc), "--name", "m", "--repository", str(tmp_path / "repo"))
+    assert code == 2 and "Python runtime" in err and "my_package.model" in err, err
+
+
+def test_tensorflow_without_tensorflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("TensorFlow is installed here")
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04")
+    code, err = run_cli(capsys, "import", str(tmp_path / "model.keras"), "--name", "m", "--repository", str(tmp_path))
+    assert code == 2 and "TensorFlow is not installed" in err, err
