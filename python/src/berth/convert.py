@@ -233,6 +233,7 @@ def _sklearn(model: Any, signature: Signature) -> onnx.ModelProto:
     from skl2onnx.common.exceptions import MissingShapeCalculator
 
     _register_boosters()
+    model = _without_xgboost_feature_names(model)
     types = {FLOAT32: FloatTensorType, FLOAT64: DoubleTensorType, MIXED: DoubleTensorType, "string": StringTensorType}
     initial = [(s.name, types[s.kind]([None, len(s.columns)])) for s in signature.inputs]
     options: dict[Any, Any] = {}
@@ -247,13 +248,31 @@ def _sklearn(model: Any, signature: Signature) -> onnx.ModelProto:
         raise BerthError(f"{estimator_name(model)} does not convert to ONNX: {e}") from e
 
 
+def _without_xgboost_feature_names(model: Any) -> Any:
+    """A copy whose XGBoost boosters forget their feature names (onnxmltools reads only f0, f1, ...)."""
+    import copy
+
+    def boosters(m: Any) -> list[Any]:
+        steps = getattr(m, "steps", None)
+        if isinstance(steps, list):
+            return [b for _, step in steps for b in boosters(step)]
+        return [m] if type(m).__module__.startswith("xgboost") and hasattr(m, "get_booster") else []
+
+    if not boosters(model) or all(b.get_booster().feature_names is None for b in boosters(model)):
+        return model
+    clone = copy.deepcopy(model)
+    for b in boosters(clone):
+        b.get_booster().feature_names = None
+    return clone
+
+
 def _lightgbm_booster(booster: Any, signature: Signature) -> onnx.ModelProto:
     from onnxmltools import convert_lightgbm
     from skl2onnx.common.data_types import FloatTensorType
 
     spec = signature.inputs[0]
     model = convert_lightgbm(booster, initial_types=[(spec.name, FloatTensorType([None, len(spec.columns)]))],
-                             zipmap=False, target_opset=TARGET_OPSET[""])
+                             zipmap=False, target_opset=15)  # onnxmltools' highest for LightGBM
     return _rename_outputs(model, signature.task)
 
 

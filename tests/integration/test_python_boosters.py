@@ -1,0 +1,68 @@
+"""XGBoost and LightGBM through onnxmltools, alone and inside scikit-learn pipelines, with their known traps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from berth.cli import main as berth_py
+from python_models import breast_cancer, diabetes, iris, write_csv
+
+xgboost = pytest.importorskip("xgboost")
+lightgbm = pytest.importorskip("lightgbm")
+
+
+def imported(tmp_path: Path, capsys: pytest.CaptureFixture[str], model_path: Path, sample: Path,
+             target: str | None = "target") -> dict[str, object]:
+    args = ["import", str(model_path), "--name", "b", "--repository", str(tmp_path / "repo"),
+            "--sample-data", str(sample)]
+    code = berth_py(args + (["--target", target] if target else []))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    version = out.strip().splitlines()[-1]
+    metadata: dict[str, object] = json.loads((tmp_path / "repo" / "b" / version / "metadata.json").read_text())
+    assert metadata["parity"]["passed"] is True, metadata["parity"]  # type: ignore[index]
+    return metadata
+
+
+def test_xgboost_regressor_with_base_score(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """onnxruntime#11892: a base_score that is not 0.5 must reach the ONNX graph."""
+    X, y = diabetes()
+    model = xgboost.XGBRegressor(n_estimators=30, max_depth=3, base_score=float(y.mean())).fit(X, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    metadata = imported(tmp_path, capsys, tmp_path / "m.joblib", write_csv(tmp_path / "d.csv", X, y))
+    assert metadata["framework"] == "xgboost"
+    model.save_model(tmp_path / "m.json")  # the native JSON format, no pickle
+    assert imported(tmp_path, capsys, tmp_path / "m.json", tmp_path / "d.csv")["lineage"]["source_format"] == "xgboost-json"  # type: ignore[index]
+
+
+def test_xgboost_classifier_in_a_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = breast_cancer()
+    model = make_pipeline(StandardScaler(), xgboost.XGBClassifier(n_estimators=20, max_depth=3)).fit(X, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    imported(tmp_path, capsys, tmp_path / "m.joblib", write_csv(tmp_path / "d.csv", X, y))
+
+
+@pytest.mark.parametrize("data", [iris, breast_cancer])
+def test_lightgbm_classifier(data: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """onnxmltools#728: LightGBM classifiers (binary and multiclass) keep their probabilities."""
+    X, y = data()  # type: ignore[operator]
+    model = lightgbm.LGBMClassifier(n_estimators=20, num_leaves=8, verbose=-1).fit(X, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    metadata = imported(tmp_path, capsys, tmp_path / "m.joblib", write_csv(tmp_path / "d.csv", X, y))
+    assert metadata["class_labels"] == sorted(set(y.tolist()))
+
+
+def test_lightgbm_regressor_in_a_pipeline_and_native_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = diabetes()
+    model = make_pipeline(StandardScaler(), lightgbm.LGBMRegressor(n_estimators=20, verbose=-1)).fit(X, y)
+    joblib.dump(model, tmp_path / "m.joblib")
+    imported(tmp_path, capsys, tmp_path / "m.joblib", write_csv(tmp_path / "d.csv", X, y))
+    model.steps[-1][1].booster_.save_model(tmp_path / "m.txt")
+    write_csv(tmp_path / "scaled.csv", X, y)
+    imported(tmp_path, capsys, tmp_path / "m.txt", tmp_path / "scaled.csv")
