@@ -29,8 +29,10 @@ from sklearn.preprocessing import StandardScaler
 
 EXAMPLES = {
     "iris_logreg": (load_iris, lambda: LogisticRegression(max_iter=1000)),
-    "breast_cancer_rf": (load_breast_cancer, lambda: make_pipeline(
-        StandardScaler(), RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0))),
+    "breast_cancer_rf": (
+        load_breast_cancer,
+        lambda: make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0)),
+    ),
     "diabetes_gbr": (load_diabetes, lambda: GradientBoostingRegressor(random_state=0)),
 }
 
@@ -51,9 +53,24 @@ def main() -> int:
             for i in range(args.repeat):
                 start = time.perf_counter()
                 subprocess.run(
-                    [sys.executable, "-m", "berth.cli", "import", str(root / f"{name}.joblib"), "--name", name,
-                     "--repository", str(root / f"repo{i}"), "--sample-data", str(root / f"{name}.csv"),
-                     "--target", "target"], check=True, capture_output=True)
+                    [
+                        sys.executable,
+                        "-m",
+                        "berth.cli",
+                        "import",
+                        str(root / f"{name}.joblib"),
+                        "--name",
+                        name,
+                        "--repository",
+                        str(root / f"repo{i}"),
+                        "--sample-data",
+                        str(root / f"{name}.csv"),
+                        "--target",
+                        "target",
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
                 times.append(time.perf_counter() - start)
             print(f"| {name} | {len(X)} | {statistics.median(times):.2f} s |")
     return 0

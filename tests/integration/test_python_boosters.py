@@ -7,20 +7,28 @@ from pathlib import Path
 
 import joblib
 import pytest
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
 from berth.cli import main as berth_py
 from python_models import breast_cancer, diabetes, iris, write_csv
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 xgboost = pytest.importorskip("xgboost")
 lightgbm = pytest.importorskip("lightgbm")
 
 
-def imported(tmp_path: Path, capsys: pytest.CaptureFixture[str], model_path: Path, sample: Path,
-             target: str | None = "target") -> dict[str, object]:
-    args = ["import", str(model_path), "--name", "b", "--repository", str(tmp_path / "repo"),
-            "--sample-data", str(sample)]
+def imported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model_path: Path, sample: Path, target: str | None = "target"
+) -> dict[str, object]:
+    args = [
+        "import",
+        str(model_path),
+        "--name",
+        "b",
+        "--repository",
+        str(tmp_path / "repo"),
+        "--sample-data",
+        str(sample),
+    ]
     code = berth_py(args + (["--target", target] if target else []))
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -38,7 +46,10 @@ def test_xgboost_regressor_with_base_score(tmp_path: Path, capsys: pytest.Captur
     metadata = imported(tmp_path, capsys, tmp_path / "m.joblib", write_csv(tmp_path / "d.csv", X, y))
     assert metadata["framework"] == "xgboost"
     model.save_model(tmp_path / "m.json")  # the native JSON format, no pickle
-    assert imported(tmp_path, capsys, tmp_path / "m.json", tmp_path / "d.csv")["lineage"]["source_format"] == "xgboost-json"  # type: ignore[index]
+    assert (
+        imported(tmp_path, capsys, tmp_path / "m.json", tmp_path / "d.csv")["lineage"]["source_format"]
+        == "xgboost-json"
+    )  # type: ignore[index]
 
 
 def test_xgboost_classifier_in_a_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,21 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import berth
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import requests
+from berth.cli import main as berth_py
+from berth_server import BerthServer, berth_binary
+from python_models import breast_cancer, diabetes, iris, mixed_columns, rows_near_thresholds, write_csv
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-import berth
-from berth.cli import main as berth_py
-from berth_server import BerthServer, berth_binary
-from python_models import breast_cancer, diabetes, iris, mixed_columns, rows_near_thresholds, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +66,10 @@ def registered(server: BerthServer, name: str, version: int) -> dict[str, Any]:
 
 CASES = {
     "iris_logreg": (iris, lambda: LogisticRegression(max_iter=1000)),
-    "cancer_scaled_forest": (breast_cancer, lambda: make_pipeline(
-        StandardScaler(), RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0))),
+    "cancer_scaled_forest": (
+        breast_cancer,
+        lambda: make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0)),
+    ),
     "diabetes_gbr": (diabetes, lambda: GradientBoostingRegressor(n_estimators=50, random_state=0)),
 }
 
@@ -83,8 +84,19 @@ def test_import_push_and_predict_over_rest_grpc_and_async(
     joblib.dump(model, tmp_path / "model.joblib")
     sample = write_csv(tmp_path / "train.csv", X, y)
 
-    code, out, err = run_cli(capsys, "import", str(tmp_path / "model.joblib"), "--name", name,
-                             "--url", server.base_url, "--sample-data", str(sample), "--target", "target")
+    code, out, err = run_cli(
+        capsys,
+        "import",
+        str(tmp_path / "model.joblib"),
+        "--name",
+        name,
+        "--url",
+        server.base_url,
+        "--sample-data",
+        str(sample),
+        "--target",
+        "target",
+    )
     assert code == 0, err
     version = int(out.strip().splitlines()[-1])  # the registered version, on the last line
     assert version == 1
@@ -112,8 +124,9 @@ def test_import_push_and_predict_over_rest_grpc_and_async(
     assert metadata["baseline"]["format"] == "berth-baseline/1"
 
 
-def test_column_transformer_with_string_columns(server: BerthServer, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_column_transformer_with_string_columns(
+    server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     X, y = mixed_columns()
     numeric = [c for c in X.columns if c != "colour"]
     model = make_pipeline(
@@ -123,8 +136,19 @@ def test_column_transformer_with_string_columns(server: BerthServer, tmp_path: P
     with (tmp_path / "model.pkl").open("wb") as f:
         pickle.dump(model, f, protocol=2)  # a plain pickle, not joblib; only allowed globals
     sample = write_csv(tmp_path / "train.csv", X, y)
-    code, out, err = run_cli(capsys, "import", str(tmp_path / "model.pkl"), "--name", "mixed",
-                             "--url", server.base_url, "--sample-data", str(sample), "--target", "target")
+    code, out, err = run_cli(
+        capsys,
+        "import",
+        str(tmp_path / "model.pkl"),
+        "--name",
+        "mixed",
+        "--url",
+        server.base_url,
+        "--sample-data",
+        str(sample),
+        "--target",
+        "target",
+    )
     assert code == 0, err
     metadata_inputs = berth.Client(server.base_url).model_metadata("mixed")["inputs"]
     assert {i["name"]: i["datatype"] for i in metadata_inputs}["colour"] == "BYTES"
@@ -142,8 +166,19 @@ def test_baseline_profile_format(tmp_path: Path, capsys: pytest.CaptureFixture[s
     model = LogisticRegression(max_iter=1000).fit(X, y)
     joblib.dump(model, tmp_path / "m.joblib")
     sample = write_csv(tmp_path / "train.csv", X, y)
-    code, _, err = run_cli(capsys, "import", str(tmp_path / "m.joblib"), "--name", "iris",
-                           "--repository", str(tmp_path / "repo"), "--sample-data", str(sample), "--target", "target")
+    code, _, err = run_cli(
+        capsys,
+        "import",
+        str(tmp_path / "m.joblib"),
+        "--name",
+        "iris",
+        "--repository",
+        str(tmp_path / "repo"),
+        "--sample-data",
+        str(sample),
+        "--target",
+        "target",
+    )
     assert code == 0, err
     metadata = json.loads((tmp_path / "repo" / "iris" / "1" / "metadata.json").read_text())
     assert (tmp_path / "repo" / "iris" / "1" / "model.onnx").is_file()
@@ -164,23 +199,45 @@ def test_baseline_profile_format(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert prediction["frequencies"] == {str(k): int(v) for k, v in pd.Series(model.predict(X)).value_counts().items()}
 
 
-def test_scaler_in_front_of_trees_keeps_parity_near_thresholds(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_scaler_in_front_of_trees_keeps_parity_near_thresholds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """onnxruntime#4130 and skl2onnx#1183: neither all-float32 nor all-float64 reproduces these rows."""
     X, y = breast_cancer()
-    model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=10, max_depth=6,
-                                                                   random_state=0)).fit(X, y)
+    model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0)).fit(
+        X, y
+    )
     joblib.dump(model, tmp_path / "m.joblib")
     rows = rows_near_thresholds(model, X, scaler=model.steps[0][1])
     sample = write_csv(tmp_path / "rows.csv", rows, None)
     repo = tmp_path / "repo"
     for precision in ("float32", "float64"):
-        code, _, err = run_cli(capsys, "import", str(tmp_path / "m.joblib"), "--name", "c", "--repository",
-                               str(repo), "--sample-data", str(sample), "--precision", precision)
+        code, _, err = run_cli(
+            capsys,
+            "import",
+            str(tmp_path / "m.joblib"),
+            "--name",
+            "c",
+            "--repository",
+            str(repo),
+            "--sample-data",
+            str(sample),
+            "--precision",
+            precision,
+        )
         assert code == 2 and "parity failed, so nothing was registered" in err, err
     assert not (repo / "c" / "1").exists()
-    code, out, err = run_cli(capsys, "import", str(tmp_path / "m.joblib"), "--name", "c", "--repository",
-                             str(repo), "--sample-data", str(sample))
+    code, _out, err = run_cli(
+        capsys,
+        "import",
+        str(tmp_path / "m.joblib"),
+        "--name",
+        "c",
+        "--repository",
+        str(repo),
+        "--sample-data",
+        str(sample),
+    )
     assert code == 0, err
     metadata = json.loads((repo / "c" / "1" / "metadata.json").read_text())
     assert metadata["parity"]["passed"] and metadata["extra"]["inputs"][0]["kind"] == "float64-float32"
@@ -192,8 +249,16 @@ def test_trees_fed_doubles_are_converted_in_float32(tmp_path: Path, capsys: pyte
     model = RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0).fit(X, y)
     joblib.dump(model, tmp_path / "m.joblib")
     sample = write_csv(tmp_path / "rows.csv", rows_near_thresholds(model, X), None)
-    args = ["import", str(tmp_path / "m.joblib"), "--name", "f", "--repository", str(tmp_path / "repo"),
-            "--sample-data", str(sample)]
+    args = [
+        "import",
+        str(tmp_path / "m.joblib"),
+        "--name",
+        "f",
+        "--repository",
+        str(tmp_path / "repo"),
+        "--sample-data",
+        str(sample),
+    ]
     code, _, err = run_cli(capsys, *args, "--precision", "float64")
     assert code == 2 and "parity failed" in err
     code, _, err = run_cli(capsys, *args, "--precision", "float64", "--force")
@@ -209,12 +274,23 @@ def test_evaluate_through_the_server(server: BerthServer, tmp_path: Path, capsys
     X, y = iris()
     model = LogisticRegression(max_iter=1000).fit(X, y)
     joblib.dump(model, tmp_path / "m.joblib")
-    code, out, err = run_cli(capsys, "import", str(tmp_path / "m.joblib"), "--name", "iris_eval",
-                             "--url", server.base_url)
+    code, out, err = run_cli(
+        capsys, "import", str(tmp_path / "m.joblib"), "--name", "iris_eval", "--url", server.base_url
+    )
     assert code == 0, err
     holdout = write_csv(tmp_path / "holdout.csv", X, y, target="species")
-    code, out, err = run_cli(capsys, "evaluate", "--url", server.base_url, "iris_eval:1", "--data", str(holdout),
-                             "--target", "species", "--json")
+    code, out, err = run_cli(
+        capsys,
+        "evaluate",
+        "--url",
+        server.base_url,
+        "iris_eval:1",
+        "--data",
+        str(holdout),
+        "--target",
+        "species",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     from sklearn.metrics import accuracy_score, log_loss
@@ -229,8 +305,21 @@ def test_cross_validation_on_import(tmp_path: Path, capsys: pytest.CaptureFixtur
     X, y = diabetes()
     joblib.dump(GradientBoostingRegressor(n_estimators=20, random_state=0).fit(X, y), tmp_path / "m.joblib")
     sample = write_csv(tmp_path / "train.csv", X, y)
-    code, out, err = run_cli(capsys, "import", str(tmp_path / "m.joblib"), "--name", "d", "--repository",
-                             str(tmp_path / "repo"), "--sample-data", str(sample), "--target", "target", "--cv", "3")
+    code, _out, err = run_cli(
+        capsys,
+        "import",
+        str(tmp_path / "m.joblib"),
+        "--name",
+        "d",
+        "--repository",
+        str(tmp_path / "repo"),
+        "--sample-data",
+        str(sample),
+        "--target",
+        "target",
+        "--cv",
+        "3",
+    )
     assert code == 0, err
     metrics = json.loads((tmp_path / "repo" / "d" / "1" / "metadata.json").read_text())["metrics"]
     assert set(metrics) >= {"cv_rmse", "cv_mae", "cv_r2", "cv_r2_std"} and metrics["cv_rmse"] > 0
@@ -241,8 +330,22 @@ def test_the_installed_command_prints_the_version_last(tmp_path: Path) -> None:
     joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), tmp_path / "m.joblib")
     for expected in (1, 2):
         done = subprocess.run(
-            [sys.executable, "-m", "berth.cli", "import", str(tmp_path / "m.joblib"), "--name", "iris",
-             "--repository", str(tmp_path / "repo")], capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "berth.cli",
+                "import",
+                str(tmp_path / "m.joblib"),
+                "--name",
+                "iris",
+                "--repository",
+                str(tmp_path / "repo"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == str(expected)
         assert "\r" not in done.stderr  # no progress bar in a pipe

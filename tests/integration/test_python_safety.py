@@ -8,10 +8,9 @@ from pathlib import Path
 
 import joblib
 import pytest
-from sklearn.linear_model import LogisticRegression
-
 from berth.cli import main as berth_py
 from python_models import iris, write_csv
+from sklearn.linear_model import LogisticRegression
 
 
 class _RunsACommand:
@@ -31,8 +30,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("writer", ["pickle", "joblib", "inside-a-model"])
-def test_malicious_pickle_is_refused_and_nothing_runs(writer: str, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_malicious_pickle_is_refused_and_nothing_runs(
+    writer: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     marker = tmp_path / "pwned"
     payload: object = _RunsACommand(marker)
     if writer == "inside-a-model":  # the payload hides in a fitted estimator's attribute
@@ -63,8 +63,9 @@ def test_allowed_globals_import_without_trust(tmp_path: Path, capsys: pytest.Cap
         code, err = run_cli(capsys, "import", str(path), "--name", "m", "--repository", str(tmp_path / "repo"))
         assert code == 0, err
     joblib.dump(model, tmp_path / "m.joblib.gz", compress=("gzip", 3))
-    code, err = run_cli(capsys, "import", str(tmp_path / "m.joblib.gz"), "--name", "m", "--repository",
-                        str(tmp_path / "repo"))
+    code, err = run_cli(
+        capsys, "import", str(tmp_path / "m.joblib.gz"), "--name", "m", "--repository", str(tmp_path / "repo")
+    )
     assert code == 0, err
 
 
@@ -72,8 +73,9 @@ def test_skops_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     skops_io = pytest.importorskip("skops.io")
     X, y = iris()
     skops_io.dump(LogisticRegression(max_iter=1000).fit(X, y), tmp_path / "m.skops")
-    code, err = run_cli(capsys, "import", str(tmp_path / "m.skops"), "--name", "m", "--repository",
-                        str(tmp_path / "repo"))
+    code, err = run_cli(
+        capsys, "import", str(tmp_path / "m.skops"), "--name", "m", "--repository", str(tmp_path / "repo")
+    )
     assert code == 0, err
 
 
@@ -98,8 +100,19 @@ def test_not_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_wrong_target_column(iris_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, err = run_cli(capsys, "import", str(iris_model), "--name", "m", "--repository", str(iris_model.parent / "r"),
-                        "--sample-data", str(iris_model.parent / "train.csv"), "--target", "label")
+    code, err = run_cli(
+        capsys,
+        "import",
+        str(iris_model),
+        "--name",
+        "m",
+        "--repository",
+        str(iris_model.parent / "r"),
+        "--sample-data",
+        str(iris_model.parent / "train.csv"),
+        "--target",
+        "label",
+    )
     assert code == 2 and "target column 'label' is not in" in err and "sepal_length_cm" in err, err
 
 
@@ -107,23 +120,37 @@ def test_evaluate_bad_inputs(iris_model: Path, tmp_path: Path, capsys: pytest.Ca
     """Refused before anything is sent, so no server is needed: the URL is never reached."""
     url = "http://127.0.0.1:9"
     (tmp_path / "header_only.csv").write_text("a,b,target\n")
-    code, err = run_cli(capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "header_only.csv"),
-                        "--target", "target")
+    code, err = run_cli(
+        capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "header_only.csv"), "--target", "target"
+    )
     assert code == 2 and "has no rows" in err, err
     (tmp_path / "empty.csv").write_text("")
-    code, err = run_cli(capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "empty.csv"),
-                        "--target", "target")
+    code, err = run_cli(
+        capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "empty.csv"), "--target", "target"
+    )
     assert code == 2 and "is empty" in err, err
-    code, err = run_cli(capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "train.csv"),
-                        "--target", "nope")
+    code, err = run_cli(
+        capsys, "evaluate", "--url", url, "m", "--data", str(tmp_path / "train.csv"), "--target", "nope"
+    )
     assert code == 2 and "target column 'nope'" in err, err
 
 
 def test_mismatched_schema(iris_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     X, y = iris()
     write_csv(tmp_path / "narrow.csv", X.iloc[:, :3], y)
-    code, err = run_cli(capsys, "import", str(iris_model), "--name", "m", "--repository", str(tmp_path / "r"),
-                        "--sample-data", str(tmp_path / "narrow.csv"), "--target", "target")
+    code, err = run_cli(
+        capsys,
+        "import",
+        str(iris_model),
+        "--name",
+        "m",
+        "--repository",
+        str(tmp_path / "r"),
+        "--sample-data",
+        str(tmp_path / "narrow.csv"),
+        "--target",
+        "target",
+    )
     assert code == 2 and "lacks the model's feature column(s) petal_width_cm" in err, err
 
 

@@ -57,9 +57,19 @@ def _cmd_import(args: argparse.Namespace) -> int:
     steps = _Steps()
     try:
         result = import_model(
-            args.path, name=args.name, url=args.url, repository=args.repository, sample_data=args.sample_data,
-            target=args.target, trust=args.trust, force=args.force, precision=args.precision,
-            tolerance=args.tolerance, cv=args.cv, description=args.description, api_key=args.api_key,
+            args.path,
+            name=args.name,
+            url=args.url,
+            repository=args.repository,
+            sample_data=args.sample_data,
+            target=args.target,
+            trust=args.trust,
+            force=args.force,
+            precision=args.precision,
+            tolerance=args.tolerance,
+            cv=args.cv,
+            description=args.description,
+            api_key=args.api_key,
             progress=steps,
         )
     finally:
@@ -98,8 +108,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_optimize(args: argparse.Namespace) -> int:
     from berth.optimize import optimize
 
-    result = optimize(args.url, args.name, args.version, args.quantize, tolerance=args.tolerance,
-                      force=args.force, api_key=args.api_key)
+    result = optimize(
+        args.url,
+        args.name,
+        args.version,
+        args.quantize,
+        tolerance=args.tolerance,
+        force=args.force,
+        api_key=args.api_key,
+    )
     print(f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}")
     print(f"registered {result.name} version {result.version} at {result.location}")
     print(result.version)
@@ -119,13 +136,19 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--repository", help="write the version into this model repository directory instead")
     imp.add_argument("--sample-data", help="CSV of training rows: parity rows, baseline profile, --cv data")
     imp.add_argument("--target", help="the target column of --sample-data (left out of the features)")
-    imp.add_argument("--trust", action="store_true", help="load a pickle that references globals outside the allow-list")
+    imp.add_argument(
+        "--trust", action="store_true", help="load a pickle that references globals outside the allow-list"
+    )
     imp.add_argument("--force", action="store_true", help="register even when parity fails")
     imp.add_argument("--cv", type=int, help="report K-fold cross-validation of the estimator on --sample-data")
-    imp.add_argument("--precision", default="auto", choices=["auto", "float32", "float64-float32", "float64"],
-                     help="the ONNX graph's float types (auto: the first of float32, float64-float32 "
-                          "(a pipeline's transformers in float64, its estimator in float32) and float64 "
-                          "whose parity holds)")
+    imp.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "float64-float32", "float64"],
+        help="the ONNX graph's float types (auto: the first of float32, float64-float32 "
+        "(a pipeline's transformers in float64, its estimator in float32) and float64 "
+        "whose parity holds)",
+    )
     imp.add_argument("--tolerance", type=float, default=1e-5, help="parity tolerance (default 1e-5)")
     imp.add_argument("--description", help="stored with the version")
     imp.set_defaults(run=_cmd_import)

@@ -84,6 +84,10 @@ def _error_text(status: int, body: bytes) -> str:
     return str(message) if message else body.decode(errors="replace")[:500] or f"HTTP {status}"
 
 
+def _server_error(method: str, path: str, status: int, body: bytes) -> ServerError:
+    return ServerError(f"{method} {path}: {status} {_error_text(status, body)}", status)
+
+
 def _model_path(name: str, version: str | None) -> str:
     path = f"/v2/models/{quote(name, safe='')}"
     return path if version is None else f"{path}/versions/{quote(str(version), safe='')}"
@@ -106,15 +110,19 @@ def encode_inputs(X: Any, inputs: list[dict[str, Any]]) -> list[tuple[str, str, 
     if isinstance(data, pd.DataFrame) and len(inputs) > 1:
         missing = [i["name"] for i in inputs if i["name"] not in data.columns]
         if missing:
-            raise BerthError(f"the model takes the columns {', '.join(i['name'] for i in inputs)}; "
-                             f"the data lacks {', '.join(missing)}")
+            raise BerthError(
+                f"the model takes the columns {', '.join(i['name'] for i in inputs)}; "
+                f"the data lacks {', '.join(missing)}"
+            )
         blocks = [(i, data[[i["name"]]].to_numpy()) for i in inputs]
     elif len(inputs) == 1:
         array = data.to_numpy() if isinstance(data, pd.DataFrame) else data
         blocks = [(inputs[0], array)]
     else:
-        raise BerthError(f"the model takes {len(inputs)} inputs ({', '.join(i['name'] for i in inputs)}): "
-                         "pass a DataFrame or a list of dicts with those columns")
+        raise BerthError(
+            f"the model takes {len(inputs)} inputs ({', '.join(i['name'] for i in inputs)}): "
+            "pass a DataFrame or a list of dicts with those columns"
+        )
     encoded = []
     for spec, array in blocks:
         datatype = spec["datatype"]
@@ -154,8 +162,14 @@ def decode_response(body: dict[str, Any]) -> Prediction:
 class Client:
     """A Berth server at `url` (http://, https:// or grpc://host:port)."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-                 retries: int = DEFAULT_RETRIES) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https", "grpc") or not parts.netloc:
             raise BerthError(f"'{url}' is not a server URL (http://host:port, https://... or grpc://host:port)")
@@ -186,16 +200,30 @@ class Client:
 
     # REST plumbing ---------------------------------------------------------
 
-    def request(self, method: str, path: str, *, idempotent: bool, json_body: Any = None,
-                data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         """One REST call: the decoded JSON answer, or ServerError with the server's message."""
         if self._grpc is not None:
             raise BerthError("registry calls need the REST address (http://...), not grpc://")
         attempts = 1 + (self.retries if idempotent else 0)
         for attempt in range(attempts):
             try:
-                response = self._session.request(method, self.url + path, json=json_body, data=data,
-                                                 headers={**self.headers, **(headers or {})}, timeout=self.timeout)
+                response = self._session.request(
+                    method,
+                    self.url + path,
+                    json=json_body,
+                    data=data,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=self.timeout,
+                )
                 break
             except requests.ConnectionError as e:
                 if attempt + 1 == attempts:
@@ -204,8 +232,7 @@ class Client:
             except requests.Timeout as e:
                 raise BerthError(f"the Berth server at {self.url} did not answer within {self.timeout} s") from e
         if response.status_code >= 400:
-            raise ServerError(f"{method} {path}: {response.status_code} {_error_text(response.status_code, response.content)}",
-                              response.status_code)
+            raise _server_error(method, path, response.status_code, response.content)
         return response.json() if response.content else None
 
     # Models ----------------------------------------------------------------
@@ -214,8 +241,9 @@ class Client:
         key = (name, version)
         if key not in self._metadata:
             if self._grpc is not None:
-                self._metadata[key] = self._grpc.get_model_metadata(name, version or "", headers=self.headers,
-                                                                    as_json=True, client_timeout=self.timeout)
+                self._metadata[key] = self._grpc.get_model_metadata(
+                    name, version or "", headers=self.headers, as_json=True, client_timeout=self.timeout
+                )
             else:
                 self._metadata[key] = self.request("GET", _model_path(name, version), idempotent=True)
         return self._metadata[key]
@@ -240,8 +268,9 @@ class Client:
             inputs.append(tensor)
         for attempt in range(1 + self.retries):
             try:
-                result = self._grpc.infer(name, inputs, model_version=version or "", headers=self.headers,
-                                          client_timeout=self.timeout)
+                result = self._grpc.infer(
+                    name, inputs, model_version=version or "", headers=self.headers, client_timeout=self.timeout
+                )
                 break
             except InferenceServerException as e:
                 if "UNAVAILABLE" in str(e.status()) and attempt < self.retries:
@@ -258,7 +287,10 @@ class Client:
         """Register `artifact` as the next version of `name` with `metadata`; the version number."""
         header = json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode()
         answer = self.request(
-            "POST", f"/v2/registry/models/{quote(name, safe='')}/versions", idempotent=False, data=header + artifact,
+            "POST",
+            f"/v2/registry/models/{quote(name, safe='')}/versions",
+            idempotent=False,
+            data=header + artifact,
             headers={"Content-Type": "application/octet-stream", "Berth-Metadata-Length": str(len(header))},
         )
         return int(answer["version"])
@@ -275,8 +307,14 @@ class Client:
 class AsyncClient:
     """`Client`'s predictions for asyncio (REST over httpx)."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT_S,
-                 retries: int = DEFAULT_RETRIES) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
         import httpx
 
         if urlsplit(url).scheme not in ("http", "https"):
@@ -311,8 +349,7 @@ class AsyncClient:
             except httpx.TimeoutException as e:
                 raise BerthError(f"the Berth server at {self.url} did not answer in time") from e
         if response.status_code >= 400:
-            raise ServerError(f"{method} {path}: {response.status_code} {_error_text(response.status_code, response.content)}",
-                              response.status_code)
+            raise _server_error(method, path, response.status_code, response.content)
         return response.json()
 
     async def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:

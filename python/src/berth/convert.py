@@ -166,20 +166,32 @@ def _register_boosters() -> None:
         import xgboost
         from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
 
-        update_registered_converter(xgboost.XGBClassifier, "XGBoostXGBClassifier",
-                                    calculate_linear_classifier_output_shapes, convert_xgboost, options=options)
-        update_registered_converter(xgboost.XGBRegressor, "XGBoostXGBRegressor",
-                                    calculate_linear_regressor_output_shapes, convert_xgboost)
+        update_registered_converter(
+            xgboost.XGBClassifier,
+            "XGBoostXGBClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_xgboost,
+            options=options,
+        )
+        update_registered_converter(
+            xgboost.XGBRegressor, "XGBoostXGBRegressor", calculate_linear_regressor_output_shapes, convert_xgboost
+        )
     except ImportError:
         pass
     try:
         import lightgbm
         from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
 
-        update_registered_converter(lightgbm.LGBMClassifier, "LightGbmLGBMClassifier",
-                                    calculate_linear_classifier_output_shapes, convert_lightgbm, options=options)
-        update_registered_converter(lightgbm.LGBMRegressor, "LightGbmLGBMRegressor",
-                                    calculate_linear_regressor_output_shapes, convert_lightgbm)
+        update_registered_converter(
+            lightgbm.LGBMClassifier,
+            "LightGbmLGBMClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_lightgbm,
+            options=options,
+        )
+        update_registered_converter(
+            lightgbm.LGBMRegressor, "LightGbmLGBMRegressor", calculate_linear_regressor_output_shapes, convert_lightgbm
+        )
     except ImportError:
         pass
 
@@ -200,8 +212,13 @@ def to_onnx(source: Source, signature: Signature) -> onnx.ModelProto:
 def has_mixed_form(model: Any, signature: Signature) -> bool:
     """Whether `model` is a pipeline of numeric transformers ending in an estimator, fed one matrix."""
     steps = getattr(model, "steps", None)
-    return isinstance(steps, list) and len(steps) >= 2 and len(signature.inputs) == 1 and (
-        signature.inputs[0].kind != "string") and hasattr(steps[-1][1], "n_features_in_")
+    return (
+        isinstance(steps, list)
+        and len(steps) >= 2
+        and len(signature.inputs) == 1
+        and (signature.inputs[0].kind != "string")
+        and hasattr(steps[-1][1], "n_features_in_")
+    )
 
 
 def _sklearn_mixed(model: Any, signature: Signature) -> onnx.ModelProto:
@@ -213,8 +230,12 @@ def _sklearn_mixed(model: Any, signature: Signature) -> onnx.ModelProto:
     double = Signature([InputSpec(s.name, s.columns, FLOAT64) for s in signature.inputs], "regression")
     first = _sklearn(head, double)
     width = int(tail.n_features_in_)
-    second = _sklearn(tail, Signature([InputSpec("features32", [f"t{i}" for i in range(width)], FLOAT32)],
-                                      signature.task, signature.class_labels))
+    second = _sklearn(
+        tail,
+        Signature(
+            [InputSpec("features32", [f"t{i}" for i in range(width)], FLOAT32)], signature.task, signature.class_labels
+        ),
+    )
     produced = first.graph.output[0].name
     first.graph.node.append(helper.make_node("Cast", [produced], ["features32_out"], to=TensorProto.FLOAT))
     first.graph.output.pop()
@@ -242,8 +263,10 @@ def _sklearn(model: Any, signature: Signature) -> onnx.ModelProto:
     try:
         return convert_sklearn(model, initial_types=initial, target_opset=TARGET_OPSET, options=options)
     except MissingShapeCalculator as e:
-        raise BerthError(f"{estimator_name(model)} has a step skl2onnx cannot convert ({e}); such a model "
-                         "needs the Python runtime (backend `python`), which this Berth does not have yet") from e
+        raise BerthError(
+            f"{estimator_name(model)} has a step skl2onnx cannot convert ({e}); such a model "
+            "needs the Python runtime (backend `python`), which this Berth does not have yet"
+        ) from e
     except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
         raise BerthError(f"{estimator_name(model)} does not convert to ONNX: {e}") from e
 
@@ -271,8 +294,9 @@ def _lightgbm_booster(booster: Any, signature: Signature) -> onnx.ModelProto:
     from skl2onnx.common.data_types import FloatTensorType
 
     spec = signature.inputs[0]
-    model = convert_lightgbm(booster, initial_types=[(spec.name, FloatTensorType([None, len(spec.columns)]))],
-                             zipmap=False, target_opset=15)  # onnxmltools' highest for LightGBM
+    model = convert_lightgbm(
+        booster, initial_types=[(spec.name, FloatTensorType([None, len(spec.columns)]))], zipmap=False, target_opset=15
+    )  # onnxmltools' highest for LightGBM
     return _rename_outputs(model, signature.task)
 
 

@@ -43,8 +43,9 @@ def _registered_metadata(client: Client, name: str, version: str) -> dict[str, A
     return {}
 
 
-def evaluate(url: str, ref: str, holdout: Path, target: str, *, api_key: str | None = None,
-             batches: Any = None) -> Evaluation:
+def evaluate(
+    url: str, ref: str, holdout: Path, target: str, *, api_key: str | None = None, batches: Any = None
+) -> Evaluation:
     """Run `holdout` through the server's `ref` (NAME, NAME:VERSION, NAME@ALIAS) and compute the metrics.
 
     `batches` wraps the batch iterator (a progress bar); the identity when None.
@@ -62,7 +63,7 @@ def evaluate(url: str, ref: str, holdout: Path, target: str, *, api_key: str | N
         if batches is not None:
             starts = batches(starts, total=(len(features) + BATCH_ROWS - 1) // BATCH_ROWS)
         for start in starts:
-            chunk = features.iloc[start:start + BATCH_ROWS]
+            chunk = features.iloc[start : start + BATCH_ROWS]
             X: Any = chunk if len(inputs) > 1 else _single_input(chunk, inputs)
             prediction = client.predict(name, X, version=version)
             answered = prediction.model_version
@@ -75,7 +76,8 @@ def evaluate(url: str, ref: str, holdout: Path, target: str, *, api_key: str | N
         if labels.dtype == object:
             labels = np.asarray([v.decode() if isinstance(v, bytes) else v for v in labels])
         probabilities = merged.get("probabilities")
-        class_labels = registered.get("class_labels") or sorted(set(np.unique(labels).tolist()) | set(np.unique(y).tolist()))
+        seen = set(np.unique(labels).tolist()) | set(np.unique(y).tolist())
+        class_labels = registered.get("class_labels") or sorted(seen)
         y_cmp = y
         if labels.dtype.kind in "iuf" and y.dtype.kind in "iuf":
             y_cmp = y.astype(labels.dtype)

@@ -57,8 +57,8 @@ def generated_rows(signature: convert.Signature, model: Any, rows: int = GENERAT
     for ct in convert._column_transformers(model):
         for _, trans, cols in ct.transformers_:
             encoder = trans.steps[-1][1] if hasattr(trans, "steps") else trans
-            for col, cats in zip(cols if isinstance(cols, (list, np.ndarray)) else [], getattr(encoder, "categories_", []),
-                                 strict=False):
+            named = cols if isinstance(cols, (list, np.ndarray)) else []
+            for col, cats in zip(named, getattr(encoder, "categories_", []), strict=False):
                 categories[str(col)] = list(cats)
     columns: dict[str, Any] = {}
     for spec in signature.inputs:
@@ -79,9 +79,14 @@ def _signature(source: Source, sample: pd.DataFrame | None, precision: str) -> c
     return convert.signature_of(source.model, sample, precision)
 
 
-def _convert_with_parity(source: Source, sample: pd.DataFrame | None, rows: pd.DataFrame | None,
-                         precision: str, tolerance: float, step: Callable[[str], None],
-                         ) -> tuple[convert.Signature, onnx.ModelProto, parity.Parity, list[str], pd.DataFrame]:
+def _convert_with_parity(
+    source: Source,
+    sample: pd.DataFrame | None,
+    rows: pd.DataFrame | None,
+    precision: str,
+    tolerance: float,
+    step: Callable[[str], None],
+) -> tuple[convert.Signature, onnx.ModelProto, parity.Parity, list[str], pd.DataFrame]:
     """Convert at each candidate precision until parity holds; the last candidate tried if none does.
 
     float32 first: it is what tree models compare in (skl2onnx#1183, trees fed
@@ -121,11 +126,23 @@ def _convert_with_parity(source: Source, sample: pd.DataFrame | None, rows: pd.D
     return result
 
 
-def import_model(path: Path | str, *, name: str, url: str | None = None, repository: Path | str | None = None,
-                 sample_data: Path | str | None = None, target: str | None = None, trust: bool = False,
-                 force: bool = False, precision: str = "auto", tolerance: float = parity.DEFAULT_TOLERANCE,
-                 cv: int | None = None, description: str | None = None, api_key: str | None = None,
-                 progress: Callable[[str], None] | None = None) -> ImportResult:
+def import_model(
+    path: Path | str,
+    *,
+    name: str,
+    url: str | None = None,
+    repository: Path | str | None = None,
+    sample_data: Path | str | None = None,
+    target: str | None = None,
+    trust: bool = False,
+    force: bool = False,
+    precision: str = "auto",
+    tolerance: float = parity.DEFAULT_TOLERANCE,
+    cv: int | None = None,
+    description: str | None = None,
+    api_key: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ImportResult:
     """Import the model file or directory at `path` as the next version of `name` (see the module's docstring)."""
     if (url is None) == (repository is None):
         raise BerthError("give exactly one of --url and --repository")
@@ -151,8 +168,7 @@ def import_model(path: Path | str, *, name: str, url: str | None = None, reposit
     if source.kind == "torch":
         raise BerthError("TorchScript files convert through berth.torch_import(module, example_input) in Python")
 
-    signature, model, figures, tried, rows = _convert_with_parity(
-        source, sample, sample, precision, tolerance, step)
+    signature, model, figures, tried, _ = _convert_with_parity(source, sample, sample, precision, tolerance, step)
     if not figures.passed and not force:
         raise BerthError(
             f"parity failed, so nothing was registered: the ONNX conversion of {path} does not reproduce "
@@ -188,8 +204,9 @@ def import_model(path: Path | str, *, name: str, url: str | None = None, reposit
     return ImportResult(name, version, metadata, figures, location)
 
 
-def _metadata(source: Source, signature: convert.Signature, model: onnx.ModelProto,
-              figures: parity.Parity) -> dict[str, Any]:
+def _metadata(
+    source: Source, signature: convert.Signature, model: onnx.ModelProto, figures: parity.Parity
+) -> dict[str, Any]:
     framework = {"sklearn": "scikit-learn", "lightgbm-booster": "lightgbm"}.get(source.kind, source.kind)
     estimator = convert.estimator_name(source.model)
     module = type(convert.final_estimator(source.model)).__module__.split(".")[0]
@@ -206,8 +223,18 @@ def _metadata(source: Source, signature: convert.Signature, model: onnx.ModelPro
         "lineage": {
             "source_digest": source.digest,
             "source_format": source.source_format,
-            "converters": _versions("scikit-learn", "skl2onnx", "onnxmltools", "onnx", "onnxruntime",
-                                    "xgboost", "xgboost-cpu", "lightgbm", "skops", "berth"),
+            "converters": _versions(
+                "scikit-learn",
+                "skl2onnx",
+                "onnxmltools",
+                "onnx",
+                "onnxruntime",
+                "xgboost",
+                "xgboost-cpu",
+                "lightgbm",
+                "skops",
+                "berth",
+            ),
         },
         "extra": {
             "inputs": [{"name": s.name, "columns": s.columns, "kind": s.kind} for s in signature.inputs],

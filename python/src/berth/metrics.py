@@ -10,9 +10,10 @@ CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"
 REGRESSION = ("rmse", "mae", "r2")
 
 
-def classification_metrics(y_true: np.ndarray, labels: np.ndarray, probabilities: np.ndarray | None,
-                           class_labels: list[Any]) -> dict[str, float]:
-    """Accuracy; precision, recall and F1 (binary for two classes, else macro); ROC-AUC and log loss from probabilities."""
+def classification_metrics(
+    y_true: np.ndarray, labels: np.ndarray, probabilities: np.ndarray | None, class_labels: list[Any]
+) -> dict[str, float]:
+    """Accuracy; precision, recall, F1 (binary for two classes, else macro); ROC-AUC, log loss from probabilities."""
     from sklearn import metrics as m
 
     y_true = np.asarray(y_true)

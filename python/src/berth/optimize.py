@@ -14,8 +14,9 @@ from berth.errors import BerthError, ServerError
 from berth.importer import ImportResult
 
 
-def optimize(url: str, name: str, version: str, quantize: str, *, tolerance: float, force: bool,
-             api_key: str | None = None) -> ImportResult:
+def optimize(
+    url: str, name: str, version: str, quantize: str, *, tolerance: float, force: bool, api_key: str | None = None
+) -> ImportResult:
     if quantize != "dynamic-int8":
         raise BerthError(f"unknown quantization '{quantize}' (dynamic-int8 is the one there is)")
     path = f"/v2/registry/models/{quote(name, safe='')}/versions/{quote(version, safe='')}/artifact"

@@ -70,13 +70,13 @@ def original_outputs(source: Source, signature: Signature, frame: pd.DataFrame) 
         raw = np.asarray(model.predict(frame[signature.feature_names].to_numpy(np.float64)))
         if signature.task == "regression":
             return Outputs(values=raw.reshape(-1))
-        probabilities = np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
-        return Outputs(labels=probabilities.argmax(axis=1), probabilities=probabilities)
+        two_d = np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
+        return Outputs(labels=two_d.argmax(axis=1), probabilities=two_d)
     features: Any = frame[signature.feature_names]
     if getattr(model, "feature_names_in_", None) is None:
         features = features.to_numpy()
     if signature.task == "classification":
-        probabilities = model.predict_proba(features) if hasattr(model, "predict_proba") else None
+        probabilities: np.ndarray | None = model.predict_proba(features) if hasattr(model, "predict_proba") else None
         return Outputs(labels=np.asarray(model.predict(features)), probabilities=probabilities)
     return Outputs(values=np.asarray(model.predict(features), dtype=np.float64).reshape(-1))
 
@@ -92,7 +92,7 @@ class OnnxModel:
         data = model if isinstance(model, bytes) else model.SerializeToString()
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - onnxruntime's errors are one type per binding
+        except Exception as e:
             raise BerthError(f"onnxruntime cannot load the converted model: {e}") from e
 
     def run(self, signature: Signature, frame: pd.DataFrame) -> Outputs:

@@ -21,7 +21,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, ClassVar, Final
 
 import numpy as np
 
@@ -85,8 +85,11 @@ class ScanResult:
             "scanner": self.scanner,
             "globals": sorted(set(self.globals)),
             "trusted": self.trusted,
-            "findings": [*(f"global outside the allow-list: {g}" for g in self.disallowed), *self.findings,
-                         *self.notes],
+            "findings": [
+                *(f"global outside the allow-list: {g}" for g in self.disallowed),
+                *self.findings,
+                *self.notes,
+            ],
         }
 
 
@@ -166,7 +169,11 @@ def _dtype_size(dtype: Any) -> tuple[int, bool]:
 class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     """pickle's own machine with every global made inert (see the module's docstring)."""
 
-    dispatch: dict[int, Callable[[Any], None]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    # What pickle._Unpickler (untyped) gives its subclasses.
+    stack: list[Any]
+    proto: int
+    append: Callable[[Any], None]
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
 
     def __init__(self, file: IO[bytes], found: list[str], depth: int = 0) -> None:
         super().__init__(file)
@@ -250,8 +257,19 @@ def scan_globals(stream: IO[bytes]) -> list[str]:
         unpickler.load()
     except BerthError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, UnicodeDecodeError, OverflowError, MemoryError, RecursionError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        UnicodeDecodeError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+    ) as e:
         raise BerthError(f"not a model file: it does not read as a pickle ({type(e).__name__}: {e})") from e
     return found
 
@@ -266,7 +284,7 @@ def fickling_findings(data: bytes) -> tuple[list[str], list[str]]:
         return [], ["fickling is not installed: the allow-list alone decided"]
     try:
         results = check_safety(Pickled.load(data))
-    except Exception as e:  # noqa: BLE001 - fickling's own parse errors: the allow-list has decided already
+    except Exception as e:
         return [], [f"fickling could not read the file ({type(e).__name__}): the allow-list alone decided"]
     return [
         f"fickling: {r}"
@@ -277,8 +295,11 @@ def fickling_findings(data: bytes) -> tuple[list[str], list[str]]:
 
 def is_pickle_like(head: bytes) -> bool:
     """Whether the first bytes look like a pickle (protocol 2+) or a compressed joblib file."""
-    return head[:1] == b"\x80" or head[:2] in (b"\x1f\x8b", b"BZ") or head[:1] in (b"x", b"]") or (
-        head[:6] == b"\xfd7zXZ\x00"
+    return (
+        head[:1] == b"\x80"
+        or head[:2] in (b"\x1f\x8b", b"BZ")
+        or head[:1] in (b"x", b"]")
+        or (head[:6] == b"\xfd7zXZ\x00")
     )
 
 
@@ -307,7 +328,7 @@ def refuse_unless_trusted(result: ScanResult, path: Path, trust: bool) -> None:
     reasons = [f"it references {g}, which is outside the allow-list" for g in result.disallowed]
     reasons += result.findings
     raise BerthError(
-        f"refusing to load {path}: loading a pickle runs code, and " + "; ".join(reasons)
+        f"refusing to load {path}: loading a pickle runs code, and "
+        + "; ".join(reasons)
         + ". Nothing was loaded. If you wrote this file yourself and trust it, pass --trust."
     )
-

@@ -92,7 +92,7 @@ def _load_pickle(path: Path, data: bytes, *, trust: bool) -> Source:
 
     try:
         model = joblib.load(io.BytesIO(data))
-    except Exception as e:  # noqa: BLE001 - whatever the file's classes raise is the file's problem
+    except Exception as e:
         raise BerthError(f"{path} passed the safety check but does not load: {type(e).__name__}: {e}") from e
     fmt = "joblib" if result.scanner == "berth-allowlist" else "pickle"
     return _from_object(model, path, fmt, _digest(data), result)
@@ -117,7 +117,7 @@ def _load_skops(path: Path, *, trust: bool) -> Source:
         raise BerthError("reading .skops files needs skops: pip install skops") from e
     try:
         untrusted = sio.get_untrusted_types(file=path)
-    except Exception as e:  # noqa: BLE001 - skops' own parse errors
+    except Exception as e:
         raise BerthError(f"not a model file: {path} does not read as a skops file ({e})") from e
     scan = pickle_scan.ScanResult(globals=list(untrusted), scanner="skops+berth-allowlist")
     scan.disallowed = sorted(t for t in untrusted if not pickle_scan.is_allowed(t))
@@ -175,7 +175,7 @@ def _load_torch(path: Path, data: bytes) -> Source:
     except RuntimeError:
         try:
             torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise BerthError(f"not a model file: {path} is neither TorchScript nor a weights-only file ({e})") from e
         raise BerthError(
             f"{path} holds weights without the module's code; save a TorchScript module "
@@ -190,7 +190,7 @@ def _load_onnx(path: Path) -> Source:
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
-    except Exception as e:  # noqa: BLE001 - onnx raises several unrelated types
+    except Exception as e:
         raise BerthError(f"not a model file: {path} is not a valid ONNX model ({e})") from e
     return Source(model, "onnx", "onnx", sha256_file(path), path)
 
