@@ -109,14 +109,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     from berth.optimize import optimize
 
     result = optimize(
-        args.url,
-        args.name,
-        args.version,
-        args.quantize,
-        tolerance=args.tolerance,
-        force=args.force,
-        api_key=args.api_key,
-    )
+        args.url, args.name, args.version, args.quantize, tolerance=args.tolerance,
+        min_label_agreement=args.min_label_agreement, force=args.force,
+        artifact=Path(args.artifact) if args.artifact else None,
+        sample_data=Path(args.sample_data) if args.sample_data else None,
+        holdout=Path(args.data) if args.data else None, target=args.target,
+        max_metric_drop=args.max_metric_drop, api_key=args.api_key,
+    )  # fmt: skip
+
     print(f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}")
     print(f"registered {result.name} version {result.version} at {result.location}")
     print(result.version)
@@ -167,8 +167,27 @@ def parser() -> argparse.ArgumentParser:
     opt.add_argument("name")
     opt.add_argument("version")
     opt.add_argument("--quantize", required=True, choices=["dynamic-int8"])
-    opt.add_argument("--tolerance", type=float, default=1e-2, help="parity tolerance (default 1e-2)")
-    opt.add_argument("--force", action="store_true")
+    opt.add_argument("--tolerance", type=float, default=0.05, help="parity tolerance (default 0.05)")
+    opt.add_argument(
+        "--min-label-agreement",
+        type=float,
+        default=0.99,
+        help="share of rows whose label must not change (default 0.99)",
+    )
+    opt.add_argument(
+        "--artifact",
+        help="the version's model.onnx, where the server has no download route (checked against the registry's digest)",
+    )
+    opt.add_argument("--sample-data", help="CSV of rows for parity (default: rows generated from the signature)")
+    opt.add_argument("--data", help="a holdout CSV: the quantized model must not do worse on it")
+    opt.add_argument("--target", help="the holdout's target column")
+    opt.add_argument(
+        "--max-metric-drop",
+        type=float,
+        default=0.01,
+        help="the largest accuracy drop (or relative RMSE rise) allowed (default 0.01)",
+    )
+    opt.add_argument("--force", action="store_true", help="register even when a gate fails")
     opt.set_defaults(run=_cmd_optimize)
     return p
 

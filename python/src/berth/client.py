@@ -235,6 +235,22 @@ class Client:
             raise _server_error(method, path, response.status_code, response.content)
         return response.json() if response.content else None
 
+    def get_bytes(self, path: str) -> bytes:
+        """A GET whose answer is bytes (an artifact); ServerError on an error status."""
+        for attempt in range(1 + self.retries):
+            try:
+                response = self._session.get(self.url + path, headers=self.headers, timeout=self.timeout)
+                break
+            except requests.ConnectionError as e:
+                if attempt == self.retries:
+                    raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
+                time.sleep(_BACKOFF_S * (2**attempt))
+            except requests.Timeout as e:
+                raise BerthError(f"the Berth server at {self.url} did not answer within {self.timeout} s") from e
+        if response.status_code >= 400:
+            raise _server_error("GET", path, response.status_code, response.content)
+        return response.content
+
     # Models ----------------------------------------------------------------
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
