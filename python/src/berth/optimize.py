@@ -15,6 +15,7 @@ within the tolerance and the holdout metric has not dropped by more than
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,15 @@ def quantize_dynamic_int8(model: bytes) -> bytes:
     with tempfile.TemporaryDirectory(prefix="berth-quantize-") as tmp:
         source, target = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
         source.write_bytes(model)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # the quantizer advises pre-processing on the root logger
         try:
             quantize_dynamic(source, target, weight_type=QuantType.QInt8)
         except Exception as e:
             raise BerthError(f"onnxruntime cannot quantize the model: {e}") from e
+        finally:
+            root.setLevel(level)
         return target.read_bytes()
 
 

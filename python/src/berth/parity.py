@@ -20,6 +20,9 @@ from berth.errors import BerthError
 from berth.sources import Source
 
 DEFAULT_TOLERANCE = 1e-5
+# max_rel_diff divides by max(|original|, this): a probability of 1e-300 would
+# make any difference "relative" beyond meaning.
+_REL_FLOOR = 1e-6
 
 
 @dataclass
@@ -126,7 +129,7 @@ def compare(original: Outputs, converted: Outputs, tolerance: float, *, min_labe
         diff = np.abs(got64 - ref64)
         if diff.size:
             max_abs = max(max_abs, float(diff.max()))
-            max_rel = max(max_rel, float((diff / np.maximum(np.abs(ref64), 1e-300)).max()))
+            max_rel = max(max_rel, float((diff / np.maximum(np.abs(ref64), _REL_FLOOR)).max()))
             worst = max(worst, float((diff / np.maximum(np.abs(ref64), 1.0)).max()))
     parity = Parity(rows, agreement, max_abs, max_rel, tolerance, min_label_agreement)
     parity._worst = worst
