@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +23,12 @@ def _tty() -> bool:
     return sys.stderr.isatty()
 
 
+def _size() -> dict[str, int]:
+    # A terminal that reports no size (a fresh pty) would make tqdm print nothing.
+    size = shutil.get_terminal_size()
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24}
+
+
 class _Steps:
     """A progress bar over the named steps of an import, shown only on a terminal."""
 
@@ -30,7 +37,7 @@ class _Steps:
         if _tty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", file=sys.stderr, leave=False)
+            self._bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", file=sys.stderr, leave=False, **_size())
 
     def __call__(self, name: str) -> None:
         if self._bar is not None:
@@ -48,7 +55,7 @@ def _batches(items: Iterable[T], total: int) -> Iterator[T]:
         return
     from tqdm import tqdm
 
-    yield from tqdm(items, total=total, file=sys.stderr, desc="evaluating", unit="batch", leave=False)
+    yield from tqdm(items, total=total, file=sys.stderr, desc="evaluating", unit="batch", leave=False, **_size())
 
 
 def _cmd_import(args: argparse.Namespace) -> int:

@@ -84,6 +84,25 @@ def _error_text(status: int, body: bytes) -> str:
     return str(message) if message else body.decode(errors="replace")[:500] or f"HTTP {status}"
 
 
+MAX_METADATA_BYTES = 1 << 20  # the server's limit on Berth-Metadata-Length
+
+
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
+    """The metadata as the push sends it; refused here, naming its size, when the server would refuse it."""
+    try:
+        body = json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as e:
+        raise BerthError(f"the version's metadata holds a number JSON cannot carry: {e}") from e
+    if len(body) > MAX_METADATA_BYTES:
+        sizes = {k: len(json.dumps(v, allow_nan=False)) for k, v in metadata.items()}
+        largest = max(sizes, key=lambda k: sizes[k])
+        raise BerthError(
+            f"the version's metadata is {len(body)} bytes, and the server takes at most {MAX_METADATA_BYTES} "
+            f"(its largest part is '{largest}', {sizes[largest]} bytes)"
+        )
+    return body
+
+
 def _server_error(method: str, path: str, status: int, body: bytes) -> ServerError:
     return ServerError(f"{method} {path}: {status} {_error_text(status, body)}", status)
 
@@ -301,7 +320,7 @@ class Client:
 
     def push(self, name: str, artifact: bytes, metadata: dict[str, Any]) -> int:
         """Register `artifact` as the next version of `name` with `metadata`; the version number."""
-        header = json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode()
+        header = encode_metadata(metadata)
         answer = self.request(
             "POST",
             f"/v2/registry/models/{quote(name, safe='')}/versions",

@@ -142,8 +142,16 @@ def signature_of(model: Any, sample: pd.DataFrame | None, precision: str) -> Sig
     return Signature([InputSpec("X", columns, precision)], task, labels)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
+def _plain(value: Any) -> int | str:
+    """A class label as the metadata keeps it: an int, or a string (an integral float is an int)."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _REGISTERED = False

@@ -23,7 +23,7 @@ import onnx
 import pandas as pd
 
 from berth import baseline, convert, data, metrics, parity
-from berth.client import Client
+from berth.client import Client, encode_metadata
 from berth.errors import BerthError
 from berth.sources import Source, load_source
 
@@ -166,7 +166,10 @@ def import_model(
     if source.kind == "onnx":
         raise BerthError(f"{path} is ONNX already: push it as it is (POST /v2/registry/models/{name}/versions)")
     if source.kind == "torch":
-        raise BerthError("TorchScript files convert through berth.torch_import(module, example_input) in Python")
+        raise BerthError(
+            f"{path} is TorchScript; converting PyTorch models (torch.onnx.export) is not wired into Berth yet: "
+            "export it to ONNX with torch.onnx.export and push the .onnx"
+        )
 
     signature, model, figures, tried, _ = _convert_with_parity(source, sample, sample, precision, tolerance, step)
     if not figures.passed and not force:
@@ -254,6 +257,7 @@ def write_repository_version(root: Path, name: str, artifact: bytes, metadata: d
     from berth.names import check_model_name
 
     check_model_name(name)
+    encode_metadata(metadata)  # the same limits as a push, before anything is written
     model_dir = root / name
     model_dir.mkdir(parents=True, exist_ok=True)
     config = model_dir / "config.yaml"

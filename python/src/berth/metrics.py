@@ -40,7 +40,12 @@ def classification_metrics(
         except ValueError:
             pass  # one class only in the holdout: ROC-AUC is undefined
         out["log_loss"] = float(m.log_loss(y_true, np.clip(probabilities, 1e-15, 1.0), labels=class_labels))
-    return out
+    return finite(out)
+
+
+def finite(values: dict[str, float]) -> dict[str, float]:
+    """The metrics that are numbers (JSON has no NaN: an undefined metric is left out)."""
+    return {k: v for k, v in values.items() if np.isfinite(v)}
 
 
 def regression_metrics(y_true: np.ndarray, values: np.ndarray) -> dict[str, float]:
@@ -54,7 +59,7 @@ def regression_metrics(y_true: np.ndarray, values: np.ndarray) -> dict[str, floa
     }
     if len(y_true) > 1:
         out["r2"] = float(m.r2_score(y_true, values))
-    return out
+    return finite(out)
 
 
 def cross_validate(model: Any, features: Any, target: np.ndarray, folds: int, task: str) -> dict[str, float]:
@@ -75,4 +80,4 @@ def cross_validate(model: Any, features: Any, target: np.ndarray, folds: int, ta
             values = -values
         out[f"cv_{name}"] = float(values.mean())
         out[f"cv_{name}_std"] = float(values.std())
-    return out
+    return finite(out)

@@ -178,8 +178,8 @@ def _load_torch(path: Path, data: bytes) -> Source:
         except Exception as e:
             raise BerthError(f"not a model file: {path} is neither TorchScript nor a weights-only file ({e})") from e
         raise BerthError(
-            f"{path} holds weights without the module's code; save a TorchScript module "
-            "(torch.jit.script(model).save(path)) or call berth.import_model(module, example_input=...)"
+            f"{path} holds weights without the module's code; export the module to ONNX "
+            "(torch.onnx.export) and push the .onnx"
         ) from None
     return Source(module, "torch", "torchscript", _digest(data), path)
 
