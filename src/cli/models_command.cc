@@ -15,6 +15,7 @@
 #include "cli/http_client.h"
 #include "cli/models_format.h"
 #include "core/model_name.h"
+#include "registry/version_metadata.h"
 
 namespace berth::cli {
 
@@ -214,16 +215,9 @@ Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadat
     if (body->size() > kMaxMetadataBytes) {
       return Status::InvalidArgument(quoted + " is over 1 MiB, the server's limit");
     }
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-        body->data(), body->size());
-    if (doc.HasParseError()) {
-      return Status::InvalidArgument(quoted + " is not valid JSON: " +
-                                     rapidjson::GetParseError_En(doc.GetParseError()) +
-                                     " (offset " + std::to_string(doc.GetErrorOffset()) + ")");
-    }
-    if (!doc.IsObject()) {
-      return Status::InvalidArgument(quoted + " must hold a JSON object, e.g. {\"f1\": 0.91}");
+    // The server's own check (registry/version_metadata.h), before sending.
+    if (Status s = CheckVersionMetadata(*body).status(); !s.ok()) {
+      return Status::InvalidArgument(quoted + ": " + s.message());
     }
     *metadata_length = body->size();
   }

@@ -61,11 +61,23 @@ struct AuditRecord {
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
   std::string action;   // "register", "promote", "split", "rollback", "shadow",
-                        // "archive", "restore", "delete"
+                        // "archive", "restore", "delete", "evaluate"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
   std::string reason;
+};
+
+// An evaluation recorded against a version after it was registered
+// (`berth-py evaluate --store`): the version stays immutable, its
+// evaluations accumulate beside it.
+struct EvaluationRecord {
+  int64_t id = 0;
+  std::string model;
+  int64_t version = 0;
+  std::string at;     // RFC 3339, UTC
+  std::string actor;  // who recorded it
+  std::string evaluation_json;  // {"metrics", "dataset", "rows"}: CheckEvaluation's form
 };
 
 // A version's files, for a store that keeps them (HoldsArtifacts()).
@@ -135,6 +147,14 @@ class RegistryStore {
                                                      std::string_view reason) = 0;
   virtual StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) = 0;
 
+  // Records an evaluation of a registered, not deleted version (NotFound
+  // otherwise), audited as "evaluate". `evaluation_json` has passed
+  // CheckEvaluation (registry/version_metadata.h).
+  virtual Status AddEvaluation(std::string_view model, int64_t version,
+                               std::string_view evaluation_json, std::string_view actor) = 0;
+  // The model's evaluations, oldest first.
+  virtual StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) = 0;
+
   // The model's audit records, oldest first.
   virtual StatusOr<std::vector<AuditRecord>> History(std::string_view model) = 0;
 
@@ -196,6 +216,14 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::st
 // returns to. NotFound-free: nullopt when there is nothing to go back to.
 std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
                                       std::string_view alias);
+
+// What a registry call answers (Unavailable) on a server without a store.
+inline constexpr const char* kNoRegistryStore =
+    "this server runs without a registry store (--registry none, or it could not be opened: "
+    "see the start-up log)";
+
+// AddEvaluation's refusal of a version that is not registered or deleted.
+Status EvaluatedVersionNotFound(std::string_view model, int64_t version);
 
 // The refusal of a rollback that raced another move of the alias.
 std::string RollbackRaceMessage(std::string_view model, std::string_view alias);

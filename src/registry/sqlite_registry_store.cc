@@ -81,6 +81,18 @@ ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
   CHECK (status IN ('active', 'archived', 'deleted'));
 ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
 )sql",
+    R"sql(
+CREATE TABLE evaluations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  evaluation TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE INDEX evaluations_by_model ON evaluations(model, id);
+)sql",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
@@ -354,6 +366,49 @@ class SqliteRegistryStore final : public RegistryStore {
     std::lock_guard lock(mu_);
     return InTransaction(
         [&]() { return SetVersionStatusLocked(model, version, to, actor, reason); });
+  }
+
+  Status AddEvaluation(std::string_view model, int64_t version, std::string_view evaluation_json,
+                       std::string_view actor) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      {
+        Statement current(db_, "SELECT status FROM versions WHERE model = ? AND version = ?");
+        current.Bind(1, model).Bind(2, version);
+        const bool found = current.Step() && current.Text(0) != "deleted";
+        RETURN_IF_ERROR(current.status());
+        if (!found) return EvaluatedVersionNotFound(model, version);
+      }
+      Statement insert(db_,
+                       "INSERT INTO evaluations(model, version, at, actor, evaluation) "
+                       "VALUES (?, ?, ?, ?, ?)");
+      insert.Bind(1, model).Bind(2, version).Bind(3, NowRfc3339()).Bind(4, actor);
+      insert.Bind(5, evaluation_json);
+      insert.Step();
+      RETURN_IF_ERROR(insert.status());
+      return Audit(model, "evaluate", "", std::nullopt, version, actor, "");
+    });
+  }
+
+  StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    std::vector<EvaluationRecord> out;
+    Statement s(db_,
+                "SELECT id, version, at, actor, evaluation FROM evaluations WHERE model = ? "
+                "ORDER BY id");
+    s.Bind(1, model);
+    while (s.Step()) {
+      EvaluationRecord r;
+      r.id = s.Int(0);
+      r.model = std::string(model);
+      r.version = s.Int(1);
+      r.at = s.Text(2);
+      r.actor = s.Text(3);
+      r.evaluation_json = s.Text(4);
+      out.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(s.status());
+    return out;
   }
 
   StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
@@ -674,6 +729,11 @@ std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
   }
   if (stack.size() < 2) return std::nullopt;
   return stack[stack.size() - 2];
+}
+
+Status EvaluatedVersionNotFound(std::string_view model, int64_t version) {
+  return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                          std::string(model) + "' is not registered (or was deleted)");
 }
 
 std::string RollbackRaceMessage(std::string_view model, std::string_view alias) {
