@@ -197,6 +197,10 @@ def test_baseline_profile_format(tmp_path: Path, capsys: pytest.CaptureFixture[s
     prediction = profile["prediction"]
     assert prediction["output"] == "label" and prediction["kind"] == "categorical"
     assert prediction["frequencies"] == {str(k): int(v) for k, v in pd.Series(model.predict(X)).value_counts().items()}
+    # The directory serves, and the registry takes its metadata.json as the version's (the schema holds).
+    with BerthServer.start(berth_binary(), tmp_path / "repo", tmp_path / "berth.log") as served:
+        assert registered(served, "iris", 1) == metadata
+        assert_matches(model, X, berth.Client(served.base_url).predict("iris", X))
 
 
 def test_scaler_in_front_of_trees_keeps_parity_near_thresholds(
@@ -290,9 +294,17 @@ def test_evaluate_through_the_server(server: BerthServer, tmp_path: Path, capsys
         "--target",
         "species",
         "--json",
+        "--store",
     )
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
+    stored = next(
+        v
+        for v in requests.get(f"{server.base_url}/v2/registry/models/iris_eval", timeout=10).json()["versions"]
+        if v["version"] == 1
+    )["evaluations"]
+    assert [e["evaluation"]["metrics"] for e in stored] == [result["metrics"]]
+    assert stored[0]["evaluation"]["rows"] == len(X)
     from sklearn.metrics import accuracy_score, log_loss
 
     assert result["metrics"]["accuracy"] == pytest.approx(accuracy_score(y, model.predict(X)))

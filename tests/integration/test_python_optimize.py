@@ -88,6 +88,8 @@ def test_quantized_version_is_registered_when_it_keeps_parity(
     metadata = next(v for v in versions if v["version"] == 2)["metadata"]
     assert metadata["extra"]["optimized_from"]["size_after"] < metadata["extra"]["optimized_from"]["size_before"]
     assert metadata["parity"]["passed"] and metadata["metrics"]["accuracy"] > 0.9
+    assert metadata["lineage"]["parent_version"] == 1
+    assert metadata["baseline"]["format"] == "berth-baseline/1"  # kept from version 1
     # Version 2 serves now (the default policy keeps the latest); it is close to the original model.
     after = berth.Client(server.base_url).predict("mlp", X, version=2)
     assert after.labels is not None and after.probabilities is not None

@@ -93,6 +93,15 @@ def signature_from(model: onnx.ModelProto, metadata: dict[str, Any]) -> convert.
     return convert.Signature(specs, task, labels)
 
 
+def _package_version(package: str) -> str:
+    from importlib import metadata as importlib_metadata
+
+    try:
+        return importlib_metadata.version(package)
+    except importlib_metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def quantize_dynamic_int8(model: bytes) -> bytes:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -193,8 +202,10 @@ def optimize(
         new_metadata["lineage"] = {
             "source_digest": record.get("digest") or "sha256:" + hashlib.sha256(original_bytes).hexdigest(),
             "source_format": "onnx",
-            "converters": {"onnxruntime.quantization": f"quantize_dynamic int8 of version {version}"},
+            "converters": {"onnxruntime": _package_version("onnxruntime")},
         }
+        if version.isdigit():
+            new_metadata["lineage"]["parent_version"] = int(version)
         extra = dict(new_metadata.get("extra") or {})
         extra["optimized_from"] = {
             "version": int(version) if version.isdigit() else version,
