@@ -77,3 +77,19 @@ def test_lightgbm_regressor_in_a_pipeline_and_native_file(tmp_path: Path, capsys
     model.steps[-1][1].booster_.save_model(tmp_path / "m.txt")
     write_csv(tmp_path / "scaled.csv", X, y)
     imported(tmp_path, capsys, tmp_path / "m.txt", tmp_path / "scaled.csv")
+
+
+def test_mlflow_xgboost_flavor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """MLflow's xgboost flavor keeps a native model file (UBJSON as model.xgb): no pickle involved."""
+    X, y = iris()
+    model = xgboost.XGBClassifier(n_estimators=10, max_depth=3).fit(X.to_numpy(), y)
+    directory = tmp_path / "mlflow_model"
+    directory.mkdir()
+    model.get_booster().save_model(directory / "model.xgb")
+    (directory / "MLmodel").write_text(
+        "flavors:\n  python_function: {loader_module: mlflow.xgboost, data: model.xgb}\n"
+        "  xgboost: {data: model.xgb, model_class: xgboost.sklearn.XGBClassifier, model_format: xgb}\n"
+    )
+    metadata = imported(tmp_path, capsys, directory, write_csv(tmp_path / "d.csv", X, y))
+    assert metadata["lineage"]["source_format"] == "mlflow:xgboost/xgboost-ubj"  # type: ignore[index]
+    assert metadata["class_labels"] == [0, 1, 2]

@@ -305,6 +305,15 @@ def test_evaluate_through_the_server(server: BerthServer, tmp_path: Path, capsys
     )["evaluations"]
     assert [e["evaluation"]["metrics"] for e in stored] == [result["metrics"]]
     assert stored[0]["evaluation"]["rows"] == len(X)
+
+    # A holdout whose columns do not fit the served model: a clear error, nothing stored.
+    narrow = write_csv(tmp_path / "narrow.csv", X.iloc[:, :3], y, target="species")
+    code, _, err = run_cli(capsys, "evaluate", "--url", server.base_url, "iris_eval", "--data", str(narrow),
+                           "--target", "species", "--store")  # fmt: skip
+    assert code == 2 and "takes 4 features per row; the holdout has 3 columns" in err, err
+    code, _, err = run_cli(capsys, "evaluate", "--url", server.base_url, "no_such_model", "--data", str(holdout),
+                           "--target", "species")  # fmt: skip
+    assert code == 2 and "404" in err and "no_such_model" in err, err
     from sklearn.metrics import accuracy_score, log_loss
 
     assert result["metrics"]["accuracy"] == pytest.approx(accuracy_score(y, model.predict(X)))

@@ -131,24 +131,26 @@ def _load_xgboost(path: Path, data: bytes) -> Source:
         import xgboost
     except ImportError as e:
         raise BerthError("XGBoost model files need xgboost: pip install 'berth[boosters]'") from e
-    objective = ""
-    if data[:1] == b"{":
-        try:
-            objective = json.loads(data)["learner"]["objective"]["name"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise BerthError(f"not a model file: {path} is JSON but not an XGBoost model ({e})") from e
-    model: Any = xgboost.XGBClassifier() if objective.startswith(("binary:", "multi:")) else xgboost.XGBRegressor()
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        document = None  # UBJSON (xgboost's default binary format) also starts with '{'
+    if (
+        data[:1] == b"{"
+        and document is not None
+        and not (isinstance(document, dict) and isinstance(document.get("learner"), dict))
+    ):
+        raise BerthError(f"not a model file: {path} is JSON but not an XGBoost model")
+    model: Any = xgboost.XGBRegressor()
     try:
         model.load_model(bytearray(data))
     except xgboost.core.XGBoostError as e:
         raise BerthError(f"not a model file: XGBoost cannot read {path}: {str(e).splitlines()[0]}") from e
-    if not objective:
-        objective = json.loads(model.get_booster().save_config())["learner"]["objective"]["name"]
-        if objective.startswith(("binary:", "multi:")):
-            classifier = xgboost.XGBClassifier()
-            classifier.load_model(bytearray(data))
-            model = classifier
-    return Source(model, "sklearn", "xgboost-json" if data[:1] == b"{" else "xgboost-ubj", _digest(data), path)
+    objective = json.loads(model.get_booster().save_config())["learner"]["objective"]["name"]
+    if objective.startswith(("binary:", "multi:")):
+        model = xgboost.XGBClassifier()
+        model.load_model(bytearray(data))
+    return Source(model, "sklearn", "xgboost-json" if document is not None else "xgboost-ubj", _digest(data), path)
 
 
 def _load_lightgbm(path: Path, data: bytes) -> Source:
