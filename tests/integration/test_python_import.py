@@ -155,6 +155,7 @@ def test_column_transformer_with_string_columns(
     client = berth.Client(server.base_url)
     assert_matches(model, X, client.predict("mixed", X))
     assert_matches(model, X.head(3), client.predict("mixed", X.head(3).to_dict("records")))
+    assert_matches(model, X.head(6), berth.Client(f"grpc://{server.grpc_address()}").predict("mixed", X.head(6)))
     baseline = registered(server, "mixed", int(out.split()[-1]))["baseline"]
     colour = next(f for f in baseline["features"] if f["name"] == "colour")
     assert colour["kind"] == "categorical" and colour["input"] == "colour" and colour["column"] == 0

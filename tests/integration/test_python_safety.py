@@ -184,3 +184,33 @@ def test_tensorflow_without_tensorflow(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04")
     code, err = run_cli(capsys, "import", str(tmp_path / "model.keras"), "--name", "m", "--repository", str(tmp_path))
     assert code == 2 and "TensorFlow is not installed" in err, err
+
+
+def test_the_scanner_survives_mangled_pickles(tmp_path: Path) -> None:
+    """Hostile bytes: every mutation of a model pickle is either scanned or refused with BerthError."""
+    import random
+
+    from berth.errors import BerthError
+    from berth.pickle_scan import scan_bytes
+
+    X, y = iris()
+    marker = tmp_path / "pwned"
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    model.extra_ = _RunsACommand(marker)
+    seeds = [pickle.dumps(model, protocol=p) for p in (0, 2, 4, 5)]
+    for compress in (0, ("zlib", 3)):
+        joblib.dump(model, tmp_path / "seed.joblib", compress=compress)
+        seeds.append((tmp_path / "seed.joblib").read_bytes())
+    rng = random.Random(0)
+    for i in range(400):
+        data = bytearray(seeds[i % len(seeds)])
+        for _ in range(rng.randint(1, 8)):
+            position = rng.randrange(len(data))
+            data[position] = rng.randrange(256)
+        if rng.random() < 0.2:
+            del data[rng.randrange(len(data)) :]
+        try:
+            scan_bytes(bytes(data), tmp_path / "mangled.pkl")
+        except BerthError:
+            pass
+    assert not marker.exists()

@@ -257,19 +257,8 @@ def scan_globals(stream: IO[bytes]) -> list[str]:
         unpickler.load()
     except BerthError:
         raise
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        KeyError,
-        IndexError,
-        AttributeError,
-        UnicodeDecodeError,
-        OverflowError,
-        MemoryError,
-        RecursionError,
-    ) as e:
+    # The placeholders run none of the file's code: any error is a malformed file.
+    except Exception as e:
         raise BerthError(f"not a model file: it does not read as a pickle ({type(e).__name__}: {e})") from e
     return found
 
@@ -308,10 +297,15 @@ def scan_bytes(data: bytes, path: Path) -> ScanResult:
     from joblib.numpy_pickle_utils import _validate_fileobject_and_memmap
 
     result = ScanResult()
-    with _validate_fileobject_and_memmap(io.BytesIO(data), str(path)) as (stream, _):
-        if isinstance(stream, str):
-            raise BerthError(f"{path} was written by joblib older than 0.10, which Berth does not read")
-        result.globals = scan_globals(stream)
+    try:
+        with _validate_fileobject_and_memmap(io.BytesIO(data), str(path)) as (stream, _):
+            if isinstance(stream, str):
+                raise BerthError(f"{path} was written by joblib older than 0.10, which Berth does not read")
+            result.globals = scan_globals(stream)
+    except BerthError:
+        raise
+    except Exception as e:  # a compressed stream that does not decompress (zlib, lzma, ...)
+        raise BerthError(f"not a model file: it does not decompress ({type(e).__name__}: {e})") from e
     if JOBLIB_WRAPPER in result.globals or data[:1] != b"\x80":
         result.scanner = "berth-allowlist"  # fickling reads plain pickles only
     else:
