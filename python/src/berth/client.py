@@ -121,8 +121,15 @@ def to_frame(X: Any) -> pd.DataFrame | np.ndarray:
     return np.asarray(X)
 
 
-def encode_inputs(X: Any, inputs: list[dict[str, Any]]) -> list[tuple[str, str, np.ndarray]]:
-    """(name, datatype, array) per model input for X, checked against the model's input metadata."""
+def encode_inputs(
+    X: Any, inputs: list[dict[str, Any]], feature_names: list[str] | None = None
+) -> list[tuple[str, str, np.ndarray]]:
+    """(name, datatype, array) per model input for X, checked against the model's input metadata.
+
+    With `feature_names` (the version's, from the registry), a DataFrame fed to
+    a one-input model is put in that column order, so a reordered frame cannot
+    silently feed the wrong features.
+    """
     data = to_frame(X)
     if not inputs:
         raise BerthError("the model declares no inputs")
@@ -135,6 +142,12 @@ def encode_inputs(X: Any, inputs: list[dict[str, Any]]) -> list[tuple[str, str, 
             )
         blocks = [(i, data[[i["name"]]].to_numpy()) for i in inputs]
     elif len(inputs) == 1:
+        if isinstance(data, pd.DataFrame) and feature_names:
+            missing = [c for c in feature_names if c not in data.columns]
+            if missing:
+                raise BerthError(f"the model's features are {', '.join(feature_names)}; the data lacks "
+                                 f"{', '.join(missing)}")  # fmt: skip
+            data = data[feature_names]
         array = data.to_numpy() if isinstance(data, pd.DataFrame) else data
         blocks = [(inputs[0], array)]
     else:
@@ -198,6 +211,7 @@ class Client:
         self.headers = _auth_headers(api_key)
         self._grpc: Any = None
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._features: dict[tuple[str, str | None], list[str] | None] = {}
         if parts.scheme == "grpc":
             try:
                 import tritonclient.grpc as grpcclient
@@ -283,10 +297,28 @@ class Client:
                 self._metadata[key] = self.request("GET", _model_path(name, version), idempotent=True)
         return self._metadata[key]
 
+    def feature_names(self, name: str, version: str | None = None) -> list[str] | None:
+        """The feature_names the registry recorded for the version `version` names (None when unknown)."""
+        key = (name, version)
+        if key not in self._features:
+            self._features[key] = None
+            if self._grpc is None:
+                try:
+                    model = self.registry_model(name)
+                except ServerError:
+                    return None  # no registry (503), or a model it does not know
+                number = version if version is None or version.isdigit() else model.get("aliases", {}).get(version)
+                number = model.get("default_version") if number is None else number
+                for entry in model.get("versions", []):
+                    names = (entry.get("metadata") or {}).get("feature_names")
+                    if str(entry.get("version")) == str(number) and isinstance(names, list) and names:
+                        self._features[key] = [str(n) for n in names]
+        return self._features[key]
+
     def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:
         """Run X through model `name` (version: a number or an alias; None: the default)."""
         v = None if version is None else str(version)
-        encoded = encode_inputs(X, self.model_metadata(name, v).get("inputs", []))
+        encoded = encode_inputs(X, self.model_metadata(name, v).get("inputs", []), self.feature_names(name, v))
         if self._grpc is not None:
             return self._predict_grpc(name, v, encoded)
         body = self.request("POST", _model_path(name, v) + "/infer", idempotent=True, json_body=_json_body(encoded))

@@ -64,7 +64,7 @@ def evaluate(
             starts = batches(starts, total=(len(features) + BATCH_ROWS - 1) // BATCH_ROWS)
         for start in starts:
             chunk = features.iloc[start : start + BATCH_ROWS]
-            X: Any = chunk if len(inputs) > 1 else _single_input(chunk, inputs)
+            X: Any = chunk if len(inputs) > 1 else _single_input(chunk, inputs, client, name, version)
             prediction = client.predict(name, X, version=version)
             answered = prediction.model_version
             for key, value in prediction.outputs.items():
@@ -94,7 +94,9 @@ def evaluate(
     return Evaluation(name, answered, task, len(features), values, data.dataset_record(holdout, len(features)))
 
 
-def _single_input(chunk: Any, inputs: list[dict[str, Any]]) -> Any:
+def _single_input(chunk: Any, inputs: list[dict[str, Any]], client: Client, name: str, version: str | None) -> Any:
+    if client.feature_names(name, version):
+        return chunk  # the client orders the columns by the version's feature names
     shape = inputs[0].get("shape", []) if inputs else []
     if len(shape) == 2 and shape[1] not in (-1, chunk.shape[1]):
         raise BerthError(
