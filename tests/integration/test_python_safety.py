@@ -152,6 +152,10 @@ def test_mismatched_schema(iris_model: Path, tmp_path: Path, capsys: pytest.Capt
         "target",
     )
     assert code == 2 and "lacks the model's feature column(s) petal_width_cm" in err, err
+    joblib.dump(LogisticRegression(max_iter=1000).fit(X.to_numpy(), y), tmp_path / "unnamed.joblib")
+    code, err = run_cli(capsys, "import", str(tmp_path / "unnamed.joblib"), "--name", "m", "--repository",
+                        str(tmp_path / "r"), "--sample-data", str(tmp_path / "narrow.csv"), "--target", "target")  # fmt: skip
+    assert code == 2 and "takes 4 features" in err and "has 3 columns besides the target" in err, err
 
 
 def test_mlflow_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

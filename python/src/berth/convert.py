@@ -137,7 +137,12 @@ def signature_of(model: Any, sample: pd.DataFrame | None, precision: str) -> Sig
     if count is None:
         raise BerthError("the model does not say how many features it takes: give --sample-data")
     columns = [str(c) for c in names] if names is not None else [f"f{i}" for i in range(int(count))]
-    if sample is not None and names is None and sample.shape[1] == count:
+    if sample is not None and names is None:
+        if sample.shape[1] != count:
+            raise BerthError(
+                f"the model takes {count} features (it was fitted without column names, so they are taken "
+                f"in order); the data has {sample.shape[1]} columns besides the target"
+            )
         columns = [str(c) for c in sample.columns]
     return Signature([InputSpec("X", columns, precision)], task, labels)
 
