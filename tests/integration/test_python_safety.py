@@ -218,3 +218,26 @@ def test_the_scanner_survives_mangled_pickles(tmp_path: Path) -> None:
         except BerthError:
             pass
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("sklearn.linear_model._logistic.LogisticRegression", True),
+        ("numpy._core.multiarray._reconstruct", True),
+        ("numpy.log1p", True),  # a ufunc, as FunctionTransformer keeps it
+        ("xgboost.sklearn.XGBClassifier", True),
+        ("os.system", False),
+        ("posix.system", False),
+        ("builtins.eval", False),
+        ("builtins.getattr", False),
+        ("numpy.load", False),  # a function that reads files (and pickles)
+        ("sklearn.datasets._openml.fetch_openml", False),  # the network
+        ("xgboost.tracker.RabitTracker", False),  # opens a socket when constructed
+        ("sklearn.utils.validation.check_array", False),  # a function, not a class
+    ],
+)
+def test_allow_list(name: str, allowed: bool) -> None:
+    from berth.pickle_scan import is_allowed
+
+    assert is_allowed(name) is allowed

@@ -47,12 +47,20 @@ _ALLOWED_EXACT: Final = frozenset(
         "numpy.random.mtrand.RandomState", "numpy.random._mt19937.MT19937",
         "numpy.random._pcg64.PCG64", "numpy.random._generator.Generator",
         "joblib.numpy_pickle.NumpyArrayWrapper",
+        # The boosters' model classes only: their packages also hold classes that
+        # open sockets or files when constructed (xgboost's RabitTracker).
+        *(f"xgboost.sklearn.{c}" for c in (
+            "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor",
+        )),
+        "xgboost.core.Booster",
+        *(f"lightgbm.sklearn.{c}" for c in ("LGBMClassifier", "LGBMRegressor", "LGBMRanker")),
+        "lightgbm.basic.Booster",
     ]
 )  # fmt: skip
 
 # Packages whose *classes* a model file may name (constructing an estimator
 # stores its parameters; its fitted state arrives through __setstate__).
-_CLASS_PACKAGES: Final = ("sklearn", "xgboost", "lightgbm", "scipy.sparse", "numpy.dtypes", "imblearn")
+_CLASS_PACKAGES: Final = ("sklearn", "scipy.sparse", "numpy.dtypes", "imblearn")
 # Submodules of those packages that read files or the network: never allowed.
 _DENIED_PREFIXES: Final = ("sklearn.datasets", "sklearn.utils._testing", "sklearn.externals")
 
