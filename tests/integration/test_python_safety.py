@@ -241,3 +241,20 @@ def test_allow_list(name: str, allowed: bool) -> None:
     from berth.pickle_scan import is_allowed
 
     assert is_allowed(name) is allowed
+
+
+def test_concurrent_repository_imports_get_distinct_versions(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from berth.importer import write_repository_version
+
+    def write(i: int) -> int:
+        version, _ = write_repository_version(tmp_path, "m", f"artifact {i}".encode(), {"description": str(i)})
+        return version
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        versions = sorted(pool.map(write, range(24)))
+    assert versions == list(range(1, 25))
+    contents = {(tmp_path / "m" / str(v) / "model.onnx").read_bytes() for v in versions}
+    assert len(contents) == 24  # no version overwritten
+    assert [p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")] == []  # no staging left

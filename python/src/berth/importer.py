@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
@@ -253,22 +255,50 @@ def _metadata(
 
 
 def write_repository_version(root: Path, name: str, artifact: bytes, metadata: dict[str, Any]) -> tuple[int, Path]:
-    """Write <root>/<name>/<N>/model.onnx and metadata.json (and config.yaml for a new model); N is the next number."""
+    """Write <root>/<name>/<N>/model.onnx and metadata.json (and config.yaml for a new model); N is the next number.
+
+    The version is written to a hidden staging directory, fsynced and renamed
+    into place, so a server polling the repository sees it whole or not at
+    all; two imports at once get distinct numbers (a rename onto a version
+    that appeared meanwhile fails, and the next number is tried).
+    """
     from berth.names import check_model_name
 
     check_model_name(name)
     encode_metadata(metadata)  # the same limits as a push, before anything is written
     model_dir = root / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    config = model_dir / "config.yaml"
-    if not config.exists():
-        config.write_text(f"name: {name}\nbackend: onnx\nmax_batch_size: 0\n")
-    taken = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    version = max(taken, default=0) + 1
-    staging = model_dir / f".import-{version}"
-    staging.mkdir()
-    (staging / "model.onnx").write_bytes(artifact)
-    (staging / "metadata.json").write_text(json.dumps(metadata, indent=2, allow_nan=False) + "\n")
-    final = model_dir / str(version)
-    staging.rename(final)
-    return version, final
+    try:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        config = model_dir / "config.yaml"
+        if not config.exists():
+            _write_durably(config, f"name: {name}\nbackend: onnx\nmax_batch_size: 0\n".encode())
+        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=model_dir))
+    except OSError as e:
+        raise BerthError(f"cannot write into the model repository {root}: {e}") from e
+    try:
+        _write_durably(staging / "model.onnx", artifact)
+        _write_durably(staging / "metadata.json", (json.dumps(metadata, indent=2, allow_nan=False) + "\n").encode())
+        for _ in range(100):
+            taken = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+            version = max(taken, default=0) + 1
+            final = model_dir / str(version)
+            if final.exists():
+                continue
+            try:
+                staging.rename(final)
+            except OSError:
+                continue  # another import took this number meanwhile
+            return version, final
+        raise BerthError(f"could not claim a version number in {model_dir}")
+    except OSError as e:
+        raise BerthError(f"cannot write into the model repository {root}: {e}") from e
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with path.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
