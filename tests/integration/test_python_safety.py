@@ -92,7 +92,11 @@ def test_not_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (tmp_path / "numbers.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     (tmp_path / "empty.pkl").write_bytes(b"")
     (tmp_path / "truncated.pkl").write_bytes(pickle.dumps(LogisticRegression())[:40])
-    for name in ("notes.bin", "numbers.pkl", "empty.pkl", "truncated.pkl", "missing.pkl"):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "archive.zip", "w") as archive:
+        archive.writestr("readme.txt", "a zip, not a model")
+    for name in ("notes.bin", "numbers.pkl", "empty.pkl", "truncated.pkl", "missing.pkl", "archive.zip"):
         code, err = run_cli(capsys, "import", str(tmp_path / name), "--name", "m", "--repository", str(tmp_path))
         assert code == 2, (name, err)
         assert err.startswith("berth-py: error: ") and "Traceback" not in err

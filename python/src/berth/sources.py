@@ -68,7 +68,7 @@ def load_source(path: Path, *, trust: bool) -> Source:
     data = path.read_bytes()
     if not data:
         raise BerthError(f"not a model file: {path} is empty")
-    if suffix in (".pt", ".pth") or data[:2] == b"PK":
+    if suffix in (".pt", ".pth") or (data[:2] == b"PK" and _is_torch_archive(data)):
         return _load_torch(path, data)
     if suffix in (".json", ".ubj") or data[:1] == b"{":
         return _load_xgboost(path, data)
@@ -80,6 +80,17 @@ def load_source(path: Path, *, trust: bool) -> Source:
         f"not a model file: {path} is neither a pickle/joblib/skops file, an XGBoost or LightGBM model "
         "file, TorchScript, ONNX, a Keras file, a TensorFlow SavedModel nor an MLflow model directory"
     )
+
+
+def _is_torch_archive(data: bytes) -> bool:
+    """A zip that torch.save or torch.jit.save wrote (it holds <name>/data.pkl)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return any(n.endswith("/data.pkl") for n in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
 
 
 def _load_pickle(path: Path, data: bytes, *, trust: bool) -> Source:
