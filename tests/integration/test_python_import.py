@@ -373,3 +373,25 @@ def test_the_installed_command_prints_the_version_last(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == str(expected)
         assert "\r" not in done.stderr  # no progress bar in a pipe
+
+
+def test_an_onnx_file_is_registered_as_it_is(server: BerthServer, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from skl2onnx import to_onnx
+
+    X, y = iris()
+    model = LogisticRegression(max_iter=1000).fit(X.to_numpy(np.float32), y)
+    onnx_model = to_onnx(model, X.to_numpy(np.float32)[:1], options={id(model): {"zipmap": False}})
+    (tmp_path / "m.onnx").write_bytes(onnx_model.SerializeToString())
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x07not a graph")
+    sample = write_csv(tmp_path / "train.csv", X, y)
+    code, _, err = run_cli(capsys, "import", str(tmp_path / "broken.onnx"), "--name", "onnx_in", "--url",
+                           server.base_url)  # fmt: skip
+    assert code == 2 and "not a valid ONNX model" in err, err
+    code, out, err = run_cli(capsys, "import", str(tmp_path / "m.onnx"), "--name", "onnx_in", "--url",
+                             server.base_url, "--sample-data", str(sample), "--target", "target")  # fmt: skip
+    assert code == 0, err
+    metadata = registered(server, "onnx_in", int(out.split()[-1]))
+    assert metadata["lineage"]["source_format"] == "onnx" and "parity" not in metadata
+    assert metadata["feature_names"] == list(X.columns) and metadata["baseline"]["rows"] == len(X)
+    assert_matches(model, X.to_numpy(np.float32), berth.Client(server.base_url).predict("onnx_in", X))

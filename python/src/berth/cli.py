@@ -58,6 +58,12 @@ def _batches(items: Iterable[T], total: int) -> Iterator[T]:
     yield from tqdm(items, total=total, file=sys.stderr, desc="evaluating", unit="batch", leave=False, **_size())
 
 
+def _parity_line(result: Any) -> str:
+    if result.parity is None:
+        return "parity: not measured (the file is ONNX already: it is the artifact)"
+    return f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}"
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from berth.importer import import_model
 
@@ -86,7 +92,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if "scan" in meta:
         scan = meta["scan"]
         print(f"scan: {len(scan['globals'])} globals, {'trusted by --trust' if scan['trusted'] else 'all allowed'}")
-    print(f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}")
+    print(_parity_line(result))
     for key, value in meta.get("metrics", {}).items():
         print(f"{key}: {value:.4g}")
     print(f"registered {result.name} version {result.version} at {result.location}")
@@ -124,7 +130,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         max_metric_drop=args.max_metric_drop, api_key=args.api_key,
     )  # fmt: skip
 
-    print(f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}")
+    print(_parity_line(result))
     print(f"registered {result.name} version {result.version} at {result.location}")
     print(result.version)
     return 0

@@ -38,7 +38,7 @@ class ImportResult:
     name: str
     version: int
     metadata: dict[str, Any]
-    parity: parity.Parity
+    parity: parity.Parity | None  # None for an ONNX file (nothing was converted)
     location: str  # the server URL or the version's directory
 
 
@@ -165,20 +165,23 @@ def import_model(
 
     step("scanning and loading")
     source = load_source(path, trust=trust)
-    if source.kind == "onnx":
-        raise BerthError(f"{path} is ONNX already: push it as it is (POST /v2/registry/models/{name}/versions)")
     if source.kind == "torch":
         raise BerthError(
             f"{path} is TorchScript; converting PyTorch models (torch.onnx.export) is not wired into Berth yet: "
             "export it to ONNX with torch.onnx.export and push the .onnx"
         )
 
-    signature, model, figures, tried, _ = _convert_with_parity(source, sample, sample, precision, tolerance, step)
-    if not figures.passed and not force:
-        raise BerthError(
-            f"parity failed, so nothing was registered: the ONNX conversion of {path} does not reproduce "
-            f"the original ({'; '.join(tried)}). Pass --force to register it anyway."
-        )
+    figures: parity.Parity | None = None
+    if source.kind == "onnx":  # already the artifact: nothing to convert, no original to compare with
+        signature, model = _onnx_signature(source.model, sample), source.model
+        parity.OnnxModel(model)  # it must load in onnxruntime before it is registered
+    else:
+        signature, model, figures, tried, _ = _convert_with_parity(source, sample, sample, precision, tolerance, step)
+        if not figures.passed and not force:
+            raise BerthError(
+                f"parity failed, so nothing was registered: the ONNX conversion of {path} does not reproduce "
+                f"the original ({'; '.join(tried)}). Pass --force to register it anyway."
+            )
     metadata = _metadata(source, signature, model, figures)
     if sample is not None and sample_path is not None:
         metadata["dataset"] = data.dataset_record(sample_path, len(sample))
@@ -209,11 +212,21 @@ def import_model(
     return ImportResult(name, version, metadata, figures, location)
 
 
+def _onnx_signature(model: onnx.ModelProto, sample: pd.DataFrame | None) -> convert.Signature:
+    """An ONNX file's signature off its graph; a one-input model's columns named as the sample's."""
+    from berth.optimize import signature_from
+
+    signature = signature_from(model, {})
+    if sample is not None and len(signature.inputs) == 1 and len(signature.inputs[0].columns) == sample.shape[1]:
+        signature.inputs[0].columns = [str(c) for c in sample.columns]
+    return signature
+
+
 def _metadata(
-    source: Source, signature: convert.Signature, model: onnx.ModelProto, figures: parity.Parity
+    source: Source, signature: convert.Signature, model: onnx.ModelProto, figures: parity.Parity | None
 ) -> dict[str, Any]:
     framework = {"sklearn": "scikit-learn", "lightgbm-booster": "lightgbm"}.get(source.kind, source.kind)
-    estimator = convert.estimator_name(source.model)
+    estimator = convert.estimator_name(source.model) if source.kind != "onnx" else "ONNX graph"
     module = type(convert.final_estimator(source.model)).__module__.split(".")[0]
     if module in ("xgboost", "lightgbm"):
         framework = module
@@ -224,7 +237,6 @@ def _metadata(
         "estimator": estimator,
         "trained_at": mtime.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "feature_names": signature.feature_names,
-        "parity": figures.to_metadata(),
         "lineage": {
             "source_digest": source.digest,
             "source_format": source.source_format,
@@ -247,6 +259,8 @@ def _metadata(
             **source.extra,
         },
     }
+    if figures is not None:
+        metadata["parity"] = figures.to_metadata()
     if signature.class_labels:
         metadata["class_labels"] = signature.class_labels
     if source.scan is not None:
