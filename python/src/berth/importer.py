@@ -98,8 +98,13 @@ def _convert_with_parity(
     float64 throughout.
     """
     candidates = [convert.FLOAT32, convert.MIXED, convert.FLOAT64] if precision == "auto" else [precision]
-    if precision == "auto" and not convert.has_mixed_form(source.model, _signature(source, sample, convert.FLOAT32)):
+    mixed = source.kind == "sklearn" and convert.has_mixed_form(
+        source.model, _signature(source, sample, convert.FLOAT32)
+    )
+    if precision == "auto" and not mixed:
         candidates.remove(convert.MIXED)
+    if precision == convert.MIXED and not mixed:
+        raise BerthError("--precision float64-float32 applies to a Pipeline fed one numeric matrix")
     if source.kind == "lightgbm-booster":
         candidates = [convert.FLOAT32]
     tried: list[str] = []
