@@ -93,3 +93,15 @@ def test_mlflow_xgboost_flavor(tmp_path: Path, capsys: pytest.CaptureFixture[str
     metadata = imported(tmp_path, capsys, directory, write_csv(tmp_path / "d.csv", X, y))
     assert metadata["lineage"]["source_format"] == "mlflow:xgboost/xgboost-ubj"  # type: ignore[index]
     assert metadata["class_labels"] == [0, 1, 2]
+
+
+def test_mlflow_lightgbm_flavor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    X, y = diabetes()
+    booster = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(X, y).booster_
+    directory = tmp_path / "mlflow_model"
+    directory.mkdir()
+    booster.save_model(directory / "model.lgb")
+    (directory / "MLmodel").write_text("flavors:\n  lightgbm: {data: model.lgb, model_class: lightgbm.basic.Booster}\n")
+    metadata = imported(tmp_path, capsys, directory, write_csv(tmp_path / "d.csv", X, y))
+    assert metadata["lineage"]["source_format"] == "mlflow:lightgbm/lightgbm-text"  # type: ignore[index]
+    assert metadata["task"] == "regression"
