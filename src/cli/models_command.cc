@@ -71,7 +71,8 @@ Options:
   --reason TEXT        why, recorded in the model's history (promote, rollback,
                        split, shadow, archive, restore, delete)
   --sticky-key HEADER  split: the request header (gRPC metadata key) whose value
-                       keeps a client on one version (default Berth-Routing-Key)
+                       keeps a client on one version (default Berth-Routing-Key),
+                       or input:NAME for the value of the request's input NAME
   --force              archive, delete: even the model's last serving version
   --percent P          shadow: the share of the traffic copied, 1 to 100
   --off                shadow: stop shadowing
@@ -231,7 +232,10 @@ std::string SplitText(const ModelsCommand& command) {
     if (!out.empty()) out += " ";
     out += std::to_string(w.version) + "=" + std::to_string(w.weight);
   }
-  if (command.sticky_key.has_value()) out += " keyed by header " + *command.sticky_key;
+  if (command.sticky_key.has_value()) {
+    out += command.sticky_key->starts_with("input:") ? " keyed by " : " keyed by header ";
+    out += *command.sticky_key;
+  }
   return out;
 }
 

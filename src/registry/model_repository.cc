@@ -748,6 +748,25 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
   if (!change.sticky_key.empty()) {
     ASSIGN_OR_RETURN(change.sticky_key, ValidateStickyKey(change.sticky_key));
   }
+  if (change.sticky_key.starts_with(kInputKeyPrefix)) {
+    // Each loaded version of the split must have the input it keys on.
+    const std::string_view input = std::string_view(change.sticky_key).substr(kInputKeyPrefix.size());
+    const std::optional<ModelEntry> entry = manager_->Find(name);
+    for (const WeightedVersion& w : split) {
+      const VersionEntry* v = entry ? entry->FindVersion(w.version) : nullptr;
+      if (v == nullptr || v->model == nullptr) continue;
+      const auto& inputs = v->model->signature.inputs;
+      if (std::none_of(inputs.begin(), inputs.end(),
+                       [&](const TensorSpec& t) { return t.name == input; })) {
+        std::string names;
+        for (const TensorSpec& t : inputs) names += (names.empty() ? "" : ", ") + t.name;
+        return Status::InvalidArgument("sticky key '" + change.sticky_key + "': version " +
+                                       std::to_string(w.version) + " of model '" + name +
+                                       "' has no input '" + std::string(input) +
+                                       "' (its inputs: " + names + ")");
+      }
+    }
+  }
   change.version = HeaviestVersion(split);
   change.split = std::move(split);
   change.action = "split";

@@ -130,7 +130,7 @@ class RegistryStore {
   // Splits `alias` of `model` over `split` (every version registered, at
   // least two, weights > 0), recorded as a "split" action. The alias's
   // version becomes the heaviest one; a later SetAlias ends the split.
-  // `sticky_key` (lower-case, ValidateStickyKey; empty: Berth-Routing-Key)
+  // `sticky_key` (ValidateStickyKey's form; empty: Berth-Routing-Key)
   // is the header whose value keys the choice; stored with the alias
   // (AliasRecord::sticky_key) and named in the audit record's reason.
   virtual StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
@@ -235,7 +235,9 @@ Status ValidateAliasName(std::string_view alias);
 // A split's sticky key as a request header and gRPC metadata key can carry
 // it: 1..64 characters of [A-Za-z0-9_.-], not starting with "grpc-" or
 // ending with "-bin" (gRPC reserves those). Returned lower-cased (headers
-// are case-insensitive; gRPC keys are lower-case); InvalidArgument otherwise.
+// are case-insensitive; gRPC keys are lower-case). Or "input:NAME", keying
+// on an input's value (kInputKeyPrefix): NAME is kept as spelled (1..128
+// printable ASCII characters without spaces). InvalidArgument otherwise.
 StatusOr<std::string> ValidateStickyKey(std::string_view header);
 
 }  // namespace berth

@@ -482,5 +482,15 @@ TEST(StickyKeyTest, HeaderNamesGrpcCanCarryLowerCased) {
   EXPECT_FALSE(ValidateStickyKey(std::string(65, 'a')).ok());
 }
 
+TEST(StickyKeyTest, AnInputsNameKeepsItsSpelling) {
+  EXPECT_EQ(*ValidateStickyKey("input:User_ID"), "input:User_ID");
+  EXPECT_EQ(*ValidateStickyKey("INPUT:x/0:1"), "input:x/0:1");
+  for (const char* bad : {"input:", "input:a b", "input:\x7f", "input:caf\xc3\xa9"}) {
+    EXPECT_EQ(ValidateStickyKey(bad).status().code(), Status::Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(ValidateStickyKey("input:" + std::string(128, 'a')).ok());
+  EXPECT_FALSE(ValidateStickyKey("input:" + std::string(129, 'a')).ok());
+}
+
 }  // namespace
 }  // namespace berth

@@ -752,6 +752,20 @@ std::string_view VersionStatusName(VersionStatus status) {
 }
 
 StatusOr<std::string> ValidateStickyKey(std::string_view header) {
+  // "input:NAME" (the prefix in any case): an input's name, kept as spelled.
+  if (header.size() >= kInputKeyPrefix.size() &&
+      std::equal(kInputKeyPrefix.begin(), kInputKeyPrefix.end(), header.begin(),
+                 [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? b - 'A' + 'a' : b); })) {
+    const std::string_view input = header.substr(kInputKeyPrefix.size());
+    bool ok = !input.empty() && input.size() <= 128;
+    for (char c : input) ok = ok && c > ' ' && c < 0x7f;
+    if (!ok) {
+      return Status::InvalidArgument(
+          "invalid sticky key: 'input:' must be followed by an input's name (1 to 128 printable "
+          "ASCII characters, no spaces)");
+    }
+    return std::string(kInputKeyPrefix) + std::string(input);
+  }
   std::string out(header);
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -764,7 +778,8 @@ StatusOr<std::string> ValidateStickyKey(std::string_view header) {
   if (!ok) {
     return Status::InvalidArgument(
         "invalid sticky key: a header name of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and "
-        "'.', not starting with 'grpc-' or ending with '-bin'");
+        "'.', not starting with 'grpc-' or ending with '-bin'; or input:NAME for an input's "
+        "value");
   }
   return out;
 }
