@@ -112,7 +112,7 @@ def test_import_push_and_predict_over_rest_grpc_and_async(
 
     async def async_predict() -> berth.Prediction:
         async with berth.AsyncClient(server.base_url) as async_client:
-            return await async_client.predict(name, X.head(11))
+            return await async_client.predict(name, X.head(11)[list(reversed(X.columns))])
 
     assert_matches(model, X.head(11), asyncio.run(async_predict()))
 

@@ -14,6 +14,7 @@ An API key (`api_key=` or $BERTH_API_KEY) goes as `Authorization: Bearer`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -100,6 +101,17 @@ def encode_metadata(metadata: dict[str, Any]) -> bytes:
             f"(its largest part is '{largest}', {sizes[largest]} bytes)"
         )
     return body
+
+
+def recorded_features(model: dict[str, Any], version: str | None) -> list[str] | None:
+    """The feature_names recorded for the version `version` names in a GET /v2/registry/models/{m} answer."""
+    number = version if version is None or version.isdigit() else model.get("aliases", {}).get(version)
+    number = model.get("default_version") if number is None else number
+    for entry in model.get("versions", []):
+        names = (entry.get("metadata") or {}).get("feature_names")
+        if str(entry.get("version")) == str(number) and isinstance(names, list) and names:
+            return [str(n) for n in names]
+    return None
 
 
 def _server_error(method: str, path: str, status: int, body: bytes) -> ServerError:
@@ -309,16 +321,9 @@ class Client:
         if key not in self._features:
             self._features[key] = None
             if self._grpc is None:
-                try:
-                    model = self.registry_model(name)
-                except ServerError:
-                    return None  # no registry (503), or a model it does not know
-                number = version if version is None or version.isdigit() else model.get("aliases", {}).get(version)
-                number = model.get("default_version") if number is None else number
-                for entry in model.get("versions", []):
-                    names = (entry.get("metadata") or {}).get("feature_names")
-                    if str(entry.get("version")) == str(number) and isinstance(names, list) and names:
-                        self._features[key] = [str(n) for n in names]
+                # No registry (503), or a model it does not know: the frame's own order.
+                with contextlib.suppress(ServerError):
+                    self._features[key] = recorded_features(self.registry_model(name), version)
         return self._features[key]
 
     def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:
@@ -396,6 +401,7 @@ class AsyncClient:
         self.retries = retries
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=_auth_headers(api_key))
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._features: dict[tuple[str, str | None], list[str] | None] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -429,5 +435,10 @@ class AsyncClient:
         v = None if version is None else str(version)
         if (name, v) not in self._metadata:
             self._metadata[(name, v)] = await self._call("GET", _model_path(name, v))
-        encoded = encode_inputs(X, self._metadata[(name, v)].get("inputs", []))
+            try:
+                registry = await self._call("GET", f"/v2/registry/models/{quote(name, safe='')}")
+                self._features[(name, v)] = recorded_features(registry, v)
+            except ServerError:
+                self._features[(name, v)] = None
+        encoded = encode_inputs(X, self._metadata[(name, v)].get("inputs", []), self._features[(name, v)])
         return decode_response(await self._call("POST", _model_path(name, v) + "/infer", _json_body(encoded)))
