@@ -516,10 +516,12 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
   }
   for (const VersionEntry& v : entry.versions) {
     if (v.state != ModelState::kReady) continue;
-    const bool registered = std::any_of(known->begin(), known->end(), [&](const VersionRecord& r) {
-      return r.version == v.version;
-    });
-    if (registered) continue;
+    const auto record_it = std::find_if(known->begin(), known->end(),
+                                        [&](const VersionRecord& r) { return r.version == v.version; });
+    if (record_it != known->end()) {
+      if (record_it->signature_json.empty()) RecordSignature(entry.name, v);
+      continue;
+    }
     const fs::path file = root_ / entry.name / std::to_string(v.version) / "model.onnx";
     // A store that holds artifacts gets the bytes with the record (replicas
     // share no disk): read once, hashed in memory.
@@ -564,7 +566,18 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
       LOG_WARN("cannot register version", {{"model", entry.name},
                                             {"version", std::to_string(v.version)},
                                             {"error", s.message()}});
+      continue;
     }
+    RecordSignature(entry.name, v);
+  }
+}
+
+void ModelRepository::RecordSignature(const std::string& name, const VersionEntry& v) {
+  Status s = store_->RecordSignature(name, v.version, SignatureJson(v.model->signature));
+  if (!s.ok()) {
+    LOG_WARN("cannot record a version's signature", {{"model", name},
+                                                     {"version", std::to_string(v.version)},
+                                                     {"error", s.message()}});
   }
 }
 

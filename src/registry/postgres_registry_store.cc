@@ -126,6 +126,7 @@ CREATE TABLE evaluations (
   FOREIGN KEY (model, version) REFERENCES versions(model, version)
 );
 CREATE INDEX evaluations_by_model ON evaluations(model, id);
+ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 )sql",
 };
 
@@ -387,7 +388,7 @@ class PostgresRegistryStore final : public RegistryStore {
     ASSIGN_OR_RETURN(
         Result r,
         Read("SELECT version, digest, size, format, source, created_at, created_by, metadata, "
-             "status FROM versions WHERE model = $1 ORDER BY version",
+             "status, signature FROM versions WHERE model = $1 ORDER BY version",
              p));
     std::vector<VersionRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -402,6 +403,7 @@ class PostgresRegistryStore final : public RegistryStore {
       v.created_by = Text(r.get(), i, 6);
       v.metadata_json = Text(r.get(), i, 7);
       v.status = ParseVersionStatus(Text(r.get(), i, 8));
+      v.signature_json = Text(r.get(), i, 9);
       out.push_back(std::move(v));
     }
     return out;
@@ -603,6 +605,19 @@ class PostgresRegistryStore final : public RegistryStore {
     return out;
   }
 
+  Status RecordSignature(std::string_view model, int64_t version,
+                         std::string_view signature_json) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(signature_json).Text(model).Int(version);
+    ASSIGN_OR_RETURN(Result r, Exec("UPDATE versions SET signature = $1 WHERE model = $2 AND "
+                                    "version = $3 AND signature = '' RETURNING 1",
+                                    p));
+    if (PQntuples(r.get()) > 0) return Status::Ok();
+    ASSIGN_OR_RETURN(bool found, IsRegistered(model, version));
+    return found ? Status::Ok() : UnregisteredVersion(model, version);
+  }
+
   Status AddEvaluation(std::string_view model, int64_t version, std::string_view evaluation_json,
                        std::string_view actor) override {
     std::lock_guard lock(mu_);
@@ -610,7 +625,7 @@ class PostgresRegistryStore final : public RegistryStore {
       RETURN_IF_ERROR(LockModel(model));
       ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, version));
       if (!status || *status == VersionStatus::kDeleted) {
-        return EvaluatedVersionNotFound(model, version);
+        return UnregisteredVersion(model, version);
       }
       Params p;
       p.Text(model).Int(version).Text(actor).Text(evaluation_json);

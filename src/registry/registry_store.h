@@ -41,6 +41,9 @@ struct VersionRecord {
   std::string created_at;     // RFC 3339, UTC
   std::string created_by;
   std::string metadata_json = "{}";  // a JSON object
+  // The inputs and outputs clients see (SignatureJson), recorded the first
+  // time the version loads (RecordSignature); empty until then.
+  std::string signature_json;
   VersionStatus status = VersionStatus::kActive;  // read back; RegisterVersion records kActive
 };
 
@@ -147,6 +150,13 @@ class RegistryStore {
                                                      std::string_view reason) = 0;
   virtual StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) = 0;
 
+  // Records a registered version's signature (SignatureJson) if it has
+  // none yet: derived from the immutable artifact, so written once and never
+  // changed (a second call is a no-op). Not audited. NotFound if the
+  // version is not registered.
+  virtual Status RecordSignature(std::string_view model, int64_t version,
+                                 std::string_view signature_json) = 0;
+
   // Records an evaluation of a registered, not deleted version (NotFound
   // otherwise), audited as "evaluate". `evaluation_json` has passed
   // CheckEvaluation (registry/version_metadata.h).
@@ -222,8 +232,8 @@ inline constexpr const char* kNoRegistryStore =
     "this server runs without a registry store (--registry none, or it could not be opened: "
     "see the start-up log)";
 
-// AddEvaluation's refusal of a version that is not registered or deleted.
-Status EvaluatedVersionNotFound(std::string_view model, int64_t version);
+// The refusal of a version that is not registered (or was deleted).
+Status UnregisteredVersion(std::string_view model, int64_t version);
 
 // The refusal of a rollback that raced another move of the alias.
 std::string RollbackRaceMessage(std::string_view model, std::string_view alias);

@@ -445,6 +445,19 @@ TEST_P(RegistryStoreTest, EvaluationsAccumulateBesideAnImmutableVersionAndAreAud
   EXPECT_EQ(evaluate_records, 3);
 }
 
+TEST_P(RegistryStoreTest, ASignatureIsRecordedOnceAndNeverRewritten) {
+  ASSERT_TRUE(store_->RegisterVersion(Version(1), "alice").ok());
+  EXPECT_EQ((*store_->Versions("m"))[0].signature_json, "");
+  const int64_t generation = *store_->Generation();
+  ASSERT_TRUE(store_->RecordSignature("m", 1, R"({"inputs":[],"outputs":[]})").ok());
+  ASSERT_TRUE(store_->RecordSignature("m", 1, R"({"other":1})").ok());  // no-op
+  EXPECT_EQ(store_->RecordSignature("m", 2, "{}").code(), Status::Code::kNotFound);
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ((*reopened->Versions("m"))[0].signature_json, R"({"inputs":[],"outputs":[]})");
+  EXPECT_EQ(*reopened->Generation(), generation);  // not a change replicas must follow
+}
+
 TEST(RollbackTargetTest, PromotionsPushAndRollbacksPop) {
   EXPECT_EQ(RollbackTarget({}, "production"), std::nullopt);
   EXPECT_EQ(RollbackTarget({Move("promote", "production", 1)}, "production"), std::nullopt);

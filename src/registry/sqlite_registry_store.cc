@@ -92,6 +92,7 @@ CREATE TABLE evaluations (
   FOREIGN KEY (model, version) REFERENCES versions(model, version)
 );
 CREATE INDEX evaluations_by_model ON evaluations(model, id);
+ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 )sql",
 };
 
@@ -242,7 +243,7 @@ class SqliteRegistryStore final : public RegistryStore {
     std::vector<VersionRecord> out;
     Statement s(db_,
                 "SELECT version, digest, size, format, source, created_at, created_by, metadata, "
-                "status FROM versions WHERE model = ? ORDER BY version");
+                "status, signature FROM versions WHERE model = ? ORDER BY version");
     s.Bind(1, model);
     while (s.Step()) {
       VersionRecord r;
@@ -256,6 +257,7 @@ class SqliteRegistryStore final : public RegistryStore {
       r.created_by = s.Text(6);
       r.metadata_json = s.Text(7);
       r.status = ParseVersionStatus(s.Text(8));
+      r.signature_json = s.Text(9);
       out.push_back(std::move(r));
     }
     RETURN_IF_ERROR(s.status());
@@ -368,6 +370,23 @@ class SqliteRegistryStore final : public RegistryStore {
         [&]() { return SetVersionStatusLocked(model, version, to, actor, reason); });
   }
 
+  Status RecordSignature(std::string_view model, int64_t version,
+                         std::string_view signature_json) override {
+    std::lock_guard lock(mu_);
+    Statement s(db_,
+                "UPDATE versions SET signature = ? WHERE model = ? AND version = ? AND "
+                "signature = ''");
+    s.Bind(1, signature_json).Bind(2, model).Bind(3, version);
+    s.Step();
+    RETURN_IF_ERROR(s.status());
+    if (sqlite3_changes(db_) > 0) return Status::Ok();
+    Statement known(db_, "SELECT 1 FROM versions WHERE model = ? AND version = ?");
+    known.Bind(1, model).Bind(2, version);
+    const bool found = known.Step();
+    RETURN_IF_ERROR(known.status());
+    return found ? Status::Ok() : UnregisteredVersion(model, version);
+  }
+
   Status AddEvaluation(std::string_view model, int64_t version, std::string_view evaluation_json,
                        std::string_view actor) override {
     std::lock_guard lock(mu_);
@@ -377,7 +396,7 @@ class SqliteRegistryStore final : public RegistryStore {
         current.Bind(1, model).Bind(2, version);
         const bool found = current.Step() && current.Text(0) != "deleted";
         RETURN_IF_ERROR(current.status());
-        if (!found) return EvaluatedVersionNotFound(model, version);
+        if (!found) return UnregisteredVersion(model, version);
       }
       Statement insert(db_,
                        "INSERT INTO evaluations(model, version, at, actor, evaluation) "
@@ -731,7 +750,7 @@ std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
   return stack[stack.size() - 2];
 }
 
-Status EvaluatedVersionNotFound(std::string_view model, int64_t version) {
+Status UnregisteredVersion(std::string_view model, int64_t version) {
   return Status::NotFound("version " + std::to_string(version) + " of model '" +
                           std::string(model) + "' is not registered (or was deleted)");
 }

@@ -306,6 +306,33 @@ StatusOr<std::string> CheckVersionMetadata(std::string_view json) {
   return CheckJson(json, "metadata", MetadataCheck());
 }
 
+std::string SignatureJson(const ModelSignature& signature) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [key, specs] : {std::pair{"inputs", &signature.inputs},
+                                   std::pair{"outputs", &signature.outputs}}) {
+    w.Key(key);
+    w.StartArray();
+    for (const TensorSpec& spec : *specs) {
+      w.StartObject();
+      w.Key("name");
+      w.String(spec.name.data(), static_cast<rapidjson::SizeType>(spec.name.size()));
+      w.Key("datatype");
+      const std::string_view type = DataTypeName(spec.datatype);
+      w.String(type.data(), static_cast<rapidjson::SizeType>(type.size()));
+      w.Key("shape");
+      w.StartArray();
+      for (int64_t d : spec.shape) w.Int64(d);
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
 StatusOr<std::string> CheckEvaluation(std::string_view json) {
   return CheckJson(json, "evaluation", EvaluationCheck(), "metrics");
 }

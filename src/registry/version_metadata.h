@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/model.h"
 #include "core/status.h"
 
 namespace berth {
@@ -25,5 +26,10 @@ StatusOr<std::string> CheckVersionMetadata(std::string_view json);
 // "metrics" is required and checked as the metadata's "metrics" is;
 // returns the object compacted.
 StatusOr<std::string> CheckEvaluation(std::string_view json);
+
+// A version's signature as the registry records it (VersionRecord::
+// signature_json): {"inputs": [{"name", "datatype", "shape"}], "outputs":
+// [...]}, -1 for a dimension of any size.
+std::string SignatureJson(const ModelSignature& signature);
 
 }  // namespace berth

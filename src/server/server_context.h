@@ -18,6 +18,7 @@ namespace berth {
 
 class MemoryBudget;
 class ModelRepository;
+class StoreSync;
 
 // What an alias move did: the version the alias points at now, and before.
 struct AliasMove {
@@ -32,6 +33,9 @@ struct ServerContext {
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
+  // With a PostgreSQL store: whether this replica can read it
+  // (StoreSync::Health), for readiness detail and /metrics; null otherwise.
+  const StoreSync* store_sync = nullptr;
   bool strict_readiness = true;  // ready only if every model has a READY version
   // In a cloud platform's mode its predict route needs a model to answer:
   // serving_model_required is set, and required_model names the model

@@ -63,6 +63,13 @@ def test_a_directorys_metadata_json_is_registered_and_a_bad_one_is_named_in_the_
     with V2Client(served.base_url) as client:
         shown = versions(client)
     assert sorted(shown) == [1, 2], shown
+    assert shown[1]["signature"] == {
+        "inputs": [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}],
+        "outputs": [
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+        ],
+    }
     assert shown[1]["metadata"] == METADATA
     assert shown[2]["metadata"] == {}
     log = (tmp_path / "berth.log").read_text()

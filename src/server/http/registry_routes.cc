@@ -346,6 +346,12 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
       WriteJsonString(&w, record->created_by);
       // Metadata and evaluations are JSON objects already (checked where
       // they entered: registry/version_metadata.h).
+      w.Key("signature");
+      if (record->signature_json.empty()) {
+        w.Null();  // recorded the first time the version loads
+      } else {
+        WriteRawObject(&w, record->signature_json);
+      }
       w.Key("metadata");
       WriteRawObject(&w, record->metadata_json);
       w.Key("evaluations");
