@@ -40,6 +40,12 @@ if [[ "$(cat .venv/.requirements 2>/dev/null)" != "$req_hash" ]]; then
   echo "$req_hash" > .venv/.requirements
 fi
 
+# The berth package itself (python/), editable so the checkout is what runs.
+if ! .venv/bin/python -c 'import berth' 2>/dev/null; then
+  log "installing the berth package (python/)"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e ./python
+fi
+
 models_hash="$( (cat examples/train_models.py python/requirements.txt) | sha256sum | cut -c1-16)"
 if [[ "$(cat examples/models/.trained 2>/dev/null)" != "$models_hash" ]]; then
   log "training and converting the example models"
