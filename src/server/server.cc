@@ -113,7 +113,7 @@ struct Server::State {
         memory_budget(options.memory_budget_bytes, options.memory_factor),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
-        inference(&models, &metrics),
+        inference(&models, &metrics, options.request_timeout),
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
     repository.SetMemoryBudget(&memory_budget);
@@ -236,6 +236,9 @@ Status Server::Start() {
     o.max_body_bytes = s.options.max_request_bytes;
     o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
     o.max_connections = s.options.max_connections;
+    o.header_timeout = std::chrono::seconds(s.options.header_timeout_secs);
+    o.min_body_rate = s.options.min_body_rate;
+    o.max_header_bytes = s.options.max_header_bytes;
     o.inflight_budget = &s.inflight;
     if (s.options.tls.enabled()) {
       ASSIGN_OR_RETURN(s.tls, TlsContext::Create(s.options.tls));
