@@ -148,7 +148,8 @@ def onnx_external_data() -> None:
     write("onnx_external_data", "valid_absolute.bin", onnx_model("/etc/passwd"))
     whole = onnx_model("weights.bin")
     write("onnx_external_data", "invalid_truncated.bin", whole[: len(whole) // 2])
-    write("onnx_external_data", "invalid_group_wire_type.bin", b"\x3b\x3c")
+    write("onnx_external_data", "valid_empty_group.bin", b"\x3b\x3c")
+    write("onnx_external_data", "invalid_unterminated_group.bin", b"\x3b\x0b\x08\x01")
     write("onnx_external_data", "invalid_length_past_end.bin", b"\x3a\xff\xff\xff\xff\x0f")
     # A graph nested in a graph, deeper than protobuf allows.
     deep = b""
@@ -175,7 +176,7 @@ def _varint(n: int) -> bytes:
 def content_encoding() -> None:
     # First byte: 0 gzip, 1 deflate, 2 x-gzip, 3 identity, 4 br.
     body = b'{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}'
-    named = gzip.compress(body)
+    named = gzip.compress(body, mtime=0)
     # FNAME and FCOMMENT set: the header has NUL-terminated fields to skip.
     flagged = bytearray(named[:10])
     flagged[3] = 0x08 | 0x10
@@ -188,7 +189,7 @@ def content_encoding() -> None:
     write("content_encoding", "valid_gzip_fhcrc.bin",
           b"\x00" + bytes(hcrc) + struct.pack("<H", crc) + named[10:])
     write("content_encoding", "invalid_gzip_header_only.bin", b"\x00" + named[:10])
-    write("content_encoding", "valid_gzip_level9.bin", b"\x00" + gzip.compress(body * 50, 9))
+    write("content_encoding", "valid_gzip_level9.bin", b"\x00" + gzip.compress(body * 50, 9, mtime=0))
 
 
 if __name__ == "__main__":

@@ -85,7 +85,10 @@ class WireReader {
         if (data_.size() - pos_ < 4) return Fail();
         pos_ += 4;
         break;
-      default:  // groups (3, 4) are not used by ONNX; 6 and 7 do not exist
+      case 3:  // a group: ONNX has none, but protobuf skips them, and so do we
+        if (!SkipGroup(f.number, 0)) return Fail();
+        break;
+      default:  // an end-group without its start; 6 and 7 do not exist
         return Fail();
     }
     return f;
@@ -106,6 +109,41 @@ class WireReader {
       }
     }
     return false;
+  }
+
+  // Skips the fields of group `number` up to its end-group tag; `depth`
+  // bounds nested groups as protobuf bounds nesting.
+  bool SkipGroup(uint64_t number, int depth) {
+    if (depth > kMaxDepth) return false;
+    while (true) {
+      uint64_t tag = 0;
+      if (!Varint(&tag) || (tag >> 3) == 0) return false;
+      uint64_t ignored = 0;
+      switch (tag & 7) {
+        case 0:
+          if (!Varint(&ignored)) return false;
+          break;
+        case 1:
+          if (data_.size() - pos_ < 8) return false;
+          pos_ += 8;
+          break;
+        case 2:
+          if (!Varint(&ignored) || ignored > data_.size() - pos_) return false;
+          pos_ += static_cast<size_t>(ignored);
+          break;
+        case 3:
+          if (!SkipGroup(tag >> 3, depth + 1)) return false;
+          break;
+        case 4:
+          return (tag >> 3) == number;
+        case 5:
+          if (data_.size() - pos_ < 4) return false;
+          pos_ += 4;
+          break;
+        default:
+          return false;
+      }
+    }
   }
 
   std::nullopt_t Fail() {
@@ -278,9 +316,13 @@ StatusOr<std::vector<ExternalDataRef>> ExternalDataLocations(std::string_view mo
 }
 
 Status CheckExternalData(const std::filesystem::path& model_file) {
+  // A file that cannot be read, or is not a protobuf message, cannot name
+  // external data either: ONNX Runtime refuses it with its own reason.
   MappedFile file;
-  RETURN_IF_ERROR(file.Open(model_file));
-  ASSIGN_OR_RETURN(std::vector<ExternalDataRef> refs, ExternalDataLocations(file.bytes()));
+  if (!file.Open(model_file).ok()) return Status::Ok();
+  StatusOr<std::vector<ExternalDataRef>> found = ExternalDataLocations(file.bytes());
+  if (!found.ok()) return Status::Ok();
+  const std::vector<ExternalDataRef>& refs = *found;
   if (refs.empty()) return Status::Ok();
   std::error_code ec;
   const std::filesystem::path dir =

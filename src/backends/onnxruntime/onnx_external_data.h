@@ -40,8 +40,10 @@ StatusOr<std::vector<ExternalDataRef>> ExternalDataLocations(std::string_view mo
 // InvalidArgument naming the tensor and the location if any external data
 // location of the model at `model_file` is empty, absolute, has a `..`
 // component, or resolves (following symlinks) outside the model file's
-// directory; or if the file cannot be read or parsed. OK for a model with no
-// external data. Never throws.
+// directory. OK for a model with no external data, and for a file that
+// cannot be read or is not a protobuf message (the scanner skips what
+// protobuf skips, groups included, so ONNX Runtime cannot parse it either
+// and refuses it with its own reason). Never throws.
 Status CheckExternalData(const std::filesystem::path& model_file);
 
 }  // namespace berth
