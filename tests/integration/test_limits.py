@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -481,3 +482,25 @@ def test_a_push_with_external_data_outside_its_directory_is_refused_and_nothing_
     index = requests.post(server.base_url + "/v2/repository/index", timeout=10).json()
     assert all(e["name"] != "pushed_external" for e in index), index
     assert requests.post(server.base_url + INFER_PATH, data=GOOD_REQUEST, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--header-timeout-secs", "0"],
+        ["--min-body-rate", "-1"],
+        ["--max-header-bytes", "100"],
+        ["--max-header-bytes", "x"],
+        ["--request-timeout", "-5"],
+    ],
+    ids=lambda f: " ".join(f),
+)
+def test_bad_limit_flags_stop_the_server_with_the_reason(model_repository: ModelRepository, flag: list[str]) -> None:
+    out = subprocess.run(
+        [str(berth_binary()), "serve", "--model-repository", str(model_repository.root), *flag],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2, out.stderr
+    assert flag[0] in out.stderr
