@@ -249,6 +249,7 @@ def test_a_header_over_the_limit_is_431_and_one_under_it_is_served(guarded_serve
         assert connection.closed_by_server()
     finally:
         connection.close()
+    assert metric(guarded_server, "berth_http_connections_cut_total", reason="header_too_large") >= 1
 
 
 def test_a_keep_alive_connection_may_idle_longer_than_the_header_timeout(guarded_server: BerthServer) -> None:
@@ -334,6 +335,8 @@ def test_slowloris_connections_are_closed_while_a_normal_client_is_served(guarde
     closed, served = _under_slow_clients(guarded_server.http_port, header.encode(), per_second=1)
     assert all(closed), f"{closed.count(False)} of {SLOW_CONNECTIONS} slow connections were left open"
     assert served > 0
+    cut = metric(guarded_server, "berth_http_connections_cut_total", reason="header_timeout")
+    assert cut >= SLOW_CONNECTIONS
     after = Connection(guarded_server.http_port)
     try:
         assert_infer_ok(after.request("POST", INFER_PATH, GOOD_REQUEST))
@@ -374,6 +377,7 @@ def test_a_slow_body_is_closed_while_a_normal_client_is_served(guarded_server: B
             served = normal.result()
         assert closed, "a body at a tenth of the minimum rate was not cut off"
         assert served > 0
+        assert metric(guarded_server, "berth_http_connections_cut_total", reason="slow_body") >= 1
     finally:
         connection.close()
 

@@ -188,6 +188,9 @@ class Session final : public SessionBase {
     Tcp().expires_after(shared_->options.header_timeout);
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = Self()](beast::error_code ec) {
+                              if (ec == beast::error::timeout) {
+                                self->Count(&ConnectionCounters::header_timeouts);
+                              }
                               if (ec) return self->Tcp().close();
                               self->Read();
                             });
@@ -206,6 +209,7 @@ class Session final : public SessionBase {
     parser_->header_limit(shared_->options.max_header_bytes);
     parser_->on_chunk_header(on_chunk_header_);
     if (!served_one_ || buffer_.size() > 0) return ReadHeader();
+    phase_ = Phase::kIdle;
     Tcp().expires_after(shared_->options.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstRead),
                             [self = Self()](beast::error_code ec, size_t n) {
@@ -216,6 +220,7 @@ class Session final : public SessionBase {
   }
 
   void ReadHeader() {
+    phase_ = Phase::kHeader;
     Tcp().expires_after(shared_->options.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = Self()](beast::error_code ec, size_t) {
@@ -267,6 +272,7 @@ class Session final : public SessionBase {
   void ReadBody() {
     body_start_ = std::chrono::steady_clock::now();
     body_read_ = 0;
+    phase_ = Phase::kBody;
     ReadBodyPiece();
   }
 
@@ -296,12 +302,19 @@ class Session final : public SessionBase {
   }
 
   void OnReadError(beast::error_code ec) {
+    if (ec == beast::error::timeout && phase_ == Phase::kHeader) {
+      Count(&ConnectionCounters::header_timeouts);
+    } else if (ec == beast::error::timeout && phase_ == Phase::kBody &&
+               shared_->options.min_body_rate > 0) {
+      Count(&ConnectionCounters::slow_bodies);
+    }
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout || ec == asio::error::connection_reset ||
         ec == asio::error::eof) {
       return Close();
     }
     if (ec == bhttp::error::header_limit) {
+      Count(&ConnectionCounters::headers_too_large);
       HttpResponse r = ErrorResponse(Status::InvalidArgument(
           "request header is larger than the limit of " +
           std::to_string(shared_->options.max_header_bytes) + " bytes"));
@@ -392,6 +405,12 @@ class Session final : public SessionBase {
     });
   }
 
+  void Count(std::atomic<uint64_t> ConnectionCounters::*counter) {
+    if (ConnectionCounters* c = shared_->options.counters) {
+      (c->*counter).fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
   // Adds `bytes` to this request's share of the in-flight budget; false if
   // they do not fit (nothing is then added).
   bool Reserve(uint64_t bytes) {
@@ -476,6 +495,8 @@ class Session final : public SessionBase {
   bool keep_alive_ = true;
   bool linger_ = false;  // drain before closing: the request was not read whole
   bool served_one_ = false;  // a response was sent: the next request may idle first
+  // What the read in progress waits for, to tell a slow client from an idle one.
+  enum class Phase { kIdle, kHeader, kBody } phase_ = Phase::kHeader;
   std::chrono::steady_clock::time_point body_start_;
   uint64_t body_read_ = 0;  // body bytes the parser took since body_start_
 };

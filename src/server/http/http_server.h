@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "server/http/connection_counters.h"
 #include "server/http/router.h"
 #include "server/inflight_budget.h"
 #include "server/tls/tls_config.h"
@@ -57,6 +58,9 @@ struct HttpServerOptions {
   uint64_t min_body_rate = 1024;
   // Largest request header (request line and fields): larger is 431.
   uint32_t max_header_bytes = 16 * 1024;
+  // Non-null: counts the connections cut off by the limits above. Not
+  // owned; must outlive the HttpServer.
+  ConnectionCounters* counters = nullptr;
   // >0: connections beyond this many open at once are refused (503).
   int64_t max_connections = 0;
   // Bytes held by requests in flight; null: no cap. Not owned; must outlive
