@@ -508,3 +508,27 @@ def test_bad_limit_flags_stop_the_server_with_the_reason(model_repository: Model
     )
     assert out.returncode == 2, out.stderr
     assert flag[0] in out.stderr
+
+
+def test_a_new_version_with_external_data_outside_leaves_the_serving_version_untouched(
+    model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    v1 = _write_external_model(root, "external_versions", "weights.bin")
+    (v1 / "weights.bin").write_bytes(np.array([10.0, 20.0], dtype=np.float32).tobytes())
+    with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
+        body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [1, 2]}]}
+        url = server.base_url + infer_path("external_versions")
+        assert requests.post(url, json=body, timeout=10).json()["outputs"][0]["data"] == [11.0, 22.0]
+        v2 = root / "external_versions" / "2"
+        v2.mkdir()
+        (v2 / "model.onnx").write_bytes(_external_data_model("../1/../../secret.bin").SerializeToString())
+        load = requests.post(f"{server.base_url}/v2/repository/models/external_versions/load", timeout=30)
+        assert load.status_code in (200, 400), load.text
+        index = requests.post(server.base_url + "/v2/repository/index", timeout=10).json()
+        states = {e["version"]: e for e in index if e["name"] == "external_versions"}
+        assert states["2"]["state"] == "UNAVAILABLE" and "'..'" in states["2"]["reason"], states
+        # Version 1 still answers, by default and by number.
+        assert requests.post(url, json=body, timeout=10).json()["outputs"][0]["data"] == [11.0, 22.0]
+        versioned = requests.post(server.base_url + infer_path("external_versions", 1), json=body, timeout=10)
+        assert versioned.status_code == 200, versioned.text
