@@ -49,6 +49,17 @@ Options for serve:
                            (default 0: no limit but the file-descriptor limit)
   --idle-timeout-secs N    close a REST connection with no complete request for this long
                            (default 65)
+  --header-timeout-secs N  close a REST connection whose request header (or TLS handshake)
+                           is not whole N s after its first byte (a new connection: after
+                           accept), e.g. one header byte a second (default 10)
+  --min-body-rate N        close a REST connection whose body arrives slower than N bytes/s
+                           on average, after a grace of --header-timeout-secs (default 1024;
+                           0: bodies are bounded only by --idle-timeout-secs)
+  --max-header-bytes N     largest REST request header; larger is answered 431 (default 16384)
+  --request-timeout MS     longest an inference request may take from its arrival in the
+                           core, unless it asks for less (gRPC deadline, v2 `timeout`
+                           parameter in microseconds); still queued then: 504 /
+                           DEADLINE_EXCEEDED, without running (default 0: no limit)
   --strict-readiness B     ready only when every model has a ready version (default true)
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
   --repository-poll-secs N rescan the repository every N s: load new models and versions,
@@ -175,6 +186,20 @@ int Serve(const std::vector<std::string_view>& args) {
       if (!ParseNumber(value, &options.idle_timeout_secs) || options.idle_timeout_secs < 1) {
         return Fail(bad);
       }
+    } else if (flag == "--header-timeout-secs") {
+      if (!ParseNumber(value, &options.header_timeout_secs) || options.header_timeout_secs < 1) {
+        return Fail(bad);
+      }
+    } else if (flag == "--min-body-rate") {
+      if (!ParseNumber(value, &options.min_body_rate)) return Fail(bad);
+    } else if (flag == "--max-header-bytes") {
+      if (!ParseNumber(value, &options.max_header_bytes) || options.max_header_bytes < 1024) {
+        return Fail(bad + " (at least 1024)");
+      }
+    } else if (flag == "--request-timeout") {
+      int64_t ms = 0;
+      if (!ParseNumber(value, &ms) || ms < 0) return Fail(bad);
+      options.request_timeout = std::chrono::milliseconds(ms);
     } else if (flag == "--strict-readiness") {
       if (value != "true" && value != "false") return Fail(bad);
       options.strict_readiness = value == "true";

@@ -99,12 +99,16 @@ class DynamicBatcher final : public Scheduler {
   }
 
   ~DynamicBatcher() override {
+    std::thread reaper;
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
+      reaper = std::move(reaper_);
     }
     cv_.notify_all();
+    reaper_cv_.notify_all();
     for (auto& w : workers_) w.join();
+    if (reaper.joinable()) reaper.join();
   }
 
   // The queue refers to model_, which owns this scheduler, so the shared_ptr
@@ -113,6 +117,7 @@ class DynamicBatcher final : public Scheduler {
                InferCallback done) override {
     const int64_t batch = BatchOf(*request);
     Status refused;
+    bool has_deadline = false;
     {
       std::lock_guard lock(mu_);
       if (draining_) {
@@ -120,15 +125,21 @@ class DynamicBatcher final : public Scheduler {
       } else if (stopping_) {
         refused = Status::Unavailable("model '" + model_->name + "' is unloading");
       } else if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+        model_->queue_full.fetch_add(1, std::memory_order_relaxed);
         refused = Status::Unavailable("the queue of model '" + model_->name + "' is full (" +
                                       std::to_string(options_.max_queue_size) +
                                       " requests); retry later");
       } else {
+        has_deadline = request->deadline != Clock::time_point::max();
+        // The reaper is started by the first request that can expire, so a
+        // server that sets no deadlines runs no reaper threads.
+        if (has_deadline && !reaper_.joinable()) reaper_ = std::thread([this] { Reap(); });
         queue_.push_back(Pending{std::move(request), std::move(done), Clock::now(), batch});
       }
     }
     if (!refused.ok()) return done(refused);
     cv_.notify_one();
+    if (has_deadline) reaper_cv_.notify_one();
   }
 
   // Wakes every worker: with draining_ set, none waits out a delay, so the
@@ -182,13 +193,51 @@ class DynamicBatcher final : public Scheduler {
         cv_.wait_until(lock, deadline);
         if (queue_.empty()) break;
       }
-      if (queue_.empty()) continue;
+      std::vector<Pending> expired = TakeExpired(Clock::now());
       std::vector<Pending> batch;
-      const int64_t total = Gather(&batch);
+      const int64_t total = queue_.empty() ? 0 : Gather(&batch);
       const bool more = !queue_.empty();
       lock.unlock();
       if (more) cv_.notify_one();  // another instance may take what is left
-      Run(std::move(batch), total);
+      for (Pending& p : expired) p.done(DeadlineExceeded(*model_));
+      if (!batch.empty()) Run(std::move(batch), total);
+      lock.lock();
+    }
+  }
+
+  // Removes from the queue every request whose deadline is not after `now`.
+  std::vector<Pending> TakeExpired(Clock::time_point now) EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::vector<Pending> expired;
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->request->deadline <= now) {
+        expired.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return expired;
+  }
+
+  // The reaper's thread: answers each queued request DEADLINE_EXCEEDED as
+  // its deadline passes, while the workers may all be busy running batches
+  // (a worker also drops expired requests before it gathers a batch). Ends
+  // when the batcher is destroyed; the workers finish what is left.
+  void Reap() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      Clock::time_point next = Clock::time_point::max();
+      for (const auto& p : queue_) next = std::min(next, p.request->deadline);
+      if (next == Clock::time_point::max()) {
+        reaper_cv_.wait(lock);
+      } else {
+        reaper_cv_.wait_until(lock, next);
+      }
+      if (stopping_) return;
+      std::vector<Pending> expired = TakeExpired(Clock::now());
+      if (expired.empty()) continue;
+      lock.unlock();
+      for (Pending& p : expired) p.done(DeadlineExceeded(*model_));
       lock.lock();
     }
   }
@@ -251,7 +300,9 @@ class DynamicBatcher final : public Scheduler {
   const DynamicBatchingConfig options_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable reaper_cv_;  // a request with a deadline was queued, or stopping
   std::deque<Pending> queue_ GUARDED_BY(mu_);
+  std::thread reaper_ GUARDED_BY(mu_);  // started by the first request with a deadline
   bool stopping_ GUARDED_BY(mu_) = false;  // being destroyed
   bool draining_ GUARDED_BY(mu_) = false;  // Drain() was called
   std::vector<std::thread> workers_;

@@ -9,6 +9,12 @@
 // oldest request has waited max_queue_delay; otherwise it waits for more.
 // One backend call serves the whole batch; outputs are split back by rows.
 //
+// A request that finds the queue at max_queue_size is refused UNAVAILABLE
+// (503 with Retry-After over REST) and counted in Model::queue_full. A queued
+// request whose deadline (InferenceRequest::deadline) passes is taken out of
+// the queue and answered DEADLINE_EXCEEDED at once by a reaper thread, which
+// the first request with a deadline starts; it never runs.
+//
 // Lifetime: owned by its Model, which it points to. Destroying it stops
 // intake, finishes every queued request, then joins the workers, so a model
 // version that is unloaded or swapped never drops an accepted request.

@@ -188,9 +188,81 @@ TEST(DynamicBatcherTest, FullQueueIsRefusedAsUnavailable) {
   auto refused = results[2].get_future().get();
   EXPECT_EQ(refused.status().code(), Status::Code::kUnavailable);
   EXPECT_NE(refused.status().message().find("full"), std::string::npos);
+  EXPECT_EQ(model->queue_full.load(), 1u);
   backend->Release();
   EXPECT_TRUE(results[0].get_future().get().ok());
   EXPECT_TRUE(results[1].get_future().get().ok());
+}
+
+TEST(DynamicBatcherDeadlineTest, QueuedRequestExpiresWhileTheWorkerIsBusyAndNeverRuns) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 1, 0);
+  std::vector<std::promise<StatusOr<InferenceResponse>>> results(3);
+  auto enqueue = [&](int i, std::chrono::steady_clock::time_point deadline) {
+    auto r = Request({1, 2}, std::to_string(i));
+    r->deadline = deadline;
+    model->scheduler->Enqueue(nullptr, std::move(r),
+                              [&results, i](StatusOr<InferenceResponse> r) {
+                                results[i].set_value(std::move(r));
+                              });
+  };
+  const auto never = std::chrono::steady_clock::time_point::max();
+  enqueue(0, never);
+  backend->WaitForCalls(1);  // the only worker holds request 0
+  enqueue(1, std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+  enqueue(2, never);
+  // Answered while the worker is still held: the reaper took it out.
+  auto expired = results[1].get_future().get();
+  EXPECT_EQ(expired.status().code(), Status::Code::kDeadlineExceeded);
+  EXPECT_NE(expired.status().message().find("deadline"), std::string::npos);
+  backend->Release();
+  EXPECT_TRUE(results[0].get_future().get().ok());
+  EXPECT_TRUE(results[2].get_future().get().ok());
+  // Requests 0 and 2 ran; request 1 never reached the backend.
+  EXPECT_EQ(backend->batch_sizes(), (std::vector<int64_t>{1, 1}));
+}
+
+TEST(DynamicBatcherDeadlineTest, ExpiredRequestIsAnsweredWithoutRunning) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 4, 0);
+  backend->Release();
+  std::promise<StatusOr<InferenceResponse>> result;
+  auto r = Request({1, 2}, "late");
+  r->deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  model->scheduler->Enqueue(nullptr, std::move(r), [&](StatusOr<InferenceResponse> r) {
+    result.set_value(std::move(r));
+  });
+  EXPECT_EQ(result.get_future().get().status().code(), Status::Code::kDeadlineExceeded);
+  EXPECT_TRUE(backend->batch_sizes().empty());
+}
+
+TEST(DynamicBatcherDeadlineTest, ManyExpiringAndLastingRequestsAreEachAnsweredOnce) {
+  DoublingBackend* backend = nullptr;
+  auto model = MakeModel(&backend, 4, 100, {}, /*max_queue_size=*/1000);
+  backend->Release();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 100;
+  std::atomic<int> answered{0};
+  std::atomic<int> expired{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = Request({1, 2}, std::to_string(t * kPerThread + i));
+        // Every other request may expire in the queue; the rest never do.
+        if (i % 2 == 0) r->deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(i);
+        model->scheduler->Enqueue(nullptr, std::move(r), [&](StatusOr<InferenceResponse> r) {
+          if (r.status().code() == Status::Code::kDeadlineExceeded) ++expired;
+          ASSERT_TRUE(r.ok() || r.status().code() == Status::Code::kDeadlineExceeded);
+          ++answered;
+        });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  model->scheduler.reset();  // finishes what is queued
+  EXPECT_EQ(answered.load(), kThreads * kPerThread);
+  EXPECT_LE(expired.load(), kThreads * kPerThread / 2);
 }
 
 // Longer than any test runs: a request that waits it out means Drain failed.

@@ -3,6 +3,7 @@
 // encodes from. Nothing here knows about JSON or protobuf.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -29,6 +30,12 @@ struct InferenceRequest {
   Parameters parameters;
   std::vector<Tensor> inputs;
   std::vector<RequestedOutput> outputs;  // empty: every output
+  // When the answer stops being useful: a request still queued then is
+  // answered DEADLINE_EXCEEDED without running. A front end sets it from the
+  // protocol's own deadline (gRPC's); InferenceService::Infer lowers it to
+  // the server's --request-timeout and the request's `timeout` parameter.
+  // max(): none.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 struct InferenceResponse {

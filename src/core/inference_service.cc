@@ -2,8 +2,10 @@
 
 #include "core/request_validator.h"
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
+#include <variant>
 
 namespace berth {
 
@@ -42,6 +44,18 @@ void InferenceService::Infer(ModelHandle decoded_with, std::string_view selector
 }
 
 namespace {
+
+// Lowers `request->deadline` to now + `timeout` when that is earlier.
+void LimitDeadline(InferenceRequest* request, std::chrono::steady_clock::time_point now,
+                   std::chrono::microseconds timeout) {
+  if (timeout.count() <= 0) return;
+  // A timeout too large to add to `now` is no limit at all.
+  if (timeout >= std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::time_point::max() - now)) {
+    return;
+  }
+  request->deadline = std::min(request->deadline, now + timeout);
+}
 
 // The two answers of a shadowed request, compared once both are in.
 struct ShadowPair {
@@ -122,6 +136,13 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
   if (!valid.ok()) {
     done(valid);
     return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  LimitDeadline(request.get(), now, default_timeout_);
+  // Its type was checked as it was decoded (CheckKnownParameter).
+  if (auto it = request->parameters.find("timeout");
+      it != request->parameters.end() && std::holds_alternative<int64_t>(it->second)) {
+    LimitDeadline(request.get(), now, std::chrono::microseconds(std::get<int64_t>(it->second)));
   }
   std::function<void()> start_shadow;
   done = MaybeShadow(m, *request, std::move(done), &start_shadow);

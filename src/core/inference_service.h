@@ -35,9 +35,12 @@ class InferenceObserver {
 
 class InferenceService {
  public:
-  // `observer` may be null; neither pointer is owned.
-  InferenceService(const ModelManager* models, InferenceObserver* observer)
-      : models_(models), observer_(observer) {}
+  // `observer` may be null; neither pointer is owned. `default_timeout`
+  // (--request-timeout): how long a request may take from the moment it
+  // reaches the service, unless it asks for less; zero: no limit.
+  InferenceService(const ModelManager* models, InferenceObserver* observer,
+                   std::chrono::microseconds default_timeout = std::chrono::microseconds(0))
+      : models_(models), observer_(observer), default_timeout_(default_timeout) {}
 
   // Resolves `request->model_name` / `model_version` (ModelManager::Resolve,
   // with `keys`, the request's headers or metadata, and its inputs, for a
@@ -56,6 +59,11 @@ class InferenceService {
   // input is decoded, as the v2 doors pick it, so that a key reaches the
   // same version at every door (a version whose signature differs is
   // refused by the request's validation). Same contract for `done`.
+  //
+  // Either way, the request's deadline becomes the earliest of the one it
+  // carries (gRPC's), now + the default timeout and now + its `timeout`
+  // parameter (microseconds; 0: none); a request whose deadline passes while
+  // it is queued is answered DEADLINE_EXCEEDED without running.
   void Infer(ModelHandle decoded_with, std::string_view selector, const RoutingKeys* keys,
              std::unique_ptr<InferenceRequest> request, InferCallback done) const;
 
@@ -74,6 +82,7 @@ class InferenceService {
 
   const ModelManager* models_;
   InferenceObserver* observer_;
+  const std::chrono::microseconds default_timeout_;
 };
 
 }  // namespace berth

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -121,6 +124,92 @@ TEST_F(InferenceServiceTest, AFailedRequestCountsNoExecution) {
   EXPECT_FALSE(call.timings.counts_execution);
   EXPECT_EQ(call.timings.compute_infer.count(), 0);
   EXPECT_EQ(model_->in_flight.load(), 0);
+}
+
+// Runs each request directly, remembering the deadline it was handed.
+class DeadlineRecorder final : public Scheduler {
+ public:
+  void Enqueue(std::shared_ptr<const Model> model, std::unique_ptr<InferenceRequest> request,
+               InferCallback done) override {
+    deadlines.push_back(request->deadline);
+    done(ExecuteRequest(*model, *request));
+  }
+  void Drain() override {}
+  std::vector<std::chrono::steady_clock::time_point> deadlines;
+};
+
+class InferenceServiceDeadlineTest : public ::testing::Test {
+ protected:
+  using Clock = std::chrono::steady_clock;
+
+  // Runs one request through a service with `default_timeout`; returns the
+  // deadline its scheduler saw, and the span [before, after] of the call.
+  Clock::time_point DeadlineOf(std::chrono::microseconds default_timeout,
+                               std::optional<int64_t> timeout_param,
+                               Clock::time_point front_end_deadline = Clock::time_point::max()) {
+    ModelManager models;
+    auto m = std::make_shared<Model>();
+    m->name = "echo";
+    m->version = 1;
+    m->backend = std::make_unique<EchoBackend>();
+    m->signature = m->backend->signature();
+    auto recorder = std::make_unique<DeadlineRecorder>();
+    DeadlineRecorder* seen = recorder.get();
+    m->scheduler = std::move(recorder);
+    ModelEntry e;
+    e.name = "echo";
+    e.versions.push_back({1, ModelState::kReady, "", std::move(m)});
+    models.Set(std::move(e));
+    InferenceService service(&models, nullptr, default_timeout);
+    auto request = std::make_unique<InferenceRequest>();
+    request->model_name = "echo";
+    request->inputs.push_back(MakeTensor<float>("x", DataType::kFp32, {1, 2}, {1, 2}));
+    if (timeout_param) request->parameters["timeout"] = *timeout_param;
+    request->deadline = front_end_deadline;
+    before = Clock::now();
+    service.Infer(std::move(request), [](StatusOr<InferenceResponse> r) { ASSERT_TRUE(r.ok()); });
+    after = Clock::now();
+    EXPECT_EQ(seen->deadlines.size(), 1u);
+    return seen->deadlines.empty() ? Clock::time_point{} : seen->deadlines[0];
+  }
+
+  Clock::time_point before, after;
+};
+
+TEST_F(InferenceServiceDeadlineTest, NoTimeoutMeansNoDeadline) {
+  EXPECT_EQ(DeadlineOf(std::chrono::microseconds(0), std::nullopt), Clock::time_point::max());
+  // A timeout parameter of 0 is no limit, as Triton's.
+  EXPECT_EQ(DeadlineOf(std::chrono::microseconds(0), 0), Clock::time_point::max());
+  // Nor is one too large to add to the clock.
+  EXPECT_EQ(DeadlineOf(std::chrono::microseconds(0), INT64_MAX), Clock::time_point::max());
+}
+
+TEST_F(InferenceServiceDeadlineTest, TheEarliestOfServerDefaultParameterAndFrontEndWins) {
+  using std::chrono::microseconds;
+  Clock::time_point d = DeadlineOf(microseconds(5'000'000), std::nullopt);
+  EXPECT_GE(d, before + microseconds(5'000'000));
+  EXPECT_LE(d, after + microseconds(5'000'000));
+  d = DeadlineOf(microseconds(5'000'000), 1'000);  // the parameter asks for less
+  EXPECT_GE(d, before + microseconds(1'000));
+  EXPECT_LE(d, after + microseconds(1'000));
+  d = DeadlineOf(microseconds(1'000), 5'000'000);  // the server's default is shorter
+  EXPECT_LE(d, after + microseconds(1'000));
+  const Clock::time_point grpc = Clock::now() + microseconds(10);
+  EXPECT_EQ(DeadlineOf(microseconds(5'000'000), 5'000'000, grpc), grpc);
+}
+
+TEST_F(InferenceServiceTest, ARequestPastItsDeadlineIsAnsweredWithoutRunning) {
+  Publish(8);
+  auto request = std::make_unique<InferenceRequest>();
+  request->model_name = "echo";
+  request->inputs.push_back(MakeTensor<float>("x", DataType::kFp32, {1, 2}, {1, 2}));
+  request->deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  StatusOr<InferenceResponse> result = Status::Internal("not answered");
+  service_.Infer(std::move(request), [&](StatusOr<InferenceResponse> r) { result = std::move(r); });
+  EXPECT_EQ(result.status().code(), Status::Code::kDeadlineExceeded);
+  ASSERT_EQ(observer_.calls.size(), 1u);
+  EXPECT_EQ(observer_.calls[0].status.code(), Status::Code::kDeadlineExceeded);
+  EXPECT_FALSE(observer_.calls[0].timings.counts_execution);
 }
 
 }  // namespace

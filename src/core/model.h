@@ -29,6 +29,9 @@ struct Model {
   // keeps it; the metrics read it). Declared before the scheduler, which is
   // destroyed first and may still complete requests as it goes.
   mutable std::atomic<int64_t> in_flight{0};
+  // Requests the dynamic batcher refused because its queue was full
+  // (max_queue_size); the metrics read it.
+  mutable std::atomic<uint64_t> queue_full{0};
   // What --memory-budget holds for this version (null when the version was
   // loaded without a budget). Declared before the backend so that it is
   // returned only once the session is gone.

@@ -83,7 +83,7 @@ Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
       return Status::InvalidArgument("parameter '" + key + "' in '" + where +
                                      "' must be a boolean (true or false)");
     }
-  } else if (key == "classification") {
+  } else if (key == "classification" || key == "timeout") {
     if (!std::holds_alternative<int64_t>(value) || std::get<int64_t>(value) < 0) {
       return Status::InvalidArgument("parameter '" + key + "' in '" + where +
                                      "' must be a non-negative integer");

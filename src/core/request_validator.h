@@ -36,7 +36,8 @@ Status CheckInputParameter(const std::string& input, std::string_view key);
 
 // The parameters whose type Berth (like Triton) relies on, checked by every
 // decoder as it reads them: `binary_data` and `binary_data_output` must be
-// booleans, `classification` a non-negative integer. A value of another type
+// booleans, `classification` and `timeout` (microseconds, as Triton's)
+// non-negative integers. A value of another type
 // is refused rather than silently taken for false or ignored; other keys are
 // accepted. `where` names the object that holds the parameter, as the v2
 // JSON form spells it ("parameters", "outputs[0].parameters").

@@ -242,6 +242,11 @@ TEST(DecoderChecksTest, CheckKnownParameter) {
                 "parameter 'classification' in 'parameters' must be a non-negative integer");
   ExpectInvalid(CheckKnownParameter("classification", 2.0, "parameters"),
                 "parameter 'classification' in 'parameters' must be a non-negative integer");
+  EXPECT_TRUE(CheckKnownParameter("timeout", int64_t{1000}, "parameters").ok());
+  ExpectInvalid(CheckKnownParameter("timeout", int64_t{-1}, "parameters"),
+                "parameter 'timeout' in 'parameters' must be a non-negative integer");
+  ExpectInvalid(CheckKnownParameter("timeout", std::string("1s"), "parameters"),
+                "parameter 'timeout' in 'parameters' must be a non-negative integer");
 }
 
 }  // namespace

@@ -14,6 +14,10 @@ class DirectScheduler final : public Scheduler {
   void Enqueue(std::shared_ptr<const Model> model, std::unique_ptr<InferenceRequest> request,
                InferCallback done) override {
     if (draining_.load(std::memory_order_acquire)) return done(ShuttingDown());
+    // Nothing queues here, but a request may reach its scheduler late.
+    if (std::chrono::steady_clock::now() >= request->deadline) {
+      return done(DeadlineExceeded(*model));
+    }
     done(ExecuteRequest(*model, *request));
   }
 
@@ -28,6 +32,11 @@ class DirectScheduler final : public Scheduler {
 }  // namespace
 
 Status ShuttingDown() { return Status::Unavailable("the server is shutting down"); }
+
+Status DeadlineExceeded(const Model& model) {
+  return Status::DeadlineExceeded("the request's deadline passed before model '" + model.name +
+                                  "' could run it");
+}
 
 std::unique_ptr<Scheduler> CreateDirectScheduler() { return std::make_unique<DirectScheduler>(); }
 

@@ -25,7 +25,10 @@ class Scheduler {
 
   // Runs `request` on `model` and calls `done` exactly once, before the
   // scheduler is destroyed (so before its Model is). The request has been
-  // validated against the model's signature.
+  // validated against the model's signature. A request whose deadline
+  // (InferenceRequest::deadline) passes before it starts to run is answered
+  // DeadlineExceeded(*model) without running, as soon as the deadline
+  // passes; one already running finishes and is answered with its result.
   virtual void Enqueue(std::shared_ptr<const Model> model,
                        std::unique_ptr<InferenceRequest> request, InferCallback done) = 0;
 
@@ -39,6 +42,8 @@ class Scheduler {
 
 // The status a draining scheduler answers new requests with.
 Status ShuttingDown();
+// The status of a request whose deadline passed before it ran on `model`.
+Status DeadlineExceeded(const Model& model);
 
 // Runs each request on the calling thread, one backend call per request.
 std::unique_ptr<Scheduler> CreateDirectScheduler();

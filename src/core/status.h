@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,7 +27,10 @@ class Status {
     kInternal,           // a broken invariant or engine fault (HTTP 500)
     kPermissionDenied,   // the caller may not do this (HTTP 403)
     kAborted,            // conflicts with the registry's state, e.g. a version in use (HTTP 409)
+    kDeadlineExceeded,   // the request's deadline passed before it ran (HTTP 504)
   };
+  // How many codes there are, for tables indexed by code.
+  static constexpr size_t kCodeCount = static_cast<size_t>(Code::kDeadlineExceeded) + 1;
 
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -48,6 +52,9 @@ class Status {
     return {Code::kPermissionDenied, std::move(m)};
   }
   static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) {
+    return {Code::kDeadlineExceeded, std::move(m)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

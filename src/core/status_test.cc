@@ -35,6 +35,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
       {Status::Internal("m"), Status::Code::kInternal, "INTERNAL"},
       {Status::PermissionDenied("m"), Status::Code::kPermissionDenied, "PERMISSION_DENIED"},
       {Status::Aborted("m"), Status::Code::kAborted, "ABORTED"},
+      {Status::DeadlineExceeded("m"), Status::Code::kDeadlineExceeded, "DEADLINE_EXCEEDED"},
   };
   for (const Case& c : cases) {
     EXPECT_FALSE(c.status.ok()) << c.name;

@@ -321,6 +321,17 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
     }
   }
 
+  Header(&out, "berth_inference_queue_full_total", "counter",
+         "Requests refused because the model version's dynamic batching queue was full "
+         "(max_queue_size); also counted as UNAVAILABLE failures.");
+  for (const ModelEntry& m : table) {
+    for (const VersionEntry& v : m.versions) {
+      if (v.model == nullptr || !v.model->config.dynamic_batching) continue;
+      out += "berth_inference_queue_full_total{" + Labels(m.name, std::to_string(v.version)) +
+             "} " + std::to_string(v.model->queue_full.load(std::memory_order_relaxed)) + "\n";
+    }
+  }
+
   Header(&out, "berth_model_ready", "gauge", "1 if the model version is READY, else 0.");
   for (const ModelEntry& m : table) {
     for (const VersionEntry& v : m.versions) {

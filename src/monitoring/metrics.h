@@ -85,8 +85,7 @@ class Metrics final : public InferenceObserver,
   struct Series {
     std::atomic<uint64_t> success{0};
     // Indexed by Status::Code.
-    std::array<std::atomic<uint64_t>, static_cast<size_t>(Status::Code::kPermissionDenied) + 1>
-        failure_by_code{};
+    std::array<std::atomic<uint64_t>, Status::kCodeCount> failure_by_code{};
     std::atomic<uint64_t> failure_ns{0};
     // Successful requests only.
     LatencyHistogram latency;

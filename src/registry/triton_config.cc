@@ -3,7 +3,9 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <set>
 #include <string_view>
 
@@ -208,6 +210,8 @@ triton::ModelConfig ToTritonConfig(const Model& model) {
     }
     d->set_max_queue_delay_microseconds(
         static_cast<uint64_t>(c.dynamic_batching->max_queue_delay_microseconds));
+    d->mutable_default_queue_policy()->set_max_queue_size(static_cast<uint32_t>(
+        std::min<int64_t>(c.dynamic_batching->max_queue_size, UINT32_MAX)));
   }
   auto* group = out.add_instance_group();
   group->set_name(model.name);
@@ -302,6 +306,18 @@ StatusOr<TritonConfig> ParseTritonConfig(const std::string& text) {
     batcher.max_queue_delay_microseconds = static_cast<int64_t>(d.max_queue_delay_microseconds());
     if (d.priority_levels() > 0) {
       result.warnings.push_back("dynamic_batching: priority levels are ignored");
+    }
+    if (d.has_default_queue_policy()) {
+      const auto& q = d.default_queue_policy();
+      // Triton's 0 is "no limit"; Berth's queue is always bounded.
+      if (q.max_queue_size() > 0) batcher.max_queue_size = q.max_queue_size();
+      if (q.default_timeout_microseconds() > 0 ||
+          q.timeout_action() != triton::ModelQueuePolicy::REJECT) {
+        result.warnings.push_back(
+            "dynamic_batching.default_queue_policy: only max_queue_size is honoured; a queued "
+            "request's deadline comes from --request-timeout, the gRPC deadline or its "
+            "'timeout' parameter, and an expired one is always rejected");
+      }
     }
     out.dynamic_batching = batcher;
   }

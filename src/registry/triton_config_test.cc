@@ -52,6 +52,25 @@ TEST(TritonConfigTest, ReadsWhatBerthHonours) {
   EXPECT_TRUE(parsed->warnings.empty());
 }
 
+TEST(TritonConfigTest, TheDefaultQueuePolicysSizeBoundsTheQueue) {
+  auto parsed = ParseTritonConfig(R"pb(
+    max_batch_size: 4
+    dynamic_batching { default_queue_policy { max_queue_size: 7 } }
+  )pb");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->config.dynamic_batching->max_queue_size, 7);
+  EXPECT_TRUE(parsed->warnings.empty());
+  // 0 is Triton's "no limit": Berth keeps its bounded default.
+  parsed = ParseTritonConfig(R"pb(
+    max_batch_size: 4
+    dynamic_batching { default_queue_policy { max_queue_size: 0 default_timeout_microseconds: 5 } }
+  )pb");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->config.dynamic_batching->max_queue_size, DynamicBatchingConfig{}.max_queue_size);
+  ASSERT_EQ(parsed->warnings.size(), 1u);
+  EXPECT_NE(parsed->warnings[0].find("only max_queue_size is honoured"), std::string::npos);
+}
+
 TEST(TritonConfigTest, BackendFormAndLatestPolicy) {
   auto parsed = ParseTritonConfig(R"pb(
     backend: "onnxruntime"

@@ -114,7 +114,7 @@ struct Server::State {
         memory_budget(options.memory_budget_bytes, options.memory_factor),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
-        inference(&models, &metrics),
+        inference(&models, &metrics, options.request_timeout),
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
     repository.SetMemoryBudget(&memory_budget);
@@ -179,6 +179,7 @@ struct Server::State {
   std::atomic<bool> ready{false};
   ServerContext context;
   InflightBudget inflight;  // shared by the front ends
+  http::ConnectionCounters connection_counters;  // REST's limits; read by /metrics
   http::Router router;
   std::unique_ptr<TlsContext> tls;  // REST's TLS context; null without TLS
   std::unique_ptr<http::HttpServer> http;
@@ -236,7 +237,7 @@ Status Server::Start() {
     http::RegisterRegistryRoutes(&s.context, &s.router);
     http::RegisterTfServingRoutes(&s.context, &s.router);
     http::RegisterOpenApiRoute(&s.router);
-    http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router);
+    http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router, &s.connection_counters);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);
@@ -244,6 +245,10 @@ Status Server::Start() {
     o.max_body_bytes = s.options.max_request_bytes;
     o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
     o.max_connections = s.options.max_connections;
+    o.header_timeout = std::chrono::seconds(s.options.header_timeout_secs);
+    o.min_body_rate = s.options.min_body_rate;
+    o.max_header_bytes = s.options.max_header_bytes;
+    o.counters = &s.connection_counters;
     o.inflight_budget = &s.inflight;
     if (s.options.tls.enabled()) {
       ASSIGN_OR_RETURN(s.tls, TlsContext::Create(s.options.tls));

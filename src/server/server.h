@@ -42,6 +42,21 @@ struct ServerOptions {
   uint64_t max_inflight_bytes = 0;
   int64_t max_connections = 0;  // >0: REST connections beyond it are answered 503
   int idle_timeout_secs = 65;   // a REST connection idle this long is closed
+  // A REST request's header (and a new connection's TLS handshake) must
+  // arrive whole within this long of its first byte (of the accept, for a
+  // new connection); slower clients are closed (slowloris).
+  int header_timeout_secs = 10;
+  // A REST body must arrive at this many bytes per second on average, after
+  // a grace of header_timeout_secs; slower clients are closed. 0: bodies are
+  // bounded only by idle_timeout_secs.
+  uint64_t min_body_rate = 1024;
+  // Largest REST request header (request line and fields); larger: 431.
+  uint32_t max_header_bytes = 16 * 1024;
+  // How long an inference request may take from the moment the core
+  // receives it, unless it asks for less (gRPC deadline, `timeout`
+  // parameter); a request still queued then is answered 504 /
+  // DEADLINE_EXCEEDED. 0: no limit.
+  std::chrono::milliseconds request_timeout{0};
   bool strict_readiness = true;
   // Accept repository load/unload from clients other than loopback ones
   // (--allow-remote-admin); see ServerContext::CheckAdmin.

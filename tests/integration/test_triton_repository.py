@@ -41,6 +41,7 @@ output [
 ]
 dynamic_batching {
   max_queue_delay_microseconds: 100
+  default_queue_policy { max_queue_size: 32 }
 }
 instance_group [ { count: 1, kind: KIND_CPU } ]
 model_warmup [ { name: "zeros", batch_size: 1, inputs { key: "X" value: { data_type: TYPE_FP32, dims: [ 4 ], zero_data: true } } } ]
@@ -140,12 +141,14 @@ def test_model_config_extension_over_http_and_grpc(triton_server: BerthServer) -
         assert [(i["name"], i["data_type"], i["dims"]) for i in rest["input"]] == [("X", "TYPE_FP32", [4])]
         assert [(o["name"], o["dims"]) for o in rest["output"]] == [("label", []), ("probabilities", [3])]
         assert rest["dynamic_batching"]["max_queue_delay_microseconds"] == 100
+        assert rest["dynamic_batching"]["default_queue_policy"]["max_queue_size"] == 32
         assert rest["instance_group"][0]["kind"] == "KIND_CPU"
         assert http.get_model_config("iris_triton", model_version="1") == rest
         # tritonclient.grpc decodes the reply with Triton's own ModelConfig message.
         config = grpc.get_model_config("iris_triton", as_json=True)["config"]
         assert config["name"] == "iris_triton" and config["max_batch_size"] == 64
         assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [("X", "TYPE_FP32", ["4"])]
+        assert config["dynamic_batching"]["default_queue_policy"]["max_queue_size"] == 32
         with pytest.raises(InferenceServerException, match="not in the repository"):
             http.get_model_config("no_such_model")
         with pytest.raises(InferenceServerException, match="not in the repository"):

@@ -1,5 +1,7 @@
 #include "backends/onnxruntime/onnxruntime_backend.h"
 
+#include "backends/onnxruntime/onnx_external_data.h"
+
 #include <onnxruntime_cxx_api.h>
 
 #include <chrono>
@@ -251,6 +253,8 @@ class OnnxRuntimeFactory final : public BackendFactory {
     so.SetInterOpNumThreads(opts.inter_op_threads);
     so.SetGraphOptimizationLevel(level);
     if (opts.inter_op_threads > 1) so.SetExecutionMode(ORT_PARALLEL);
+    // ONNX Runtime would open whatever file the model's external data names.
+    RETURN_IF_ERROR(CheckExternalData(model_file));
     auto session = std::make_unique<Ort::Session>(env_, model_file.c_str(), so);
 
     Ort::AllocatorWithDefaultOptions allocator;

@@ -185,6 +185,7 @@ class GrpcServer::Service {
   void ModelInfer(InferCall& call) const {
     auto decoded = DecodeInferRequest(call.request());
     if (!decoded.ok()) return call.Reply(decoded.status());
+    (*decoded)->deadline = call.deadline();
     // The call stays alive until it replies: on whichever thread the
     // scheduler completes the request, or, if the grace period of a shutdown
     // ends first, in CancelInferences(). The slot lets only the first reply.

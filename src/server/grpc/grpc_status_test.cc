@@ -21,6 +21,7 @@ TEST(GrpcStatusTest, MapsEveryCodeToTheCanonicalGrpcCode) {
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kInternal), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kPermissionDenied), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kAborted), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(GrpcStatusCodeFor(Status::Code::kDeadlineExceeded), grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -92,6 +93,19 @@ class UnaryCall final : public CallTag {
       if (std::string_view(k.data(), k.size()) == key) return std::string_view(v.data(), v.size());
     }
     return {};
+  }
+  // The client's deadline on the steady clock; time_point::max() if it set
+  // none.
+  std::chrono::steady_clock::time_point deadline() const {
+    const auto deadline = context_.deadline();
+    if (deadline == std::chrono::system_clock::time_point::max()) {
+      return std::chrono::steady_clock::time_point::max();
+    }
+    const auto left = deadline - std::chrono::system_clock::now();
+    // Far enough to be no deadline, and safe from overflowing the sum.
+    if (left > std::chrono::hours(24 * 365)) return std::chrono::steady_clock::time_point::max();
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
   }
   // Filled in by the handler before Reply.
   Response* response() { return &response_; }

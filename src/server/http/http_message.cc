@@ -18,6 +18,7 @@ int HttpStatusFor(Status::Code code) {
     case Status::Code::kInternal: return 500;
     case Status::Code::kPermissionDenied: return 403;
     case Status::Code::kAborted: return 409;
+    case Status::Code::kDeadlineExceeded: return 504;
   }
   return 500;
 }
@@ -29,7 +30,12 @@ HttpResponse ErrorResponse(const Status& status) {
   w.Key("error");
   w.String(status.message().data(), static_cast<rapidjson::SizeType>(status.message().size()));
   w.EndObject();
-  return JsonResponse(HttpStatusFor(status.code()), std::string(buf.GetString(), buf.GetSize()));
+  HttpResponse r =
+      JsonResponse(HttpStatusFor(status.code()), std::string(buf.GetString(), buf.GetSize()));
+  // Every 503 is a state that passes (a full queue, the in-flight budget, a
+  // version loading or unloading, a shutdown): say when to try again.
+  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 HttpResponse ChangeErrorResponse(const Status& status) {

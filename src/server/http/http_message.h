@@ -53,10 +53,11 @@ inline constexpr std::string_view kModelVersionHeader = "Berth-Model-Version";
 // Delivers the response; may be called from any thread, exactly once.
 using Reply = std::function<void(HttpResponse)>;
 
-// The HTTP status for a Status code (400, 404, 413, 503, 500, ...).
+// The HTTP status for a Status code (400, 404, 413, 503, 504, 500, ...).
 int HttpStatusFor(Status::Code code);
 
-// {"error": "<message>"} with the mapped status.
+// {"error": "<message>"} with the mapped status; a 503 carries
+// `Retry-After: 1`.
 HttpResponse ErrorResponse(const Status& status);
 // The answer to a change of what is served (repository load, registry push,
 // promote, split, shadow, rollback) that failed: as ErrorResponse, except

@@ -21,6 +21,7 @@ TEST(HttpStatusForTest, EveryCode) {
   EXPECT_EQ(HttpStatusFor(Status::Code::kInternal), 500);
   EXPECT_EQ(HttpStatusFor(Status::Code::kPermissionDenied), 403);
   EXPECT_EQ(HttpStatusFor(Status::Code::kAborted), 409);
+  EXPECT_EQ(HttpStatusFor(Status::Code::kDeadlineExceeded), 504);
 }
 
 TEST(ErrorResponseTest, BodyIsErrorObject) {
@@ -36,6 +37,15 @@ TEST(ErrorResponseTest, StatusFollowsTheCode) {
   EXPECT_EQ(ErrorResponse(Status::Unavailable("m")).status, 503);
   EXPECT_EQ(ErrorResponse(Status::ResourceExhausted("m")).status, 413);
   EXPECT_EQ(ErrorResponse(Status::Internal("m")).status, 500);
+  EXPECT_EQ(ErrorResponse(Status::DeadlineExceeded("m")).status, 504);
+}
+
+TEST(ErrorResponseTest, Every503SaysWhenToRetry) {
+  const HttpResponse busy = ErrorResponse(Status::Unavailable("the queue is full"));
+  ASSERT_EQ(busy.headers.size(), 1u);
+  EXPECT_EQ(busy.headers[0].first, "Retry-After");
+  EXPECT_EQ(busy.headers[0].second, "1");
+  EXPECT_TRUE(ErrorResponse(Status::DeadlineExceeded("m")).headers.empty());
 }
 
 TEST(ErrorResponseTest, EscapesQuotesNewlinesAndControlCharacters) {

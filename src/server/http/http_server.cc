@@ -59,6 +59,9 @@ constexpr std::chrono::seconds kAcceptLogInterval{5};
 constexpr std::chrono::seconds kLingerTime{2};
 // How long a TLS close waits for the peer's close_notify.
 constexpr std::chrono::seconds kTlsShutdownTime{1};
+// What an idle keep-alive connection's first read takes at most; the header
+// read that follows parses it first.
+constexpr size_t kFirstRead = 4096;
 
 // Lets a repeating event be logged at most once per kAcceptLogInterval, with
 // the count of occurrences left unlogged since the last line. Not
@@ -112,12 +115,10 @@ struct Shared {
 };
 
 HttpResponse Busy(const Shared& shared) {
-  HttpResponse r = ErrorResponse(Status::Unavailable(
+  return ErrorResponse(Status::Unavailable(
       "the server is at its limit of " +
       std::to_string(shared.options.inflight_budget->capacity()) +
       " bytes held by requests in flight; retry later"));
-  r.headers.emplace_back("Retry-After", "1");
-  return r;
 }
 
 // One connection: plain (`Stream` = beast::tcp_stream) or TLS
@@ -181,24 +182,46 @@ class Session final : public SessionBase {
     return std::static_pointer_cast<Session>(shared_from_this());
   }
 
-  // A client that does not finish its handshake within the idle timeout
+  // A client that does not finish its handshake within the header timeout
   // (or sends plaintext to a TLS port) is closed.
   void Handshake() {
-    Tcp().expires_after(shared_->options.idle_timeout);
+    Tcp().expires_after(shared_->options.header_timeout);
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = Self()](beast::error_code ec) {
+                              if (ec == beast::error::timeout) {
+                                self->Count(&ConnectionCounters::header_timeouts);
+                              }
                               if (ec) return self->Tcp().close();
                               self->Read();
                             });
   }
 
+  // The connection's first request must have its header whole within the
+  // header timeout of the accept (after the TLS handshake); a later one may
+  // wait the idle timeout for its first byte, then has the header timeout
+  // for the rest. Either way a client sending a byte now and then (slowloris)
+  // is closed once the header timeout passes, and holds no thread meanwhile.
   void Read() {
     request_ = HttpRequest{};
     over_budget_ = false;
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
+    parser_->header_limit(shared_->options.max_header_bytes);
     parser_->on_chunk_header(on_chunk_header_);
+    if (!served_one_ || buffer_.size() > 0) return ReadHeader();
+    phase_ = Phase::kIdle;
     Tcp().expires_after(shared_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = Self()](beast::error_code ec, size_t n) {
+                              if (ec) return self->OnReadError(ec);
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    phase_ = Phase::kHeader;
+    Tcp().expires_after(shared_->options.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = Self()](beast::error_code ec, size_t) {
                                self->OnHeader(ec);
@@ -242,11 +265,34 @@ class Session final : public SessionBase {
     return true;
   }
 
+  // Reads the body a piece at a time. With --min-body-rate, each piece must
+  // arrive before body start + the header timeout (the grace) + the bytes
+  // read so far at the minimum rate: a client must keep up that rate on
+  // average, however it spreads its bytes (slow body).
   void ReadBody() {
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = Self()](beast::error_code ec, size_t) {
-                        self->OnBody(ec);
-                      });
+    body_start_ = std::chrono::steady_clock::now();
+    body_read_ = 0;
+    phase_ = Phase::kBody;
+    ReadBodyPiece();
+  }
+
+  void ReadBodyPiece() {
+    const uint64_t rate = shared_->options.min_body_rate;
+    if (rate == 0) {
+      Tcp().expires_after(shared_->options.idle_timeout);
+    } else {
+      // Bounded so the product cannot overflow: a body this large is refused
+      // by the body limit long before.
+      const uint64_t read = std::min<uint64_t>(body_read_, uint64_t{1} << 40);
+      Tcp().expires_at(body_start_ + shared_->options.header_timeout +
+                       std::chrono::microseconds(read * 1'000'000 / rate));
+    }
+    bhttp::async_read_some(stream_, buffer_, *parser_,
+                           [self = Self()](beast::error_code ec, size_t n) {
+                             self->body_read_ += n;
+                             if (ec || self->parser_->is_done()) return self->OnBody(ec);
+                             self->ReadBodyPiece();
+                           });
   }
 
   void OnBody(beast::error_code ec) {
@@ -256,10 +302,24 @@ class Session final : public SessionBase {
   }
 
   void OnReadError(beast::error_code ec) {
+    if (ec == beast::error::timeout && phase_ == Phase::kHeader) {
+      Count(&ConnectionCounters::header_timeouts);
+    } else if (ec == beast::error::timeout && phase_ == Phase::kBody &&
+               shared_->options.min_body_rate > 0) {
+      Count(&ConnectionCounters::slow_bodies);
+    }
     if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout || ec == asio::error::connection_reset ||
         ec == asio::error::eof) {
       return Close();
+    }
+    if (ec == bhttp::error::header_limit) {
+      Count(&ConnectionCounters::headers_too_large);
+      HttpResponse r = ErrorResponse(Status::InvalidArgument(
+          "request header is larger than the limit of " +
+          std::to_string(shared_->options.max_header_bytes) + " bytes"));
+      r.status = 431;  // Request Header Fields Too Large
+      return RefuseUnread(std::move(r));
     }
     if (ec == bhttp::error::body_limit) {
       return RefuseUnread(ErrorResponse(Status::ResourceExhausted(
@@ -345,6 +405,12 @@ class Session final : public SessionBase {
     });
   }
 
+  void Count(std::atomic<uint64_t> ConnectionCounters::*counter) {
+    if (ConnectionCounters* c = shared_->options.counters) {
+      (c->*counter).fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
   // Adds `bytes` to this request's share of the in-flight budget; false if
   // they do not fit (nothing is then added).
   bool Reserve(uint64_t bytes) {
@@ -368,6 +434,9 @@ class Session final : public SessionBase {
     response_.keep_alive(keep_alive_);
     response_.body() = std::move(r.body);
     response_.prepare_payload();
+    served_one_ = true;
+    // A client that does not read its answer is closed like an idle one.
+    Tcp().expires_after(shared_->options.idle_timeout);
     bhttp::async_write(stream_, response_,
                        [self = Self()](beast::error_code ec, size_t) {
                          --self->shared_->in_flight;
@@ -425,6 +494,11 @@ class Session final : public SessionBase {
   bhttp::response<bhttp::string_body> response_;
   bool keep_alive_ = true;
   bool linger_ = false;  // drain before closing: the request was not read whole
+  bool served_one_ = false;  // a response was sent: the next request may idle first
+  // What the read in progress waits for, to tell a slow client from an idle one.
+  enum class Phase { kIdle, kHeader, kBody } phase_ = Phase::kHeader;
+  std::chrono::steady_clock::time_point body_start_;
+  uint64_t body_read_ = 0;  // body bytes the parser took since body_start_
 };
 
 // The answer above --max-connections, written whole in one non-blocking send.

@@ -5,6 +5,9 @@
 // Requests go to the Router; responses may be produced on any thread.
 //
 // What the transport refuses itself, before a route sees the request:
+// - a header over `max_header_bytes`: 431, and the connection is closed;
+// - a header not whole within `header_timeout`, or a body slower than
+//   `min_body_rate`: the connection is closed (slowloris, slow body);
 // - a body over `max_body_bytes` (declared or, chunked, as it arrives): 413,
 //   before the body is read; `Expect: 100-continue` is answered "100
 //   Continue" only once the declared size fits, so such a client never sends
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "server/http/connection_counters.h"
 #include "server/http/router.h"
 #include "server/inflight_budget.h"
 #include "server/tls/tls_config.h"
@@ -41,9 +45,22 @@ struct HttpServerOptions {
   uint16_t port = 8000;              // 0: pick a free port (see port())
   int threads = 2;
   uint64_t max_body_bytes = 64ull << 20;
-  // How long a connection may sit without a complete request before it is
-  // closed (also bounds the reading of one request).
+  // How long a keep-alive connection may wait for the first byte of its next
+  // request, and a client may take to read an answer, before it is closed.
   std::chrono::seconds idle_timeout{65};
+  // A request's header must be whole this long after its first byte (the
+  // accept, or the end of the TLS handshake, for a connection's first
+  // request; the handshake has as long): slowloris clients are closed.
+  std::chrono::seconds header_timeout{10};
+  // >0: a body must arrive at this many bytes per second on average, after a
+  // grace of header_timeout, or the connection is closed. 0: a body must
+  // arrive within idle_timeout of each read.
+  uint64_t min_body_rate = 1024;
+  // Largest request header (request line and fields): larger is 431.
+  uint32_t max_header_bytes = 16 * 1024;
+  // Non-null: counts the connections cut off by the limits above. Not
+  // owned; must outlive the HttpServer.
+  ConnectionCounters* counters = nullptr;
   // >0: connections beyond this many open at once are refused (503).
   int64_t max_connections = 0;
   // Bytes held by requests in flight; null: no cap. Not owned; must outlive

@@ -1,12 +1,17 @@
 #include "server/http/metrics_routes.h"
 
+#include <string>
+#include <utility>
+
 #include "core/memory_budget.h"
 #include "registry/store_sync.h"
 
 namespace berth::http {
 
-void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Router* router) {
-  router->Add("GET", "/metrics", [metrics, ctx](HttpRequest&, const PathParams&, Reply reply) {
+void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Router* router,
+                           const ConnectionCounters* connections) {
+  router->Add("GET", "/metrics", [metrics, ctx, connections](HttpRequest&, const PathParams&,
+                                                              Reply reply) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = metrics->RenderPrometheus(*ctx->models);
@@ -31,6 +36,22 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
           "(measured or estimated), counted against the budget.\n"
           "# TYPE berth_memory_reserved_bytes gauge\nberth_memory_reserved_bytes " +
           std::to_string(ctx->memory_budget->reserved()) + "\n";
+    }
+    if (connections != nullptr) {
+      r.body +=
+          "# HELP berth_http_connections_cut_total REST connections closed for breaking a "
+          "limit: header_timeout (--header-timeout-secs, slowloris), slow_body "
+          "(--min-body-rate), header_too_large (--max-header-bytes, answered 431).\n"
+          "# TYPE berth_http_connections_cut_total counter\n";
+      const std::pair<const char*, uint64_t> cuts[] = {
+          {"header_timeout", connections->header_timeouts.load(std::memory_order_relaxed)},
+          {"slow_body", connections->slow_bodies.load(std::memory_order_relaxed)},
+          {"header_too_large", connections->headers_too_large.load(std::memory_order_relaxed)},
+      };
+      for (const auto& [reason, n] : cuts) {
+        r.body += std::string("berth_http_connections_cut_total{reason=\"") + reason + "\"} " +
+                  std::to_string(n) + "\n";
+      }
     }
     reply(std::move(r));
   });
