@@ -1,6 +1,7 @@
 #include "core/inference_service.h"
 
 #include "core/request_validator.h"
+#include "core/shared_memory_io.h"
 
 #include <mutex>
 #include <optional>
@@ -101,6 +102,22 @@ void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> re
       timings.total = timings.finished - start;
       observer->OnInferenceDone(model->name, version, response.status(), timings);
       model->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      done(std::move(response));
+    };
+  }
+  // Outside the observer's wrapper: an output that does not fit its region
+  // fails the request, and is counted as a failure.
+  if (UsesSharedMemory(*request)) {
+    auto io = SharedMemoryIo::Prepare(shared_memory_, request.get());
+    if (!io.ok()) {
+      done(io.status());
+      return;
+    }
+    done = [io = std::shared_ptr<const SharedMemoryIo>(std::move(io).value()),
+            done = std::move(done)](StatusOr<InferenceResponse> response) {
+      if (response.ok()) {
+        if (Status s = io->WriteOutputs(&*response); !s.ok()) response = std::move(s);
+      }
       done(std::move(response));
     };
   }

@@ -12,6 +12,7 @@
 #include "core/model_manager.h"
 #include "core/scheduler.h"
 #include "core/shadow.h"
+#include "core/shared_memory.h"
 
 namespace berth {
 
@@ -35,9 +36,12 @@ class InferenceObserver {
 
 class InferenceService {
  public:
-  // `observer` may be null; neither pointer is owned.
-  InferenceService(const ModelManager* models, InferenceObserver* observer)
-      : models_(models), observer_(observer) {}
+  // `observer` may be null, and `shared_memory` (the system shared-memory
+  // regions requests may name; without it such a request is refused); no
+  // pointer is owned.
+  InferenceService(const ModelManager* models, InferenceObserver* observer,
+                   const SharedMemoryRegistry* shared_memory = nullptr)
+      : models_(models), observer_(observer), shared_memory_(shared_memory) {}
 
   // Resolves `request->model_name` / `model_version` (ModelManager::Resolve,
   // with `keys`, the request's headers or metadata, for a split's routing
@@ -47,6 +51,11 @@ class InferenceService {
   void Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
              const RoutingKeys* keys = nullptr) const;
 
+  // An input named in request->shared_memory_inputs is read from its region
+  // before the request is validated, and an output whose parameters name a
+  // region is written to it before `done` is called
+  // (core/shared_memory_io.h); the regions stay mapped until then.
+  //
   // Runs the request on a version the caller has already resolved: the doors
   // that decode against a model's signature (rows, TF Serving, the cloud
   // routes) resolve once, decode, and hand the same handle here. Same
@@ -66,6 +75,7 @@ class InferenceService {
 
   const ModelManager* models_;
   InferenceObserver* observer_;
+  const SharedMemoryRegistry* shared_memory_;
 };
 
 }  // namespace berth

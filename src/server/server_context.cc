@@ -7,7 +7,11 @@
 
 namespace berth {
 
-Status ServerContext::CheckAdmin(std::string_view peer) const {
+namespace {
+
+// PermissionDenied unless `peer` is loopback or remote admin is allowed;
+// `what` names the changes so refused.
+Status CheckLocal(bool allow_remote_admin, std::string_view peer, std::string_view what) {
   if (allow_remote_admin) return Status::Ok();
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(std::string(peer), ec);
@@ -18,9 +22,38 @@ Status ServerContext::CheckAdmin(std::string_view peer) const {
     return Status::Ok();
   }
   return Status::PermissionDenied(
-      "repository load and unload are accepted only from this machine (loopback) until API "
+      std::string(what) +
+      " are accepted only from this machine (loopback) until API "
       "keys are configured; start berth with --allow-remote-admin to accept them from " +
       PrintableExcerpt(peer));
+}
+
+}  // namespace
+
+Status ServerContext::CheckAdmin(std::string_view peer) const {
+  return CheckLocal(allow_remote_admin, peer, "repository load and unload");
+}
+
+Status ServerContext::RegisterSharedMemory(std::string_view peer, const std::string& name,
+                                           const std::string& key, uint64_t offset,
+                                           uint64_t byte_size) const {
+  RETURN_IF_ERROR(CheckLocal(allow_remote_admin, peer, "shared memory registrations"));
+  if (shared_memory == nullptr) {
+    return Status::Unavailable("system shared memory is not available on this server");
+  }
+  return shared_memory->Register(name, key, offset, byte_size);
+}
+
+Status ServerContext::UnregisterSharedMemory(std::string_view peer,
+                                             const std::string& name) const {
+  RETURN_IF_ERROR(CheckLocal(allow_remote_admin, peer, "shared memory registrations"));
+  if (shared_memory == nullptr) return Status::Ok();
+  if (name.empty()) {
+    shared_memory->UnregisterAll();
+  } else {
+    shared_memory->Unregister(name);
+  }
+  return Status::Ok();
 }
 
 Status ServerContext::LoadModel(std::string_view peer, const std::string& name,

@@ -12,6 +12,7 @@
 #include "core/inference_service.h"
 #include "core/model_manager.h"
 #include "core/model_statistics.h"
+#include "core/shared_memory.h"
 #include "registry/registry_store.h"
 
 namespace berth {
@@ -31,6 +32,9 @@ struct ServerContext {
   const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
+  // The system shared-memory regions: read by the status routes and
+  // /metrics; changed only through (Un)RegisterSharedMemory.
+  SharedMemoryRegistry* shared_memory = nullptr;
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   bool strict_readiness = true;  // ready only if every model has a READY version
   // In a cloud platform's mode its predict route needs a model to answer:
@@ -85,6 +89,13 @@ struct ServerContext {
                           VersionStatus to, bool force, const std::string& reason) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
+  // The system shared-memory extension's changes, for every door: from
+  // loopback only unless allow_remote_admin (a registration lets requests
+  // read and write that memory), then SharedMemoryRegistry::Register /
+  // Unregister; an empty `name` unregisters every region.
+  Status RegisterSharedMemory(std::string_view peer, const std::string& name,
+                              const std::string& key, uint64_t offset, uint64_t byte_size) const;
+  Status UnregisterSharedMemory(std::string_view peer, const std::string& name) const;
   // PermissionDenied unless `peer` may change what is served.
   Status CheckAdmin(std::string_view peer) const;
   // CheckAdmin, then ValidateModelName: what every change checks first.
