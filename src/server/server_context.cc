@@ -57,18 +57,29 @@ Status ServerContext::UnregisterSharedMemory(std::string_view peer,
 }
 
 Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
-                                const std::vector<std::string>& parameters) const {
+                                std::vector<LoadParameter> parameters) const {
   RETURN_IF_ERROR(CheckChange(peer, name));
-  for (const std::string& p : parameters) {
-    if (p == "config" || p.starts_with("file:")) {
-      return Status::Unimplemented("load parameter '" + PrintableExcerpt(p) +
-                                   "' is not supported: Berth loads models from the repository "
-                                   "directory as they are");
+  ModelRepository::LoadOverride override;
+  for (LoadParameter& p : parameters) {
+    if (p.name == "config") {
+      if (p.type != LoadParameter::Type::kString) {
+        return Status::InvalidArgument(
+            "load parameter 'config' must be a string: Triton's model configuration in JSON");
+      }
+      override.config_json = std::move(p.value);
+    } else if (p.name.starts_with("file:")) {
+      if (p.type != LoadParameter::Type::kBytes) {
+        return Status::InvalidArgument("load parameter '" + PrintableExcerpt(p.name) +
+                                       "' must be bytes (base64 in JSON)");
+      }
+      override.files[p.name.substr(5)] = std::move(p.value);
+    } else {
+      return Status::InvalidArgument("unknown load parameter '" + PrintableExcerpt(p.name) +
+                                     "' (Triton's are 'config' and 'file:<version>/<path>')");
     }
-    return Status::InvalidArgument("unknown load parameter '" + PrintableExcerpt(p) + "'");
   }
   // Triton's words first: tools match on them.
-  return repository->LoadModel(name).WithContext("failed to load '" + name + "'");
+  return repository->LoadModel(name, override).WithContext("failed to load '" + name + "'");
 }
 
 namespace {

@@ -20,6 +20,14 @@ namespace berth {
 class MemoryBudget;
 class ModelRepository;
 
+// One parameter of a repository load request, as its door read it.
+struct LoadParameter {
+  enum class Type { kString, kBytes, kOther };
+  std::string name;
+  Type type = Type::kOther;
+  std::string value;  // kString: the text; kBytes: the bytes (REST: base64-decoded)
+};
+
 // What an alias move did: the version the alias points at now, and before.
 struct AliasMove {
   int64_t version = 0;
@@ -64,9 +72,13 @@ struct ServerContext {
   // checks in the same order: the caller's right to change what is served,
   // then the name (ValidateModelName), then the request's parameters, then
   // the repository. `peer` is the client's IP address as text ("127.0.0.1",
-  // "::1"); `parameters` are the names of the load request's parameters.
+  // "::1"). `parameters` are Triton's load parameters: `config` (a string,
+  // Triton's model configuration in JSON) and `file:<version>/<path>`
+  // (bytes), as ModelRepository::LoadModel(name, override) takes them; any
+  // other is InvalidArgument. Failures start with Triton's "failed to load
+  // '<name>'".
   Status LoadModel(std::string_view peer, const std::string& name,
-                   const std::vector<std::string>& parameters) const;
+                   std::vector<LoadParameter> parameters) const;
   Status UnloadModel(std::string_view peer, const std::string& name) const;
   // The registry's alias moves (registry/model_repository.h), with the same
   // admin check; the audit record names `peer` as the actor until API keys

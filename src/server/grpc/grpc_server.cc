@@ -244,9 +244,20 @@ class GrpcServer::Service {
 
   void RepositoryModelLoad(Call<inference::RepositoryModelLoadRequest,
                                 inference::RepositoryModelLoadResponse>& call) const {
-    std::vector<std::string> parameters;
-    for (const auto& [name, value] : call.request().parameters()) parameters.push_back(name);
-    call.Reply(ctx_->LoadModel(PeerAddress(call.peer()), call.request().model_name(), parameters));
+    std::vector<LoadParameter> parameters;
+    for (const auto& [name, value] : call.request().parameters()) {
+      LoadParameter& p = parameters.emplace_back();
+      p.name = name;
+      if (value.has_string_param()) {
+        p.type = LoadParameter::Type::kString;
+        p.value = value.string_param();
+      } else if (value.has_bytes_param()) {
+        p.type = LoadParameter::Type::kBytes;
+        p.value = value.bytes_param();
+      }
+    }
+    call.Reply(ctx_->LoadModel(PeerAddress(call.peer()), call.request().model_name(),
+                               std::move(parameters)));
   }
 
   // The only unload parameter Triton defines, unload_dependents, concerns
