@@ -80,6 +80,12 @@ Status ModelRepository::LoadModel(const std::string& name, const LoadOverride& o
     ASSIGN_OR_RETURN(LoadFile parsed, ParseLoadFileName(file));
     files[parsed.version].emplace_back(std::move(parsed.relative), &bytes);
   }
+  // One version per load: a version that loads is recorded in the store at
+  // once, so a load taken back must not have loaded any version it sent.
+  if (files.size() > 1) {
+    return Status::InvalidArgument("'file:' parameters carry " + std::to_string(files.size()) +
+                                   " versions; send one version per load");
+  }
   std::lock_guard lock(mu_);
   try {
     return LoadOverrideLocked(name, config, config_text, files);
@@ -100,6 +106,18 @@ Status ModelRepository::LoadOverrideLocked(const std::string& name,
     return Status::InvalidArgument("model '" + name +
                                    "' is a link out of the repository; its files are not "
                                    "written through it");
+  }
+  // A version the registry has recorded is immutable (its digest is
+  // recorded): its files are not replaced.
+  if (store_ != nullptr && !files.empty()) {
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store_->Versions(name));
+    for (const VersionRecord& r : records) {
+      if (files.count(r.version)) {
+        return Status::InvalidArgument(
+            "version " + std::to_string(r.version) + " of model '" + name +
+            "' is recorded in the registry and is not replaced; send a new version number");
+      }
+    }
   }
   // The versions sent as files: each staged, then renamed into place with
   // what it replaces kept aside until the load has succeeded.

@@ -81,8 +81,9 @@ class ModelRepository {
     std::optional<std::string> config_json;
     // `file:<version>/<path>`: the files of whole version directories, by
     // "<version>/<path>"; they replace those versions' directories. They
-    // need `config` (as in Triton); a new model's directory is created with
-    // the configuration written as its config.pbtxt.
+    // need `config` (as in Triton) and name one version; a version the
+    // registry store has recorded is not replaced. A new model's directory
+    // is created with the configuration written as its config.pbtxt.
     std::map<std::string, std::string> files;
   };
   // LoadModel with `override`, all or nothing: the configuration is checked

@@ -183,10 +183,13 @@ def test_files_that_do_not_load_are_taken_back(
 ) -> None:  # fmt: skip
     config = json.dumps(http.get_model_config(MODEL))
     original = (root / MODEL / "1" / "model.onnx").read_bytes()
-    # Version 1's files replaced by bytes that are no model: version 1 keeps serving, from its own files.
-    message = load_error(grpc, config=config, files={"file:1/model.onnx": b"not a model"})
-    assert f"failed to load '{MODEL}'" in message, message
+    # A version the registry recorded is immutable.
+    message = load_error(grpc, config=config, files={"file:1/model.onnx": onnx_bytes(model_repository)})
+    assert f"failed to load '{MODEL}'" in message and "is recorded in the registry" in message, message
     assert (root / MODEL / "1" / "model.onnx").read_bytes() == original
+    # One version per load.
+    message = load_error(grpc, config=config, files={"file:6/model.onnx": b"x", "file:7/model.onnx": b"y"})
+    assert "send one version per load" in message, message
     # A new version that does not load is not left behind.
     message = load_error(grpc, config=config, files={"file:5/model.onnx": b"not a model"})
     assert "version 5 sent with the request did not load" in message or "keeps serving" in message, message
