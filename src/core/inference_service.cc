@@ -8,24 +8,48 @@
 
 namespace berth {
 
+void InferenceService::Refuse(const InferenceRequest& request, const Status& status,
+                              const InferCallback& done) const {
+  if (observer_ != nullptr) {
+    // A known model with an unknown or unready version counts under the
+    // model's name; an unknown model name does not create a series.
+    const bool known = status.code() != Status::Code::kNotFound ||
+                       models_->Find(request.model_name).has_value();
+    InferenceTimings timings;
+    timings.finished = std::chrono::steady_clock::now();
+    observer_->OnInferenceDone(known ? request.model_name : std::string(), std::string(), status,
+                               timings);
+  }
+  done(status);
+}
+
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
                              const RoutingKeys* keys) const {
-  auto model = models_->Resolve(request->model_name, request->model_version, keys);
-  if (!model.ok()) {
-    if (observer_ != nullptr) {
-      // A known model with an unknown or unready version counts under the
-      // model's name; an unknown model name does not create a series.
-      const bool known = model.status().code() != Status::Code::kNotFound ||
-                         models_->Find(request->model_name).has_value();
-      InferenceTimings timings;
-      timings.finished = std::chrono::steady_clock::now();
-      observer_->OnInferenceDone(known ? request->model_name : std::string(), std::string(),
-                                 model.status(), timings);
-    }
-    done(model.status());
-    return;
+  // The inputs in shared memory are read before the version is picked, so
+  // that a split keyed by such an input keys on its data.
+  std::shared_ptr<const SharedMemoryIo> io;
+  if (UsesSharedMemory(*request)) {
+    auto prepared = SharedMemoryIo::Prepare(shared_memory_, request.get());
+    if (!prepared.ok()) return Refuse(*request, prepared.status(), done);
+    io = std::move(prepared).value();
   }
-  Infer(std::move(model).value(), std::move(request), std::move(done));
+  const RequestRoutingKeys with_inputs(*request, keys);
+  auto model = models_->Resolve(request->model_name, request->model_version, &with_inputs);
+  if (!model.ok()) return Refuse(*request, model.status(), done);
+  Run(std::move(model).value(), std::move(request), std::move(done), std::move(io));
+}
+
+void InferenceService::Infer(ModelHandle decoded_with, std::string_view selector,
+                             const RoutingKeys* keys, std::unique_ptr<InferenceRequest> request,
+                             InferCallback done) const {
+  if (models_->SplitsByInput()) {
+    const RequestRoutingKeys with_inputs(*request, keys);
+    // Gone meanwhile (a hot swap): the handle that decoded it still runs it.
+    if (auto again = models_->Resolve(decoded_with->name, selector, &with_inputs); again.ok()) {
+      decoded_with = std::move(again).value();
+    }
+  }
+  Run(std::move(decoded_with), std::move(request), std::move(done));
 }
 
 namespace {
@@ -86,8 +110,8 @@ InferCallback InferenceService::MaybeShadow(const ModelHandle& live,
   };
 }
 
-void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> request,
-                             InferCallback done) const {
+void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> request,
+                           InferCallback done, std::shared_ptr<const SharedMemoryIo> io) const {
   if (observer_ != nullptr) {
     // `model` is a plain pointer: the scheduler answers every request before
     // it, and so the version owning it, is destroyed (Scheduler::Enqueue),
@@ -107,14 +131,16 @@ void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> re
   }
   // Outside the observer's wrapper: an output that does not fit its region
   // fails the request, and is counted as a failure.
-  if (UsesSharedMemory(*request)) {
-    auto io = SharedMemoryIo::Prepare(shared_memory_, request.get());
-    if (!io.ok()) {
-      done(io.status());
+  if (io == nullptr && UsesSharedMemory(*request)) {
+    auto prepared = SharedMemoryIo::Prepare(shared_memory_, request.get());
+    if (!prepared.ok()) {
+      done(prepared.status());
       return;
     }
-    done = [io = std::shared_ptr<const SharedMemoryIo>(std::move(io).value()),
-            done = std::move(done)](StatusOr<InferenceResponse> response) {
+    io = std::move(prepared).value();
+  }
+  if (io != nullptr) {
+    done = [io = std::move(io), done = std::move(done)](StatusOr<InferenceResponse> response) {
       if (response.ok()) {
         if (Status s = io->WriteOutputs(&*response); !s.ok()) response = std::move(s);
       }

@@ -19,6 +19,7 @@ namespace berth {
 
 class MemoryBudget;
 class ModelRepository;
+class StoreSync;
 
 // One parameter of a repository load request, as its door read it.
 struct LoadParameter {
@@ -44,6 +45,9 @@ struct ServerContext {
   // /metrics; changed only through (Un)RegisterSharedMemory.
   SharedMemoryRegistry* shared_memory = nullptr;
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
+  // With a PostgreSQL store: whether this replica can read it
+  // (StoreSync::Health), for readiness detail and /metrics; null otherwise.
+  const StoreSync* store_sync = nullptr;
   bool strict_readiness = true;  // ready only if every model has a READY version
   // In a cloud platform's mode its predict route needs a model to answer:
   // serving_model_required is set, and required_model names the model
@@ -99,6 +103,10 @@ struct ServerContext {
   // `force` lets it take the model's last serving version away).
   Status SetVersionStatus(std::string_view peer, const std::string& name, int64_t version,
                           VersionStatus to, bool force, const std::string& reason) const;
+  // Records an evaluation of a version (RegistryStore::AddEvaluation), its
+  // body checked by CheckEvaluation (registry/version_metadata.h).
+  Status AddEvaluation(std::string_view peer, const std::string& name, int64_t version,
+                       std::string_view evaluation_json) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
   // The system shared-memory extension's changes, for every door: from
