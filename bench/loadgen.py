@@ -147,11 +147,17 @@ def run_wrk(
     duration_s: float,
     core: int,
     server_cpu: Callable[[], float],
+    json_header_bytes: int | None = None,
 ) -> LoadResult:
-    """POST `body` to `url` with `concurrency` connections for `duration_s` seconds."""
+    """POST `body` to `url` with `concurrency` connections for `duration_s` seconds.
+
+    With `json_header_bytes` the body is the binary tensor extension's: that
+    many bytes of JSON, then raw tensor data (Inference-Header-Content-Length).
+    """
+    header = [] if json_header_bytes is None else [f"BENCH_HEADER_LENGTH={json_header_bytes}"]
     command = pinned(
         [
-            "env", f"BENCH_BODY_FILE={body}",
+            "env", f"BENCH_BODY_FILE={body}", *header,
             str(wrk), "-t1", f"-c{concurrency}", f"-d{duration_s:g}s",
             f"--timeout={_REQUEST_TIMEOUT_S}s", "-s", str(WRK_SCRIPT), url,
         ],

@@ -24,6 +24,8 @@ import train_models  # noqa: E402  (examples/ is not a package)
 MODEL_NAME: Final = train_models.IRIS_LOGREG.name
 # Explicit, whatever the example default becomes: one ONNX Runtime thread.
 VERSIONS: Final = (1, 2)
+BULK_ROWS: Final = 1000
+BULK_NAME: Final = f"{MODEL_NAME}_rows"
 ONNXRUNTIME_OPTIONS: Final = {"intra_op_threads": 1, "inter_op_threads": 1, "graph_optimization_level": "all"}
 
 
@@ -38,6 +40,8 @@ class BenchModel:
     row: tuple[float, ...]  # the one input row every request carries
     expected_label: int
     expected_probabilities: tuple[float, ...]
+    bulk_name: str  # the same artifact with max_batch_size BULK_ROWS, for the 1,000-row rows (bench/bulk.py)
+    bulk_rows: np.ndarray  # BULK_ROWS x 4 float32, the rows those requests carry
     rest_body: bytes  # the v2 JSON request body
     rest_response: bytes  # a v2 JSON response for that row, for the static (nginx) floor
     grpc_body: dict[str, Any]  # the ModelInferRequest as protobuf JSON, for ghz
@@ -54,6 +58,16 @@ def prepare(workdir: Path) -> BenchModel:
     repository = workdir / "model_repository"
     for version in VERSIONS:
         model_dir = train_models.export_model(trained, repository, version=version, config=config)
+
+    # The 1,000-row requests (JSON, binary extension, system shared memory)
+    # need a max_batch_size that admits them: the same artifact under its own name.
+    train_models.export_model(
+        trained, repository, version=1,
+        config=dataclasses.replace(config, name=BULK_NAME, max_batch_size=BULK_ROWS,
+                                   version_policy={"latest": 1}),
+    )  # fmt: skip
+    test_rows = np.asarray(trained.feeds(trained.dataset.X_test)["X"], dtype=np.float32)
+    bulk_rows = np.resize(test_rows, (BULK_ROWS, test_rows.shape[1])).astype(np.float32)
 
     pickle_path = workdir / "peers" / "model.pkl"
     pickle_path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +101,8 @@ def prepare(workdir: Path) -> BenchModel:
         row=row,
         expected_label=label,
         expected_probabilities=probabilities,
+        bulk_name=BULK_NAME,
+        bulk_rows=bulk_rows,
         rest_body=_compact_json(
             {"inputs": [{"name": "X", "shape": [1, len(row)], "datatype": "FP32", "data": list(row)}]}
         ),

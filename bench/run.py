@@ -2,7 +2,8 @@
 """Side-by-side benchmark of Berth and its peers, in one run (`make bench`).
 
 One model (iris logistic regression, one row per request) served by:
-  Berth REST and gRPC; FastAPI + scikit-learn; MLServer REST and gRPC;
+  Berth REST and gRPC (and a 1,000-row request as JSON, binary and through system
+  shared memory: bench/bulk.py); FastAPI + scikit-learn; MLServer REST and gRPC;
   Triton REST and gRPC (through PyTriton); nginx returning a fixed response
   (the HTTP floor); and ONNX Runtime in process, Python and C++ (the compute floor).
 
@@ -121,7 +122,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
     report = TargetReport(target.name, target.protocol, target.setup)
     verify = verify_rest if target.protocol == "http" else verify_grpc
     try:
-        answer = verify(target.address, model)
+        answer = target.verify() if target.verify is not None else verify(target.address, model)
     except VerificationError as error:
         report.problem = f"wrong or no answer, not loaded: {error}"
         return report
@@ -132,9 +133,10 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
 
         def load(concurrency: int, duration_s: float) -> LoadResult:
             return run_wrk(
-                tools.wrk, target.address, body_file,
+                tools.wrk, target.address, target.body or body_file,
                 concurrency=concurrency, duration_s=duration_s,
                 core=settings.client_core, server_cpu=target.server.cpu_seconds,
+                json_header_bytes=target.json_header_bytes,
             )  # fmt: skip
 
     elif tools.ghz is None:

@@ -15,12 +15,15 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Final, Literal
 
+import bulk
 from model import BenchModel
 from processes import HOST, ManagedProcess, StartupError, free_ports, port_open, start_process
 from tools import command_output
+from verify import Answer
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 PEERS_DIR: Final = BENCH_DIR / "peers"
@@ -53,6 +56,12 @@ class Target:
     address: str  # http://host:port/path, or host:port for gRPC
     server: ManagedProcess
     setup: str  # how the server runs, for the method notes
+    # A REST target with a body of its own (bench/bulk.py) instead of the
+    # one-row body: its file, its JSON part's length under the binary
+    # extension, and how to check its answer.
+    body: Path | None = None
+    json_header_bytes: int | None = None
+    verify: Callable[[], Answer] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,32 @@ def _berth_rest_targets(ctx: PeerContext, server: ManagedProcess, http_port: int
     return [by_number, alias, split]
 
 
+def _berth_bulk_targets(
+    ctx: PeerContext, stack: ExitStack, server: ManagedProcess, http_port: int, setup: str
+) -> list[Target | Skipped]:
+    """The 1,000-row FP32 request as JSON, binary and through system shared memory, on the same server."""
+    url = f"http://{HOST}:{http_port}/v2/models/{ctx.model.bulk_name}/infer"
+    bodies = bulk.write_bodies(ctx.model, ctx.workdir)
+    problem, out_region = bulk.register_regions(stack, http_port, ctx.model)
+    notes = (
+        "the data in the JSON body",
+        "binary tensor extension, inputs and outputs raw (binary_data_output)",
+        "input and outputs in system shared memory regions registered once; the body names them",
+    )
+    targets: list[Target | Skipped] = []
+    for name, body, note in zip(bulk.ROWS, bodies, notes, strict=True):
+        if problem and body is bodies[2]:
+            targets.append(Skipped(name, f"could not register the shared-memory regions: {problem}"))
+            continue
+        region = out_region if body is bodies[2] else None
+        targets.append(Target(
+            name, "http", url, server, f"{setup}; POST .../{ctx.model.bulk_name}/infer, {bulk.BULK_ROWS_TEXT}: {note}",
+            body=body.path, json_header_bytes=body.json_header_bytes,
+            verify=partial(bulk.verify_bulk, url, body, ctx.model, region),
+        ))  # fmt: skip
+    return targets
+
+
 def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
     """Berth with REST and, if this build has it, gRPC; one process for both."""
     if not ctx.berth_binary.is_file():
@@ -221,7 +256,8 @@ def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
         grpc_problem = f"Berth did not start with --grpc-port: {str(error).splitlines()[0]}"
         server, http_port, setup = _start_berth_process(ctx, stack, -1)
         grpc_port = -1
-    targets = _berth_rest_targets(ctx, server, http_port, setup)
+    targets = [*_berth_rest_targets(ctx, server, http_port, setup),
+               *_berth_bulk_targets(ctx, stack, server, http_port, setup)]  # fmt: skip
     if grpc_port > 0:
         try:
             server.wait_until(
@@ -374,7 +410,7 @@ def start_nginx(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
 
 
 PEERS: Final[Sequence[Peer]] = (
-    Peer("berth", (*BERTH_REST_ROWS, "Berth gRPC"), start_berth),
+    Peer("berth", (*BERTH_REST_ROWS, *bulk.ROWS, "Berth gRPC"), start_berth),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

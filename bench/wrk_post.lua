@@ -13,6 +13,12 @@ wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
+-- The binary tensor extension: the JSON part's length, the rest raw bytes.
+local header_length = os.getenv("BENCH_HEADER_LENGTH")
+if header_length then
+  wrk.headers["Content-Type"] = "application/octet-stream"
+  wrk.headers["Inference-Header-Content-Length"] = header_length
+end
 
 -- The line bench/loadgen.py looks for. Latencies are in microseconds.
 function done(summary, latency, requests)

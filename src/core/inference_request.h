@@ -18,6 +18,15 @@ namespace berth {
 using ParameterValue = std::variant<bool, int64_t, double, std::string>;
 using Parameters = std::map<std::string, ParameterValue>;
 
+// Where an input's data is read from, or an output's written to, under the
+// system shared-memory extension (core/shared_memory.h): `byte_size` bytes
+// from `offset` within the registered region named `region`.
+struct SharedMemoryRef {
+  std::string region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
 struct RequestedOutput {
   std::string name;
   Parameters parameters;  // front-end options, e.g. binary_data
@@ -36,6 +45,10 @@ struct InferenceRequest {
   // the server's --request-timeout and the request's `timeout` parameter.
   // max(): none.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // The inputs whose data is in shared memory, by name: the decoders leave
+  // such an input's tensor without data, and InferenceService reads it from
+  // the region (core/shared_memory_io.h) before the request is validated.
+  std::map<std::string, SharedMemoryRef> shared_memory_inputs;
 };
 
 struct InferenceResponse {
@@ -44,6 +57,10 @@ struct InferenceResponse {
   std::string id;
   Parameters parameters;
   std::vector<Tensor> outputs;
+  // The outputs written to shared memory, by name, with the bytes written:
+  // their tensors hold no data, and the encoders send these parameters
+  // (shared_memory_region, shared_memory_byte_size) in its place.
+  std::map<std::string, SharedMemoryRef> shared_memory_outputs;
   // Measured by the scheduler and the backend; not sent to the client.
   InferenceTimings timings;
 };

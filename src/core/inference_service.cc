@@ -1,6 +1,7 @@
 #include "core/inference_service.h"
 
 #include "core/request_validator.h"
+#include "core/shared_memory_io.h"
 
 #include <algorithm>
 #include <mutex>
@@ -9,25 +10,35 @@
 
 namespace berth {
 
+void InferenceService::Refuse(const InferenceRequest& request, const Status& status,
+                              const InferCallback& done) const {
+  if (observer_ != nullptr) {
+    // A known model with an unknown or unready version counts under the
+    // model's name; an unknown model name does not create a series.
+    const bool known = status.code() != Status::Code::kNotFound ||
+                       models_->Find(request.model_name).has_value();
+    InferenceTimings timings;
+    timings.finished = std::chrono::steady_clock::now();
+    observer_->OnInferenceDone(known ? request.model_name : std::string(), std::string(), status,
+                               timings);
+  }
+  done(status);
+}
+
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
                              const RoutingKeys* keys) const {
+  // The inputs in shared memory are read before the version is picked, so
+  // that a split keyed by such an input keys on its data.
+  std::shared_ptr<const SharedMemoryIo> io;
+  if (UsesSharedMemory(*request)) {
+    auto prepared = SharedMemoryIo::Prepare(shared_memory_, request.get());
+    if (!prepared.ok()) return Refuse(*request, prepared.status(), done);
+    io = std::move(prepared).value();
+  }
   const RequestRoutingKeys with_inputs(*request, keys);
   auto model = models_->Resolve(request->model_name, request->model_version, &with_inputs);
-  if (!model.ok()) {
-    if (observer_ != nullptr) {
-      // A known model with an unknown or unready version counts under the
-      // model's name; an unknown model name does not create a series.
-      const bool known = model.status().code() != Status::Code::kNotFound ||
-                         models_->Find(request->model_name).has_value();
-      InferenceTimings timings;
-      timings.finished = std::chrono::steady_clock::now();
-      observer_->OnInferenceDone(known ? request->model_name : std::string(), std::string(),
-                                 model.status(), timings);
-    }
-    done(model.status());
-    return;
-  }
-  Run(std::move(model).value(), std::move(request), std::move(done));
+  if (!model.ok()) return Refuse(*request, model.status(), done);
+  Run(std::move(model).value(), std::move(request), std::move(done), std::move(io));
 }
 
 void InferenceService::Infer(ModelHandle decoded_with, std::string_view selector,
@@ -114,7 +125,7 @@ InferCallback InferenceService::MaybeShadow(const ModelHandle& live,
 }
 
 void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> request,
-                           InferCallback done) const {
+                           InferCallback done, std::shared_ptr<const SharedMemoryIo> io) const {
   if (observer_ != nullptr) {
     // `model` is a plain pointer: the scheduler answers every request before
     // it, and so the version owning it, is destroyed (Scheduler::Enqueue),
@@ -129,6 +140,24 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
       timings.total = timings.finished - start;
       observer->OnInferenceDone(model->name, version, response.status(), timings);
       model->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      done(std::move(response));
+    };
+  }
+  // Outside the observer's wrapper: an output that does not fit its region
+  // fails the request, and is counted as a failure.
+  if (io == nullptr && UsesSharedMemory(*request)) {
+    auto prepared = SharedMemoryIo::Prepare(shared_memory_, request.get());
+    if (!prepared.ok()) {
+      done(prepared.status());
+      return;
+    }
+    io = std::move(prepared).value();
+  }
+  if (io != nullptr) {
+    done = [io = std::move(io), done = std::move(done)](StatusOr<InferenceResponse> response) {
+      if (response.ok()) {
+        if (Status s = io->WriteOutputs(&*response); !s.ok()) response = std::move(s);
+      }
       done(std::move(response));
     };
   }

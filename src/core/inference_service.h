@@ -12,6 +12,8 @@
 #include "core/model_manager.h"
 #include "core/scheduler.h"
 #include "core/shadow.h"
+#include "core/shared_memory.h"
+#include "core/shared_memory_io.h"
 
 namespace berth {
 
@@ -35,12 +37,18 @@ class InferenceObserver {
 
 class InferenceService {
  public:
-  // `observer` may be null; neither pointer is owned. `default_timeout`
-  // (--request-timeout): how long a request may take from the moment it
-  // reaches the service, unless it asks for less; zero: no limit.
+  // `observer` may be null, and `shared_memory` (the system shared-memory
+  // regions requests may name; without it such a request is refused); no
+  // pointer is owned. `default_timeout` (--request-timeout): how long a
+  // request may take from the moment it reaches the service, unless it asks
+  // for less; zero: no limit.
   InferenceService(const ModelManager* models, InferenceObserver* observer,
+                   const SharedMemoryRegistry* shared_memory = nullptr,
                    std::chrono::microseconds default_timeout = std::chrono::microseconds(0))
-      : models_(models), observer_(observer), default_timeout_(default_timeout) {}
+      : models_(models),
+        observer_(observer),
+        shared_memory_(shared_memory),
+        default_timeout_(default_timeout) {}
 
   // Resolves `request->model_name` / `model_version` (ModelManager::Resolve,
   // with `keys`, the request's headers or metadata, and its inputs, for a
@@ -51,6 +59,12 @@ class InferenceService {
   void Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
              const RoutingKeys* keys = nullptr) const;
 
+  // An input named in request->shared_memory_inputs is read from its region
+  // before the request is validated, and an output whose parameters name a
+  // region is written to it before `done` is called
+  // (core/shared_memory_io.h); the regions stay mapped until then. Both
+  // overloads.
+  //
   // The doors that decode against a model's signature (rows, TF Serving,
   // the cloud routes) resolve once (`selector`, `keys`), decode, and hand
   // the handle that decoded the request here; it runs on that handle. One
@@ -70,8 +84,14 @@ class InferenceService {
   const ModelManager& models() const { return *models_; }
 
  private:
-  // Runs the request on the version resolved for it.
-  void Run(ModelHandle model, std::unique_ptr<InferenceRequest> request, InferCallback done) const;
+  // Runs the request on the version resolved for it; `io` holds the
+  // request's shared-memory windows if Infer took them already (else they
+  // are taken here).
+  void Run(ModelHandle model, std::unique_ptr<InferenceRequest> request, InferCallback done,
+           std::shared_ptr<const SharedMemoryIo> io = nullptr) const;
+  // Answers a request that no version will run, telling the observer.
+  void Refuse(const InferenceRequest& request, const Status& status,
+              const InferCallback& done) const;
 
   // Runs a copy of `request` on the model's shadow when it has one and the
   // draw says so, and arranges for the two answers to be compared; returns
@@ -82,6 +102,7 @@ class InferenceService {
 
   const ModelManager* models_;
   InferenceObserver* observer_;
+  const SharedMemoryRegistry* shared_memory_;
   const std::chrono::microseconds default_timeout_;
 };
 

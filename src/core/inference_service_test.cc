@@ -160,7 +160,7 @@ class InferenceServiceDeadlineTest : public ::testing::Test {
     e.name = "echo";
     e.versions.push_back({1, ModelState::kReady, "", std::move(m)});
     models.Set(std::move(e));
-    InferenceService service(&models, nullptr, default_timeout);
+    InferenceService service(&models, nullptr, nullptr, default_timeout);
     auto request = std::make_unique<InferenceRequest>();
     request->model_name = "echo";
     request->inputs.push_back(MakeTensor<float>("x", DataType::kFp32, {1, 2}, {1, 2}));

@@ -4,7 +4,8 @@ namespace berth {
 
 const std::vector<std::string>& ServerExtensions() {
   static const std::vector<std::string> extensions = {"model_repository", "model_configuration",
-                                                      "binary_tensor_data", "statistics"};
+                                                      "binary_tensor_data", "statistics",
+                                                      "system_shared_memory"};
   return extensions;
 }
 

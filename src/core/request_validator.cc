@@ -67,15 +67,6 @@ Status CheckInputShape(const std::string& input, std::span<const int64_t> shape)
   return Status::Ok();
 }
 
-Status CheckInputParameter(const std::string& input, std::string_view key) {
-  if (key.starts_with("shared_memory_")) {
-    return Status::Unimplemented("input '" + input +
-                                 "' uses shared memory, which Berth does not support; send the "
-                                 "data in the request");
-  }
-  return Status::Ok();
-}
-
 Status CheckKnownParameter(const std::string& key, const ParameterValue& value,
                            const std::string& where) {
   if (key == "binary_data" || key == "binary_data_output") {

@@ -29,10 +29,6 @@ StatusOr<DataType> InputDataType(const std::string& input, std::string_view data
 // InvalidArgument for a negative dimension, or a shape whose element count
 // overflows int64.
 Status CheckInputShape(const std::string& input, std::span<const int64_t> shape);
-// Unimplemented for the shared memory parameters (shared_memory_region,
-// shared_memory_offset, shared_memory_byte_size): Berth takes tensor data
-// only in the request. Other keys are accepted.
-Status CheckInputParameter(const std::string& input, std::string_view key);
 
 // The parameters whose type Berth (like Triton) relies on, checked by every
 // decoder as it reads them: `binary_data` and `binary_data_output` must be

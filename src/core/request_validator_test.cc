@@ -216,19 +216,6 @@ TEST(DecoderChecksTest, CheckInputShape) {
                 "input 'x' has a shape too large: [1099511627776, 1099511627776]");
 }
 
-TEST(DecoderChecksTest, CheckInputParameter) {
-  EXPECT_TRUE(CheckInputParameter("x", "binary_data_size").ok());
-  EXPECT_TRUE(CheckInputParameter("x", "shared_memory").ok());
-  for (const char* key :
-       {"shared_memory_region", "shared_memory_offset", "shared_memory_byte_size"}) {
-    const Status s = CheckInputParameter("x", key);
-    EXPECT_EQ(s.code(), Status::Code::kUnimplemented) << key;
-    EXPECT_EQ(s.message(),
-              "input 'x' uses shared memory, which Berth does not support; send the data in the "
-              "request");
-  }
-}
-
 TEST(DecoderChecksTest, CheckKnownParameter) {
   EXPECT_TRUE(CheckKnownParameter("binary_data", true, "parameters").ok());
   EXPECT_TRUE(CheckKnownParameter("classification", int64_t{3}, "parameters").ok());

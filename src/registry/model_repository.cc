@@ -191,8 +191,19 @@ std::string ModelRepository::Fingerprint(const std::string& name) const {
 std::string ModelRepository::VersionFingerprint(const std::string& name, int64_t version) const {
   // The version's own files and the model's top-level files (its config):
   // other versions coming and going leave it alone.
-  return FingerprintOf(root_ / name, false) + "--\n" +
-         FingerprintOf(root_ / name / std::to_string(version), true);
+  std::string fingerprint = FingerprintOf(root_ / name, false) + "--\n" +
+                            FingerprintOf(root_ / name / std::to_string(version), true);
+  if (auto it = config_overrides_.find(name); it != config_overrides_.end()) {
+    fingerprint += "--config\n" + it->second.json;
+  }
+  return fingerprint;
+}
+
+StatusOr<ModelConfig> ModelRepository::ConfigOf(const std::string& name) const {
+  if (auto it = config_overrides_.find(name); it != config_overrides_.end()) {
+    return it->second.config;
+  }
+  return LoadModelConfig(root_ / name);
 }
 
 std::string ModelRepository::FingerprintOf(const fs::path& dir, bool recursive) const {
@@ -219,8 +230,18 @@ std::string ModelRepository::FingerprintOf(const fs::path& dir, bool recursive) 
 Status ModelRepository::LoadModel(const std::string& name) {
   RETURN_IF_ERROR(ValidateModelName(name));
   std::lock_guard lock(mu_);
+  // A load without `config` goes back to the directory's config file; if it
+  // is refused, the override stays with the versions it serves.
+  std::optional<ConfigOverride> previous;
+  if (auto it = config_overrides_.find(name); it != config_overrides_.end()) {
+    previous = std::move(it->second);
+    config_overrides_.erase(it);
+  }
   try {
-    RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
+    if (Status s = LoadModelLocked(name, nullptr, nullptr); !s.ok()) {
+      if (previous) config_overrides_[name] = std::move(*previous);
+      return s;
+    }
     // Published all the same (UNAVAILABLE with the reason, as at start-up),
     // but a load that left nothing to serve is the caller's error to see.
     auto loaded = manager_->Find(name);
@@ -812,7 +833,7 @@ ModelEntry ModelRepository::Load(const std::string& name, const Aliases& aliases
   entry.shadow = aliases.shadow;
   const std::optional<ModelEntry> current = manager_->Find(name);
   const fs::path dir = root_ / name;
-  auto config = LoadModelConfig(dir);
+  auto config = ConfigOf(name);
   if (!config.ok()) {
     entry.reason = Scrub(config.status().message());
     return entry;

@@ -77,6 +77,28 @@ class ModelRepository {
   // FailedPrecondition is returned all the same.
   Status LoadModel(const std::string& name) LOCKS_EXCLUDED(mu_);
 
+  // Triton's repository load parameters (registry/model_load_override.cc).
+  struct LoadOverride {
+    // `config`: Triton's model configuration in JSON, used instead of the
+    // model directory's config file for this load and later reloads (polls,
+    // promotions) until a load without it; not written to the directory.
+    std::optional<std::string> config_json;
+    // `file:<version>/<path>`: the files of whole version directories, by
+    // "<version>/<path>"; they replace those versions' directories. They
+    // need `config` (as in Triton) and name one version; a version the
+    // registry store has recorded is not replaced. A new model's directory
+    // is created with the configuration written as its config.pbtxt.
+    std::map<std::string, std::string> files;
+  };
+  // LoadModel with `override`, all or nothing: the configuration is checked
+  // first (InvalidArgument, naming what is wrong) and every file name
+  // (ParseLoadFileName); the files are written to staging directories,
+  // synced and renamed into place; then the model is loaded. If it leaves no
+  // READY version, or a version sent as files does not load, the old
+  // version directories and configuration come back and the model is
+  // reloaded from them: the serving versions keep serving.
+  Status LoadModel(const std::string& name, const LoadOverride& override) LOCKS_EXCLUDED(mu_);
+
   // Takes a model out of service: it leaves the manager's table (and so the
   // index and readiness) until LoadModel() brings it back. Requests already
   // holding a version finish on it. NotFound if the model is not loaded.
@@ -226,7 +248,22 @@ class ModelRepository {
   ModelEntry Load(const std::string& name, const Aliases& aliases) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A summary of what on disk makes up `name`; changes when any file does.
   std::string Fingerprint(const std::string& name) const;
-  std::string VersionFingerprint(const std::string& name, int64_t version) const;
+  // Includes the model's configuration override, if it has one.
+  std::string VersionFingerprint(const std::string& name, int64_t version) const
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The model's configuration: its override if it has one, else its
+  // directory's config file (LoadModelConfig).
+  StatusOr<ModelConfig> ConfigOf(const std::string& name) const EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // LoadModel(name, override) under mu_; `files` by version.
+  struct ConfigOverride {
+    ModelConfig config;
+    std::string json;  // as the client sent it: part of VersionFingerprint
+  };
+  Status LoadOverrideLocked(
+      const std::string& name, const std::optional<ConfigOverride>& config,
+      const std::string& config_text,
+      const std::map<int64_t, std::vector<std::pair<std::filesystem::path, const std::string*>>>&
+          files) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string FingerprintOf(const std::filesystem::path& dir, bool recursive) const;
   std::vector<std::string> ModelDirectories(std::error_code* ec) const;
   // The version as `current` serves it if its files are unchanged, else
@@ -250,6 +287,8 @@ class ModelRepository {
   std::map<std::string, std::string> fingerprints_ GUARDED_BY(mu_);
   // What each READY version was loaded from (VersionFingerprint).
   std::map<std::pair<std::string, int64_t>, std::string> version_fingerprints_ GUARDED_BY(mu_);
+  // The `config` of each model's last load that had one (LoadOverride).
+  std::map<std::string, ConfigOverride> config_overrides_ GUARDED_BY(mu_);
 };
 
 }  // namespace berth

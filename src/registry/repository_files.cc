@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "core/model_manager.h"
+#include "core/model_name.h"
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 
@@ -37,6 +38,38 @@ std::optional<StoredConfig> ReadConfigFile(const fs::path& dir) {
     if (bytes.ok()) return StoredConfig{name, std::move(bytes).value()};
   }
   return std::nullopt;
+}
+
+StatusOr<LoadFile> ParseLoadFileName(std::string_view name) {
+  const std::string shown = PrintableExcerpt(name);
+  auto refuse = [&shown](const std::string& why) {
+    return Status::InvalidArgument("load parameter 'file:" + shown + "': " + why);
+  };
+  if (name.size() > 1024) return refuse("the name is longer than 1024 bytes");
+  if (name.find('\0') != std::string_view::npos || name.find('\\') != std::string_view::npos) {
+    return refuse("the name holds a NUL or a backslash");
+  }
+  const size_t slash = name.find('/');
+  LoadFile out;
+  if (slash == std::string_view::npos ||
+      !ParseVersionDir(std::string(name.substr(0, slash)), &out.version)) {
+    return refuse("it must be file:<version>/<path>, the version a positive integer");
+  }
+  std::string_view rest = name.substr(slash + 1);
+  int components = 0;
+  while (true) {
+    const size_t next = rest.find('/');
+    const std::string_view part = rest.substr(0, next);
+    if (part.empty() || part == "." || part == "..") {
+      return refuse("each part of the path must be a plain name (no empty part, '.' or '..')");
+    }
+    if (part.size() > 255) return refuse("a part of the path is longer than 255 bytes");
+    if (++components > 16) return refuse("the path is more than 16 levels deep");
+    out.relative /= std::string(part);
+    if (next == std::string_view::npos) break;
+    rest.remove_prefix(next + 1);
+  }
+  return out;
 }
 
 }  // namespace berth

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <cctype>
@@ -334,6 +335,25 @@ StatusOr<TritonConfig> ParseTritonConfig(const std::string& text) {
   if (instances > 0) out.instance_count = instances;
   RETURN_IF_ERROR(ReadThreads(in, &out, &result.warnings));
   return result;
+}
+
+StatusOr<TritonConfig> ParseTritonConfigJson(const std::string& json, std::string* text_out) {
+  triton::ModelConfig message;
+  pb::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // a field Berth's schema lacks is named, not dropped
+  const auto parsed = pb::util::JsonStringToMessage(json, &message, options);
+  if (!parsed.ok()) {
+    return Status::InvalidArgument("not a valid Triton model configuration in JSON: " +
+                                   std::string(parsed.message()));
+  }
+  // Through the text form, so that the JSON form gets every check and
+  // warning a config.pbtxt gets.
+  std::string text;
+  if (!pb::TextFormat::PrintToString(message, &text)) {
+    return Status::Internal("cannot print the model configuration as text");
+  }
+  if (text_out != nullptr) *text_out = text;
+  return ParseTritonConfig(text);
 }
 
 }  // namespace berth

@@ -30,6 +30,14 @@ struct TritonConfig {
 
 StatusOr<TritonConfig> ParseTritonConfig(const std::string& text);
 
+// The same configuration in Triton's JSON form (the repository load's
+// `config` parameter, and what GET /v2/models/{m}/config answers), with the
+// same checks; a field the schema does not have is an error naming it.
+// `text`, if not null, receives the configuration in the text form of a
+// config.pbtxt.
+StatusOr<TritonConfig> ParseTritonConfigJson(const std::string& json,
+                                             std::string* text = nullptr);
+
 // The configuration a loaded version runs with, in Triton's form (the model
 // configuration extension: GET /v2/models/{m}/config, gRPC ModelConfig):
 // its resolved signature with dims as Triton has them (no batch dimension

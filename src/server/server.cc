@@ -28,6 +28,7 @@
 #include "server/http/registry_routes.h"
 #include "server/http/router.h"
 #include "server/http/rows_routes.h"
+#include "server/http/shared_memory_routes.h"
 #include "server/http/tfserving_routes.h"
 #include "server/http/v2_routes.h"
 #include "server/inflight_budget.h"
@@ -114,7 +115,7 @@ struct Server::State {
         memory_budget(options.memory_budget_bytes, options.memory_factor),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
-        inference(&models, &metrics, options.request_timeout),
+        inference(&models, &metrics, &shared_memory, options.request_timeout),
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
     repository.SetMemoryBudget(&memory_budget);
@@ -124,6 +125,7 @@ struct Server::State {
     context.statistics = &metrics;
     context.repository = &repository;
     context.memory_budget = &memory_budget;
+    context.shared_memory = &shared_memory;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.allow_remote_admin = options.allow_remote_admin;
@@ -175,6 +177,9 @@ struct Server::State {
   Metrics metrics;
   ModelManager models;
   ModelRepository repository;
+  // Before inference: requests hold windows of its mappings, which outlive
+  // the table (core/shared_memory.h).
+  SharedMemoryRegistry shared_memory;
   InferenceService inference;
   std::atomic<bool> ready{false};
   ServerContext context;
@@ -238,6 +243,7 @@ Status Server::Start() {
     http::RegisterTfServingRoutes(&s.context, &s.router);
     http::RegisterOpenApiRoute(&s.router);
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router, &s.connection_counters);
+    http::RegisterSharedMemoryRoutes(&s.context, &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);
@@ -317,6 +323,9 @@ void Server::Stop() {
   }
   if (grpc_stop.joinable()) grpc_stop.join();
   s.grpc.reset();
+  // No door registers any more; a request still out in the core keeps its
+  // windows mapped until it finishes.
+  s.shared_memory.UnregisterAll();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }

@@ -9,7 +9,11 @@
 
 namespace berth {
 
-Status ServerContext::CheckAdmin(std::string_view peer) const {
+namespace {
+
+// PermissionDenied unless `peer` is loopback or remote admin is allowed;
+// `what` names the changes so refused.
+Status CheckLocal(bool allow_remote_admin, std::string_view peer, std::string_view what) {
   if (allow_remote_admin) return Status::Ok();
   boost::system::error_code ec;
   const auto address = boost::asio::ip::make_address(std::string(peer), ec);
@@ -20,24 +24,64 @@ Status ServerContext::CheckAdmin(std::string_view peer) const {
     return Status::Ok();
   }
   return Status::PermissionDenied(
-      "repository load and unload are accepted only from this machine (loopback) until API "
+      std::string(what) +
+      " are accepted only from this machine (loopback) until API "
       "keys are configured; start berth with --allow-remote-admin to accept them from " +
       PrintableExcerpt(peer));
 }
 
+}  // namespace
+
+Status ServerContext::CheckAdmin(std::string_view peer) const {
+  return CheckLocal(allow_remote_admin, peer, "repository load and unload");
+}
+
+Status ServerContext::RegisterSharedMemory(std::string_view peer, const std::string& name,
+                                           const std::string& key, uint64_t offset,
+                                           uint64_t byte_size) const {
+  RETURN_IF_ERROR(CheckLocal(allow_remote_admin, peer, "shared memory registrations"));
+  if (shared_memory == nullptr) {
+    return Status::Unavailable("system shared memory is not available on this server");
+  }
+  return shared_memory->Register(name, key, offset, byte_size);
+}
+
+Status ServerContext::UnregisterSharedMemory(std::string_view peer,
+                                             const std::string& name) const {
+  RETURN_IF_ERROR(CheckLocal(allow_remote_admin, peer, "shared memory registrations"));
+  if (shared_memory == nullptr) return Status::Ok();
+  if (name.empty()) {
+    shared_memory->UnregisterAll();
+  } else {
+    shared_memory->Unregister(name);
+  }
+  return Status::Ok();
+}
+
 Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
-                                const std::vector<std::string>& parameters) const {
+                                std::vector<LoadParameter> parameters) const {
   RETURN_IF_ERROR(CheckChange(peer, name));
-  for (const std::string& p : parameters) {
-    if (p == "config" || p.starts_with("file:")) {
-      return Status::Unimplemented("load parameter '" + PrintableExcerpt(p) +
-                                   "' is not supported: Berth loads models from the repository "
-                                   "directory as they are");
+  ModelRepository::LoadOverride override;
+  for (LoadParameter& p : parameters) {
+    if (p.name == "config") {
+      if (p.type != LoadParameter::Type::kString) {
+        return Status::InvalidArgument(
+            "load parameter 'config' must be a string: Triton's model configuration in JSON");
+      }
+      override.config_json = std::move(p.value);
+    } else if (p.name.starts_with("file:")) {
+      if (p.type != LoadParameter::Type::kBytes) {
+        return Status::InvalidArgument("load parameter '" + PrintableExcerpt(p.name) +
+                                       "' must be bytes (base64 in JSON)");
+      }
+      override.files[p.name.substr(5)] = std::move(p.value);
+    } else {
+      return Status::InvalidArgument("unknown load parameter '" + PrintableExcerpt(p.name) +
+                                     "' (Triton's are 'config' and 'file:<version>/<path>')");
     }
-    return Status::InvalidArgument("unknown load parameter '" + PrintableExcerpt(p) + "'");
   }
   // Triton's words first: tools match on them.
-  return repository->LoadModel(name).WithContext("failed to load '" + name + "'");
+  return repository->LoadModel(name, override).WithContext("failed to load '" + name + "'");
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include "core/inference_service.h"
 #include "core/model_manager.h"
 #include "core/model_statistics.h"
+#include "core/shared_memory.h"
 #include "registry/registry_store.h"
 
 namespace berth {
@@ -19,6 +20,14 @@ namespace berth {
 class MemoryBudget;
 class ModelRepository;
 class StoreSync;
+
+// One parameter of a repository load request, as its door read it.
+struct LoadParameter {
+  enum class Type { kString, kBytes, kOther };
+  std::string name;
+  Type type = Type::kOther;
+  std::string value;  // kString: the text; kBytes: the bytes (REST: base64-decoded)
+};
 
 // What an alias move did: the version the alias points at now, and before.
 struct AliasMove {
@@ -32,6 +41,9 @@ struct ServerContext {
   const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
+  // The system shared-memory regions: read by the status routes and
+  // /metrics; changed only through (Un)RegisterSharedMemory.
+  SharedMemoryRegistry* shared_memory = nullptr;
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.
@@ -64,9 +76,13 @@ struct ServerContext {
   // checks in the same order: the caller's right to change what is served,
   // then the name (ValidateModelName), then the request's parameters, then
   // the repository. `peer` is the client's IP address as text ("127.0.0.1",
-  // "::1"); `parameters` are the names of the load request's parameters.
+  // "::1"). `parameters` are Triton's load parameters: `config` (a string,
+  // Triton's model configuration in JSON) and `file:<version>/<path>`
+  // (bytes), as ModelRepository::LoadModel(name, override) takes them; any
+  // other is InvalidArgument. Failures start with Triton's "failed to load
+  // '<name>'".
   Status LoadModel(std::string_view peer, const std::string& name,
-                   const std::vector<std::string>& parameters) const;
+                   std::vector<LoadParameter> parameters) const;
   Status UnloadModel(std::string_view peer, const std::string& name) const;
   // The registry's alias moves (registry/model_repository.h), with the same
   // admin check; the audit record names `peer` as the actor until API keys
@@ -93,6 +109,13 @@ struct ServerContext {
                        std::string_view evaluation_json) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
+  // The system shared-memory extension's changes, for every door: from
+  // loopback only unless allow_remote_admin (a registration lets requests
+  // read and write that memory), then SharedMemoryRegistry::Register /
+  // Unregister; an empty `name` unregisters every region.
+  Status RegisterSharedMemory(std::string_view peer, const std::string& name,
+                              const std::string& key, uint64_t offset, uint64_t byte_size) const;
+  Status UnregisterSharedMemory(std::string_view peer, const std::string& name) const;
   // PermissionDenied unless `peer` may change what is served.
   Status CheckAdmin(std::string_view peer) const;
   // CheckAdmin, then ValidateModelName: what every change checks first.

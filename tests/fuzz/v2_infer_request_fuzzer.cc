@@ -95,7 +95,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto parsed = berth::http::ParseV2InferRequest(json, binary);
   if (!parsed.ok()) {
-    // UNIMPLEMENTED: shared memory parameters (CheckInputParameter).
     if (parsed.status().code() != berth::Status::Code::kInvalidArgument &&
         parsed.status().code() != berth::Status::Code::kUnimplemented) {
       Fail("a bad request must be INVALID_ARGUMENT or UNIMPLEMENTED: " +

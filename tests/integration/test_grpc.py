@@ -448,9 +448,11 @@ def test_repository_errors(reload_triton: grpcclient.InferenceServerClient) -> N
     with pytest.raises(InferenceServerException) as unknown_load:
         reload_triton.load_model("no_such_model")
     assert unknown_load.value.status() == "StatusCode.NOT_FOUND"
+    # A malformed configuration override (test_load_parameters.py has the rest).
     with pytest.raises(InferenceServerException) as override:
-        reload_triton.load_model(RELOADABLE, config='{"max_batch_size": 8}')
-    assert override.value.status() == "StatusCode.UNIMPLEMENTED"
+        reload_triton.load_model(RELOADABLE, config='{"max_batch_size": "eight"}')
+    assert override.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert f"failed to load '{RELOADABLE}'" in override.value.message()
     assert "'config'" in override.value.message()
     assert reload_triton.is_model_ready(RELOADABLE)
 

@@ -191,24 +191,24 @@ def test_sagemaker_ping_agrees_with_invocations(repo: Path, tmp_path: Path, mode
         assert client.get("/v2/health/ready").status_code == 503
 
 
-def test_load_parameters_are_refused_at_every_door(served: BerthServer) -> None:
+def test_load_parameters_are_checked_at_every_door(served: BerthServer) -> None:
+    """Triton's `config` and `file:` parameters are read (test_load_parameters.py); others are refused."""
     with V2Client(served.base_url) as client:
         error = assert_error(
-            client.post(f"/v2/repository/models/{MODEL}/load", {"parameters": {"config": "{}"}}), 501
+            client.post(f"/v2/repository/models/{MODEL}/load", {"parameters": {"file:1/model.onnx": "AAAA"}}), 400
         )
-        assert "'config' is not supported" in error
-        assert_error(
-            client.post(f"/v2/repository/models/{MODEL}/load", {"parameters": {"file:1/model.onnx": "AAAA"}}), 501
-        )
+        assert "'file:' parameters need the 'config' parameter too" in error
         assert_error(client.post(f"/v2/repository/models/{MODEL}/load", {"parameters": {"bogus": 1}}), 400)
         assert_error(client.post(f"/v2/repository/models/{MODEL}/load", {"bogus": {}}), 400)
         assert_error(client.post_raw(f"/v2/repository/models/{MODEL}/load", b"{not json"), 400)
         assert client.post(f"/v2/repository/models/{MODEL}/load", {}).status_code == 200
         assert client.post(f"/v2/repository/models/{MODEL}/load", {"parameters": {}}).status_code == 200
+        assert client.post(f"/v2/repository/models/{MODEL}/load", {"parameters": {"config": "{}"}}).status_code == 200
     triton = grpcclient.InferenceServerClient(served.grpc_address())
     with pytest.raises(InferenceServerException) as error:
-        triton.load_model(MODEL, config="{}")
-    assert "UNIMPLEMENTED" in str(error.value.status())
+        triton.load_model(MODEL, config="{not json")
+    assert "INVALID_ARGUMENT" in str(error.value.status())
+    assert f"failed to load '{MODEL}'" in str(error.value)
 
 
 def _non_loopback_address() -> str | None:

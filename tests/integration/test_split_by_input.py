@@ -6,6 +6,7 @@ after it resolves the version."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+import tritonclient.utils.shared_memory as shm
 
 from berth_server import BerthServer, berth_binary
 from models import ModelRepository
@@ -73,6 +75,25 @@ def versions_by_door(server: BerthServer, model_repository: ModelRepository, x: 
         seen.setdefault("v2 binary", set()).add(answer.get_response()["model_version"])
         reply = grpc.infer(MODEL, [grpc_input], headers={"berth-routing-key": f"h{i}"})
         seen.setdefault("grpc", set()).add(reply.get_response().model_version)
+    # The input in system shared memory: read before the version is picked.
+    region = shm.create_shared_memory_region("split_x", f"/berth_split_{os.getpid()}", x.nbytes)
+    try:
+        shm.set_shared_memory_region(region, [np.ascontiguousarray(x)])
+        http.register_system_shared_memory("split_x", f"/berth_split_{os.getpid()}", x.nbytes)
+        shm_input = httpclient.InferInput("X", list(x.shape), "FP32")
+        shm_input.set_shared_memory("split_x", x.nbytes)
+        grpc_shm_input = grpcclient.InferInput("X", list(x.shape), "FP32")
+        grpc_shm_input.set_shared_memory("split_x", x.nbytes)
+        for _ in range(3):
+            seen.setdefault("v2 shared memory", set()).add(
+                http.infer(MODEL, [shm_input]).get_response()["model_version"]
+            )
+            seen.setdefault("grpc shared memory", set()).add(
+                grpc.infer(MODEL, [grpc_shm_input]).get_response().model_version
+            )
+        http.unregister_system_shared_memory("split_x")
+    finally:
+        shm.destroy_shared_memory_region(region)
     return seen
 
 

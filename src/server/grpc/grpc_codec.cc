@@ -9,6 +9,7 @@
 
 #include "core/raw_tensor.h"
 #include "core/request_validator.h"
+#include "core/shared_memory_io.h"
 
 namespace berth::rpc {
 namespace {
@@ -191,7 +192,20 @@ bool HasTypedContents(const ModelInferRequest::InferInputTensor& input) {
   return input.has_contents() && !PopulatedFields(input.contents()).empty();
 }
 
-Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest* out) {
+// Whether an input's data is in shared memory (it has any of the
+// shared_memory_* parameters): it then has no entry in raw_input_contents, as
+// tritonclient sends it.
+bool InSharedMemory(const ModelInferRequest::InferInputTensor& input) {
+  for (const auto& [key, value] : input.parameters()) {
+    if (IsSharedMemoryParameter(key)) return true;
+  }
+  return false;
+}
+
+// `raw_index`: the input's entry in raw_input_contents, counting only the
+// inputs that are not in shared memory.
+Status DecodeInput(const ModelInferRequest& request, int index, int raw_index,
+                   InferenceRequest* out) {
   const auto& in = request.inputs(index);
   const std::string where = "inputs[" + std::to_string(index) + "]";
   if (in.name().empty()) return Status::InvalidArgument(where + " needs a name");
@@ -199,7 +213,20 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
   ASSIGN_OR_RETURN(const DataType type, InputDataType(name, in.datatype()));
   std::vector<int64_t> shape(in.shape().begin(), in.shape().end());
   RETURN_IF_ERROR(CheckInputShape(name, shape));
-  for (const auto& [key, value] : in.parameters()) RETURN_IF_ERROR(CheckInputParameter(name, key));
+  if (InSharedMemory(in)) {
+    Parameters shm;
+    for (const auto& [key, value] : in.parameters()) {
+      if (IsSharedMemoryParameter(key)) {
+        RETURN_IF_ERROR(DecodeParameter(key, value, where + ".parameters", &shm));
+      }
+    }
+    ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> ref,
+                     SharedMemoryRefOf("input '" + name + "'", shm));
+    if (HasTypedContents(in)) return BothDataAndSharedMemory(name);
+    out->inputs.emplace_back(name, type, std::move(shape));
+    out->shared_memory_inputs[name] = std::move(*ref);
+    return Status::Ok();
+  }
   Tensor tensor(name, type, std::move(shape));
   if (request.raw_input_contents_size() > 0) {
     if (HasTypedContents(in)) {
@@ -207,7 +234,7 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
                                      "' has typed contents but the request uses "
                                      "raw_input_contents; use one form for every input");
     }
-    RETURN_IF_ERROR(FillTensorFromRaw(request.raw_input_contents(index), &tensor));
+    RETURN_IF_ERROR(FillTensorFromRaw(request.raw_input_contents(raw_index), &tensor));
   } else {
     RETURN_IF_ERROR(DecodeTypedContents(in.contents(), &tensor));
   }
@@ -219,12 +246,16 @@ Status DecodeInput(const ModelInferRequest& request, int index, InferenceRequest
 
 StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferRequest& request) {
   if (request.model_name().empty()) return Status::InvalidArgument("model_name is required");
+  int data_inputs = 0;  // the inputs not in shared memory
+  for (const auto& in : request.inputs()) data_inputs += InSharedMemory(in) ? 0 : 1;
   if (request.raw_input_contents_size() > 0 &&
-      request.raw_input_contents_size() != request.inputs_size()) {
+      request.raw_input_contents_size() != data_inputs) {
+    const bool all = data_inputs == request.inputs_size();
     return Status::InvalidArgument(
         "raw_input_contents has " + std::to_string(request.raw_input_contents_size()) +
-        " entries but the request has " + std::to_string(request.inputs_size()) +
-        " inputs; it needs one entry per input");
+        " entries but the request has " + std::to_string(data_inputs) +
+        (all ? " inputs; it needs one entry per input"
+             : " inputs not in shared memory; it needs one entry per such input"));
   }
   auto out = std::make_unique<InferenceRequest>();
   out->model_name = request.model_name();
@@ -232,8 +263,9 @@ StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferR
   out->id = request.id();
   RETURN_IF_ERROR(DecodeParameters(request.parameters(), "parameters", &out->parameters));
   out->inputs.reserve(request.inputs_size());
-  for (int i = 0; i < request.inputs_size(); ++i) {
-    RETURN_IF_ERROR(DecodeInput(request, i, out.get()));
+  for (int i = 0, raw = 0; i < request.inputs_size(); ++i) {
+    RETURN_IF_ERROR(DecodeInput(request, i, raw, out.get()));
+    if (!InSharedMemory(request.inputs(i))) ++raw;
   }
   for (int i = 0; i < request.outputs_size(); ++i) {
     const auto& o = request.outputs(i);
@@ -259,7 +291,14 @@ void EncodeInferResponse(const InferenceResponse& response, inference::ModelInfe
     o->set_name(t.name());
     o->set_datatype(std::string(DataTypeName(t.datatype())));
     for (int64_t d : t.shape()) o->add_shape(d);
+    // An output in shared memory keeps an empty entry, so that entry i is
+    // still output i's (tritonclient's as_numpy indexes them so).
     std::string* contents = out->add_raw_output_contents();
+    if (auto shm = response.shared_memory_outputs.find(t.name());
+        shm != response.shared_memory_outputs.end()) {
+      EncodeParameters(SharedMemoryOutputParameters(shm->second), o->mutable_parameters());
+      continue;
+    }
     contents->reserve(RawByteSize(t));
     AppendRaw(t, contents);
   }

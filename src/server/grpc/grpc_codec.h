@@ -35,7 +35,10 @@ namespace berth::rpc {
 // (core/request_validator.h), raw contents that do not fill the shape, a BOOL
 // byte other than 0 or 1, BYTES length prefixes that do not frame exactly the
 // element count (core/raw_tensor.h), a known parameter of the wrong type
-// (CheckKnownParameter). Unimplemented for shared memory.
+// (CheckKnownParameter), malformed shared_memory_* parameters
+// (core/shared_memory_io.h). An input in shared memory has no entry in
+// raw_input_contents; its tensor is left without data, named in
+// shared_memory_inputs, for the core to read.
 StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(
     const inference::ModelInferRequest& request);
 

@@ -252,13 +252,30 @@ TEST(GrpcCodecTest, RefusesKnownParametersOfTheWrongType) {
                 "parameter 'classification' in 'parameters' must be a non-negative integer");
 }
 
-TEST(GrpcCodecTest, RefusesSharedMemoryAsUnimplemented) {
+// An input in shared memory has no raw_input_contents entry (tritonclient
+// sends none): the entries go to the other inputs in order.
+TEST(GrpcCodecTest, SharedMemoryInputsTakeNoRawEntry) {
   ModelInferRequest r = Request();
   auto* in = AddInput(&r, "X", "FP32", {1});
   (*in->mutable_parameters())["shared_memory_region"].set_string_param("r0");
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_int64_param(4);
+  AddInput(&r, "Y", "FP32", {1});
+  const float y = 2.5f;
+  r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&y), sizeof(y)));
   auto decoded = DecodeInferRequest(r);
-  ASSERT_FALSE(decoded.ok());
-  EXPECT_EQ(decoded.status().code(), Status::Code::kUnimplemented);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  ASSERT_EQ((*decoded)->inputs.size(), 2u);
+  EXPECT_TRUE((*decoded)->inputs[0].bytes().empty());
+  EXPECT_EQ((*decoded)->shared_memory_inputs.at("X").region, "r0");
+  EXPECT_EQ((*decoded)->shared_memory_inputs.at("X").byte_size, 4u);
+  EXPECT_EQ(*(*decoded)->inputs[1].data<float>(), 2.5f);
+
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_string_param("4");
+  ExpectInvalid(r, "parameter 'shared_memory_byte_size' of input 'X' must be a non-negative "
+                   "integer");
+  r.add_raw_input_contents("abcd");
+  ExpectInvalid(r, "raw_input_contents has 2 entries but the request has 1 inputs not in shared "
+                   "memory; it needs one entry per such input");
 }
 
 // The framing is core/raw_tensor's, shared with the REST binary extension:

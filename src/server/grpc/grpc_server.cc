@@ -91,6 +91,12 @@ class GrpcServer::Service {
     Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad);
     Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload);
     Add(&AsyncService::RequestModelConfig, &S::ModelConfig);
+    Add(&AsyncService::RequestSystemSharedMemoryStatus, &S::SystemSharedMemoryStatus);
+    Add(&AsyncService::RequestSystemSharedMemoryRegister, &S::SystemSharedMemoryRegister);
+    Add(&AsyncService::RequestSystemSharedMemoryUnregister, &S::SystemSharedMemoryUnregister);
+    Add(&AsyncService::RequestCudaSharedMemoryStatus, &S::CudaSharedMemory);
+    Add(&AsyncService::RequestCudaSharedMemoryRegister, &S::CudaSharedMemory);
+    Add(&AsyncService::RequestCudaSharedMemoryUnregister, &S::CudaSharedMemory);
   }
 
   grpc::Service* grpc_service() { return &async_; }
@@ -239,9 +245,20 @@ class GrpcServer::Service {
 
   void RepositoryModelLoad(Call<inference::RepositoryModelLoadRequest,
                                 inference::RepositoryModelLoadResponse>& call) const {
-    std::vector<std::string> parameters;
-    for (const auto& [name, value] : call.request().parameters()) parameters.push_back(name);
-    call.Reply(ctx_->LoadModel(PeerAddress(call.peer()), call.request().model_name(), parameters));
+    std::vector<LoadParameter> parameters;
+    for (const auto& [name, value] : call.request().parameters()) {
+      LoadParameter& p = parameters.emplace_back();
+      p.name = name;
+      if (value.has_string_param()) {
+        p.type = LoadParameter::Type::kString;
+        p.value = value.string_param();
+      } else if (value.has_bytes_param()) {
+        p.type = LoadParameter::Type::kBytes;
+        p.value = value.bytes_param();
+      }
+    }
+    call.Reply(ctx_->LoadModel(PeerAddress(call.peer()), call.request().model_name(),
+                               std::move(parameters)));
   }
 
   // The only unload parameter Triton defines, unload_dependents, concerns
@@ -249,6 +266,44 @@ class GrpcServer::Service {
   void RepositoryModelUnload(Call<inference::RepositoryModelUnloadRequest,
                                   inference::RepositoryModelUnloadResponse>& call) const {
     call.Reply(ctx_->UnloadModel(PeerAddress(call.peer()), call.request().model_name()));
+  }
+
+  void SystemSharedMemoryStatus(Call<inference::SystemSharedMemoryStatusRequest,
+                                     inference::SystemSharedMemoryStatusResponse>& call) const {
+    if (ctx_->shared_memory == nullptr) return call.Reply(Status::Ok());
+    auto regions = ctx_->shared_memory->Describe(call.request().name());
+    if (!regions.ok()) return call.Reply(regions.status());
+    for (const SharedMemoryRegionInfo& r : *regions) {
+      auto& out = (*call.response()->mutable_regions())[r.name];
+      out.set_name(r.name);
+      out.set_key(r.key);
+      out.set_offset(r.offset);
+      out.set_byte_size(r.byte_size);
+    }
+    call.Reply(Status::Ok());
+  }
+
+  void SystemSharedMemoryRegister(Call<inference::SystemSharedMemoryRegisterRequest,
+                                       inference::SystemSharedMemoryRegisterResponse>& call) const {
+    const auto& r = call.request();
+    call.Reply(ctx_->RegisterSharedMemory(PeerAddress(call.peer()), r.name(), r.key(), r.offset(),
+                                          r.byte_size()));
+  }
+
+  void SystemSharedMemoryUnregister(
+      Call<inference::SystemSharedMemoryUnregisterRequest,
+           inference::SystemSharedMemoryUnregisterResponse>& call) const {
+    call.Reply(ctx_->UnregisterSharedMemory(PeerAddress(call.peer()), call.request().name()));
+  }
+
+  // Every CUDA shared-memory method: the REST routes' answer.
+  template <typename Request, typename Response>
+  void CudaSharedMemory(Call<Request, Response>& call) const {
+    const std::string& region = call.request().name();
+    call.Reply(Status::InvalidArgument(
+        "CUDA shared memory" + (region.empty() ? std::string() : " region '" + region + "'") +
+        " is not supported: GPUs not supported (Berth has no GPU build; use system shared "
+        "memory)"));
   }
 
   const ServerContext* const ctx_;

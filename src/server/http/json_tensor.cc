@@ -707,6 +707,40 @@ std::string Base64Encode(std::string_view bytes) {
   return out;
 }
 
+StatusOr<std::string> Base64Decode(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (text.size() % 4 != 0) {
+    return Status::InvalidArgument("base64 text must be a multiple of 4 characters long (got " +
+                                   std::to_string(text.size()) + ")");
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    const bool last = i + 4 == text.size();
+    const size_t pad = !last ? 0 : text[i + 3] != '=' ? 0 : text[i + 2] != '=' ? 1 : 2;
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      const int d = k < 4 - pad ? value(text[i + k]) : 0;
+      if (d < 0) {
+        return Status::InvalidArgument("base64 text has an invalid character at offset " +
+                                       std::to_string(i + k));
+      }
+      v = v << 6 | static_cast<uint32_t>(d);
+    }
+    out += static_cast<char>(v >> 16);
+    if (pad < 2) out += static_cast<char>((v >> 8) & 0xff);
+    if (pad < 1) out += static_cast<char>(v & 0xff);
+  }
+  return out;
+}
+
 void WriteTensorElement(const Tensor& t, int64_t i, JsonWriter* w, BytesEncoding bytes) {
   switch (t.datatype()) {
     case DataType::kBool: w->Bool(t.data<uint8_t>()[i] != 0); return;

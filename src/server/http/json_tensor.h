@@ -218,6 +218,9 @@ Status CheckBytesAreText(std::span<const Tensor> tensors, std::string_view remed
 
 // Standard base64 (RFC 4648, with padding).
 std::string Base64Encode(std::string_view bytes);
+// Its inverse; InvalidArgument for a length that is not a multiple of 4, a
+// character outside the alphabet, or padding anywhere but at the end.
+StatusOr<std::string> Base64Decode(std::string_view text);
 
 // Writes the tensor's elements as one flat JSON array.
 void WriteTensorData(const Tensor& tensor, JsonWriter* writer,

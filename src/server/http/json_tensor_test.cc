@@ -514,6 +514,19 @@ TEST(JsonTensorTest, Base64EncodeIsRfc4648) {
   EXPECT_EQ(Base64Encode(std::string("\xfb\xff\xbf\x00", 4)), "+/+/AA==");
 }
 
+TEST(JsonTensorTest, Base64DecodeInvertsEncode) {
+  for (const std::string& bytes :
+       {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
+        std::string("foobar"), std::string("\xfb\xff\xbf\x00", 4)}) {
+    auto decoded = Base64Decode(Base64Encode(bytes));
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_EQ(*decoded, bytes);
+  }
+  for (const char* bad : {"Zg=", "Zg==Zg==", "Z===", "Zm9*", "====", "Zm9v\n"}) {
+    EXPECT_EQ(Base64Decode(bad).status().code(), Status::Code::kInvalidArgument) << bad;
+  }
+}
+
 TEST(JsonTensorTest, BytesThatAreNotUtf8) {
   Tensor t("s", DataType::kBytes, {3});
   t.strings() = {"caf\xc3\xa9", std::string("\xc3", 1), std::string("a\0b", 3)};

@@ -53,6 +53,16 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
                   std::to_string(n) + "\n";
       }
     }
+    if (ctx->shared_memory != nullptr) {
+      const SharedMemoryRegistry::Totals shm = ctx->shared_memory->totals();
+      r.body +=
+          "# HELP berth_shared_memory_regions System shared-memory regions registered.\n"
+          "# TYPE berth_shared_memory_regions gauge\nberth_shared_memory_regions " +
+          std::to_string(shm.regions) +
+          "\n# HELP berth_shared_memory_bytes Bytes the registered system shared-memory "
+          "regions span.\n# TYPE berth_shared_memory_bytes gauge\nberth_shared_memory_bytes " +
+          std::to_string(shm.bytes) + "\n";
+    }
     reply(std::move(r));
   });
 }

@@ -6,6 +6,7 @@
 
 #include "core/raw_tensor.h"
 #include "core/request_validator.h"
+#include "core/shared_memory_io.h"
 #include "server/http/json_tensor.h"
 
 namespace berth::http {
@@ -149,9 +150,10 @@ class V2RequestReader final : public JsonHandler {
     enum class Shape { kMissing, kOk, kNotArray, kBadElement } shape_state = Shape::kMissing;
     std::vector<int64_t> shape;
     Field parameters_state = Field::kMissing;
-    // The first parameter key CheckInputParameter refuses, checked again with
-    // the input's name (which may come after it) when the input ends.
-    std::string refused_parameter;
+    // SharedMemoryRefOf reads them when the input ends (its name may come
+    // after them); a value that is not a scalar is kept as `true`, which
+    // every one of them refuses.
+    Parameters shared_memory;  // the shared_memory_* parameters, as read
     bool has_binary_size = false;
     bool binary_size_ok = false;
     uint64_t binary_size = 0;
@@ -422,8 +424,15 @@ class V2RequestReader final : public JsonHandler {
       stack_.pop_back();
       return true;
     }
-    if (input_.refused_parameter.empty() && !CheckInputParameter("", parameter_key_).ok()) {
-      input_.refused_parameter = parameter_key_;
+    if (IsSharedMemoryParameter(parameter_key_)) {
+      ParameterValue& v = input_.shared_memory[parameter_key_];
+      switch (e.type) {
+        case Event::kInt: v = e.i; break;
+        case Event::kUint: v = static_cast<double>(e.u); break;  // beyond int64
+        case Event::kDouble: v = e.d; break;
+        case Event::kString: v = std::string(e.s); break;
+        default: v = true; break;
+      }
     }
     if (parameter_key_ == "binary_data_size") {
       input_.has_binary_size = true;
@@ -492,8 +501,15 @@ class V2RequestReader final : public JsonHandler {
     if (in.parameters_state == Field::kBad) {
       return Status::InvalidArgument("'parameters' of " + input() + " must be an object");
     }
-    if (!in.refused_parameter.empty()) {
-      RETURN_IF_ERROR(CheckInputParameter(in.name, in.refused_parameter));
+    if (!in.shared_memory.empty()) {
+      ASSIGN_OR_RETURN(std::optional<SharedMemoryRef> ref,
+                       SharedMemoryRefOf(input(), in.shared_memory));
+      if (in.data != Input::Data::kNone || in.has_binary_size) {
+        return BothDataAndSharedMemory(in.name);
+      }
+      request_->inputs.emplace_back(in.name, type, in.shape);
+      request_->shared_memory_inputs[in.name] = std::move(*ref);
+      return Status::Ok();
     }
     if (in.has_binary_size) {
       if (in.data != Input::Data::kNone) {
@@ -710,7 +726,11 @@ StatusOr<EncodedV2Response> WriteV2InferResponse(const InferenceResponse& respon
     w.StartArray();
     for (int64_t d : t.shape()) w.Int64(d);
     w.EndArray();
-    if (binary.Wants(t.name())) {
+    if (auto shm = response.shared_memory_outputs.find(t.name());
+        shm != response.shared_memory_outputs.end()) {
+      w.Key("parameters");
+      WriteParameters(SharedMemoryOutputParameters(shm->second), &w);
+    } else if (binary.Wants(t.name())) {
       w.Key("parameters");
       w.StartObject();
       w.Key("binary_data_size");
@@ -729,7 +749,9 @@ StatusOr<EncodedV2Response> WriteV2InferResponse(const InferenceResponse& respon
   encoded.json_size = encoded.body.size();
   if (binary.any()) {
     for (const Tensor& t : response.outputs) {
-      if (binary.Wants(t.name())) AppendRaw(t, &encoded.body);
+      if (binary.Wants(t.name()) && !response.shared_memory_outputs.count(t.name())) {
+        AppendRaw(t, &encoded.body);
+      }
     }
   }
   return encoded;

@@ -136,21 +136,43 @@ TEST(ParseV2InferRequestTest, BadDatatypeOrShape) {
             "input 'a' has a shape too large: [4294967296, 4294967296]");
 }
 
-// As gRPC does (core/request_validator.h's CheckInputParameter), whichever
-// member of the input comes first.
-TEST(ParseV2InferRequestTest, SharedMemoryIsUnimplemented) {
+// An input in shared memory has no data: the decoder names it in
+// shared_memory_inputs for the core, whichever member of the input comes
+// first; malformed parameters get the core's message (SharedMemoryRefOf).
+TEST(ParseV2InferRequestTest, SharedMemoryInputs) {
   for (const char* input :
        {R"({"name": "a", "datatype": "FP32", "shape": [1],
-            "parameters": {"shared_memory_region": "r0"}})",
-        R"({"parameters": {"shared_memory_byte_size": 4}, "datatype": "FP32", "shape": [1],
+            "parameters": {"shared_memory_region": "r0", "shared_memory_byte_size": 4,
+                           "shared_memory_offset": 8}})",
+        R"({"parameters": {"shared_memory_byte_size": 4, "shared_memory_region": "r0",
+                           "shared_memory_offset": 8}, "datatype": "FP32", "shape": [1],
             "name": "a"})"}) {
     auto r = ParseV2InferRequest(OneInput(input));
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().code(), Status::Code::kUnimplemented);
-    EXPECT_EQ(r.status().message(),
-              "input 'a' uses shared memory, which Berth does not support; send the data in the "
-              "request");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ((*r)->inputs.size(), 1u);
+    EXPECT_TRUE((*r)->inputs[0].bytes().empty());
+    ASSERT_EQ((*r)->shared_memory_inputs.count("a"), 1u);
+    const SharedMemoryRef& ref = (*r)->shared_memory_inputs.at("a");
+    EXPECT_EQ(ref.region, "r0");
+    EXPECT_EQ(ref.byte_size, 4u);
+    EXPECT_EQ(ref.offset, 8u);
   }
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1],
+                                    "parameters": {"shared_memory_region": "r0"}})")),
+            "input 'a' uses shared memory region 'r0' without 'shared_memory_byte_size'");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1],
+                                    "parameters": {"shared_memory_region": ["r0"],
+                                                   "shared_memory_byte_size": 4}})")),
+            "input 'a' uses shared memory: parameter 'shared_memory_region' must name a "
+            "registered region");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1],
+                                    "parameters": {"shared_memory_region": "r0",
+                                                   "shared_memory_byte_size": -4}})")),
+            "parameter 'shared_memory_byte_size' of input 'a' must be a non-negative integer");
+  EXPECT_EQ(ParseError(OneInput(R"({"name": "a", "datatype": "FP32", "shape": [1], "data": [1],
+                                    "parameters": {"shared_memory_region": "r0",
+                                                   "shared_memory_byte_size": 4}})")),
+            "input 'a' has both data and shared_memory_region; send one or the other");
 }
 
 TEST(ParseV2InferRequestTest, DataErrorsNameTheInput) {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/model_name.h"
 #include "registry/model_repository.h"
 #include "registry/store_sync.h"
 #include "registry/triton_config.h"
@@ -28,11 +29,12 @@ StatusOr<bool> ParseIndexRequest(const std::string& body) {
   return it->value.GetBool();
 }
 
-// A repository load body: empty, or Triton's {"parameters": {...}}. Returns
-// the parameters' names; ServerContext::LoadModel decides what they may be.
-StatusOr<std::vector<std::string>> ParseLoadRequest(const std::string& body) {
-  std::vector<std::string> names;
-  if (body.empty()) return names;
+// A repository load body: empty, or Triton's {"parameters": {...}}. A
+// `file:` parameter's value is base64 (as tritonclient sends it) and is
+// decoded here; ServerContext::LoadModel decides what the parameters may be.
+StatusOr<std::vector<LoadParameter>> ParseLoadRequest(const std::string& body) {
+  std::vector<LoadParameter> parameters;
+  if (body.empty()) return parameters;
   rapidjson::Document doc;
   RETURN_IF_ERROR(ParseJson(body, &doc));
   if (!doc.IsObject()) {
@@ -40,12 +42,27 @@ StatusOr<std::vector<std::string>> ParseLoadRequest(const std::string& body) {
   }
   RETURN_IF_ERROR(CheckMembers(doc, {"parameters"}, "the load request"));
   auto it = doc.FindMember("parameters");
-  if (it == doc.MemberEnd()) return names;
+  if (it == doc.MemberEnd()) return parameters;
   if (!it->value.IsObject()) return Status::InvalidArgument("'parameters' must be a JSON object");
   for (const auto& m : it->value.GetObject()) {
-    names.emplace_back(m.name.GetString(), m.name.GetStringLength());
+    LoadParameter& p = parameters.emplace_back();
+    p.name.assign(m.name.GetString(), m.name.GetStringLength());
+    if (!m.value.IsString()) continue;  // kOther
+    const std::string_view text(m.value.GetString(), m.value.GetStringLength());
+    if (p.name.starts_with("file:")) {
+      auto bytes = Base64Decode(text);
+      if (!bytes.ok()) {
+        return Status::InvalidArgument("load parameter '" + PrintableExcerpt(p.name) +
+                                       "' must be base64: " + bytes.status().message());
+      }
+      p.type = LoadParameter::Type::kBytes;
+      p.value = std::move(bytes).value();
+    } else {
+      p.type = LoadParameter::Type::kString;
+      p.value.assign(text);
+    }
   }
-  return names;
+  return parameters;
 }
 
 constexpr const char* kHeaderLengthHeader = "Inference-Header-Content-Length";
@@ -190,9 +207,13 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
   router->Add("GET", "/v2/repository/index", index);
 
   auto load = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    // Before the body is decoded: a client that may not load is not told
+    // what was wrong with its files.
+    if (Status s = ctx->CheckAdmin(req.peer); !s.ok()) return reply(ChangeErrorResponse(s));
     auto parameters = ParseLoadRequest(req.body);
     if (!parameters.ok()) return reply(ErrorResponse(parameters.status()));
-    Status s = ctx->LoadModel(req.peer, std::string(PathParam(p, "model")), *parameters);
+    Status s = ctx->LoadModel(req.peer, std::string(PathParam(p, "model")),
+                              std::move(parameters).value());
     if (!s.ok()) return reply(ChangeErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
