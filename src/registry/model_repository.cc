@@ -471,7 +471,12 @@ void ReadVersionRecord(const fs::path& path, VersionRecord* record) {
   std::stringstream text;
   text << in.rdbuf();
   rapidjson::Document doc;
-  if (doc.Parse(text.str().c_str()).HasParseError() || !doc.IsObject()) return;
+  // Full precision: the metadata is written back as it was read, and a
+  // number off by one ulp moves a drift baseline's bin edge.
+  if (doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.str().c_str()).HasParseError() ||
+      !doc.IsObject()) {
+    return;
+  }
   for (auto [key, field] : {std::pair{"source", &record->source},
                             std::pair{"created_by", &record->created_by}}) {
     auto m = doc.FindMember(key);
