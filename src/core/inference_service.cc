@@ -4,8 +4,17 @@
 
 #include <mutex>
 #include <optional>
+#include <random>
 
 namespace berth {
+
+bool SampleDraw(double rate) {
+  if (rate <= 0) return false;
+  if (rate >= 1) return true;
+  thread_local std::minstd_rand random{std::random_device{}()};
+  return static_cast<double>(random() - std::minstd_rand::min()) <
+         rate * static_cast<double>(std::minstd_rand::max() - std::minstd_rand::min());
+}
 
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
                              const RoutingKeys* keys) const {
@@ -108,6 +117,16 @@ void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> re
   if (!valid.ok()) {
     done(valid);
     return;
+  }
+  if (observer_ != nullptr && SampleDraw(m->config.monitoring.sample_rate)) {
+    if (auto sample = observer_->OnSampledRequest(*m, *request)) {
+      // A plain pointer to the model, as above.
+      done = [observer = observer_, model = m.get(), sample = std::move(sample),
+              done = std::move(done)](StatusOr<InferenceResponse> response) mutable {
+        if (response.ok()) observer->OnSampledResponse(*model, std::move(sample), *response);
+        done(std::move(response));
+      };
+    }
   }
   std::function<void()> start_shadow;
   done = MaybeShadow(m, *request, std::move(done), &start_shadow);

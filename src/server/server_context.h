@@ -18,6 +18,9 @@ namespace berth {
 
 class MemoryBudget;
 class ModelRepository;
+namespace drift {
+class DriftMonitor;
+}
 
 // What an alias move did: the version the alias points at now, and before.
 struct AliasMove {
@@ -31,6 +34,7 @@ struct ServerContext {
   const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
+  drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   bool strict_readiness = true;  // ready only if every model has a READY version
   // In a cloud platform's mode its predict route needs a model to answer:

@@ -1,6 +1,7 @@
 #include "server/http/metrics_routes.h"
 
 #include "core/memory_budget.h"
+#include "monitoring/drift/drift_monitor.h"
 
 namespace berth::http {
 
@@ -24,6 +25,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
           "# TYPE berth_memory_reserved_bytes gauge\nberth_memory_reserved_bytes " +
           std::to_string(ctx->memory_budget->reserved()) + "\n";
     }
+    if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
     reply(std::move(r));
   });
 }
