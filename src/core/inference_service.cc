@@ -27,6 +27,7 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCal
                          models_->Find(request->model_name).has_value();
       InferenceTimings timings;
       timings.finished = std::chrono::steady_clock::now();
+      timings.protocol = request->protocol;
       observer_->OnInferenceDone(known ? request->model_name : std::string(), std::string(),
                                  model.status(), timings);
     }
@@ -102,10 +103,11 @@ void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> re
     // while a handle here could make a batcher's worker destroy its own model.
     m->in_flight.fetch_add(1, std::memory_order_relaxed);
     done = [observer = observer_, model = m.get(), version = std::to_string(m->version),
-            start = std::chrono::steady_clock::now(),
+            start = std::chrono::steady_clock::now(), protocol = request->protocol,
             done = std::move(done)](StatusOr<InferenceResponse> response) {
       InferenceTimings empty;
       InferenceTimings& timings = response.ok() ? response->timings : empty;
+      timings.protocol = protocol;
       timings.finished = std::chrono::steady_clock::now();
       timings.total = timings.finished - start;
       observer->OnInferenceDone(model->name, version, response.status(), timings);

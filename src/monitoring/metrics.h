@@ -88,6 +88,9 @@ class Metrics final : public InferenceObserver,
     std::array<std::atomic<uint64_t>, static_cast<size_t>(Status::Code::kPermissionDenied) + 1>
         failure_by_code{};
     std::atomic<uint64_t> failure_ns{0};
+    // Requests by door (Protocol), for berth_inference_requests_total.
+    std::array<std::atomic<uint64_t>, kProtocolCount> success_by_protocol{};
+    std::array<std::atomic<uint64_t>, kProtocolCount> failure_by_protocol{};
     // Successful requests only.
     LatencyHistogram latency;
     LatencyHistogram queue;
@@ -128,6 +131,7 @@ class Metrics final : public InferenceObserver,
   std::map<Key, std::unique_ptr<Series>> series_ GUARDED_BY(mu_);
   std::map<Key, std::unique_ptr<ShadowSeries>> shadow_series_ GUARDED_BY(mu_);
   std::atomic<uint64_t> unknown_model_failures_{0};
+  std::array<std::atomic<uint64_t>, kProtocolCount> unknown_model_by_protocol_{};
 };
 
 }  // namespace berth

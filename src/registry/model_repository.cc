@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -891,6 +892,7 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
     memory = std::move(reserved).value();
   }
   const uint64_t resident_before = ResidentBytes();
+  const auto load_start = std::chrono::steady_clock::now();
   auto backend = factory->Load(config, file);
   if (!backend.ok()) return Unavailable(version, Scrub(backend.status().message()));
   auto signature = ResolveSignature(config, (*backend)->signature());
@@ -910,6 +912,7 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
   if (Status warm = WarmUp(*model); !warm.ok()) {
     return Unavailable(version, std::string(kWarmupFailed) + warm.message(), LoadFailure::kWarmup);
   }
+  model->load_duration = std::chrono::steady_clock::now() - load_start;
   if (memory != nullptr) {
     const uint64_t resident_after = ResidentBytes();
     const uint64_t growth = resident_after > resident_before ? resident_after - resident_before : 0;

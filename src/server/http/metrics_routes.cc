@@ -2,6 +2,7 @@
 
 #include "core/memory_budget.h"
 #include "monitoring/drift/drift_monitor.h"
+#include "monitoring/process_metrics.h"
 
 namespace berth::http {
 
@@ -26,6 +27,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
           std::to_string(ctx->memory_budget->reserved()) + "\n";
     }
     if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
+    r.body += RenderProcessMetrics();
     reply(std::move(r));
   });
 }
