@@ -394,6 +394,8 @@ std::string Escape(const std::string& v) {
 }
 
 std::string Number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char text[40];
   std::snprintf(text, sizeof(text), "%.9g", v);
   return text;
