@@ -61,7 +61,7 @@ struct AuditRecord {
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
   std::string action;   // "register", "promote", "split", "rollback", "shadow",
-                        // "archive", "restore", "delete"
+                        // "archive", "restore", "delete", "baseline"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
