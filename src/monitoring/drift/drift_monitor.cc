@@ -258,6 +258,7 @@ void DriftMonitor::OnSampledResponse(const Model& model, std::shared_ptr<Inferen
 }
 
 void DriftMonitor::Flush() {
+  std::lock_guard flush(flush_mu_);
   std::vector<Pending> all;
   for (Shard& shard : shards_) {
     std::vector<Pending> taken;

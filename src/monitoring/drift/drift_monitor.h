@@ -83,8 +83,10 @@ class DriftMonitor final : public InferenceObserver {
   // Gauges per model, version and feature, for the versions `models` has.
   std::string RenderPrometheus(const ModelManager& models) LOCKS_EXCLUDED(plans_mu_, windows_mu_);
 
-  // Merges the shards into the windows now.
-  void Flush() LOCKS_EXCLUDED(windows_mu_);
+  // Merges the shards into the windows now: when it returns, every sample
+  // answered before the call is in its window (a merge the background
+  // thread had started included).
+  void Flush() LOCKS_EXCLUDED(flush_mu_, windows_mu_);
 
  private:
   using Key = std::pair<std::string, int64_t>;
@@ -126,6 +128,9 @@ class DriftMonitor final : public InferenceObserver {
   // Serialises plan building, so that a version's baseline is looked up
   // once however many first requests race.
   std::mutex build_mu_;
+  // Held across a whole merge (taking the shards, then adding to the
+  // windows), so that a report's Flush waits for the background's.
+  std::mutex flush_mu_;
   std::array<Shard, kShards> shards_;
   std::mutex windows_mu_;
   std::map<Key, VersionWindow> windows_ GUARDED_BY(windows_mu_);
