@@ -7,7 +7,7 @@ GRPC_PORT ?= 8001
 VENV := .venv
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: all setup build run test unit-test integration-test asan tsan fuzz bench clean
+.PHONY: all setup build run test unit-test integration-test asan tsan fuzz bench clean image cluster-demo
 
 all: build
 
@@ -72,6 +72,19 @@ fuzz: setup
 	    -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
 	    -artifact_prefix=build-fuzz/artifacts/$$t- || exit 1; \
 	done
+
+# The container image (deploy/Dockerfile's runtime stage) without a Docker
+# engine: mmdebstrap + buildah (deploy/image/build.sh, a few minutes, so not
+# part of `make test`), then its tests: the image's files, and the image run
+# with podman where the kernel allows it. Prints the image's size.
+image: build
+	deploy/image/build.sh $(BUILD_DIR)/berth
+	BERTH_IMAGE_DIR=build-image BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) tests/integration/test_deploy_image.py -q -rs
+
+# Three replicas on a private PostgreSQL behind nginx (REST and gRPC), the
+# example model pushed and promoted; Ctrl-C stops it all (docs/deploy.md).
+cluster-demo: build
+	BERTH_BINARY=$(BUILD_DIR)/berth $(VENV)/bin/python scripts/cluster_demo.py
 
 bench: build
 	$(VENV)/bin/python bench/run.py

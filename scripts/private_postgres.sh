@@ -6,6 +6,9 @@
 #
 #   private_postgres.sh start DIR      prints postgresql://berth@127.0.0.1:PORT/berth
 #   private_postgres.sh createdb DIR NAME   prints the URL of a new, empty database
+#   private_postgres.sh dropdb DIR NAME     drops it, ending its connections; prints dropped
+#   private_postgres.sh pause DIR           stops the server, keeping its data and port
+#   private_postgres.sh resume DIR          starts it again on the same port
 #   private_postgres.sh stop DIR
 #
 # When the server binaries are absent, `start` writes the reason to DIR/skip
@@ -14,8 +17,9 @@
 # /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
-command=${1:?usage: private_postgres.sh start|createdb|stop DIR [NAME]}
-dir=${2:?usage: private_postgres.sh start|createdb|stop DIR [NAME]}
+usage="usage: private_postgres.sh start|createdb|dropdb|pause|resume|stop DIR [NAME]"
+command=${1:?$usage}
+dir=${2:?$usage}
 
 bin=${BERTH_PG_BIN:-}
 if [[ -z $bin ]]; then
@@ -71,6 +75,24 @@ case $command in
       -c "CREATE DATABASE \"$name\"" >/dev/null
     echo "postgresql://berth@127.0.0.1:$port/$name"
     ;;
+  dropdb)
+    name=${3:?usage: private_postgres.sh dropdb DIR NAME}
+    port=$(cat "$dir/port")
+    "${as_owner[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U berth -d postgres -q \
+      -c "DROP DATABASE \"$name\" WITH (FORCE)" >/dev/null
+    echo dropped
+    ;;
+  pause)
+    server=$(cat "$dir/server")
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$server/data" -m fast -w -t 30 stop >/dev/null
+    ;;
+  resume)
+    server=$(cat "$dir/server")
+    port=$(cat "$dir/port")
+    "${as_owner[@]}" "$bin/pg_ctl" -D "$server/data" -l "$server/postgres.log" -w -t 30 \
+      -o "-p $port -k $server -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null
+    ;;
   stop)
     if [[ -f $dir/server ]]; then
       server=$(cat "$dir/server")
@@ -82,7 +104,7 @@ case $command in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: private_postgres.sh start|createdb|stop DIR [NAME]" >&2
+    echo "$usage" >&2
     exit 2
     ;;
 esac

@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libboost-dev libboost-system-dev rapidjson-dev libyaml-cpp-dev zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
-  postgresql libpq-dev
+  postgresql libpq-dev nginx
   python3 python3-venv python3-dev wrk curl openssl
 )
 

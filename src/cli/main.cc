@@ -30,6 +30,11 @@ Usage:
 
 Options for serve:
   --model-repository DIR   directory of <model>/config.yaml and <model>/<version>/model.onnx
+  --model-name NAME        serve DIR as the one model NAME, in the layouts KServe's storage
+                           initializer leaves in /mnt/models: DIR/model.onnx (any one .onnx
+                           file, with or without a config beside it), one model's directory
+                           (version directories, a config or none), or a repository
+                           holding NAME/ (docs/deploy.md)
   --host ADDR              address to listen on (default 127.0.0.1)
   --http-port N            REST port (default 8000; 0 picks a free port; -1 disables)
   --grpc-port N            gRPC port (default 8001; 0 picks a free port; -1 disables)
@@ -110,6 +115,11 @@ int Serve(const std::vector<std::string_view>& args) {
     if (flag == "--model-repository") {
       options.model_repository = std::string(value);
       given.model_repository = true;
+    } else if (flag == "--model-name") {
+      if (berth::Status name = berth::ValidateModelName(value); !name.ok()) {
+        return Fail("--model-name: " + name.message());
+      }
+      options.model_name = std::string(value);
     } else if (flag == "--host") {
       options.host = std::string(value);
       given.host = true;

@@ -51,6 +51,9 @@ struct AliasChange {
 // (source, digest, creator, metadata): written by a push and by a store sync
 // (registry/store_sync.h), read when the version is registered.
 inline constexpr const char* kVersionRecordFile = "berth-version.json";
+// A version directory's metadata as a team writes it (registry/version_metadata.h),
+// read when there is no kVersionRecordFile.
+inline constexpr const char* kMetadataFile = "metadata.json";
 std::string VersionRecordJson(const VersionRecord& record);
 
 class ModelRepository {
@@ -187,8 +190,11 @@ class ModelRepository {
                              const std::string& actor, bool allow_signature_change)
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet (with its
-  // files, in a store that holds artifacts).
+  // files, in a store that holds artifacts), and the signature of each one
+  // that has none recorded.
   void RegisterReadyVersions(const ModelEntry& entry);
+  // Records `v`'s signature (a READY version's) in the store; failures are logged.
+  void RecordSignature(const std::string& name, const VersionEntry& v);
   // In a store that holds artifacts, a pushed version exists once the store
   // has it: registers `record` (version number and all) with the artifact
   // and `dir`'s config before the version appears on disk. A number another

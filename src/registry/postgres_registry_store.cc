@@ -116,6 +116,19 @@ ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
 ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
 )sql",
     R"sql(
+CREATE TABLE evaluations (
+  id BIGSERIAL PRIMARY KEY,
+  model TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  evaluation TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE INDEX evaluations_by_model ON evaluations(model, id);
+ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+)sql",
+    R"sql(
 CREATE TABLE baselines (
   model TEXT NOT NULL,
   version BIGINT NOT NULL,
@@ -385,7 +398,7 @@ class PostgresRegistryStore final : public RegistryStore {
     ASSIGN_OR_RETURN(
         Result r,
         Read("SELECT version, digest, size, format, source, created_at, created_by, metadata, "
-             "status FROM versions WHERE model = $1 ORDER BY version",
+             "status, signature FROM versions WHERE model = $1 ORDER BY version",
              p));
     std::vector<VersionRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -400,6 +413,7 @@ class PostgresRegistryStore final : public RegistryStore {
       v.created_by = Text(r.get(), i, 6);
       v.metadata_json = Text(r.get(), i, 7);
       v.status = ParseVersionStatus(Text(r.get(), i, 8));
+      v.signature_json = Text(r.get(), i, 9);
       out.push_back(std::move(v));
     }
     return out;
@@ -637,6 +651,59 @@ class PostgresRegistryStore final : public RegistryStore {
     std::optional<ShadowTarget> out;
     if (PQntuples(r.get()) > 0) {
       out = ShadowTarget{Int(r.get(), 0, 0), static_cast<int>(Int(r.get(), 0, 1))};
+    }
+    return out;
+  }
+
+  Status RecordSignature(std::string_view model, int64_t version,
+                         std::string_view signature_json) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(signature_json).Text(model).Int(version);
+    ASSIGN_OR_RETURN(Result r, Exec("UPDATE versions SET signature = $1 WHERE model = $2 AND "
+                                    "version = $3 AND signature = '' RETURNING 1",
+                                    p));
+    if (PQntuples(r.get()) > 0) return Status::Ok();
+    ASSIGN_OR_RETURN(bool found, IsRegistered(model, version));
+    return found ? Status::Ok() : UnregisteredVersion(model, version);
+  }
+
+  Status AddEvaluation(std::string_view model, int64_t version, std::string_view evaluation_json,
+                       std::string_view actor) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(LockModel(model));
+      ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, version));
+      if (!status || *status == VersionStatus::kDeleted) {
+        return UnregisteredVersion(model, version);
+      }
+      Params p;
+      p.Text(model).Int(version).Text(actor).Text(evaluation_json);
+      RETURN_IF_ERROR(Exec("INSERT INTO evaluations(model, version, at, actor, evaluation) "
+                           "VALUES ($1, $2, berth_now(), $3, $4)",
+                           p)
+                          .status());
+      return Audit(model, "evaluate", "", std::nullopt, version, actor, "");
+    });
+  }
+
+  StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT id, version, at, actor, evaluation FROM evaluations "
+                                    "WHERE model = $1 ORDER BY id",
+                                    p));
+    std::vector<EvaluationRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      EvaluationRecord e;
+      e.id = Int(r.get(), i, 0);
+      e.model = std::string(model);
+      e.version = Int(r.get(), i, 1);
+      e.at = Text(r.get(), i, 2);
+      e.actor = Text(r.get(), i, 3);
+      e.evaluation_json = Text(r.get(), i, 4);
+      out.push_back(std::move(e));
     }
     return out;
   }

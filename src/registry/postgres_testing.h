@@ -37,6 +37,13 @@ class TestPostgres {
     return url;
   }
 
+  // Drops the database `url` names, ending its connections (as a store that
+  // went away would). False if the script failed.
+  bool DropDatabase(const std::string& url) {
+    const std::string name = url.substr(url.rfind('/') + 1);
+    return Run("dropdb '" + dir_.string() + "' " + name) == "dropped";
+  }
+
  private:
   TestPostgres() {
     if (const char* shared = std::getenv("BERTH_TEST_POSTGRES_DIR"); shared != nullptr && *shared) {

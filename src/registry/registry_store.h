@@ -41,6 +41,9 @@ struct VersionRecord {
   std::string created_at;     // RFC 3339, UTC
   std::string created_by;
   std::string metadata_json = "{}";  // a JSON object
+  // The inputs and outputs clients see (SignatureJson), recorded the first
+  // time the version loads (RecordSignature); empty until then.
+  std::string signature_json;
   VersionStatus status = VersionStatus::kActive;  // read back; RegisterVersion records kActive
 };
 
@@ -61,11 +64,24 @@ struct AuditRecord {
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
   std::string action;   // "register", "promote", "split", "rollback", "shadow",
-                        // "archive", "restore", "delete", "baseline"
+                        // "archive", "restore", "delete", "evaluate",
+                        // "baseline"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
   std::string reason;
+};
+
+// An evaluation recorded against a version after it was registered
+// (`berth-py evaluate --store`): the version stays immutable, its
+// evaluations accumulate beside it.
+struct EvaluationRecord {
+  int64_t id = 0;
+  std::string model;
+  int64_t version = 0;
+  std::string at;     // RFC 3339, UTC
+  std::string actor;  // who recorded it
+  std::string evaluation_json;  // {"metrics", "dataset", "rows"}: CheckEvaluation's form
 };
 
 // A version's files, for a store that keeps them (HoldsArtifacts()).
@@ -118,7 +134,7 @@ class RegistryStore {
   // Splits `alias` of `model` over `split` (every version registered, at
   // least two, weights > 0), recorded as a "split" action. The alias's
   // version becomes the heaviest one; a later SetAlias ends the split.
-  // `sticky_key` (lower-case, ValidateStickyKey; empty: Berth-Routing-Key)
+  // `sticky_key` (ValidateStickyKey's form; empty: Berth-Routing-Key)
   // is the header whose value keys the choice; stored with the alias
   // (AliasRecord::sticky_key) and named in the audit record's reason.
   virtual StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
@@ -134,6 +150,21 @@ class RegistryStore {
                                                      int percent, std::string_view actor,
                                                      std::string_view reason) = 0;
   virtual StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) = 0;
+
+  // Records a registered version's signature (SignatureJson) if it has
+  // none yet: derived from the immutable artifact, so written once and never
+  // changed (a second call is a no-op). Not audited. NotFound if the
+  // version is not registered.
+  virtual Status RecordSignature(std::string_view model, int64_t version,
+                                 std::string_view signature_json) = 0;
+
+  // Records an evaluation of a registered, not deleted version (NotFound
+  // otherwise), audited as "evaluate". `evaluation_json` has passed
+  // CheckEvaluation (registry/version_metadata.h).
+  virtual Status AddEvaluation(std::string_view model, int64_t version,
+                               std::string_view evaluation_json, std::string_view actor) = 0;
+  // The model's evaluations, oldest first.
+  virtual StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) = 0;
 
   // The model's audit records, oldest first.
   virtual StatusOr<std::vector<AuditRecord>> History(std::string_view model) = 0;
@@ -213,6 +244,14 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::st
 std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
                                       std::string_view alias);
 
+// What a registry call answers (Unavailable) on a server without a store.
+inline constexpr const char* kNoRegistryStore =
+    "this server runs without a registry store (--registry none, or it could not be opened: "
+    "see the start-up log)";
+
+// The refusal of a version that is not registered (or was deleted).
+Status UnregisteredVersion(std::string_view model, int64_t version);
+
 // The refusal of a rollback that raced another move of the alias.
 std::string RollbackRaceMessage(std::string_view model, std::string_view alias);
 
@@ -223,7 +262,9 @@ Status ValidateAliasName(std::string_view alias);
 // A split's sticky key as a request header and gRPC metadata key can carry
 // it: 1..64 characters of [A-Za-z0-9_.-], not starting with "grpc-" or
 // ending with "-bin" (gRPC reserves those). Returned lower-cased (headers
-// are case-insensitive; gRPC keys are lower-case); InvalidArgument otherwise.
+// are case-insensitive; gRPC keys are lower-case). Or "input:NAME", keying
+// on an input's value (kInputKeyPrefix): NAME is kept as spelled (1..128
+// printable ASCII characters without spaces). InvalidArgument otherwise.
 StatusOr<std::string> ValidateStickyKey(std::string_view header);
 
 }  // namespace berth

@@ -71,6 +71,19 @@ StoreSync::StoreSync(RegistryStore* store, ModelRepository* repository, ModelMan
 
 StatusOr<int> StoreSync::SyncOnce() {
   std::lock_guard lock(mu_);
+  StatusOr<int> result = Pass();
+  std::lock_guard health(health_mu_);
+  health_.degraded = !result.ok();
+  health_.error = result.ok() ? std::string() : result.status().message();
+  return result;
+}
+
+StoreHealth StoreSync::Health() const {
+  std::lock_guard health(health_mu_);
+  return health_;
+}
+
+StatusOr<int> StoreSync::Pass() {
   ASSIGN_OR_RETURN(int64_t generation, store_->Generation());
   if (generation_ == generation) return 0;
   ASSIGN_OR_RETURN(std::vector<std::string> models, store_->Models());

@@ -32,6 +32,14 @@
 
 namespace berth {
 
+// Whether the last pass could read the store. A replica whose store is
+// unreachable keeps serving what it holds; readiness detail and /metrics
+// report it degraded until a pass reads the store again.
+struct StoreHealth {
+  bool degraded = false;
+  std::string error;  // why the last pass failed; empty when not degraded
+};
+
 class StoreSync {
  public:
   // None is owned; `repository` publishes to `manager` and records in
@@ -44,9 +52,15 @@ class StoreSync {
   // fails is logged and retried at the next pass while the others go on. A
   // version whose artifact the store lacks or whose bytes do not match its
   // digest is logged once and skipped. Passes are serialised.
+  // Records the outcome in Health().
   StatusOr<int> SyncOnce() LOCKS_EXCLUDED(mu_);
 
+  // The outcome of the last pass. Never waits for a pass in progress (one
+  // may be stuck on an unreachable store): health routes call it.
+  StoreHealth Health() const LOCKS_EXCLUDED(health_mu_);
+
  private:
+  StatusOr<int> Pass() EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Brings one model in line; `acted` is set when it wrote or reloaded.
   Status SyncModel(const std::string& name, bool* acted) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fetches version `record` and writes it into `dir`/.sync-<N>/, fsynced;
@@ -63,6 +77,8 @@ class StoreSync {
   std::optional<int64_t> generation_ GUARDED_BY(mu_);
   // (model, version, digest) that cannot be fetched: logged once, skipped.
   std::set<std::tuple<std::string, int64_t, std::string>> skipped_ GUARDED_BY(mu_);
+  mutable std::mutex health_mu_;
+  StoreHealth health_ GUARDED_BY(health_mu_);
 };
 
 }  // namespace berth

@@ -67,6 +67,7 @@ class StoreSyncTest : public ::testing::Test {
     ASSERT_EQ(pg.error(), "");
     const std::string url = pg.CreateDatabase();
     ASSERT_NE(url, "") << pg.error();
+    url_ = url;
     std::string tmpl = (fs::temp_directory_path() / "berth_sync_test_XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
@@ -92,6 +93,7 @@ class StoreSyncTest : public ::testing::Test {
   }
 
   static BackendFactory* factory_;
+  std::string url_;
   fs::path dir_;
   std::unique_ptr<Replica> a_;
   std::unique_ptr<Replica> b_;
@@ -101,7 +103,7 @@ class StoreSyncTest : public ::testing::Test {
 BackendFactory* StoreSyncTest::factory_ = nullptr;
 
 TEST_F(StoreSyncTest, AReplicaFetchesWhatAnotherPushedAndFollowsItsMoves) {
-  ASSERT_EQ(*a_->repository->Push("add", artifact_, R"({"f1": 0.9})", "alice", false), 1);
+  ASSERT_EQ(*a_->repository->Push("add", artifact_, R"({"metrics": {"f1": 0.9}})", "alice", false), 1);
   ASSERT_EQ(*a_->repository->Push("add", artifact_, "", "alice", false), 2);
 
   auto acted = b_->sync->SyncOnce();
@@ -113,7 +115,7 @@ TEST_F(StoreSyncTest, AReplicaFetchesWhatAnotherPushedAndFollowsItsMoves) {
   }
   EXPECT_EQ(ReadAll(b_->root / "add" / "config.yaml"), ReadAll(a_->root / "add" / "config.yaml"));
   EXPECT_THAT(ReadAll(b_->root / "add" / "1" / kVersionRecordFile),
-              ::testing::HasSubstr(R"("metadata":{"f1": 0.9})"));
+              ::testing::HasSubstr(R"("metadata":{"metrics":{"f1":0.9}})"));
   ExpectNoStagingLeft(b_->root);
   auto entry = b_->models.Find("add");
   ASSERT_TRUE(entry.has_value());
@@ -252,6 +254,27 @@ TEST_F(StoreSyncTest, AModelUnloadedOnRequestStaysUnloadedUntilItGetsANewVersion
   ASSERT_EQ(*a_->repository->Push("add", artifact_, "", "a", false), 2);
   EXPECT_EQ(*b_->sync->SyncOnce(), 1);
   EXPECT_TRUE(b_->models.Find("add").has_value());
+}
+
+// The store goes away under a replica (here its database is dropped, which
+// ends its connection and refuses the reconnection): the pass fails, Health()
+// says degraded and why, and what the replica holds still serves.
+TEST_F(StoreSyncTest, AStoreThatCannotBeReadIsReportedDegraded) {
+  ASSERT_EQ(*a_->repository->Push("add", artifact_, "", "alice", false), 1);
+  ASSERT_TRUE(b_->sync->SyncOnce().ok());
+  EXPECT_FALSE(b_->sync->Health().degraded);
+  EXPECT_EQ(b_->sync->Health().error, "");
+
+  ASSERT_TRUE(TestPostgres::Get().DropDatabase(url_));
+
+  EXPECT_FALSE(b_->sync->SyncOnce().ok());
+  const StoreHealth health = b_->sync->Health();
+  EXPECT_TRUE(health.degraded);
+  EXPECT_THAT(health.error, ::testing::HasSubstr("unreachable"));
+  auto entry = b_->models.Find("add");
+  ASSERT_TRUE(entry.has_value());
+  ASSERT_NE(entry->Default(), nullptr);
+  EXPECT_EQ(entry->Default()->state, ModelState::kReady);
 }
 
 }  // namespace

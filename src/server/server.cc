@@ -19,6 +19,7 @@
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
 #include "registry/model_repository.h"
+#include "registry/single_model_layout.h"
 #include "registry/store_sync.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/cloud_routes.h"
@@ -140,6 +141,11 @@ struct Server::State {
   // A missing repository directory is created (a server on a new, empty
   // repository serves no models and is ready), then the store is opened.
   Status PrepareRepository() {
+    if (!options.model_name.empty()) {
+      ASSIGN_OR_RETURN(single_model,
+                       SingleModelLayout::Create(options.model_repository, options.model_name));
+      options.model_repository = single_model->repository().string();
+    }
     std::error_code ec;
     std::filesystem::create_directories(options.model_repository, ec);
     auto opened = OpenStore(options);
@@ -176,6 +182,9 @@ struct Server::State {
 
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
+  // --model-name's repository of links; set by PrepareRepository, so
+  // declared before store_status, whose initialiser calls it.
+  std::unique_ptr<SingleModelLayout> single_model;
   std::unique_ptr<RegistryStore> store;
   Status store_status;
   // Before models: the versions it accounts for return their reservations
@@ -222,6 +231,7 @@ Status Server::Start() {
     s.store_sync = std::make_unique<StoreSync>(s.store.get(), &s.repository, &s.models);
     StatusOr<int> synced = s.store_sync->SyncOnce();
     if (!synced.ok()) return synced.status().WithContext("syncing from the registry store");
+    s.context.store_sync = s.store_sync.get();
   }
   const std::string& default_model = s.options.platform.default_model;
   if (!default_model.empty() && !s.models.Find(default_model)) {

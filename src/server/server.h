@@ -18,6 +18,9 @@ namespace berth {
 
 struct ServerOptions {
   std::string model_repository;
+  // --model-name: serve model_repository as one model of this name, in any
+  // layout KServe's storage initializer leaves (registry/single_model_layout.h).
+  std::string model_name;
   // The registry store (versions, aliases, audit): "" for the default,
   // SQLite at <model_repository>/.berth/registry.db (if that cannot be
   // opened, e.g. on a read-only repository, the server runs without one and

@@ -18,6 +18,7 @@ namespace berth {
 
 class MemoryBudget;
 class ModelRepository;
+class StoreSync;
 namespace drift {
 class DriftMonitor;
 }
@@ -36,6 +37,9 @@ struct ServerContext {
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
   drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
+  // With a PostgreSQL store: whether this replica can read it
+  // (StoreSync::Health), for readiness detail and /metrics; null otherwise.
+  const StoreSync* store_sync = nullptr;
   bool strict_readiness = true;  // ready only if every model has a READY version
   // In a cloud platform's mode its predict route needs a model to answer:
   // serving_model_required is set, and required_model names the model
@@ -87,6 +91,10 @@ struct ServerContext {
   // `force` lets it take the model's last serving version away).
   Status SetVersionStatus(std::string_view peer, const std::string& name, int64_t version,
                           VersionStatus to, bool force, const std::string& reason) const;
+  // Records an evaluation of a version (RegistryStore::AddEvaluation), its
+  // body checked by CheckEvaluation (registry/version_metadata.h).
+  Status AddEvaluation(std::string_view peer, const std::string& name, int64_t version,
+                       std::string_view evaluation_json) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
   // PermissionDenied unless `peer` may change what is served.

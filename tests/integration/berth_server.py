@@ -92,6 +92,7 @@ class BerthServer:
         *,
         max_request_bytes: int | None = None,
         grpc_port: int = 0,
+        http_port: int | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         http_port_env: str | None = None,
@@ -102,11 +103,13 @@ class BerthServer:
 
         `env` adds variables to the server's environment. With `http_port_env`
         the free port goes to the server in that variable (a cloud platform's
-        contract, e.g. AIP_HTTP_PORT) instead of --http-port.
+        contract, e.g. AIP_HTTP_PORT) instead of --http-port. `http_port`
+        fixes the port (a replica restarted behind a load balancer), else a
+        free one is picked.
         """
         if not binary.is_file():
             raise FileNotFoundError(f"no Berth binary at {binary}: build it first or set BERTH_BINARY")
-        http_port = free_port()
+        http_port = free_port() if http_port is None else http_port
         environment = {**os.environ, **(env or {})}
         if http_port_env is None:
             port_args = ["--http-port", str(http_port)]

@@ -19,6 +19,10 @@ from v2 import V2Client
 MAX_REQUEST_BYTES: Final = 1 << 20
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: replicas behind nginx on PostgreSQL (tests/integration/test_cluster.py)")
+
+
 @pytest.fixture(scope="session")
 def max_request_bytes() -> int:
     """The --max-request-bytes of `server`."""

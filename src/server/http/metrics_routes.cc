@@ -3,6 +3,7 @@
 #include "core/memory_budget.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/process_metrics.h"
+#include "registry/store_sync.h"
 
 namespace berth::http {
 
@@ -15,6 +16,13 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
         "# HELP berth_server_ready 1 if the server is ready (what /v2/health/ready answers), "
         "else 0.\n# TYPE berth_server_ready gauge\nberth_server_ready ";
     r.body += ctx->IsReady() ? "1\n" : "0\n";
+    if (ctx->store_sync != nullptr) {
+      r.body +=
+          "# HELP berth_registry_store_degraded 1 while this replica cannot read its registry "
+          "store (it serves what it holds; changes fail), else 0.\n"
+          "# TYPE berth_registry_store_degraded gauge\nberth_registry_store_degraded ";
+      r.body += ctx->store_sync->Health().degraded ? "1\n" : "0\n";
+    }
     if (ctx->memory_budget != nullptr) {
       r.body +=
           "# HELP berth_memory_budget_bytes Memory the loaded model versions may hold "

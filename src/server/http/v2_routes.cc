@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "registry/model_repository.h"
+#include "registry/store_sync.h"
 #include "registry/triton_config.h"
 #include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
@@ -75,8 +76,27 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     reply(JsonResponse(200, "{\"live\":true}"));
   });
   router->Add("GET", "/v2/health/ready", [ctx](HttpRequest&, const PathParams&, Reply reply) {
-    if (ctx->IsReady()) return reply(JsonResponse(200, "{\"ready\":true}"));
-    reply(ErrorResponse(Status::Unavailable("the server is not ready")));
+    if (!ctx->IsReady()) return reply(ErrorResponse(Status::Unavailable("the server is not ready")));
+    if (ctx->store_sync == nullptr) return reply(JsonResponse(200, "{\"ready\":true}"));
+    // Still ready when the store is unreachable: the replica serves what it
+    // holds. The detail says so, for people and monitors.
+    const StoreHealth health = ctx->store_sync->Health();
+    rapidjson::StringBuffer out;
+    JsonWriter w(out);
+    w.StartObject();
+    w.Key("ready");
+    w.Bool(true);
+    w.Key("registry");
+    w.StartObject();
+    w.Key("state");
+    w.String(health.degraded ? "degraded" : "ok");
+    if (health.degraded) {
+      w.Key("error");
+      WriteJsonString(&w, health.error);
+    }
+    w.EndObject();
+    w.EndObject();
+    reply(JsonResponse(200, std::string(out.GetString(), out.GetSize())));
   });
   router->Add("GET", "/v2", [ctx](HttpRequest&, const PathParams&, Reply reply) {
     reply(JsonResponse(200, WriteV2ServerMetadata("berth", ctx->version, ServerExtensions())));
