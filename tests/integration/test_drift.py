@@ -101,7 +101,7 @@ def served(repo: Path, tmp_path: Path) -> Iterator[BerthServer]:
 
 def push_with_baseline(client: V2Client, repo: Path, profile: Any) -> int:
     artifact = (repo / MODEL / "1" / "model.onnx").read_bytes()
-    head = json.dumps({"f1": 0.97, "baseline": profile}).encode()
+    head = json.dumps({"description": "iris with a training profile", "baseline": profile}).encode()
     response = client.session.post(
         f"{client.base_url}/v2/registry/models/{MODEL}/versions",
         data=head + artifact,
