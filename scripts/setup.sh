@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libboost-dev libboost-system-dev rapidjson-dev libyaml-cpp-dev zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
-  postgresql libpq-dev nginx
+  postgresql libpq-dev nginx prometheus
   python3 python3-venv python3-dev wrk curl openssl
 )
 
@@ -38,6 +38,12 @@ if [[ "$(cat .venv/.requirements 2>/dev/null)" != "$req_hash" ]]; then
   [[ -x .venv/bin/python ]] || python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r python/requirements.txt
   echo "$req_hash" > .venv/.requirements
+fi
+
+# The berth package itself (python/), editable so the checkout is what runs.
+if ! .venv/bin/python -c 'import berth' 2>/dev/null; then
+  log "installing the berth package (python/)"
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e ./python
 fi
 
 models_hash="$( (cat examples/train_models.py python/requirements.txt) | sha256sum | cut -c1-16)"

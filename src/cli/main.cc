@@ -74,6 +74,10 @@ Options for serve:
                            from this machine (default false; there are no API keys yet)
   --default-model NAME     the model that answers the platform routes when a request names
                            none (default: the repository's only model)
+  --require-signed-models  load a version only if it carries an OpenSSF model signature
+                           (model.sig, from the model-signing package) by a trusted signer
+                           that matches every file of the version (docs/security.md)
+  --trusted-signers PEM... the signers' EC public keys, for --require-signed-models
   --tls-cert PEM           serve REST and gRPC over TLS (1.2 or later) with this certificate
                            chain; needs --tls-key. SIGHUP re-reads the files (REST at once,
                            gRPC within a second) without dropping connections
@@ -102,6 +106,19 @@ int Serve(const std::vector<std::string_view>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view flag = args[i];
     std::string_view value;
+    if (flag == "--require-signed-models") {
+      options.require_signed_models = true;
+      continue;
+    }
+    if (flag == "--trusted-signers") {
+      // One or more PEM files, up to the next flag.
+      const size_t first = i + 1;
+      while (i + 1 < args.size() && !args[i + 1].starts_with("--")) {
+        options.trusted_signers.emplace_back(args[++i]);
+      }
+      if (i + 1 == first) return Fail("--trusted-signers needs at least one PEM file");
+      continue;
+    }
     if (auto eq = flag.find('='); eq != std::string_view::npos) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);

@@ -926,6 +926,12 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
     }
     return Unavailable(version, "missing " + relative.string());
   }
+  if (signed_models_ != nullptr) {
+    // Before anything of the version is read: an unsigned or tampered
+    // version never reaches the engine.
+    Status verified = signed_models_->Verify(file.parent_path());
+    if (!verified.ok()) return Unavailable(version, verified.message());
+  }
   // The budget is checked against the artifact's size before anything is
   // read; the reservation then travels with the Model and is returned when
   // the version is destroyed.

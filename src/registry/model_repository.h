@@ -23,6 +23,7 @@
 #include "core/status.h"
 #include "core/thread_annotations.h"
 #include "registry/registry_store.h"
+#include "registry/signed_models.h"
 
 namespace berth {
 
@@ -146,6 +147,10 @@ class ModelRepository {
   // Checks every load from now on against `budget` (not owned; must outlive
   // the repository), or none when null. Set before LoadAll().
   void SetMemoryBudget(MemoryBudget* budget) { memory_budget_ = budget; }
+  // With a verifier (not owned; null: none), a version loads only if its
+  // directory passes SignedModelVerifier::Verify; otherwise it stays
+  // UNAVAILABLE with the reason (and a push of it is refused).
+  void SetSignedModelVerifier(const SignedModelVerifier* verifier) { signed_models_ = verifier; }
 
   // For a store sync (registry/store_sync.h): under the lock that serialises
   // loads, pushes and moves, runs `write` (which may add version directories
@@ -238,6 +243,7 @@ class ModelRepository {
   ModelManager* const manager_;
   RegistryStore* const store_;
   MemoryBudget* memory_budget_ = nullptr;
+  const SignedModelVerifier* signed_models_ = nullptr;
   // Serialises loads, unloads and polls, so that two of them never race to
   // publish the same model.
   std::mutex mu_;

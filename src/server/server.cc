@@ -19,6 +19,7 @@
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
 #include "registry/model_repository.h"
+#include "registry/signed_models.h"
 #include "registry/single_model_layout.h"
 #include "registry/store_sync.h"
 #include "server/grpc/grpc_server.h"
@@ -124,6 +125,7 @@ struct Server::State {
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
     repository.SetMemoryBudget(&memory_budget);
+    repository.SetSignedModelVerifier(signed_models.get());
     context.inference = &inference;
     context.models = &models;
     context.statistics = &metrics;
@@ -141,6 +143,11 @@ struct Server::State {
   // A missing repository directory is created (a server on a new, empty
   // repository serves no models and is ready), then the store is opened.
   Status PrepareRepository() {
+    if (options.require_signed_models) {
+      ASSIGN_OR_RETURN(signed_models, SignedModelVerifier::FromPemFiles(options.trusted_signers));
+    } else if (!options.trusted_signers.empty()) {
+      return Status::InvalidArgument("--trusted-signers is used only with --require-signed-models");
+    }
     if (!options.model_name.empty()) {
       ASSIGN_OR_RETURN(single_model,
                        SingleModelLayout::Create(options.model_repository, options.model_name));
@@ -185,6 +192,7 @@ struct Server::State {
   // --model-name's repository of links; set by PrepareRepository, so
   // declared before store_status, whose initialiser calls it.
   std::unique_ptr<SingleModelLayout> single_model;
+  std::unique_ptr<SignedModelVerifier> signed_models;  // null unless --require-signed-models
   std::unique_ptr<RegistryStore> store;
   Status store_status;
   // Before models: the versions it accounts for return their reservations

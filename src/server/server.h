@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "server/platform.h"
@@ -59,6 +60,10 @@ struct ServerOptions {
   PlatformOptions platform;
   // TLS for REST and gRPC (--tls-cert, --tls-key, --tls-client-ca).
   TlsConfig tls;
+  // --require-signed-models: a version loads only if it carries a model
+  // signature by one of --trusted-signers (registry/signed_models.h).
+  bool require_signed_models = false;
+  std::vector<std::string> trusted_signers;
 };
 
 // The in-flight byte budget `options` asks for (see max_inflight_bytes).

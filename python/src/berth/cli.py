@@ -1,0 +1,221 @@
+"""`berth-py`: import, evaluate and optimize models against a Berth server.
+
+Errors the user can fix print one line (`berth-py: error: ...`) and exit 2.
+Progress bars appear on a terminal only; in a pipe the output is the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from berth.errors import BerthError
+
+T = TypeVar("T")
+
+
+def _tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _size() -> dict[str, int]:
+    # A terminal that reports no size (a fresh pty) would make tqdm print nothing.
+    size = shutil.get_terminal_size()
+    return {"ncols": size.columns or 80, "nrows": size.lines or 24}
+
+
+class _Steps:
+    """A progress bar over the named steps of an import, shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        if _tty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=None, bar_format="{desc} [{elapsed}]", file=sys.stderr, leave=False, **_size())
+
+    def __call__(self, name: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(name)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _batches(items: Iterable[T], total: int) -> Iterator[T]:
+    if not _tty():
+        yield from items
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(items, total=total, file=sys.stderr, desc="evaluating", unit="batch", leave=False, **_size())
+
+
+def _parity_line(result: Any) -> str:
+    if result.parity is None:
+        return "parity: not measured (the file is ONNX already: it is the artifact)"
+    return f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}"
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from berth.importer import import_model
+
+    steps = _Steps()
+    try:
+        result = import_model(
+            args.path,
+            name=args.name,
+            url=args.url,
+            repository=args.repository,
+            sample_data=args.sample_data,
+            target=args.target,
+            trust=args.trust,
+            force=args.force,
+            precision=args.precision,
+            tolerance=args.tolerance,
+            cv=args.cv,
+            description=args.description,
+            api_key=args.api_key,
+            progress=steps,
+        )
+    finally:
+        steps.close()
+    meta = result.metadata
+    print(f"{meta['estimator']} ({meta['task']}) from {meta['lineage']['source_format']}")
+    if "scan" in meta:
+        scan = meta["scan"]
+        print(f"scan: {len(scan['globals'])} globals, {'trusted by --trust' if scan['trusted'] else 'all allowed'}")
+    print(_parity_line(result))
+    for key, value in meta.get("metrics", {}).items():
+        print(f"{key}: {value:.4g}")
+    print(f"registered {result.name} version {result.version} at {result.location}")
+    print(result.version)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from berth.client import Client, split_model_ref
+    from berth.evaluation import evaluate
+
+    result = evaluate(args.url, args.model, Path(args.data), args.target, api_key=args.api_key, batches=_batches)
+    print(f"{result.name} version {result.version} ({result.task}) on {result.rows} rows of {args.data}")
+    for key, value in result.metrics.items():
+        print(f"{key}: {value:.6g}")
+    if args.store:
+        name, _ = split_model_ref(args.model)
+        with Client(args.url, api_key=args.api_key) as client:
+            client.store_evaluation(name, result.version, result.to_request())
+        print(f"stored with {result.name} version {result.version}")
+    if args.json:
+        print(json.dumps({"model": result.name, "version": result.version, **result.to_request()}))
+    return 0
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from berth.optimize import optimize
+
+    result = optimize(
+        args.url, args.name, args.version, args.quantize, tolerance=args.tolerance,
+        min_label_agreement=args.min_label_agreement, force=args.force,
+        artifact=Path(args.artifact) if args.artifact else None,
+        sample_data=Path(args.sample_data) if args.sample_data else None,
+        holdout=Path(args.data) if args.data else None, target=args.target,
+        max_metric_drop=args.max_metric_drop, api_key=args.api_key,
+    )  # fmt: skip
+
+    print(_parity_line(result))
+    print(f"registered {result.name} version {result.version} at {result.location}")
+    print(result.version)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="berth-py", description="Import, evaluate and optimize models for Berth.")
+    p.add_argument("--api-key", default=None, help="API key (default: $BERTH_API_KEY)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import", help="convert a trained model to ONNX, prove parity and register it")
+    imp.add_argument("path", help="a pickle/joblib/skops file, an XGBoost/LightGBM model file or an MLflow directory")
+    imp.add_argument("--name", required=True, help="the model's name on the server")
+    where = imp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="the server to push the version to (http://host:port)")
+    where.add_argument("--repository", help="write the version into this model repository directory instead")
+    imp.add_argument("--sample-data", help="CSV of training rows: parity rows, baseline profile, --cv data")
+    imp.add_argument("--target", help="the target column of --sample-data (left out of the features)")
+    imp.add_argument(
+        "--trust", action="store_true", help="load a pickle that references globals outside the allow-list"
+    )
+    imp.add_argument("--force", action="store_true", help="register even when parity fails")
+    imp.add_argument("--cv", type=int, help="report K-fold cross-validation of the estimator on --sample-data")
+    imp.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "float64-float32", "float64"],
+        help="the ONNX graph's float types (auto: the first of float32, float64-float32 "
+        "(a pipeline's transformers in float64, its estimator in float32) and float64 "
+        "whose parity holds)",
+    )
+    imp.add_argument("--tolerance", type=float, default=1e-5, help="parity tolerance (default 1e-5)")
+    imp.add_argument("--description", help="stored with the version")
+    imp.set_defaults(run=_cmd_import)
+
+    ev = sub.add_parser("evaluate", help="run a holdout through the served model and report its metrics")
+    ev.add_argument("--url", required=True)
+    ev.add_argument("model", help="NAME, NAME:VERSION or NAME@ALIAS")
+    ev.add_argument("--data", required=True, help="the holdout CSV")
+    ev.add_argument("--target", required=True, help="the holdout's target column")
+    ev.add_argument("--store", action="store_true", help="record the metrics with the version in the registry")
+    ev.add_argument("--json", action="store_true", help="also print the result as one JSON line")
+    ev.set_defaults(run=_cmd_evaluate)
+
+    opt = sub.add_parser("optimize", help="quantize a version into a new one, gated by parity")
+    opt.add_argument("--url", required=True)
+    opt.add_argument("name")
+    opt.add_argument("version")
+    opt.add_argument("--quantize", required=True, choices=["dynamic-int8"])
+    opt.add_argument("--tolerance", type=float, default=0.05, help="parity tolerance (default 0.05)")
+    opt.add_argument(
+        "--min-label-agreement",
+        type=float,
+        default=0.99,
+        help="share of rows whose label must not change (default 0.99)",
+    )
+    opt.add_argument(
+        "--artifact",
+        help="the version's model.onnx, where the server has no download route (checked against the registry's digest)",
+    )
+    opt.add_argument("--sample-data", help="CSV of rows for parity (default: rows generated from the signature)")
+    opt.add_argument("--data", help="a holdout CSV: the quantized model must not do worse on it")
+    opt.add_argument("--target", help="the holdout's target column")
+    opt.add_argument(
+        "--max-metric-drop",
+        type=float,
+        default=0.01,
+        help="the largest accuracy drop (or relative RMSE rise) allowed (default 0.01)",
+    )
+    opt.add_argument("--force", action="store_true", help="register even when a gate fails")
+    opt.set_defaults(run=_cmd_optimize)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except BerthError as e:
+        print(f"berth-py: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

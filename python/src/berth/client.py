@@ -1,0 +1,444 @@
+"""A client for a Berth server: predictions over REST or gRPC, and the registry routes.
+
+`Client("http://host:8000").predict("iris", X)` takes a numpy array, a pandas
+DataFrame or a list of dicts and returns a `Prediction`: `labels` and
+`probabilities` for a classifier, `values` for a regressor, and every output
+under `outputs`. `Client("grpc://host:8001")` speaks gRPC (tritonclient).
+`AsyncClient` is the same over httpx, for asyncio.
+
+Timeouts apply to every call. Only idempotent calls are retried, and only
+when the connection failed (nothing reached the server): an inference is a
+pure function of its inputs, so it is retried; a push is not.
+An API key (`api_key=` or $BERTH_API_KEY) goes as `Authorization: Bearer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+import requests
+
+from berth.errors import BerthError, ServerError
+
+_V2_TO_NUMPY = {
+    "BOOL": np.bool_, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
+    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64, "BYTES": np.object_,
+}  # fmt: skip
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_RETRIES = 2
+_BACKOFF_S = 0.2
+
+
+@dataclass
+class Prediction:
+    """A model's answer: `labels`/`probabilities` (classifiers) or `values` (regressors), and every output."""
+
+    model_version: str
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return self.outputs.get("label")
+
+    @property
+    def probabilities(self) -> np.ndarray | None:
+        return self.outputs.get("probabilities")
+
+    @property
+    def values(self) -> np.ndarray | None:
+        if "variable" in self.outputs:
+            return self.outputs["variable"]
+        rest = [v for k, v in self.outputs.items() if k not in ("label", "probabilities")]
+        return rest[0] if rest else None
+
+
+def split_model_ref(ref: str) -> tuple[str, str | None]:
+    """NAME, NAME:VERSION or NAME@ALIAS → (name, version-or-alias or None)."""
+    for sep in ("@", ":"):
+        if sep in ref:
+            name, _, version = ref.partition(sep)
+            if not name or not version:
+                raise BerthError(f"'{ref}' is not NAME, NAME:VERSION or NAME@ALIAS")
+            return name, version
+    return ref, None
+
+
+def _auth_headers(api_key: str | None) -> dict[str, str]:
+    key = api_key if api_key is not None else os.environ.get("BERTH_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _error_text(status: int, body: bytes) -> str:
+    try:
+        message = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message) if message else body.decode(errors="replace")[:500] or f"HTTP {status}"
+
+
+MAX_METADATA_BYTES = 1 << 20  # the server's limit on Berth-Metadata-Length
+
+
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
+    """The metadata as the push sends it; refused here, naming its size, when the server would refuse it."""
+    try:
+        body = json.dumps(metadata, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as e:
+        raise BerthError(f"the version's metadata holds a number JSON cannot carry: {e}") from e
+    if len(body) > MAX_METADATA_BYTES:
+        sizes = {k: len(json.dumps(v, allow_nan=False)) for k, v in metadata.items()}
+        largest = max(sizes, key=lambda k: sizes[k])
+        raise BerthError(
+            f"the version's metadata is {len(body)} bytes, and the server takes at most {MAX_METADATA_BYTES} "
+            f"(its largest part is '{largest}', {sizes[largest]} bytes)"
+        )
+    return body
+
+
+def recorded_features(model: dict[str, Any], version: str | None) -> list[str] | None:
+    """The feature_names recorded for the version `version` names in a GET /v2/registry/models/{m} answer."""
+    number = version if version is None or version.isdigit() else model.get("aliases", {}).get(version)
+    number = model.get("default_version") if number is None else number
+    for entry in model.get("versions", []):
+        names = (entry.get("metadata") or {}).get("feature_names")
+        if str(entry.get("version")) == str(number) and isinstance(names, list) and names:
+            return [str(n) for n in names]
+    return None
+
+
+def _server_error(method: str, path: str, status: int, body: bytes) -> ServerError:
+    return ServerError(f"{method} {path}: {status} {_error_text(status, body)}", status)
+
+
+def _model_path(name: str, version: str | None) -> str:
+    path = f"/v2/models/{quote(name, safe='')}"
+    return path if version is None else f"{path}/versions/{quote(str(version), safe='')}"
+
+
+def _is_frame(X: Any) -> bool:
+    # Checked by name: importing pandas costs a second that a numpy-only caller need not pay.
+    return any(c.__module__.startswith("pandas") and c.__name__ == "DataFrame" for c in type(X).__mro__)
+
+
+def to_frame(X: Any) -> Any:
+    """A DataFrame for a DataFrame or a list of dicts; an array otherwise."""
+    if _is_frame(X):
+        return X
+    if isinstance(X, list) and X and all(isinstance(r, dict) for r in X):
+        import pandas as pd
+
+        return pd.DataFrame.from_records(X)
+    return np.asarray(X)
+
+
+def encode_inputs(
+    X: Any, inputs: list[dict[str, Any]], feature_names: list[str] | None = None
+) -> list[tuple[str, str, np.ndarray]]:
+    """(name, datatype, array) per model input for X, checked against the model's input metadata.
+
+    With `feature_names` (the version's, from the registry), a DataFrame fed to
+    a one-input model is put in that column order, so a reordered frame cannot
+    silently feed the wrong features.
+    """
+    data = to_frame(X)
+    if not inputs:
+        raise BerthError("the model declares no inputs")
+    if _is_frame(data) and len(inputs) > 1:
+        missing = [i["name"] for i in inputs if i["name"] not in data.columns]
+        if missing:
+            raise BerthError(
+                f"the model takes the columns {', '.join(i['name'] for i in inputs)}; "
+                f"the data lacks {', '.join(missing)}"
+            )
+        blocks = [(i, data[[i["name"]]].to_numpy()) for i in inputs]
+    elif len(inputs) == 1:
+        if _is_frame(data) and feature_names:
+            missing = [c for c in feature_names if c not in data.columns]
+            if missing:
+                raise BerthError(f"the model's features are {', '.join(feature_names)}; the data lacks "
+                                 f"{', '.join(missing)}")  # fmt: skip
+            data = data[feature_names]
+        array = data.to_numpy() if _is_frame(data) else data
+        blocks = [(inputs[0], array)]
+    else:
+        raise BerthError(
+            f"the model takes {len(inputs)} inputs ({', '.join(i['name'] for i in inputs)}): "
+            "pass a DataFrame or a list of dicts with those columns"
+        )
+    encoded = []
+    for spec, array in blocks:
+        datatype = spec["datatype"]
+        shape = [int(d) for d in spec.get("shape", [])]
+        if array.ndim == 1 and len(shape) == 2:
+            array = array.reshape(-1, 1)
+        if len(shape) == array.ndim and any(d not in (-1, a) for d, a in zip(shape[1:], array.shape[1:], strict=True)):
+            raise BerthError(f"input '{spec['name']}' has shape {shape}; the data has {list(array.shape)}")
+        if datatype == "BYTES":
+            array = np.vectorize(lambda v: v if isinstance(v, bytes) else str(v).encode(), otypes=[object])(array)
+        else:
+            try:
+                array = np.asarray(array, dtype=_V2_TO_NUMPY[datatype])
+            except (ValueError, TypeError) as e:
+                raise BerthError(f"input '{spec['name']}' takes {datatype}, and the data is not ({e})") from e
+        encoded.append((spec["name"], datatype, array))
+    return encoded
+
+
+def _json_body(encoded: list[tuple[str, str, np.ndarray]]) -> dict[str, Any]:
+    def data(datatype: str, array: np.ndarray) -> list[Any]:
+        if datatype == "BYTES":
+            return [v.decode(errors="surrogateescape") for v in array.reshape(-1)]
+        return array.reshape(-1).tolist()
+
+    return {"inputs": [{"name": n, "datatype": t, "shape": list(a.shape), "data": data(t, a)} for n, t, a in encoded]}
+
+
+def decode_response(body: dict[str, Any]) -> Prediction:
+    outputs: dict[str, np.ndarray] = {}
+    for out in body.get("outputs", []):
+        dtype = _V2_TO_NUMPY.get(out.get("datatype", ""), np.object_)
+        outputs[out["name"]] = np.asarray(out["data"], dtype=dtype).reshape(out["shape"])
+    return Prediction(str(body.get("model_version", "")), outputs)
+
+
+class Client:
+    """A Berth server at `url` (http://, https:// or grpc://host:port)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https", "grpc") or not parts.netloc:
+            raise BerthError(f"'{url}' is not a server URL (http://host:port, https://... or grpc://host:port)")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.headers = _auth_headers(api_key)
+        self._grpc: Any = None
+        self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._features: dict[tuple[str, str | None], list[str] | None] = {}
+        if parts.scheme == "grpc":
+            try:
+                import tritonclient.grpc as grpcclient
+            except ImportError as e:
+                raise BerthError("gRPC needs tritonclient: pip install 'berth[grpc]'") from e
+            self._grpc = grpcclient.InferenceServerClient(parts.netloc)
+        self._session = requests.Session()
+
+    def close(self) -> None:
+        self._session.close()
+        if self._grpc is not None:
+            self._grpc.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # REST plumbing ---------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        json_body: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One REST call: the decoded JSON answer, or ServerError with the server's message."""
+        if self._grpc is not None:
+            raise BerthError("registry calls need the REST address (http://...), not grpc://")
+        attempts = 1 + (self.retries if idempotent else 0)
+        for attempt in range(attempts):
+            try:
+                response = self._session.request(
+                    method,
+                    self.url + path,
+                    json=json_body,
+                    data=data,
+                    headers={**self.headers, **(headers or {})},
+                    timeout=self.timeout,
+                )
+                break
+            except requests.ConnectionError as e:
+                if attempt + 1 == attempts:
+                    raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
+                time.sleep(_BACKOFF_S * (2**attempt))
+            except requests.Timeout as e:
+                raise BerthError(f"the Berth server at {self.url} did not answer within {self.timeout} s") from e
+        if response.status_code >= 400:
+            raise _server_error(method, path, response.status_code, response.content)
+        return response.json() if response.content else None
+
+    def get_bytes(self, path: str) -> bytes:
+        """A GET whose answer is bytes (an artifact); ServerError on an error status."""
+        for attempt in range(1 + self.retries):
+            try:
+                response = self._session.get(self.url + path, headers=self.headers, timeout=self.timeout)
+                break
+            except requests.ConnectionError as e:
+                if attempt == self.retries:
+                    raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
+                time.sleep(_BACKOFF_S * (2**attempt))
+            except requests.Timeout as e:
+                raise BerthError(f"the Berth server at {self.url} did not answer within {self.timeout} s") from e
+        if response.status_code >= 400:
+            raise _server_error("GET", path, response.status_code, response.content)
+        return response.content
+
+    # Models ----------------------------------------------------------------
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        key = (name, version)
+        if key not in self._metadata:
+            if self._grpc is not None:
+                self._metadata[key] = self._grpc.get_model_metadata(
+                    name, version or "", headers=self.headers, as_json=True, client_timeout=self.timeout
+                )
+            else:
+                self._metadata[key] = self.request("GET", _model_path(name, version), idempotent=True)
+        return self._metadata[key]
+
+    def feature_names(self, name: str, version: str | None = None) -> list[str] | None:
+        """The feature_names the registry recorded for the version `version` names (None when unknown)."""
+        key = (name, version)
+        if key not in self._features:
+            self._features[key] = None
+            if self._grpc is None:
+                # No registry (503), or a model it does not know: the frame's own order.
+                with contextlib.suppress(ServerError):
+                    self._features[key] = recorded_features(self.registry_model(name), version)
+        return self._features[key]
+
+    def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:
+        """Run X through model `name` (version: a number or an alias; None: the default)."""
+        v = None if version is None else str(version)
+        encoded = encode_inputs(X, self.model_metadata(name, v).get("inputs", []), self.feature_names(name, v))
+        if self._grpc is not None:
+            return self._predict_grpc(name, v, encoded)
+        body = self.request("POST", _model_path(name, v) + "/infer", idempotent=True, json_body=_json_body(encoded))
+        return decode_response(body)
+
+    def _predict_grpc(self, name: str, version: str | None, encoded: list[tuple[str, str, np.ndarray]]) -> Prediction:
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+
+        inputs = []
+        for n, t, a in encoded:
+            tensor = grpcclient.InferInput(n, list(a.shape), t)
+            tensor.set_data_from_numpy(a)
+            inputs.append(tensor)
+        for attempt in range(1 + self.retries):
+            try:
+                result = self._grpc.infer(
+                    name, inputs, model_version=version or "", headers=self.headers, client_timeout=self.timeout
+                )
+                break
+            except InferenceServerException as e:
+                if "UNAVAILABLE" in str(e.status()) and attempt < self.retries:
+                    time.sleep(_BACKOFF_S * (2**attempt))
+                    continue
+                raise ServerError(f"{name}: {e.message()}") from e
+        response = result.get_response(as_json=True)
+        outputs = {o["name"]: result.as_numpy(o["name"]) for o in response.get("outputs", [])}
+        return Prediction(str(response.get("model_version", "")), outputs)
+
+    # Registry --------------------------------------------------------------
+
+    def push(self, name: str, artifact: bytes, metadata: dict[str, Any]) -> int:
+        """Register `artifact` as the next version of `name` with `metadata`; the version number."""
+        header = encode_metadata(metadata)
+        answer = self.request(
+            "POST",
+            f"/v2/registry/models/{quote(name, safe='')}/versions",
+            idempotent=False,
+            data=header + artifact,
+            headers={"Content-Type": "application/octet-stream", "Berth-Metadata-Length": str(len(header))},
+        )
+        return int(answer["version"])
+
+    def registry_model(self, name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self.request("GET", f"/v2/registry/models/{quote(name, safe='')}", idempotent=True)
+        return answer
+
+    def store_evaluation(self, name: str, version: str, evaluation: dict[str, Any]) -> Any:
+        path = f"/v2/registry/models/{quote(name, safe='')}/versions/{quote(version, safe='')}/evaluations"
+        return self.request("POST", path, idempotent=False, json_body=evaluation)
+
+
+class AsyncClient:
+    """`Client`'s predictions for asyncio (REST over httpx)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        import httpx
+
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise BerthError(f"AsyncClient speaks REST: '{url}' is not an http:// or https:// URL")
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=_auth_headers(api_key))
+        self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._features: dict[tuple[str, str | None], list[str] | None] = {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        import asyncio
+
+        import httpx
+
+        for attempt in range(1 + self.retries):
+            try:
+                response = await self._http.request(method, path, json=body)
+                break
+            except httpx.ConnectError as e:
+                if attempt == self.retries:
+                    raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
+                await asyncio.sleep(_BACKOFF_S * (2**attempt))
+            except httpx.TimeoutException as e:
+                raise BerthError(f"the Berth server at {self.url} did not answer in time") from e
+        if response.status_code >= 400:
+            raise _server_error(method, path, response.status_code, response.content)
+        return response.json()
+
+    async def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:
+        v = None if version is None else str(version)
+        if (name, v) not in self._metadata:
+            self._metadata[(name, v)] = await self._call("GET", _model_path(name, v))
+            try:
+                registry = await self._call("GET", f"/v2/registry/models/{quote(name, safe='')}")
+                self._features[(name, v)] = recorded_features(registry, v)
+            except ServerError:
+                self._features[(name, v)] = None
+        encoded = encode_inputs(X, self._metadata[(name, v)].get("inputs", []), self._features[(name, v)])
+        return decode_response(await self._call("POST", _model_path(name, v) + "/infer", _json_body(encoded)))

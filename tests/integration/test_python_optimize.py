@@ -1,0 +1,98 @@
+"""`berth-py optimize --quantize dynamic-int8`: a new version, gated by parity and a holdout."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import requests
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import berth
+from berth.cli import main as berth_py
+from berth_server import BerthServer, berth_binary
+from python_models import breast_cancer, write_csv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthServer]:
+    root = tmp_path_factory.mktemp("python_optimize")
+    (root / "models").mkdir()
+    with BerthServer.start(berth_binary(), root / "models", root / "berth.log") as server:
+        yield server
+
+
+def test_quantized_version_is_registered_when_it_keeps_parity(
+    server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    X, y = breast_cancer()
+    model = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=300, random_state=0)
+    ).fit(X, y)
+    joblib.dump(model, tmp_path / "mlp.joblib")
+    sample = write_csv(tmp_path / "train.csv", X, y)
+    assert (
+        berth_py(
+            [
+                "import",
+                str(tmp_path / "mlp.joblib"),
+                "--name",
+                "mlp",
+                "--url",
+                server.base_url,
+                "--sample-data",
+                str(sample),
+                "--target",
+                "target",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    artifact = server.log_path.parent / "models" / "mlp" / "1" / "model.onnx"
+    args = ["optimize", "--url", server.base_url, "mlp", "1", "--quantize", "dynamic-int8"]
+
+    # Without the artifact (no download route) or with another model's file: refused, nothing pushed.
+    assert berth_py(args) == 2
+    assert "--artifact" in capsys.readouterr().err
+    (tmp_path / "other.onnx").write_bytes(artifact.read_bytes() + b"\0")
+    assert berth_py([*args, "--artifact", str(tmp_path / "other.onnx")]) == 2
+    assert "is not version 1's" in capsys.readouterr().err
+    # A gate that cannot hold: refused.
+    assert berth_py([*args, "--artifact", str(artifact), "--tolerance", "1e-12", "--min-label-agreement", "1"]) == 2
+    assert "was not registered" in capsys.readouterr().err
+
+    code = berth_py(
+        [
+            *args,
+            "--artifact",
+            str(artifact),
+            "--sample-data",
+            str(tmp_path / "train.csv"),
+            "--data",
+            str(sample),
+            "--target",
+            "target",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == "2"
+    versions = requests.get(f"{server.base_url}/v2/registry/models/mlp", timeout=10).json()["versions"]
+    metadata = next(v for v in versions if v["version"] == 2)["metadata"]
+    assert metadata["extra"]["optimized_from"]["size_after"] < metadata["extra"]["optimized_from"]["size_before"]
+    assert metadata["parity"]["passed"] and metadata["metrics"]["accuracy"] > 0.9
+    assert metadata["lineage"]["parent_version"] == 1
+    assert metadata["baseline"]["format"] == "berth-baseline/1"  # kept from version 1
+    # Version 2 serves now (the default policy keeps the latest); it is close to the original model.
+    after = berth.Client(server.base_url).predict("mlp", X, version=2)
+    assert after.labels is not None and after.probabilities is not None
+    assert np.mean(after.labels == model.predict(X)) >= 0.99
+    assert np.abs(after.probabilities - model.predict_proba(X)).max() <= 0.05
+    assert json.dumps(metadata)  # stored as JSON the registry hands back
