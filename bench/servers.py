@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import bulk
+import yaml
 from model import BenchModel
 from processes import HOST, ManagedProcess, StartupError, free_ports, port_open, start_process
 from tools import command_output
@@ -124,14 +126,16 @@ def http_ok(url: str) -> bool:
 # --- Berth -----------------------------------------------------------------------
 
 
-def _start_berth_process(ctx: PeerContext, stack: ExitStack, grpc_port: int) -> tuple[ManagedProcess, int, str]:
+def _start_berth_process(
+    ctx: PeerContext, stack: ExitStack, grpc_port: int, repository: Path | None = None
+) -> tuple[ManagedProcess, int, str]:
     (http_port,) = free_ports(1)
     threads = ["--http-threads", "1"]
     if "--grpc-threads" in command_output([str(ctx.berth_binary), "--help"]):
         threads += ["--grpc-threads", "1"]
     command = [
         str(ctx.berth_binary), "serve",
-        "--model-repository", str(ctx.model.repository),
+        "--model-repository", str(repository or ctx.model.repository),
         "--host", HOST,
         "--http-port", str(http_port),
         "--grpc-port", str(grpc_port),
@@ -270,6 +274,42 @@ def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
         else:
             return [*targets, Target("Berth gRPC", "grpc", f"{HOST}:{grpc_port}", server, setup)]
     return [*targets, Skipped("Berth gRPC", grpc_problem)]
+
+
+# Drift monitoring (docs/monitoring.md) off and on, side by side on one
+# server: the same model twice, one with monitoring.sample_rate 0, one with 1
+# (every request's tensors read: the worst case; the default is 0.1).
+BERTH_MONITORING_ROWS: Final = ("Berth REST, monitoring off", "Berth REST, monitoring on (sample_rate 1)")
+MONITORED_SUFFIX: Final = "_monitored"
+
+
+def _monitoring_repository(ctx: PeerContext) -> Path:
+    """The bench model as `name` (sample_rate 0) and `name_monitored` (sample_rate 1)."""
+    root = ctx.workdir / "monitoring_repository"
+    shutil.rmtree(root, ignore_errors=True)
+    source = ctx.model.repository / ctx.model.name
+    for name, rate in ((ctx.model.name, 0.0), (ctx.model.name + MONITORED_SUFFIX, 1.0)):
+        shutil.copytree(source, root / name)
+        config_path = root / name / "config.yaml"
+        config = yaml.safe_load(config_path.read_text())
+        config["name"] = name
+        config["monitoring"] = {"sample_rate": rate}
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+def start_berth_monitoring(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """Berth REST on one model with drift monitoring off, then on every request."""
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    server, http_port, setup = _start_berth_process(ctx, stack, -1, _monitoring_repository(ctx))
+    base = f"http://{HOST}:{http_port}/v2/models"
+    return [
+        Target(BERTH_MONITORING_ROWS[0], "http", f"{base}/{ctx.model.name}/versions/1/infer", server,
+               f"{setup}; monitoring.sample_rate 0"),
+        Target(BERTH_MONITORING_ROWS[1], "http", f"{base}/{ctx.model.name}{MONITORED_SUFFIX}/versions/1/infer",
+               server, f"{setup}; monitoring.sample_rate 1 (window of 10,000 rows, no baseline)"),
+    ]  # fmt: skip
 
 
 # --- FastAPI + scikit-learn ------------------------------------------------------
@@ -411,6 +451,7 @@ def start_nginx(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
 
 PEERS: Final[Sequence[Peer]] = (
     Peer("berth", (*BERTH_REST_ROWS, *bulk.ROWS, "Berth gRPC"), start_berth),
+    Peer("berth-monitoring", BERTH_MONITORING_ROWS, start_berth_monitoring),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

@@ -34,6 +34,8 @@ const char kModelsSynopsis[] = R"(Usage:
   berth models archive  --url URL NAME VERSION [--force] [--reason TEXT]
   berth models restore  --url URL NAME VERSION [--reason TEXT]
   berth models delete   --url URL NAME VERSION [--force] [--reason TEXT]
+  berth models baseline --url URL NAME[:VERSION] (--from-window | --file profile.json | --clear)
+                        [--reason TEXT]
 )";
 
 const char kModelsHelp[] = R"(
@@ -62,6 +64,10 @@ Commands (each talks to a running `berth serve`; see docs/registry.md):
              number is never used again
              archive and delete refuse a version an alias, a split or the
              shadow uses, and the model's last serving version unless --force
+  baseline   set the drift baseline of VERSION (default: the model's default
+             version) from its current window of sampled requests, or from a
+             "berth-baseline/1" profile file; --clear goes back to the one in
+             the version's metadata (docs/monitoring.md)
 
 Options:
   --url URL            the server's REST address, http://HOST[:PORT], e.g.
@@ -82,9 +88,12 @@ Options:
   --allow-signature-change
                        push: accept an artifact whose inputs or outputs differ
                        from the serving version's (refused otherwise)
+  --from-window        baseline: profile the version's current window
+  --file FILE          baseline: a "berth-baseline/1" JSON profile
+  --clear              baseline: remove the stored baseline
   --timeout-secs N     give up when the server has not answered after N s (default 30)
 
-promote, rollback, push, split, shadow, archive, restore and delete are accepted
+promote, rollback, push, split, shadow, archive, restore, delete and baseline are accepted
 only from the server's own machine unless it runs with --allow-remote-admin true.
 Exit codes: 0 done; 1 the server refused (its message is printed) or could not be
 reached; 2 the command line is wrong.
@@ -114,6 +123,7 @@ const char* VerbName(ModelsVerb verb) {
     case ModelsVerb::kArchive: return "archive";
     case ModelsVerb::kRestore: return "restore";
     case ModelsVerb::kDelete: return "delete";
+    case ModelsVerb::kBaseline: return "baseline";
   }
   return "?";
 }
@@ -225,6 +235,46 @@ Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadat
   return AppendFile(command.file, "the artifact", body);
 }
 
+// The baseline request's body: {"from_window": true} or {"profile": FILE},
+// and the reason.
+StatusOr<std::string> BaselineBody(const ModelsCommand& command) {
+  std::string profile;
+  if (command.baseline_file.has_value()) {
+    const std::string what = "the profile file";
+    RETURN_IF_ERROR(AppendFile(*command.baseline_file, what, &profile));
+    const std::string quoted =
+        what + " '" + PrintableExcerpt(*command.baseline_file, kMaxPathShown) + "'";
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+        profile.data(), profile.size());
+    if (doc.HasParseError()) {
+      return Status::InvalidArgument(quoted + " is not valid JSON: " +
+                                     rapidjson::GetParseError_En(doc.GetParseError()) +
+                                     " (offset " + std::to_string(doc.GetErrorOffset()) + ")");
+    }
+    if (!doc.IsObject()) {
+      return Status::InvalidArgument(quoted +
+                                     " must hold a JSON object {\"format\": \"berth-baseline/1\", ...}");
+    }
+  }
+  rapidjson::StringBuffer buffer;
+  JsonWriter writer(buffer);
+  writer.StartObject();
+  if (command.from_window) {
+    writer.Key("from_window");
+    writer.Bool(true);
+  } else {
+    writer.Key("profile");
+    writer.RawValue(profile.data(), profile.size(), rapidjson::kObjectType);
+  }
+  if (command.reason.has_value()) {
+    writer.Key("reason");
+    writer.String(command.reason->data(), static_cast<rapidjson::SizeType>(command.reason->size()));
+  }
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 // "3=90 4=10", as the command line gave it, and its sticky key.
 std::string SplitText(const ModelsCommand& command) {
   std::string out;
@@ -246,7 +296,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     return Status::InvalidArgument(std::move(message));
   };
   static constexpr std::string_view kVerbList =
-      "list, show, history, promote, rollback, push, split, shadow, archive, restore or delete";
+      "list, show, history, promote, rollback, push, split, shadow, archive, restore, delete or "
+      "baseline";
   if (args.empty()) return usage("models needs a command: " + std::string(kVerbList));
   ModelsCommand command;
   const std::string_view verb = args[0];
@@ -272,6 +323,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     command.verb = ModelsVerb::kRestore;
   } else if (verb == "delete") {
     command.verb = ModelsVerb::kDelete;
+  } else if (verb == "baseline") {
+    command.verb = ModelsVerb::kBaseline;
   } else {
     return usage("unknown models command '" + PrintableExcerpt(verb) + "': expected " +
                  std::string(kVerbList));
@@ -285,7 +338,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
   const bool takes_force =
       command.verb == ModelsVerb::kArchive || command.verb == ModelsVerb::kDelete;
   const bool status_change = takes_force || command.verb == ModelsVerb::kRestore;
-  const bool records_reason = moves_alias || shadows || status_change;
+  const bool baselines = command.verb == ModelsVerb::kBaseline;
+  const bool records_reason = moves_alias || shadows || status_change || baselines;
   bool percent_given = false;
 
   std::vector<std::string_view> positional;
@@ -305,9 +359,10 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     const bool push_flag =
         flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
     const bool shadow_flag = flag == "--percent" || flag == "--off";
+    const bool baseline_flag = flag == "--from-window" || flag == "--file" || flag == "--clear";
     if (flag != "--url" && flag != "--json" && flag != "--timeout-secs" && flag != "--alias" &&
         flag != "--reason" && flag != "--sticky-key" && flag != "--force" && !push_flag &&
-        !shadow_flag) {
+        !shadow_flag && !baseline_flag) {
       return usage("unknown flag " + flag_text + " for " + name);
     }
     if (flag == "--sticky-key" && command.verb != ModelsVerb::kSplit) {
@@ -324,8 +379,12 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     }
     if (flag == "--reason" && !records_reason) {
       return usage(flag_text +
-                   " applies to promote, rollback, split, shadow, archive, restore and delete, "
-                   "not to " + VerbName(command.verb));
+                   " applies to promote, rollback, split, shadow, archive, restore, delete and "
+                   "baseline, not to " + VerbName(command.verb));
+    }
+    if (baseline_flag && !baselines) {
+      return usage(flag_text + " applies to baseline, not to " +
+                   std::string(VerbName(command.verb)));
     }
     if (push_flag && !pushes) {
       return usage(flag_text + " applies to push, not to " + std::string(VerbName(command.verb)));
@@ -339,12 +398,14 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     }
     seen.push_back(flag);
     if (flag == "--json" || flag == "--allow-signature-change" || flag == "--off" ||
-        flag == "--force") {
+        flag == "--force" || flag == "--from-window" || flag == "--clear") {
       if (value.has_value()) return usage(flag_text + " takes no value");
-      (flag == "--json"    ? command.json
-       : flag == "--off"   ? command.shadow_off
-       : flag == "--force" ? command.force
-                           : command.allow_signature_change) = true;
+      (flag == "--json"          ? command.json
+       : flag == "--off"         ? command.shadow_off
+       : flag == "--force"       ? command.force
+       : flag == "--from-window" ? command.from_window
+       : flag == "--clear"       ? command.clear
+                                 : command.allow_signature_change) = true;
       continue;
     }
     if (!value.has_value()) {
@@ -371,6 +432,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       }
       command.percent = static_cast<int32_t>(percent);
       percent_given = true;
+    } else if (flag == "--file") {
+      if (value->empty()) return usage(bad + ": expected the path of a JSON profile");
+      command.baseline_file = std::string(*value);
     } else if (flag == "--metadata") {
       if (value->empty()) return usage(bad + ": expected the path of a JSON file");
       command.metadata_file = std::string(*value);
@@ -421,6 +485,30 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       return usage(name + " needs at least two VERSION=WEIGHT pairs, e.g. 3=90 4=10 (got " +
                    std::to_string(command.split.size()) + "); to send all traffic to one " +
                    "version, promote it");
+    }
+    return command;
+  }
+  if (baselines) {
+    const int sources = (command.from_window ? 1 : 0) + (command.baseline_file ? 1 : 0) +
+                        (command.clear ? 1 : 0);
+    if (sources != 1) {
+      return usage(name + " needs exactly one of --from-window, --file FILE and --clear");
+    }
+    if (positional.size() != 1) {
+      return usage(name + " takes NAME[:VERSION], got " + std::to_string(positional.size()) +
+                   " arguments");
+    }
+    const std::string_view target = positional[0];
+    const size_t colon = target.find(':');
+    const std::string_view model = target.substr(0, colon);
+    if (Status valid = ValidateModelName(model); !valid.ok()) return valid;
+    command.model = std::string(model);
+    if (colon != std::string_view::npos) {
+      const std::string_view version = target.substr(colon + 1);
+      if (version.empty() || version.size() > 64) {
+        return usage(name + ": VERSION after ':' must be a version number or an alias");
+      }
+      command.version_selector = std::string(version);
     }
     return command;
   }
@@ -503,6 +591,12 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
   if (!url.ok()) return fail(url.status().message());
   std::string push_body;
   size_t metadata_length = 0;
+  std::string baseline_body;
+  if (command.verb == ModelsVerb::kBaseline && !command.clear) {
+    StatusOr<std::string> body = BaselineBody(command);
+    if (!body.ok()) return fail(body.status().message());
+    baseline_body = std::move(body).value();
+  }
   if (command.verb == ModelsVerb::kPush) {
     if (Status read = PushBody(command, &push_body, &metadata_length); !read.ok()) {
       return fail(read.message());
@@ -543,6 +637,16 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
       response = client.Delete(target + "/versions/" + std::to_string(command.version),
                                MutationBody(command));
       break;
+    case ModelsVerb::kBaseline: {
+      std::string path = "/v2/models/" + EncodePathSegment(command.model);
+      if (!command.version_selector.empty()) {
+        path += "/versions/" + EncodePathSegment(command.version_selector);
+      }
+      path += "/baseline";
+      response = command.clear ? client.Delete(path, "")
+                               : client.Post(path, std::move(baseline_body));
+      break;
+    }
     case ModelsVerb::kPush: {
       HttpHeaders headers;
       if (command.metadata_file.has_value()) {
@@ -581,6 +685,13 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     case ModelsVerb::kArchive: text = FormatVersionStatus(response->body, "archived"); break;
     case ModelsVerb::kRestore: text = FormatVersionStatus(response->body, "restored"); break;
     case ModelsVerb::kDelete: text = FormatVersionStatus(response->body, "deleted"); break;
+    case ModelsVerb::kBaseline:
+      text = "model " + command.model + ": baseline " +
+             (command.clear ? std::string("cleared")
+                            : command.from_window ? std::string("set from the current window")
+                                                  : "set from " + *command.baseline_file) +
+             "\n";
+      break;
   }
   if (!text.ok()) return fail(text.status().message());
   std::fputs(text->c_str(), out);

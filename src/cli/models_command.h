@@ -34,6 +34,7 @@ enum class ModelsVerb {
   kArchive,
   kRestore,
   kDelete,
+  kBaseline,
 };
 
 // One VERSION=WEIGHT argument of split.
@@ -66,6 +67,13 @@ struct ModelsCommand {
   // --off, which stops the shadow (and takes no VERSION).
   int32_t percent = 0;
   bool shadow_off = false;
+  // baseline: NAME[:VERSION] (a number or an alias; none: the model's
+  // default), and exactly one source: --from-window, --file PATH (read when
+  // run) or --clear.
+  std::string version_selector;
+  bool from_window = false;
+  std::optional<std::string> baseline_file;
+  bool clear = false;
 };
 
 // Parses the arguments after `berth models`: VERB, then flags and positional

@@ -201,7 +201,8 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"show", "--url", "http://h", "a/b"}, "path separator"},
       {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote, rollback and split"},
       {{"show", "--url", "http://h", "iris", "--reason", "x"},
-       "applies to promote, rollback, split, shadow, archive, restore and delete, not to show"},
+       "applies to promote, rollback, split, shadow, archive, restore, delete and baseline, not "
+       "to show"},
       {{"promote", "--url", "http://h", "iris", "2", "--sticky-key", "x"},
        "applies to split, not to promote"},
       {{"promote", "--url", "http://h", "iris", "2", "--force"},
@@ -264,6 +265,17 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"promote", "--url", "http://h", "iris", "4", "--percent", "20"},
        "applies to shadow, not to promote"},
       {{"show", "--url", "http://h", "iris", "--off"}, "applies to shadow, not to show"},
+      {{"baseline", "--url", "http://h", "iris"}, "exactly one of --from-window, --file FILE"},
+      {{"baseline", "--url", "http://h", "iris", "--from-window", "--clear"}, "exactly one of"},
+      {{"baseline", "--url", "http://h", "iris", "--from-window", "--file", "p.json"},
+       "exactly one of"},
+      {{"baseline", "--url", "http://h", "--from-window"}, "takes NAME[:VERSION], got 0"},
+      {{"baseline", "--url", "http://h", "iris", "2", "--from-window"}, "got 2"},
+      {{"baseline", "--url", "http://h", "iris:", "--from-window"}, "VERSION after ':'"},
+      {{"baseline", "--url", "http://h", "iris", "--from-window=yes"}, "takes no value"},
+      {{"baseline", "--url", "http://h", "iris", "--file="}, "path of a JSON profile"},
+      {{"promote", "--url", "http://h", "iris", "4", "--from-window"},
+       "applies to baseline, not to promote"},
   };
   for (const auto& [args, why] : cases) {
     StatusOr<ModelsCommand> c = Parse(args);
@@ -391,6 +403,32 @@ TEST(ModelsCommandTest, BadUrlExitsOneBeforeAnyConnection) {
   run = RunCommand({"list", "--url", "localhost:8000"});
   EXPECT_EQ(run.exit_code, kExitFailure);
   EXPECT_NE(run.err.find("expected http://HOST[:PORT]"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace berth::cli
+
+namespace berth::cli {
+namespace {
+
+TEST(ModelsCommandTest, BaselineAsTheIssueWritesIt) {
+  auto c = ParseModelsCommand({"baseline", "--url", "http://h:1", "iris:3", "--from-window",
+                               "--reason", "reference week"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->verb, ModelsVerb::kBaseline);
+  EXPECT_EQ(c->model, "iris");
+  EXPECT_EQ(c->version_selector, "3");
+  EXPECT_TRUE(c->from_window);
+  EXPECT_EQ(c->reason, std::optional<std::string>("reference week"));
+  c = ParseModelsCommand({"baseline", "--url", "http://h:1", "iris:production", "--file",
+                          "profile.json"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->version_selector, "production");
+  EXPECT_EQ(c->baseline_file, std::optional<std::string>("profile.json"));
+  c = ParseModelsCommand({"baseline", "--url", "http://h:1", "iris", "--clear"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->version_selector, "");
+  EXPECT_TRUE(c->clear);
 }
 
 }  // namespace

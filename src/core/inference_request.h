@@ -36,6 +36,7 @@ struct InferenceRequest {
   std::string model_name;
   std::string model_version;  // a version, an alias, or empty: the model's default
   std::string id;             // echoed in the response
+  Protocol protocol = Protocol::kUnknown;  // set by the front end that decoded it
   Parameters parameters;
   std::vector<Tensor> inputs;
   std::vector<RequestedOutput> outputs;  // empty: every output

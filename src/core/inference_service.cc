@@ -6,9 +6,18 @@
 #include <algorithm>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <variant>
 
 namespace berth {
+
+bool SampleDraw(double rate) {
+  if (rate <= 0) return false;
+  if (rate >= 1) return true;
+  thread_local std::minstd_rand random{std::random_device{}()};
+  return static_cast<double>(random() - std::minstd_rand::min()) <
+         rate * static_cast<double>(std::minstd_rand::max() - std::minstd_rand::min());
+}
 
 void InferenceService::Refuse(const InferenceRequest& request, const Status& status,
                               const InferCallback& done) const {
@@ -19,6 +28,7 @@ void InferenceService::Refuse(const InferenceRequest& request, const Status& sta
                        models_->Find(request.model_name).has_value();
     InferenceTimings timings;
     timings.finished = std::chrono::steady_clock::now();
+    timings.protocol = request.protocol;
     observer_->OnInferenceDone(known ? request.model_name : std::string(), std::string(), status,
                                timings);
   }
@@ -132,10 +142,11 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
     // while a handle here could make a batcher's worker destroy its own model.
     m->in_flight.fetch_add(1, std::memory_order_relaxed);
     done = [observer = observer_, model = m.get(), version = std::to_string(m->version),
-            start = std::chrono::steady_clock::now(),
+            start = std::chrono::steady_clock::now(), protocol = request->protocol,
             done = std::move(done)](StatusOr<InferenceResponse> response) {
       InferenceTimings empty;
       InferenceTimings& timings = response.ok() ? response->timings : empty;
+      timings.protocol = protocol;
       timings.finished = std::chrono::steady_clock::now();
       timings.total = timings.finished - start;
       observer->OnInferenceDone(model->name, version, response.status(), timings);
@@ -172,6 +183,16 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
   if (auto it = request->parameters.find("timeout");
       it != request->parameters.end() && std::holds_alternative<int64_t>(it->second)) {
     LimitDeadline(request.get(), now, std::chrono::microseconds(std::get<int64_t>(it->second)));
+  }
+  if (observer_ != nullptr && SampleDraw(m->config.monitoring.sample_rate)) {
+    if (auto sample = observer_->OnSampledRequest(*m, *request)) {
+      // A plain pointer to the model, as above.
+      done = [observer = observer_, model = m.get(), sample = std::move(sample),
+              done = std::move(done)](StatusOr<InferenceResponse> response) mutable {
+        if (response.ok()) observer->OnSampledResponse(*model, std::move(sample), *response);
+        done(std::move(response));
+      };
+    }
   }
   std::function<void()> start_shadow;
   done = MaybeShadow(m, *request, std::move(done), &start_shadow);

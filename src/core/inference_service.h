@@ -17,6 +17,12 @@
 
 namespace berth {
 
+// What a monitor keeps of one sampled request from its request to its
+// response (InferenceObserver::OnSampledRequest).
+struct InferenceSample {
+  virtual ~InferenceSample() = default;
+};
+
 // Told of every finished inference request (monitoring/metrics.h is one).
 // Called on the thread that completes the request; must be thread-safe.
 class InferenceObserver {
@@ -33,7 +39,23 @@ class InferenceObserver {
   virtual void OnShadowDone(const std::string& model, const std::string& shadow_version,
                             const Status& status, const ShadowComparison* comparison,
                             std::chrono::nanoseconds duration) {}
+  // Sampling, for monitors that read tensors (monitoring/drift/): for the
+  // fraction of valid requests the version's monitoring.sample_rate draws,
+  // called on the request thread before the request is handed to the
+  // scheduler. Keep it cheap: copy only what is needed (the response is not
+  // there yet). Null: nothing to follow.
+  virtual std::shared_ptr<InferenceSample> OnSampledRequest(const Model& model,
+                                                            const InferenceRequest& request) {
+    return nullptr;
+  }
+  // The sampled request succeeded: its response, on the completing thread,
+  // before the front end encodes it.
+  virtual void OnSampledResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
+                                 const InferenceResponse& response) {}
 };
+
+// True with probability `rate` (a thread-local generator: no lock).
+bool SampleDraw(double rate);
 
 class InferenceService {
  public:

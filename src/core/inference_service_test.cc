@@ -214,3 +214,86 @@ TEST_F(InferenceServiceTest, ARequestPastItsDeadlineIsAnsweredWithoutRunning) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+// Counts the sampling calls and keeps the rows it saw.
+class SamplingObserver final : public InferenceObserver {
+ public:
+  struct Seen final : InferenceSample {
+    int64_t request_elements = 0;
+  };
+  void OnInferenceDone(const std::string&, const std::string&, const Status&,
+                       const InferenceTimings&) override {}
+  std::shared_ptr<InferenceSample> OnSampledRequest(const Model&,
+                                                    const InferenceRequest& request) override {
+    ++requests;
+    auto seen = std::make_shared<Seen>();
+    seen->request_elements = request.inputs[0].element_count();
+    return seen;
+  }
+  void OnSampledResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
+                         const InferenceResponse& response) override {
+    ++responses;
+    last_model = model.name;
+    last_request_elements = static_cast<Seen*>(sample.get())->request_elements;
+    last_response_elements = response.outputs[0].element_count();
+  }
+  int requests = 0;
+  int responses = 0;
+  std::string last_model;
+  int64_t last_request_elements = 0;
+  int64_t last_response_elements = 0;
+};
+
+TEST(InferenceServiceSamplingTest, SampledRequestsReachTheObserverWithTheirResponse) {
+  for (double rate : {0.0, 1.0}) {
+    ModelManager models;
+    SamplingObserver observer;
+    InferenceService service(&models, &observer);
+    auto m = std::make_shared<Model>();
+    m->name = "echo";
+    m->version = 1;
+    m->config.max_batch_size = 8;
+    m->config.monitoring.sample_rate = rate;
+    m->backend = std::make_unique<EchoBackend>();
+    m->signature = m->backend->signature();
+    m->scheduler = CreateDirectScheduler();
+    ModelEntry e;
+    e.name = "echo";
+    e.versions.push_back({1, ModelState::kReady, "", std::move(m)});
+    models.Set(std::move(e));
+    auto infer = [&](std::vector<int64_t> shape, std::vector<float> values) {
+      auto request = std::make_unique<InferenceRequest>();
+      request->model_name = "echo";
+      request->inputs.push_back(
+          MakeTensor<float>("x", DataType::kFp32, std::move(shape), values));
+      bool ok = false;
+      service.Infer(std::move(request), [&](StatusOr<InferenceResponse> r) { ok = r.ok(); });
+      return ok;
+    };
+    EXPECT_TRUE(infer({2, 2}, {1, 2, 3, 4}));
+    EXPECT_FALSE(infer({1, 3}, {1, 2, 3}));  // refused by the validator: never sampled
+    EXPECT_EQ(observer.requests, rate > 0 ? 1 : 0);
+    EXPECT_EQ(observer.responses, rate > 0 ? 1 : 0);
+    if (rate > 0) {
+      EXPECT_EQ(observer.last_model, "echo");
+      EXPECT_EQ(observer.last_request_elements, 4);
+      EXPECT_EQ(observer.last_response_elements, 4);
+    }
+  }
+}
+
+TEST(InferenceServiceSamplingTest, SampleDrawFollowsTheRate) {
+  EXPECT_FALSE(SampleDraw(0));
+  EXPECT_TRUE(SampleDraw(1));
+  int drawn = 0;
+  for (int i = 0; i < 100000; ++i) drawn += SampleDraw(0.1) ? 1 : 0;
+  // 10,000 expected, standard deviation about 95.
+  EXPECT_GT(drawn, 9000);
+  EXPECT_LT(drawn, 11000);
+}
+
+}  // namespace
+}  // namespace berth

@@ -12,9 +12,39 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 
 namespace berth {
+
+// The door a request came in by: the metrics' `protocol` label. A small
+// fixed set set by each front end, never a value a request controls.
+enum class Protocol : uint8_t {
+  kUnknown = 0,  // a caller inside the process (warm-up, tests)
+  kRest,         // KServe v2 REST, JSON or binary tensors
+  kGrpc,         // KServe v2 gRPC
+  kTfServing,    // TensorFlow Serving REST
+  kRows,         // Berth's infer_rows
+  kSageMaker,
+  kVertex,
+  kAzure,
+};
+inline constexpr size_t kProtocolCount = 8;
+
+// "rest", "grpc", ...: the label's values.
+constexpr const char* ProtocolName(Protocol p) {
+  switch (p) {
+    case Protocol::kUnknown: return "internal";
+    case Protocol::kRest: return "rest";
+    case Protocol::kGrpc: return "grpc";
+    case Protocol::kTfServing: return "tfserving";
+    case Protocol::kRows: return "rows";
+    case Protocol::kSageMaker: return "sagemaker";
+    case Protocol::kVertex: return "vertex";
+    case Protocol::kAzure: return "azure";
+  }
+  return "internal";
+}
 
 // What a backend measures of one Backend::Execute call: the moments its
 // engine inputs were ready and its engine run returned. The caller takes the
@@ -48,6 +78,8 @@ struct InferenceTimings {
   // Set on exactly one request of each execution, so that a batch of N
   // requests counts as one execution of batch_size rows.
   bool counts_execution = false;
+  // The request's door (set by InferenceService from the request).
+  Protocol protocol = Protocol::kUnknown;
 };
 
 }  // namespace berth

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,8 @@ struct Model {
   std::string platform;       // e.g. "onnxruntime_onnx"
   ModelConfig config;
   ModelSignature signature;   // what clients see: config declarations reconciled with the file
+  // Reading and compiling the artifact, then the warm-up (for the metrics).
+  std::chrono::nanoseconds load_duration{0};
   // Requests between resolve and response on this version (InferenceService
   // keeps it; the metrics read it). Declared before the scheduler, which is
   // destroyed first and may still complete requests as it goes.

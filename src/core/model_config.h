@@ -50,6 +50,26 @@ struct WarmupConfig {
   std::vector<Tensor> inputs;
 };
 
+// What the drift monitor (monitoring/drift/drift_monitor.h) samples and how
+// it decides: `monitoring:` in config.yaml. See docs/monitoring.md.
+struct MonitoringConfig {
+  // Fraction of requests whose tensors the monitor reads (0: none, 1: all).
+  double sample_rate = 0.1;
+  // The sliding window: at most this many sampled rows, none older than
+  // window_seconds (0: no time limit).
+  int64_t window_count = 10000;
+  int64_t window_seconds = 3600;
+  // Below this many rows a feature is reported "too_small", never drifted.
+  int64_t min_window = 100;
+  // Drift is an effect size at or above its threshold; 0 turns a test off.
+  double psi_threshold = 0.2;
+  double wasserstein_threshold = 0;  // normalised by the baseline's std
+  double ks_threshold = 0;
+  double js_threshold = 0.1;
+
+  bool operator==(const MonitoringConfig&) const = default;
+};
+
 struct ModelConfig {
   std::string name;
   std::string backend = "onnx";
@@ -69,6 +89,7 @@ struct ModelConfig {
   std::vector<TensorSpec> inputs;
   std::vector<TensorSpec> outputs;
   WarmupConfig warmup;
+  MonitoringConfig monitoring;
 };
 
 }  // namespace berth

@@ -106,6 +106,9 @@ void Metrics::Observe(Series& s, BatchSeries* batch, const Status& status,
                       const InferenceTimings& timings) {
   s.last_inference_ns.store(timings.finished.time_since_epoch().count(),
                             std::memory_order_relaxed);
+  const size_t protocol = static_cast<size_t>(timings.protocol) % kProtocolCount;
+  (status.ok() ? s.success_by_protocol : s.failure_by_protocol)[protocol].fetch_add(
+      1, std::memory_order_relaxed);
   if (!status.ok()) {
     s.failure_by_code[static_cast<size_t>(status.code())].fetch_add(1, std::memory_order_relaxed);
     s.failure_ns.fetch_add(Nanos(timings.total), std::memory_order_relaxed);
@@ -134,6 +137,8 @@ void Metrics::OnInferenceDone(const std::string& model, const std::string& versi
                               const Status& status, const InferenceTimings& timings) {
   if (model.empty()) {
     unknown_model_failures_.fetch_add(1, std::memory_order_relaxed);
+    unknown_model_by_protocol_[static_cast<size_t>(timings.protocol) % kProtocolCount].fetch_add(
+        1, std::memory_order_relaxed);
     return;
   }
   // Only a successful request that counts its execution needs the counters
@@ -228,6 +233,25 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   }
   out += "berth_inference_requests_failure_total{model=\"\",version=\"\",reason=\"NOT_FOUND\"} " +
          std::to_string(unknown_model_failures_.load()) + "\n";
+
+  Header(&out, "berth_inference_requests_total", "counter",
+         "Inference requests by the door they came in by (protocol: rest, grpc, tfserving, rows, "
+         "sagemaker, vertex, azure) and outcome (success, failure).");
+  auto by_protocol = [&out](const std::string& labels, const char* outcome,
+                            const std::array<std::atomic<uint64_t>, kProtocolCount>& counts) {
+    for (size_t p = 0; p < kProtocolCount; ++p) {
+      const uint64_t n = counts[p].load();
+      if (n == 0) continue;
+      out += "berth_inference_requests_total{" + labels + ",protocol=\"" +
+             ProtocolName(static_cast<Protocol>(p)) + "\",outcome=\"" + outcome + "\"} " +
+             std::to_string(n) + "\n";
+    }
+  };
+  for (const auto& [key, s] : rendered) {
+    by_protocol(Labels(key->first, key->second), "success", s->success_by_protocol);
+    by_protocol(Labels(key->first, key->second), "failure", s->failure_by_protocol);
+  }
+  by_protocol(Labels("", ""), "failure", unknown_model_by_protocol_);
 
   Header(&out, "berth_inference_request_duration_seconds", "histogram",
          "Time from a decoded request to its response, for successful requests.");
@@ -348,6 +372,16 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
       }
       out += "berth_model_memory_bytes{" + Labels(m.name, std::to_string(v.version)) + "} " +
              std::to_string(v.model->memory->bytes()) + "\n";
+    }
+  }
+  Header(&out, "berth_model_load_duration_seconds", "gauge",
+         "How long the model version took to load: reading and compiling the artifact, then its "
+         "warm-up.");
+  for (const ModelEntry& m : table) {
+    for (const VersionEntry& v : m.versions) {
+      if (v.state != ModelState::kReady || v.model == nullptr) continue;
+      out += "berth_model_load_duration_seconds{" + Labels(m.name, std::to_string(v.version)) +
+             "} " + Seconds(Nanos(v.model->load_duration)) + "\n";
     }
   }
   return out;

@@ -87,6 +87,9 @@ class Metrics final : public InferenceObserver,
     // Indexed by Status::Code.
     std::array<std::atomic<uint64_t>, Status::kCodeCount> failure_by_code{};
     std::atomic<uint64_t> failure_ns{0};
+    // Requests by door (Protocol), for berth_inference_requests_total.
+    std::array<std::atomic<uint64_t>, kProtocolCount> success_by_protocol{};
+    std::array<std::atomic<uint64_t>, kProtocolCount> failure_by_protocol{};
     // Successful requests only.
     LatencyHistogram latency;
     LatencyHistogram queue;
@@ -127,6 +130,7 @@ class Metrics final : public InferenceObserver,
   std::map<Key, std::unique_ptr<Series>> series_ GUARDED_BY(mu_);
   std::map<Key, std::unique_ptr<ShadowSeries>> shadow_series_ GUARDED_BY(mu_);
   std::atomic<uint64_t> unknown_model_failures_{0};
+  std::array<std::atomic<uint64_t>, kProtocolCount> unknown_model_by_protocol_{};
 };
 
 }  // namespace berth

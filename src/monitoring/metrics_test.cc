@@ -238,3 +238,41 @@ TEST(MetricsTest, ConcurrentExecutionsOfNewBatchSizesAreCountedExactly) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(MetricsTest, RequestsAreCountedByTheirDoor) {
+  Metrics metrics;
+  auto from = [](Protocol p) {
+    InferenceTimings t = Took(std::chrono::microseconds(10));
+    t.protocol = p;
+    return t;
+  };
+  for (int i = 0; i < 3; ++i) metrics.OnInferenceDone("m", "1", Status::Ok(), from(Protocol::kRest));
+  metrics.OnInferenceDone("m", "1", Status::Ok(), from(Protocol::kGrpc));
+  metrics.OnInferenceDone("m", "1", Status::InvalidArgument("x"), from(Protocol::kTfServing));
+  metrics.OnInferenceDone("", "", Status::NotFound("x"), from(Protocol::kSageMaker));
+  ModelManager models;
+  models.Set(EntryWith({1}));
+  const std::string text = metrics.RenderPrometheus(models);
+  for (const char* line :
+       {"berth_inference_requests_total{model=\"m\",version=\"1\",protocol=\"rest\","
+        "outcome=\"success\"} 3\n",
+        "berth_inference_requests_total{model=\"m\",version=\"1\",protocol=\"grpc\","
+        "outcome=\"success\"} 1\n",
+        "berth_inference_requests_total{model=\"m\",version=\"1\",protocol=\"tfserving\","
+        "outcome=\"failure\"} 1\n",
+        "berth_inference_requests_total{model=\"\",version=\"\",protocol=\"sagemaker\","
+        "outcome=\"failure\"} 1\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
+  }
+  // Doors that saw nothing add no series.
+  EXPECT_EQ(text.find("protocol=\"azure\""), std::string::npos);
+  // Today's series keep their names and labels.
+  EXPECT_NE(text.find("berth_inference_requests_success_total{model=\"m\",version=\"1\"} 4\n"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth

@@ -319,11 +319,49 @@ Status ReadWarmup(const YAML::Node& node, WarmupConfig* w) {
   return Status::Ok();
 }
 
+// Upper bound of monitoring.window_count: the window holds every sampled
+// row's feature values in memory.
+constexpr int64_t kMaxWindowCount = 1'000'000;
+
+Status ReadMonitoring(const YAML::Node& node, MonitoringConfig* m) {
+  RETURN_IF_ERROR(CheckKeys(node, "monitoring",
+                            {"sample_rate", "window_count", "window_seconds", "min_window",
+                             "psi_threshold", "wasserstein_threshold", "ks_threshold",
+                             "js_threshold"}));
+  auto real = [&](const char* key, double* out, double max) -> Status {
+    if (!node[key]) return Status::Ok();
+    RETURN_IF_ERROR(Read(node[key], std::string("monitoring.") + key, out));
+    if (!(*out >= 0 && *out <= max)) {
+      return Status::InvalidArgument(std::string("monitoring.") + key + " must be from 0 to " +
+                                     std::to_string(max));
+    }
+    return Status::Ok();
+  };
+  auto integer = [&](const char* key, int64_t* out, int64_t min, int64_t max) -> Status {
+    if (!node[key]) return Status::Ok();
+    RETURN_IF_ERROR(Read(node[key], std::string("monitoring.") + key, out));
+    if (*out < min || *out > max) {
+      return Status::InvalidArgument(std::string("monitoring.") + key + " must be from " +
+                                     std::to_string(min) + " to " + std::to_string(max));
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(real("sample_rate", &m->sample_rate, 1));
+  RETURN_IF_ERROR(integer("window_count", &m->window_count, 1, kMaxWindowCount));
+  RETURN_IF_ERROR(integer("window_seconds", &m->window_seconds, 0, 366LL * 86400));
+  RETURN_IF_ERROR(integer("min_window", &m->min_window, 1, kMaxWindowCount));
+  RETURN_IF_ERROR(real("psi_threshold", &m->psi_threshold, 100));
+  RETURN_IF_ERROR(real("wasserstein_threshold", &m->wasserstein_threshold, 100));
+  RETURN_IF_ERROR(real("ks_threshold", &m->ks_threshold, 1));
+  RETURN_IF_ERROR(real("js_threshold", &m->js_threshold, 1));
+  return Status::Ok();
+}
+
 StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   RETURN_IF_ERROR(CheckKeys(root, "model config",
                             {"name", "backend", "max_batch_size", "version_policy", "onnxruntime",
                              "allow_nan", "inputs", "outputs", "dynamic_batching",
-                             "instance_count", "warmup"}));
+                             "instance_count", "warmup", "monitoring"}));
   ModelConfig c;
   if (root["name"]) RETURN_IF_ERROR(Read(root["name"], "name", &c.name));
   if (root["backend"]) RETURN_IF_ERROR(Read(root["backend"], "backend", &c.backend));
@@ -358,6 +396,9 @@ StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   if (root["inputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["inputs"], "inputs", &c.inputs));
   if (root["outputs"]) RETURN_IF_ERROR(ReadTensorSpecs(root["outputs"], "outputs", &c.outputs));
   if (root["warmup"]) RETURN_IF_ERROR(ReadWarmup(root["warmup"], &c.warmup));
+  if (root["monitoring"] && !root["monitoring"].IsNull()) {
+    RETURN_IF_ERROR(ReadMonitoring(root["monitoring"], &c.monitoring));
+  }
   return c;
 }
 

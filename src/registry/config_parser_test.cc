@@ -498,3 +498,50 @@ TEST(ParseWarmupTest, ErrorsNameTheField) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST(ParseModelConfigTest, MonitoringSection) {
+  auto c = ParseModelConfig(
+      "name: m\nmonitoring: {sample_rate: 0.5, window_count: 500, window_seconds: 0,\n"
+      "  min_window: 30, psi_threshold: 0.25, wasserstein_threshold: 0.1, ks_threshold: 0.3,\n"
+      "  js_threshold: 0.2}\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_DOUBLE_EQ(c->monitoring.sample_rate, 0.5);
+  EXPECT_EQ(c->monitoring.window_count, 500);
+  EXPECT_EQ(c->monitoring.window_seconds, 0);
+  EXPECT_EQ(c->monitoring.min_window, 30);
+  EXPECT_DOUBLE_EQ(c->monitoring.psi_threshold, 0.25);
+  EXPECT_DOUBLE_EQ(c->monitoring.wasserstein_threshold, 0.1);
+  EXPECT_DOUBLE_EQ(c->monitoring.ks_threshold, 0.3);
+  EXPECT_DOUBLE_EQ(c->monitoring.js_threshold, 0.2);
+  // Absent or empty: the defaults.
+  for (const char* text : {"name: m\n", "name: m\nmonitoring:\n", "name: m\nmonitoring: {}\n"}) {
+    auto d = ParseModelConfig(text);
+    ASSERT_TRUE(d.ok()) << text;
+    EXPECT_EQ(d->monitoring, MonitoringConfig()) << text;
+  }
+  EXPECT_DOUBLE_EQ(MonitoringConfig().sample_rate, 0.1);
+
+  auto error = [](const std::string& text) {
+    auto r = ParseModelConfig("name: m\n" + text);
+    return r.ok() ? std::string("ok") : r.status().message();
+  };
+  EXPECT_THAT(error("monitoring: {sample: 1}"),
+              StartsWith("unknown field 'sample' in monitoring (allowed: "));
+  EXPECT_EQ(error("monitoring: {sample_rate: 1.5}"), "monitoring.sample_rate must be from 0 to " +
+                                                         std::to_string(1.0));
+  EXPECT_EQ(error("monitoring: {sample_rate: -0.1}"),
+            "monitoring.sample_rate must be from 0 to " + std::to_string(1.0));
+  EXPECT_EQ(error("monitoring: {sample_rate: .nan}"),
+            "monitoring.sample_rate must be from 0 to " + std::to_string(1.0));
+  EXPECT_EQ(error("monitoring: {window_count: 0}"),
+            "monitoring.window_count must be from 1 to 1000000");
+  EXPECT_EQ(error("monitoring: {window_count: x}"),
+            "field 'monitoring.window_count' has an invalid value");
+  EXPECT_EQ(error("monitoring: 3"), "monitoring must be a mapping");
+}
+
+}  // namespace
+}  // namespace berth

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -512,7 +513,12 @@ void ReadVersionRecord(const fs::path& path, VersionRecord* record) {
   std::stringstream text;
   text << in.rdbuf();
   rapidjson::Document doc;
-  if (doc.Parse(text.str().c_str()).HasParseError() || !doc.IsObject()) return;
+  // Full precision: the metadata is written back as it was read, and a
+  // number off by one ulp moves a drift baseline's bin edge.
+  if (doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.str().c_str()).HasParseError() ||
+      !doc.IsObject()) {
+    return;
+  }
   for (auto [key, field] : {std::pair{"source", &record->source},
                             std::pair{"created_by", &record->created_by}}) {
     auto m = doc.FindMember(key);
@@ -964,6 +970,7 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
     memory = std::move(reserved).value();
   }
   const uint64_t resident_before = ResidentBytes();
+  const auto load_start = std::chrono::steady_clock::now();
   auto backend = factory->Load(config, file);
   if (!backend.ok()) return Unavailable(version, Scrub(backend.status().message()));
   auto signature = ResolveSignature(config, (*backend)->signature());
@@ -983,6 +990,7 @@ VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, Backen
   if (Status warm = WarmUp(*model); !warm.ok()) {
     return Unavailable(version, std::string(kWarmupFailed) + warm.message(), LoadFailure::kWarmup);
   }
+  model->load_duration = std::chrono::steady_clock::now() - load_start;
   if (memory != nullptr) {
     const uint64_t resident_after = ResidentBytes();
     const uint64_t growth = resident_after > resident_before ? resident_after - resident_before : 0;

@@ -128,6 +128,16 @@ CREATE TABLE evaluations (
 CREATE INDEX evaluations_by_model ON evaluations(model, id);
 ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 )sql",
+    R"sql(
+CREATE TABLE baselines (
+  model TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  profile TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (model, version),
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+)sql",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
@@ -539,6 +549,46 @@ class PostgresRegistryStore final : public RegistryStore {
                             reason.empty() ? what : what + ": " + std::string(reason)));
       return previous;
     });
+  }
+
+  Status SetBaseline(std::string_view model, int64_t version, std::string_view profile_json,
+                     std::string_view actor, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(LockModel(model));
+      ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, version));
+      if (!status) {
+        return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                                std::string(model) + "' is not registered");
+      }
+      Params key;
+      key.Text(model).Int(version);
+      RETURN_IF_ERROR(
+          Exec("DELETE FROM baselines WHERE model = $1 AND version = $2", key).status());
+      if (!profile_json.empty()) {
+        Params p;
+        p.Text(model).Int(version).Text(profile_json);
+        RETURN_IF_ERROR(Exec("INSERT INTO baselines(model, version, profile, updated_at) "
+                             "VALUES ($1, $2, $3, berth_now())",
+                             p)
+                            .status());
+      }
+      const std::string what = profile_json.empty() ? "cleared" : "set";
+      return Audit(model, "baseline", "", std::nullopt, version, actor,
+                   reason.empty() ? what : what + ": " + std::string(reason));
+    });
+  }
+
+  StatusOr<std::optional<std::string>> Baseline(std::string_view model,
+                                                int64_t version) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model).Int(version);
+    ASSIGN_OR_RETURN(Result r,
+                     Read("SELECT profile FROM baselines WHERE model = $1 AND version = $2", p));
+    std::optional<std::string> out;
+    if (PQntuples(r.get()) > 0) out = Text(r.get(), 0, 0);
+    return out;
   }
 
   Status SetVersionStatus(std::string_view model, int64_t version, VersionStatus to,

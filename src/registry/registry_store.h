@@ -64,7 +64,8 @@ struct AuditRecord {
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
   std::string action;   // "register", "promote", "split", "rollback", "shadow",
-                        // "archive", "restore", "delete", "evaluate"
+                        // "archive", "restore", "delete", "evaluate",
+                        // "baseline"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
@@ -205,6 +206,22 @@ class RegistryStore {
   // for a delete, removes its files.
   virtual Status SetVersionStatus(std::string_view model, int64_t version, VersionStatus to,
                                   std::string_view actor, std::string_view reason) = 0;
+
+  // The drift baseline (docs/monitoring.md) `berth models baseline` set for
+  // a registered version: a "berth-baseline/1" JSON object the caller has
+  // validated, which takes precedence over the version's metadata.baseline.
+  // Replaces any earlier one; an empty `profile_json` removes it. Audited
+  // as "baseline" (to_version = `version`). NotFound if the version is not
+  // registered.
+  virtual Status SetBaseline(std::string_view model, int64_t version,
+                             std::string_view profile_json, std::string_view actor,
+                             std::string_view reason) {
+    return Status::Unimplemented("this registry store keeps no baselines");
+  }
+  // The version's stored baseline; nullopt when it has none.
+  virtual StatusOr<std::optional<std::string>> Baseline(std::string_view model, int64_t version) {
+    return std::optional<std::string>();
+  }
 };
 
 // Opens (creating if needed) the SQLite store at `path`, and brings its

@@ -139,6 +139,28 @@ TEST_P(RegistryStoreTest, ReopeningRunsNoMigrationTwice) {
   EXPECT_EQ(store_->Versions("m")->size(), 1u);
 }
 
+TEST_P(RegistryStoreTest, BaselinesAreKeptPerVersionAuditedAndSurviveReopening) {
+  ASSERT_TRUE(store_->RegisterVersion(Version(1), "t").ok());
+  ASSERT_TRUE(store_->RegisterVersion(Version(2, "sha256:bb"), "t").ok());
+  EXPECT_EQ(*store_->Baseline("m", 1), std::nullopt);
+  ASSERT_TRUE(store_->SetBaseline("m", 1, R"({"format": "berth-baseline/1"})", "alice", "").ok());
+  ASSERT_TRUE(store_->SetBaseline("m", 1, R"({"v": 2})", "alice", "from window").ok());
+  EXPECT_EQ(store_->SetBaseline("m", 9, "{}", "alice", "").code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->SetBaseline("x", 1, "{}", "alice", "").code(), Status::Code::kNotFound);
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(*store_->Baseline("m", 1), std::optional<std::string>(R"({"v": 2})"));
+  EXPECT_EQ(*store_->Baseline("m", 2), std::nullopt);
+  auto history = store_->History("m");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->back().action, "baseline");
+  EXPECT_EQ(history->back().to_version, 1);
+  EXPECT_EQ(history->back().reason, "set: from window");
+  ASSERT_TRUE(store_->SetBaseline("m", 1, "", "alice", "").ok());
+  EXPECT_EQ(*store_->Baseline("m", 1), std::nullopt);
+  EXPECT_EQ(store_->History("m")->back().reason, "cleared");
+}
+
 TEST(SqliteRegistryStoreTest, AnUnwritablePathIsAClearError) {
   auto store = OpenSqliteRegistryStore("/nonexistent/berth/no/such/dir/registry.db");
   EXPECT_EQ(store.status().code(), Status::Code::kUnavailable);

@@ -94,6 +94,16 @@ CREATE TABLE evaluations (
 CREATE INDEX evaluations_by_model ON evaluations(model, id);
 ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';
 )sql",
+    R"sql(
+CREATE TABLE baselines (
+  model TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  profile TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (model, version),
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+)sql",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
@@ -426,6 +436,48 @@ class SqliteRegistryStore final : public RegistryStore {
       r.evaluation_json = s.Text(4);
       out.push_back(std::move(r));
     }
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  Status SetBaseline(std::string_view model, int64_t version, std::string_view profile_json,
+                     std::string_view actor, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      {
+        Statement known(db_, "SELECT 1 FROM versions WHERE model = ? AND version = ?");
+        known.Bind(1, model).Bind(2, version);
+        const bool found = known.Step();
+        RETURN_IF_ERROR(known.status());
+        if (!found) {
+          return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                                  std::string(model) + "' is not registered");
+        }
+      }
+      Statement clear(db_, "DELETE FROM baselines WHERE model = ? AND version = ?");
+      clear.Bind(1, model).Bind(2, version);
+      clear.Step();
+      RETURN_IF_ERROR(clear.status());
+      if (!profile_json.empty()) {
+        Statement insert(
+            db_, "INSERT INTO baselines(model, version, profile, updated_at) VALUES (?, ?, ?, ?)");
+        insert.Bind(1, model).Bind(2, version).Bind(3, profile_json).Bind(4, NowRfc3339());
+        insert.Step();
+        RETURN_IF_ERROR(insert.status());
+      }
+      const std::string what = profile_json.empty() ? "cleared" : "set";
+      return Audit(model, "baseline", "", std::nullopt, version, actor,
+                   reason.empty() ? what : what + ": " + std::string(reason));
+    });
+  }
+
+  StatusOr<std::optional<std::string>> Baseline(std::string_view model,
+                                                int64_t version) override {
+    std::lock_guard lock(mu_);
+    Statement s(db_, "SELECT profile FROM baselines WHERE model = ? AND version = ?");
+    s.Bind(1, model).Bind(2, version);
+    std::optional<std::string> out;
+    if (s.Step()) out = s.Text(0);
     RETURN_IF_ERROR(s.status());
     return out;
   }

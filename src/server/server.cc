@@ -15,13 +15,16 @@
 #include "core/model_name.h"
 #include "core/thread_annotations.h"
 #include "core/version.h"
+#include "monitoring/drift/drift_monitor.h"
 #include "monitoring/metrics.h"
+#include "monitoring/observers.h"
 #include "registry/model_repository.h"
 #include "registry/signed_models.h"
 #include "registry/single_model_layout.h"
 #include "registry/store_sync.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/cloud_routes.h"
+#include "server/http/drift_routes.h"
 #include "server/http/http_server.h"
 #include "server/http/metrics_routes.h"
 #include "server/http/openapi_route.h"
@@ -113,9 +116,13 @@ struct Server::State {
         onnxruntime(CreateOnnxRuntimeFactory()),
         store_status(PrepareRepository()),
         memory_budget(options.memory_budget_bytes, options.memory_factor),
+        drift([this](const std::string& model, int64_t version) {
+          return LookupBaseline(model, version);
+        }),
+        observers(&metrics, &drift),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
                    store.get()),
-        inference(&models, &metrics, &shared_memory, options.request_timeout),
+        inference(&models, &observers, &shared_memory, options.request_timeout),
         inflight(InflightCapacity(options)) {
     models.SetObserver(&metrics);
     repository.SetMemoryBudget(&memory_budget);
@@ -126,6 +133,7 @@ struct Server::State {
     context.repository = &repository;
     context.memory_budget = &memory_budget;
     context.shared_memory = &shared_memory;
+    context.drift = &drift;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.allow_remote_admin = options.allow_remote_admin;
@@ -160,6 +168,27 @@ struct Server::State {
     return Status::Ok();
   }
 
+  // A version's drift baseline: the one `berth models baseline` stored,
+  // else its metadata's `baseline` (docs/monitoring.md).
+  StatusOr<std::optional<drift::SourcedBaseline>> LookupBaseline(const std::string& model,
+                                                                 int64_t version) {
+    if (store == nullptr) return std::optional<drift::SourcedBaseline>();
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, store->Baseline(model, version));
+    if (stored) {
+      ASSIGN_OR_RETURN(drift::BaselineProfile profile, drift::ParseBaseline(*stored));
+      return std::optional<drift::SourcedBaseline>({std::move(profile), "store"});
+    }
+    ASSIGN_OR_RETURN(std::vector<VersionRecord> versions, store->Versions(model));
+    for (const VersionRecord& v : versions) {
+      if (v.version != version) continue;
+      auto profile = drift::BaselineFromMetadata(v.metadata_json);
+      if (profile.status().code() == Status::Code::kNotFound) break;
+      if (!profile.ok()) return profile.status();
+      return std::optional<drift::SourcedBaseline>({std::move(profile).value(), "metadata"});
+    }
+    return std::optional<drift::SourcedBaseline>();
+  }
+
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
   // --model-name's repository of links; set by PrepareRepository, so
@@ -175,6 +204,9 @@ struct Server::State {
   // request when the server is destroyed reports it to the metrics as its
   // models are destroyed, so it must outlive them.
   Metrics metrics;
+  // Likewise: a request finishing as its model goes still hands it a sample.
+  drift::DriftMonitor drift;
+  Observers observers;
   ModelManager models;
   ModelRepository repository;
   // Before inference: requests hold windows of its mappings, which outlive
@@ -205,6 +237,7 @@ Status Server::Start() {
   State& s = *state_;
   RETURN_IF_ERROR(s.store_status);
   RETURN_IF_ERROR(s.repository.LoadAll());
+  s.drift.Start();
   if (s.store != nullptr && s.store->HoldsArtifacts()) {
     // After LoadAll, which registered this replica's own versions: the
     // first pass fetches what the other replicas have, before the server is
@@ -244,6 +277,7 @@ Status Server::Start() {
     http::RegisterOpenApiRoute(&s.router);
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router, &s.connection_counters);
     http::RegisterSharedMemoryRoutes(&s.context, &s.router);
+    http::RegisterDriftRoutes(&s.drift, &s.context, &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);
@@ -326,6 +360,7 @@ void Server::Stop() {
   // No door registers any more; a request still out in the core keeps its
   // windows mapped until it finishes.
   s.shared_memory.UnregisterAll();
+  s.drift.Stop();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }

@@ -20,6 +20,9 @@ namespace berth {
 class MemoryBudget;
 class ModelRepository;
 class StoreSync;
+namespace drift {
+class DriftMonitor;
+}
 
 // One parameter of a repository load request, as its door read it.
 struct LoadParameter {
@@ -44,6 +47,7 @@ struct ServerContext {
   // The system shared-memory regions: read by the status routes and
   // /metrics; changed only through (Un)RegisterSharedMemory.
   SharedMemoryRegistry* shared_memory = nullptr;
+  drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.

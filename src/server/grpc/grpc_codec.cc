@@ -258,6 +258,7 @@ StatusOr<std::unique_ptr<InferenceRequest>> DecodeInferRequest(const ModelInferR
              : " inputs not in shared memory; it needs one entry per such input"));
   }
   auto out = std::make_unique<InferenceRequest>();
+  out->protocol = Protocol::kGrpc;
   out->model_name = request.model_name();
   out->model_version = request.model_version();
   out->id = request.id();

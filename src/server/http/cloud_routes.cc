@@ -80,14 +80,15 @@ std::string MediaType(std::string_view content_type) {
 
 // Decodes a body for `model` (JSON rows, or CSV when `csv`), runs it, replies
 // {"predictions": [...]}.
-void Predict(const ServerContext* ctx, const std::string& name, const HttpRequest& req,
-             const BodyForm& form, bool csv, Reply reply) {
+void Predict(const ServerContext* ctx, Protocol protocol, const std::string& name,
+             const HttpRequest& req, const BodyForm& form, bool csv, Reply reply) {
   const std::string_view body = req.body;
   const HeaderRoutingKeys keys(req);
   auto model = ctx->models->Resolve(name, "", &keys);
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   const std::vector<TensorSpec>& inputs = (*model)->signature.inputs;
   auto request = std::make_unique<InferenceRequest>();
+  request->protocol = protocol;
   if (csv) {
     if (inputs.size() != 1) {
       return reply(ErrorResponse(Status::InvalidArgument(
@@ -138,7 +139,7 @@ void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform
                 auto name = ChooseModel(*ctx, req.Header(kTargetModelHeader), default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
                 static const BodyForm kForm{{"instances"}, true, false};
-                Predict(ctx, *name, req, kForm, csv, std::move(reply));
+                Predict(ctx, Protocol::kSageMaker, *name, req, kForm, csv, std::move(reply));
               });
 }
 
@@ -151,7 +152,7 @@ void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, R
                 auto name = ChooseModel(*ctx, "", default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
                 static const BodyForm kForm{{"instances"}, false, true};
-                Predict(ctx, *name, req, kForm, false, std::move(reply));
+                Predict(ctx, Protocol::kVertex, *name, req, kForm, false, std::move(reply));
               });
 }
 
@@ -167,7 +168,7 @@ void RegisterAzure(const ServerContext* ctx, const PlatformOptions& platform, Ro
                 auto name = ChooseModel(*ctx, "", default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
                 static const BodyForm kForm{{"instances", "data"}, true, false};
-                Predict(ctx, *name, req, kForm, false, std::move(reply));
+                Predict(ctx, Protocol::kAzure, *name, req, kForm, false, std::move(reply));
               });
 }
 

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "core/memory_budget.h"
+#include "monitoring/drift/drift_monitor.h"
+#include "monitoring/process_metrics.h"
 #include "registry/store_sync.h"
 
 namespace berth::http {
@@ -63,6 +65,8 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
           "regions span.\n# TYPE berth_shared_memory_bytes gauge\nberth_shared_memory_bytes " +
           std::to_string(shm.bytes) + "\n";
     }
+    if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
+    r.body += RenderProcessMetrics();
     reply(std::move(r));
   });
 }

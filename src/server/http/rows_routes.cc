@@ -18,6 +18,7 @@ StatusOr<std::unique_ptr<InferenceRequest>> ParseRowsRequest(
       .missing = "the request needs 'instances'",
   };
   auto request = std::make_unique<InferenceRequest>();
+  request->protocol = Protocol::kRows;
   ASSIGN_OR_RETURN(request->inputs, ReadRowsBody(body, kForm, inputs));
   return request;
 }

@@ -163,6 +163,7 @@ StatusOr<TfServingExamples> ParseTfServingExamples(std::string_view body,
   TfServingExamples out;
   out.rows = examples->value.Size();
   out.request = std::make_unique<InferenceRequest>();
+  out.request->protocol = Protocol::kTfServing;
   out.request->inputs = std::move(tensors);
   return out;
 }

@@ -397,6 +397,7 @@ class PredictReader final : public JsonHandler {
     }
     TfServingPredictRequest out;
     out.request = std::make_unique<InferenceRequest>();
+    out.request->protocol = Protocol::kTfServing;
     if (has_instances_) {
       if (!instances_is_array_) {
         return Status::InvalidArgument("'instances' must be a list of rows");

@@ -72,6 +72,7 @@ class V2RequestReader final : public JsonHandler {
  public:
   V2RequestReader(std::string_view json, std::string_view binary)
       : json_(json), cursor_(binary), request_(std::make_unique<InferenceRequest>()) {
+    request_->protocol = Protocol::kRest;
     stack_.reserve(8);  // a request nests five deep
   }
 

@@ -1,0 +1,41 @@
+// Observers: hands each inference event to the counting observer (the
+// metrics) and the sampling one (the drift monitor), so that
+// InferenceService keeps one observer pointer. Neither pointer is owned;
+// either may be null. Thread-safe as the two observers are.
+#pragma once
+
+#include "core/inference_service.h"
+
+namespace berth {
+
+class Observers final : public InferenceObserver {
+ public:
+  Observers(InferenceObserver* counts, InferenceObserver* samples)
+      : counts_(counts), samples_(samples) {}
+
+  void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
+                       const InferenceTimings& timings) override {
+    if (counts_ != nullptr) counts_->OnInferenceDone(model, version, status, timings);
+  }
+  void OnShadowDone(const std::string& model, const std::string& shadow_version,
+                    const Status& status, const ShadowComparison* comparison,
+                    std::chrono::nanoseconds duration) override {
+    if (counts_ != nullptr) {
+      counts_->OnShadowDone(model, shadow_version, status, comparison, duration);
+    }
+  }
+  std::shared_ptr<InferenceSample> OnSampledRequest(const Model& model,
+                                                    const InferenceRequest& request) override {
+    return samples_ != nullptr ? samples_->OnSampledRequest(model, request) : nullptr;
+  }
+  void OnSampledResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
+                         const InferenceResponse& response) override {
+    if (samples_ != nullptr) samples_->OnSampledResponse(model, std::move(sample), response);
+  }
+
+ private:
+  InferenceObserver* counts_;
+  InferenceObserver* samples_;
+};
+
+}  // namespace berth
