@@ -15,6 +15,7 @@ const char* StatusCodeName(Status::Code code) {
     case Status::Code::kInternal: return "INTERNAL";
     case Status::Code::kPermissionDenied: return "PERMISSION_DENIED";
     case Status::Code::kAborted: return "ABORTED";
+    case Status::Code::kUnauthenticated: return "UNAUTHENTICATED";
   }
   return "UNKNOWN";
 }

@@ -26,6 +26,7 @@ class Status {
     kInternal,           // a broken invariant or engine fault (HTTP 500)
     kPermissionDenied,   // the caller may not do this (HTTP 403)
     kAborted,            // conflicts with the registry's state, e.g. a version in use (HTTP 409)
+    kUnauthenticated,    // no valid credentials (HTTP 401)
   };
 
   Status() = default;
@@ -48,6 +49,9 @@ class Status {
     return {Code::kPermissionDenied, std::move(m)};
   }
   static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
+  static Status Unauthenticated(std::string m) {
+    return {Code::kUnauthenticated, std::move(m)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

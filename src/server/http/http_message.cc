@@ -18,6 +18,7 @@ int HttpStatusFor(Status::Code code) {
     case Status::Code::kInternal: return 500;
     case Status::Code::kPermissionDenied: return 403;
     case Status::Code::kAborted: return 409;
+    case Status::Code::kUnauthenticated: return 401;
   }
   return 500;
 }
