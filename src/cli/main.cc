@@ -64,9 +64,12 @@ Options for serve:
                            postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas sharing one
                            store, artifacts included; see docs/registry.md), or none
                            (default: sqlite at DIR/.berth/registry.db when it can be created)
-  --allow-remote-admin B   accept changes to what is served (repository load/unload, registry
-                           push/promote/split/shadow/rollback) from any client, not only
-                           from this machine (default false; there are no API keys yet)
+  --require-auth           every route and RPC but liveness and readiness needs an API key
+                           (Authorization: Bearer KEY) granting its scope: infer, read or
+                           admin (docs/security.md)
+  --allow-remote-admin B   without --require-auth: accept admin requests (repository
+                           load/unload, registry push/promote/split/shadow/rollback, API
+                           keys) from any client, not only from this machine (default false)
   --default-model NAME     the model that answers the platform routes when a request names
                            none (default: the repository's only model)
   --tls-cert PEM           serve REST and gRPC over TLS (1.2 or later) with this certificate
@@ -97,6 +100,10 @@ int Serve(const std::vector<std::string_view>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view flag = args[i];
     std::string_view value;
+    if (flag == "--require-auth") {
+      options.require_auth = true;
+      continue;
+    }
     if (auto eq = flag.find('='); eq != std::string_view::npos) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);
@@ -174,6 +181,9 @@ int Serve(const std::vector<std::string_view>& args) {
       platform_given = true;
     } else if (flag == "--registry") {
       options.registry = std::string(value);
+    } else if (flag == "--require-auth") {
+      if (value != "true" && value != "false") return Fail(bad);
+      options.require_auth = value == "true";
     } else if (flag == "--allow-remote-admin") {
       if (value != "true" && value != "false") return Fail(bad);
       options.allow_remote_admin = value == "true";

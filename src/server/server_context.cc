@@ -1,27 +1,9 @@
 #include "server/server_context.h"
 
-#include <boost/asio/ip/address.hpp>
-
 #include "core/model_name.h"
 #include "registry/model_repository.h"
 
 namespace berth {
-
-Status ServerContext::CheckAdmin(std::string_view peer) const {
-  if (allow_remote_admin) return Status::Ok();
-  boost::system::error_code ec;
-  const auto address = boost::asio::ip::make_address(std::string(peer), ec);
-  if (!ec && (address.is_loopback() ||
-              (address.is_v6() && address.to_v6().is_v4_mapped() &&
-               boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
-                   .is_loopback()))) {
-    return Status::Ok();
-  }
-  return Status::PermissionDenied(
-      "repository load and unload are accepted only from this machine (loopback) until API "
-      "keys are configured; start berth with --allow-remote-admin to accept them from " +
-      PrintableExcerpt(peer));
-}
 
 Status ServerContext::LoadModel(std::string_view peer, const std::string& name,
                                 const std::vector<std::string>& parameters) const {
@@ -51,8 +33,7 @@ AliasChange ChangeBy(std::string_view peer, const std::string& alias, const std:
 
 }  // namespace
 
-Status ServerContext::CheckChange(std::string_view peer, const std::string& name) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
+Status ServerContext::CheckChange(std::string_view, const std::string& name) const {
   return ValidateModelName(name);
 }
 
