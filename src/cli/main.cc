@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/keys_command.h"
 #include "cli/models_command.h"
 #include "core/byte_size.h"
 #include "core/logging.h"
@@ -25,6 +26,8 @@ Usage:
   berth serve --model-repository DIR [options]
   berth models list|show|history|promote|rollback|push|split|shadow --url URL ...
                            a running server's model registry (berth models --help)
+  berth keys create|list|revoke ...
+                           API keys (berth keys --help; docs/security.md)
   berth --version
   berth --help
 
@@ -66,7 +69,7 @@ Options for serve:
                            (default: sqlite at DIR/.berth/registry.db when it can be created)
   --require-auth           every route and RPC but liveness and readiness needs an API key
                            (Authorization: Bearer KEY) granting its scope: infer, read or
-                           admin (docs/security.md)
+                           admin (berth keys create; docs/security.md)
   --allow-remote-admin B   without --require-auth: accept admin requests (repository
                            load/unload, registry push/promote/split/shadow/rollback, API
                            keys) from any client, not only from this machine (default false)
@@ -265,6 +268,10 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "serve") {
     return Serve(std::vector<std::string_view>(args.begin() + 1, args.end()));
+  }
+  if (args[0] == "keys") {
+    return berth::cli::RunKeysCommand(std::vector<std::string_view>(args.begin() + 1, args.end()),
+                                      stdout, stderr);
   }
   if (args[0] == "models") {
     return berth::cli::RunModelsCommand(

@@ -22,6 +22,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/http/cloud_routes.h"
 #include "server/http/http_server.h"
+#include "server/http/keys_routes.h"
 #include "server/http/metrics_routes.h"
 #include "server/http/openapi_route.h"
 #include "server/http/registry_routes.h"
@@ -211,6 +212,7 @@ Status Server::Start() {
     http::RegisterV2Routes(&s.context, &s.router);
     http::RegisterRowsRoutes(&s.context, &s.router);
     http::RegisterRegistryRoutes(&s.context, &s.router);
+    http::RegisterKeysRoutes(&s.context, &s.router);
     http::RegisterTfServingRoutes(&s.context, &s.router);
     http::RegisterOpenApiRoute(&s.router);
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router);
