@@ -51,7 +51,8 @@ tsan: setup
 # crashes to build-fuzz/artifacts. Not part of `make test` (the seed corpora
 # run there as plain regression tests).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := v2_infer_request model_config model_name content_encoding http_request models_cli
+FUZZ_TARGETS := v2_infer_request model_config model_name content_encoding http_request models_cli \
+  auth_header
 FUZZ_CXX ?= clang++-14
 
 fuzz: setup
