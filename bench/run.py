@@ -121,7 +121,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
     report = TargetReport(target.name, target.protocol, target.setup)
     verify = verify_rest if target.protocol == "http" else verify_grpc
     try:
-        answer = verify(target.address, model)
+        answer = verify(target.address, model, target.headers, target.ca_file)
     except VerificationError as error:
         report.problem = f"wrong or no answer, not loaded: {error}"
         return report
@@ -135,6 +135,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
                 tools.wrk, target.address, body_file,
                 concurrency=concurrency, duration_s=duration_s,
                 core=settings.client_core, server_cpu=target.server.cpu_seconds,
+                headers=target.headers,
             )  # fmt: skip
 
     elif tools.ghz is None:
@@ -148,6 +149,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
                 ghz, GRPC_PROTO, target.address, model.grpc_body,
                 concurrency=concurrency, duration_s=duration_s,
                 core=settings.client_core, server_cpu=target.server.cpu_seconds,
+                metadata={k.lower(): v for k, v in target.headers.items()}, ca_file=target.ca_file,
             )  # fmt: skip
 
     try:

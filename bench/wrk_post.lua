@@ -13,6 +13,12 @@ wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
+-- BENCH_HEADERS: a flat JSON object of further headers, e.g.
+-- {"Authorization":"Bearer KEY"} (strings without escapes).
+local extra = os.getenv("BENCH_HEADERS") or "{}"
+for name, value in extra:gmatch('"([^"]+)"%s*:%s*"([^"]*)"') do
+  wrk.headers[name] = value
+end
 
 -- The line bench/loadgen.py looks for. Latencies are in microseconds.
 function done(summary, latency, requests)
