@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import grpc
 import numpy as np
 import pytest
 import requests
@@ -446,6 +447,26 @@ def test_rate_limit_answers_429_with_retry_after(auth_server: AuthServer) -> Non
             codes.append(str(error.status()))
     assert any("RESOURCE_EXHAUSTED" in c for c in codes), codes
     client.close()
+    # The refusal carries retry-after in its trailing metadata. (A call the
+    # bucket lets through fails on its empty request: also an RpcError.)
+    channel = grpc.insecure_channel(auth_server.server.grpc_address())
+    stub = grpcclient.service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    refusal: grpc.RpcError | None = None
+    for _ in range(10):
+        try:
+            stub.ModelInfer.with_call(
+                grpcclient.service_pb2.ModelInferRequest(model_name=MODEL),
+                metadata=[("authorization", f"Bearer {slow}")],
+                timeout=30,
+            )
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                refusal = error
+                break
+    channel.close()
+    assert refusal is not None, "no RESOURCE_EXHAUSTED in 10 calls at once"
+    trailing = dict(refusal.trailing_metadata() or ())
+    assert trailing.get("retry-after", "").isdigit() and int(trailing["retry-after"]) >= 1, trailing
 
 
 def test_wrong_key_rejection_time_does_not_depend_on_the_matching_prefix(auth_server: AuthServer) -> None:
