@@ -676,7 +676,7 @@ def test_require_auth_without_a_store_refuses_to_start(model_repository: ModelRe
 
 
 def test_keys_never_reach_the_log(auth_server: AuthServer) -> None:
-    """Last in the module: by now the server has seen every kind of key, good and bad, at every door."""
+    """After the tests above: by now the server has seen every kind of key, good and bad, at every door."""
     created = requests.post(
         f"{auth_server.url}/v2/keys", json={"name": "logged", "scopes": ["read"]},
         headers=bearer(auth_server.keys["ops"]), timeout=30,
@@ -689,3 +689,66 @@ def test_keys_never_reach_the_log(auth_server: AuthServer) -> None:
     assert not KEY_PATTERN.search(log), "a key in the server's log"
     assert "Bearer" not in log and "Basic secret" not in log, "an Authorization header in the log"
     assert "authorization" not in log.lower(), "an Authorization header in the log"
+
+
+# ---- PostgreSQL: keys shared by replicas ---------------------------------------------
+
+PG_SCRIPT: Final = REPO_ROOT / "scripts" / "private_postgres.sh"
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new database on a private PostgreSQL server (scripts/private_postgres.sh), stopped afterwards."""
+    directory = tmp_path_factory.mktemp("postgres")
+    started = subprocess.run([str(PG_SCRIPT), "start", str(directory)], capture_output=True, text=True, check=False)
+    try:
+        assert started.returncode == 0, f"cannot start PostgreSQL:\n{started.stderr}"
+        if (directory / "skip").exists():
+            pytest.skip((directory / "skip").read_text().strip())
+        made = subprocess.run(
+            [str(PG_SCRIPT), "createdb", str(directory), "auth_keys"], capture_output=True, text=True, check=False
+        )
+        assert made.returncode == 0, made.stderr
+        yield made.stdout.strip()
+    finally:
+        subprocess.run([str(PG_SCRIPT), "stop", str(directory)], check=False, capture_output=True)
+
+
+def test_keys_on_postgresql_reach_every_replica(
+    postgres_url: str, model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    """A key made on the shared store works on two replicas; revoked on the store, both refuse it within seconds."""
+    source = ["--registry", postgres_url]
+    admin = create_key(source, "pg-admin", ["admin"])
+    reader = create_key(source, "pg-reader", ["read"], "--expires", "7")
+    listed = run_keys("list", *source)
+    assert listed.returncode == 0 and "pg-reader" in listed.stdout, listed.stderr
+    replicas = []
+    with BerthServer.start(
+        berth_binary(), tmp_path / "a", tmp_path / "a.log", grpc_port=-1,
+        extra_args=["--require-auth", *source], authorization=f"Bearer {admin}",
+    ) as first, BerthServer.start(
+        berth_binary(), tmp_path / "b", tmp_path / "b.log", grpc_port=-1,
+        extra_args=["--require-auth", *source], authorization=f"Bearer {admin}",
+    ) as second:  # fmt: skip
+        replicas = [first, second]
+        for server in replicas:
+            assert requests.get(f"{server.base_url}/v2", headers=bearer(reader), timeout=30).status_code == 200
+        # Made through one replica: the other sees it within its reload period.
+        made = requests.post(
+            f"{first.base_url}/v2/keys", json={"name": "pg-made", "scopes": ["read"]}, headers=bearer(admin), timeout=30
+        )
+        assert made.status_code == 200, made.text
+        made_key = made.json()["key"]
+        assert run_keys("revoke", *source, "pg-reader").returncode == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            answers = {
+                (requests.get(f"{s.base_url}/v2", headers=bearer(reader), timeout=30).status_code,
+                 requests.get(f"{s.base_url}/v2", headers=bearer(made_key), timeout=30).status_code)
+                for s in replicas
+            }  # fmt: skip
+            if answers == {(401, 200)}:
+                break
+            time.sleep(0.1)
+        assert answers == {(401, 200)}, answers
