@@ -358,19 +358,23 @@ class TrainedModel:
 
     def metadata(self) -> dict[str, Any]:
         """The content of metadata.json."""
+        # The registry's version-metadata schema (docs/registry.md).
         metadata: dict[str, Any] = {
             "framework": "scikit-learn",
-            "sklearn_version": sklearn.__version__,
-            "skl2onnx_version": skl2onnx.__version__,
-            "onnx_opsets": {domain or "ai.onnx": version for domain, version in TARGET_OPSET.items()},
             "estimator": describe(self.estimator),
             "task": "classification" if self.is_classifier else "regression",
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "dataset": self.dataset.name,
-            "n_train": len(self.dataset.X_train),
-            "n_test": len(self.dataset.X_test),
+            "dataset": {"name": self.dataset.name, "rows": len(self.dataset.X_train)},
             "feature_names": list(self.dataset.feature_names),
             "metrics": self.metrics(),
+            "lineage": {
+                "source_format": "scikit-learn",
+                "converters": {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__},
+            },
+            "extra": {
+                "onnx_opsets": {domain or "ai.onnx": version for domain, version in TARGET_OPSET.items()},
+                "test_rows": len(self.dataset.X_test),
+            },
         }
         if self.is_classifier:
             metadata["class_labels"] = self.estimator.classes_.tolist()

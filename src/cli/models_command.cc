@@ -15,6 +15,7 @@
 #include "cli/http_client.h"
 #include "cli/models_format.h"
 #include "core/model_name.h"
+#include "registry/version_metadata.h"
 
 namespace berth::cli {
 
@@ -70,7 +71,8 @@ Options:
   --reason TEXT        why, recorded in the model's history (promote, rollback,
                        split, shadow, archive, restore, delete)
   --sticky-key HEADER  split: the request header (gRPC metadata key) whose value
-                       keeps a client on one version (default Berth-Routing-Key)
+                       keeps a client on one version (default Berth-Routing-Key),
+                       or input:NAME for the value of the request's input NAME
   --force              archive, delete: even the model's last serving version
   --percent P          shadow: the share of the traffic copied, 1 to 100
   --off                shadow: stop shadowing
@@ -218,16 +220,9 @@ Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadat
     if (body->size() > kMaxMetadataBytes) {
       return Status::InvalidArgument(quoted + " is over 1 MiB, the server's limit");
     }
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
-        body->data(), body->size());
-    if (doc.HasParseError()) {
-      return Status::InvalidArgument(quoted + " is not valid JSON: " +
-                                     rapidjson::GetParseError_En(doc.GetParseError()) +
-                                     " (offset " + std::to_string(doc.GetErrorOffset()) + ")");
-    }
-    if (!doc.IsObject()) {
-      return Status::InvalidArgument(quoted + " must hold a JSON object, e.g. {\"f1\": 0.91}");
+    // The server's own check (registry/version_metadata.h), before sending.
+    if (Status s = CheckVersionMetadata(*body).status(); !s.ok()) {
+      return Status::InvalidArgument(quoted + ": " + s.message());
     }
     *metadata_length = body->size();
   }
@@ -241,7 +236,10 @@ std::string SplitText(const ModelsCommand& command) {
     if (!out.empty()) out += " ";
     out += std::to_string(w.version) + "=" + std::to_string(w.weight);
   }
-  if (command.sticky_key.has_value()) out += " keyed by header " + *command.sticky_key;
+  if (command.sticky_key.has_value()) {
+    out += command.sticky_key->starts_with("input:") ? " keyed by " : " keyed by header ";
+    out += *command.sticky_key;
+  }
   return out;
 }
 

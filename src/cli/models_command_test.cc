@@ -355,8 +355,10 @@ TEST(ModelsCommandTest, PushFilesThatCannotBeUsedExitOneBeforeAnyConnection) {
   };
   write(artifact, "bytes");
   const std::pair<std::string, const char*> bad_metadata[] = {
-      {"[1, 2]", "must hold a JSON object"},
-      {"\"f1\"", "must hold a JSON object"},
+      {"[1, 2]", "metadata must be a JSON object"},
+      {"\"f1\"", "metadata must be a JSON object"},
+      {"{\"f1\": 0.9}", "metadata has an unknown field 'f1'"},
+      {"{\"metrics\": {\"accuracy\": 2}}", "metadata.metrics.accuracy must be a number in [0, 1]"},
       {"{\"f1\": 0.9", "is not valid JSON"},
       {"{} {}", "is not valid JSON"},
       {"", "is not valid JSON"},
@@ -373,7 +375,7 @@ TEST(ModelsCommandTest, PushFilesThatCannotBeUsedExitOneBeforeAnyConnection) {
     EXPECT_NE(run.err.find(why), std::string::npos) << run.err.substr(0, 300);
   }
   // Good files get as far as the connection.
-  write(metadata, "{\"f1\": 0.91}\n");
+  write(metadata, "{\"metrics\": {\"f1\": 0.91}}\n");
   run = RunCommand({"push", "--url", "http://127.0.0.1:1", "--name", "iris", artifact,
                     "--metadata", metadata});
   EXPECT_EQ(run.exit_code, kExitFailure);

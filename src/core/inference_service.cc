@@ -9,7 +9,8 @@ namespace berth {
 
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
                              const RoutingKeys* keys) const {
-  auto model = models_->Resolve(request->model_name, request->model_version, keys);
+  const RequestRoutingKeys with_inputs(*request, keys);
+  auto model = models_->Resolve(request->model_name, request->model_version, &with_inputs);
   if (!model.ok()) {
     if (observer_ != nullptr) {
       // A known model with an unknown or unready version counts under the
@@ -24,7 +25,20 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCal
     done(model.status());
     return;
   }
-  Infer(std::move(model).value(), std::move(request), std::move(done));
+  Run(std::move(model).value(), std::move(request), std::move(done));
+}
+
+void InferenceService::Infer(ModelHandle decoded_with, std::string_view selector,
+                             const RoutingKeys* keys, std::unique_ptr<InferenceRequest> request,
+                             InferCallback done) const {
+  if (models_->SplitsByInput()) {
+    const RequestRoutingKeys with_inputs(*request, keys);
+    // Gone meanwhile (a hot swap): the handle that decoded it still runs it.
+    if (auto again = models_->Resolve(decoded_with->name, selector, &with_inputs); again.ok()) {
+      decoded_with = std::move(again).value();
+    }
+  }
+  Run(std::move(decoded_with), std::move(request), std::move(done));
 }
 
 namespace {
@@ -85,8 +99,8 @@ InferCallback InferenceService::MaybeShadow(const ModelHandle& live,
   };
 }
 
-void InferenceService::Infer(ModelHandle m, std::unique_ptr<InferenceRequest> request,
-                             InferCallback done) const {
+void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> request,
+                           InferCallback done) const {
   if (observer_ != nullptr) {
     // `model` is a plain pointer: the scheduler answers every request before
     // it, and so the version owning it, is destroyed (Scheduler::Enqueue),

@@ -40,23 +40,31 @@ class InferenceService {
       : models_(models), observer_(observer) {}
 
   // Resolves `request->model_name` / `model_version` (ModelManager::Resolve,
-  // with `keys`, the request's headers or metadata, for a split's routing
-  // key; may be null, and is read only before Infer returns), then runs the
+  // with `keys`, the request's headers or metadata, and its inputs, for a
+  // split's routing key; may be null, and is read only before Infer
+  // returns), then runs the
   // request on that version. Calls `done` exactly once, possibly before
   // returning, possibly on another thread.
   void Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
              const RoutingKeys* keys = nullptr) const;
 
-  // Runs the request on a version the caller has already resolved: the doors
-  // that decode against a model's signature (rows, TF Serving, the cloud
-  // routes) resolve once, decode, and hand the same handle here. Same
-  // contract for `done`.
-  void Infer(ModelHandle model, std::unique_ptr<InferenceRequest> request,
-             InferCallback done) const;
+  // The doors that decode against a model's signature (rows, TF Serving,
+  // the cloud routes) resolve once (`selector`, `keys`), decode, and hand
+  // the handle that decoded the request here; it runs on that handle. One
+  // exception: when the model splits by an input's value ("input:NAME",
+  // ModelManager::SplitsByInput), the version is picked again now that the
+  // input is decoded, as the v2 doors pick it, so that a key reaches the
+  // same version at every door (a version whose signature differs is
+  // refused by the request's validation). Same contract for `done`.
+  void Infer(ModelHandle decoded_with, std::string_view selector, const RoutingKeys* keys,
+             std::unique_ptr<InferenceRequest> request, InferCallback done) const;
 
   const ModelManager& models() const { return *models_; }
 
  private:
+  // Runs the request on the version resolved for it.
+  void Run(ModelHandle model, std::unique_ptr<InferenceRequest> request, InferCallback done) const;
+
   // Runs a copy of `request` on the model's shadow when it has one and the
   // draw says so, and arranges for the two answers to be compared; returns
   // `done` wrapped to take part in the comparison. The shadow runs after the

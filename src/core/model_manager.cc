@@ -1,5 +1,6 @@
 #include "core/model_manager.h"
 
+#include <algorithm>
 #include <charconv>
 #include <mutex>
 #include <random>
@@ -15,6 +16,33 @@ const VersionEntry* ModelEntry::LatestReady() const {
   return nullptr;
 }
 
+namespace {
+
+bool KeysByInput(const ModelEntry& entry) {
+  return std::any_of(entry.split_keys.begin(), entry.split_keys.end(),
+                     [](const auto& k) { return k.second.starts_with(kInputKeyPrefix); });
+}
+
+}  // namespace
+
+std::string_view RequestRoutingKeys::Find(std::string_view name) const {
+  if (!name.starts_with(kInputKeyPrefix)) {
+    return headers_ != nullptr ? headers_->Find(name) : std::string_view();
+  }
+  name.remove_prefix(kInputKeyPrefix.size());
+  for (const Tensor& input : request_.inputs) {
+    if (input.name() != name || input.element_count() < 1) continue;
+    if (input.datatype() == DataType::kBytes) {
+      return input.strings().empty() ? std::string_view() : std::string_view(input.strings()[0]);
+    }
+    // The first element's bytes: the same value decoded at any door.
+    const size_t size = DataTypeByteSize(input.datatype());
+    if (size == 0 || input.bytes().size() < size) return {};
+    return std::string_view(reinterpret_cast<const char*>(input.bytes().data()), size);
+  }
+  return {};
+}
+
 void ModelManager::Set(ModelEntry entry) {
   const std::string name = entry.name;
   std::optional<ModelEntry> published = observer_ ? std::optional<ModelEntry>(entry) : std::nullopt;
@@ -24,6 +52,7 @@ void ModelManager::Set(ModelEntry entry) {
     // The old entry leaves through `entry`, destroyed after the lock.
     std::swap(it->second, entry);
     shadowed_ += (it->second.shadow ? 1 : 0) - (!inserted && entry.shadow ? 1 : 0);
+    input_keyed_ += (KeysByInput(it->second) ? 1 : 0) - (!inserted && KeysByInput(entry) ? 1 : 0);
   }
   if (observer_ != nullptr) observer_->OnModelChanged(name, &*published);
 }
@@ -37,6 +66,7 @@ void ModelManager::Remove(const std::string& name) {
     removed = std::move(it->second);
     models_.erase(it);
     if (removed->shadow) --shadowed_;
+    if (KeysByInput(*removed)) --input_keyed_;
   }
   removed.reset();
   if (observer_ != nullptr) observer_->OnModelChanged(name, nullptr);

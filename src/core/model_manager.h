@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/inference_request.h"
 #include "core/model.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
@@ -76,6 +77,24 @@ class RoutingKeys {
 // The key a split reads when it names none (REST header Berth-Routing-Key,
 // gRPC metadata berth-routing-key).
 inline constexpr std::string_view kDefaultRoutingKey = "berth-routing-key";
+
+// A split keyed by an input's value rather than a header: "input:user_id"
+// keys on the first element of the request's input "user_id" (its bytes, so
+// every door that decodes the same value keys the same way).
+inline constexpr std::string_view kInputKeyPrefix = "input:";
+
+// RoutingKeys over a decoded request: "input:NAME" reads the request's
+// input NAME, anything else `headers` (may be null).
+class RequestRoutingKeys final : public RoutingKeys {
+ public:
+  RequestRoutingKeys(const InferenceRequest& request, const RoutingKeys* headers)
+      : request_(request), headers_(headers) {}
+  std::string_view Find(std::string_view name) const override;
+
+ private:
+  const InferenceRequest& request_;
+  const RoutingKeys* headers_;
+};
 
 // A version that gets a copy of `percent` percent of the model's traffic;
 // its answers are compared with the live ones and never returned.
@@ -160,8 +179,6 @@ class ModelManager {
   std::optional<ModelEntry> Find(std::string_view name) const LOCKS_EXCLUDED(mu_);
   std::vector<ModelEntry> List() const LOCKS_EXCLUDED(mu_);
 
-  // Calls `f` on the model of every READY version published now, without
-  // holding the table's lock (so `f` may block or use the manager).
   // The shadow of model `name` when it has one that is READY: its handle and
   // share. Costs one atomic load when no model has a shadow.
   struct Shadow {
@@ -170,12 +187,20 @@ class ModelManager {
   };
   std::optional<Shadow> FindShadow(std::string_view name) const LOCKS_EXCLUDED(mu_);
 
+  // Calls `f` on the model of every READY version published now, without
+  // holding the table's lock (so `f` may block or use the manager).
   void ForEachReadyModel(const std::function<void(const Model&)>& f) const LOCKS_EXCLUDED(mu_);
+
+  // Whether any model has a split keyed by an input (kInputKeyPrefix): the
+  // doors that resolve before they decode must then pick again once the
+  // inputs are decoded. One atomic load.
+  bool SplitsByInput() const { return input_keyed_.load(std::memory_order_relaxed) > 0; }
 
  private:
   ModelTableObserver* observer_ = nullptr;
-  // How many models in the table have a shadow.
+  // How many models in the table have a shadow; a split keyed by an input.
   std::atomic<int> shadowed_{0};
+  std::atomic<int> input_keyed_{0};
   mutable std::shared_mutex mu_;
   std::map<std::string, ModelEntry, std::less<>> models_ GUARDED_BY(mu_);
 };

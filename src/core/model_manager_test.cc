@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/tensor_testing.h"
+
 #include "core/scheduler.h"  // Model owns a unique_ptr<Scheduler>
 
 namespace berth {
@@ -310,6 +312,49 @@ TEST(ModelManagerTest, ASplitWithAStickyKeyReadsThatHeaderOnly) {
     by_default_key.insert((*manager.Resolve("m", "canary", &keys))->version);
   }
   EXPECT_EQ(by_default_key, std::set<int64_t>{PickVersion(split, "fixed")});
+}
+
+TEST(ModelManagerTest, ASplitKeyedByAnInputReadsTheRequestsFirstValue) {
+  ModelManager manager;
+  EXPECT_FALSE(manager.SplitsByInput());
+  ModelEntry e = Entry("m", {Ready("m", 1), Ready("m", 2)});
+  const std::vector<WeightedVersion> split = {{1, 50}, {2, 50}};
+  e.aliases = {{"production", 1}};
+  e.splits = {{"production", split}};
+  e.split_keys = {{"production", "input:user"}};
+  manager.Set(e);
+  EXPECT_TRUE(manager.SplitsByInput());
+  std::set<int64_t> seen;
+  for (int64_t user = 0; user < 64; ++user) {
+    InferenceRequest request;
+    // The first element keys the request; later rows and headers do not.
+    request.inputs.push_back(
+        testing::MakeTensor<int64_t>("user", DataType::kInt64, {2}, {user, 1000 + user}));
+    const MapKeys headers(std::map<std::string, std::string, std::less<>>{{"berth-routing-key", "fixed"}});
+    const RequestRoutingKeys keys(request, &headers);
+    const std::string_view key(reinterpret_cast<const char*>(&user), sizeof(user));
+    EXPECT_EQ(keys.Find("input:user"), key);
+    EXPECT_EQ(keys.Find("berth-routing-key"), "fixed");
+    EXPECT_EQ(keys.Find("input:other"), "");
+    const int64_t picked = (*manager.Resolve("m", "", &keys))->version;
+    EXPECT_EQ(picked, PickVersion(split, key));
+    seen.insert(picked);
+  }
+  EXPECT_EQ(seen, (std::set<int64_t>{1, 2}));
+  // BYTES inputs key on their first element's bytes.
+  InferenceRequest request;
+  Tensor names("user", DataType::kBytes, {2});
+  names.strings() = {"alice", "bob"};
+  request.inputs.push_back(std::move(names));
+  EXPECT_EQ(RequestRoutingKeys(request, nullptr).Find("input:user"), "alice");
+  // The count follows the table: replaced by a header-keyed split, then removed.
+  e.split_keys = {{"production", "x-user"}};
+  manager.Set(e);
+  EXPECT_FALSE(manager.SplitsByInput());
+  e.split_keys = {{"production", "input:user"}};
+  manager.Set(e);
+  manager.Remove("m");
+  EXPECT_FALSE(manager.SplitsByInput());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/repository_files.h"
+#include "registry/version_metadata.h"
 
 namespace berth {
 namespace fs = std::filesystem;
@@ -43,13 +44,16 @@ StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_vie
                                         bool allow_signature_change) {
   RETURN_IF_ERROR(ValidateModelName(name));
   if (store_ == nullptr) {
-    return Status::Unavailable("this server runs without a registry store (--registry none, or "
-                               "it could not be opened: see the start-up log)");
+    return Status::Unavailable(kNoRegistryStore);
   }
   if (artifact.empty()) return Status::InvalidArgument("the pushed artifact is empty");
+  std::string metadata = "{}";
+  if (!metadata_json.empty()) {
+    ASSIGN_OR_RETURN(metadata, CheckVersionMetadata(metadata_json));
+  }
   std::lock_guard lock(mu_);
   try {
-    return PushLocked(name, artifact, metadata_json, actor, allow_signature_change);
+    return PushLocked(name, artifact, metadata, actor, allow_signature_change);
   } catch (const std::exception& e) {
     return Status::Internal(Scrub("failed to push to '" + name + "': " + e.what()));
   }

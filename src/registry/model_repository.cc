@@ -18,6 +18,7 @@
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/repository_files.h"
+#include "registry/version_metadata.h"
 #include "registry/version_policy.h"
 
 namespace berth {
@@ -463,11 +464,30 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
 
 namespace {
 
+// A directory version's own metadata.json (as a team or `berth-py import
+// --repository` writes it), checked like a push's; one that fails the check
+// is left out, with a warning naming the field.
+void ReadMetadataFile(const fs::path& path, VersionRecord* record) {
+  StatusOr<std::string> bytes = ReadFileBytes(path);
+  if (!bytes.ok()) return;  // none: the version has no metadata
+  StatusOr<std::string> metadata = CheckVersionMetadata(*bytes);
+  if (!metadata.ok()) {
+    LOG_WARN("ignoring a version's metadata.json", {{"model", record->model},
+                                                     {"version", std::to_string(record->version)},
+                                                     {"error", metadata.status().message()}});
+    return;
+  }
+  record->metadata_json = std::move(metadata).value();
+}
+
 // A pushed version's berth-version.json: its source, creator and metadata.
 // Absent or unreadable, the directory's defaults stand.
 void ReadVersionRecord(const fs::path& path, VersionRecord* record) {
   std::ifstream in(path);
-  if (!in) return;
+  if (!in) {
+    ReadMetadataFile(path.parent_path() / kMetadataFile, record);
+    return;
+  }
   std::stringstream text;
   text << in.rdbuf();
   rapidjson::Document doc;
@@ -628,8 +648,7 @@ Status ModelRepository::SetVersionStatus(const std::string& name, int64_t versio
   RETURN_IF_ERROR(ValidateModelName(name));
   if (version <= 0) return Status::InvalidArgument("a version is a positive integer");
   if (store_ == nullptr) {
-    return Status::Unavailable("this server runs without a registry store (--registry none, or "
-                               "it could not be opened: see the start-up log)");
+    return Status::Unavailable(kNoRegistryStore);
   }
   change.status = to;
   change.version = version;
@@ -670,7 +689,7 @@ Status ModelRepository::MoveAlias(const std::string& name, AliasChange* change,
   RETURN_IF_ERROR(ValidateModelName(name));
   RETURN_IF_ERROR(ValidateAliasName(change->alias));
   if (store_ == nullptr) {
-    return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
+    return Status::Unavailable(kNoRegistryStore);
   }
   std::lock_guard lock(mu_);
   if (!manager_->Find(name)) return Status::NotFound("model '" + name + "' is not loaded");
@@ -728,6 +747,25 @@ Status ModelRepository::Split(const std::string& name, std::vector<WeightedVersi
   }
   if (!change.sticky_key.empty()) {
     ASSIGN_OR_RETURN(change.sticky_key, ValidateStickyKey(change.sticky_key));
+  }
+  if (change.sticky_key.starts_with(kInputKeyPrefix)) {
+    // Each loaded version of the split must have the input it keys on.
+    const std::string_view input = std::string_view(change.sticky_key).substr(kInputKeyPrefix.size());
+    const std::optional<ModelEntry> entry = manager_->Find(name);
+    for (const WeightedVersion& w : split) {
+      const VersionEntry* v = entry ? entry->FindVersion(w.version) : nullptr;
+      if (v == nullptr || v->model == nullptr) continue;
+      const auto& inputs = v->model->signature.inputs;
+      if (std::none_of(inputs.begin(), inputs.end(),
+                       [&](const TensorSpec& t) { return t.name == input; })) {
+        std::string names;
+        for (const TensorSpec& t : inputs) names += (names.empty() ? "" : ", ") + t.name;
+        return Status::InvalidArgument("sticky key '" + change.sticky_key + "': version " +
+                                       std::to_string(w.version) + " of model '" + name +
+                                       "' has no input '" + std::string(input) +
+                                       "' (its inputs: " + names + ")");
+      }
+    }
   }
   change.version = HeaviestVersion(split);
   change.split = std::move(split);

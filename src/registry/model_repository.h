@@ -51,6 +51,9 @@ struct AliasChange {
 // (source, digest, creator, metadata): written by a push and by a store sync
 // (registry/store_sync.h), read when the version is registered.
 inline constexpr const char* kVersionRecordFile = "berth-version.json";
+// A version directory's metadata as a team writes it (registry/version_metadata.h),
+// read when there is no kVersionRecordFile.
+inline constexpr const char* kMetadataFile = "metadata.json";
 std::string VersionRecordJson(const VersionRecord& record);
 
 class ModelRepository {

@@ -118,6 +118,18 @@ ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
 ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
 )sql",
     R"sql(
+CREATE TABLE evaluations (
+  id BIGSERIAL PRIMARY KEY,
+  model TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  evaluation TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE INDEX evaluations_by_model ON evaluations(model, id);
+)sql",
+    R"sql(
 CREATE TABLE api_keys (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -608,6 +620,46 @@ class PostgresRegistryStore final : public RegistryStore {
     std::optional<ShadowTarget> out;
     if (PQntuples(r.get()) > 0) {
       out = ShadowTarget{Int(r.get(), 0, 0), static_cast<int>(Int(r.get(), 0, 1))};
+    }
+    return out;
+  }
+
+  Status AddEvaluation(std::string_view model, int64_t version, std::string_view evaluation_json,
+                       std::string_view actor) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      RETURN_IF_ERROR(LockModel(model));
+      ASSIGN_OR_RETURN(std::optional<VersionStatus> status, StatusOf(model, version));
+      if (!status || *status == VersionStatus::kDeleted) {
+        return EvaluatedVersionNotFound(model, version);
+      }
+      Params p;
+      p.Text(model).Int(version).Text(actor).Text(evaluation_json);
+      RETURN_IF_ERROR(Exec("INSERT INTO evaluations(model, version, at, actor, evaluation) "
+                           "VALUES ($1, $2, berth_now(), $3, $4)",
+                           p)
+                          .status());
+      return Audit(model, "evaluate", "", std::nullopt, version, actor, "");
+    });
+  }
+
+  StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT id, version, at, actor, evaluation FROM evaluations "
+                                    "WHERE model = $1 ORDER BY id",
+                                    p));
+    std::vector<EvaluationRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      EvaluationRecord e;
+      e.id = Int(r.get(), i, 0);
+      e.model = std::string(model);
+      e.version = Int(r.get(), i, 1);
+      e.at = Text(r.get(), i, 2);
+      e.actor = Text(r.get(), i, 3);
+      e.evaluation_json = Text(r.get(), i, 4);
+      out.push_back(std::move(e));
     }
     return out;
   }

@@ -61,7 +61,7 @@ struct AuditRecord {
   std::string actor;    // who: an API key's name, or the client's address
   std::string model;
   std::string action;   // "register", "promote", "split", "rollback", "shadow",
-                        // "archive", "restore", "delete"
+                        // "archive", "restore", "delete", "evaluate"
   std::string alias;    // empty when the action concerns no alias
   std::optional<int64_t> from_version;
   std::optional<int64_t> to_version;
@@ -80,6 +80,18 @@ struct ApiKeyRecord {
   std::string created_at;           // RFC 3339, UTC
   std::string expires_at;           // RFC 3339, UTC; empty: never
   std::string revoked_at;           // RFC 3339, UTC; empty: not revoked
+};
+
+// An evaluation recorded against a version after it was registered
+// (`berth-py evaluate --store`): the version stays immutable, its
+// evaluations accumulate beside it.
+struct EvaluationRecord {
+  int64_t id = 0;
+  std::string model;
+  int64_t version = 0;
+  std::string at;     // RFC 3339, UTC
+  std::string actor;  // who recorded it
+  std::string evaluation_json;  // {"metrics", "dataset", "rows"}: CheckEvaluation's form
 };
 
 // A version's files, for a store that keeps them (HoldsArtifacts()).
@@ -132,7 +144,7 @@ class RegistryStore {
   // Splits `alias` of `model` over `split` (every version registered, at
   // least two, weights > 0), recorded as a "split" action. The alias's
   // version becomes the heaviest one; a later SetAlias ends the split.
-  // `sticky_key` (lower-case, ValidateStickyKey; empty: Berth-Routing-Key)
+  // `sticky_key` (ValidateStickyKey's form; empty: Berth-Routing-Key)
   // is the header whose value keys the choice; stored with the alias
   // (AliasRecord::sticky_key) and named in the audit record's reason.
   virtual StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
@@ -148,6 +160,14 @@ class RegistryStore {
                                                      int percent, std::string_view actor,
                                                      std::string_view reason) = 0;
   virtual StatusOr<std::optional<ShadowTarget>> Shadow(std::string_view model) = 0;
+
+  // Records an evaluation of a registered, not deleted version (NotFound
+  // otherwise), audited as "evaluate". `evaluation_json` has passed
+  // CheckEvaluation (registry/version_metadata.h).
+  virtual Status AddEvaluation(std::string_view model, int64_t version,
+                               std::string_view evaluation_json, std::string_view actor) = 0;
+  // The model's evaluations, oldest first.
+  virtual StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) = 0;
 
   // The model's audit records, oldest first.
   virtual StatusOr<std::vector<AuditRecord>> History(std::string_view model) = 0;
@@ -235,6 +255,14 @@ std::string NowRfc3339();
 std::string JoinScopes(const std::vector<std::string>& scopes);
 std::vector<std::string> SplitScopes(std::string_view text);
 
+// What a registry call answers (Unavailable) on a server without a store.
+inline constexpr const char* kNoRegistryStore =
+    "this server runs without a registry store (--registry none, or it could not be opened: "
+    "see the start-up log)";
+
+// AddEvaluation's refusal of a version that is not registered or deleted.
+Status EvaluatedVersionNotFound(std::string_view model, int64_t version);
+
 // The refusal of a rollback that raced another move of the alias.
 std::string RollbackRaceMessage(std::string_view model, std::string_view alias);
 
@@ -245,7 +273,9 @@ Status ValidateAliasName(std::string_view alias);
 // A split's sticky key as a request header and gRPC metadata key can carry
 // it: 1..64 characters of [A-Za-z0-9_.-], not starting with "grpc-" or
 // ending with "-bin" (gRPC reserves those). Returned lower-cased (headers
-// are case-insensitive; gRPC keys are lower-case); InvalidArgument otherwise.
+// are case-insensitive; gRPC keys are lower-case). Or "input:NAME", keying
+// on an input's value (kInputKeyPrefix): NAME is kept as spelled (1..128
+// printable ASCII characters without spaces). InvalidArgument otherwise.
 StatusOr<std::string> ValidateStickyKey(std::string_view header);
 
 }  // namespace berth

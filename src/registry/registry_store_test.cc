@@ -453,6 +453,41 @@ AuditRecord Move(const char* action, std::string alias, int64_t to) {
   return r;
 }
 
+TEST_P(RegistryStoreTest, EvaluationsAccumulateBesideAnImmutableVersionAndAreAudited) {
+  ASSERT_TRUE(store_->RegisterVersion(Version(1), "alice").ok());
+  ASSERT_TRUE(store_->RegisterVersion(Version(2, "sha256:bb"), "alice").ok());
+  ASSERT_TRUE(store_->AddEvaluation("m", 1, R"({"metrics":{"f1":0.9}})", "bob").ok());
+  ASSERT_TRUE(store_->AddEvaluation("m", 2, R"({"metrics":{"f1":0.8}})", "carol").ok());
+  ASSERT_TRUE(store_->AddEvaluation("m", 1, R"({"metrics":{"f1":0.7},"rows":5})", "dan").ok());
+  EXPECT_EQ(store_->AddEvaluation("m", 3, R"({"metrics":{}})", "eve").code(),
+            Status::Code::kNotFound);
+  ASSERT_TRUE(store_->SetVersionStatus("m", 2, VersionStatus::kDeleted, "alice", "").ok());
+  EXPECT_EQ(store_->AddEvaluation("m", 2, R"({"metrics":{}})", "eve").code(),
+            Status::Code::kNotFound);
+
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  auto evaluations = reopened->Evaluations("m");
+  ASSERT_TRUE(evaluations.ok()) << evaluations.status().ToString();
+  ASSERT_EQ(evaluations->size(), 3u);
+  EXPECT_EQ((*evaluations)[0].version, 1);
+  EXPECT_EQ((*evaluations)[0].actor, "bob");
+  EXPECT_EQ((*evaluations)[1].version, 2);
+  EXPECT_EQ((*evaluations)[2].evaluation_json, R"({"metrics":{"f1":0.7},"rows":5})");
+  EXPECT_LT((*evaluations)[0].id, (*evaluations)[2].id);
+  EXPECT_TRUE(reopened->Evaluations("other")->empty());
+  // The version's own record is untouched.
+  EXPECT_EQ((*reopened->Versions("m"))[0].metadata_json, "{}");
+  int evaluate_records = 0;
+  for (const AuditRecord& r : *reopened->History("m")) {
+    if (r.action == "evaluate") {
+      ++evaluate_records;
+      EXPECT_FALSE(r.alias.size());
+    }
+  }
+  EXPECT_EQ(evaluate_records, 3);
+}
+
 TEST(RollbackTargetTest, PromotionsPushAndRollbacksPop) {
   EXPECT_EQ(RollbackTarget({}, "production"), std::nullopt);
   EXPECT_EQ(RollbackTarget({Move("promote", "production", 1)}, "production"), std::nullopt);
@@ -488,6 +523,16 @@ TEST(StickyKeyTest, HeaderNamesGrpcCanCarryLowerCased) {
     EXPECT_EQ(ValidateStickyKey(bad).status().code(), Status::Code::kInvalidArgument) << bad;
   }
   EXPECT_FALSE(ValidateStickyKey(std::string(65, 'a')).ok());
+}
+
+TEST(StickyKeyTest, AnInputsNameKeepsItsSpelling) {
+  EXPECT_EQ(*ValidateStickyKey("input:User_ID"), "input:User_ID");
+  EXPECT_EQ(*ValidateStickyKey("INPUT:x/0:1"), "input:x/0:1");
+  for (const char* bad : {"input:", "input:a b", "input:\x7f", "input:caf\xc3\xa9"}) {
+    EXPECT_EQ(ValidateStickyKey(bad).status().code(), Status::Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(ValidateStickyKey("input:" + std::string(128, 'a')).ok());
+  EXPECT_FALSE(ValidateStickyKey("input:" + std::string(129, 'a')).ok());
 }
 
 }  // namespace

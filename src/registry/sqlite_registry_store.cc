@@ -82,6 +82,18 @@ ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
 ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
 )sql",
     R"sql(
+CREATE TABLE evaluations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  evaluation TEXT NOT NULL,
+  FOREIGN KEY (model, version) REFERENCES versions(model, version)
+);
+CREATE INDEX evaluations_by_model ON evaluations(model, id);
+)sql",
+    R"sql(
 CREATE TABLE api_keys (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -362,6 +374,49 @@ class SqliteRegistryStore final : public RegistryStore {
     std::lock_guard lock(mu_);
     return InTransaction(
         [&]() { return SetVersionStatusLocked(model, version, to, actor, reason); });
+  }
+
+  Status AddEvaluation(std::string_view model, int64_t version, std::string_view evaluation_json,
+                       std::string_view actor) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      {
+        Statement current(db_, "SELECT status FROM versions WHERE model = ? AND version = ?");
+        current.Bind(1, model).Bind(2, version);
+        const bool found = current.Step() && current.Text(0) != "deleted";
+        RETURN_IF_ERROR(current.status());
+        if (!found) return EvaluatedVersionNotFound(model, version);
+      }
+      Statement insert(db_,
+                       "INSERT INTO evaluations(model, version, at, actor, evaluation) "
+                       "VALUES (?, ?, ?, ?, ?)");
+      insert.Bind(1, model).Bind(2, version).Bind(3, NowRfc3339()).Bind(4, actor);
+      insert.Bind(5, evaluation_json);
+      insert.Step();
+      RETURN_IF_ERROR(insert.status());
+      return Audit(model, "evaluate", "", std::nullopt, version, actor, "");
+    });
+  }
+
+  StatusOr<std::vector<EvaluationRecord>> Evaluations(std::string_view model) override {
+    std::lock_guard lock(mu_);
+    std::vector<EvaluationRecord> out;
+    Statement s(db_,
+                "SELECT id, version, at, actor, evaluation FROM evaluations WHERE model = ? "
+                "ORDER BY id");
+    s.Bind(1, model);
+    while (s.Step()) {
+      EvaluationRecord r;
+      r.id = s.Int(0);
+      r.model = std::string(model);
+      r.version = s.Int(1);
+      r.at = s.Text(2);
+      r.actor = s.Text(3);
+      r.evaluation_json = s.Text(4);
+      out.push_back(std::move(r));
+    }
+    RETURN_IF_ERROR(s.status());
+    return out;
   }
 
   StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
@@ -771,6 +826,11 @@ std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
   return stack[stack.size() - 2];
 }
 
+Status EvaluatedVersionNotFound(std::string_view model, int64_t version) {
+  return Status::NotFound("version " + std::to_string(version) + " of model '" +
+                          std::string(model) + "' is not registered (or was deleted)");
+}
+
 std::string RollbackRaceMessage(std::string_view model, std::string_view alias) {
   return "alias '" + std::string(alias) + "' of model '" + std::string(model) +
          "' was moved by another writer meanwhile; nothing was rolled back (roll back again to "
@@ -787,6 +847,20 @@ std::string_view VersionStatusName(VersionStatus status) {
 }
 
 StatusOr<std::string> ValidateStickyKey(std::string_view header) {
+  // "input:NAME" (the prefix in any case): an input's name, kept as spelled.
+  if (header.size() >= kInputKeyPrefix.size() &&
+      std::equal(kInputKeyPrefix.begin(), kInputKeyPrefix.end(), header.begin(),
+                 [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? b - 'A' + 'a' : b); })) {
+    const std::string_view input = header.substr(kInputKeyPrefix.size());
+    bool ok = !input.empty() && input.size() <= 128;
+    for (char c : input) ok = ok && c > ' ' && c < 0x7f;
+    if (!ok) {
+      return Status::InvalidArgument(
+          "invalid sticky key: 'input:' must be followed by an input's name (1 to 128 printable "
+          "ASCII characters, no spaces)");
+    }
+    return std::string(kInputKeyPrefix) + std::string(input);
+  }
   std::string out(header);
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -799,7 +873,8 @@ StatusOr<std::string> ValidateStickyKey(std::string_view header) {
   if (!ok) {
     return Status::InvalidArgument(
         "invalid sticky key: a header name of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and "
-        "'.', not starting with 'grpc-' or ending with '-bin'");
+        "'.', not starting with 'grpc-' or ending with '-bin'; or input:NAME for an input's "
+        "value");
   }
   return out;
 }

@@ -101,7 +101,7 @@ class StoreSyncTest : public ::testing::Test {
 BackendFactory* StoreSyncTest::factory_ = nullptr;
 
 TEST_F(StoreSyncTest, AReplicaFetchesWhatAnotherPushedAndFollowsItsMoves) {
-  ASSERT_EQ(*a_->repository->Push("add", artifact_, R"({"f1": 0.9})", "alice", false), 1);
+  ASSERT_EQ(*a_->repository->Push("add", artifact_, R"({"metrics": {"f1": 0.9}})", "alice", false), 1);
   ASSERT_EQ(*a_->repository->Push("add", artifact_, "", "alice", false), 2);
 
   auto acted = b_->sync->SyncOnce();
@@ -113,7 +113,7 @@ TEST_F(StoreSyncTest, AReplicaFetchesWhatAnotherPushedAndFollowsItsMoves) {
   }
   EXPECT_EQ(ReadAll(b_->root / "add" / "config.yaml"), ReadAll(a_->root / "add" / "config.yaml"));
   EXPECT_THAT(ReadAll(b_->root / "add" / "1" / kVersionRecordFile),
-              ::testing::HasSubstr(R"("metadata":{"f1": 0.9})"));
+              ::testing::HasSubstr(R"("metadata":{"metrics":{"f1":0.9}})"));
   ExpectNoStagingLeft(b_->root);
   auto entry = b_->models.Find("add");
   ASSERT_TRUE(entry.has_value());

@@ -1,5 +1,7 @@
 #include "server/server_context.h"
 
+#include "registry/version_metadata.h"
+
 #include "core/model_name.h"
 #include "registry/model_repository.h"
 
@@ -81,6 +83,15 @@ StatusOr<AliasMove> ServerContext::Split(std::string_view peer, const std::strin
     if (auto it = entry->aliases.find(alias); it != entry->aliases.end()) move.version = it->second;
   }
   return move;
+}
+
+Status ServerContext::AddEvaluation(std::string_view peer, const std::string& name,
+                                    int64_t version, std::string_view evaluation_json) const {
+  RETURN_IF_ERROR(CheckChange(peer, name));
+  RegistryStore* store = repository->store();
+  if (store == nullptr) return Status::Unavailable(kNoRegistryStore);
+  ASSIGN_OR_RETURN(std::string evaluation, CheckEvaluation(evaluation_json));
+  return store->AddEvaluation(name, version, evaluation, peer);
 }
 
 StatusOr<AliasMove> ServerContext::Rollback(std::string_view peer, const std::string& name,

@@ -89,6 +89,10 @@ struct ServerContext {
   // `force` lets it take the model's last serving version away).
   Status SetVersionStatus(std::string_view peer, const std::string& name, int64_t version,
                           VersionStatus to, bool force, const std::string& reason) const;
+  // Records an evaluation of a version (RegistryStore::AddEvaluation), its
+  // body checked by CheckEvaluation (registry/version_metadata.h).
+  Status AddEvaluation(std::string_view peer, const std::string& name, int64_t version,
+                       std::string_view evaluation_json) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
   // ValidateModelName: what every change checks first.

@@ -75,6 +75,7 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v2/registry/models/{model}/versions/{version}/archive"): "admin",
     ("POST", "/v2/registry/models/{model}/versions/{version}/restore"): "admin",
     ("DELETE", "/v2/registry/models/{model}/versions/{version}"): "admin",
+    ("POST", "/v2/registry/models/{model}/versions/{version}/evaluations"): "admin",
     ("POST", "/v2/registry/models/{model}/rollback"): "admin",
     ("GET", "/v2/keys"): "admin",
     ("POST", "/v2/keys"): "admin",

@@ -269,10 +269,10 @@ def test_push_prints_the_new_version_alone_on_its_last_line(
     url = registry_server.base_url
     run_ok("promote", "--url", url, MODEL, "2")
     metadata = {
-        "f1": 0.91,
-        "trained_at": "2026-11-01",
-        "dataset": "sha256:ab",
-        "tags": ["nightly"],
+        "metrics": {"f1": 0.91},
+        "trained_at": "2026-11-01T00:00:00Z",
+        "dataset": {"digest": "sha256:" + "ab" * 32},
+        "tags": {"schedule": "nightly"},
     }
     meta_file = tmp_path / "meta.json"
     meta_file.write_text(json.dumps(metadata, indent=2) + "\n")
@@ -353,11 +353,13 @@ def test_allow_signature_change_is_a_query_the_server_accepts(registry_server: B
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ("[1, 2]", "must hold a JSON object"),
+        ("[1, 2]", "metadata must be a JSON object"),
         ('{"f1": 0.9', "is not valid JSON"),
+        ('{"f1": 0.9}', "metadata has an unknown field 'f1'"),
+        ('{"metrics": {"f1": 9}}', "metadata.metrics.f1 must be a number in [0, 1]"),
     ],
 )
-def test_metadata_that_is_not_a_json_object_exits_1_before_sending(
+def test_metadata_outside_the_schema_exits_1_before_sending(
     registry_server: BerthServer, tmp_path: Path, metadata: str, message: str
 ) -> None:
     meta_file = tmp_path / "meta.json"

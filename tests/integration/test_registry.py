@@ -345,14 +345,20 @@ def test_push_stores_a_new_version_with_its_metadata(
     artifact = (repo / MODEL / "1" / "model.onnx").read_bytes()
     with V2Client(served.base_url) as client:
         assert promote(client, 2).status_code == 200  # production pins what serves
-        response = push(client, MODEL, artifact, {"f1": 0.91, "trained_at": "2026-11-01", "dataset": "sha256:ab"})
+        metadata = {
+            "metrics": {"f1": 0.91},
+            "trained_at": "2026-11-01T00:00:00Z",
+            "dataset": {"name": "iris", "digest": "sha256:" + "ab" * 32, "rows": 112},
+        }
+        response = push(client, MODEL, artifact, metadata)
         assert response.status_code == 200, response.text
         assert response.json() == {"model": MODEL, "version": 3}
         assert served_version(client, model_repository) == "2"  # not serving until promoted
         assert served_version(client, model_repository, "3") == "3"
         shown = {v["version"]: v for v in client.get(f"/v2/registry/models/{MODEL}").json()["versions"]}
         assert shown[3]["source"] == "push"
-        assert shown[3]["metadata"] == {"f1": 0.91, "trained_at": "2026-11-01", "dataset": "sha256:ab"}
+        assert shown[3]["metadata"] == metadata
+        assert shown[3]["evaluations"] == []
         assert shown[3]["digest"] == "sha256:" + hashlib.sha256(artifact).hexdigest()
         assert shown[3]["created_by"] == "127.0.0.1"
         registered = [h for h in client.get(f"/v2/registry/models/{MODEL}/history").json()["history"] if h["to"] == 3]

@@ -104,7 +104,7 @@ void Predict(const ServerContext* ctx, const std::string& name, const HttpReques
   }
   // Every input carries the rows as its first dimension.
   const int64_t rows = request->inputs.empty() ? 0 : request->inputs[0].shape()[0];
-  ctx->inference->Infer(std::move(model).value(), std::move(request),
+  ctx->inference->Infer(std::move(model).value(), "", &keys, std::move(request),
                         [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
                           if (!response.ok()) return reply(ErrorResponse(response.status()));
                           auto out = WritePredictions(*response, rows);

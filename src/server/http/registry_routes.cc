@@ -252,15 +252,24 @@ HttpResponse MoveResponse(const std::string& model, const std::string& alias,
   return JsonResponse(200, std::string(buf.GetString(), buf.GetSize()));
 }
 
+// `json`, a JSON object the store holds (checked when it was stored), as is;
+// "{}" if empty.
+void WriteRawObject(JsonWriter* w, std::string_view json) {
+  if (json.empty()) json = "{}";
+  w->RawValue(json.data(), json.size(), rapidjson::kObjectType);
+}
+
 // The store's records of `name` joined with the live table's entry (either
 // may be missing: a registered version that is not loaded, or a model served
 // without a store).
 StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& name) {
   std::optional<ModelEntry> entry = ctx.models->Find(name);
   std::vector<VersionRecord> records;
+  std::vector<EvaluationRecord> evaluations;
   RegistryStore* store = ctx.repository->store();
   if (store != nullptr) {
     ASSIGN_OR_RETURN(records, store->Versions(name));
+    ASSIGN_OR_RETURN(evaluations, store->Evaluations(name));
   }
   if (!entry && records.empty()) {
     return Status::NotFound("model '" + name + "' is not in the registry");
@@ -335,14 +344,24 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
       WriteJsonString(&w, record->created_at);
       w.Key("created_by");
       WriteJsonString(&w, record->created_by);
-      rapidjson::Document metadata;
+      // Metadata and evaluations are JSON objects already (checked where
+      // they entered: registry/version_metadata.h).
       w.Key("metadata");
-      if (!metadata.Parse(record->metadata_json.c_str()).HasParseError() && metadata.IsObject()) {
-        metadata.Accept(w);
-      } else {
+      WriteRawObject(&w, record->metadata_json);
+      w.Key("evaluations");
+      w.StartArray();
+      for (const EvaluationRecord& e : evaluations) {
+        if (e.version != number) continue;
         w.StartObject();
+        w.Key("at");
+        WriteJsonString(&w, e.at);
+        w.Key("by");
+        WriteJsonString(&w, e.actor);
+        w.Key("evaluation");
+        WriteRawObject(&w, e.evaluation_json);
         w.EndObject();
       }
+      w.EndArray();
     }
     w.EndObject();
   }
@@ -400,7 +419,7 @@ StatusOr<std::string> WriteModels(const ServerContext& ctx) {
 StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& name) {
   RegistryStore* store = ctx.repository->store();
   if (store == nullptr) {
-    return Status::Unavailable("this server runs without a registry store (--registry none, or it could not be opened: see the start-up log)");
+    return Status::Unavailable(kNoRegistryStore);
   }
   ASSIGN_OR_RETURN(std::vector<AuditRecord> history, store->History(name));
   if (history.empty() && !ctx.models->Find(name)) {
@@ -601,6 +620,24 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
               status_route(VersionStatus::kActive));
   router->Add("DELETE", "/v2/registry/models/{model}/versions/{version}", auth::Scope::kAdmin,
               status_route(VersionStatus::kDeleted));
+  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/evaluations",
+              auth::Scope::kAdmin,
+              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+                const std::string name(PathParam(p, "model"));
+                auto version = ParseVersionNumber(PathParam(p, "version"));
+                if (!version.ok()) return reply(ErrorResponse(version.status()));
+                Status s = ctx->AddEvaluation(req.actor, name, *version, req.body);
+                if (!s.ok()) return reply(ChangeErrorResponse(s));
+                rapidjson::StringBuffer buf;
+                JsonWriter w(buf);
+                w.StartObject();
+                w.Key("model");
+                WriteJsonString(&w, name);
+                w.Key("version");
+                w.Int64(*version);
+                w.EndObject();
+                reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
+              });
   router->Add("POST", "/v2/registry/models/{model}/rollback", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, false);

@@ -50,8 +50,9 @@ void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
     if (!request.ok()) return reply(ErrorResponse(request.status()));
     // ReadRowsBody gives every input the batch of rows as its first dimension.
     const int64_t rows = (*request)->inputs.empty() ? 0 : (*request)->inputs[0].shape()[0];
-    // Runs on the handle whose signature decoded the rows.
-    ctx->inference->Infer(std::move(model).value(), std::move(request).value(),
+    // Runs on the handle whose signature decoded the rows (InferenceService).
+    ctx->inference->Infer(std::move(model).value(), PathParam(p, "version"), &keys,
+                          std::move(request).value(),
                           [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
                             if (!response.ok()) return reply(ErrorResponse(response.status()));
                             auto body = WriteRowsResponse(*response, rows);

@@ -63,7 +63,7 @@ void ClassifyOrRegress(const ServerContext* ctx, const HttpRequest& req, const P
   auto parsed = ParseTfServingExamples(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
   ctx->inference->Infer(
-      std::move(model).value(), std::move(parsed->request),
+      std::move(model).value(), Selector(p), &keys, std::move(parsed->request),
       [reply = std::move(reply), method, rows = parsed->rows](StatusOr<InferenceResponse> response) {
         if (!response.ok()) return reply(ErrorResponse(response.status()));
         auto body = method == ExampleMethod::kClassify
@@ -83,10 +83,10 @@ void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams&
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingPredictRequest(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
-  // Runs on the handle that decoded it: no second lookup, so a hot swap in
+  // Runs on the handle that decoded it (InferenceService): a hot swap in
   // between cannot change or remove the version.
   ctx->inference->Infer(
-      std::move(model).value(), std::move(parsed->request),
+      std::move(model).value(), Selector(p), &keys, std::move(parsed->request),
       [reply = std::move(reply), format = parsed->format,
        rows = parsed->rows](StatusOr<InferenceResponse> response) {
         if (!response.ok()) return reply(ErrorResponse(response.status()));
