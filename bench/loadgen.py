@@ -148,16 +148,18 @@ def run_wrk(
     core: int,
     server_cpu: Callable[[], float],
     json_header_bytes: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
     """POST `body` to `url` with `concurrency` connections for `duration_s` seconds.
 
     With `json_header_bytes` the body is the binary tensor extension's: that
     many bytes of JSON, then raw tensor data (Inference-Header-Content-Length).
+    `headers` go with every request (wrk_post.lua reads them from BENCH_HEADERS).
     """
     header = [] if json_header_bytes is None else [f"BENCH_HEADER_LENGTH={json_header_bytes}"]
     command = pinned(
         [
-            "env", f"BENCH_BODY_FILE={body}", *header,
+            "env", f"BENCH_BODY_FILE={body}", f"BENCH_HEADERS={json.dumps(headers or {})}", *header,
             str(wrk), "-t1", f"-c{concurrency}", f"-d{duration_s:g}s",
             f"--timeout={_REQUEST_TIMEOUT_S}s", "-s", str(WRK_SCRIPT), url,
         ],
@@ -211,14 +213,21 @@ def run_ghz(
     duration_s: float,
     core: int,
     server_cpu: Callable[[], float],
+    metadata: dict[str, str] | None = None,
+    ca_file: Path | None = None,
 ) -> LoadResult:
-    """Call ModelInfer with `request` from `concurrency` workers, one connection each, for `duration_s`."""
+    """Call ModelInfer with `request` from `concurrency` workers, one connection each, for `duration_s`.
+
+    `metadata` goes with every call; with `ca_file` the connection is TLS, verified against it.
+    """
+    transport = ["--cacert", str(ca_file)] if ca_file is not None else ["--insecure"]
+    extra = ["--metadata", json.dumps(metadata)] if metadata else []
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="ghz-request-") as data:
         json.dump(request, data)
         data.flush()
         command = pinned(
             [
-                str(ghz), "--insecure",
+                str(ghz), *transport, *extra,
                 "--proto", str(proto), "--import-paths", str(proto.parent),
                 "--call", GRPC_CALL, "--data-file", data.name,
                 "--concurrency", str(concurrency), "--connections", str(concurrency),

@@ -122,7 +122,11 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
     report = TargetReport(target.name, target.protocol, target.setup)
     verify = verify_rest if target.protocol == "http" else verify_grpc
     try:
-        answer = target.verify() if target.verify is not None else verify(target.address, model)
+        answer = (
+            target.verify()
+            if target.verify is not None
+            else verify(target.address, model, target.headers, target.ca_file)
+        )
     except VerificationError as error:
         report.problem = f"wrong or no answer, not loaded: {error}"
         return report
@@ -137,6 +141,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
                 concurrency=concurrency, duration_s=duration_s,
                 core=settings.client_core, server_cpu=target.server.cpu_seconds,
                 json_header_bytes=target.json_header_bytes,
+                headers=target.headers,
             )  # fmt: skip
 
     elif tools.ghz is None:
@@ -150,6 +155,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
                 ghz, GRPC_PROTO, target.address, model.grpc_body,
                 concurrency=concurrency, duration_s=duration_s,
                 core=settings.client_core, server_cpu=target.server.cpu_seconds,
+                metadata={k.lower(): v for k, v in target.headers.items()}, ca_file=target.ca_file,
             )  # fmt: skip
 
     try:

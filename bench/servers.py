@@ -11,11 +11,13 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import ssl
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Final, Literal
@@ -64,6 +66,10 @@ class Target:
     body: Path | None = None
     json_header_bytes: int | None = None
     verify: Callable[[], Answer] | None = None
+    # Sent with every request (e.g. {"Authorization": "Bearer KEY"}); gRPC as metadata, lower-cased.
+    headers: dict[str, str] = field(default_factory=dict)
+    # With TLS: the CA that signed the server's certificate (the address is https://).
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -114,10 +120,11 @@ class Peer:
     start: StartFunction
 
 
-def http_ok(url: str) -> bool:
-    """True if GET `url` answers 200."""
+def http_ok(url: str, ca_file: Path | None = None) -> bool:
+    """True if GET `url` answers 200 (over TLS verified against `ca_file`, if given)."""
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else None
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, http.client.HTTPException, OSError):
         return False
@@ -127,7 +134,13 @@ def http_ok(url: str) -> bool:
 
 
 def _start_berth_process(
-    ctx: PeerContext, stack: ExitStack, grpc_port: int, repository: Path | None = None
+    ctx: PeerContext,
+    stack: ExitStack,
+    grpc_port: int,
+    repository: Path | None = None,
+    extra_args: Sequence[str] = (),
+    name: str = "berth",
+    ca_file: Path | None = None,
 ) -> tuple[ManagedProcess, int, str]:
     (http_port,) = free_ports(1)
     threads = ["--http-threads", "1"]
@@ -141,10 +154,12 @@ def _start_berth_process(
         "--grpc-port", str(grpc_port),
         *threads,
         "--log-level", "info",
+        *extra_args,
     ]  # fmt: skip
-    server = start_process(stack, "berth", command, log_path=ctx.log_path("berth"), core=ctx.core, cwd=ctx.workdir)
+    server = start_process(stack, name, command, log_path=ctx.log_path(name), core=ctx.core, cwd=ctx.workdir)
+    scheme = "https" if ca_file is not None else "http"
     server.wait_until(
-        lambda: http_ok(f"http://{HOST}:{http_port}/v2/health/ready"),
+        lambda: http_ok(f"{scheme}://{HOST}:{http_port}/v2/health/ready", ca_file),
         timeout_s=BERTH_STARTUP_TIMEOUT_S,
         what="readiness (GET /v2/health/ready)",
     )
@@ -312,6 +327,80 @@ def start_berth_monitoring(ctx: PeerContext, stack: ExitStack) -> list[Target | 
     ]  # fmt: skip
 
 
+# --- Berth with API keys, and with TLS and API keys ------------------------------------
+
+
+BERTH_SECURE_ROWS: Final = ("Berth REST auth", "Berth gRPC auth", "Berth REST TLS+auth", "Berth gRPC TLS+auth")
+
+
+def _openssl(directory: Path, *args: str) -> None:
+    done = subprocess.run(["openssl", *args], cwd=directory, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise PeerUnavailable(f"openssl {args[0]} failed: {done.stderr.strip()[:300]}")
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (P-256): (ca, cert, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _openssl(directory, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-days", "2", "-subj", "/CN=bench-ca", "-keyout", "ca.key.pem", "-out", "ca.pem")  # fmt: skip
+    _openssl(directory, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-subj", "/CN=localhost", "-keyout", "server.key.pem", "-out", "server.csr")  # fmt: skip
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl(directory, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key.pem",
+             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")  # fmt: skip
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key.pem"
+
+
+def _create_key(ctx: PeerContext, store: Path) -> str:
+    """An infer key in `store`, made with `berth keys create`; the key is its last line."""
+    done = subprocess.run(
+        [str(ctx.berth_binary), "keys", "create", "--registry", f"sqlite:{store}", "--name", "bench",
+         "--scope", "infer"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise PeerUnavailable(f"this build/berth cannot make API keys: {done.stderr.strip()[:300]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """Berth with --require-auth (an infer key on every request), plaintext and over TLS.
+
+    Two processes on the same core, loaded one at a time: the rows sit beside
+    the plaintext Berth rows of the same run, so their ratio is the cost of
+    checking a key (and of TLS, keep-alive connections).
+    """
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    store = ctx.workdir / "auth-registry.db"
+    key = _create_key(ctx, store)
+    headers = {"Authorization": f"Bearer {key}"}
+    auth_args = ["--require-auth", "--registry", f"sqlite:{store}"]
+    targets: list[Target | Skipped] = []
+    for tls in (False, True):
+        rows = BERTH_SECURE_ROWS[2:] if tls else BERTH_SECURE_ROWS[:2]
+        extra = list(auth_args)
+        ca_file = None
+        if tls:
+            ca_file, cert, cert_key = _certificates(ctx.workdir / "tls")
+            extra += ["--tls-cert", str(cert), "--tls-key", str(cert_key)]
+        (grpc_port,) = free_ports(1)
+        name = "berth-tls-auth" if tls else "berth-auth"
+        server, http_port, setup = _start_berth_process(
+            ctx, stack, grpc_port, extra_args=extra, name=name, ca_file=ca_file
+        )
+        setup += "; --require-auth, an infer key in every request" + ("; TLS (P-256 certificate)" if tls else "")
+        scheme = "https" if tls else "http"
+        url = f"{scheme}://{HOST}:{http_port}/v2/models/{ctx.model.name}/versions/1/infer"
+        targets.append(Target(rows[0], "http", url, server, f"{setup}; POST .../versions/1/infer", headers, ca_file))
+        if not port_open(grpc_port):
+            server.wait_until(lambda port=grpc_port: port_open(port), timeout_s=GRPC_STARTUP_TIMEOUT_S,
+                              what="gRPC port")  # fmt: skip
+        targets.append(Target(rows[1], "grpc", f"{HOST}:{grpc_port}", server, setup, headers, ca_file))
+    return targets
+
+
 # --- FastAPI + scikit-learn ------------------------------------------------------
 
 
@@ -452,6 +541,7 @@ def start_nginx(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
 PEERS: Final[Sequence[Peer]] = (
     Peer("berth", (*BERTH_REST_ROWS, *bulk.ROWS, "Berth gRPC"), start_berth),
     Peer("berth-monitoring", BERTH_MONITORING_ROWS, start_berth_monitoring),
+    Peer("berth-secure", BERTH_SECURE_ROWS, start_berth_secure),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

@@ -9,10 +9,12 @@ scikit-learn's float64, Berth in ONNX Runtime's float32).
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -51,13 +53,16 @@ def _check_outputs(outputs: Mapping[str, Sequence[float]], model: BenchModel, wh
             raise VerificationError(f"{who}: probabilities {got.tolist()} != expected {want.tolist()}")
 
 
-def verify_rest(url: str, model: BenchModel) -> Answer:
+def verify_rest(
+    url: str, model: BenchModel, headers: dict[str, str] | None = None, ca_file: Path | None = None
+) -> Answer:
     """POST the benchmark body to `url`; VerificationError unless the answer is right."""
     request = urllib.request.Request(
-        url, data=model.rest_body, method="POST", headers={"Content-Type": "application/json"}
+        url, data=model.rest_body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
     )
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else None
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT_S, context=context) as response:
             body = response.read()
     except urllib.error.HTTPError as error:
         raise VerificationError(f"POST {url}: HTTP {error.code}: {error.read()[:500]!r}") from None
@@ -72,18 +77,24 @@ def verify_rest(url: str, model: BenchModel) -> Answer:
     return Answer(response_bytes=len(body))
 
 
-def verify_grpc(address: str, model: BenchModel) -> Answer:
+def verify_grpc(
+    address: str, model: BenchModel, headers: dict[str, str] | None = None, ca_file: Path | None = None
+) -> Answer:
     """Call ModelInfer at `address` with tritonclient; VerificationError unless the answer is right."""
     try:
         import tritonclient.grpc as grpcclient
         from tritonclient.utils import InferenceServerException
     except ImportError as error:
         raise VerificationError(f"tritonclient[grpc] is not installed in this venv: {error}") from None
-    client = grpcclient.InferenceServerClient(url=address)
+    if ca_file is not None:
+        client = grpcclient.InferenceServerClient(url=address, ssl=True, root_certificates=str(ca_file))
+    else:
+        client = grpcclient.InferenceServerClient(url=address)
+    metadata = {k.lower(): v for k, v in (headers or {}).items()}
     try:
         infer_input = grpcclient.InferInput("X", [1, len(model.row)], "FP32")
         infer_input.set_data_from_numpy(np.asarray([model.row], dtype=np.float32))
-        result = client.infer(model.name, [infer_input], client_timeout=_TIMEOUT_S)
+        result = client.infer(model.name, [infer_input], client_timeout=_TIMEOUT_S, headers=metadata)
         response = result.get_response()
         outputs = {output.name: np.ravel(result.as_numpy(output.name)).tolist() for output in response.outputs}
         size = response.ByteSize()

@@ -19,6 +19,12 @@ if header_length then
   wrk.headers["Content-Type"] = "application/octet-stream"
   wrk.headers["Inference-Header-Content-Length"] = header_length
 end
+-- BENCH_HEADERS: a flat JSON object of further headers, e.g.
+-- {"Authorization":"Bearer KEY"} (strings without escapes).
+local extra = os.getenv("BENCH_HEADERS") or "{}"
+for name, value in extra:gmatch('"([^"]+)"%s*:%s*"([^"]*)"') do
+  wrk.headers[name] = value
+end
 
 -- The line bench/loadgen.py looks for. Latencies are in microseconds.
 function done(summary, latency, requests)

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <utility>
 
 #include "core/model_name.h"
@@ -149,7 +150,9 @@ StatusOr<HttpResponse> HttpClient::Post(std::string_view target, std::string bod
 StatusOr<HttpResponse> HttpClient::Send(std::string_view method, std::string_view target,
                                         std::string body,
                                         std::string_view content_type,
-                                        const HttpHeaders& headers) const {
+                                        const HttpHeaders& extra_headers) const {
+  HttpHeaders headers = default_headers_;
+  headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
   for (const auto& [name, value] : headers) {
     if ((name + value).find_first_of("\r\n") != std::string::npos) {
       return Status::InvalidArgument("the header " + PrintableExcerpt(name) +
@@ -247,6 +250,20 @@ StatusOr<HttpResponse> HttpClient::Send(std::string_view method, std::string_vie
   response.status = static_cast<int>(parser.get().result_int());
   response.body = std::move(parser.get().body());
   return response;
+}
+
+Status AddApiKey(const std::string& api_key, HttpClient* client) {
+  std::string key = api_key;
+  if (key.empty()) {
+    const char* env = std::getenv("BERTH_API_KEY");
+    if (env != nullptr) key = env;
+  }
+  if (key.empty()) return Status::Ok();
+  if (key.find_first_of("\r\n") != std::string::npos) {
+    return Status::InvalidArgument("the API key holds a line break");
+  }
+  client->AddHeader("Authorization", "Bearer " + key);
+  return Status::Ok();
 }
 
 }  // namespace berth::cli

@@ -70,6 +70,11 @@ class HttpClient {
   StatusOr<HttpResponse> Post(std::string_view target, std::string body,
                               std::string_view content_type, const HttpHeaders& headers) const;
 
+  // Sends `name: value` with every request from now on (e.g. Authorization).
+  void AddHeader(std::string name, std::string value) {
+    default_headers_.emplace_back(std::move(name), std::move(value));
+  }
+
  private:
   // `method` is GET (no body is sent), POST or DELETE.
   StatusOr<HttpResponse> Send(std::string_view method, std::string_view target, std::string body,
@@ -77,6 +82,12 @@ class HttpClient {
 
   ServerUrl url_;
   std::chrono::milliseconds timeout_;
+  HttpHeaders default_headers_;
 };
+
+// Sends `api_key` (or, when it is empty, $BERTH_API_KEY if set) as
+// "Authorization: Bearer KEY" with every request of `client`.
+// InvalidArgument, without quoting the key, if it holds a line break.
+Status AddApiKey(const std::string& api_key, HttpClient* client);
 
 }  // namespace berth::cli

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/keys_command.h"
 #include "cli/models_command.h"
 #include "core/byte_size.h"
 #include "core/logging.h"
@@ -25,6 +26,8 @@ Usage:
   berth serve --model-repository DIR [options]
   berth models list|show|history|promote|rollback|push|split|shadow --url URL ...
                            a running server's model registry (berth models --help)
+  berth keys create|list|revoke ...
+                           API keys (berth keys --help; docs/security.md)
   berth --version
   berth --help
 
@@ -80,9 +83,12 @@ Options for serve:
                            postgresql://USER[:PASSWORD]@HOST[:PORT]/DB (replicas sharing one
                            store, artifacts included; see docs/registry.md), or none
                            (default: sqlite at DIR/.berth/registry.db when it can be created)
-  --allow-remote-admin B   accept changes to what is served (repository load/unload, registry
-                           push/promote/split/shadow/rollback) from any client, not only
-                           from this machine (default false; there are no API keys yet)
+  --require-auth           every route and RPC but liveness and readiness needs an API key
+                           (Authorization: Bearer KEY) granting its scope: infer, read or
+                           admin (berth keys create; docs/security.md)
+  --allow-remote-admin B   without --require-auth: accept admin requests (repository
+                           load/unload, registry push/promote/split/shadow/rollback, API
+                           keys) from any client, not only from this machine (default false)
   --default-model NAME     the model that answers the platform routes when a request names
                            none (default: the repository's only model)
   --require-signed-models  load a version only if it carries an OpenSSF model signature
@@ -117,6 +123,10 @@ int Serve(const std::vector<std::string_view>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view flag = args[i];
     std::string_view value;
+    if (flag == "--require-auth") {
+      options.require_auth = true;
+      continue;
+    }
     if (flag == "--require-signed-models") {
       options.require_signed_models = true;
       continue;
@@ -226,6 +236,9 @@ int Serve(const std::vector<std::string_view>& args) {
       platform_given = true;
     } else if (flag == "--registry") {
       options.registry = std::string(value);
+    } else if (flag == "--require-auth") {
+      if (value != "true" && value != "false") return Fail(bad);
+      options.require_auth = value == "true";
     } else if (flag == "--allow-remote-admin") {
       if (value != "true" && value != "false") return Fail(bad);
       options.allow_remote_admin = value == "true";
@@ -307,6 +320,10 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "serve") {
     return Serve(std::vector<std::string_view>(args.begin() + 1, args.end()));
+  }
+  if (args[0] == "keys") {
+    return berth::cli::RunKeysCommand(std::vector<std::string_view>(args.begin() + 1, args.end()),
+                                      stdout, stderr);
   }
   if (args[0] == "models") {
     return berth::cli::RunModelsCommand(

@@ -92,9 +92,13 @@ Options:
   --file FILE          baseline: a "berth-baseline/1" JSON profile
   --clear              baseline: remove the stored baseline
   --timeout-secs N     give up when the server has not answered after N s (default 30)
+  --api-key KEY        the API key to send (default $BERTH_API_KEY); a server run with
+                       --require-auth needs one (read for list, show and history, admin
+                       for the rest)
 
 promote, rollback, push, split, shadow, archive, restore, delete and baseline are accepted
-only from the server's own machine unless it runs with --allow-remote-admin true.
+only from the server's own machine unless it runs with --require-auth (and the
+key has the admin scope) or with --allow-remote-admin true.
 Exit codes: 0 done; 1 the server refused (its message is printed) or could not be
 reached; 2 the command line is wrong.
 )";
@@ -360,9 +364,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
         flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
     const bool shadow_flag = flag == "--percent" || flag == "--off";
     const bool baseline_flag = flag == "--from-window" || flag == "--file" || flag == "--clear";
-    if (flag != "--url" && flag != "--json" && flag != "--timeout-secs" && flag != "--alias" &&
-        flag != "--reason" && flag != "--sticky-key" && flag != "--force" && !push_flag &&
-        !shadow_flag && !baseline_flag) {
+    if (flag != "--url" && flag != "--api-key" && flag != "--json" && flag != "--timeout-secs" &&
+        flag != "--alias" && flag != "--reason" && flag != "--sticky-key" && flag != "--force" &&
+        !push_flag && !shadow_flag && !baseline_flag) {
       return usage("unknown flag " + flag_text + " for " + name);
     }
     if (flag == "--sticky-key" && command.verb != ModelsVerb::kSplit) {
@@ -416,6 +420,12 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     if (flag == "--url") {
       if (value->empty()) return usage(bad);
       command.url = std::string(*value);
+    } else if (flag == "--api-key") {
+      // Never echoed: it is a secret.
+      if (value->empty() || value->find_first_of("\r\n") != std::string_view::npos) {
+        return usage("invalid value for --api-key");
+      }
+      command.api_key = std::string(*value);
     } else if (flag == "--timeout-secs") {
       if (!ParsePositive(*value, &command.timeout_secs) ||
           command.timeout_secs > kMaxTimeoutSecs) {
@@ -603,6 +613,7 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     }
   }
   HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs));
+  if (Status key = AddApiKey(command.api_key, &client); !key.ok()) return fail(key.message());
 
   std::string target = "/v2/registry/models";
   if (!command.model.empty()) target += "/" + EncodePathSegment(command.model);

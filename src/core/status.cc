@@ -16,6 +16,7 @@ const char* StatusCodeName(Status::Code code) {
     case Status::Code::kPermissionDenied: return "PERMISSION_DENIED";
     case Status::Code::kAborted: return "ABORTED";
     case Status::Code::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
+    case Status::Code::kUnauthenticated: return "UNAUTHENTICATED";
   }
   return "UNKNOWN";
 }

@@ -28,9 +28,10 @@ class Status {
     kPermissionDenied,   // the caller may not do this (HTTP 403)
     kAborted,            // conflicts with the registry's state, e.g. a version in use (HTTP 409)
     kDeadlineExceeded,   // the request's deadline passed before it ran (HTTP 504)
+    kUnauthenticated,    // no valid credentials (HTTP 401)
   };
   // How many codes there are, for tables indexed by code.
-  static constexpr size_t kCodeCount = static_cast<size_t>(Code::kDeadlineExceeded) + 1;
+  static constexpr size_t kCodeCount = static_cast<size_t>(Code::kUnauthenticated) + 1;
 
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -54,6 +55,9 @@ class Status {
   static Status Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
   static Status DeadlineExceeded(std::string m) {
     return {Code::kDeadlineExceeded, std::move(m)};
+  }
+  static Status Unauthenticated(std::string m) {
+    return {Code::kUnauthenticated, std::move(m)};
   }
 
   bool ok() const { return code_ == Code::kOk; }

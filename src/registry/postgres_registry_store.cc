@@ -12,6 +12,8 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -138,6 +140,19 @@ CREATE TABLE baselines (
   FOREIGN KEY (model, version) REFERENCES versions(model, version)
 );
 )sql",
+    R"sql(
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  salt TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  rate DOUBLE PRECISION NOT NULL DEFAULT 0 CHECK (rate >= 0),
+  created_at TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT
+);
+)sql",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
@@ -164,6 +179,12 @@ class Params {
   Params& OptionalInt(std::optional<int64_t> v) { return v ? Int(*v) : Null(); }
   Params& NullableText(std::string_view v) { return v.empty() ? Null() : Text(v); }
   Params& Bytes(std::string_view v) { return Add(v, 1); }
+  // As decimal text, exact enough to read back the same double.
+  Params& Double(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.17g", v);
+    return Add(Own(buf), 0);
+  }
 
   int size() const { return static_cast<int>(values_.size()); }
   const char* const* values() const { return values_.data(); }
@@ -715,6 +736,62 @@ class PostgresRegistryStore final : public RegistryStore {
     if (history.ok() || PQstatus(conn_) == CONNECTION_OK) return history;
     RETURN_IF_ERROR(EnsureConnected());
     return HistoryLocked(model);
+  }
+
+  Status CreateApiKey(const ApiKeyRecord& key) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Params p;
+      p.Text(key.id).Text(key.name).Text(key.salt).Text(key.hash).Text(JoinScopes(key.scopes));
+      p.Double(key.rate).Text(key.created_at.empty() ? NowRfc3339() : key.created_at);
+      p.NullableText(key.expires_at);
+      ASSIGN_OR_RETURN(Result r, Exec("INSERT INTO api_keys(id, name, salt, hash, scopes, rate, "
+                                      "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, "
+                                      "$6::float8, $7, $8) ON CONFLICT DO NOTHING",
+                                      p));
+      if (std::string_view(PQcmdTuples(r.get())) != "1") {
+        return Status::AlreadyExists("an API key named '" + key.name +
+                                     "' exists already (names are never reused)");
+      }
+      return Status::Ok();
+    });
+  }
+
+  StatusOr<std::vector<ApiKeyRecord>> ApiKeys() override {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT id, name, salt, hash, scopes, rate, created_at, "
+                                    "COALESCE(expires_at, ''), COALESCE(revoked_at, '') "
+                                    "FROM api_keys ORDER BY name",
+                                    Params()));
+    std::vector<ApiKeyRecord> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      const PGresult* g = r.get();
+      out.push_back({Text(g, i, 0), Text(g, i, 1), Text(g, i, 2), Text(g, i, 3),
+                     SplitScopes(Text(g, i, 4)), std::strtod(Text(g, i, 5).c_str(), nullptr),
+                     Text(g, i, 6), Text(g, i, 7), Text(g, i, 8)});
+    }
+    return out;
+  }
+
+  Status RevokeApiKey(std::string_view name, std::string_view at) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Params p;
+      p.Text(name);
+      ASSIGN_OR_RETURN(Result r, Exec("SELECT revoked_at IS NOT NULL FROM api_keys WHERE name = $1 "
+                                      "FOR UPDATE",
+                                      p));
+      if (PQntuples(r.get()) == 0) {
+        return Status::NotFound("no API key named '" + std::string(name) + "'");
+      }
+      if (Text(r.get(), 0, 0) == "t") {
+        return Status::FailedPrecondition("the API key '" + std::string(name) +
+                                          "' is revoked already");
+      }
+      Params u;
+      u.Text(at).Text(name);
+      return Exec("UPDATE api_keys SET revoked_at = $1 WHERE name = $2", u).status();
+    });
   }
 
   StatusOr<int64_t> Generation() override {

@@ -72,6 +72,20 @@ struct AuditRecord {
   std::string reason;
 };
 
+// An API key as the store keeps it (server/auth/api_key.h): never the
+// secret, only a salted hash of it.
+struct ApiKeyRecord {
+  std::string id;                   // the key's public part, by which it is looked up; unique
+  std::string name;                 // unique; the audit log's actor for the key's changes
+  std::string salt;                 // hex
+  std::string hash;                 // hex SHA-256(salt || secret)
+  std::vector<std::string> scopes;  // "infer", "infer:MODEL", "read", "admin"
+  double rate = 0;                  // requests per second; 0: no limit
+  std::string created_at;           // RFC 3339, UTC
+  std::string expires_at;           // RFC 3339, UTC; empty: never
+  std::string revoked_at;           // RFC 3339, UTC; empty: not revoked
+};
+
 // An evaluation recorded against a version after it was registered
 // (`berth-py evaluate --store`): the version stays immutable, its
 // evaluations accumulate beside it.
@@ -222,6 +236,14 @@ class RegistryStore {
   virtual StatusOr<std::optional<std::string>> Baseline(std::string_view model, int64_t version) {
     return std::optional<std::string>();
   }
+  // API keys. CreateApiKey: AlreadyExists if the name (or the id) is taken,
+  // even by a revoked key (names are never reused, so the audit log's actor
+  // stays unambiguous). ApiKeys: every key, revoked and expired ones too,
+  // by name. RevokeApiKey: sets revoked_at to `at`; NotFound for an unknown
+  // name, FailedPrecondition if the key is revoked already.
+  virtual Status CreateApiKey(const ApiKeyRecord& key) = 0;
+  virtual StatusOr<std::vector<ApiKeyRecord>> ApiKeys() = 0;
+  virtual Status RevokeApiKey(std::string_view name, std::string_view at) = 0;
 };
 
 // Opens (creating if needed) the SQLite store at `path`, and brings its
@@ -238,11 +260,26 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::stri
 // a URL of another scheme. The store holds artifacts (HoldsArtifacts()).
 StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::string& url);
 
+// The store `registry` names, as --registry takes it: "" for SQLite at
+// <model_repository>/.berth/registry.db (the directory created if need be),
+// "sqlite:PATH", "postgresql://..." (or postgres://), or "none" (a null
+// store). InvalidArgument for anything else, quoting only the scheme (the
+// rest may hold a password).
+StatusOr<std::unique_ptr<RegistryStore>> OpenRegistryStore(const std::string& registry,
+                                                           const std::string& model_repository);
+
 // The version `alias` pointed at before its current one, replaying its
 // promotions (push) and rollbacks (pop) from `history`: what a rollback
 // returns to. NotFound-free: nullopt when there is nothing to go back to.
 std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
                                       std::string_view alias);
+
+// The current time as the store writes it: RFC 3339, UTC, to the second.
+std::string NowRfc3339();
+
+// An API key's scopes as one column holds them (space-separated), and back.
+std::string JoinScopes(const std::vector<std::string>& scopes);
+std::vector<std::string> SplitScopes(std::string_view text);
 
 // What a registry call answers (Unavailable) on a server without a store.
 inline constexpr const char* kNoRegistryStore =

@@ -161,6 +161,49 @@ TEST_P(RegistryStoreTest, BaselinesAreKeptPerVersionAuditedAndSurviveReopening) 
   EXPECT_EQ(store_->History("m")->back().reason, "cleared");
 }
 
+TEST_P(RegistryStoreTest, ApiKeysAreStoredListedAndRevokedNamesNeverReused) {
+  ApiKeyRecord key{"0123456789ab", "ci", "00ff", std::string(64, 'a'), {"infer:iris", "read"},
+                   2.5, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", ""};
+  ASSERT_TRUE(store_->CreateApiKey(key).ok());
+  ApiKeyRecord never{"ba9876543210", "admin-key", "01", std::string(64, 'b'), {"admin"}, 0, "",
+                     "", ""};
+  ASSERT_TRUE(store_->CreateApiKey(never).ok());
+  // The same name, or the same id, again: refused, nothing changes.
+  ApiKeyRecord same_name = never;
+  same_name.id = "ffffffffffff";
+  EXPECT_EQ(store_->CreateApiKey(same_name).code(), Status::Code::kAlreadyExists);
+  ApiKeyRecord same_id = never;
+  same_id.name = "other";
+  EXPECT_EQ(store_->CreateApiKey(same_id).code(), Status::Code::kAlreadyExists);
+  store_ = Open();  // survives reopening
+  auto keys = store_->ApiKeys();
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  ASSERT_EQ(keys->size(), 2u);
+  const ApiKeyRecord& admin = (*keys)[0];  // by name
+  EXPECT_EQ(admin.name, "admin-key");
+  EXPECT_EQ(admin.rate, 0);
+  EXPECT_EQ(admin.expires_at, "");
+  EXPECT_EQ(admin.revoked_at, "");
+  EXPECT_FALSE(admin.created_at.empty());
+  const ApiKeyRecord& ci = (*keys)[1];
+  EXPECT_EQ(ci.id, key.id);
+  EXPECT_EQ(ci.salt, key.salt);
+  EXPECT_EQ(ci.hash, key.hash);
+  EXPECT_EQ(ci.scopes, key.scopes);
+  EXPECT_EQ(ci.rate, 2.5);
+  EXPECT_EQ(ci.created_at, key.created_at);
+  EXPECT_EQ(ci.expires_at, key.expires_at);
+  ASSERT_TRUE(store_->RevokeApiKey("ci", "2026-06-01T00:00:00Z").ok());
+  EXPECT_EQ(store_->RevokeApiKey("ci", "2026-06-02T00:00:00Z").code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_EQ(store_->RevokeApiKey("nobody", "2026-06-02T00:00:00Z").code(),
+            Status::Code::kNotFound);
+  EXPECT_EQ(store_->ApiKeys().value()[1].revoked_at, "2026-06-01T00:00:00Z");
+  ApiKeyRecord reuse = key;
+  reuse.id = "eeeeeeeeeeee";
+  EXPECT_EQ(store_->CreateApiKey(reuse).code(), Status::Code::kAlreadyExists);
+}
+
 TEST(SqliteRegistryStoreTest, AnUnwritablePathIsAClearError) {
   auto store = OpenSqliteRegistryStore("/nonexistent/berth/no/such/dir/registry.db");
   EXPECT_EQ(store.status().code(), Status::Code::kUnavailable);

@@ -104,22 +104,25 @@ CREATE TABLE baselines (
   FOREIGN KEY (model, version) REFERENCES versions(model, version)
 );
 )sql",
+    R"sql(
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  salt TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  rate REAL NOT NULL DEFAULT 0 CHECK (rate >= 0),
+  created_at TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT
+);
+)sql",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
   if (text == "archived") return VersionStatus::kArchived;
   if (text == "deleted") return VersionStatus::kDeleted;
   return VersionStatus::kActive;
-}
-
-std::string NowRfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // A prepared statement, finalized on destruction.
@@ -141,6 +144,10 @@ class Statement {
     // An empty view may have no data(): SQLite would bind NULL for it.
     Check(sqlite3_bind_text(stmt_, i, text.empty() ? "" : text.data(),
                             static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& Bind(int i, double value) {
+    Check(sqlite3_bind_double(stmt_, i, value));
     return *this;
   }
   Statement& Bind(int i, int64_t value) {
@@ -172,6 +179,7 @@ class Statement {
                         : std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
   std::optional<int64_t> OptionalInt(int col) const {
     if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
     return Int(col);
@@ -742,11 +750,98 @@ class SqliteRegistryStore final : public RegistryStore {
     return Audit(model, action, "", std::nullopt, version, actor, reason);
   }
 
+ public:
+  Status CreateApiKey(const ApiKeyRecord& key) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Statement taken(db_, "SELECT 1 FROM api_keys WHERE name = ? OR id = ?");
+      taken.Bind(1, key.name).Bind(2, key.id);
+      const bool exists = taken.Step();
+      RETURN_IF_ERROR(taken.status());
+      if (exists) {
+        return Status::AlreadyExists("an API key named '" + key.name +
+                                     "' exists already (names are never reused)");
+      }
+      Statement insert(db_,
+                       "INSERT INTO api_keys(id, name, salt, hash, scopes, rate, created_at, "
+                       "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      insert.Bind(1, key.id).Bind(2, key.name).Bind(3, key.salt).Bind(4, key.hash);
+      insert.Bind(5, JoinScopes(key.scopes)).Bind(6, key.rate);
+      insert.Bind(7, key.created_at.empty() ? NowRfc3339() : key.created_at);
+      insert.BindNullable(8, key.expires_at);
+      insert.Step();
+      return insert.status();
+    });
+  }
+
+  StatusOr<std::vector<ApiKeyRecord>> ApiKeys() override {
+    std::lock_guard lock(mu_);
+    std::vector<ApiKeyRecord> out;
+    Statement s(db_,
+                "SELECT id, name, salt, hash, scopes, rate, created_at, expires_at, revoked_at "
+                "FROM api_keys ORDER BY name");
+    while (s.Step()) {
+      out.push_back({s.Text(0), s.Text(1), s.Text(2), s.Text(3), SplitScopes(s.Text(4)),
+                     s.Double(5), s.Text(6), s.Text(7), s.Text(8)});
+    }
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  Status RevokeApiKey(std::string_view name, std::string_view at) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Statement find(db_, "SELECT revoked_at IS NOT NULL FROM api_keys WHERE name = ?");
+      find.Bind(1, name);
+      const bool found = find.Step();
+      const bool revoked = found && find.Int(0) != 0;
+      RETURN_IF_ERROR(find.status());
+      if (!found) return Status::NotFound("no API key named '" + std::string(name) + "'");
+      if (revoked) {
+        return Status::FailedPrecondition("the API key '" + std::string(name) +
+                                          "' is revoked already");
+      }
+      Statement update(db_, "UPDATE api_keys SET revoked_at = ? WHERE name = ?");
+      update.Bind(1, at).Bind(2, name);
+      update.Step();
+      return update.status();
+    });
+  }
+
+ private:
   std::mutex mu_;
   sqlite3* const db_;  // used only with mu_ held
 };
 
 }  // namespace
+
+std::string NowRfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string JoinScopes(const std::vector<std::string>& scopes) {
+  std::string out;
+  for (const std::string& s : scopes) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+
+std::vector<std::string> SplitScopes(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > start) out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
 
 StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
   sqlite3* db = nullptr;

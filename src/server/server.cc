@@ -22,10 +22,12 @@
 #include "registry/signed_models.h"
 #include "registry/single_model_layout.h"
 #include "registry/store_sync.h"
+#include "server/auth/authorizer.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/cloud_routes.h"
 #include "server/http/drift_routes.h"
 #include "server/http/http_server.h"
+#include "server/http/keys_routes.h"
 #include "server/http/metrics_routes.h"
 #include "server/http/openapi_route.h"
 #include "server/http/registry_routes.h"
@@ -40,34 +42,6 @@
 namespace berth {
 
 namespace {
-
-// Opens the registry store `options.registry` names; see ServerOptions. A
-// failure is fatal only when the store was named explicitly.
-StatusOr<std::unique_ptr<RegistryStore>> OpenStore(const ServerOptions& options) {
-  if (options.registry == "none") return std::unique_ptr<RegistryStore>();
-  std::string path;
-  if (options.registry.empty()) {
-    const std::filesystem::path dir = std::filesystem::path(options.model_repository) / ".berth";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::Unavailable("cannot create " + dir.string() + ": " + ec.message());
-    path = (dir / "registry.db").string();
-  } else if (options.registry.starts_with("sqlite:")) {
-    path = options.registry.substr(7);
-  } else if (options.registry.starts_with("postgresql://") ||
-             options.registry.starts_with("postgres://")) {
-    // Not echoed: the URL may carry a password; the store's messages name
-    // the server without it.
-    return OpenPostgresRegistryStore(options.registry);
-  } else {
-    // Only the scheme is echoed: what follows may hold a password.
-    return Status::InvalidArgument(
-        "--registry: expected sqlite:PATH, postgresql://USER@HOST:PORT/DB or none, not '" +
-        PrintableExcerpt(options.registry.substr(0, options.registry.find_first_of(":/@")), 32) +
-        "...'");
-  }
-  return OpenSqliteRegistryStore(path);
-}
 
 // A thread that calls `fn` every `period` until Stop().
 class PeriodicThread {
@@ -120,10 +94,11 @@ struct Server::State {
           return LookupBaseline(model, version);
         }),
         observers(&metrics, &drift),
-        repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models,
-                   store.get()),
+        repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models, store.get()),
         inference(&models, &observers, &shared_memory, options.request_timeout),
-        inflight(InflightCapacity(options)) {
+        authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
+        inflight(InflightCapacity(options)),
+        router(&authorizer) {
     models.SetObserver(&metrics);
     repository.SetMemoryBudget(&memory_budget);
     repository.SetSignedModelVerifier(signed_models.get());
@@ -136,7 +111,7 @@ struct Server::State {
     context.drift = &drift;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
-    context.allow_remote_admin = options.allow_remote_admin;
+    context.authorizer = &authorizer;
     context.serving_model_required = options.platform.platform != Platform::kNone;
     context.required_model = options.platform.default_model;
     context.version = kBerthVersion;
@@ -157,7 +132,7 @@ struct Server::State {
     }
     std::error_code ec;
     std::filesystem::create_directories(options.model_repository, ec);
-    auto opened = OpenStore(options);
+    auto opened = OpenRegistryStore(options.registry, options.model_repository);
     if (opened.ok()) {
       store = std::move(opened).value();
       return Status::Ok();
@@ -214,6 +189,8 @@ struct Server::State {
   SharedMemoryRegistry shared_memory;
   InferenceService inference;
   std::atomic<bool> ready{false};
+  // Before context and router, which point at it.
+  auth::Authorizer authorizer;
   ServerContext context;
   InflightBudget inflight;  // shared by the front ends
   http::ConnectionCounters connection_counters;  // REST's limits; read by /metrics
@@ -227,6 +204,8 @@ struct Server::State {
   // push and move reaches this one (registry/store_sync.h).
   std::unique_ptr<StoreSync> store_sync;
   PeriodicThread store_syncer;
+  // Re-reads the API keys (auth::Authorizer::Reload) with --require-auth.
+  PeriodicThread key_reloader;
 };
 
 Server::Server(ServerOptions options) : state_(std::make_unique<State>(std::move(options))) {}
@@ -252,6 +231,23 @@ Status Server::Start() {
     return Status::InvalidArgument("--default-model '" + default_model +
                                    "' is not a model of the repository");
   }
+  if (s.options.require_auth) {
+    if (s.store == nullptr) {
+      return Status::FailedPrecondition(
+          "--require-auth needs a registry store to hold the API keys (not --registry none)");
+    }
+    RETURN_IF_ERROR(s.authorizer.Reload().WithContext("reading the API keys"));
+    // Keys created by `berth keys create` on the store itself, or through
+    // another replica, are seen within this period; revocations too.
+    s.key_reloader.Start(std::chrono::seconds(1), [&s, failing = false]() mutable {
+      Status reloaded = s.authorizer.Reload();
+      if (!reloaded.ok() && !failing) {
+        LOG_WARN("cannot re-read the API keys; the ones read before stay in use",
+                 {{"error", reloaded.message()}});
+      }
+      failing = !reloaded.ok();
+    });
+  }
   // gRPC binds first, so that once the REST port answers (what probes and
   // tests wait for) every listener is bound or the process has failed.
   if (s.options.grpc_port >= 0) {
@@ -273,6 +269,7 @@ Status Server::Start() {
     http::RegisterV2Routes(&s.context, &s.router);
     http::RegisterRowsRoutes(&s.context, &s.router);
     http::RegisterRegistryRoutes(&s.context, &s.router);
+    http::RegisterKeysRoutes(&s.context, &s.router);
     http::RegisterTfServingRoutes(&s.context, &s.router);
     http::RegisterOpenApiRoute(&s.router);
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router, &s.connection_counters);
@@ -342,6 +339,7 @@ void Server::Stop() {
   s.ready = false;
   s.poller.Stop();
   s.store_syncer.Stop();
+  s.key_reloader.Stop();
   // Requests waiting in a dynamic batcher run now, not after their queue
   // delay, and new ones are refused UNAVAILABLE: the grace period is for
   // finishing work, not for waiting for more.

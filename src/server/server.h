@@ -58,9 +58,13 @@ struct ServerOptions {
   // DEADLINE_EXCEEDED. 0: no limit.
   std::chrono::milliseconds request_timeout{0};
   bool strict_readiness = true;
-  // Accept repository load/unload from clients other than loopback ones
-  // (--allow-remote-admin); see ServerContext::CheckAdmin.
+  // Without require_auth: accept admin requests (changes to what is served,
+  // API keys) from clients other than loopback ones (--allow-remote-admin);
+  // see auth::Authorizer.
   bool allow_remote_admin = false;
+  // Every route but liveness and readiness needs an API key granting its
+  // scope (--require-auth; server/auth/authorizer.h).
+  bool require_auth = false;
   std::chrono::milliseconds shutdown_grace{10000};
   // >0: rescan the repository this often and load, reload or unload models
   // whose directories changed (new versions go live without a restart).

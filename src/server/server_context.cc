@@ -2,53 +2,20 @@
 
 #include "registry/version_metadata.h"
 
-#include <boost/asio/ip/address.hpp>
-
 #include "core/model_name.h"
 #include "registry/model_repository.h"
 
 namespace berth {
 
-namespace {
-
-// PermissionDenied unless `peer` is loopback or remote admin is allowed;
-// `what` names the changes so refused.
-Status CheckLocal(bool allow_remote_admin, std::string_view peer, std::string_view what) {
-  if (allow_remote_admin) return Status::Ok();
-  boost::system::error_code ec;
-  const auto address = boost::asio::ip::make_address(std::string(peer), ec);
-  if (!ec && (address.is_loopback() ||
-              (address.is_v6() && address.to_v6().is_v4_mapped() &&
-               boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
-                   .is_loopback()))) {
-    return Status::Ok();
-  }
-  return Status::PermissionDenied(
-      std::string(what) +
-      " are accepted only from this machine (loopback) until API "
-      "keys are configured; start berth with --allow-remote-admin to accept them from " +
-      PrintableExcerpt(peer));
-}
-
-}  // namespace
-
-Status ServerContext::CheckAdmin(std::string_view peer) const {
-  return CheckLocal(allow_remote_admin, peer, "repository load and unload");
-}
-
-Status ServerContext::RegisterSharedMemory(std::string_view peer, const std::string& name,
-                                           const std::string& key, uint64_t offset,
-                                           uint64_t byte_size) const {
-  RETURN_IF_ERROR(CheckLocal(allow_remote_admin, peer, "shared memory registrations"));
+Status ServerContext::RegisterSharedMemory(const std::string& name, const std::string& key,
+                                           uint64_t offset, uint64_t byte_size) const {
   if (shared_memory == nullptr) {
     return Status::Unavailable("system shared memory is not available on this server");
   }
   return shared_memory->Register(name, key, offset, byte_size);
 }
 
-Status ServerContext::UnregisterSharedMemory(std::string_view peer,
-                                             const std::string& name) const {
-  RETURN_IF_ERROR(CheckLocal(allow_remote_admin, peer, "shared memory registrations"));
+Status ServerContext::UnregisterSharedMemory(const std::string& name) const {
   if (shared_memory == nullptr) return Status::Ok();
   if (name.empty()) {
     shared_memory->UnregisterAll();
@@ -97,8 +64,7 @@ AliasChange ChangeBy(std::string_view peer, const std::string& alias, const std:
 
 }  // namespace
 
-Status ServerContext::CheckChange(std::string_view peer, const std::string& name) const {
-  RETURN_IF_ERROR(CheckAdmin(peer));
+Status ServerContext::CheckChange(std::string_view, const std::string& name) const {
   return ValidateModelName(name);
 }
 

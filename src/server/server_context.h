@@ -31,6 +31,9 @@ struct LoadParameter {
   Type type = Type::kOther;
   std::string value;  // kString: the text; kBytes: the bytes (REST: base64-decoded)
 };
+namespace auth {
+class Authorizer;
+}
 
 // What an alias move did: the version the alias points at now, and before.
 struct AliasMove {
@@ -60,10 +63,11 @@ struct ServerContext {
   bool serving_model_required = false;
   std::string required_model;
   std::string version;
-  // Until API keys arrive, changes to what is served (repository load and
-  // unload) are accepted only from loopback clients unless this is set
-  // (--allow-remote-admin).
-  bool allow_remote_admin = false;
+  // Who may do what (--require-auth, API keys, the loopback-only admin
+  // check): every route and RPC passes it before its handler runs, so the
+  // changes below no longer check the caller themselves. The /v2/keys
+  // routes manage keys through it.
+  auth::Authorizer* authorizer = nullptr;
 
   // Live: the process answers. Ready: the server answers what its routes
   // promise, so a load balancer may send it traffic. That is: not shutting
@@ -77,20 +81,21 @@ struct ServerContext {
   bool IsReady() const;
 
   // The repository API, shared by every door so that each applies the same
-  // checks in the same order: the caller's right to change what is served,
-  // then the name (ValidateModelName), then the request's parameters, then
-  // the repository. `peer` is the client's IP address as text ("127.0.0.1",
-  // "::1"). `parameters` are Triton's load parameters: `config` (a string,
-  // Triton's model configuration in JSON) and `file:<version>/<path>`
-  // (bytes), as ModelRepository::LoadModel(name, override) takes them; any
-  // other is InvalidArgument. Failures start with Triton's "failed to load
-  // '<name>'".
+  // checks in the same order: the name (ValidateModelName), then the
+  // request's parameters, then the repository. The caller's right to change
+  // what is served was checked before (auth::Authorizer, scope admin).
+  // `actor` is who asks, for the audit log: the API key's name, or the
+  // client's IP address as text ("127.0.0.1", "::1") when no key was read
+  // (auth::Decision::actor). `parameters` are Triton's load parameters:
+  // `config` (a string, Triton's model configuration in JSON) and
+  // `file:<version>/<path>` (bytes), as ModelRepository::LoadModel(name,
+  // override) takes them; any other is InvalidArgument. Failures start with
+  // Triton's "failed to load '<name>'".
   Status LoadModel(std::string_view peer, const std::string& name,
                    std::vector<LoadParameter> parameters) const;
   Status UnloadModel(std::string_view peer, const std::string& name) const;
-  // The registry's alias moves (registry/model_repository.h), with the same
-  // admin check; the audit record names `peer` as the actor until API keys
-  // exist.
+  // The registry's alias moves (registry/model_repository.h); the audit
+  // record names `actor`.
   StatusOr<AliasMove> Promote(std::string_view peer, const std::string& name, int64_t version,
                               const std::string& alias, const std::string& reason) const;
   // Registers a new version from an artifact's bytes (ModelRepository::Push).
@@ -113,17 +118,16 @@ struct ServerContext {
                        std::string_view evaluation_json) const;
   StatusOr<AliasMove> Rollback(std::string_view peer, const std::string& name,
                                const std::string& alias, const std::string& reason) const;
-  // The system shared-memory extension's changes, for every door: from
-  // loopback only unless allow_remote_admin (a registration lets requests
-  // read and write that memory), then SharedMemoryRegistry::Register /
-  // Unregister; an empty `name` unregisters every region.
-  Status RegisterSharedMemory(std::string_view peer, const std::string& name,
-                              const std::string& key, uint64_t offset, uint64_t byte_size) const;
-  Status UnregisterSharedMemory(std::string_view peer, const std::string& name) const;
-  // PermissionDenied unless `peer` may change what is served.
-  Status CheckAdmin(std::string_view peer) const;
-  // CheckAdmin, then ValidateModelName: what every change checks first.
-  Status CheckChange(std::string_view peer, const std::string& name) const;
+  // The system shared-memory extension's changes, for every door (the
+  // caller's right was checked before: scope admin, so loopback only without
+  // --require-auth, since a registration lets requests read and write that
+  // memory): SharedMemoryRegistry::Register / Unregister; an empty `name`
+  // unregisters every region.
+  Status RegisterSharedMemory(const std::string& name, const std::string& key, uint64_t offset,
+                              uint64_t byte_size) const;
+  Status UnregisterSharedMemory(const std::string& name) const;
+  // ValidateModelName: what every change checks first.
+  Status CheckChange(std::string_view actor, const std::string& name) const;
 };
 
 }  // namespace berth

@@ -53,6 +53,8 @@ class BerthServer:
     # certificate and key, for mutual TLS), used by the start-up checks.
     ca_file: Path | None = None
     client_cert: tuple[str, str] | None = None
+    # With --require-auth: the Authorization header the start-up checks send.
+    authorization: str | None = None
 
     @property
     def address(self) -> str:
@@ -98,6 +100,7 @@ class BerthServer:
         http_port_env: str | None = None,
         ca_file: Path | None = None,
         client_cert: tuple[str, str] | None = None,
+        authorization: str | None = None,
     ) -> BerthServer:
         """Start the server and wait until it is live and has finished loading models.
 
@@ -130,7 +133,7 @@ class BerthServer:
         command += extra_args
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
-        server = cls(process, http_port, log_path, ca_file, client_cert)
+        server = cls(process, http_port, log_path, ca_file, client_cert, authorization)
         try:
             server._wait_until_loaded()
         except BaseException:
@@ -172,7 +175,8 @@ class BerthServer:
         return status == 200
 
     def _models_settled(self) -> bool:
-        index = requests.post(f"{self.base_url}/v2/repository/index", timeout=1, **self._tls())
+        headers = {} if self.authorization is None else {"Authorization": self.authorization}
+        index = requests.post(f"{self.base_url}/v2/repository/index", timeout=1, headers=headers, **self._tls())
         return index.status_code == 200 and all(entry.get("state") != "LOADING" for entry in index.json())
 
     def _tls(self) -> dict[str, object]:

@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "registry/model_repository.h"
 #include "registry/triton_config.h"
+#include "server/auth/authorizer.h"
 #include "server/grpc/grpc_codec.h"
 #include "server/grpc/grpc_service.grpc.pb.h"
 #include "server/grpc/grpc_unary_call.h"
@@ -71,6 +72,16 @@ std::string PeerAddress(const std::string& peer) {
   return std::string();
 }
 
+// The model a request names, for a key limited to infer:MODEL: only an
+// inference's (the other RPCs need read or admin, which name no model).
+template <typename Request>
+std::string_view ModelOf(const Request&) {
+  return {};
+}
+std::string_view ModelOf(const inference::ModelInferRequest& request) {
+  return request.model_name();
+}
+
 }  // namespace
 
 // The service's handlers, one per method of GRPCInferenceService; each
@@ -78,25 +89,36 @@ std::string PeerAddress(const std::string& peer) {
 // handler returns (from the scheduler's thread).
 class GrpcServer::Service {
  public:
-  Service(const ServerContext* context, InflightBudget* budget) : ctx_(context), budget_(budget) {
+  Service(const ServerContext* context, InflightBudget* budget)
+      : ctx_(context),
+        default_authorizer_(context->authorizer != nullptr
+                                ? nullptr
+                                : std::make_unique<auth::Authorizer>(auth::AuthOptions{}, nullptr)),
+        authorizer_(context->authorizer != nullptr ? context->authorizer
+                                                   : default_authorizer_.get()),
+        budget_(budget) {
     using S = Service;
-    Add(&AsyncService::RequestServerLive, &S::ServerLive);
-    Add(&AsyncService::RequestServerReady, &S::ServerReady);
-    Add(&AsyncService::RequestModelReady, &S::ModelReady);
-    Add(&AsyncService::RequestServerMetadata, &S::ServerMetadata);
-    Add(&AsyncService::RequestModelMetadata, &S::ModelMetadata);
-    Add(&AsyncService::RequestModelInfer, &S::ModelInfer);
-    Add(&AsyncService::RequestModelStatistics, &S::ModelStatistics);
-    Add(&AsyncService::RequestRepositoryIndex, &S::RepositoryIndex);
-    Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad);
-    Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload);
-    Add(&AsyncService::RequestModelConfig, &S::ModelConfig);
-    Add(&AsyncService::RequestSystemSharedMemoryStatus, &S::SystemSharedMemoryStatus);
-    Add(&AsyncService::RequestSystemSharedMemoryRegister, &S::SystemSharedMemoryRegister);
-    Add(&AsyncService::RequestSystemSharedMemoryUnregister, &S::SystemSharedMemoryUnregister);
-    Add(&AsyncService::RequestCudaSharedMemoryStatus, &S::CudaSharedMemory);
-    Add(&AsyncService::RequestCudaSharedMemoryRegister, &S::CudaSharedMemory);
-    Add(&AsyncService::RequestCudaSharedMemoryUnregister, &S::CudaSharedMemory);
+    using auth::Scope;
+    Add(&AsyncService::RequestServerLive, &S::ServerLive, Scope::kNone);
+    Add(&AsyncService::RequestServerReady, &S::ServerReady, Scope::kNone);
+    Add(&AsyncService::RequestModelReady, &S::ModelReady, Scope::kRead);
+    Add(&AsyncService::RequestServerMetadata, &S::ServerMetadata, Scope::kRead);
+    Add(&AsyncService::RequestModelMetadata, &S::ModelMetadata, Scope::kRead);
+    Add(&AsyncService::RequestModelInfer, &S::ModelInfer, Scope::kInfer);
+    Add(&AsyncService::RequestModelStatistics, &S::ModelStatistics, Scope::kRead);
+    Add(&AsyncService::RequestRepositoryIndex, &S::RepositoryIndex, Scope::kRead);
+    Add(&AsyncService::RequestRepositoryModelLoad, &S::RepositoryModelLoad, Scope::kAdmin);
+    Add(&AsyncService::RequestRepositoryModelUnload, &S::RepositoryModelUnload, Scope::kAdmin);
+    Add(&AsyncService::RequestModelConfig, &S::ModelConfig, Scope::kRead);
+    Add(&AsyncService::RequestSystemSharedMemoryStatus, &S::SystemSharedMemoryStatus,
+        Scope::kRead);
+    Add(&AsyncService::RequestSystemSharedMemoryRegister, &S::SystemSharedMemoryRegister,
+        Scope::kAdmin);
+    Add(&AsyncService::RequestSystemSharedMemoryUnregister, &S::SystemSharedMemoryUnregister,
+        Scope::kAdmin);
+    Add(&AsyncService::RequestCudaSharedMemoryStatus, &S::CudaSharedMemory, Scope::kRead);
+    Add(&AsyncService::RequestCudaSharedMemoryRegister, &S::CudaSharedMemory, Scope::kAdmin);
+    Add(&AsyncService::RequestCudaSharedMemoryUnregister, &S::CudaSharedMemory, Scope::kAdmin);
   }
 
   grpc::Service* grpc_service() { return &async_; }
@@ -130,17 +152,38 @@ class GrpcServer::Service {
 
   // `request` is the generated AsyncService::Request<Method>, declared in a
   // base class of AsyncService (hence `Base`).
+  // `scope` is what the method needs (auth/scope.h): the call is authorized
+  // before `handler` runs, and answered UNAUTHENTICATED, PERMISSION_DENIED
+  // or RESOURCE_EXHAUSTED (with retry-after in the trailing metadata)
+  // without running it if refused.
   template <typename Base, typename Request, typename Response>
   void Add(void (Base::*request)(grpc::ServerContext*, Request*,
                                  grpc::ServerAsyncResponseWriter<Response>*, grpc::CompletionQueue*,
                                  grpc::ServerCompletionQueue*, void*),
-           void (Service::*handler)(Call<Request, Response>&) const) {
+           void (Service::*handler)(Call<Request, Response>&) const, auth::Scope scope) {
     methods_.push_back(std::make_unique<UnaryMethod<Request, Response>>(
         [this, request](grpc::ServerContext* context, Request* message,
                         grpc::ServerAsyncResponseWriter<Response>* responder,
                         grpc::ServerCompletionQueue* cq,
                         void* tag) { (async_.*request)(context, message, responder, cq, cq, tag); },
-        [this, handler](Call<Request, Response>& call) { (this->*handler)(call); }, &live_));
+        [this, handler, scope](Call<Request, Response>& call) {
+          // The peer is read only when the decision may need it (gRPC
+          // formats it anew for every call).
+          const std::string peer = scope == auth::Scope::kAdmin || authorizer_->require_auth()
+                                       ? PeerAddress(call.peer())
+                                       : std::string();
+          const auth::Decision decision = authorizer_->Authorize(
+              {call.metadata("authorization"), peer, ModelOf(call.request())}, scope);
+          if (!decision.ok()) {
+            if (decision.retry_after_secs > 0) {
+              call.AddTrailingMetadata("retry-after", std::to_string(decision.retry_after_secs));
+            }
+            return call.Reply(decision.status);
+          }
+          call.set_actor(decision.actor);
+          (this->*handler)(call);
+        },
+        &live_));
   }
 
   void ServerLive(Call<inference::ServerLiveRequest, inference::ServerLiveResponse>& call) const {
@@ -257,7 +300,7 @@ class GrpcServer::Service {
         p.value = value.bytes_param();
       }
     }
-    call.Reply(ctx_->LoadModel(PeerAddress(call.peer()), call.request().model_name(),
+    call.Reply(ctx_->LoadModel(call.actor(), call.request().model_name(),
                                std::move(parameters)));
   }
 
@@ -265,7 +308,7 @@ class GrpcServer::Service {
   // ensembles, which Berth does not have: parameters are ignored.
   void RepositoryModelUnload(Call<inference::RepositoryModelUnloadRequest,
                                   inference::RepositoryModelUnloadResponse>& call) const {
-    call.Reply(ctx_->UnloadModel(PeerAddress(call.peer()), call.request().model_name()));
+    call.Reply(ctx_->UnloadModel(call.actor(), call.request().model_name()));
   }
 
   void SystemSharedMemoryStatus(Call<inference::SystemSharedMemoryStatusRequest,
@@ -286,14 +329,14 @@ class GrpcServer::Service {
   void SystemSharedMemoryRegister(Call<inference::SystemSharedMemoryRegisterRequest,
                                        inference::SystemSharedMemoryRegisterResponse>& call) const {
     const auto& r = call.request();
-    call.Reply(ctx_->RegisterSharedMemory(PeerAddress(call.peer()), r.name(), r.key(), r.offset(),
+    call.Reply(ctx_->RegisterSharedMemory(r.name(), r.key(), r.offset(),
                                           r.byte_size()));
   }
 
   void SystemSharedMemoryUnregister(
       Call<inference::SystemSharedMemoryUnregisterRequest,
            inference::SystemSharedMemoryUnregisterResponse>& call) const {
-    call.Reply(ctx_->UnregisterSharedMemory(PeerAddress(call.peer()), call.request().name()));
+    call.Reply(ctx_->UnregisterSharedMemory(call.request().name()));
   }
 
   // Every CUDA shared-memory method: the REST routes' answer.
@@ -307,6 +350,9 @@ class GrpcServer::Service {
   }
 
   const ServerContext* const ctx_;
+  // Without the server's authorizer (tests): no keys, admin for loopback only.
+  const std::unique_ptr<auth::Authorizer> default_authorizer_;
+  const auth::Authorizer* const authorizer_;
   InflightBudget* const budget_;
   AsyncService async_;
   LiveCalls live_;

@@ -16,6 +16,7 @@ grpc::StatusCode GrpcStatusCodeFor(Status::Code code) {
     case Status::Code::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
     case Status::Code::kAborted: return grpc::StatusCode::ABORTED;
     case Status::Code::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case Status::Code::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
   }
   return grpc::StatusCode::INTERNAL;
 }

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <utility>
 
 #include "core/status.h"
@@ -109,6 +110,14 @@ class UnaryCall final : public CallTag {
   }
   // Filled in by the handler before Reply.
   Response* response() { return &response_; }
+  // Who asks, set once the call is authorized (auth::Decision::actor): the
+  // API key's name, or the client's address. The audit log's actor.
+  const std::string& actor() const { return actor_; }
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
+  // Sent with the reply's status; before Reply.
+  void AddTrailingMetadata(const std::string& key, const std::string& value) {
+    context_.AddTrailingMetadata(key, value);
+  }
 
   // Sends the reply: `response()` if `status` is OK, else only the status.
   // Call exactly once, from any thread; the call may be gone when it returns.
@@ -149,6 +158,7 @@ class UnaryCall final : public CallTag {
   // dequeues the next event; the completion queue orders the two.
   State state_ = State::kWaiting;
   grpc::ServerContext context_;
+  std::string actor_;
   Request request_;
   Response response_;
   grpc::ServerAsyncResponseWriter<Response> responder_;

@@ -122,9 +122,9 @@ void Ready(const ServerContext* ctx, const Reply& reply) {
 }
 
 void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
-  router->Add("GET", "/ping",
+  router->Add("GET", "/ping", auth::Scope::kNone,
               [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, reply); });
-  router->Add("POST", "/invocations",
+  router->Add("POST", "/invocations", auth::Scope::kInfer,
               [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
                                                             Reply reply) {
                 const std::string type = MediaType(req.Header("content-type"));
@@ -144,9 +144,9 @@ void RegisterSageMaker(const ServerContext* ctx, const PlatformOptions& platform
 }
 
 void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
-  router->Add("GET", platform.health_route,
+  router->Add("GET", platform.health_route, auth::Scope::kNone,
               [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, reply); });
-  router->Add("POST", platform.predict_route,
+  router->Add("POST", platform.predict_route, auth::Scope::kInfer,
               [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
                                                             Reply reply) {
                 auto name = ChooseModel(*ctx, "", default_model);
@@ -157,12 +157,12 @@ void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, R
 }
 
 void RegisterAzure(const ServerContext* ctx, const PlatformOptions& platform, Router* router) {
-  router->Add("GET", "/", [](HttpRequest&, const PathParams&, Reply reply) {
+  router->Add("GET", "/", auth::Scope::kNone, [](HttpRequest&, const PathParams&, Reply reply) {
     reply(JsonResponse(200, "{\"live\":true}"));
   });
-  router->Add("GET", "/ready",
+  router->Add("GET", "/ready", auth::Scope::kNone,
               [ctx](HttpRequest&, const PathParams&, Reply reply) { Ready(ctx, reply); });
-  router->Add("POST", "/score",
+  router->Add("POST", "/score", auth::Scope::kInfer,
               [ctx, default_model = platform.default_model](HttpRequest& req, const PathParams&,
                                                             Reply reply) {
                 auto name = ChooseModel(*ctx, "", default_model);

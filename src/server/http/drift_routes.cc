@@ -174,8 +174,8 @@ void RegisterDriftRoutes(drift::DriftMonitor* monitor, const ServerContext* ctx,
     reply(JsonResponse(200, WriteDriftReport((*model)->name, (*model)->version,
                                              monitor->Report(**model))));
   };
-  router->Add("GET", "/v2/models/{model}/drift", report);
-  router->Add("GET", "/v2/models/{model}/versions/{version}/drift", report);
+  router->Add("GET", "/v2/models/{model}/drift", auth::Scope::kRead, report);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/drift", auth::Scope::kRead, report);
 
   auto show = [monitor, ctx](HttpRequest&, const PathParams& p, Reply reply) {
                 auto model = Find(ctx, p);
@@ -190,12 +190,12 @@ void RegisterDriftRoutes(drift::DriftMonitor* monitor, const ServerContext* ctx,
                                    drift::BaselineToJson(baseline->profile) + "}";
                 reply(JsonResponse(200, std::move(body)));
   };
-  router->Add("GET", "/v2/models/{model}/baseline", show);
-  router->Add("GET", "/v2/models/{model}/versions/{version}/baseline", show);
+  router->Add("GET", "/v2/models/{model}/baseline", auth::Scope::kRead, show);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/baseline", auth::Scope::kRead, show);
 
   auto change = [monitor, ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     const std::string name(PathParam(p, "model"));
-    if (Status s = ctx->CheckChange(req.peer, name); !s.ok()) {
+    if (Status s = ctx->CheckChange(req.actor, name); !s.ok()) {
       return reply(ChangeErrorResponse(s));
     }
     auto model = Find(ctx, p);
@@ -217,7 +217,7 @@ void RegisterDriftRoutes(drift::DriftMonitor* monitor, const ServerContext* ctx,
       }
     }
     Status stored = store->SetBaseline((*model)->name, (*model)->version, request.profile_json,
-                                       req.peer, request.reason);
+                                       req.actor, request.reason);
     if (!stored.ok()) return reply(ChangeErrorResponse(stored));
     monitor->Reset((*model)->name, (*model)->version);
     rapidjson::StringBuffer buf;
@@ -236,10 +236,10 @@ void RegisterDriftRoutes(drift::DriftMonitor* monitor, const ServerContext* ctx,
     w.EndObject();
     reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
   };
-  router->Add("POST", "/v2/models/{model}/baseline", change);
-  router->Add("DELETE", "/v2/models/{model}/baseline", change);
-  router->Add("POST", "/v2/models/{model}/versions/{version}/baseline", change);
-  router->Add("DELETE", "/v2/models/{model}/versions/{version}/baseline", change);
+  router->Add("POST", "/v2/models/{model}/baseline", auth::Scope::kAdmin, change);
+  router->Add("DELETE", "/v2/models/{model}/baseline", auth::Scope::kAdmin, change);
+  router->Add("POST", "/v2/models/{model}/versions/{version}/baseline", auth::Scope::kAdmin, change);
+  router->Add("DELETE", "/v2/models/{model}/versions/{version}/baseline", auth::Scope::kAdmin, change);
 }
 
 }  // namespace berth::http

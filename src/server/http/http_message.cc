@@ -19,6 +19,7 @@ int HttpStatusFor(Status::Code code) {
     case Status::Code::kPermissionDenied: return 403;
     case Status::Code::kAborted: return 409;
     case Status::Code::kDeadlineExceeded: return 504;
+    case Status::Code::kUnauthenticated: return 401;
   }
   return 500;
 }

@@ -20,6 +20,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string peer;    // the client's IP address as text ("127.0.0.1", "::1")
+  // Who asks, set by the router once the request is authorized: the API
+  // key's name, or `peer` when no key was read. The audit log's actor.
+  std::string actor;
 
   // The first header named `name` (lower-case), or empty.
   std::string_view Header(std::string_view name) const {

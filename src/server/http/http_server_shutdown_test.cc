@@ -83,9 +83,9 @@ ClientResult Post(uint16_t port, const std::string& target) {
 class HttpServerShutdownTest : public ::testing::Test {
  protected:
   HttpServerShutdownTest() {
-    router_.Add("POST", "/held", [this](HttpRequest&, const PathParams&, Reply reply) {
-      held_.Keep(std::move(reply));
-    });
+    router_.Add(
+        "POST", "/held", auth::Scope::kInfer,
+        [this](HttpRequest&, const PathParams&, Reply reply) { held_.Keep(std::move(reply)); });
     HttpServerOptions options;
     options.port = 0;
     server_ = std::make_unique<HttpServer>(options, &router_);

@@ -12,7 +12,7 @@ namespace berth::http {
 
 void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Router* router,
                            const ConnectionCounters* connections) {
-  router->Add("GET", "/metrics", [metrics, ctx, connections](HttpRequest&, const PathParams&,
+  router->Add("GET", "/metrics", auth::Scope::kRead, [metrics, ctx, connections](HttpRequest&, const PathParams&,
                                                               Reply reply) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -517,36 +517,36 @@ void ReplyWith(const StatusOr<std::string>& body, const Reply& reply) {
 }  // namespace
 
 void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
-  router->Add("GET", "/v2/registry/models", [ctx](HttpRequest&, const PathParams&, Reply reply) {
-    ReplyWith(WriteModels(*ctx), reply);
-  });
-  router->Add("GET", "/v2/registry/models/{model}",
+  router->Add(
+      "GET", "/v2/registry/models", auth::Scope::kRead,
+      [ctx](HttpRequest&, const PathParams&, Reply reply) { ReplyWith(WriteModels(*ctx), reply); });
+  router->Add("GET", "/v2/registry/models/{model}", auth::Scope::kRead,
               [ctx](HttpRequest&, const PathParams& p, Reply reply) {
                 const std::string name(PathParam(p, "model"));
                 if (Status s = ValidateModelName(name); !s.ok()) return reply(ErrorResponse(s));
                 ReplyWith(WriteModel(*ctx, name), reply);
               });
-  router->Add("GET", "/v2/registry/models/{model}/history",
+  router->Add("GET", "/v2/registry/models/{model}/history", auth::Scope::kRead,
               [ctx](HttpRequest&, const PathParams& p, Reply reply) {
                 const std::string name(PathParam(p, "model"));
                 if (Status s = ValidateModelName(name); !s.ok()) return reply(ErrorResponse(s));
                 ReplyWith(WriteHistory(*ctx, name), reply);
               });
-  router->Add("POST", "/v2/registry/models/{model}/promote",
+  router->Add("POST", "/v2/registry/models/{model}/promote", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, true);
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
-                auto done = ctx->Promote(req.peer, name, move->version, move->alias, move->reason);
+                auto done = ctx->Promote(req.actor, name, move->version, move->alias, move->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
               });
-  router->Add("POST", "/v2/registry/models/{model}/versions",
+  router->Add("POST", "/v2/registry/models/{model}/versions", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto push = ParsePushRequest(req);
                 if (!push.ok()) return reply(ErrorResponse(push.status()));
                 const std::string name(PathParam(p, "model"));
-                auto version = ctx->Push(req.peer, name, push->artifact, push->metadata_json,
+                auto version = ctx->Push(req.actor, name, push->artifact, push->metadata_json,
                                          push->allow_signature_change);
                 if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 rapidjson::StringBuffer buf;
@@ -559,12 +559,12 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 w.EndObject();
                 reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
               });
-  router->Add("POST", "/v2/registry/models/{model}/shadow",
+  router->Add("POST", "/v2/registry/models/{model}/shadow", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto shadow = ParseShadowRequest(req.body);
                 if (!shadow.ok()) return reply(ErrorResponse(shadow.status()));
                 const std::string name(PathParam(p, "model"));
-                auto done = ctx->SetShadow(req.peer, name, shadow->version, shadow->percent,
+                auto done = ctx->SetShadow(req.actor, name, shadow->version, shadow->percent,
                                            shadow->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 rapidjson::StringBuffer buf;
@@ -582,12 +582,12 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 w.EndObject();
                 reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
               });
-  router->Add("POST", "/v2/registry/models/{model}/split",
+  router->Add("POST", "/v2/registry/models/{model}/split", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto split = ParseSplitRequest(req.body);
                 if (!split.ok()) return reply(ErrorResponse(split.status()));
                 const std::string name(PathParam(p, "model"));
-                auto done = ctx->Split(req.peer, name, split->split, split->alias,
+                auto done = ctx->Split(req.actor, name, split->split, split->alias,
                                        split->sticky_key, split->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, split->alias, *done));
@@ -601,7 +601,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
       const std::string name(PathParam(p, "model"));
       auto version = ParseVersionNumber(PathParam(p, "version"));
       if (!version.ok()) return reply(ErrorResponse(version.status()));
-      Status s = ctx->SetVersionStatus(req.peer, name, *version, to, body->force, body->reason);
+      Status s = ctx->SetVersionStatus(req.actor, name, *version, to, body->force, body->reason);
       if (!s.ok()) return reply(ChangeErrorResponse(s));
       const std::optional<ModelEntry> entry = ctx->models->Find(name);
       const VersionEntry* live = entry ? entry->FindVersion(*version) : nullptr;
@@ -620,18 +620,19 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
       reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
     };
   };
-  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/archive",
+  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/archive", auth::Scope::kAdmin,
               status_route(VersionStatus::kArchived));
-  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/restore",
+  router->Add("POST", "/v2/registry/models/{model}/versions/{version}/restore", auth::Scope::kAdmin,
               status_route(VersionStatus::kActive));
-  router->Add("DELETE", "/v2/registry/models/{model}/versions/{version}",
+  router->Add("DELETE", "/v2/registry/models/{model}/versions/{version}", auth::Scope::kAdmin,
               status_route(VersionStatus::kDeleted));
   router->Add("POST", "/v2/registry/models/{model}/versions/{version}/evaluations",
+              auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 const std::string name(PathParam(p, "model"));
                 auto version = ParseVersionNumber(PathParam(p, "version"));
                 if (!version.ok()) return reply(ErrorResponse(version.status()));
-                Status s = ctx->AddEvaluation(req.peer, name, *version, req.body);
+                Status s = ctx->AddEvaluation(req.actor, name, *version, req.body);
                 if (!s.ok()) return reply(ChangeErrorResponse(s));
                 rapidjson::StringBuffer buf;
                 JsonWriter w(buf);
@@ -643,12 +644,12 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 w.EndObject();
                 reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
               });
-  router->Add("POST", "/v2/registry/models/{model}/rollback",
+  router->Add("POST", "/v2/registry/models/{model}/rollback", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, false);
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
-                auto done = ctx->Rollback(req.peer, name, move->alias, move->reason);
+                auto done = ctx->Rollback(req.actor, name, move->alias, move->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
               });

@@ -21,8 +21,26 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 
 }  // namespace
 
-void Router::Add(std::string method, std::string_view pattern, Handler handler) {
-  Route route{std::move(method), {}, std::move(handler)};
+HttpResponse AuthErrorResponse(const auth::Decision& decision) {
+  HttpResponse r = ErrorResponse(decision.status);
+  if (decision.status.code() == Status::Code::kUnauthenticated) {
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  }
+  if (decision.retry_after_secs > 0) {
+    r.status = 429;
+    r.headers.emplace_back("Retry-After", std::to_string(decision.retry_after_secs));
+  }
+  return r;
+}
+
+Router::Router()
+    : default_authorizer_(std::make_unique<auth::Authorizer>(auth::AuthOptions{}, nullptr)),
+      authorizer_(default_authorizer_.get()) {}
+
+Router::Router(const auth::Authorizer* authorizer) : authorizer_(authorizer) {}
+
+void Router::Add(std::string method, std::string_view pattern, auth::Scope scope, Handler handler) {
+  Route route{std::move(method), {}, scope, std::move(handler)};
   for (std::string_view part : SplitPath(pattern)) {
     Segment seg;
     if (!part.empty() && part.front() == '{') {
@@ -67,6 +85,10 @@ void Router::Dispatch(HttpRequest& request, Reply reply) const {
     if (!Match(route, parts, &params)) continue;
     path_known = true;
     if (route.method == request.method) {
+      auth::Decision decision = authorizer_->Authorize(
+          {request.Header("authorization"), request.peer, PathParam(params, "model")}, route.scope);
+      if (!decision.ok()) return reply(AuthErrorResponse(decision));
+      request.actor = std::move(decision.actor);
       route.handler(request, params, std::move(reply));
       return;
     }

@@ -63,8 +63,9 @@ void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
                             reply(std::move(r));
                           });
   };
-  router->Add("POST", "/v2/models/{model}/infer_rows", infer_rows);
-  router->Add("POST", "/v2/models/{model}/versions/{version}/infer_rows", infer_rows);
+  router->Add("POST", "/v2/models/{model}/infer_rows", auth::Scope::kInfer, infer_rows);
+  router->Add("POST", "/v2/models/{model}/versions/{version}/infer_rows", auth::Scope::kInfer,
+              infer_rows);
 }
 
 }  // namespace berth::http

@@ -76,25 +76,28 @@ void RegisterSharedMemoryRoutes(const ServerContext* ctx, Router* router) {
     if (!regions.ok()) return reply(ErrorResponse(regions.status()));
     reply(JsonResponse(200, WriteStatus(*regions)));
   };
-  router->Add("GET", "/v2/systemsharedmemory/status", status);
-  router->Add("GET", "/v2/systemsharedmemory/region/{region}/status", status);
+  router->Add("GET", "/v2/systemsharedmemory/status", auth::Scope::kRead, status);
+  router->Add("GET", "/v2/systemsharedmemory/region/{region}/status", auth::Scope::kRead, status);
 
-  router->Add("POST", "/v2/systemsharedmemory/region/{region}/register",
+  // Registering lets requests read and write that memory: an admin change
+  // (loopback only without --require-auth).
+  router->Add("POST", "/v2/systemsharedmemory/region/{region}/register", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto r = ParseRegisterRequest(req.body);
                 if (!r.ok()) return reply(ErrorResponse(r.status()));
-                Status s = ctx->RegisterSharedMemory(req.peer, std::string(PathParam(p, "region")),
+                Status s = ctx->RegisterSharedMemory(std::string(PathParam(p, "region")),
                                                      r->key, r->offset, r->byte_size);
                 if (!s.ok()) return reply(ErrorResponse(s));
                 reply(JsonResponse(200, "{}"));
               });
   auto unregister = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
-    Status s = ctx->UnregisterSharedMemory(req.peer, std::string(PathParam(p, "region")));
+    Status s = ctx->UnregisterSharedMemory(std::string(PathParam(p, "region")));
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
-  router->Add("POST", "/v2/systemsharedmemory/unregister", unregister);
-  router->Add("POST", "/v2/systemsharedmemory/region/{region}/unregister", unregister);
+  router->Add("POST", "/v2/systemsharedmemory/unregister", auth::Scope::kAdmin, unregister);
+  router->Add("POST", "/v2/systemsharedmemory/region/{region}/unregister", auth::Scope::kAdmin,
+              unregister);
 
   // Triton's words when it is built without GPUs.
   auto cuda = [](HttpRequest&, const PathParams& p, Reply reply) {
@@ -105,11 +108,11 @@ void RegisterSharedMemoryRoutes(const ServerContext* ctx, Router* router) {
         " is not supported: GPUs not supported (Berth has no GPU build; use system shared "
         "memory)")));
   };
-  router->Add("GET", "/v2/cudasharedmemory/status", cuda);
-  router->Add("GET", "/v2/cudasharedmemory/region/{region}/status", cuda);
-  router->Add("POST", "/v2/cudasharedmemory/region/{region}/register", cuda);
-  router->Add("POST", "/v2/cudasharedmemory/region/{region}/unregister", cuda);
-  router->Add("POST", "/v2/cudasharedmemory/unregister", cuda);
+  router->Add("GET", "/v2/cudasharedmemory/status", auth::Scope::kRead, cuda);
+  router->Add("GET", "/v2/cudasharedmemory/region/{region}/status", auth::Scope::kRead, cuda);
+  router->Add("POST", "/v2/cudasharedmemory/region/{region}/register", auth::Scope::kAdmin, cuda);
+  router->Add("POST", "/v2/cudasharedmemory/region/{region}/unregister", auth::Scope::kAdmin, cuda);
+  router->Add("POST", "/v2/cudasharedmemory/unregister", auth::Scope::kAdmin, cuda);
 }
 
 }  // namespace berth::http

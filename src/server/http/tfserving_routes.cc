@@ -104,37 +104,41 @@ void RegisterTfServingRoutes(const ServerContext* ctx, Router* router) {
   auto status = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     ModelStatus(ctx, p, std::move(reply));
   };
-  router->Add("GET", "/v1/models/{model}", status);
-  router->Add("GET", "/v1/models/{model}/versions/{version}", status);
-  router->Add("GET", "/v1/models/{model}/labels/{label}", status);
+  router->Add("GET", "/v1/models/{model}", auth::Scope::kRead, status);
+  router->Add("GET", "/v1/models/{model}/versions/{version}", auth::Scope::kRead, status);
+  router->Add("GET", "/v1/models/{model}/labels/{label}", auth::Scope::kRead, status);
 
   auto predict = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     Predict(ctx, req, p, std::move(reply));
   };
-  router->Add("POST", "/v1/models/{model}:predict", predict);
-  router->Add("POST", "/v1/models/{model}/versions/{version}:predict", predict);
-  router->Add("POST", "/v1/models/{model}/labels/{label}:predict", predict);
+  router->Add("POST", "/v1/models/{model}:predict", auth::Scope::kInfer, predict);
+  router->Add("POST", "/v1/models/{model}/versions/{version}:predict", auth::Scope::kInfer,
+              predict);
+  router->Add("POST", "/v1/models/{model}/labels/{label}:predict", auth::Scope::kInfer, predict);
 
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     Metadata(ctx, p, std::move(reply));
   };
-  router->Add("GET", "/v1/models/{model}/metadata", metadata);
-  router->Add("GET", "/v1/models/{model}/versions/{version}/metadata", metadata);
-  router->Add("GET", "/v1/models/{model}/labels/{label}/metadata", metadata);
+  router->Add("GET", "/v1/models/{model}/metadata", auth::Scope::kRead, metadata);
+  router->Add("GET", "/v1/models/{model}/versions/{version}/metadata", auth::Scope::kRead,
+              metadata);
+  router->Add("GET", "/v1/models/{model}/labels/{label}/metadata", auth::Scope::kRead, metadata);
 
   auto classify = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     ClassifyOrRegress(ctx, req, p, ExampleMethod::kClassify, std::move(reply));
   };
-  router->Add("POST", "/v1/models/{model}:classify", classify);
-  router->Add("POST", "/v1/models/{model}/versions/{version}:classify", classify);
-  router->Add("POST", "/v1/models/{model}/labels/{label}:classify", classify);
+  router->Add("POST", "/v1/models/{model}:classify", auth::Scope::kInfer, classify);
+  router->Add("POST", "/v1/models/{model}/versions/{version}:classify", auth::Scope::kInfer,
+              classify);
+  router->Add("POST", "/v1/models/{model}/labels/{label}:classify", auth::Scope::kInfer, classify);
 
   auto regress = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     ClassifyOrRegress(ctx, req, p, ExampleMethod::kRegress, std::move(reply));
   };
-  router->Add("POST", "/v1/models/{model}:regress", regress);
-  router->Add("POST", "/v1/models/{model}/versions/{version}:regress", regress);
-  router->Add("POST", "/v1/models/{model}/labels/{label}:regress", regress);
+  router->Add("POST", "/v1/models/{model}:regress", auth::Scope::kInfer, regress);
+  router->Add("POST", "/v1/models/{model}/versions/{version}:regress", auth::Scope::kInfer,
+              regress);
+  router->Add("POST", "/v1/models/{model}/labels/{label}:regress", auth::Scope::kInfer, regress);
 }
 
 }  // namespace berth::http

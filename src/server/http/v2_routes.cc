@@ -89,10 +89,10 @@ StatusOr<size_t> JsonHeaderSize(const HttpRequest& req) {
 }  // namespace
 
 void RegisterV2Routes(const ServerContext* ctx, Router* router) {
-  router->Add("GET", "/v2/health/live", [](HttpRequest&, const PathParams&, Reply reply) {
+  router->Add("GET", "/v2/health/live", auth::Scope::kNone, [](HttpRequest&, const PathParams&, Reply reply) {
     reply(JsonResponse(200, "{\"live\":true}"));
   });
-  router->Add("GET", "/v2/health/ready", [ctx](HttpRequest&, const PathParams&, Reply reply) {
+  router->Add("GET", "/v2/health/ready", auth::Scope::kNone, [ctx](HttpRequest&, const PathParams&, Reply reply) {
     if (!ctx->IsReady()) return reply(ErrorResponse(Status::Unavailable("the server is not ready")));
     if (ctx->store_sync == nullptr) return reply(JsonResponse(200, "{\"ready\":true}"));
     // Still ready when the store is unreachable: the replica serves what it
@@ -115,7 +115,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     w.EndObject();
     reply(JsonResponse(200, std::string(out.GetString(), out.GetSize())));
   });
-  router->Add("GET", "/v2", [ctx](HttpRequest&, const PathParams&, Reply reply) {
+  router->Add("GET", "/v2", auth::Scope::kRead, [ctx](HttpRequest&, const PathParams&, Reply reply) {
     reply(JsonResponse(200, WriteV2ServerMetadata("berth", ctx->version, ServerExtensions())));
   });
 
@@ -132,15 +132,15 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     if (!stats.ok()) return reply(ErrorResponse(stats.status()));
     reply(JsonResponse(200, WriteV2ModelStatistics(*stats)));
   };
-  router->Add("GET", "/v2/models/stats", stats);
+  router->Add("GET", "/v2/models/stats", auth::Scope::kRead, stats);
 
   auto metadata = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     auto metadata = GetModelMetadata(*ctx->models, PathParam(p, "model"), PathParam(p, "version"));
     if (!metadata.ok()) return reply(ErrorResponse(metadata.status()));
     reply(JsonResponse(200, WriteV2ModelMetadata(*metadata)));
   };
-  router->Add("GET", "/v2/models/{model}", metadata);
-  router->Add("GET", "/v2/models/{model}/versions/{version}", metadata);
+  router->Add("GET", "/v2/models/{model}", auth::Scope::kRead, metadata);
+  router->Add("GET", "/v2/models/{model}/versions/{version}", auth::Scope::kRead, metadata);
 
   auto ready = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     const std::string name(PathParam(p, "model"));
@@ -159,11 +159,11 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     if (!model.ok()) return reply(ErrorResponse(model.status()));
     reply(JsonResponse(200, ProtoToJson(ToTritonConfig(**model))));
   };
-  router->Add("GET", "/v2/models/{model}/config", config);
-  router->Add("GET", "/v2/models/{model}/versions/{version}/config", config);
+  router->Add("GET", "/v2/models/{model}/config", auth::Scope::kRead, config);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/config", auth::Scope::kRead, config);
 
-  router->Add("GET", "/v2/models/{model}/ready", ready);
-  router->Add("GET", "/v2/models/{model}/versions/{version}/ready", ready);
+  router->Add("GET", "/v2/models/{model}/ready", auth::Scope::kRead, ready);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/ready", auth::Scope::kRead, ready);
 
   auto infer = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     auto json_size = JsonHeaderSize(req);
@@ -192,10 +192,10 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
         },
         &keys);
   };
-  router->Add("POST", "/v2/models/{model}/infer", infer);
-  router->Add("POST", "/v2/models/{model}/versions/{version}/infer", infer);
-  router->Add("GET", "/v2/models/{model}/stats", stats);
-  router->Add("GET", "/v2/models/{model}/versions/{version}/stats", stats);
+  router->Add("POST", "/v2/models/{model}/infer", auth::Scope::kInfer, infer);
+  router->Add("POST", "/v2/models/{model}/versions/{version}/infer", auth::Scope::kInfer, infer);
+  router->Add("GET", "/v2/models/{model}/stats", auth::Scope::kRead, stats);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/stats", auth::Scope::kRead, stats);
 
   auto index = [ctx](HttpRequest& req, const PathParams&, Reply reply) {
     auto ready_only = ParseIndexRequest(req.body);
@@ -203,30 +203,27 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     const std::vector<IndexEntry> entries = RepositoryIndex(ctx->models->List(), *ready_only);
     reply(JsonResponse(200, WriteV2RepositoryIndex(entries)));
   };
-  router->Add("POST", "/v2/repository/index", index);
-  router->Add("GET", "/v2/repository/index", index);
+  router->Add("POST", "/v2/repository/index", auth::Scope::kRead, index);
+  router->Add("GET", "/v2/repository/index", auth::Scope::kRead, index);
 
   auto load = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
-    // Before the body is decoded: a client that may not load is not told
-    // what was wrong with its files.
-    if (Status s = ctx->CheckAdmin(req.peer); !s.ok()) return reply(ChangeErrorResponse(s));
     auto parameters = ParseLoadRequest(req.body);
     if (!parameters.ok()) return reply(ErrorResponse(parameters.status()));
-    Status s = ctx->LoadModel(req.peer, std::string(PathParam(p, "model")),
+    Status s = ctx->LoadModel(req.actor, std::string(PathParam(p, "model")),
                               std::move(parameters).value());
     if (!s.ok()) return reply(ChangeErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
-  router->Add("POST", "/v2/repository/models/{model}/load", load);
+  router->Add("POST", "/v2/repository/models/{model}/load", auth::Scope::kAdmin, load);
 
   // The only unload parameter Triton defines, unload_dependents, concerns
   // ensembles, which Berth does not have: the body is not read.
   auto unload = [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
-    Status s = ctx->UnloadModel(req.peer, std::string(PathParam(p, "model")));
+    Status s = ctx->UnloadModel(req.actor, std::string(PathParam(p, "model")));
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
-  router->Add("POST", "/v2/repository/models/{model}/unload", unload);
+  router->Add("POST", "/v2/repository/models/{model}/unload", auth::Scope::kAdmin, unload);
 }
 
 }  // namespace berth::http
