@@ -48,6 +48,9 @@ Options for serve:
                            and decompressed; gRPC infer messages); beyond it 503 or
                            UNAVAILABLE (default: the larger of 1 GiB
                            and twice --max-request-bytes; at least --max-request-bytes)
+  --max-upload-bytes SIZE  largest registry push (the artifact streams to disk, so it is not
+                           bounded by --max-request-bytes; default 4G; 0 reads pushes into
+                           memory like other requests)
   --max-connections N      REST connections open at once; more are answered 503 and closed
                            (default 0: no limit but the file-descriptor limit)
   --idle-timeout-secs N    close a REST connection with no complete request for this long
@@ -216,6 +219,10 @@ int Serve(const std::vector<std::string_view>& args) {
     } else if (flag == "--shutdown-grace-ms") {
       if (!ParseNumber(value, &grace) || grace < 0) return Fail(bad);
       options.shutdown_grace = std::chrono::milliseconds(grace);
+    } else if (flag == "--max-upload-bytes") {
+      auto size = berth::ParseByteSize(value);
+      if (!size.ok()) return Fail("--max-upload-bytes: " + size.status().message());
+      options.max_upload_bytes = *size;
     } else if (flag == "--memory-budget") {
       auto size = berth::ParseByteSize(value);
       if (!size.ok()) return Fail("--memory-budget: " + size.status().message());

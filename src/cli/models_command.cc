@@ -673,7 +673,7 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
   if (response->status < 200 || response->status > 299) {
     std::string message = ErrorMessage(response->status, response->body);
     if (response->status == 413 && command.verb == ModelsVerb::kPush) {
-      message += "; the server's --max-request-bytes sets the largest push it accepts";
+      message += "; the server's --max-upload-bytes sets the largest push it accepts";
     }
     return fail(message);
   }

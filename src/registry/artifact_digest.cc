@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <vector>
 
 namespace berth {
 
@@ -54,6 +55,39 @@ Status WriteFileDurably(const std::filesystem::path& path, std::string_view byte
   ::close(fd);
   if (!synced) return Status::Internal("cannot sync " + path.filename().string() + ": " + why);
   return Status::Ok();
+}
+
+Status CopyFileTailDurably(const std::filesystem::path& source, uint64_t offset,
+                           const std::filesystem::path& dest) {
+  const int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Status::Internal("cannot open the upload: " + std::string(std::strerror(errno)));
+  const int out = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const std::string why = std::strerror(errno);
+    ::close(in);
+    return Status::Internal("cannot create " + dest.filename().string() + ": " + why);
+  }
+  std::string why;
+  std::vector<char> buffer(1 << 20);
+  off_t at = static_cast<off_t>(offset);
+  for (;;) {
+    const ssize_t n = ::pread(in, buffer.data(), buffer.size(), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) why = std::string("cannot read the upload: ") + std::strerror(errno);
+    if (n <= 0) break;
+    at += n;
+    for (ssize_t done = 0; done < n && why.empty();) {
+      const ssize_t w = ::write(out, buffer.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) why = "cannot write " + dest.filename().string() + ": " + std::strerror(errno);
+      else done += w;
+    }
+    if (!why.empty()) break;
+  }
+  if (why.empty() && ::fsync(out) != 0) why = "cannot sync " + dest.filename().string();
+  ::close(in);
+  ::close(out);
+  return why.empty() ? Status::Ok() : Status::Internal(why);
 }
 
 Status SyncDirectory(const std::filesystem::path& dir) {

@@ -42,11 +42,32 @@ std::string SignatureDifference(const ModelSignature& a, const ModelSignature& b
 StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_view artifact,
                                         std::string_view metadata_json, const std::string& actor,
                                         bool allow_signature_change) {
+  ArtifactSource source;
+  source.bytes = artifact;
+  return Push(name, source, metadata_json, actor, allow_signature_change);
+}
+
+StatusOr<int64_t> ModelRepository::Push(const std::string& name, const ArtifactSource& source,
+                                        std::string_view metadata_json, const std::string& actor,
+                                        bool allow_signature_change) {
   RETURN_IF_ERROR(ValidateModelName(name));
   if (store_ == nullptr) {
     return Status::Unavailable(kNoRegistryStore);
   }
-  if (artifact.empty()) return Status::InvalidArgument("the pushed artifact is empty");
+  std::string held;  // a store that keeps artifacts' bytes takes them from memory
+  ArtifactSource artifact = source;
+  if (artifact.in_file()) {
+    std::error_code ec;
+    const uint64_t size = fs::file_size(artifact.file, ec);
+    if (ec || size <= artifact.offset) return Status::InvalidArgument("the pushed artifact is empty");
+    if (store_->HoldsArtifacts()) {
+      ASSIGN_OR_RETURN(held, ReadFileBytes(artifact.file));
+      artifact.bytes = std::string_view(held).substr(artifact.offset);
+      artifact.file.clear();
+    }
+  } else if (artifact.bytes.empty()) {
+    return Status::InvalidArgument("the pushed artifact is empty");
+  }
   std::string metadata = "{}";
   if (!metadata_json.empty()) {
     ASSIGN_OR_RETURN(metadata, CheckVersionMetadata(metadata_json));
@@ -59,7 +80,8 @@ StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_vie
   }
 }
 
-StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name, std::string_view artifact,
+StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
+                                              const ArtifactSource& artifact,
                                               std::string_view metadata_json,
                                               const std::string& actor,
                                               bool allow_signature_change) {
@@ -108,7 +130,7 @@ Status ModelRepository::RecordPushed(const std::string& name, int64_t version) {
 }
 
 StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::path& dir,
-                                            std::string_view artifact,
+                                            const ArtifactSource& artifact,
                                             std::string_view metadata_json,
                                             const std::string& actor,
                                             bool allow_signature_change) {
@@ -129,7 +151,26 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   for (const VersionRecord& r : known) version = std::max(version, r.version);
   ++version;
 
-  const ArtifactDigest digest = Sha256Bytes(artifact);
+  const fs::path staging = dir / (".push-" + std::to_string(version));
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
+  const fs::path file = staging / std::string(factory->model_filename());
+  // The artifact: written from memory, or copied from an upload streamed to
+  // disk (then hashed as written).
+  ArtifactDigest digest;
+  Status written;
+  if (artifact.in_file()) {
+    written = CopyFileTailDurably(artifact.file, artifact.offset, file);
+    if (written.ok()) {
+      StatusOr<ArtifactDigest> hashed = Sha256File(file);
+      if (hashed.ok()) digest = *hashed;
+      else written = hashed.status();
+    }
+  } else {
+    digest = Sha256Bytes(artifact.bytes);
+    written = WriteFileDurably(file, artifact.bytes);
+  }
   VersionRecord pushed;
   pushed.model = name;
   pushed.version = version;
@@ -138,14 +179,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   pushed.source = "push";
   pushed.created_by = PrintableExcerpt(actor, 256);
   pushed.metadata_json = metadata_json.empty() ? "{}" : std::string(metadata_json);
-  const std::string record = VersionRecordJson(pushed);
-  const fs::path staging = dir / (".push-" + std::to_string(version));
-  fs::remove_all(staging, ec);
-  fs::create_directories(staging, ec);
-  if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
-  const fs::path file = staging / std::string(factory->model_filename());
-  Status written = WriteFileDurably(file, artifact);
-  if (written.ok()) written = WriteFileDurably(staging / kVersionRecordFile, record);
+  if (written.ok()) written = WriteFileDurably(staging / kVersionRecordFile, VersionRecordJson(pushed));
   if (written.ok()) written = SyncDirectory(staging);
   if (!written.ok()) {
     fs::remove_all(staging, ec);
@@ -184,7 +218,8 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
                                    "' was not stored: " + refusal);
   }
   if (store_->HoldsArtifacts()) {
-    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, artifact);
+    // Push() gave a store that holds artifacts the bytes in memory.
+    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, artifact.bytes);
     if (!registered.ok()) {
       fs::remove_all(staging, ec);
       return registered.status();

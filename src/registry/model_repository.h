@@ -22,6 +22,7 @@
 #include "core/model_manager.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
+#include "registry/artifact_digest.h"
 #include "registry/registry_store.h"
 #include "registry/signed_models.h"
 
@@ -137,6 +138,12 @@ class ModelRepository {
   StatusOr<int64_t> Push(const std::string& name, std::string_view artifact,
                          std::string_view metadata_json, const std::string& actor,
                          bool allow_signature_change) LOCKS_EXCLUDED(mu_);
+  // The same from an artifact in memory or in a file (an upload streamed to
+  // disk: copied into the staging directory, never held in memory, except
+  // by a store that keeps artifacts' bytes itself).
+  StatusOr<int64_t> Push(const std::string& name, const ArtifactSource& artifact,
+                         std::string_view metadata_json, const std::string& actor,
+                         bool allow_signature_change) LOCKS_EXCLUDED(mu_);
   // Sends a copy of `percent` percent of the model's traffic to `version`
   // (loaded and READY first), or with percent 0 stops; recorded and audited
   // like an alias move. `previous` gets the former shadow version.
@@ -207,13 +214,13 @@ class ModelRepository {
   // same lock, so that concurrent moves are serialised with it.
   Status MoveAlias(const std::string& name, AliasChange* change, std::optional<int64_t>* previous)
       LOCKS_EXCLUDED(mu_);
-  StatusOr<int64_t> PushLocked(const std::string& name, std::string_view artifact,
+  StatusOr<int64_t> PushLocked(const std::string& name, const ArtifactSource& artifact,
                                std::string_view metadata_json, const std::string& actor,
                                bool allow_signature_change) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes, trial-loads and renames into place version N+1 of `name` in
   // `dir` (the model's directory, or a staged one for a new model).
   StatusOr<int64_t> PushInto(const std::string& name, const std::filesystem::path& dir,
-                             std::string_view artifact, std::string_view metadata_json,
+                             const ArtifactSource& artifact, std::string_view metadata_json,
                              const std::string& actor, bool allow_signature_change)
       EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet (with its

@@ -287,6 +287,24 @@ Status Server::Start() {
     o.max_header_bytes = s.options.max_header_bytes;
     o.counters = &s.connection_counters;
     o.inflight_budget = &s.inflight;
+    if (s.store != nullptr && s.options.max_upload_bytes > 0) {
+      // Push bodies stream to files beside the repository's registry data
+      // (same filesystem: the artifact is then copied, never held in memory).
+      // Leftovers of a crash are removed first.
+      const std::filesystem::path uploads =
+          std::filesystem::path(s.options.model_repository) / ".berth" / "uploads";
+      std::error_code ec;
+      std::filesystem::remove_all(uploads, ec);
+      std::filesystem::create_directories(uploads, ec);
+      if (!ec) {
+        o.streams_to_file = http::IsPushTarget;
+        o.upload_dir = uploads;
+        o.max_upload_bytes = s.options.max_upload_bytes;
+      } else {
+        LOG_WARN("pushes are read into memory: cannot create the upload directory",
+                 {{"error", ec.message()}});
+      }
+    }
     if (s.options.tls.enabled()) {
       ASSIGN_OR_RETURN(s.tls, TlsContext::Create(s.options.tls));
       o.tls = s.tls.get();

@@ -36,6 +36,10 @@ struct ServerOptions {
   int http_threads = 2;
   int grpc_threads = 0;          // 0: one completion-queue thread per core the process may run on
   uint64_t max_request_bytes = 64ull << 20;
+  // A push's body (POST /v2/registry/models/{m}/versions) streams to a file
+  // and may be this large (--max-upload-bytes); 0: pushes are read into
+  // memory under max_request_bytes like any request.
+  uint64_t max_upload_bytes = 4ull << 30;
   // Bytes that request bodies in flight may hold at once, wire and decoded
   // forms together (InflightBudget); beyond it, 503. 0: the larger of 1 GiB
   // and twice max_request_bytes (one compressed request of the largest size).

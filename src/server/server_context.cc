@@ -78,11 +78,12 @@ StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::str
   return move;
 }
 
-StatusOr<int64_t> ServerContext::Push(std::string_view peer, const std::string& name,
-                                      std::string_view artifact, std::string_view metadata_json,
+StatusOr<int64_t> ServerContext::Push(std::string_view actor, const std::string& name,
+                                      const ArtifactSource& artifact,
+                                      std::string_view metadata_json,
                                       bool allow_signature_change) const {
-  RETURN_IF_ERROR(CheckChange(peer, name));
-  return repository->Push(name, artifact, metadata_json, std::string(peer),
+  RETURN_IF_ERROR(CheckChange(actor, name));
+  return repository->Push(name, artifact, metadata_json, std::string(actor),
                           allow_signature_change);
 }
 

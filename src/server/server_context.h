@@ -13,6 +13,7 @@
 #include "core/model_manager.h"
 #include "core/model_statistics.h"
 #include "core/shared_memory.h"
+#include "registry/artifact_digest.h"
 #include "registry/registry_store.h"
 
 namespace berth {
@@ -99,7 +100,8 @@ struct ServerContext {
   StatusOr<AliasMove> Promote(std::string_view peer, const std::string& name, int64_t version,
                               const std::string& alias, const std::string& reason) const;
   // Registers a new version from an artifact's bytes (ModelRepository::Push).
-  StatusOr<int64_t> Push(std::string_view peer, const std::string& name, std::string_view artifact,
+  StatusOr<int64_t> Push(std::string_view peer, const std::string& name,
+                         const ArtifactSource& artifact,
                          std::string_view metadata_json, bool allow_signature_change) const;
   StatusOr<AliasMove> SetShadow(std::string_view peer, const std::string& name, int64_t version,
                                 int percent, const std::string& reason) const;

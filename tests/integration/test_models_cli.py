@@ -398,13 +398,13 @@ def test_a_push_over_the_servers_body_limit_reports_its_413(versions: dict[int, 
         root,
         tmp_path / "berth.log",
         grpc_port=-1,
-        max_request_bytes=limit,
+        extra_args=["--max-upload-bytes", str(limit)],
     ) as server:
         result = run_cli("push", "--url", server.base_url, "--name", MODEL, str(big))
         assert result.returncode == 1, result
         assert result.stdout == ""
         assert "(HTTP 413)" in result.stderr and str(limit) in result.stderr, result.stderr
-        assert "--max-request-bytes" in result.stderr, result.stderr
+        assert "--max-upload-bytes" in result.stderr, result.stderr
         assert_nothing_pushed(server)
 
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,6 +14,19 @@
 #include "core/status.h"
 
 namespace berth::http {
+
+// A request body streamed to a file (HttpServerOptions::streams_to_file);
+// the file is removed when the last holder lets go.
+struct UploadedBody {
+  explicit UploadedBody(std::filesystem::path p) : path(std::move(p)) {}
+  ~UploadedBody() {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+  }
+  UploadedBody(const UploadedBody&) = delete;
+  UploadedBody& operator=(const UploadedBody&) = delete;
+  const std::filesystem::path path;
+};
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
@@ -23,6 +38,11 @@ struct HttpRequest {
   // Who asks, set by the router once the request is authorized: the API
   // key's name, or `peer` when no key was read. The audit log's actor.
   std::string actor;
+  // Set by Router::Preauthorize (a body streamed to disk is authorized
+  // before it is read); never from the wire.
+  bool authorized = false;
+  // Set instead of `body` on a route whose body streams to a file.
+  std::shared_ptr<const UploadedBody> upload;
 
   // The first header named `name` (lower-case), or empty.
   std::string_view Header(std::string_view name) const {

@@ -6,8 +6,15 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -204,8 +211,14 @@ class Session final : public SessionBase {
   void Read() {
     request_ = HttpRequest{};
     over_budget_ = false;
+    upload_parser_.reset();
+    upload_.reset();
     parser_.emplace();
-    parser_->body_limit(shared_->options.max_body_bytes);
+    // The body limit is set once the header says where the body goes
+    // (OnHeader): a push streams to disk under its own limit. (Not
+    // boost::none: Beast compares the length with the optional, and none
+    // is less than any length.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     parser_->header_limit(shared_->options.max_header_bytes);
     parser_->on_chunk_header(on_chunk_header_);
     if (!served_one_ || buffer_.size() > 0) return ReadHeader();
@@ -232,7 +245,16 @@ class Session final : public SessionBase {
     if (ec) return OnReadError(ec);
     Status framing = CheckFraming(parser_->get());
     if (!framing.ok()) return RefuseUnread(ErrorResponse(framing));
+    if (const auto& streams = shared_->options.streams_to_file; streams) {
+      const auto& head = parser_->get();
+      if (streams(std::string_view(head.method_string().data(), head.method_string().size()),
+                  std::string_view(head.target().data(), head.target().size()))) {
+        return StartUpload();
+      }
+    }
     const boost::optional<uint64_t> length = parser_->content_length();
+    if (length && *length > shared_->options.max_body_bytes) return RefuseUnread(BodyTooLarge());
+    parser_->body_limit(shared_->options.max_body_bytes);
     if (length && !Reserve(*length)) return RefuseUnread(Busy(*shared_));
     if (!parser_->is_done() && !ExpectsContinue(parser_->get())) {
       // Most bodies arrived with their header: parse what is buffered here
@@ -251,9 +273,12 @@ class Session final : public SessionBase {
 
   // Feeds the bytes already read to the parser; false on a parse error (in
   // `*ec`).
-  bool ParseBuffered(beast::error_code* ec) {
-    while (buffer_.size() > 0 && !parser_->is_done()) {
-      const size_t used = parser_->put(buffer_.data(), *ec);
+  bool ParseBuffered(beast::error_code* ec) { return ParseBufferedInto(*parser_, ec); }
+
+  template <class Parser>
+  bool ParseBufferedInto(Parser& parser, beast::error_code* ec) {
+    while (buffer_.size() > 0 && !parser.is_done()) {
+      const size_t used = parser.put(buffer_.data(), *ec);
       if (*ec == bhttp::error::need_more) {
         ec->clear();
         break;
@@ -276,7 +301,8 @@ class Session final : public SessionBase {
     ReadBodyPiece();
   }
 
-  void ReadBodyPiece() {
+  // The deadline of the body's next piece (see ReadBody).
+  void SetBodyDeadline() {
     const uint64_t rate = shared_->options.min_body_rate;
     if (rate == 0) {
       Tcp().expires_after(shared_->options.idle_timeout);
@@ -287,12 +313,124 @@ class Session final : public SessionBase {
       Tcp().expires_at(body_start_ + shared_->options.header_timeout +
                        std::chrono::microseconds(read * 1'000'000 / rate));
     }
+  }
+
+  void ReadBodyPiece() {
+    SetBodyDeadline();
     bhttp::async_read_some(stream_, buffer_, *parser_,
                            [self = Self()](beast::error_code ec, size_t n) {
                              self->body_read_ += n;
                              if (ec || self->parser_->is_done()) return self->OnBody(ec);
                              self->ReadBodyPiece();
                            });
+  }
+
+  // A route whose body streams to a file (HttpServerOptions::streams_to_file,
+  // a registry push): the body goes to a temporary file under upload_dir,
+  // bounded by max_upload_bytes instead of max_body_bytes, and holds no
+  // memory (so no in-flight budget); the handler gets the file
+  // (HttpRequest::upload), removed once the request is answered.
+  void StartUpload() {
+    const HttpServerOptions& options = shared_->options;
+    const auto& head = parser_->get();
+    if (head.find(bhttp::field::content_encoding) != head.end()) {
+      HttpResponse r = ErrorResponse(Status::InvalidArgument(
+          "an upload is sent as it is: Content-Encoding is not supported on this route"));
+      r.status = 415;
+      return RefuseUnread(std::move(r));
+    }
+    // Who may push is known from the header: a refused client uploads nothing.
+    preauthorized_ = HttpRequest{};
+    preauthorized_.method = std::string(head.method_string());
+    const std::string_view target(head.target().data(), head.target().size());
+    if (!PercentDecode(target.substr(0, target.find('?')), &preauthorized_.path)) {
+      return RefuseUnread(
+          ErrorResponse(Status::InvalidArgument("malformed percent-escape in the URL")));
+    }
+    if (auto authorization = head.find(bhttp::field::authorization); authorization != head.end()) {
+      preauthorized_.headers.emplace_back("authorization", std::string(authorization->value()));
+    }
+    preauthorized_.peer = peer_;
+    if (auto refusal = shared_->router->Preauthorize(preauthorized_)) {
+      return RefuseUnread(std::move(*refusal));
+    }
+    const boost::optional<uint64_t> length = parser_->content_length();
+    if (length && *length > options.max_upload_bytes) return RefuseUnread(UploadTooLarge());
+    std::string path = (options.upload_dir / "upload-XXXXXX").string();
+    const int fd = ::mkstemp(path.data());
+    if (fd < 0) {
+      return RefuseUnread(ErrorResponse(Status::Internal(
+          std::string("cannot create a file for the upload: ") + std::strerror(errno))));
+    }
+    ::close(fd);
+    const bool expects_continue = ExpectsContinue(parser_->get());
+    upload_ = std::make_shared<UploadedBody>(path);
+    upload_parser_.emplace(std::move(*parser_));
+    upload_parser_->body_limit(options.max_upload_bytes);
+    beast::error_code ec;
+    upload_parser_->get().body().open(path.c_str(), beast::file_mode::write, ec);
+    if (ec) {
+      return RefuseUnread(ErrorResponse(Status::Internal("cannot open the upload's file: " +
+                                                         ec.message())));
+    }
+    body_start_ = std::chrono::steady_clock::now();
+    body_read_ = 0;
+    phase_ = Phase::kBody;
+    if (!expects_continue) {
+      if (!ParseBufferedInto(*upload_parser_, &ec)) return OnUploadDone(ec);
+      if (upload_parser_->is_done()) return OnUploadDone({});
+      return ReadUploadPiece();
+    }
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = Self()](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        self->ReadUploadPiece();
+                      });
+  }
+
+  void ReadUploadPiece() {
+    SetBodyDeadline();
+    bhttp::async_read_some(stream_, buffer_, *upload_parser_,
+                           [self = Self()](beast::error_code ec, size_t n) {
+                             self->body_read_ += n;
+                             if (ec || self->upload_parser_->is_done()) {
+                               return self->OnUploadDone(ec);
+                             }
+                             self->ReadUploadPiece();
+                           });
+  }
+
+  void OnUploadDone(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) return RefuseUnread(UploadTooLarge());
+    if (ec) {
+      // Cut off midway (or too slow): nothing was handed on; the file goes
+      // with upload_.
+      if (ec == beast::error::timeout && shared_->options.min_body_rate > 0) {
+        Count(&ConnectionCounters::slow_bodies);
+      }
+      if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
+          ec == beast::error::timeout || ec == asio::error::connection_reset ||
+          ec == asio::error::eof || ec == bhttp::error::partial_message) {
+        return Close();
+      }
+      return RefuseUnread(
+          ErrorResponse(Status::InvalidArgument("malformed HTTP request: " + ec.message())));
+    }
+    upload_parser_->get().body().close();
+    OnRequestFrom(upload_parser_->get());
+  }
+
+  HttpResponse BodyTooLarge() const {
+    return ErrorResponse(Status::ResourceExhausted(
+        "request body is larger than the limit of " +
+        std::to_string(shared_->options.max_body_bytes) + " bytes"));
+  }
+
+  HttpResponse UploadTooLarge() const {
+    return ErrorResponse(Status::ResourceExhausted(
+        "upload is larger than the limit of " +
+        std::to_string(shared_->options.max_upload_bytes) + " bytes (--max-upload-bytes)"));
   }
 
   void OnBody(beast::error_code ec) {
@@ -321,11 +459,7 @@ class Session final : public SessionBase {
       r.status = 431;  // Request Header Fields Too Large
       return RefuseUnread(std::move(r));
     }
-    if (ec == bhttp::error::body_limit) {
-      return RefuseUnread(ErrorResponse(Status::ResourceExhausted(
-          "request body is larger than the limit of " +
-          std::to_string(shared_->options.max_body_bytes) + " bytes")));
-    }
+    if (ec == bhttp::error::body_limit) return RefuseUnread(BodyTooLarge());
     if (buffer_.size() == 0 && !parser_->got_some()) return Close();
     RefuseUnread(
         ErrorResponse(Status::InvalidArgument("malformed HTTP request: " + ec.message())));
@@ -340,9 +474,11 @@ class Session final : public SessionBase {
     Send(std::move(r));
   }
 
-  void OnRequest() {
+  void OnRequest() { OnRequestFrom(parser_->get()); }
+
+  template <class Message>
+  void OnRequestFrom(Message& msg) {
     ++shared_->in_flight;
-    auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive();
     const std::string_view target(msg.target().data(), msg.target().size());
     const size_t q = target.find('?');
@@ -357,8 +493,15 @@ class Session final : public SessionBase {
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
-    request_.body = std::move(msg.body());
     request_.peer = peer_;
+    if constexpr (!std::is_same_v<typename Message::body_type, bhttp::string_body>) {
+      request_.upload = std::move(upload_);
+      request_.actor = std::move(preauthorized_.actor);
+      request_.authorized = preauthorized_.authorized;
+      return Dispatch();
+    } else {
+      request_.body = std::move(msg.body());
+    }
     const std::string_view encoding = request_.Header("content-encoding");
     if (!encoding.empty()) {
       if (!IsSupportedEncoding(encoding)) {
@@ -485,6 +628,10 @@ class Session final : public SessionBase {
   Shared* shared_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  // An upload's parser (the header parser moved into it) and its file.
+  std::optional<bhttp::request_parser<bhttp::file_body>> upload_parser_;
+  std::shared_ptr<UploadedBody> upload_;
+  HttpRequest preauthorized_;  // an upload's authorization (Router::Preauthorize)
   // Beast keeps a reference to this callback, so it lives beside the parser.
   std::function<void(uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
   bool over_budget_ = false;  // a chunk did not fit the in-flight budget

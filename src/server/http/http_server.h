@@ -27,8 +27,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -69,6 +72,12 @@ struct HttpServerOptions {
   // Non-null: connections speak TLS with the context current when each is
   // accepted. Not owned; must outlive the HttpServer.
   TlsContext* tls = nullptr;
+  // Set: a request for which it returns true (method, raw target) has its
+  // body streamed to a file in upload_dir (HttpRequest::upload), up to
+  // max_upload_bytes (413 beyond), instead of read into memory.
+  std::function<bool(std::string_view method, std::string_view target)> streams_to_file;
+  std::filesystem::path upload_dir;
+  uint64_t max_upload_bytes = 0;
 };
 
 class HttpServer {

@@ -4,6 +4,8 @@
 
 #include <array>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -469,34 +471,42 @@ StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& 
 
 // A push: the artifact's bytes, preceded by a JSON object of metadata when
 // the Berth-Metadata-Length header gives its length (as the binary tensor
-// extension frames its JSON header).
+// extension frames its JSON header). The body is in memory, or (the server
+// streams push bodies to disk) in a file: then only the metadata is read.
 struct PushRequest {
-  std::string metadata_json = "{}";
-  std::string_view artifact;
+  std::string metadata_json;  // checked by the repository (CheckVersionMetadata)
+  ArtifactSource artifact;
   bool allow_signature_change = false;
 };
 
 StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
   PushRequest out;
-  out.artifact = req.body;
+  std::error_code ec;
+  const uint64_t body_size =
+      req.upload ? std::filesystem::file_size(req.upload->path, ec) : req.body.size();
+  if (ec) return Status::Internal("cannot read the upload: " + ec.message());
+  size_t length = 0;
   const std::string_view length_header = req.Header("berth-metadata-length");
   if (!length_header.empty()) {
-    size_t length = 0;
-    auto [end, ec] = std::from_chars(length_header.data(),
-                                     length_header.data() + length_header.size(), length);
-    if (ec != std::errc() || end != length_header.data() + length_header.size() ||
-        length > req.body.size() || length > (1u << 20)) {
+    auto [end, parse_ec] = std::from_chars(length_header.data(),
+                                           length_header.data() + length_header.size(), length);
+    if (parse_ec != std::errc() || end != length_header.data() + length_header.size() ||
+        length > body_size || length > (1u << 20)) {
       return Status::InvalidArgument(
           "Berth-Metadata-Length must be a byte count within the body and at most 1 MiB");
     }
-    rapidjson::Document metadata;
-    RETURN_IF_ERROR(ParseJson(std::string_view(req.body).substr(0, length), &metadata));
-    if (!metadata.IsObject()) return Status::InvalidArgument("the metadata must be a JSON object");
-    rapidjson::StringBuffer buf;
-    JsonWriter w(buf);
-    metadata.Accept(w);
-    out.metadata_json.assign(buf.GetString(), buf.GetSize());
-    out.artifact = std::string_view(req.body).substr(length);
+  }
+  if (req.upload) {
+    out.artifact.file = req.upload->path;
+    out.artifact.offset = length;
+    out.metadata_json.resize(length);
+    std::ifstream in(req.upload->path, std::ios::binary);
+    if (!in.read(out.metadata_json.data(), static_cast<std::streamsize>(length))) {
+      return Status::Internal("cannot read the upload's metadata");
+    }
+  } else {
+    out.metadata_json = req.body.substr(0, length);
+    out.artifact.bytes = std::string_view(req.body).substr(length);
   }
   if (!req.query.empty()) {
     if (req.query == "allow_signature_change=true") {
@@ -515,6 +525,17 @@ void ReplyWith(const StatusOr<std::string>& body, const Reply& reply) {
 }
 
 }  // namespace
+
+bool IsPushTarget(std::string_view method, std::string_view target) {
+  if (method != "POST") return false;
+  target = target.substr(0, target.find('?'));
+  constexpr std::string_view kPrefix = "/v2/registry/models/";
+  constexpr std::string_view kSuffix = "/versions";
+  if (!target.starts_with(kPrefix) || !target.ends_with(kSuffix)) return false;
+  const std::string_view model =
+      target.substr(kPrefix.size(), target.size() - kPrefix.size() - kSuffix.size());
+  return !model.empty() && model.find('/') == std::string_view::npos;
+}
 
 void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
   router->Add(

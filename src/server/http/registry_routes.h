@@ -11,11 +11,18 @@
 // through ServerContext, which every door shares.
 #pragma once
 
+#include <string_view>
+
 #include "server/http/router.h"
 #include "server/server_context.h"
 
 namespace berth::http {
 
 void RegisterRegistryRoutes(const ServerContext* ctx, Router* router);
+
+// Whether a request (its method and raw target) is a push,
+// POST /v2/registry/models/{model}/versions: the HTTP server streams such
+// bodies to a file (HttpServerOptions::streams_to_file).
+bool IsPushTarget(std::string_view method, std::string_view target);
 
 }  // namespace berth::http

@@ -77,6 +77,21 @@ bool Router::Match(const Route& route, const std::vector<std::string_view>& part
   return true;
 }
 
+std::optional<HttpResponse> Router::Preauthorize(HttpRequest& request) const {
+  const auto parts = SplitPath(request.path);
+  PathParams params;
+  for (const Route& route : routes_) {
+    if (route.method != request.method || !Match(route, parts, &params)) continue;
+    auth::Decision decision = authorizer_->Authorize(
+        {request.Header("authorization"), request.peer, PathParam(params, "model")}, route.scope);
+    if (!decision.ok()) return AuthErrorResponse(decision);
+    request.actor = std::move(decision.actor);
+    request.authorized = true;
+    return std::nullopt;
+  }
+  return std::nullopt;  // Dispatch answers 404 / 405
+}
+
 void Router::Dispatch(HttpRequest& request, Reply reply) const {
   const auto parts = SplitPath(request.path);
   PathParams params;
@@ -85,10 +100,13 @@ void Router::Dispatch(HttpRequest& request, Reply reply) const {
     if (!Match(route, parts, &params)) continue;
     path_known = true;
     if (route.method == request.method) {
-      auth::Decision decision = authorizer_->Authorize(
-          {request.Header("authorization"), request.peer, PathParam(params, "model")}, route.scope);
-      if (!decision.ok()) return reply(AuthErrorResponse(decision));
-      request.actor = std::move(decision.actor);
+      if (!request.authorized) {
+        auth::Decision decision = authorizer_->Authorize(
+            {request.Header("authorization"), request.peer, PathParam(params, "model")},
+            route.scope);
+        if (!decision.ok()) return reply(AuthErrorResponse(decision));
+        request.actor = std::move(decision.actor);
+      }
       route.handler(request, params, std::move(reply));
       return;
     }

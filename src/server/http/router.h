@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +48,12 @@ class Router {
 
   // Finds the route and calls its handler, or replies 404 / 405.
   void Dispatch(HttpRequest& request, Reply reply) const;
+  // Authorizes `request` (its method, path, headers and peer; no body yet)
+  // against its route's scope, as Dispatch would, for a body the server
+  // streams to disk: a refusal (401/403/429) is returned before any of the
+  // body is read; otherwise the request is marked authorized (its actor
+  // set) and Dispatch does not check it again.
+  std::optional<HttpResponse> Preauthorize(HttpRequest& request) const;
 
  private:
   struct Segment {
