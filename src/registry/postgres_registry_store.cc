@@ -23,137 +23,11 @@
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/registry_store.h"
+#include "registry/postgres_schema.h"
 
 namespace berth {
 namespace {
 
-// Each entry brings the schema from version i to i + 1; never edit one that
-// has shipped, append a new one. Timestamps are the server's (berth_now()),
-// so the replicas' records share one clock, in the SQLite store's text form.
-constexpr const char* kMigrations[] = {
-    R"sql(
-CREATE FUNCTION berth_now() RETURNS TEXT LANGUAGE sql VOLATILE AS
-  $$ SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
-CREATE TABLE models (
-  name TEXT PRIMARY KEY,
-  created_at TEXT NOT NULL
-);
-CREATE TABLE versions (
-  model TEXT NOT NULL REFERENCES models(name),
-  version BIGINT NOT NULL CHECK (version > 0),
-  digest TEXT NOT NULL,
-  size BIGINT NOT NULL CHECK (size >= 0),
-  format TEXT NOT NULL,
-  source TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  metadata TEXT NOT NULL DEFAULT '{}',
-  PRIMARY KEY (model, version)
-);
-CREATE TABLE aliases (
-  model TEXT NOT NULL,
-  alias TEXT NOT NULL,
-  version BIGINT NOT NULL,
-  updated_at TEXT NOT NULL,
-  PRIMARY KEY (model, alias),
-  FOREIGN KEY (model, version) REFERENCES versions(model, version)
-);
-CREATE TABLE alias_splits (
-  model TEXT NOT NULL,
-  alias TEXT NOT NULL,
-  version BIGINT NOT NULL,
-  weight INTEGER NOT NULL CHECK (weight > 0),
-  PRIMARY KEY (model, alias, version),
-  FOREIGN KEY (model, alias) REFERENCES aliases(model, alias) ON DELETE CASCADE,
-  FOREIGN KEY (model, version) REFERENCES versions(model, version)
-);
-CREATE TABLE shadows (
-  model TEXT PRIMARY KEY,
-  version BIGINT NOT NULL,
-  percent INTEGER NOT NULL CHECK (percent BETWEEN 1 AND 100),
-  updated_at TEXT NOT NULL,
-  FOREIGN KEY (model, version) REFERENCES versions(model, version)
-);
-CREATE TABLE audit (
-  id BIGSERIAL PRIMARY KEY,
-  at TEXT NOT NULL,
-  actor TEXT NOT NULL,
-  model TEXT NOT NULL,
-  action TEXT NOT NULL,
-  alias TEXT,
-  from_version BIGINT,
-  to_version BIGINT,
-  reason TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX audit_by_model ON audit(model, id);
-CREATE TABLE artifacts (
-  digest TEXT PRIMARY KEY,
-  size BIGINT NOT NULL CHECK (size >= 0),
-  bytes BYTEA NOT NULL,
-  created_at TEXT NOT NULL
-);
-CREATE TABLE model_configs (
-  model TEXT PRIMARY KEY REFERENCES models(name),
-  file_name TEXT NOT NULL
-    CHECK (file_name IN ('config.yaml', 'config.yml', 'config.json', 'config.pbtxt')),
-  bytes BYTEA NOT NULL
-);
-CREATE TABLE generation (
-  only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
-  value BIGINT NOT NULL
-);
-INSERT INTO generation(value) VALUES (0);
-CREATE FUNCTION berth_bump_generation() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  UPDATE generation SET value = value + 1;
-  RETURN NULL;
-END
-$$;
-CREATE TRIGGER audit_bumps_generation AFTER INSERT ON audit
-  FOR EACH ROW EXECUTE FUNCTION berth_bump_generation();
-)sql",
-    R"sql(
-ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
-  CHECK (status IN ('active', 'archived', 'deleted'));
-ALTER TABLE aliases ADD COLUMN sticky_key TEXT NOT NULL DEFAULT '';
-)sql",
-    R"sql(
-CREATE TABLE evaluations (
-  id BIGSERIAL PRIMARY KEY,
-  model TEXT NOT NULL,
-  version BIGINT NOT NULL,
-  at TEXT NOT NULL,
-  actor TEXT NOT NULL,
-  evaluation TEXT NOT NULL,
-  FOREIGN KEY (model, version) REFERENCES versions(model, version)
-);
-CREATE INDEX evaluations_by_model ON evaluations(model, id);
-ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';
-)sql",
-    R"sql(
-CREATE TABLE baselines (
-  model TEXT NOT NULL,
-  version BIGINT NOT NULL,
-  profile TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  PRIMARY KEY (model, version),
-  FOREIGN KEY (model, version) REFERENCES versions(model, version)
-);
-)sql",
-    R"sql(
-CREATE TABLE api_keys (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  salt TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  scopes TEXT NOT NULL,
-  rate DOUBLE PRECISION NOT NULL DEFAULT 0 CHECK (rate >= 0),
-  created_at TEXT NOT NULL,
-  expires_at TEXT,
-  revoked_at TEXT
-);
-)sql",
-};
 
 VersionStatus ParseVersionStatus(std::string_view text) {
   if (text == "archived") return VersionStatus::kArchived;
@@ -290,7 +164,7 @@ class PostgresRegistryStore final : public RegistryStore {
       ASSIGN_OR_RETURN(Result applied_rows,
                        Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
       const int64_t applied = Int(applied_rows.get(), 0, 0);
-      const int64_t known = static_cast<int64_t>(std::size(kMigrations));
+      const int64_t known = static_cast<int64_t>(PostgresMigrations().size());
       if (applied > known) {
         return Status::FailedPrecondition(
             "the registry store's schema (version " + std::to_string(applied) +
@@ -298,7 +172,7 @@ class PostgresRegistryStore final : public RegistryStore {
             "): upgrade berth");
       }
       for (int64_t v = applied; v < known; ++v) {
-        Status s = ExecScript(kMigrations[v]);
+        Status s = ExecScript(PostgresMigrations()[v]);
         if (s.ok()) {
           Params p;
           p.Int(v + 1);
