@@ -97,6 +97,27 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/models/{model}/labels/{label}:regress"): "infer",
     ("GET", "/openapi.json"): "read",
     ("GET", "/metrics"): "read",
+    # Drift (docs/monitoring.md): reports are reads, baselines are changes.
+    ("GET", "/v2/models/{model}/drift"): "read",
+    ("GET", "/v2/models/{model}/versions/{version}/drift"): "read",
+    ("GET", "/v2/models/{model}/baseline"): "read",
+    ("GET", "/v2/models/{model}/versions/{version}/baseline"): "read",
+    ("POST", "/v2/models/{model}/baseline"): "admin",
+    ("DELETE", "/v2/models/{model}/baseline"): "admin",
+    ("POST", "/v2/models/{model}/versions/{version}/baseline"): "admin",
+    ("DELETE", "/v2/models/{model}/versions/{version}/baseline"): "admin",
+    # Shared memory (docs/migrating.md): status is a read; a registration
+    # lets requests read and write that memory, so it is an admin change.
+    ("GET", "/v2/systemsharedmemory/status"): "read",
+    ("GET", "/v2/systemsharedmemory/region/{region}/status"): "read",
+    ("POST", "/v2/systemsharedmemory/region/{region}/register"): "admin",
+    ("POST", "/v2/systemsharedmemory/unregister"): "admin",
+    ("POST", "/v2/systemsharedmemory/region/{region}/unregister"): "admin",
+    ("GET", "/v2/cudasharedmemory/status"): "read",
+    ("GET", "/v2/cudasharedmemory/region/{region}/status"): "read",
+    ("POST", "/v2/cudasharedmemory/region/{region}/register"): "admin",
+    ("POST", "/v2/cudasharedmemory/region/{region}/unregister"): "admin",
+    ("POST", "/v2/cudasharedmemory/unregister"): "admin",
 }
 # The platform routes (--platform); served only in a platform's mode.
 PLATFORM_ROUTE_SCOPES: Final[dict[str, dict[tuple[str, str], str]]] = {
@@ -120,15 +141,15 @@ RPC_SCOPES: Final[dict[str, str]] = {
     "RepositoryModelLoad": "admin",
     "RepositoryModelUnload": "admin",
     "ModelConfig": "read",
+    "SystemSharedMemoryStatus": "read",
+    "SystemSharedMemoryRegister": "admin",
+    "SystemSharedMemoryUnregister": "admin",
+    "CudaSharedMemoryStatus": "read",
+    "CudaSharedMemoryRegister": "admin",
+    "CudaSharedMemoryUnregister": "admin",
 }
 UNSERVED_RPCS: Final = {
     "ModelStreamInfer",
-    "SystemSharedMemoryStatus",
-    "SystemSharedMemoryRegister",
-    "SystemSharedMemoryUnregister",
-    "CudaSharedMemoryStatus",
-    "CudaSharedMemoryRegister",
-    "CudaSharedMemoryUnregister",
     "TraceSetting",
     "LogSettings",
 }
@@ -354,6 +375,21 @@ def grpc_calls(client: grpcclient.InferenceServerClient) -> dict[str, object]:
         "RepositoryModelLoad": lambda h: client.load_model(MISSING, headers=h),
         "RepositoryModelUnload": lambda h: client.unload_model(MISSING, headers=h),
         "ModelConfig": lambda h: client.get_model_config(MODEL, headers=h),
+        "SystemSharedMemoryStatus": lambda h: client.get_system_shared_memory_status(headers=h),
+        # A region whose key does not exist: authorized, it fails on the key.
+        "SystemSharedMemoryRegister": lambda h: client.register_system_shared_memory(
+            "auth_test_region", "/berth_auth_test_no_such_key", 64, headers=h
+        ),
+        "SystemSharedMemoryUnregister": lambda h: client.unregister_system_shared_memory(
+            "auth_test_region", headers=h
+        ),
+        "CudaSharedMemoryStatus": lambda h: client.get_cuda_shared_memory_status(headers=h),
+        "CudaSharedMemoryRegister": lambda h: client.register_cuda_shared_memory(
+            "auth_test_region", b"", 0, 64, headers=h
+        ),
+        "CudaSharedMemoryUnregister": lambda h: client.unregister_cuda_shared_memory(
+            "auth_test_region", headers=h
+        ),
     }
 
 
