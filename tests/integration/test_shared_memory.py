@@ -406,7 +406,9 @@ def test_registrations_only_from_loopback(model_repository: ModelRepository, tmp
         remote = f"http://{address}:{server.http_port}/v2/systemsharedmemory"
         response = requests.post(f"{remote}/region/r/register", json={"key": "/k", "byte_size": 4}, timeout=5)
         assert response.status_code == 403, response.text
-        assert "shared memory registrations are accepted only from this machine" in response.json()["error"]
+        assert "admin requests (changes to what is served, API keys) are accepted only from this machine" in (
+            response.json()["error"]
+        )
         assert requests.post(f"{remote}/unregister", timeout=5).status_code == 403
         grpc_port = server.grpc_address().rsplit(":", 1)[1]
         triton = grpcclient.InferenceServerClient(f"{address}:{grpc_port}")
