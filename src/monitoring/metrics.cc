@@ -6,10 +6,8 @@
 #include <set>
 
 namespace berth {
-namespace {
 
-// Label values are escaped as the exposition format requires.
-std::string Escape(const std::string& v) {
+std::string PrometheusLabelValue(const std::string& v) {
   std::string out;
   for (char c : v) {
     if (c == '\\' || c == '"') out.push_back('\\');
@@ -21,6 +19,10 @@ std::string Escape(const std::string& v) {
   }
   return out;
 }
+
+namespace {
+
+std::string Escape(const std::string& v) { return PrometheusLabelValue(v); }
 
 std::string Labels(const std::string& model, const std::string& version) {
   return "model=\"" + Escape(model) + "\",version=\"" + Escape(version) + "\"";

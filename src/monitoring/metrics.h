@@ -26,6 +26,10 @@
 
 namespace berth {
 
+// A Prometheus label value escaped as the text exposition format requires
+// (backslash, double quote, newline).
+std::string PrometheusLabelValue(const std::string& value);
+
 class Metrics final : public InferenceObserver,
                       public ModelTableObserver,
                       public StatisticsSource {

@@ -10,6 +10,7 @@
 #include "core/float16.h"
 #include "core/logging.h"
 #include "core/model.h"
+#include "monitoring/metrics.h"
 
 namespace berth::drift {
 namespace {
@@ -381,18 +382,7 @@ void DriftMonitor::Reset(const std::string& model, int64_t version) {
 
 namespace {
 
-std::string Escape(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
+std::string Escape(const std::string& v) { return PrometheusLabelValue(v); }
 
 std::string Number(double v) {
   if (std::isnan(v)) return "NaN";

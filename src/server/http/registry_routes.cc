@@ -519,6 +519,19 @@ StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
   return out;
 }
 
+// {"model", "version"}: what a push and an evaluation answer.
+HttpResponse VersionResponse(const std::string& name, int64_t version) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("model");
+  WriteJsonString(&w, name);
+  w.Key("version");
+  w.Int64(version);
+  w.EndObject();
+  return JsonResponse(200, std::string(buf.GetString(), buf.GetSize()));
+}
+
 void ReplyWith(const StatusOr<std::string>& body, const Reply& reply) {
   if (!body.ok()) return reply(ErrorResponse(body.status()));
   reply(JsonResponse(200, *body));
@@ -570,15 +583,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 auto version = ctx->Push(req.actor, name, push->artifact, push->metadata_json,
                                          push->allow_signature_change);
                 if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
-                rapidjson::StringBuffer buf;
-                JsonWriter w(buf);
-                w.StartObject();
-                w.Key("model");
-                WriteJsonString(&w, name);
-                w.Key("version");
-                w.Int64(*version);
-                w.EndObject();
-                reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
+                reply(VersionResponse(name, *version));
               });
   router->Add("POST", "/v2/registry/models/{model}/shadow", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
@@ -655,15 +660,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!version.ok()) return reply(ErrorResponse(version.status()));
                 Status s = ctx->AddEvaluation(req.actor, name, *version, req.body);
                 if (!s.ok()) return reply(ChangeErrorResponse(s));
-                rapidjson::StringBuffer buf;
-                JsonWriter w(buf);
-                w.StartObject();
-                w.Key("model");
-                WriteJsonString(&w, name);
-                w.Key("version");
-                w.Int64(*version);
-                w.EndObject();
-                reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
+                reply(VersionResponse(name, *version));
               });
   router->Add("POST", "/v2/registry/models/{model}/rollback", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
