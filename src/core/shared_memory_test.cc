@@ -178,10 +178,11 @@ TEST(SharedMemoryRegistryTest, ConcurrentRegisterUnregisterAndUse) {
     });
   }
   for (int t = 0; t < 2; ++t) {
-    threads.emplace_back([&] {
+    // Each user its own bytes of the regions, as two requests' tensors are.
+    threads.emplace_back([&, offset = 8 + 32 * t] {
       while (!stop.load()) {
         for (const char* name : {"r0", "r1"}) {
-          auto w = r.Window(name, 8, 16);
+          auto w = r.Window(name, offset, 16);
           if (w.ok()) std::memset(w->bytes().data(), 1, w->bytes().size());
           (void)r.totals();
           (void)r.Describe("");

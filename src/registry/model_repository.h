@@ -100,6 +100,12 @@ class ModelRepository {
   // reloaded from them: the serving versions keep serving.
   Status LoadModel(const std::string& name, const LoadOverride& override) LOCKS_EXCLUDED(mu_);
 
+  // The artifact of a registered, not deleted version (a store that keeps
+  // artifacts gives it, else the version's file, checked against the
+  // recorded digest): what `berth-py optimize` starts from. NotFound for a
+  // version that is not registered or was deleted.
+  StatusOr<std::string> ReadArtifact(const std::string& name, int64_t version) const;
+
   // Takes a model out of service: it leaves the manager's table (and so the
   // index and readiness) until LoadModel() brings it back. Requests already
   // holding a version finish on it. NotFound if the model is not loaded.

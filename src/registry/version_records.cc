@@ -14,6 +14,8 @@
 #include <sstream>
 
 #include "core/logging.h"
+#include "core/model_name.h"
+#include "registry/config_parser.h"
 #include "registry/artifact_digest.h"
 #include "registry/repository_files.h"
 #include "registry/version_metadata.h"
@@ -162,6 +164,29 @@ StatusOr<VersionRecord> ModelRepository::RecordFromFiles(const std::string& name
   record.created_by = "repository";
   ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
   return record;
+}
+
+StatusOr<std::string> ModelRepository::ReadArtifact(const std::string& name,
+                                                    int64_t version) const {
+  RETURN_IF_ERROR(ValidateModelName(name));
+  if (store_ == nullptr) return Status::Unavailable(kNoRegistryStore);
+  ASSIGN_OR_RETURN(std::vector<VersionRecord> records, store_->Versions(name));
+  const auto record = std::find_if(records.begin(), records.end(),
+                                   [&](const VersionRecord& r) { return r.version == version; });
+  if (record == records.end() || record->status == VersionStatus::kDeleted) {
+    return UnregisteredVersion(name, version);
+  }
+  if (store_->HoldsArtifacts()) return store_->FetchArtifact(record->digest);
+  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
+  ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
+  StatusOr<std::string> bytes =
+      ReadFileBytes(root_ / name / std::to_string(version) / std::string(factory->model_filename()));
+  if (!bytes.ok()) return Status(bytes.status().code(), Scrub(bytes.status().message()));
+  if (Sha256Bytes(*bytes).digest != record->digest) {
+    return Status::Internal("version " + std::to_string(version) + " of model '" + name +
+                            "' changed on disk since it was registered (" + record->digest + ")");
+  }
+  return bytes;
 }
 
 }  // namespace berth

@@ -97,6 +97,8 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/models/{model}/labels/{label}:regress"): "infer",
     ("GET", "/openapi.json"): "read",
     ("GET", "/metrics"): "read",
+    # A version's artifact is the model itself.
+    ("GET", "/v2/registry/models/{model}/versions/{version}/artifact"): "admin",
     # Drift (docs/monitoring.md): reports are reads, baselines are changes.
     ("GET", "/v2/models/{model}/drift"): "read",
     ("GET", "/v2/models/{model}/versions/{version}/drift"): "read",

@@ -58,21 +58,18 @@ def test_quantized_version_is_registered_when_it_keeps_parity(
     artifact = server.log_path.parent / "models" / "mlp" / "1" / "model.onnx"
     args = ["optimize", "--url", server.base_url, "mlp", "1", "--quantize", "dynamic-int8"]
 
-    # Without the artifact (no download route) or with another model's file: refused, nothing pushed.
-    assert berth_py(args) == 2
-    assert "--artifact" in capsys.readouterr().err
+    # Another model's file: refused, nothing pushed.
     (tmp_path / "other.onnx").write_bytes(artifact.read_bytes() + b"\0")
     assert berth_py([*args, "--artifact", str(tmp_path / "other.onnx")]) == 2
     assert "is not version 1's" in capsys.readouterr().err
-    # A gate that cannot hold: refused.
-    assert berth_py([*args, "--artifact", str(artifact), "--tolerance", "1e-12", "--min-label-agreement", "1"]) == 2
+    # A gate that cannot hold: refused (the artifact fetched from the server).
+    assert berth_py([*args, "--tolerance", "1e-12", "--min-label-agreement", "1"]) == 2
     assert "was not registered" in capsys.readouterr().err
 
+    # The issue's form, the artifact fetched from the registry.
     code = berth_py(
         [
             *args,
-            "--artifact",
-            str(artifact),
             "--sample-data",
             str(tmp_path / "train.csv"),
             "--data",

@@ -4,6 +4,7 @@ evaluations recorded beside an immutable version afterwards."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +173,19 @@ def test_without_a_store_evaluations_say_why(repo: Path, tmp_path: Path) -> None
     with BerthServer.start(berth_binary(), repo, tmp_path / "b.log", extra_args=["--registry", "none"]) as server:
         with V2Client(server.base_url) as client:
             assert "without a registry store" in assert_error(evaluate(client, 1, {"metrics": {}}), 503)
+
+
+def test_a_versions_artifact_is_fetched_as_registered(served: BerthServer, repo: Path) -> None:
+    with V2Client(served.base_url) as client:
+        fetched = client.session.get(f"{served.base_url}/v2/registry/models/{MODEL}/versions/2/artifact")
+        assert fetched.status_code == 200
+        assert fetched.headers["Content-Type"] == "application/octet-stream"
+        assert fetched.content == (repo / MODEL / "2" / "model.onnx").read_bytes()
+        assert versions(client)[2]["digest"] == "sha256:" + hashlib.sha256(fetched.content).hexdigest()
+        for path, status in ((f"{MODEL}/versions/9", 404), ("nobody/versions/1", 404), (f"{MODEL}/versions/x", 400)):
+            assert_error(client.session.get(f"{served.base_url}/v2/registry/models/{path}/artifact"), status)
+        # Changed on disk behind the registry's back: refused, not served as the version.
+        (repo / MODEL / "2" / "model.onnx").write_bytes(b"tampered")
+        assert "changed on disk" in assert_error(
+            client.session.get(f"{served.base_url}/v2/registry/models/{MODEL}/versions/2/artifact"), 500
+        )

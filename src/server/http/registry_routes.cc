@@ -662,6 +662,19 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!s.ok()) return reply(ChangeErrorResponse(s));
                 reply(VersionResponse(name, *version));
               });
+  // A version's artifact: the model itself, so an admin read.
+  router->Add("GET", "/v2/registry/models/{model}/versions/{version}/artifact",
+              auth::Scope::kAdmin, [ctx](HttpRequest&, const PathParams& p, Reply reply) {
+                auto version = ParseVersionNumber(PathParam(p, "version"));
+                if (!version.ok()) return reply(ErrorResponse(version.status()));
+                auto bytes = ctx->repository->ReadArtifact(std::string(PathParam(p, "model")),
+                                                           *version);
+                if (!bytes.ok()) return reply(ErrorResponse(bytes.status()));
+                HttpResponse r;
+                r.content_type = "application/octet-stream";
+                r.body = std::move(bytes).value();
+                reply(std::move(r));
+              });
   router->Add("POST", "/v2/registry/models/{model}/rollback", auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, false);
