@@ -1,8 +1,8 @@
 """`berth-py optimize`: a quantized copy of a registered version, gated like an import.
 
 The version's ONNX artifact is fetched from the server
-(GET /v2/registry/models/{m}/versions/{v}/artifact) or, where the server
-has no such route, read from `--artifact FILE`, whose SHA-256 must equal the
+(GET /v2/registry/models/{m}/versions/{v}/artifact) or read from
+`--artifact FILE`; either way its SHA-256 must equal the
 digest the registry recorded for that version. It is quantized (dynamic
 int8: weights of MatMul/Gemm in int8, activations quantized at run time),
 then the original and the quantized graphs answer the same rows (the
