@@ -501,7 +501,9 @@ TEST_P(RegistryStoreTest, EvaluationsAccumulateBesideAnImmutableVersionAndAreAud
   // The version's own record is untouched.
   EXPECT_EQ((*reopened->Versions("m"))[0].metadata_json, "{}");
   int evaluate_records = 0;
-  for (const AuditRecord& r : *reopened->History("m")) {
+  const auto history = reopened->History("m");
+  ASSERT_TRUE(history.ok());
+  for (const AuditRecord& r : *history) {
     if (r.action == "evaluate") {
       ++evaluate_records;
       EXPECT_FALSE(r.alias.size());
