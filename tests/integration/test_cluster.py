@@ -135,11 +135,22 @@ class Load:
         with grpc.insecure_channel(self.grpc_address, options=options) as channel:
             stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
             while not self._stop.is_set():
-                try:
-                    reply = stub.ModelInfer(self.grpc_request, timeout=15)
-                    self._record(None, "grpc", reply.model_version)
-                except grpc.RpcError as e:
-                    self._record(f"gRPC {e.code().name}: {e.details()}")
+                # The channel's policy cannot retry a call nginx has already
+                # answered with a 502 (its response headers commit the call),
+                # so the client retries that one itself, as docs/deploy.md says
+                # a client behind a proxy should; any other failure counts.
+                for attempt in range(3):
+                    try:
+                        reply = stub.ModelInfer(self.grpc_request, timeout=15)
+                        self._record(None, "grpc", reply.model_version)
+                        break
+                    except grpc.RpcError as e:
+                        committed_502 = e.code() == grpc.StatusCode.UNAVAILABLE and "status: 502" in (e.details() or "")
+                        if committed_502 and attempt < 2:
+                            time.sleep(0.05)
+                            continue
+                        self._record(f"gRPC {e.code().name}: {e.details()}")
+                        break
 
     def snapshot(self) -> tuple[int, Counter[str]]:
         with self._lock:

@@ -123,11 +123,14 @@ def test_prometheus_sees_the_traffic_evaluates_the_dashboard_and_fires_an_alert(
         ],
     )
     assert success[0]["metric"]["version"] == "1"
-    failures = prometheus.wait_for(
+    # Exactly the failures sent, once a scrape has seen them all.
+    prometheus.wait_for(
         "the failed requests",
-        lambda: prometheus.query(f'sum(berth_inference_requests_failure_total{{model="{MODEL}"}})'),
+        lambda: [
+            r for r in prometheus.query(f'sum(berth_inference_requests_failure_total{{model="{MODEL}"}})')
+            if float(r["value"][1]) == BAD_REQUESTS
+        ],
     )
-    assert float(failures[0]["value"][1]) == BAD_REQUESTS
     # 10 failures in 40: the error-rate rule (above 1%) fires for the model.
     firing = prometheus.wait_for(
         "BerthHighErrorRate firing",
