@@ -393,11 +393,12 @@ def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
         setup += "; --require-auth, an infer key in every request" + ("; TLS (P-256 certificate)" if tls else "")
         scheme = "https" if tls else "http"
         url = f"{scheme}://{HOST}:{http_port}/v2/models/{ctx.model.name}/versions/1/infer"
-        targets.append(Target(rows[0], "http", url, server, f"{setup}; POST .../versions/1/infer", headers, ca_file))
+        targets.append(Target(rows[0], "http", url, server, f"{setup}; POST .../versions/1/infer",
+                              headers=headers, ca_file=ca_file))  # fmt: skip
         if not port_open(grpc_port):
             server.wait_until(lambda port=grpc_port: port_open(port), timeout_s=GRPC_STARTUP_TIMEOUT_S,
                               what="gRPC port")  # fmt: skip
-        targets.append(Target(rows[1], "grpc", f"{HOST}:{grpc_port}", server, setup, headers, ca_file))
+        targets.append(Target(rows[1], "grpc", f"{HOST}:{grpc_port}", server, setup, headers=headers, ca_file=ca_file))
     return targets
 
 
