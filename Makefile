@@ -36,7 +36,7 @@ asan: setup
 	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBERTH_SANITIZE=ON >/dev/null
 	@cmake --build build-asan
 	ctest --test-dir build-asan --output-on-failure
-	BERTH_BINARY=build-asan/berth ASAN_OPTIONS=detect_leaks=0 $(PYTEST) tests/integration -q
+	BERTH_BINARY=build-asan/berth BERTH_SANITIZER=address,undefined ASAN_OPTIONS=detect_leaks=0 $(PYTEST) tests/integration -q
 
 # ThreadSanitizer over the unit tests that exercise threads: the dynamic
 # batcher (queue, workers, drain on destruction) and the model table.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import stat
 import time
@@ -152,6 +153,14 @@ def log_lines(server: BerthServer) -> int:
     return server.log().count("\n")
 
 
+# UBSan checks a vptr it has not seen before by writing the object's memory
+# to a pipe (sanitizer_common's IsAccessibleMemoryRange). With no descriptor
+# free the pipe fails, and it reports a bad vptr that is not, which aborts a
+# sanitizer build mid-request. `make test` runs this test on the plain build.
+@pytest.mark.skipif(
+    bool(os.environ.get("BERTH_SANITIZER")),
+    reason="UBSan's vptr check needs a free descriptor (false reports at EMFILE)",
+)
 def test_out_of_file_descriptors_backs_off_and_recovers(
     model_repository: ModelRepository, tmp_path: Path
 ) -> None:
