@@ -25,6 +25,7 @@
 #include "server/auth/authorizer.h"
 #include "server/grpc/grpc_server.h"
 #include "server/http/cloud_routes.h"
+#include "server/http/connection_cap.h"
 #include "server/http/drift_routes.h"
 #include "server/http/http_server.h"
 #include "server/http/keys_routes.h"
@@ -42,6 +43,33 @@
 namespace berth {
 
 namespace {
+
+// --max-connections, or with 0 (the default) a cap below the open-file
+// limit, which is first raised to the hard limit (server/http/connection_cap.h).
+int64_t RestConnectionCap(int64_t requested) {
+  const http::OpenFileLimit files = http::RaiseOpenFileLimit();
+  if (files.now != files.before) {
+    LOG_INFO("raised the open-file limit", {{"from", std::to_string(files.before)},
+                                            {"to", std::to_string(files.now)}});
+  }
+  const int64_t automatic = http::AutomaticConnectionCap(files.now);
+  if (requested == 0) {
+    if (automatic > 0) {
+      LOG_INFO("REST connections capped below the open-file limit",
+               {{"max_connections", std::to_string(automatic)},
+                {"open_file_limit", std::to_string(files.now)}});
+    }
+    return automatic;
+  }
+  if (automatic > 0 && requested > automatic) {
+    LOG_WARN("--max-connections leaves too few file descriptors for the rest of the server; "
+             "past the limit, accept() fails and new connections wait",
+             {{"max_connections", std::to_string(requested)},
+              {"open_file_limit", std::to_string(files.now)},
+              {"suggested", std::to_string(automatic)}});
+  }
+  return requested;
+}
 
 // A thread that calls `fn` every `period` until Stop().
 class PeriodicThread {
@@ -281,7 +309,7 @@ Status Server::Start() {
     o.threads = s.options.http_threads;
     o.max_body_bytes = s.options.max_request_bytes;
     o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
-    o.max_connections = s.options.max_connections;
+    o.max_connections = RestConnectionCap(s.options.max_connections);
     o.header_timeout = std::chrono::seconds(s.options.header_timeout_secs);
     o.min_body_rate = s.options.min_body_rate;
     o.max_header_bytes = s.options.max_header_bytes;
