@@ -170,7 +170,9 @@ def test_an_interrupted_run_resumes_to_the_same_output(
         assert "resumed after 2 chunk(s)): 2000 rows read, 1998 scored, 2 failed" in out
         assert resumed.read_bytes() == whole.read_bytes(), suffix
         errors = [json.loads(line) for line in (tmp_path / f"resumed{suffix}.errors.jsonl").read_text().splitlines()]
-        assert errors == [json.loads(line) for line in (tmp_path / f"whole{suffix}.errors.jsonl").read_text().splitlines()]
+        assert errors == [
+            json.loads(line) for line in (tmp_path / f"whole{suffix}.errors.jsonl").read_text().splitlines()
+        ]
         assert len(errors) == 2
         got = read(resumed)
         assert got["id"].is_unique and len(got) == 1998
@@ -182,7 +184,10 @@ def test_a_killed_run_resumes_without_duplicates(server: BerthServer, model: Any
     output = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "berth.cli", "batch", "--model", "cancer", "--url", server.base_url,
                "--input", str(source), "--output", str(output), "--keep", "id", "--chunk-rows", "500"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "python" / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "python" / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     marker = checkpoint_path(output)
     deadline = time.monotonic() + 120
@@ -224,7 +229,10 @@ def test_a_wrong_column_is_a_clear_error_and_writes_nothing(
         assert batch(*extra, "--url", server.base_url, "--input", str(good), "--output", str(output)) == 2
         assert message in capsys.readouterr().err
         assert not output.exists()
-    assert batch("--model", "cancer", "--url", server.base_url, "--input", str(good), "--output", str(tmp_path / "o.xlsx")) == 2
+    assert (
+        batch("--model", "cancer", "--url", server.base_url, "--input", str(good), "--output", str(tmp_path / "o.xlsx"))
+        == 2
+    )
     assert "is not .csv, .jsonl or .parquet" in capsys.readouterr().err
     # A finished output is not overwritten without --overwrite.
     assert batch("--model", "cancer", "--url", server.base_url, "--input", str(good), "--output", str(output)) == 0

@@ -41,7 +41,9 @@ def spark() -> Iterator[Any]:
 
     # The executors' Python workers: this interpreter, importing this checkout's berth package.
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "python" / "src"), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT / "python" / "src"), os.environ.get("PYTHONPATH")])
+    )
     session = (
         SparkSession.builder.master("local[2]")
         .appName("berth-spark-test")

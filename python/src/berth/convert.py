@@ -372,7 +372,9 @@ def signature_from_v2(model_metadata: dict[str, Any], metadata: dict[str, Any]) 
     return signature_from_inputs(inputs, len(model_metadata.get("outputs", [])), metadata)
 
 
-def signature_from_inputs(inputs: list[tuple[str, str | None, int]], n_outputs: int, metadata: dict[str, Any]) -> Signature:
+def signature_from_inputs(
+    inputs: list[tuple[str, str | None, int]], n_outputs: int, metadata: dict[str, Any]
+) -> Signature:
     """A signature from the inputs' (name, kind or None, width) and the version's metadata.
 
     The column mapping recorded at import (metadata.extra.inputs) wins.

@@ -27,14 +27,15 @@ import pandas as pd
 
 from berth import convert, data, metrics, parity
 from berth.client import Client
-from berth.errors import BerthError, ServerError
 from berth.convert import signature_from
+from berth.errors import BerthError, ServerError
 from berth.importer import ImportResult, generated_rows
 
 QUANTIZATIONS = ("dynamic-int8",)
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_LABEL_AGREEMENT = 0.99
 DEFAULT_METRIC_DROP = 0.01
+
 
 def _version_record(client: Client, name: str, version: str) -> dict[str, Any]:
     for entry in client.registry_model(name).get("versions", []):

@@ -95,7 +95,9 @@ def from_server(ref: ModelRef, url: str, *, api_key: str | None = None, pin: int
             model = client.registry_model(ref.name)
         except ServerError as e:
             raise BerthError(f"cannot read model '{ref.name}' from the registry at {url}: {e}") from e
-        records = {int(v["version"]): v for v in model.get("versions", []) if v.get("state") not in ("ARCHIVED", "DELETED")}
+        records = {
+            int(v["version"]): v for v in model.get("versions", []) if v.get("state") not in ("ARCHIVED", "DELETED")
+        }
         aliases = {str(k): int(v) for k, v in (model.get("aliases") or {}).items()}
         if pin is not None:
             number = pin
@@ -178,9 +180,7 @@ def _directory_metadata(version_dir: Path) -> dict[str, Any]:
     return {}
 
 
-def from_store(
-    ref: ModelRef, registry: str, repository: Path | None = None, *, pin: int | None = None
-) -> Artifact:
+def from_store(ref: ModelRef, registry: str, repository: Path | None = None, *, pin: int | None = None) -> Artifact:
     """The version a SQLite store records; its bytes from the model repository beside it.
 
     A SQLite store keeps records, not artifacts: the file is

@@ -12,6 +12,7 @@ in, for the errors file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -150,10 +151,9 @@ def _frame(table: Any, numeric: set[str]) -> pd.DataFrame:
     for name in table.column_names:
         column = table.column(name)
         if name in numeric and pa.types.is_string(column.type):
-            try:
+            # A cell that is not a number leaves the column as text: the row checks name it.
+            with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 column = pc.cast(column, pa.float64())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass  # a cell that is not a number: the row checks name it
         columns[name] = column
     frame = pa.table(columns).to_pandas()
     for name in numeric & set(frame.columns):
@@ -278,7 +278,11 @@ class Writer:
             header = not self.path.exists() or self.path.stat().st_size == 0
             return fsync_append(self.path, frame.to_csv(index=False, header=header).encode())
         if self.format == "jsonl":
-            text = frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=15) if len(frame) else ""
+            text = (
+                frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=15)
+                if len(frame)
+                else ""
+            )
             if text and not text.endswith("\n"):
                 text += "\n"
             return fsync_append(self.path, text.encode())

@@ -145,37 +145,33 @@ def run_batch(
     columns = files.input_columns(input_path)
     writer = files.Writer(output)
     marker = checkpoint_path(output)
-    if restart:
-        marker.unlink(missing_ok=True)
-        writer.remove()
-        errors.unlink(missing_ok=True)
-    state = _read_checkpoint(marker)
-    if state is None and (output.exists() or writer.parts.exists()):
-        if not overwrite:
-            raise BerthError(f"the output {output} exists (and no checkpoint says a run of it stopped): "
-                             "pass --overwrite to replace it")  # fmt: skip
-        writer.remove()
-    if state is None:
-        errors.unlink(missing_ok=True)
+    state = None if restart else _read_checkpoint(marker)
     pin = int(state["identity"]["version"]) if state else None
-
-    if through_server_url is not None:
-        client: Client | None = Client(through_server_url, api_key=api_key)
-        scorer = through_server(client, ref, pin=pin, keep=keep, features=features)
-        digest = ""
-        source = through_server_url
-    else:
-        client = None
-        artifact = load_artifact(ref, url=url, registry=registry, repository=repository, api_key=api_key, pin=pin)
-        scorer = in_process(artifact, keep=keep, features=features, threads=threads)
-        digest = artifact.digest
-        source = None
+    client: Client | None = None
     try:
+        if through_server_url is not None:
+            client = Client(through_server_url, api_key=api_key)
+            scorer = through_server(client, ref, pin=pin, keep=keep, features=features)
+            digest = ""
+        else:
+            artifact = load_artifact(ref, url=url, registry=registry, repository=repository, api_key=api_key, pin=pin)
+            scorer = in_process(artifact, keep=keep, features=features, threads=threads)
+            digest = artifact.digest
         check_columns(scorer.signature, columns, str(input_path))
         missing_keep = [c for c in scorer.keep if c not in columns]
         if missing_keep:
             raise BerthError(f"--keep names column(s) the input {input_path} lacks: {', '.join(missing_keep)}")
-        identity = _identity(input_path, scorer, digest, chunk_rows, source, output, errors)
+        if state is None:
+            # A fresh run: what an earlier run left is replaced only when asked to, and only now that this
+            # run is known to start.
+            left = [str(p) for p in (output, writer.parts, errors) if p.exists()]
+            if left and not (overwrite or restart):
+                raise BerthError(f"{', '.join(left)} exist(s), and no checkpoint says a run of {output} stopped: "
+                                 "pass --overwrite to replace them")  # fmt: skip
+            marker.unlink(missing_ok=True)
+            writer.remove()
+            errors.unlink(missing_ok=True)
+        identity = _identity(input_path, scorer, digest, chunk_rows, through_server_url, output, errors)
         if state is not None and state.get("identity") != identity:
             raise BerthError(
                 f"the checkpoint {marker} is of another run ({'; '.join(_differences(state['identity'], identity))}): "

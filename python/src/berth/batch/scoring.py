@@ -201,7 +201,9 @@ def _short(e: Exception) -> str:
 
 def _values(frame: pd.DataFrame, i: int) -> dict[str, Any]:
     row = frame.iloc[int(i)]
-    return {str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) else _jsonable(v)) for k, v in row.items()}
+    return {
+        str(k): (None if v is None or (isinstance(v, float) and np.isnan(v)) else _jsonable(v)) for k, v in row.items()
+    }
 
 
 def _jsonable(v: Any) -> Any:
@@ -304,10 +306,8 @@ def _answering_version(client: Client, ref: ModelRef, model_metadata: dict[str, 
         model = client.registry_model(ref.name)
     except ServerError as e:
         raise BerthError(f"cannot tell which version of '{ref.name}' {ref} names: {e}") from e
-    if ref.version is not None:
-        target = (model.get("aliases") or {}).get(ref.version)
-    else:
-        target = model.get("default_version")
+    aliases = model.get("aliases") or {}
+    target = aliases.get(ref.version) if ref.version is not None else model.get("default_version")
     if target is None:
         raise BerthError(f"the registry does not say which version {ref} names")
     return int(target)
