@@ -45,20 +45,19 @@ def score_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     good = np.array([i not in failed for i in range(len(frame))], dtype=bool)
     names = [*scorer.keep, *scorer.column_names()]
     out = pd.DataFrame(index=range(len(frame)))
+    textual = any(isinstance(c, str) for c in scorer.signature.class_labels)
     for name in names:
         if name in scorer.keep:
             out[name] = frame[name].reset_index(drop=True)
             continue
-        values = scored[name].to_numpy() if name in scored else np.empty(0)
-        if name == "label" and values.dtype.kind in "iu":
-            column = pd.array(np.zeros(len(frame), dtype=np.int64), dtype="Int64")
-            column[:] = pd.NA
-            column[good] = values
+        values = scored[name].to_numpy() if name in scored else None
+        if name == "label" and not textual:
+            column: Any = pd.array([pd.NA] * len(frame), dtype="Int64")  # null where the row failed
         elif name == "label":
             column = np.full(len(frame), None, dtype=object)
-            column[good] = values
         else:
             column = np.full(len(frame), np.nan)
+        if values is not None and good.any():
             column[good] = values
         out[name] = column
     out[ERROR_COLUMN] = [failed.get(i) for i in range(len(frame))]

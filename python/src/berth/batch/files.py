@@ -313,7 +313,13 @@ class Writer:
 
         parts = sorted(self.parts.glob("part-*.parquet")) if self.parts.is_dir() else []
         tmp = self.path.with_name(self.path.name + ".tmp")
-        schema = pq.read_schema(parts[0]) if parts else pa.Table.from_pandas(empty, preserve_index=False).schema
+        # One schema for all parts: a part whose text column was all empty has it as Arrow's null type.
+        schemas = [pq.read_schema(part).remove_metadata() for part in parts]
+        schema = (
+            pa.unify_schemas(schemas, promote_options="permissive")
+            if schemas
+            else pa.Table.from_pandas(empty, preserve_index=False).schema
+        )
         with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
                 writer.write_table(pq.read_table(part).cast(schema))
