@@ -37,24 +37,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthServer]:
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    # The executors' Python workers: this interpreter, importing this checkout's berth package.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO_ROOT / "python" / "src"), os.environ.get("PYTHONPATH")])
-    )
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("berth-spark-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+    with pytest.MonkeyPatch.context() as env:
+        # The executors' Python workers: this interpreter, importing this checkout's berth package.
+        env.setenv("PYSPARK_PYTHON", sys.executable)
+        env.setenv("PYTHONPATH", str(REPO_ROOT / "python" / "src"), prepend=os.pathsep)
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("berth-spark-test")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.driver.memory", "1g")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        gateway = SparkContext._gateway
+        try:
+            yield session
+        finally:
+            session.stop()
+            # The JVM would otherwise live as long as pytest does.
+            process = getattr(gateway, "proc", None)
+            gateway.shutdown()
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+            SparkContext._gateway = SparkContext._jvm = None
 
 
 def test_spark_scores_equal_sklearn(server: BerthServer, spark: Any, tmp_path: Path) -> None:
