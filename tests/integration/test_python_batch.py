@@ -22,14 +22,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from berth.batch import checkpoint_path
 from berth.cli import main as berth_py
 from berth_server import REPO_ROOT, BerthServer, berth_binary
-from python_models import breast_cancer, write_csv
+from python_models import breast_cancer, diabetes, mixed_columns, write_csv
 
 # float32 inside the graph, float64 in scikit-learn: the import's parity tolerance.
 TOLERANCE = 1e-5
@@ -274,3 +276,42 @@ def test_corrupt_rows_go_to_the_errors_file_and_nothing_is_lost(
     got = read(output)
     kept = frame[~frame["id"].isin(["r10", "r20", "r30"])].reset_index(drop=True)
     assert_matches_sklearn(got, kept, model)
+
+
+@pytest.mark.parametrize("through_server", [False, True])
+def test_one_input_per_column_and_a_regressor(
+    server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], through_server: bool
+) -> None:
+    """A model fed one column per input (a string among them) and a regressor's `prediction`."""
+    X, y = mixed_columns()
+    numeric = [c for c in X.columns if c != "colour"]
+    mixed = make_pipeline(
+        ColumnTransformer([("num", StandardScaler(), numeric), ("cat", OneHotEncoder(), ["colour"])]),
+        LogisticRegression(max_iter=1000),
+    ).fit(X, y)
+    Xd, yd = diabetes()
+    regressor = GradientBoostingRegressor(n_estimators=30, random_state=0).fit(Xd, yd)
+    for name, fitted, data, target in (("mixed", mixed, X, y), ("sugar", regressor, Xd, yd)):
+        if not (server.log_path.parent / "models" / name).exists():
+            joblib.dump(fitted, tmp_path / f"{name}.joblib")
+            sample = write_csv(tmp_path / f"{name}_train.csv", data, target)
+            args = ["import", str(tmp_path / f"{name}.joblib"), "--name", name, "--url", server.base_url,
+                    "--sample-data", str(sample), "--target", "target"]  # fmt: skip
+            assert berth_py(args) == 0
+    capsys.readouterr()
+    where = ["--url", server.base_url] + (["--through-server"] if through_server else [])
+
+    source = write(X.iloc[::-1].reset_index(drop=True), tmp_path / "mixed_in.jsonl")
+    assert batch("--model", "mixed", *where, "--input", str(source), "--output", str(tmp_path / "mixed.csv")) == 0
+    got = pd.read_csv(tmp_path / "mixed.csv")
+    expected = X.iloc[::-1].reset_index(drop=True)
+    assert list(got.columns) == ["label", "probability_0", "probability_1", "probability_2"]
+    np.testing.assert_array_equal(got["label"].to_numpy(), mixed.predict(expected))
+    np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(), mixed.predict_proba(expected), atol=TOLERANCE, rtol=0)
+
+    source = write(Xd, tmp_path / "sugar_in.parquet")
+    assert batch("--model", "sugar", *where, "--input", str(source), "--output", str(tmp_path / "sugar.parquet")) == 0
+    got = pd.read_parquet(tmp_path / "sugar.parquet")
+    assert list(got.columns) == ["prediction"]
+    want = regressor.predict(Xd)
+    np.testing.assert_allclose(got["prediction"].to_numpy(), want, rtol=TOLERANCE, atol=TOLERANCE * np.abs(want).max())
