@@ -155,6 +155,11 @@ def test_an_interrupted_run_resumes_to_the_same_output(
         common = ["--model", "cancer:1", "--url", server.base_url, "--input", str(source), "--keep", "id",
                   "--chunk-rows", "300"]  # fmt: skip
         assert batch(*common, "--output", str(whole)) == 0
+        # Stopped before its first chunk (as a kill while writing it would): a checkpoint of nothing done.
+        assert batch(*common, "--output", str(resumed), "--max-chunks", "0") == 3
+        assert json.loads(checkpoint_path(resumed).read_text())["chunks"] == 0
+        if suffix != ".parquet":
+            resumed.write_bytes(b"id,label,prob")  # the first chunk, half written
         assert batch(*common, "--output", str(resumed), "--max-chunks", "2") == 3
         out, _ = capsys.readouterr()
         assert "stopped after 2 chunk(s); the same command resumes it" in out
@@ -315,3 +320,25 @@ def test_one_input_per_column_and_a_regressor(
     assert list(got.columns) == ["prediction"]
     want = regressor.predict(Xd)
     np.testing.assert_allclose(got["prediction"].to_numpy(), want, rtol=TOLERANCE, atol=TOLERANCE * np.abs(want).max())
+
+
+def test_a_resumed_run_keeps_the_version_it_started_with(
+    server: BerthServer, model: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(rows(900), tmp_path / "in.csv")
+    output = tmp_path / "out.csv"
+    common = ["--model", "cancer@production", "--url", server.base_url, "--input", str(source), "--output",
+              str(output), "--chunk-rows", "300"]  # fmt: skip
+    assert batch(*common, "--max-chunks", "1") == 3
+    assert "cancer version 1 (in process)" in capsys.readouterr().out
+    # production moves to a version 2 while the run is stopped.
+    joblib.dump(model, tmp_path / "cancer.joblib")
+    assert berth_py(["import", str(tmp_path / "cancer.joblib"), "--name", "cancer", "--url", server.base_url]) == 0
+    promote = f"{server.base_url}/v2/registry/models/cancer/promote"
+    try:
+        assert requests.post(promote, json={"version": 2, "alias": "production"}, timeout=30).status_code == 200
+        capsys.readouterr()
+        assert batch(*common) == 0
+        assert "cancer version 1 (in process, resumed after 1 chunk(s)): 900 rows read" in capsys.readouterr().out
+    finally:
+        requests.post(promote, json={"version": 1, "alias": "production"}, timeout=30)

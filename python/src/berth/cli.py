@@ -178,6 +178,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             chunk_rows=args.chunk_rows, restart=args.restart, overwrite=args.overwrite, max_chunks=args.max_chunks,
             threads=args.threads, api_key=args.api_key, progress=bar, total=bar.total,
         )  # fmt: skip
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"berth-py: interrupted; the same command resumes from {args.output}.checkpoint.json", file=sys.stderr)
+        return 130
     finally:
         bar.close()
     where = "through the server" if args.through_server else "in process"

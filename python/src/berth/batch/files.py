@@ -53,11 +53,11 @@ def input_columns(path: Path) -> list[str]:
     fmt = format_of(path, "input")
     try:
         if fmt == "csv":
-            with path.open(newline="", encoding="utf-8") as f:
+            with path.open(newline="", encoding="utf-8-sig") as f:  # pyarrow skips a byte-order mark too
                 header = next(csv.reader(f), None)
             if not header:
                 raise BerthError(f"the input {path} is empty: it has no header")
-            return [h.strip() for h in header]
+            return header
         if fmt == "parquet":
             import pyarrow.parquet as pq
 

@@ -177,12 +177,16 @@ def run_batch(
                 f"the checkpoint {marker} is of another run ({'; '.join(_differences(state['identity'], identity))}): "
                 "run the same command to resume it, or pass --restart to start over"
             )
-        done = int(state["chunks"]) if state else 0
+        if state is None:
+            # Before the first chunk: a run killed while writing it must find a checkpoint that says "nothing yet".
+            state = {"format": CHECKPOINT_FORMAT, "identity": identity, "chunks": 0, "rows": 0, "scored": 0,
+                     "failed": 0, "output_size": 0, "errors_size": 0}  # fmt: skip
+            _write_checkpoint(marker, state)
+        done = int(state["chunks"])
         result = BatchResult(ref.name, scorer.version, output=output, errors=errors, resumed_from=done)
-        if state:
-            writer.rewind(int(state["output_size"]))
-            files.truncate(errors, int(state["errors_size"]))
-            result.rows, result.scored, result.failed = int(state["rows"]), int(state["scored"]), int(state["failed"])
+        writer.rewind(int(state["output_size"]))
+        files.truncate(errors, int(state["errors_size"]))
+        result.rows, result.scored, result.failed = int(state["rows"]), int(state["scored"]), int(state["failed"])
         result.chunks = done
         if total is not None:
             total(files.input_rows(input_path))
