@@ -95,6 +95,21 @@ def test_spark_scores_equal_sklearn(server: BerthServer, spark: Any, tmp_path: P
     np.testing.assert_allclose(ok[["probability_0", "probability_1", "probability_2"]].to_numpy(),
                                fitted.predict_proba(expected), atol=1e-5, rtol=0)  # fmt: skip
 
+    # One session per Python worker, however many tasks and batches it ran: the workers (reused, as
+    # Spark does by default) report how many they built.
+    tasks = frame.rdd.getNumPartitions()
+
+    def probe(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for _ in batches:
+            yield pd.DataFrame({"pid": [os.getpid()], "built": [berth.spark.sessions_built]})
+
+    # A job of the same kind (Arrow batches to pandas), so it draws on the same pool of workers.
+    found = spark.range(0, 16, numPartitions=16).mapInPandas(probe, "pid long, built long").distinct().collect()
+    built = [(row.pid, row.built) for row in found]
+    assert all(n <= 1 for _, n in built), built  # never a second session in one worker
+    assert any(n == 1 for _, n in built), built  # a worker that scored is still there, its session with it
+    assert sum(n for _, n in built) < tasks, (built, tasks)
+
     # A column the model needs and the frame lacks: refused on the driver, before any task runs.
     with pytest.raises(BerthError, match="lacks the model's feature column"):
         berth.spark.score(frame.drop("sepal_width_cm"), "iris", url=server.base_url)

@@ -29,12 +29,15 @@ ERROR_COLUMN = "error"
 # Per Python worker: digest → Scorer. A worker runs many tasks (spark.python.worker.reuse), so a
 # version's session is built once per worker process.
 _SCORERS: dict[tuple[str, tuple[str, ...], tuple[str, ...] | None, int], Scorer] = {}
+sessions_built = 0  # in this process, for the test that the cache holds
 
 
 def _scorer(artifact: Artifact, keep: list[str], features: list[str] | None, threads: int) -> Scorer:
+    global sessions_built
     key = (artifact.digest, tuple(keep), tuple(features) if features else None, threads)
     if key not in _SCORERS:
         _SCORERS[key] = in_process(artifact, keep=keep, features=features, threads=threads)
+        sessions_built += 1
     return _SCORERS[key]
 
 
