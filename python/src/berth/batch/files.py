@@ -167,10 +167,15 @@ def _csv_tables(path: Path, columns: list[str], invalid: list[dict[str, Any]]) -
     import pyarrow.csv as pcsv
 
     def on_invalid(row: Any) -> str:
+        reason = f"the line has {row.actual_columns} fields; the header has {row.expected_columns}"
+        body = row.text.rstrip("\r\n")
+        if "\n" in body:
+            reason += f" (the record runs over {body.count(chr(10)) + 1} lines: a quote left open?)"
         invalid.append({
             "line": row.number if row.number is not None and row.number >= 0 else None,
-            "reason": f"the line has {row.actual_columns} fields; the header has {row.expected_columns}",
+            "reason": reason,
             "text": row.text[:1000],
+            "bytes": len(row.text.encode()),
         })  # fmt: skip
         return "skip"
 
