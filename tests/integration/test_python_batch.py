@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -346,3 +347,31 @@ def test_a_resumed_run_keeps_the_version_it_started_with(
         assert "cancer version 1 (in process, resumed after 1 chunk(s)): 900 rows read" in capsys.readouterr().out
     finally:
         requests.post(promote, json={"version": 1, "alias": "production"}, timeout=30)
+
+
+def test_a_server_that_goes_away_stops_the_run_and_it_resumes_through_another(
+    server: BerthServer, model: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repository = tmp_path / "models"
+    # Version 1 only (the policy would serve the latest): the same model on another server.
+    only_one = shutil.ignore_patterns("[2-9]*")
+    shutil.copytree(server.log_path.parent / "models" / "cancer", repository / "cancer", ignore=only_one)
+    frame = rows(1200)
+    source = write(frame, tmp_path / "in.csv")
+    output = tmp_path / "out.csv"
+
+    def run(url: str, *extra: str) -> int:
+        return batch("--model", "cancer:1", "--url", url, "--through-server", "--input", str(source), "--output",
+                     str(output), "--keep", "id", "--chunk-rows", "400", *extra)  # fmt: skip
+
+    with BerthServer.start(berth_binary(), repository, tmp_path / "first.log") as first:
+        assert run(first.base_url, "--max-chunks", "1") == 3
+        gone = first.base_url
+    capsys.readouterr()
+    assert run(gone) == 2
+    assert "cannot reach the Berth server" in capsys.readouterr().err
+    assert json.loads(checkpoint_path(output).read_text())["chunks"] == 1  # nothing lost, nothing counted twice
+    with BerthServer.start(berth_binary(), repository, tmp_path / "second.log") as second:
+        assert run(second.base_url) == 0
+    assert "cancer version 1 (through the server, resumed after 1 chunk(s)): 1200 rows read" in capsys.readouterr().out
+    assert_matches_sklearn(read(output), frame, model)

@@ -82,7 +82,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any] | None:
     return state
 
 
-def _identity(input_path: Path, scorer: Scorer, digest: str, chunk_rows: int, through: str | None,
+def _identity(input_path: Path, scorer: Scorer, digest: str, chunk_rows: int, through: bool,
               output: Path, errors: Path) -> dict[str, Any]:  # fmt: skip
     stat = input_path.stat()
     return {
@@ -171,7 +171,8 @@ def run_batch(
             marker.unlink(missing_ok=True)
             writer.remove()
             errors.unlink(missing_ok=True)
-        identity = _identity(input_path, scorer, digest, chunk_rows, through_server_url, output, errors)
+        # Through a server, the version is pinned, not the address: a run may resume through another replica.
+        identity = _identity(input_path, scorer, digest, chunk_rows, through_server_url is not None, output, errors)
         if state is not None and state.get("identity") != identity:
             raise BerthError(
                 f"the checkpoint {marker} is of another run ({'; '.join(_differences(state['identity'], identity))}): "

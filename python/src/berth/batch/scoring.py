@@ -33,6 +33,13 @@ class RowError:
     values: dict[str, Any]
 
 
+class RowRefused(Exception):
+    """The model (or the server, with 400) refused the rows it was given: some row among them is at fault.
+
+    Anything else a runner raises (the server unreachable or failing) stops the run, which resumes later.
+    """
+
+
 class Runner(Protocol):
     """Runs a model on feeds that passed the checks: every output, one row each."""
 
@@ -140,7 +147,7 @@ class Scorer:
             return {}, []
         try:
             return self._run(feeds, rows), []
-        except (BerthError, RuntimeError, ValueError) as e:
+        except RowRefused as e:
             if len(rows) == 1:
                 return {}, [(int(positions[0]), f"the model refused the row: {_short(e)}")]
         half = len(rows) // 2
@@ -236,7 +243,7 @@ class OnnxRunner:
         try:
             results = self.session.run(None, feeds)
         except Exception as e:  # onnxruntime raises its own exception types for bad values
-            raise BerthError(_short(e)) from e
+            raise RowRefused(_short(e)) from e
         return dict(zip(self.outputs, results, strict=True))
 
 
@@ -256,7 +263,12 @@ class ServerRunner:
                 X: Any = next(iter(piece.values()))
             else:
                 X = pd.DataFrame({spec.name: piece[spec.name].reshape(-1) for spec in self.signature.inputs})
-            prediction = self.client.predict(self.name, X, version=self.version)
+            try:
+                prediction = self.client.predict(self.name, X, version=self.version)
+            except ServerError as e:
+                if e.status == 400:
+                    raise RowRefused(str(e)) from e
+                raise BerthError(f"the server failed to score a chunk ({e}); run the same command to resume") from e
             for key, value in prediction.outputs.items():
                 parts.setdefault(key, []).append(value)
         return {k: np.concatenate(v) for k, v in parts.items()}
