@@ -1,4 +1,4 @@
-"""`berth-py`: import, evaluate and optimize models against a Berth server.
+"""`berth-py`: import, evaluate, optimize and batch-score models against a Berth server.
 
 Errors the user can fix print one line (`berth-py: error: ...`) and exit 2.
 Progress bars appear on a terminal only; in a pipe the output is the result.
@@ -56,6 +56,28 @@ def _batches(items: Iterable[T], total: int) -> Iterator[T]:
     from tqdm import tqdm
 
     yield from tqdm(items, total=total, file=sys.stderr, desc="evaluating", unit="batch", leave=False, **_size())
+
+
+class _Rows:
+    """A progress bar over input rows, shown only on a terminal (a total when the file says it)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def total(self, rows: int | None) -> None:
+        if _tty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=rows, file=sys.stderr, desc="scoring", unit="row", unit_scale=True, leave=False,
+                             **_size())  # fmt: skip
+
+    def __call__(self, rows: int) -> None:
+        if self._bar is not None:
+            self._bar.update(rows)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _parity_line(result: Any) -> str:
@@ -136,6 +158,45 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from berth.batch import run_batch
+
+    if args.through_server and not args.url:
+        raise BerthError("--through-server sends the rows to --url: give the server's URL")
+    if not (args.url or args.registry or args.repository):
+        raise BerthError("give where the model is: --url URL, --registry sqlite:PATH or --repository DIR")
+    if args.url and args.repository:
+        raise BerthError("give one of --url and --repository")
+    bar = _Rows()
+    try:
+        result = run_batch(
+            args.model, Path(args.input), Path(args.output),
+            url=None if args.through_server else args.url, registry=args.registry, repository=args.repository,
+            through_server_url=args.url if args.through_server else None,
+            errors=Path(args.errors) if args.errors else None, keep=args.keep or None,
+            features=[c.strip() for c in args.features.split(",")] if args.features else None,
+            chunk_rows=args.chunk_rows, restart=args.restart, overwrite=args.overwrite, max_chunks=args.max_chunks,
+            threads=args.threads, api_key=args.api_key, progress=bar, total=bar.total,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"berth-py: interrupted; the same command resumes from {args.output}.checkpoint.json", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    where = "through the server" if args.through_server else "in process"
+    resumed = f", resumed after {result.resumed_from} chunk(s)" if result.resumed_from else ""
+    print(f"{result.model} version {result.version} ({where}{resumed}): {result.rows} rows read, "
+          f"{result.scored} scored, {result.failed} failed")  # fmt: skip
+    if result.failed:
+        print(f"failed rows and their reasons: {result.errors}")
+    if not result.complete:
+        print(f"stopped after {result.chunks} chunk(s); the same command resumes it")
+        return 3
+    print(f"wrote {result.output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="berth-py", description="Import, evaluate and optimize models for Berth.")
     p.add_argument("--api-key", default=None, help="API key (default: $BERTH_API_KEY)")
@@ -202,6 +263,32 @@ def parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("--force", action="store_true", help="register even when a gate fails")
     opt.set_defaults(run=_cmd_optimize)
+
+    bat = sub.add_parser(
+        "batch",
+        help="score a CSV, JSON-lines or Parquet file with a registered version",
+        description="A stopped run resumes when the same command runs again (OUTPUT.checkpoint.json).",
+    )
+    bat.add_argument("--model", required=True, help="NAME, NAME:VERSION or NAME@ALIAS")
+    src = bat.add_mutually_exclusive_group()
+    src.add_argument("--url", help="the server: its registry hands over the artifact (admin scope), or with "
+                     "--through-server its inference route scores the rows")  # fmt: skip
+    src.add_argument("--registry", help="a SQLite registry store (sqlite:PATH); the artifact from the repository "
+                     "beside it or --repository")  # fmt: skip
+    bat.add_argument("--repository", help="a model repository directory (DIR/NAME/VERSION/model.onnx)")
+    bat.add_argument("--input", required=True, help="the rows: .csv, .jsonl or .parquet")
+    bat.add_argument("--output", required=True, help="where predictions go: .csv, .jsonl or .parquet")
+    bat.add_argument("--errors", help="the rows that failed, with the reason (default OUTPUT.errors.jsonl)")
+    bat.add_argument("--keep", action="append", metavar="COL", help="copy this input column to the output (repeat)")
+    bat.add_argument("--features", help="COL,COL,...: the input columns a one-input model takes, in order "
+                     "(default: the version's recorded feature names)")  # fmt: skip
+    bat.add_argument("--through-server", action="store_true", help="score through --url's inference route")
+    bat.add_argument("--chunk-rows", type=int, default=50_000, help="rows per chunk (default 50000)")
+    bat.add_argument("--threads", type=int, default=0, help="onnxruntime threads in process (default: all cores)")
+    bat.add_argument("--restart", action="store_true", help="drop a stopped run's checkpoint and output; start over")
+    bat.add_argument("--overwrite", action="store_true", help="replace an OUTPUT a finished run left")
+    bat.add_argument("--max-chunks", type=int, help=argparse.SUPPRESS)  # test hook: stop as if interrupted
+    bat.set_defaults(run=_cmd_batch)
     return p
 
 

@@ -219,7 +219,7 @@ def import_model(
 
 def _onnx_signature(model: onnx.ModelProto, sample: pd.DataFrame | None) -> convert.Signature:
     """An ONNX file's signature off its graph; a one-input model's columns named as the sample's."""
-    from berth.optimize import signature_from
+    from berth.convert import signature_from
 
     signature = signature_from(model, {})
     if sample is not None and len(signature.inputs) == 1 and len(signature.inputs[0].columns) == sample.shape[1]:
