@@ -150,6 +150,26 @@ def test_pickled_module_needs_trust(server: BerthServer, tmp_path: Path, capsys:
     assert_served_like(server, "torch_pickled", X.set_axis([f"f{i}" for i in range(64)], axis=1), labels, probs)
 
 
+class _Payload:
+    """What a hostile torch.save archive holds: unpickling it would run a shell command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_malicious_torch_archive_is_refused_and_nothing_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "ran"
+    torch.save({"weights": torch.zeros(3), "extra": _Payload(marker)}, tmp_path / "evil.pt")
+    code, _, err = run_cli(capsys, "import", str(tmp_path / "evil.pt"), "--name", "e", "--repository", str(tmp_path))
+    assert code == 2 and "posix.system" in err and "refusing to load" in err, err
+    assert not marker.exists()
+
+
 def test_torch_regressor(server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     X, y = diabetes()
     torch.manual_seed(0)
@@ -213,7 +233,9 @@ def keras_model() -> tuple[Any, pd.DataFrame, np.ndarray]:
     return model, X, y
 
 
-def test_keras_savedmodel_and_keras_file(server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keras_savedmodel_and_keras_file(
+    server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model, X, y = keras_model()
     model.export(str(tmp_path / "saved"), verbose=False)
     model.save(tmp_path / "m.keras")
@@ -221,7 +243,8 @@ def test_keras_savedmodel_and_keras_file(server: BerthServer, tmp_path: Path, ca
     labels = probs.argmax(axis=1)
     assert (labels == y).mean() > 0.8
     sample = write_csv(tmp_path / "digits.csv", X, pd.Series(y))
-    for name, path, fmt in (("tf_saved", tmp_path / "saved", "savedmodel"), ("keras_file", tmp_path / "m.keras", "keras")):
+    files = (("tf_saved", tmp_path / "saved", "savedmodel"), ("keras_file", tmp_path / "m.keras", "keras"))
+    for name, path, fmt in files:
         version = push(server, capsys, name, path, "--sample-data", str(sample), "--target", "target")
         metadata = registered(server, name, version)
         assert metadata["lineage"]["source_format"] == fmt and metadata["task"] == "classification"

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,6 +70,12 @@ def _parity_line(result: Any) -> str:
 def _cmd_import(args: argparse.Namespace) -> int:
     from berth.importer import import_model
 
+    # The frameworks' deprecation notices (torch.jit, the TorchScript exporter,
+    # Keras) and TensorFlow's C++ start-up lines are not the user's to act on.
+    for framework in ("torch", "tensorflow", "keras", "tf2onnx"):
+        warnings.filterwarnings("ignore", module=framework)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     steps = _Steps()
     try:
         result = import_model(

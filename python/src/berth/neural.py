@@ -47,6 +47,13 @@ _DTYPES = {"float32": FLOAT32, "float": FLOAT32, "float64": FLOAT64, "double": F
 _PUBLIC = ("X", "label", "probabilities", "variable")
 
 
+def _reason(e: BaseException) -> str:
+    """One line from a framework's exception: TorchScript and TensorFlow append tracebacks of the model's code."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    last = (lines[-1] if lines else "")[:300]
+    return last if last.startswith(type(e).__name__) else f"{type(e).__name__}: {last}"
+
+
 @dataclass
 class ExampleInput:
     """The module's input: its shape without the batch dimension, and its float type."""
@@ -102,7 +109,7 @@ def load_tensorflow(path: Path, *, trust: bool) -> Source:
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as e:
-            raise BerthError(f"not a model directory: TensorFlow cannot load the SavedModel {path} ({e})") from e
+            raise BerthError(f"not a model directory: TensorFlow cannot load {path} ({_reason(e)})") from e
         signature = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
         if signature is None:
             raise BerthError(f"the SavedModel {path} has no serving_default signature to convert")
@@ -133,9 +140,9 @@ def load_tensorflow(path: Path, *, trust: bool) -> Source:
                 f"refusing to load {path}: it holds Python code (a Lambda layer), which Keras' safe mode does not "
                 "run. Nothing was loaded. If you wrote this file yourself and trust it, pass --trust."
             ) from e
-        raise BerthError(f"not a model file: Keras cannot load {path} ({e})") from e
+        raise BerthError(f"not a model file: Keras cannot load {path} ({_reason(e)})") from e
     except Exception as e:
-        raise BerthError(f"not a model file: Keras cannot load {path} ({e})") from e
+        raise BerthError(f"not a model file: Keras cannot load {path} ({_reason(e)})") from e
     if len(keras_model.inputs) != 1 or len(keras_model.outputs) != 1:
         raise BerthError(f"{path} has {len(keras_model.inputs)} inputs and {len(keras_model.outputs)} outputs; "
                          "Berth imports one input, one output")  # fmt: skip
@@ -146,7 +153,7 @@ def load_tensorflow(path: Path, *, trust: bool) -> Source:
             keras_model.export(str(exported), format="tf_saved_model")
     except Exception as e:
         keep.cleanup()
-        raise BerthError(f"Keras cannot export {path} as a SavedModel for conversion ({e})") from e
+        raise BerthError(f"Keras cannot export {path} as a SavedModel for conversion ({_reason(e)})") from e
     shape = list(keras_model.inputs[0].shape)[1:]
 
     def keras_call(batch: np.ndarray) -> np.ndarray:
@@ -154,7 +161,8 @@ def load_tensorflow(path: Path, *, trust: bool) -> Source:
 
     dtype = _tf_dtype(tf.as_dtype(keras_model.inputs[0].dtype))
     model = TensorFlowModel(exported, keras_call, shape, dtype, type(keras_model).__name__, keep)
-    return Source(model, "tensorflow", "keras" if path.suffix.lower() == ".keras" else "keras-h5", sha256_file(path), path)
+    fmt = "keras" if path.suffix.lower() == ".keras" else "keras-h5"
+    return Source(model, "tensorflow", fmt, sha256_file(path), path)
 
 
 def _tf_dtype(dtype: Any) -> str:
@@ -185,7 +193,7 @@ def _export_torch(module: Any, example: ExampleInput) -> onnx.ModelProto:
                 opset_version=OPSET,
             )
     except Exception as e:
-        raise BerthError(f"torch.onnx.export cannot export the module: {type(e).__name__}: {e}") from e
+        raise BerthError(f"torch.onnx.export cannot export the module: {_reason(e)}") from e
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -206,7 +214,7 @@ def _export_tensorflow(model: TensorFlowModel) -> onnx.ModelProto:
                     output_names=outputs, tensors_to_rename=renames, initialized_tables=tables,
                 )  # fmt: skip
     except Exception as e:
-        raise BerthError(f"tf2onnx cannot convert the model: {type(e).__name__}: {e}") from e
+        raise BerthError(f"tf2onnx cannot convert the model: {_reason(e)}") from e
     return proto
 
 
@@ -295,7 +303,8 @@ def berth_graph(model: onnx.ModelProto, example: ExampleInput, head: Head) -> on
     else:
         width = numpy_helper.from_array(np.asarray([-1, head.width], dtype=np.int64), "berth_output_shape")
         graph.initializer.append(width)
-        graph.node.append(helper.make_node("Reshape", [tail, "berth_output_shape"], ["variable"], name="berth_variable"))
+        reshape = helper.make_node("Reshape", [tail, "berth_output_shape"], ["variable"], name="berth_variable")
+        graph.node.append(reshape)
         graph.output.append(helper.make_tensor_value_info("variable", out_elem, [None, head.width]))
     try:
         onnx.checker.check_model(model)
@@ -350,7 +359,7 @@ def convert_with_parity(
     except BerthError:
         raise
     except Exception as e:
-        raise BerthError(f"the original model fails on the rows: {type(e).__name__}: {e}") from e
+        raise BerthError(f"the original model fails on the rows: {_reason(e)}") from e
     head = _head(raw, y)
     model = berth_graph(raw_model, example, head)
     labels: list[Any] = list(range(head.width)) if head.task == "classification" else []

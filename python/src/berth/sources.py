@@ -34,7 +34,9 @@ class Source:
 
     model: Any
     kind: str  # sklearn | xgboost-booster | lightgbm-booster | torch | tensorflow | onnx
-    source_format: str  # pickle | joblib | skops | xgboost-json | lightgbm-text | torchscript | torch-pickle | savedmodel | keras | onnx | mlflow:...
+    # pickle | joblib | skops | xgboost-json | lightgbm-text | torchscript | torch-pickle | savedmodel | keras
+    # | keras-h5 | onnx | mlflow:<flavor>/<format>
+    source_format: str
     digest: str  # "sha256:<hex>" of the file (or of the MLflow model file)
     path: Path
     scan: pickle_scan.ScanResult | None = None
