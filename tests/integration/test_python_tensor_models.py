@@ -136,7 +136,7 @@ def test_pickled_module_needs_trust(server: BerthServer, tmp_path: Path, capsys:
     X, y = digits()
     module = trained(MLP(), X, y, (64,), steps=30)
     torch.save(module, tmp_path / "m.pth")  # the whole module: a pickle naming this file's MLP class
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         capsys, "import", str(tmp_path / "m.pth"), "--name", "torch_pickled", "--url", server.base_url,
         "--example-input", "1,64",
     )  # fmt: skip
@@ -162,7 +162,9 @@ class _Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_malicious_torch_archive_is_refused_and_nothing_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_malicious_torch_archive_is_refused_and_nothing_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     marker = tmp_path / "ran"
     torch.save({"weights": torch.zeros(3), "extra": _Payload(marker)}, tmp_path / "evil.pt")
     code, _, err = run_cli(capsys, "import", str(tmp_path / "evil.pt"), "--name", "e", "--repository", str(tmp_path))
@@ -193,7 +195,6 @@ def test_torch_regressor(server: BerthServer, tmp_path: Path, capsys: pytest.Cap
 
 
 def test_torch_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    X, y = digits()
     module = MLP().eval()
     torch.save(module.state_dict(), tmp_path / "weights.pt")
     repo = str(tmp_path / "repo")
@@ -243,7 +244,15 @@ def test_keras_savedmodel_and_keras_file(
     labels = probs.argmax(axis=1)
     assert (labels == y).mean() > 0.8
     sample = write_csv(tmp_path / "digits.csv", X, pd.Series(y))
-    files = (("tf_saved", tmp_path / "saved", "savedmodel"), ("keras_file", tmp_path / "m.keras", "keras"))
+    files = [("tf_saved", tmp_path / "saved", "savedmodel"), ("keras_file", tmp_path / "m.keras", "keras")]
+    mlflow = tmp_path / "mlflow"  # an MLflow model directory as mlflow.tensorflow.log_model writes one
+    (mlflow / "data").mkdir(parents=True)
+    model.save(mlflow / "data" / "model.keras")
+    (mlflow / "MLmodel").write_text(
+        "run_id: r1\nflavors:\n  python_function: {loader_module: mlflow.tensorflow}\n"
+        "  tensorflow: {data: data, keras_version: 3.15.1, save_format: keras}\n"
+    )
+    files.append(("tf_mlflow", mlflow, "mlflow:tensorflow/keras"))
     for name, path, fmt in files:
         version = push(server, capsys, name, path, "--sample-data", str(sample), "--target", "target")
         metadata = registered(server, name, version)

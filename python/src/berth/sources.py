@@ -257,7 +257,14 @@ def _load_directory(path: Path, *, trust: bool) -> Source:
 
 
 # MLflow flavors Berth converts, and the file each keeps its model in.
-_MLFLOW_FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "pytorch")
+_MLFLOW_FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "pytorch", "tensorflow", "keras")
+
+
+def _mlflow_candidates(directory: Path) -> list[Path]:
+    """The model inside a flavor's data directory: a Keras file or SavedModel first, else its first file."""
+    children = sorted(directory.iterdir())
+    tensors = [p for p in children if p.suffix.lower() in (".keras", ".h5") or (p / "saved_model.pb").is_file()]
+    return tensors + [p for p in children if p.is_file() and p not in tensors]
 
 
 def _load_mlflow(path: Path, *, trust: bool) -> Source:
@@ -272,12 +279,14 @@ def _load_mlflow(path: Path, *, trust: bool) -> Source:
         conf = flavors.get(flavor)
         if not isinstance(conf, dict):
             continue
-        name = conf.get("pickled_model") or conf.get("data") or conf.get("model_data") or ""
+        name = (
+            conf.get("pickled_model") or conf.get("data") or conf.get("model_data") or conf.get("saved_model_dir") or ""
+        )
         file = (path / str(name)).resolve()
         if not str(name) or not file.is_relative_to(path.resolve()):
             raise BerthError(f"the MLflow {flavor} flavor names no model file inside {path}")
-        if file.is_dir():  # the lightgbm/pytorch flavors keep a directory
-            candidates = sorted(p for p in file.iterdir() if p.is_file())
+        if file.is_dir() and not (file / "saved_model.pb").is_file():  # lightgbm/pytorch/keras keep a directory
+            candidates = _mlflow_candidates(file)
             if not candidates:
                 raise BerthError(f"the MLflow {flavor} flavor's {file} is empty")
             file = candidates[0]
