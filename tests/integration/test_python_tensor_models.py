@@ -130,6 +130,12 @@ def test_torchscript_module_imported_served_and_predicted(
     labels, probs = torch_answers(module, X, shape)
     assert (labels == y).mean() > 0.8  # it learned something: the comparison is not between two constants
     assert_served_like(server, f"torch_{kind}", X, labels, probs)
+    code, out, err = run_cli(
+        capsys, "evaluate", "--url", server.base_url, f"torch_{kind}", "--data", str(sample), "--target", "target",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["metrics"]["accuracy"] == pytest.approx((labels == y).mean())
 
 
 def test_pickled_module_needs_trust(server: BerthServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

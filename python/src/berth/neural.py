@@ -127,8 +127,7 @@ def load_tensorflow(path: Path, *, trust: bool) -> Source:
 
         model = TensorFlowModel(path, call, list(spec.shape)[1:], _tf_dtype(spec.dtype), "SavedModel(serving_default)")
         model.keep = loaded
-        digest = sha256_file(path / "saved_model.pb")
-        return Source(model, "tensorflow", "savedmodel", digest, path)
+        return Source(model, "tensorflow", "savedmodel", _directory_digest(path), path)
 
     import keras
 
@@ -163,6 +162,19 @@ def load_tensorflow(path: Path, *, trust: bool) -> Source:
     model = TensorFlowModel(exported, keras_call, shape, dtype, type(keras_model).__name__, keep)
     fmt = "keras" if path.suffix.lower() == ".keras" else "keras-h5"
     return Source(model, "tensorflow", fmt, sha256_file(path), path)
+
+
+def _directory_digest(path: Path) -> str:
+    """sha256 over a SavedModel's files (graph and variables): each one's relative path, size and bytes, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\0".encode())
+        with file.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
 
 
 def _tf_dtype(dtype: Any) -> str:
