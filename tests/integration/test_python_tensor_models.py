@@ -281,3 +281,8 @@ def test_keras_lambda_layer_needs_trust(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0, err
     metadata = json.loads((tmp_path / "repo" / "l" / out.strip().splitlines()[-1] / "metadata.json").read_text())
     assert metadata["parity"]["passed"] and metadata["framework"] == "keras"
+    code, _, err = run_cli(
+        capsys, "import", str(tmp_path / "lambda.keras"), "--name", "l", "--repository", repo, "--trust",
+        "--example-input", "1,5",
+    )  # fmt: skip
+    assert code == 2 and "differs from the model's own [4]" in err, err

@@ -256,9 +256,9 @@ def _head(raw: np.ndarray, y: np.ndarray | None) -> Head:
         return Head("regression", 1)
     if raw.ndim != 2:
         raise BerthError(f"the model answers shape {list(raw.shape)}; Berth imports models that answer [N] or [N, K]")
-    integral = y is None or (np.issubdtype(np.asarray(y).dtype, np.number) and np.all(np.mod(y, 1) == 0))
-    if not integral:
-        return Head("regression", raw.shape[1])
+    target = np.asarray(y) if y is not None else None
+    if target is not None and np.issubdtype(target.dtype, np.number) and not np.all(np.mod(target, 1) == 0):
+        return Head("regression", raw.shape[1])  # several outputs fitted to a continuous target
     already = bool(np.all(raw >= 0) and np.allclose(raw.sum(axis=1), 1.0, atol=1e-4))
     return Head("classification", raw.shape[1], softmax=not already)
 
@@ -327,11 +327,19 @@ def berth_graph(model: onnx.ModelProto, example: ExampleInput, head: Head) -> on
 
 def _example(source: Source, given: ExampleInput | None, sample: pd.DataFrame | None) -> ExampleInput:
     if source.kind == "tensorflow":
-        inner = source.model.inner
-        if given is None and all(d is not None for d in inner):
-            given = ExampleInput([int(d) for d in inner], source.model.dtype)
-        elif given is not None and any(d is not None and d != g for d, g in zip(inner, given.inner, strict=False)):
+        inner, dtype = source.model.inner, source.model.dtype
+        if given is None:
+            if any(d is None for d in inner):
+                raise BerthError(
+                    f"the model's input shape {['N', *inner]} has unknown dimensions: give --example-input "
+                    "(e.g. 1,28,28,1)"
+                )
+            given = ExampleInput([int(d) for d in inner], dtype)
+        elif len(inner) != len(given.inner) or any(
+            d is not None and d != g for d, g in zip(inner, given.inner, strict=True)
+        ):
             raise BerthError(f"--example-input's shape {given.inner} differs from the model's own {inner}")
+        given = ExampleInput(given.inner, dtype)  # the signature's float type, whatever was asked
     if given is None:
         if sample is None:
             raise BerthError(
