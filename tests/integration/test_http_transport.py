@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import socket
 import stat
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from berth_server import HOST, BerthServer, berth_binary
 from models import IRIS_MODEL, ModelRepository
+from sanitizer import SANITIZED
 from v2 import infer_path
 
 SOCKET_TIMEOUT_S: Final = 10.0
@@ -165,10 +165,7 @@ def low_fd_limit_wrapper(tmp_path: Path, limit: int) -> Path:
 # to a pipe (sanitizer_common's IsAccessibleMemoryRange). With no descriptor
 # free the pipe fails, and it reports a bad vptr that is not, which aborts a
 # sanitizer build mid-request. `make test` runs this test on the plain build.
-@pytest.mark.skipif(
-    bool(os.environ.get("BERTH_SANITIZER")),
-    reason="UBSan's vptr check needs a free descriptor (false reports at EMFILE)",
-)
+@pytest.mark.skipif(SANITIZED, reason="UBSan's vptr check needs a free descriptor (false reports at EMFILE)")
 def test_out_of_file_descriptors_backs_off_and_recovers(
     model_repository: ModelRepository, tmp_path: Path
 ) -> None:

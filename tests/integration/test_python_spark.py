@@ -25,6 +25,9 @@ from berth.cli import main as berth_py
 from berth.errors import BerthError
 from berth_server import REPO_ROOT, BerthServer, berth_binary
 from python_models import iris, write_csv
+from sanitizer import plain_build_only
+
+pytestmark = plain_build_only
 
 
 @pytest.fixture(scope="module")

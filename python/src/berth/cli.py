@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +92,12 @@ def _parity_line(result: Any) -> str:
 def _cmd_import(args: argparse.Namespace) -> int:
     from berth.importer import import_model
 
+    # The frameworks' deprecation notices (torch.jit, the TorchScript exporter,
+    # Keras) and TensorFlow's C++ start-up lines are not the user's to act on.
+    for framework in ("torch", "tensorflow", "keras", "tf2onnx"):
+        warnings.filterwarnings("ignore", module=framework)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     steps = _Steps()
     try:
         result = import_model(
@@ -106,6 +115,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             description=args.description,
             api_key=args.api_key,
             progress=steps,
+            example_input=args.example_input,
         )
     finally:
         steps.close()
@@ -203,7 +213,11 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     imp = sub.add_parser("import", help="convert a trained model to ONNX, prove parity and register it")
-    imp.add_argument("path", help="a pickle/joblib/skops file, an XGBoost/LightGBM model file or an MLflow directory")
+    imp.add_argument(
+        "path",
+        help="a pickle/joblib/skops file, an XGBoost/LightGBM model file, a PyTorch .pt/.pth file, a TensorFlow "
+        "SavedModel directory or .keras file, an ONNX file or an MLflow directory",
+    )
     imp.add_argument("--name", required=True, help="the model's name on the server")
     where = imp.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="the server to push the version to (http://host:port)")
@@ -224,6 +238,11 @@ def parser() -> argparse.ArgumentParser:
         "whose parity holds)",
     )
     imp.add_argument("--tolerance", type=float, default=1e-5, help="parity tolerance (default 1e-5)")
+    imp.add_argument(
+        "--example-input",
+        help="a PyTorch/TensorFlow model's input shape, batch first, and dtype: 1,64 or 1,1,8,8:float32 "
+        "(served as rows of 64 values; default: the model's signature, else --sample-data's width)",
+    )
     imp.add_argument("--description", help="stored with the version")
     imp.set_defaults(run=_cmd_import)
 
