@@ -8,14 +8,14 @@ namespace {
 
 // SplitMix64: two multiplications a draw, statistically sound for ids (they
 // need to be unique, not unpredictable; nothing is authorized by one).
-uint64_t Next(uint64_t *state) {
+uint64_t Next(uint64_t* state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
 
-} // namespace
+}  // namespace
 
 std::string NewRequestId() {
   thread_local uint64_t state = [] {
@@ -33,13 +33,11 @@ std::string NewRequestId() {
 }
 
 bool IsUsableRequestId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdBytes)
-    return false;
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
   for (char c : id) {
-    if (c < 0x21 || c > 0x7e)
-      return false;
+    if (c < 0x21 || c > 0x7e) return false;
   }
   return true;
 }
 
-} // namespace berth
+}  // namespace berth

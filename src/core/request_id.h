@@ -27,4 +27,4 @@ std::string NewRequestId();
 // 1..kMaxRequestIdBytes printable ASCII characters.
 bool IsUsableRequestId(std::string_view id);
 
-} // namespace berth
+}  // namespace berth

@@ -14,8 +14,7 @@ TEST(RequestIdTest, NewIdsAre32HexDigitsAndDistinct) {
   for (int i = 0; i < 10000; ++i) {
     const std::string id = NewRequestId();
     ASSERT_EQ(id.size(), 32u);
-    for (char c : id)
-      ASSERT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << id;
+    for (char c : id) ASSERT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << id;
     EXPECT_TRUE(seen.insert(id).second) << id;
   }
 }
@@ -23,17 +22,14 @@ TEST(RequestIdTest, NewIdsAre32HexDigitsAndDistinct) {
 TEST(RequestIdTest, ThreadsDrawDistinctIds) {
   std::vector<std::vector<std::string>> drawn(4);
   std::vector<std::thread> threads;
-  for (auto &ids : drawn) {
+  for (auto& ids : drawn) {
     threads.emplace_back([&ids] {
-      for (int i = 0; i < 1000; ++i)
-        ids.push_back(NewRequestId());
+      for (int i = 0; i < 1000; ++i) ids.push_back(NewRequestId());
     });
   }
-  for (auto &t : threads)
-    t.join();
+  for (auto& t : threads) t.join();
   std::set<std::string> all;
-  for (const auto &ids : drawn)
-    all.insert(ids.begin(), ids.end());
+  for (const auto& ids : drawn) all.insert(ids.begin(), ids.end());
   EXPECT_EQ(all.size(), 4000u);
 }
 
@@ -47,5 +43,5 @@ TEST(RequestIdTest, UsableHeaderIds) {
   EXPECT_FALSE(IsUsableRequestId("caf\xc3\xa9"));
 }
 
-} // namespace
-} // namespace berth
+}  // namespace
+}  // namespace berth

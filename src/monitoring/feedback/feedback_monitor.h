@@ -47,36 +47,34 @@ struct FeedbackCounts {
 
 // A version's rolling metrics (GET /v2/models/{m}/versions/{v}/accuracy).
 struct AccuracyReport {
-  std::string task;         // "classification" or "regression"
-  int64_t count = 0;        // joined predictions in the window
-  int64_t window_limit = 0; // monitoring.feedback.window_count
-  int64_t start_ms =
-      0; // when the window's oldest and newest truths came; 0: none
+  std::string task;          // "classification" or "regression"
+  int64_t count = 0;         // joined predictions in the window
+  int64_t window_limit = 0;  // monitoring.feedback.window_count
+  int64_t start_ms = 0;      // when the window's oldest and newest truths came; 0: none
   int64_t end_ms = 0;
-  MetricValues metrics;    // computed from the window
-  MetricValues registered; // the version's metadata.metrics, by name
-  MetricValues drop;       // Drop() for each metric in both
-  FeedbackCounts feedback; // the model's feedback since the server started
+  MetricValues metrics;     // computed from the window
+  MetricValues registered;  // the version's metadata.metrics, by name
+  MetricValues drop;        // Drop() for each metric in both
+  FeedbackCounts feedback;  // the model's feedback since the server started
 };
 
 class FeedbackMonitor final : public InferenceObserver {
-public:
+ public:
   // Neither pointer is owned; `store` may be null (a server without a
   // registry store keeps no predictions: feedback is refused).
-  FeedbackMonitor(RegistryStore *store, const ModelManager *models);
+  FeedbackMonitor(RegistryStore* store, const ModelManager* models);
   ~FeedbackMonitor() override;
-  FeedbackMonitor(const FeedbackMonitor &) = delete;
-  FeedbackMonitor &operator=(const FeedbackMonitor &) = delete;
+  FeedbackMonitor(const FeedbackMonitor&) = delete;
+  FeedbackMonitor& operator=(const FeedbackMonitor&) = delete;
 
   // Starts the flushing thread (Stop, or the destructor, ends it after a
   // last flush).
   void Start() LOCKS_EXCLUDED(thread_mu_);
   void Stop() LOCKS_EXCLUDED(thread_mu_);
 
-  void OnInferenceDone(const std::string &, const std::string &, const Status &,
-                       const InferenceTimings &) override {}
-  void OnPrediction(const Model &model,
-                    const InferenceResponse &response) override
+  void OnInferenceDone(const std::string&, const std::string&, const Status&,
+                       const InferenceTimings&) override {}
+  void OnPrediction(const Model& model, const InferenceResponse& response) override
       LOCKS_EXCLUDED(plans_mu_);
 
   // Writes the predictions answered so far to the store.
@@ -87,36 +85,33 @@ public:
   // their versions' windows. FailedPrecondition if the model's serving
   // version does not keep predictions (no monitoring.feedback) or there is
   // no store.
-  StatusOr<FeedbackCounts> AddFeedback(const Model &model,
-                                       std::optional<int64_t> version,
-                                       const std::vector<FeedbackItem> &items)
-      LOCKS_EXCLUDED(mu_);
+  StatusOr<FeedbackCounts> AddFeedback(const Model& model, std::optional<int64_t> version,
+                                       const std::vector<FeedbackItem>& items) LOCKS_EXCLUDED(mu_);
 
   // The version's rolling metrics; FailedPrecondition as AddFeedback.
-  StatusOr<AccuracyReport> Report(const Model &model) LOCKS_EXCLUDED(mu_);
+  StatusOr<AccuracyReport> Report(const Model& model) LOCKS_EXCLUDED(mu_);
 
   // For alert rules: how much worse `metric` of the version's window is than
   // the metric it was registered with (feedback_stats.h's Drop); nullopt
   // when either is missing (no feedback yet, no such registered metric, a
   // version that is not loaded or keeps no predictions).
-  std::optional<double> AccuracyDrop(const std::string &model, int64_t version,
-                                     const std::string &metric)
-      LOCKS_EXCLUDED(mu_);
+  std::optional<double> AccuracyDrop(const std::string& model, int64_t version,
+                                     const std::string& metric) LOCKS_EXCLUDED(mu_);
   // The version's current value of `metric`; nullopt as above.
-  std::optional<double> Accuracy(const std::string &model, int64_t version,
-                                 const std::string &metric) LOCKS_EXCLUDED(mu_);
+  std::optional<double> Accuracy(const std::string& model, int64_t version,
+                                 const std::string& metric) LOCKS_EXCLUDED(mu_);
 
   // Gauges per model, version and metric, and the feedback counters.
   std::string RenderPrometheus() LOCKS_EXCLUDED(mu_);
 
-private:
+ private:
   using Key = std::pair<std::string, int64_t>;
   // Where a version's prediction is in its response.
   struct Plan {
     FeedbackConfig config;
     bool regression = false;
     std::string label_output;
-    std::string score_output; // empty: none
+    std::string score_output;  // empty: none
     int64_t score_column = 1;
   };
   struct Shard {
@@ -125,7 +120,7 @@ private:
   };
   struct Window {
     bool loaded = false;
-    std::deque<JoinedPrediction> joined; // oldest first
+    std::deque<JoinedPrediction> joined;  // oldest first
     MetricValues registered;
   };
   static constexpr size_t kShards = 16;
@@ -133,24 +128,20 @@ private:
   // counted): a store that cannot keep up must not grow the heap.
   static constexpr int64_t kMaxPending = 200'000;
 
-  std::shared_ptr<const Plan> PlanFor(const Model &model)
-      LOCKS_EXCLUDED(plans_mu_);
-  static std::shared_ptr<const Plan> BuildPlan(const Model &model);
+  std::shared_ptr<const Plan> PlanFor(const Model& model) LOCKS_EXCLUDED(plans_mu_);
+  static std::shared_ptr<const Plan> BuildPlan(const Model& model);
   // The version's window, read from the store on first use; pruned of
   // predictions past their retention.
-  StatusOr<Window *> WindowFor(const Model &model, const Plan &plan)
-      EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  StatusOr<AccuracyReport> ReportLocked(const Model &model)
-      EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::optional<double> Lookup(const std::string &model, int64_t version,
-                               const std::string &metric, bool drop)
-      LOCKS_EXCLUDED(mu_);
+  StatusOr<Window*> WindowFor(const Model& model, const Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  StatusOr<AccuracyReport> ReportLocked(const Model& model) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<double> Lookup(const std::string& model, int64_t version, const std::string& metric,
+                               bool drop) LOCKS_EXCLUDED(mu_);
   // Applies each model's retention (ExpirePredictions).
   void Expire();
   void Loop() LOCKS_EXCLUDED(thread_mu_);
 
-  RegistryStore *const store_;
-  const ModelManager *const models_;
+  RegistryStore* const store_;
+  const ModelManager* const models_;
   std::shared_mutex plans_mu_;
   std::map<Key, std::shared_ptr<const Plan>> plans_ GUARDED_BY(plans_mu_);
   std::array<Shard, kShards> shards_;
@@ -160,8 +151,7 @@ private:
   // Held across a whole flush, so that feedback's Flush waits for the
   // background's.
   std::mutex flush_mu_;
-  bool failing_ GUARDED_BY(flush_mu_) =
-      false; // the last write failed (logged once)
+  bool failing_ GUARDED_BY(flush_mu_) = false;  // the last write failed (logged once)
   // Windows and counts; held across a join, so that a window loaded from
   // the store never also gets the rows of a join it already holds.
   std::mutex mu_;
@@ -173,4 +163,4 @@ private:
   std::thread thread_;
 };
 
-} // namespace berth::feedback
+}  // namespace berth::feedback

@@ -19,15 +19,15 @@ using ::berth::testing::MakeTensor;
 
 // label = (x > 0.5), probabilities = (1 - x, x), for x: FP32 [-1, 1].
 class BinaryBackend final : public Backend {
-public:
+ public:
   BinaryBackend() {
     signature_.inputs = {{"x", DataType::kFp32, {-1, 1}}};
     signature_.outputs = {{"label", DataType::kInt64, {-1}},
                           {"probabilities", DataType::kFp32, {-1, 2}}};
   }
-  const ModelSignature &signature() const override { return signature_; }
+  const ModelSignature& signature() const override { return signature_; }
   Status Execute(std::span<const Tensor> inputs, std::span<const std::string>,
-                 std::vector<Tensor> *outputs, BackendTimings *) override {
+                 std::vector<Tensor>* outputs, BackendTimings*) override {
     const int64_t rows = inputs[0].shape()[0];
     std::vector<int64_t> labels;
     std::vector<float> p;
@@ -37,22 +37,19 @@ public:
       p.push_back(1 - x);
       p.push_back(x);
     }
-    outputs->push_back(
-        MakeTensor<int64_t>("label", DataType::kInt64, {rows}, labels));
-    outputs->push_back(
-        MakeTensor<float>("probabilities", DataType::kFp32, {rows, 2}, p));
+    outputs->push_back(MakeTensor<int64_t>("label", DataType::kInt64, {rows}, labels));
+    outputs->push_back(MakeTensor<float>("probabilities", DataType::kFp32, {rows, 2}, p));
     return Status::Ok();
   }
 
-private:
+ private:
   ModelSignature signature_;
 };
 
 class FeedbackMonitorTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
-    std::string tmpl =
-        (fs::temp_directory_path() / "berth_feedback_test_XXXXXX").string();
+    std::string tmpl = (fs::temp_directory_path() / "berth_feedback_test_XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     auto store = OpenSqliteRegistryStore((dir_ / "registry.db").string());
@@ -64,8 +61,7 @@ protected:
     v.digest = "sha256:aa";
     v.format = "onnx";
     v.source = "directory";
-    v.metadata_json =
-        R"({"metrics": {"accuracy": 0.9, "f1": 0.8, "log_loss": 0.3}})";
+    v.metadata_json = R"({"metrics": {"accuracy": 0.9, "f1": 0.8, "log_loss": 0.3}})";
     ASSERT_TRUE(store_->RegisterVersion(v, "test").ok());
 
     auto m = std::make_shared<Model>();
@@ -92,17 +88,16 @@ protected:
   }
 
   // One request of `x`'s rows; returns the response's id.
-  std::string Send(const std::vector<float> &x, const std::string &id = "") {
+  std::string Send(const std::vector<float>& x, const std::string& id = "") {
     auto request = std::make_unique<InferenceRequest>();
     request->model_name = "t";
     request->id = id;
-    request->inputs.push_back(MakeTensor<float>(
-        "x", DataType::kFp32, {static_cast<int64_t>(x.size()), 1}, x));
+    request->inputs.push_back(
+        MakeTensor<float>("x", DataType::kFp32, {static_cast<int64_t>(x.size()), 1}, x));
     std::string answered;
     service_->Infer(std::move(request), [&](StatusOr<InferenceResponse> r) {
       EXPECT_TRUE(r.ok()) << r.status().ToString();
-      if (r.ok())
-        answered = r->id;
+      if (r.ok()) answered = r->id;
     });
     return answered;
   }
@@ -110,7 +105,7 @@ protected:
   fs::path dir_;
   std::unique_ptr<RegistryStore> store_;
   ModelManager models_;
-  const Model *model_ = nullptr;
+  const Model* model_ = nullptr;
   std::unique_ptr<FeedbackMonitor> monitor_;
   std::unique_ptr<InferenceService> service_;
 };
@@ -128,8 +123,7 @@ TEST_F(FeedbackMonitorTest, RequestsFromManyThreadsAreKeptAndJoined) {
       }
     });
   }
-  for (auto &t : threads)
-    t.join();
+  for (auto& t : threads) t.join();
   // The truth: row 0 is 0 always; row 1 is 1 for even requests, else 0.
   std::vector<FeedbackItem> items;
   for (int t = 0; t < kThreads; ++t) {
@@ -149,8 +143,7 @@ TEST_F(FeedbackMonitorTest, RequestsFromManyThreadsAreKeptAndJoined) {
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->task, "classification");
   EXPECT_EQ(report->count, 2 * kThreads * kRequests);
-  std::map<std::string, double> m(report->metrics.begin(),
-                                  report->metrics.end());
+  std::map<std::string, double> m(report->metrics.begin(), report->metrics.end());
   // Half the second rows are wrong: 3 of 4 rows right; tp 1, fp 1, fn 0 per
   // pair.
   EXPECT_DOUBLE_EQ(m["accuracy"], 0.75);
@@ -161,10 +154,8 @@ TEST_F(FeedbackMonitorTest, RequestsFromManyThreadsAreKeptAndJoined) {
   EXPECT_DOUBLE_EQ(m["roc_auc"], (2.0 / 3) * 1 + (1.0 / 3) * 0.5);
   EXPECT_DOUBLE_EQ(*monitor_->AccuracyDrop("t", 3, "accuracy"), 0.9 - 0.75);
   EXPECT_DOUBLE_EQ(*monitor_->Accuracy("t", 3, "recall"), 1);
-  EXPECT_FALSE(
-      monitor_->AccuracyDrop("t", 3, "log_loss").has_value()); // not computed
-  EXPECT_FALSE(monitor_->AccuracyDrop("t", 4, "accuracy")
-                   .has_value()); // no such version
+  EXPECT_FALSE(monitor_->AccuracyDrop("t", 3, "log_loss").has_value());  // not computed
+  EXPECT_FALSE(monitor_->AccuracyDrop("t", 4, "accuracy").has_value());  // no such version
   EXPECT_FALSE(monitor_->AccuracyDrop("u", 3, "accuracy").has_value());
 
   const std::string text = monitor_->RenderPrometheus();
@@ -172,11 +163,9 @@ TEST_F(FeedbackMonitorTest, RequestsFromManyThreadsAreKeptAndJoined) {
                       "\"accuracy\"} 0.75\n"),
             std::string::npos)
       << text;
-  EXPECT_NE(
-      text.find("berth_feedback_total{model=\"t\",outcome=\"joined\"} 400\n"),
-      std::string::npos);
-  EXPECT_NE(text.find("berth_feedback_predictions_written_total 400\n"),
+  EXPECT_NE(text.find("berth_feedback_total{model=\"t\",outcome=\"joined\"} 400\n"),
             std::string::npos);
+  EXPECT_NE(text.find("berth_feedback_predictions_written_total 400\n"), std::string::npos);
 
   // A new monitor (a restart) reads the window back from the store.
   FeedbackMonitor again(store_.get(), &models_);
@@ -190,9 +179,8 @@ TEST_F(FeedbackMonitorTest, IdsAreGivenAndFeedbackIsCountedByFate) {
   const std::string id = Send({0.9f});
   EXPECT_EQ(id.size(), 32u);
   EXPECT_EQ(Send({0.9f}, "mine"), "mine");
-  auto counts = monitor_->AddFeedback(
-      *model_, std::nullopt,
-      {{id, 0, "1"}, {id, 0, "1"}, {id, 1, "1"}, {"mine", 0, "0"}});
+  auto counts = monitor_->AddFeedback(*model_, std::nullopt,
+                                      {{id, 0, "1"}, {id, 0, "1"}, {id, 1, "1"}, {"mine", 0, "0"}});
   ASSERT_TRUE(counts.ok());
   EXPECT_EQ(counts->joined, 2);
   EXPECT_EQ(counts->duplicate, 1);
@@ -207,18 +195,13 @@ TEST_F(FeedbackMonitorTest, AVersionWithoutFeedbackOrAStoreIsRefused) {
   Model plain;
   plain.name = "p";
   plain.version = 1;
-  EXPECT_EQ(monitor_->AddFeedback(plain, std::nullopt, {{"a", 0, "1"}})
-                .status()
-                .code(),
+  EXPECT_EQ(monitor_->AddFeedback(plain, std::nullopt, {{"a", 0, "1"}}).status().code(),
             Status::Code::kFailedPrecondition);
-  EXPECT_EQ(monitor_->Report(plain).status().code(),
-            Status::Code::kFailedPrecondition);
+  EXPECT_EQ(monitor_->Report(plain).status().code(), Status::Code::kFailedPrecondition);
   FeedbackMonitor no_store(nullptr, &models_);
-  EXPECT_EQ(no_store.AddFeedback(*model_, std::nullopt, {{"a", 0, "1"}})
-                .status()
-                .code(),
+  EXPECT_EQ(no_store.AddFeedback(*model_, std::nullopt, {{"a", 0, "1"}}).status().code(),
             Status::Code::kFailedPrecondition);
 }
 
-} // namespace
-} // namespace berth::feedback
+}  // namespace
+}  // namespace berth::feedback

@@ -17,7 +17,7 @@ namespace berth::feedback {
 struct LabeledPair {
   std::string predicted;
   std::string truth;
-  std::optional<double> score; // binary classification: P(positive class)
+  std::optional<double> score;  // binary classification: P(positive class)
 };
 
 // Metric name and value, in a fixed order.
@@ -32,17 +32,16 @@ using MetricValues = std::vector<std::pair<std::string, double>>;
 // the unweighted means over the labels seen (average="macro") and there is
 // no roc_auc. A class never predicted (or never true) scores 0 where its
 // ratio is 0/0, as sklearn's zero_division default does. Empty: nothing.
-MetricValues ClassificationMetrics(const std::vector<LabeledPair> &pairs,
+MetricValues ClassificationMetrics(const std::vector<LabeledPair>& pairs,
                                    std::string_view positive_class);
 
 // mae and rmse over the pairs whose texts are both finite numbers.
-MetricValues RegressionMetrics(const std::vector<LabeledPair> &pairs);
+MetricValues RegressionMetrics(const std::vector<LabeledPair>& pairs);
 
 // The area under the ROC curve of scores against positive (true) and
 // negative examples, ties counted half (sklearn's roc_auc_score); nullopt
 // unless both kinds are present.
-std::optional<double>
-RocAuc(const std::vector<std::pair<double, bool>> &scored);
+std::optional<double> RocAuc(const std::vector<std::pair<double, bool>>& scored);
 
 // Whether a larger value of `metric` is better (accuracy, precision, recall,
 // f1, roc_auc, r2); mae, rmse, log_loss are better smaller.
@@ -57,4 +56,4 @@ double Drop(std::string_view metric, double registered, double live);
 // back the same double; so 1 and 1.0 are one class, "1".
 std::string NumberText(double v);
 
-} // namespace berth::feedback
+}  // namespace berth::feedback

@@ -8,15 +8,11 @@
 namespace berth::feedback {
 namespace {
 
-std::map<std::string, double> AsMap(const MetricValues &v) {
-  return {v.begin(), v.end()};
-}
+std::map<std::string, double> AsMap(const MetricValues& v) { return {v.begin(), v.end()}; }
 
-std::vector<LabeledPair>
-Pairs(const std::vector<std::pair<std::string, std::string>> &pt) {
+std::vector<LabeledPair> Pairs(const std::vector<std::pair<std::string, std::string>>& pt) {
   std::vector<LabeledPair> out;
-  for (const auto &[p, t] : pt)
-    out.push_back({p, t, std::nullopt});
+  for (const auto& [p, t] : pt) out.push_back({p, t, std::nullopt});
   return out;
 }
 
@@ -35,13 +31,12 @@ TEST(FeedbackStatsTest, BinaryUsesThePositiveClass) {
   EXPECT_DOUBLE_EQ(m["precision"], 3.0 / 4);
   EXPECT_DOUBLE_EQ(m["recall"], 3.0 / 4);
   EXPECT_DOUBLE_EQ(m["f1"], 6.0 / 8);
-  EXPECT_EQ(m.count("roc_auc"), 0u); // no scores
+  EXPECT_EQ(m.count("roc_auc"), 0u);  // no scores
 }
 
 TEST(FeedbackStatsTest, MulticlassIsMacroAveraged) {
   // a: tp 1, fp 1, fn 1; b: tp 1, fp 0, fn 1; c: tp 1, fp 1, fn 0.
-  auto pairs =
-      Pairs({{"a", "a"}, {"b", "b"}, {"c", "c"}, {"a", "b"}, {"c", "a"}});
+  auto pairs = Pairs({{"a", "a"}, {"b", "b"}, {"c", "c"}, {"a", "b"}, {"c", "a"}});
   auto m = AsMap(ClassificationMetrics(pairs, "1"));
   EXPECT_DOUBLE_EQ(m["accuracy"], 3.0 / 5);
   EXPECT_DOUBLE_EQ(m["precision"], (0.5 + 1.0 + 0.5) / 3);
@@ -60,11 +55,9 @@ TEST(FeedbackStatsTest, ZeroDivisionIsZero) {
 
 TEST(FeedbackStatsTest, RocAucCountsTiesHalf) {
   // sklearn.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
-  EXPECT_DOUBLE_EQ(
-      *RocAuc({{0.1, false}, {0.4, false}, {0.35, true}, {0.8, true}}), 0.75);
+  EXPECT_DOUBLE_EQ(*RocAuc({{0.1, false}, {0.4, false}, {0.35, true}, {0.8, true}}), 0.75);
   // A tie between a positive and a negative: half a pair. (3 + 0.5) / 4.
-  EXPECT_DOUBLE_EQ(
-      *RocAuc({{0.1, false}, {0.5, false}, {0.5, true}, {0.8, true}}), 0.875);
+  EXPECT_DOUBLE_EQ(*RocAuc({{0.1, false}, {0.5, false}, {0.5, true}, {0.8, true}}), 0.875);
   EXPECT_FALSE(RocAuc({{0.1, true}, {0.2, true}}).has_value());
   std::vector<LabeledPair> scored = {
       {"0", "0", 0.1}, {"1", "0", 0.6}, {"0", "1", 0.4}, {"1", "1", 0.9}};
@@ -95,5 +88,5 @@ TEST(FeedbackStatsTest, NumberText) {
   EXPECT_EQ(NumberText(1e300), "1e+300");
 }
 
-} // namespace
-} // namespace berth::feedback
+}  // namespace
+}  // namespace berth::feedback

@@ -20,76 +20,67 @@ constexpr size_t kMaxFeedbackItems = 100'000;
 constexpr size_t kMaxIdBytes = 256;
 constexpr size_t kMaxTruthBytes = 256;
 
-StatusOr<FeedbackItem> ParseItem(const rapidjson::Value &v, size_t i) {
+StatusOr<FeedbackItem> ParseItem(const rapidjson::Value& v, size_t i) {
   const std::string where = "feedback[" + std::to_string(i) + "]";
-  if (!v.IsObject())
-    return Status::InvalidArgument(where + " must be a JSON object");
+  if (!v.IsObject()) return Status::InvalidArgument(where + " must be a JSON object");
   RETURN_IF_ERROR(CheckMembers(v, {"id", "row", "label", "value"}, where));
   FeedbackItem item;
   auto id = v.FindMember("id");
-  if (id == v.MemberEnd() || !id->value.IsString() ||
-      id->value.GetStringLength() == 0 ||
+  if (id == v.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0 ||
       id->value.GetStringLength() > kMaxIdBytes) {
-    return Status::InvalidArgument(
-        where + ".id must be the prediction's id: a string of 1 to " +
-        std::to_string(kMaxIdBytes) + " bytes");
+    return Status::InvalidArgument(where + ".id must be the prediction's id: a string of 1 to " +
+                                   std::to_string(kMaxIdBytes) + " bytes");
   }
   item.id.assign(id->value.GetString(), id->value.GetStringLength());
   if (auto row = v.FindMember("row"); row != v.MemberEnd()) {
     if (!row->value.IsInt64() || row->value.GetInt64() < 0) {
-      return Status::InvalidArgument(
-          where + ".row must be a row of the request: an integer from 0");
+      return Status::InvalidArgument(where +
+                                     ".row must be a row of the request: an integer from 0");
     }
     item.row = row->value.GetInt64();
   }
   auto label = v.FindMember("label");
   auto value = v.FindMember("value");
   if ((label == v.MemberEnd()) == (value == v.MemberEnd())) {
-    return Status::InvalidArgument(
-        where + " needs exactly one of 'label' (a class) and 'value' "
-                "(a regression target)");
+    return Status::InvalidArgument(where +
+                                   " needs exactly one of 'label' (a class) and 'value' "
+                                   "(a regression target)");
   }
-  const rapidjson::Value &truth =
-      label != v.MemberEnd() ? label->value : value->value;
-  const std::string name =
-      where + (label != v.MemberEnd() ? ".label" : ".value");
+  const rapidjson::Value& truth = label != v.MemberEnd() ? label->value : value->value;
+  const std::string name = where + (label != v.MemberEnd() ? ".label" : ".value");
   if (truth.IsNumber()) {
     const double d = truth.GetDouble();
-    if (!std::isfinite(d))
-      return Status::InvalidArgument(name + " must be finite");
+    if (!std::isfinite(d)) return Status::InvalidArgument(name + " must be finite");
     item.truth = truth.IsInt64() && std::llabs(truth.GetInt64()) < (1LL << 53)
                      ? std::to_string(truth.GetInt64())
                      : feedback::NumberText(d);
   } else if (truth.IsString() && label != v.MemberEnd()) {
     if (truth.GetStringLength() > kMaxTruthBytes) {
-      return Status::InvalidArgument(name + " is over " +
-                                     std::to_string(kMaxTruthBytes) + " bytes");
+      return Status::InvalidArgument(name + " is over " + std::to_string(kMaxTruthBytes) +
+                                     " bytes");
     }
     item.truth.assign(truth.GetString(), truth.GetStringLength());
   } else if (truth.IsBool() && label != v.MemberEnd()) {
     item.truth = truth.GetBool() ? "1" : "0";
   } else {
-    return Status::InvalidArgument(
-        label != v.MemberEnd()
-            ? name + " must be a string, a number or a boolean"
-            : name + " must be a number");
+    return Status::InvalidArgument(label != v.MemberEnd()
+                                       ? name + " must be a string, a number or a boolean"
+                                       : name + " must be a number");
   }
   return item;
 }
 
-void WriteMetrics(JsonWriter *w, const char *key,
-                  const feedback::MetricValues &values) {
+void WriteMetrics(JsonWriter* w, const char* key, const feedback::MetricValues& values) {
   w->Key(key);
   w->StartObject();
-  for (const auto &[name, v] : values) {
+  for (const auto& [name, v] : values) {
     WriteJsonString(w, name);
     w->Double(v);
   }
   w->EndObject();
 }
 
-std::string WriteCounts(const std::string &model,
-                        const feedback::FeedbackCounts &c) {
+std::string WriteCounts(const std::string& model, const feedback::FeedbackCounts& c) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -107,7 +98,7 @@ std::string WriteCounts(const std::string &model,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-std::string WriteReport(const Model &model, const feedback::AccuracyReport &r) {
+std::string WriteReport(const Model& model, const feedback::AccuracyReport& r) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -146,10 +137,9 @@ std::string WriteReport(const Model &model, const feedback::AccuracyReport &r) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-} // namespace
+}  // namespace
 
-StatusOr<std::vector<FeedbackItem>>
-ParseFeedbackRequest(std::string_view body) {
+StatusOr<std::vector<FeedbackItem>> ParseFeedbackRequest(std::string_view body) {
   rapidjson::Document doc;
   RETURN_IF_ERROR(ParseJson(body, &doc));
   if (!doc.IsObject()) {
@@ -160,17 +150,15 @@ ParseFeedbackRequest(std::string_view body) {
   }
   RETURN_IF_ERROR(CheckMembers(doc, {"feedback"}, "the feedback request"));
   auto items = doc.FindMember("feedback");
-  if (items == doc.MemberEnd() || !items->value.IsArray() ||
-      items->value.Empty()) {
+  if (items == doc.MemberEnd() || !items->value.IsArray() || items->value.Empty()) {
     return Status::InvalidArgument(
         "'feedback' must be a non-empty array of {\"id\", \"row\", "
         "\"label\" or \"value\"}");
   }
   if (items->value.Size() > kMaxFeedbackItems) {
-    return Status::InvalidArgument(
-        "'feedback' holds " + std::to_string(items->value.Size()) +
-        " items; at most " + std::to_string(kMaxFeedbackItems) +
-        " per request");
+    return Status::InvalidArgument("'feedback' holds " + std::to_string(items->value.Size()) +
+                                   " items; at most " + std::to_string(kMaxFeedbackItems) +
+                                   " per request");
   }
   std::vector<FeedbackItem> out;
   out.reserve(items->value.Size());
@@ -181,42 +169,32 @@ ParseFeedbackRequest(std::string_view body) {
   return out;
 }
 
-void RegisterFeedbackRoutes(feedback::FeedbackMonitor *monitor,
-                            const ServerContext *ctx, Router *router) {
-  auto post = [monitor, ctx](HttpRequest &req, const PathParams &p,
-                             Reply reply) {
+void RegisterFeedbackRoutes(feedback::FeedbackMonitor* monitor, const ServerContext* ctx,
+                            Router* router) {
+  auto post = [monitor, ctx](HttpRequest& req, const PathParams& p, Reply reply) {
     const std::string_view selector = PathParam(p, "version");
     auto model = ctx->models->Resolve(PathParam(p, "model"), selector);
-    if (!model.ok())
-      return reply(ErrorResponse(model.status()));
+    if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto items = ParseFeedbackRequest(req.body);
-    if (!items.ok())
-      return reply(ErrorResponse(items.status()));
+    if (!items.ok()) return reply(ErrorResponse(items.status()));
     std::optional<int64_t> version;
-    if (!selector.empty())
-      version = (*model)->version;
+    if (!selector.empty()) version = (*model)->version;
     auto counts = monitor->AddFeedback(**model, version, *items);
-    if (!counts.ok())
-      return reply(ErrorResponse(counts.status()));
+    if (!counts.ok()) return reply(ErrorResponse(counts.status()));
     reply(JsonResponse(200, WriteCounts((*model)->name, *counts)));
   };
   router->Add("POST", "/v2/models/{model}/feedback", auth::Scope::kInfer, post);
-  router->Add("POST", "/v2/models/{model}/versions/{version}/feedback",
-              auth::Scope::kInfer, post);
+  router->Add("POST", "/v2/models/{model}/versions/{version}/feedback", auth::Scope::kInfer, post);
 
-  auto get = [monitor, ctx](HttpRequest &, const PathParams &p, Reply reply) {
-    auto model =
-        ctx->models->Resolve(PathParam(p, "model"), PathParam(p, "version"));
-    if (!model.ok())
-      return reply(ErrorResponse(model.status()));
+  auto get = [monitor, ctx](HttpRequest&, const PathParams& p, Reply reply) {
+    auto model = ctx->models->Resolve(PathParam(p, "model"), PathParam(p, "version"));
+    if (!model.ok()) return reply(ErrorResponse(model.status()));
     auto report = monitor->Report(**model);
-    if (!report.ok())
-      return reply(ErrorResponse(report.status()));
+    if (!report.ok()) return reply(ErrorResponse(report.status()));
     reply(JsonResponse(200, WriteReport(**model, *report)));
   };
   router->Add("GET", "/v2/models/{model}/accuracy", auth::Scope::kRead, get);
-  router->Add("GET", "/v2/models/{model}/versions/{version}/accuracy",
-              auth::Scope::kRead, get);
+  router->Add("GET", "/v2/models/{model}/versions/{version}/accuracy", auth::Scope::kRead, get);
 }
 
-} // namespace berth::http
+}  // namespace berth::http

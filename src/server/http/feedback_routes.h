@@ -18,10 +18,10 @@
 namespace berth::http {
 
 // Neither pointer is owned; both outlive the router.
-void RegisterFeedbackRoutes(feedback::FeedbackMonitor *monitor,
-                            const ServerContext *ctx, Router *router);
+void RegisterFeedbackRoutes(feedback::FeedbackMonitor* monitor, const ServerContext* ctx,
+                            Router* router);
 
 // A feedback body's items, checked: InvalidArgument naming the first fault.
 StatusOr<std::vector<FeedbackItem>> ParseFeedbackRequest(std::string_view body);
 
-} // namespace berth::http
+}  // namespace berth::http
