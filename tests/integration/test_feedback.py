@@ -15,7 +15,6 @@ from typing import Any, Final
 
 import numpy as np
 import pytest
-import requests
 import tritonclient.grpc as grpcclient
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,6 +30,7 @@ from sklearn.metrics import (
 
 from berth_server import BerthServer, berth_binary
 from models import IRIS_MODEL, ModelRepository, TrainedModel, export_model, model_config
+from test_registry_postgres import Postgres, postgres  # noqa: F401 (the fixture)
 from train_models import BREAST_CANCER_RF, DIABETES_GBR
 from v2 import V2Client, assert_error
 
@@ -341,3 +341,41 @@ def test_feedback_survives_a_restart(model_repository: ModelRepository, tmp_path
         assert report["window"]["count"] == 20
         assert report["metrics"]["accuracy"] == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
 
+
+
+def test_replicas_on_postgresql_join_each_others_predictions(
+    postgres: Postgres, model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    """With the PostgreSQL store the predictions one replica answered are joined
+    with truths another receives: the table is the store's, not a replica's."""
+    url = postgres.createdb()
+    model = model_repository.model(MULTICLASS)
+    write_model(tmp_path / "repo-a", model, MULTICLASS, {})
+    X, y = model.dataset.X_test[:12], model.dataset.y_test[:12]
+
+    def serve(name: str) -> BerthServer:
+        return BerthServer.start(
+            berth_binary(), tmp_path / f"repo-{name}", tmp_path / f"{name}.log", extra_args=["--registry", url]
+        )
+
+    with serve("a") as a, serve("b") as b, V2Client(a.base_url) as ca, V2Client(b.base_url) as cb:
+        request_id, outputs = rest_infer(ca, model, MULTICLASS, X)
+        predicted = outputs["label"].ravel().tolist()
+        deadline = time.monotonic() + 10
+        while cb.get(f"/v2/models/{MULTICLASS}/ready").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        items = [{"id": request_id, "row": r, "label": int(y[r])} for r in range(12)]
+        # A writes its predictions within a second; until then B finds none.
+        answer: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            answer = post_feedback(cb, MULTICLASS, items[:1])
+            if answer["joined"] == 1:
+                break
+            time.sleep(0.2)
+        assert answer["joined"] == 1, answer
+        assert post_feedback(cb, MULTICLASS, items)["joined"] == 11
+        report = accuracy(cb, MULTICLASS)
+        assert report["window"]["count"] == 12
+        assert report["metrics"]["accuracy"] == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
+        # A reads the same truths from the store.
+        assert accuracy(ca, MULTICLASS)["window"]["count"] == 12
