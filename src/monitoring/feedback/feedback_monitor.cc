@@ -28,6 +28,10 @@ int64_t NowUnixMs() {
       .count();
 }
 
+// A window is read from the store again when older than this, so that the
+// truths other replicas joined reach this one's metrics.
+constexpr int64_t kWindowRereadMs = 5000;
+
 int64_t RetentionMs(const FeedbackConfig& c) {
   return static_cast<int64_t>(c.retention_hours * 3600.0 * 1000.0);
 }
@@ -169,11 +173,17 @@ std::shared_ptr<const FeedbackMonitor::Plan> FeedbackMonitor::PlanFor(const Mode
   {
     std::shared_lock lock(plans_mu_);
     auto it = plans_.find(key);
-    if (it != plans_.end()) return it->second;
+    // A version reloaded under another config (a load with a config
+    // override) gets a new plan.
+    if (it != plans_.end() && it->second->config == model.config.monitoring.feedback) {
+      return it->second;
+    }
   }
   auto plan = BuildPlan(model);
   std::unique_lock lock(plans_mu_);
-  return plans_.try_emplace(key, std::move(plan)).first->second;
+  auto& slot = plans_[key];
+  if (slot == nullptr || slot->config != plan->config) slot = std::move(plan);
+  return slot;
 }
 
 void FeedbackMonitor::OnPrediction(const Model& model, const InferenceResponse& response) {
@@ -275,15 +285,19 @@ void FeedbackMonitor::Expire() {
 StatusOr<FeedbackMonitor::Window*> FeedbackMonitor::WindowFor(const Model& model,
                                                               const Plan& plan) {
   Window& w = windows_[Key(model.name, model.version)];
-  if (!w.loaded) {
-    ASSIGN_OR_RETURN(
-        std::vector<JoinedPrediction> joined,
-        store_->JoinedPredictions(model.name, model.version, plan.config.window_count));
-    w.joined.assign(joined.rbegin(), joined.rend());
+  const int64_t now = NowUnixMs();
+  if (!w.registered_read) {
     w.registered = RegisteredMetrics(store_, model.name, model.version);
-    w.loaded = true;
+    w.registered_read = true;
   }
-  const int64_t oldest = NowUnixMs() - RetentionMs(plan.config);
+  if (now - w.read_ms > kWindowRereadMs) {
+    ASSIGN_OR_RETURN(std::vector<JoinedPrediction> joined,
+                     store_->JoinedPredictions(model.name, model.version,
+                                               plan.config.window_count));
+    w.joined.assign(joined.rbegin(), joined.rend());
+    w.read_ms = now;
+  }
+  const int64_t oldest = now - RetentionMs(plan.config);
   while (!w.joined.empty() && w.joined.front().created_ms < oldest) w.joined.pop_front();
   while (static_cast<int64_t>(w.joined.size()) > plan.config.window_count) w.joined.pop_front();
   return &w;
@@ -306,12 +320,12 @@ StatusOr<FeedbackCounts> FeedbackMonitor::AddFeedback(const Model& model,
                    store_->JoinFeedback(model.name, version, items, now,
                                         now - RetentionMs(model.config.monitoring.feedback)));
   FeedbackCounts counts;
-  std::map<int64_t, std::vector<JoinedPrediction>> joined;
+  std::set<int64_t> joined;  // versions
   for (auto& [outcome, j] : outcomes) {
     switch (outcome) {
       case FeedbackOutcome::kJoined:
         ++counts.joined;
-        joined[j.version].push_back(std::move(j));
+        joined.insert(j.version);
         break;
       case FeedbackOutcome::kUnknown: ++counts.unknown; break;
       case FeedbackOutcome::kDuplicate: ++counts.duplicate; break;
@@ -323,18 +337,10 @@ StatusOr<FeedbackCounts> FeedbackMonitor::AddFeedback(const Model& model,
   total.unknown += counts.unknown;
   total.duplicate += counts.duplicate;
   total.late += counts.late;
-  for (auto& [v, rows] : joined) {
-    // A version no longer loaded keeps its rows in the store only.
-    auto handle = models_->Resolve(model.name, std::to_string(v));
-    if (!handle.ok() || !(*handle)->config.monitoring.feedback.enabled) continue;
-    const std::shared_ptr<const Plan> plan = PlanFor(**handle);
-    auto it = windows_.find(Key(model.name, v));
-    // A window read for the first time reads these rows from the store.
-    if (it == windows_.end() || !it->second.loaded) continue;
-    for (JoinedPrediction& j : rows) it->second.joined.push_back(std::move(j));
-    while (static_cast<int64_t>(it->second.joined.size()) > plan->config.window_count) {
-      it->second.joined.pop_front();
-    }
+  // The store is the window's truth (other replicas join too): the
+  // versions joined here read theirs again on next use.
+  for (int64_t v : joined) {
+    if (auto it = windows_.find(Key(model.name, v)); it != windows_.end()) it->second.read_ms = 0;
   }
   return counts;
 }

@@ -119,8 +119,9 @@ class FeedbackMonitor final : public InferenceObserver {
     std::vector<PredictionRecord> pending GUARDED_BY(mu);
   };
   struct Window {
-    bool loaded = false;
+    int64_t read_ms = 0;                  // when read from the store; 0: to read
     std::deque<JoinedPrediction> joined;  // oldest first
+    bool registered_read = false;
     MetricValues registered;
   };
   static constexpr size_t kShards = 16;
@@ -130,8 +131,9 @@ class FeedbackMonitor final : public InferenceObserver {
 
   std::shared_ptr<const Plan> PlanFor(const Model& model) LOCKS_EXCLUDED(plans_mu_);
   static std::shared_ptr<const Plan> BuildPlan(const Model& model);
-  // The version's window, read from the store on first use; pruned of
-  // predictions past their retention.
+  // The version's window: read from the store on first use, after a join
+  // here, and when older than a few seconds (another replica may have
+  // joined); pruned of predictions past their retention.
   StatusOr<Window*> WindowFor(const Model& model, const Plan& plan) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   StatusOr<AccuracyReport> ReportLocked(const Model& model) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<double> Lookup(const std::string& model, int64_t version, const std::string& metric,
@@ -152,8 +154,7 @@ class FeedbackMonitor final : public InferenceObserver {
   // background's.
   std::mutex flush_mu_;
   bool failing_ GUARDED_BY(flush_mu_) = false;  // the last write failed (logged once)
-  // Windows and counts; held across a join, so that a window loaded from
-  // the store never also gets the rows of a join it already holds.
+  // Windows and counts; held across a join and the windows' store reads.
   std::mutex mu_;
   std::map<Key, Window> windows_ GUARDED_BY(mu_);
   std::map<std::string, FeedbackCounts> counts_ GUARDED_BY(mu_);
