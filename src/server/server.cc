@@ -16,6 +16,7 @@
 #include "core/thread_annotations.h"
 #include "core/version.h"
 #include "monitoring/drift/drift_monitor.h"
+#include "monitoring/feedback/feedback_monitor.h"
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
 #include "registry/model_repository.h"
@@ -27,6 +28,7 @@
 #include "server/http/cloud_routes.h"
 #include "server/http/connection_cap.h"
 #include "server/http/drift_routes.h"
+#include "server/http/feedback_routes.h"
 #include "server/http/http_server.h"
 #include "server/http/keys_routes.h"
 #include "server/http/metrics_routes.h"
@@ -121,7 +123,8 @@ struct Server::State {
         drift([this](const std::string& model, int64_t version) {
           return LookupBaseline(model, version);
         }),
-        observers(&metrics, &drift),
+        feedback(store.get(), &models),
+        observers(&metrics, &drift, &feedback),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models, store.get()),
         inference(&models, &observers, &shared_memory, options.request_timeout),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
@@ -137,6 +140,7 @@ struct Server::State {
     context.memory_budget = &memory_budget;
     context.shared_memory = &shared_memory;
     context.drift = &drift;
+    context.feedback = &feedback;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -209,6 +213,10 @@ struct Server::State {
   Metrics metrics;
   // Likewise: a request finishing as its model goes still hands it a sample.
   drift::DriftMonitor drift;
+  // Likewise: a request finishing as its model goes still hands it its
+  // prediction. It reads the table (models) only in calls that come after
+  // the table is built.
+  feedback::FeedbackMonitor feedback;
   Observers observers;
   ModelManager models;
   ModelRepository repository;
@@ -245,6 +253,7 @@ Status Server::Start() {
   RETURN_IF_ERROR(s.store_status);
   RETURN_IF_ERROR(s.repository.LoadAll());
   s.drift.Start();
+  s.feedback.Start();
   if (s.store != nullptr && s.store->HoldsArtifacts()) {
     // After LoadAll, which registered this replica's own versions: the
     // first pass fetches what the other replicas have, before the server is
@@ -303,6 +312,7 @@ Status Server::Start() {
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router, &s.connection_counters);
     http::RegisterSharedMemoryRoutes(&s.context, &s.router);
     http::RegisterDriftRoutes(&s.drift, &s.context, &s.router);
+    http::RegisterFeedbackRoutes(&s.feedback, &s.context, &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);
@@ -405,6 +415,9 @@ void Server::Stop() {
   // windows mapped until it finishes.
   s.shared_memory.UnregisterAll();
   s.drift.Stop();
+  // After the front ends: the predictions of every answered request are
+  // written.
+  s.feedback.Stop();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }

@@ -24,6 +24,9 @@ class StoreSync;
 namespace drift {
 class DriftMonitor;
 }
+namespace feedback {
+class FeedbackMonitor;
+}
 
 // One parameter of a repository load request, as its door read it.
 struct LoadParameter {
@@ -52,6 +55,8 @@ struct ServerContext {
   // /metrics; changed only through (Un)RegisterSharedMemory.
   SharedMemoryRegistry* shared_memory = nullptr;
   drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
+  // Accuracy from ground truth: its gauges and counters, for /metrics.
+  feedback::FeedbackMonitor* feedback = nullptr;
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.
