@@ -101,6 +101,13 @@ def repository(tmp_path_factory: pytest.TempPathFactory, pipeline: Any) -> Path:
     (root / "text" / "config.yaml").write_text("backend: python\npython: {model_file: model.py}\n")
     (text / "model.py").write_text(MODEL_PY)
     (text / "suffix.txt").write_text("!")
+    pyfunc = root / "pyfunc" / "1"
+    pyfunc.mkdir(parents=True)
+    (pyfunc / "MLmodel").write_text("flavors:\n  python_function:\n    python_model: python_model.pkl\n")
+    (root / "pyfunc" / "config.yaml").write_text(
+        "backend: python\ntrust: true\npython: {model_file: MLmodel}\n"
+        "inputs: [{name: X, datatype: FP64, shape: [-1, 4]}]\noutputs: [{name: y, datatype: FP64, shape: [-1]}]\n"
+    )
     return root
 
 
@@ -212,6 +219,19 @@ def test_an_untrusted_pickle_is_refused_at_load(server: BerthServer) -> None:
     response = _infer_json(server, "untrusted", _rows())
     assert "trust: true" in assert_error(response, response.status_code)
     assert response.status_code in (400, 503), response.text
+
+
+def test_an_mlflow_model_needs_mlflow_in_the_workers_interpreter(server: BerthServer) -> None:
+    try:
+        import mlflow  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("mlflow is installed here: the refusal cannot be seen")
+    index = requests.post(server.base_url + "/v2/repository/index", timeout=10).json()
+    entry = next(e for e in index if e["name"] == "pyfunc")
+    assert entry["state"] == "UNAVAILABLE"
+    assert "install mlflow in the worker's interpreter" in entry["reason"], entry
 
 
 def test_bad_inputs_get_clear_errors(server: BerthServer) -> None:
