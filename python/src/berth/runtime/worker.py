@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model-file", type=Path, required=True)
     parser.add_argument("--output", action="append", default=[], help="NAME=DATATYPE the config declares")
     args = parser.parse_args(argv)
+    # The model's prints reach the server log line by line, not when a pipe's buffer fills.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     sock = socket.socket(fileno=args.fd)
     declared = dict(o.split("=", 1) for o in args.output)
