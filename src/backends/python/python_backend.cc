@@ -1,5 +1,7 @@
 #include "backends/python/python_backend.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -20,6 +22,8 @@ using Clock = std::chrono::steady_clock;
 
 // How often idle workers are checked for having died between requests.
 constexpr auto kHealthInterval = std::chrono::seconds(1);
+// How often a worker's start checks whether the version is unloading.
+constexpr auto kAbortCheck = std::chrono::milliseconds(100);
 
 bool IsPickle(const std::string& file) {
   for (const char* ext : {".pkl", ".pickle", ".joblib"}) {
@@ -36,8 +40,16 @@ struct LaunchPlan {
 
 // Waits for a started worker's READY; the signature it reports goes to
 // `signature` (may be null).
+// Gives up early once `*abort` is set (the version is unloading).
 Status AwaitReady(WorkerProcess* worker, Clock::time_point deadline,
-                  std::chrono::milliseconds startup_timeout, ModelSignature* signature) {
+                  std::chrono::milliseconds startup_timeout, const std::atomic<bool>* abort,
+                  ModelSignature* signature) {
+  while (!worker->WaitReadable(std::min(deadline, Clock::now() + kAbortCheck))) {
+    if (abort != nullptr && abort->load()) {
+      return Status::Aborted("the model is unloading");
+    }
+    if (Clock::now() >= deadline) break;
+  }
   std::string body;
   Status received = worker->Receive(deadline, &body);
   if (received.code() == Status::Code::kDeadlineExceeded) {
@@ -65,9 +77,8 @@ Status AwaitReady(WorkerProcess* worker, Clock::time_point deadline,
 
 // Starts `count` workers at once (each imports and loads on its own) and
 // waits for all of them; the first one's signature goes to `signature`.
-StatusOr<std::vector<std::unique_ptr<WorkerProcess>>> StartWorkers(const LaunchPlan& plan,
-                                                                   int count,
-                                                                   ModelSignature* signature) {
+StatusOr<std::vector<std::unique_ptr<WorkerProcess>>> StartWorkers(
+    const LaunchPlan& plan, int count, const std::atomic<bool>* abort, ModelSignature* signature) {
   std::vector<std::unique_ptr<WorkerProcess>> workers;
   for (int i = 0; i < count; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<WorkerProcess> worker, WorkerProcess::Spawn(plan.launch));
@@ -75,14 +86,15 @@ StatusOr<std::vector<std::unique_ptr<WorkerProcess>>> StartWorkers(const LaunchP
   }
   const auto deadline = Clock::now() + plan.startup_timeout;
   for (size_t i = 0; i < workers.size(); ++i) {
-    RETURN_IF_ERROR(
-        AwaitReady(workers[i].get(), deadline, plan.startup_timeout, i == 0 ? signature : nullptr));
+    RETURN_IF_ERROR(AwaitReady(workers[i].get(), deadline, plan.startup_timeout, abort,
+                               i == 0 ? signature : nullptr));
   }
   return workers;
 }
 
-StatusOr<std::unique_ptr<WorkerProcess>> StartWorker(const LaunchPlan& plan) {
-  ASSIGN_OR_RETURN(auto workers, StartWorkers(plan, 1, nullptr));
+StatusOr<std::unique_ptr<WorkerProcess>> StartWorker(const LaunchPlan& plan,
+                                                     const std::atomic<bool>* abort) {
+  ASSIGN_OR_RETURN(auto workers, StartWorkers(plan, 1, abort, nullptr));
   return std::move(workers.front());
 }
 
@@ -107,6 +119,7 @@ class PythonBackend final : public Backend {
   }
 
   ~PythonBackend() override {
+    aborting_ = true;
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
@@ -218,7 +231,7 @@ class PythonBackend final : public Backend {
       // A worker is missing (it failed to restart): start one for this request.
       ++live_;
       lock.unlock();
-      auto started = StartWorker(plan_);
+      auto started = StartWorker(plan_, &aborting_);
       lock.lock();
       if (!started.ok()) {
         --live_;
@@ -271,7 +284,7 @@ class PythonBackend final : public Backend {
         --to_restart_;
         ++live_;
         lock.unlock();
-        auto started = StartWorker(plan_);
+        auto started = StartWorker(plan_, &aborting_);
         lock.lock();
         if (started.ok()) {
           idle_.push_back(std::move(started).value());
@@ -300,6 +313,9 @@ class PythonBackend final : public Backend {
   int live_ GUARDED_BY(mu_) = 0;
   int to_restart_ GUARDED_BY(mu_) = 0;
   bool stopping_ GUARDED_BY(mu_) = false;
+  // Set first by the destructor: a worker being restarted stops waiting
+  // for its READY, so that unloading never waits out a slow start.
+  std::atomic<bool> aborting_{false};
   std::thread keeper_;
 };
 
@@ -343,7 +359,7 @@ class PythonFactory final : public BackendFactory {
     plan.startup_timeout = std::chrono::milliseconds(config.python.startup_timeout_ms);
 
     ModelSignature reported;
-    ASSIGN_OR_RETURN(auto workers, StartWorkers(plan, config.instance_count, &reported));
+    ASSIGN_OR_RETURN(auto workers, StartWorkers(plan, config.instance_count, nullptr, &reported));
     // The model's own declaration wins; the config is reconciled with it by
     // the repository. A pickle declares nothing: the config must.
     ModelSignature signature = reported;

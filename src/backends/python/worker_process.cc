@@ -215,6 +215,15 @@ Status WorkerProcess::Receive(Clock::time_point deadline, std::string* body) {
   }
 }
 
+bool WorkerProcess::WaitReadable(Clock::time_point deadline) {
+  while (true) {
+    pollfd p{socket_, POLLIN, 0};
+    const int ready = poll(&p, 1, MillisLeft(deadline));
+    if (ready > 0) return true;
+    if (ready == 0 || errno != EINTR) return ready != 0;
+  }
+}
+
 Status WorkerProcess::Ended() {
   // The socket closes as the process exits; give the exit a moment to land.
   for (int i = 0; i < 50 && Alive(); ++i) usleep(10'000);

@@ -48,6 +48,10 @@ class WorkerProcess {
   // Unavailable, saying how the worker ended, if it closed the socket.
   Status Receive(Clock::time_point deadline, std::string* body);
 
+  // True once a frame's first byte (or the socket's end) can be read;
+  // false at `deadline`.
+  bool WaitReadable(Clock::time_point deadline);
+
   // False once the process has exited (reaped here).
   bool Alive();
   // SIGKILL and reap; idempotent.
