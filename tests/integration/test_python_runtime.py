@@ -95,7 +95,10 @@ def repository(tmp_path_factory: pytest.TempPathFactory, pipeline: Any) -> Path:
     root = tmp_path_factory.mktemp("python_runtime")
     _write_pickle_model(root, "custom", pipeline, trust=True)
     _write_pickle_model(root, "untrusted", pipeline, trust=False)
-    _write_pickle_model(root, "pair", pipeline, trust=True, extra="instance_count: 2\n")
+    _write_pickle_model(
+        root, "pair", pipeline, trust=True,
+        extra="instance_count: 2\nmax_batch_size: 64\ndynamic_batching: {max_queue_delay_microseconds: 2000}\n",
+    )  # fmt: skip
     text = root / "text" / "1"
     text.mkdir(parents=True)
     (root / "text" / "config.yaml").write_text("backend: python\npython: {model_file: model.py}\n")
@@ -278,15 +281,18 @@ def test_a_hanging_worker_is_cut_off_at_its_time_limit(server: BerthServer, pipe
     np.testing.assert_array_equal(_outputs(_infer_json(server, "custom", x))["label"], pipeline.predict(x))
 
 
-def test_instance_count_workers_serve_concurrently(server: BerthServer, pipeline: Any) -> None:
+def test_instance_count_workers_serve_batches_concurrently(server: BerthServer, pipeline: Any) -> None:
+    """Two workers take the dynamic batcher's batches; every request gets its own rows' answers."""
     from concurrent.futures import ThreadPoolExecutor
 
     assert len(_worker_pids(server, "pair")) == 2
-    x = _rows()
+    rows = _rows()
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: _outputs(_infer_json(server, "pair", x)), range(32)))
-    for out in results:
+        results = list(pool.map(lambda i: (i, _outputs(_infer_json(server, "pair", rows[i % 10 : i % 10 + 1 + i % 3]))), range(32)))
+    for i, out in results:
+        x = rows[i % 10 : i % 10 + 1 + i % 3]
         np.testing.assert_array_equal(out["label"], pipeline.predict(x))
+        np.testing.assert_allclose(out["probabilities"], pipeline.predict_proba(x), rtol=0, atol=1e-12)
 
 
 def test_model_py_contract_with_bytes(server: BerthServer) -> None:
