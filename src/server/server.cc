@@ -89,7 +89,7 @@ struct Server::State {
   explicit State(ServerOptions o)
       : options(std::move(o)),
         onnxruntime(CreateOnnxRuntimeFactory()),
-        python(CreatePythonFactory({options.python_interpreter})),
+        python(CreatePythonFactory({options.python_interpreter, &python_workers})),
         store_status(PrepareRepository()),
         memory_budget(options.memory_budget_bytes, options.memory_factor),
         drift([this](const std::string& model, int64_t version) {
@@ -111,6 +111,7 @@ struct Server::State {
     context.memory_budget = &memory_budget;
     context.shared_memory = &shared_memory;
     context.drift = &drift;
+    context.python_workers = &python_workers;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -168,6 +169,8 @@ struct Server::State {
 
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
+  // Before the factory and the models whose workers count into it.
+  PythonWorkerStats python_workers;
   std::unique_ptr<BackendFactory> python;
   // --model-name's repository of links; set by PrepareRepository, so
   // declared before store_status, whose initialiser calls it.

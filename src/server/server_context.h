@@ -20,6 +20,7 @@ namespace berth {
 
 class MemoryBudget;
 class ModelRepository;
+class PythonWorkerStats;
 class StoreSync;
 namespace drift {
 class DriftMonitor;
@@ -52,6 +53,7 @@ struct ServerContext {
   // /metrics; changed only through (Un)RegisterSharedMemory.
   SharedMemoryRegistry* shared_memory = nullptr;
   drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
+  const PythonWorkerStats* python_workers = nullptr;  // worker restarts, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.

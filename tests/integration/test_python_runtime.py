@@ -261,6 +261,8 @@ def test_a_crashing_worker_is_restarted(server: BerthServer, pipeline: Any) -> N
     after = _worker_pids(server, "custom")
     assert len(after) == len(before) + 1
     assert not _alive(before[-1])
+    metrics = requests.get(server.base_url + "/metrics", timeout=10).text
+    assert 'berth_python_worker_restarts_total{model="custom",reason="crash"} 1' in metrics
 
 
 def test_a_hanging_worker_is_cut_off_at_its_time_limit(server: BerthServer, pipeline: Any) -> None:
@@ -270,6 +272,8 @@ def test_a_hanging_worker_is_cut_off_at_its_time_limit(server: BerthServer, pipe
     message = assert_error(_infer_json(server, "custom", hang), 504)
     assert f"{TIMEOUT_MS} ms" in message and "python.timeout_ms" in message
     assert _wait_dead([before[-1]]) == []
+    metrics = requests.get(server.base_url + "/metrics", timeout=10).text
+    assert 'berth_python_worker_restarts_total{model="custom",reason="timeout"} 1' in metrics
     x = _rows()
     np.testing.assert_array_equal(_outputs(_infer_json(server, "custom", x))["label"], pipeline.predict(x))
     with grpcclient.InferenceServerClient(server.grpc_address()) as client:

@@ -101,8 +101,9 @@ StatusOr<std::unique_ptr<WorkerProcess>> StartWorker(const LaunchPlan& plan,
 class PythonBackend final : public Backend {
  public:
   PythonBackend(std::string model, ModelSignature signature, LaunchPlan plan,
-                std::chrono::milliseconds timeout, int workers)
+                std::chrono::milliseconds timeout, int workers, PythonWorkerStats* stats)
       : model_(std::move(model)),
+        stats_(stats),
         signature_(std::move(signature)),
         plan_(std::move(plan)),
         timeout_(timeout),
@@ -155,6 +156,7 @@ class PythonBackend final : public Backend {
       LOG_WARN("replacing a Python worker",
                {{"model", model_}, {"pid", std::to_string(worker->pid())}, {"reason", io.message()}});
       Replace(std::move(worker));
+      Count(io.code() == Status::Code::kDeadlineExceeded ? "timeout" : "crash");
       if (io.code() == Status::Code::kDeadlineExceeded) {
         return Status::DeadlineExceeded("the model's Python code did not answer within " +
                                         std::to_string(timeout_.count()) +
@@ -168,6 +170,7 @@ class PythonBackend final : public Backend {
     if (result.code() == Status::Code::kInternal && !python::KindOf(body).ok()) {
       worker->Kill();
       Replace(std::move(worker));
+      Count("crash");
     } else {
       Release(std::move(worker));
     }
@@ -222,6 +225,7 @@ class PythonBackend final : public Backend {
         if (worker->Alive()) return worker;
         LOG_WARN("a Python worker died while idle; restarting it",
                  {{"model", model_}, {"how", worker->Describe()}});
+        Count("idle");
         --live_;
         lock.unlock();
         worker.reset();
@@ -276,6 +280,7 @@ class PythonBackend final : public Backend {
         }
         LOG_WARN("a Python worker died while idle; restarting it",
                  {{"model", model_}, {"how", idle_[i]->Describe()}});
+        Count("idle");
         idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
         --live_;
         ++to_restart_;
@@ -300,7 +305,13 @@ class PythonBackend final : public Backend {
     }
   }
 
+  // Counts the restarts it gives (may be null).
+  void Count(const char* reason) {
+    if (stats_ != nullptr) stats_->CountRestart(model_, reason);
+  }
+
   const std::string model_;
+  PythonWorkerStats* const stats_;
   const ModelSignature signature_;
   const LaunchPlan plan_;
   const std::chrono::milliseconds timeout_;
@@ -372,7 +383,8 @@ class PythonFactory final : public BackendFactory {
     }
     auto backend = std::make_unique<PythonBackend>(
         config.name, std::move(signature), std::move(plan),
-        std::chrono::milliseconds(config.python.timeout_ms), config.instance_count);
+        std::chrono::milliseconds(config.python.timeout_ms), config.instance_count,
+        options_.stats);
     backend->Start(std::move(workers));
     return std::unique_ptr<Backend>(std::move(backend));
   }
@@ -382,6 +394,26 @@ class PythonFactory final : public BackendFactory {
 };
 
 }  // namespace
+
+void PythonWorkerStats::CountRestart(const std::string& model, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  ++restarts_[{model, reason}];
+}
+
+std::string PythonWorkerStats::RenderPrometheus() const {
+  std::lock_guard lock(mu_);
+  if (restarts_.empty()) return "";
+  std::string out =
+      "# HELP berth_python_worker_restarts_total Python workers replaced: crashed during a "
+      "request, killed at python.timeout_ms, or died while idle.\n"
+      "# TYPE berth_python_worker_restarts_total counter\n";
+  for (const auto& [key, n] : restarts_) {
+    // Model names are validated identifiers (core/model_name.h): no quoting needed.
+    out += "berth_python_worker_restarts_total{model=\"" + key.first + "\",reason=\"" +
+           key.second + "\"} " + std::to_string(n) + "\n";
+  }
+  return out;
+}
 
 std::unique_ptr<BackendFactory> CreatePythonFactory(PythonFactoryOptions options) {
   return std::make_unique<PythonFactory>(std::move(options));

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "backends/python/python_backend.h"
 #include "core/memory_budget.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/process_metrics.h"
@@ -66,6 +67,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
           std::to_string(shm.bytes) + "\n";
     }
     if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
+    if (ctx->python_workers != nullptr) r.body += ctx->python_workers->RenderPrometheus();
     r.body += RenderProcessMetrics();
     reply(std::move(r));
   });
