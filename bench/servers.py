@@ -13,6 +13,7 @@ import json
 import shutil
 import ssl
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -141,6 +142,7 @@ def _start_berth_process(
     extra_args: Sequence[str] = (),
     name: str = "berth",
     ca_file: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[ManagedProcess, int, str]:
     (http_port,) = free_ports(1)
     threads = ["--http-threads", "1"]
@@ -156,7 +158,7 @@ def _start_berth_process(
         "--log-level", "info",
         *extra_args,
     ]  # fmt: skip
-    server = start_process(stack, name, command, log_path=ctx.log_path(name), core=ctx.core, cwd=ctx.workdir)
+    server = start_process(stack, name, command, log_path=ctx.log_path(name), core=ctx.core, cwd=ctx.workdir, env=env)
     scheme = "https" if ca_file is not None else "http"
     server.wait_until(
         lambda: http_ok(f"{scheme}://{HOST}:{http_port}/v2/health/ready", ca_file),
@@ -329,6 +331,45 @@ def start_berth_monitoring(ctx: PeerContext, stack: ExitStack) -> list[Target | 
                f"{setup}; monitoring.sample_rate {rate:g}" + (" (window of 10,000 rows, no baseline)" if rate else ""))
         for row, (suffix, rate) in zip(BERTH_MONITORING_ROWS, MONITORING_RATES, strict=True)
     ]  # fmt: skip
+
+
+# The Python runtime (docs/python.md): the bench model's pickle served by
+# `backend: python` worker processes, beside the ONNX rows and MLServer (the
+# same pickle) of the same run.
+BERTH_PYTHON_ROWS: Final = ("Berth REST, Python runtime", "Berth gRPC, Python runtime")
+
+
+def _python_runtime_repository(ctx: PeerContext) -> Path:
+    """The bench model as `backend: python` over its pickle, with the ONNX version's declared signature."""
+    root = ctx.workdir / "python_runtime_repository"
+    shutil.rmtree(root, ignore_errors=True)
+    version = root / ctx.model.name / "1"
+    version.mkdir(parents=True)
+    shutil.copy(ctx.model.pickle_path, version / "model.pkl")
+    config = yaml.safe_load((ctx.model.repository / ctx.model.name / "config.yaml").read_text())
+    for key in ("onnxruntime", "version_policy"):
+        config.pop(key, None)
+    config.update({"backend": "python", "trust": True, "python": {"model_file": "model.pkl"}})
+    (root / ctx.model.name / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
+
+
+def start_berth_python(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """Berth REST and gRPC on the pickle through one Python worker (instance_count 1)."""
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    (grpc_port,) = free_ports(1)
+    # The harness's interpreter (scikit-learn installed) runs the worker, with this tree's berth package.
+    env = {**THREAD_ENV, "PYTHONPATH": str(BENCH_DIR.parent / "python" / "src")}
+    server, http_port, setup = _start_berth_process(
+        ctx, stack, grpc_port, _python_runtime_repository(ctx), ["--python", sys.executable], "berth-python", env=env
+    )
+    setup = f"{setup.split(', model config')[0]}; backend python, one worker (instance_count 1), scikit-learn predict + predict_proba"
+    server.wait_until(lambda: port_open(grpc_port), timeout_s=GRPC_STARTUP_TIMEOUT_S, what="gRPC port")
+    return [
+        Target(BERTH_PYTHON_ROWS[0], "http", ctx.infer_url(http_port), server, setup),
+        Target(BERTH_PYTHON_ROWS[1], "grpc", f"{HOST}:{grpc_port}", server, setup),
+    ]
 
 
 # --- Berth with API keys, and with TLS and API keys ------------------------------------
@@ -547,6 +588,7 @@ PEERS: Final[Sequence[Peer]] = (
     Peer("berth", (*BERTH_REST_ROWS, *bulk.ROWS, "Berth gRPC"), start_berth),
     Peer("berth-monitoring", BERTH_MONITORING_ROWS, start_berth_monitoring),
     Peer("berth-secure", BERTH_SECURE_ROWS, start_berth_secure),
+    Peer("berth-python", BERTH_PYTHON_ROWS, start_berth_python),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

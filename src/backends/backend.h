@@ -53,6 +53,11 @@ class BackendFactory {
   virtual std::string_view platform() const = 0;
   // The file a version directory must contain, e.g. "model.onnx".
   virtual std::string_view model_filename() const = 0;
+  // The file a version directory of this model must contain: the config may
+  // name it (the python backend's `python.model_file`).
+  virtual std::string ModelFileFor(const ModelConfig& /*config*/) const {
+    return std::string(model_filename());
+  }
 
   virtual StatusOr<std::unique_ptr<Backend>> Load(const ModelConfig& config,
                                                   const std::filesystem::path& model_file) = 0;

@@ -67,6 +67,8 @@ Options for serve:
                            core, unless it asks for less (gRPC deadline, v2 `timeout`
                            parameter in microseconds); still queued then: 504 /
                            DEADLINE_EXCEEDED, without running (default 0: no limit)
+  --python PATH            the interpreter of `backend: python` models' workers; it must
+                           import the berth package (default python3)
   --strict-readiness B     ready only when every model has a ready version (default true)
   --shutdown-grace-ms N    how long SIGTERM waits for in-flight requests (default 10000)
   --repository-poll-secs N rescan the repository every N s: load new models and versions,
@@ -210,6 +212,9 @@ int Serve(const std::vector<std::string_view>& args) {
       if (!ParseNumber(value, &options.max_header_bytes) || options.max_header_bytes < 1024) {
         return Fail(bad + " (at least 1024)");
       }
+    } else if (flag == "--python") {
+      if (value.empty()) return Fail(bad);
+      options.python_interpreter = std::string(value);
     } else if (flag == "--request-timeout") {
       int64_t ms = 0;
       if (!ParseNumber(value, &ms) || ms < 0) return Fail(bad);

@@ -101,6 +101,24 @@ struct MonitoringConfig {
   bool operator==(const MonitoringConfig&) const = default;
 };
 
+// `python:` in config.yaml, for `backend: python` (backends/python/): the
+// model runs in worker processes the server manages. See docs/python.md.
+struct PythonRuntimeConfig {
+  // The entry file in each version directory: model.py (a class with
+  // load()/predict()), a pickle (*.pkl, *.joblib; needs `trust: true`) or
+  // MLmodel (an MLflow pyfunc directory).
+  std::string model_file = "model.py";
+  // The interpreter; empty: the server's --python.
+  std::string interpreter;
+  // One request's time limit in the worker; past it the worker is killed
+  // and restarted and the request fails DEADLINE_EXCEEDED.
+  int64_t timeout_ms = 30000;
+  // How long a worker may take to import and load the model.
+  int64_t startup_timeout_ms = 120000;
+
+  bool operator==(const PythonRuntimeConfig&) const = default;
+};
+
 struct ModelConfig {
   std::string name;
   std::string backend = "onnx";
@@ -121,6 +139,10 @@ struct ModelConfig {
   std::vector<TensorSpec> outputs;
   WarmupConfig warmup;
   MonitoringConfig monitoring;
+  // Loading runs the model's own code (a pickle, model.py): allowed only
+  // when the config says so. Read by the python backend.
+  bool trust = false;
+  PythonRuntimeConfig python;
 };
 
 }  // namespace berth

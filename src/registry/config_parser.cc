@@ -407,11 +407,44 @@ Status ReadMonitoring(const YAML::Node& node, MonitoringConfig* m) {
   return Status::Ok();
 }
 
+Status ReadPython(const YAML::Node& node, PythonRuntimeConfig* p) {
+  RETURN_IF_ERROR(CheckKeys(node, "python",
+                            {"model_file", "interpreter", "timeout_ms", "startup_timeout_ms"}));
+  if (node["model_file"]) {
+    RETURN_IF_ERROR(Read(node["model_file"], "python.model_file", &p->model_file));
+    // One plain name inside the version directory: the server opens it.
+    if (p->model_file.empty() || p->model_file.size() > 255 || p->model_file == "." ||
+        p->model_file == ".." || p->model_file.find_first_of(std::string("/\\\0", 3)) !=
+                                     std::string::npos) {
+      return Status::InvalidArgument(
+          "python.model_file must be a plain file name in the version directory");
+    }
+  }
+  if (node["interpreter"]) {
+    RETURN_IF_ERROR(Read(node["interpreter"], "python.interpreter", &p->interpreter));
+    if (p->interpreter.empty() || p->interpreter.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("python.interpreter must be a program name or path");
+    }
+  }
+  auto millis = [&](const char* key, int64_t* out) -> Status {
+    if (!node[key]) return Status::Ok();
+    RETURN_IF_ERROR(Read(node[key], std::string("python.") + key, out));
+    if (*out < 1 || *out > 86'400'000) {
+      return Status::InvalidArgument(std::string("python.") + key +
+                                     " must be from 1 to 86400000 (one day)");
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(millis("timeout_ms", &p->timeout_ms));
+  RETURN_IF_ERROR(millis("startup_timeout_ms", &p->startup_timeout_ms));
+  return Status::Ok();
+}
+
 StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   RETURN_IF_ERROR(CheckKeys(root, "model config",
                             {"name", "backend", "max_batch_size", "version_policy", "onnxruntime",
                              "allow_nan", "inputs", "outputs", "dynamic_batching",
-                             "instance_count", "warmup", "monitoring"}));
+                             "instance_count", "warmup", "monitoring", "trust", "python"}));
   ModelConfig c;
   if (root["name"]) RETURN_IF_ERROR(Read(root["name"], "name", &c.name));
   if (root["backend"]) RETURN_IF_ERROR(Read(root["backend"], "backend", &c.backend));
@@ -448,6 +481,13 @@ StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   if (root["warmup"]) RETURN_IF_ERROR(ReadWarmup(root["warmup"], &c.warmup));
   if (root["monitoring"] && !root["monitoring"].IsNull()) {
     RETURN_IF_ERROR(ReadMonitoring(root["monitoring"], &c.monitoring));
+  }
+  if (root["trust"]) RETURN_IF_ERROR(Read(root["trust"], "trust", &c.trust));
+  if (root["python"]) {
+    if (c.backend != "python") {
+      return Status::InvalidArgument("'python' settings apply only to backend: python");
+    }
+    if (!root["python"].IsNull()) RETURN_IF_ERROR(ReadPython(root["python"], &c.python));
   }
   return c;
 }

@@ -585,5 +585,39 @@ TEST(ParseModelConfigTest, FeedbackSection) {
   EXPECT_EQ(error("3"), "monitoring.feedback must be a mapping");
 }
 
+TEST(ParseModelConfigTest, PythonSection) {
+  auto c = ParseModelConfig(R"(
+backend: python
+trust: true
+python:
+  model_file: model.joblib
+  interpreter: /opt/venv/bin/python
+  timeout_ms: 2500
+  startup_timeout_ms: 9000
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->trust);
+  EXPECT_EQ(c->python.model_file, "model.joblib");
+  EXPECT_EQ(c->python.interpreter, "/opt/venv/bin/python");
+  EXPECT_EQ(c->python.timeout_ms, 2500);
+  EXPECT_EQ(c->python.startup_timeout_ms, 9000);
+
+  auto defaults = ParseModelConfig("backend: python\n");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->trust);
+  EXPECT_EQ(defaults->python, PythonRuntimeConfig{});
+
+  EXPECT_THAT(ParseError("backend: python\npython: {modelfile: m.pkl}\n"),
+              HasSubstr("unknown field 'modelfile' in python"));
+  EXPECT_THAT(ParseError("python: {model_file: m.pkl}\n"), HasSubstr("only to backend: python"));
+  for (const char* file : {"../m.pkl", "a/b.py", "..", "''"}) {
+    EXPECT_THAT(ParseError(std::string("backend: python\npython: {model_file: ") + file + "}\n"),
+                HasSubstr("plain file name"))
+        << file;
+  }
+  EXPECT_THAT(ParseError("backend: python\npython: {timeout_ms: 0}\n"), HasSubstr("timeout_ms"));
+  EXPECT_THAT(ParseError("backend: python\ntrust: maybe\n"), HasSubstr("'trust'"));
+}
+
 }  // namespace
 }  // namespace berth

@@ -125,7 +125,7 @@ Status ModelRepository::RecordPushed(const std::string& name, int64_t version) {
   if (store_->HoldsArtifacts()) return Status::Ok();  // RegisterPushed did, with the bytes
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
   ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
-  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory));
+  ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory, config));
   return store_->RegisterVersion(record, record.created_by);
 }
 
@@ -155,7 +155,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   fs::remove_all(staging, ec);
   fs::create_directories(staging, ec);
   if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
-  const fs::path file = staging / std::string(factory->model_filename());
+  const fs::path file = staging / factory->ModelFileFor(config);
   // The artifact: written from memory, or copied from an upload streamed to
   // disk (then hashed as written).
   ArtifactDigest digest;

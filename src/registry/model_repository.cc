@@ -571,7 +571,7 @@ Status ModelRepository::SetVersionStatus(const std::string& name, int64_t versio
       }
       ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
       ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
-      ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory));
+      ASSIGN_OR_RETURN(VersionRecord record, RecordFromFiles(name, version, *factory, config));
       RETURN_IF_ERROR(store_->RegisterVersion(record, record.created_by));
     }
     return LoadModelLocked(name, &change, nullptr);
@@ -794,9 +794,8 @@ VersionEntry ModelRepository::LoadVersion(const ModelConfig& config, BackendFact
 VersionEntry ModelRepository::LoadVersionFiles(const ModelConfig& config, BackendFactory* factory,
                                                int64_t version, const fs::path& dir) {
   const fs::path relative =
-      fs::path(config.name) / std::to_string(version) / std::string(factory->model_filename());
-  const fs::path file =
-      dir.empty() ? root_ / relative : dir / std::string(factory->model_filename());
+      fs::path(config.name) / std::to_string(version) / factory->ModelFileFor(config);
+  const fs::path file = dir.empty() ? root_ / relative : dir / factory->ModelFileFor(config);
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) {
     if (ec && ec != std::errc::no_such_file_or_directory) {

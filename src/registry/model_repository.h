@@ -248,7 +248,8 @@ class ModelRepository {
   // The store's record of version `version` of `name` made from its files
   // (digest, size, format; berth-version.json's source, creator, metadata).
   StatusOr<VersionRecord> RecordFromFiles(const std::string& name, int64_t version,
-                                          const BackendFactory& factory) const;
+                                          const BackendFactory& factory,
+                                          const ModelConfig& config) const;
   // Removes what a crash may have left in the model's directory: staging
   // directories of pushes and deletions, and the files of versions the
   // store says were deleted (only if they are the deleted artifact: a

@@ -88,7 +88,13 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
       if (record_it->signature_json.empty()) RecordSignature(entry.name, v);
       continue;
     }
-    const fs::path file = root_ / entry.name / std::to_string(v.version) / "model.onnx";
+    // The artifact is the file the version's backend loads (model.onnx, or
+    // the python backend's python.model_file).
+    const ModelConfig& config = v.model->config;
+    const auto factory = factories_.find(config.backend);
+    const std::string artifact =
+        factory != factories_.end() ? factory->second->ModelFileFor(config) : "model.onnx";
+    const fs::path file = root_ / entry.name / std::to_string(v.version) / artifact;
     // A store that holds artifacts gets the bytes with the record (replicas
     // share no disk): read once, hashed in memory.
     std::string bytes;
@@ -148,9 +154,9 @@ void ModelRepository::RecordSignature(const std::string& name, const VersionEntr
 }
 
 StatusOr<VersionRecord> ModelRepository::RecordFromFiles(const std::string& name, int64_t version,
-                                                        const BackendFactory& factory) const {
-  const fs::path file =
-      root_ / name / std::to_string(version) / std::string(factory.model_filename());
+                                                        const BackendFactory& factory,
+                                                        const ModelConfig& config) const {
+  const fs::path file = root_ / name / std::to_string(version) / factory.ModelFileFor(config);
   auto digest = Sha256File(file);
   if (!digest.ok()) return Status(digest.status().code(), Scrub(digest.status().message()));
   VersionRecord record;
@@ -180,7 +186,7 @@ StatusOr<std::string> ModelRepository::ReadArtifact(const std::string& name,
   ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(root_ / name));
   ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
   StatusOr<std::string> bytes =
-      ReadFileBytes(root_ / name / std::to_string(version) / std::string(factory->model_filename()));
+      ReadFileBytes(root_ / name / std::to_string(version) / factory->ModelFileFor(config));
   if (!bytes.ok()) return Status(bytes.status().code(), Scrub(bytes.status().message()));
   if (Sha256Bytes(*bytes).digest != record->digest) {
     return Status::Internal("version " + std::to_string(version) + " of model '" + name +

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "backends/onnxruntime/onnxruntime_backend.h"
+#include "backends/python/python_backend.h"
 #include "core/inference_service.h"
 #include "core/logging.h"
 #include "core/model_manager.h"
@@ -118,6 +119,7 @@ struct Server::State {
   explicit State(ServerOptions o)
       : options(std::move(o)),
         onnxruntime(CreateOnnxRuntimeFactory()),
+        python(CreatePythonFactory({options.python_interpreter, &python_workers})),
         store_status(PrepareRepository()),
         memory_budget(options.memory_budget_bytes, options.memory_factor),
         drift([this](const std::string& model, int64_t version) {
@@ -125,7 +127,7 @@ struct Server::State {
         }),
         feedback(store.get(), &models),
         observers(&metrics, &drift, &feedback),
-        repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models, store.get()),
+        repository(options.model_repository, {{"onnx", onnxruntime.get()}, {"python", python.get()}}, &models, store.get()),
         inference(&models, &observers, &shared_memory, options.request_timeout),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
         inflight(InflightCapacity(options)),
@@ -141,6 +143,7 @@ struct Server::State {
     context.shared_memory = &shared_memory;
     context.drift = &drift;
     context.feedback = &feedback;
+    context.python_workers = &python_workers;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -198,6 +201,9 @@ struct Server::State {
 
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
+  // Before the factory and the models whose workers count into it.
+  PythonWorkerStats python_workers;
+  std::unique_ptr<BackendFactory> python;
   // --model-name's repository of links; set by PrepareRepository, so
   // declared before store_status, whose initialiser calls it.
   std::unique_ptr<SingleModelLayout> single_model;

@@ -61,6 +61,9 @@ struct ServerOptions {
   // parameter); a request still queued then is answered 504 /
   // DEADLINE_EXCEEDED. 0: no limit.
   std::chrono::milliseconds request_timeout{0};
+  // --python: the interpreter that runs `backend: python` models' workers
+  // (python -m berth.runtime.worker), unless a model's config names another.
+  std::string python_interpreter = "python3";
   bool strict_readiness = true;
   // Without require_auth: accept admin requests (changes to what is served,
   // API keys) from clients other than loopback ones (--allow-remote-admin);

@@ -20,6 +20,7 @@ namespace berth {
 
 class MemoryBudget;
 class ModelRepository;
+class PythonWorkerStats;
 class StoreSync;
 namespace drift {
 class DriftMonitor;
@@ -57,6 +58,7 @@ struct ServerContext {
   drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
   // Accuracy from ground truth: its gauges and counters, for /metrics.
   feedback::FeedbackMonitor* feedback = nullptr;
+  const PythonWorkerStats* python_workers = nullptr;  // worker restarts, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.

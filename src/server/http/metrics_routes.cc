@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "backends/python/python_backend.h"
 #include "core/memory_budget.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/feedback/feedback_monitor.h"
@@ -68,6 +69,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
     }
     if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
     if (ctx->feedback != nullptr) r.body += ctx->feedback->RenderPrometheus();
+    if (ctx->python_workers != nullptr) r.body += ctx->python_workers->RenderPrometheus();
     r.body += RenderProcessMetrics();
     reply(std::move(r));
   });
