@@ -1,7 +1,8 @@
 // Observers: hands each inference event to the counting observer (the
-// metrics) and the sampling one (the drift monitor), so that
-// InferenceService keeps one observer pointer. Neither pointer is owned;
-// either may be null. Thread-safe as the two observers are.
+// metrics), the sampling one (the drift monitor) and the logs (access and
+// payload logs, monitoring/logs/), so that InferenceService keeps one
+// observer pointer. No pointer is owned; any may be null. Thread-safe as the
+// observers are.
 #pragma once
 
 #include "core/inference_service.h"
@@ -10,8 +11,9 @@ namespace berth {
 
 class Observers final : public InferenceObserver {
  public:
-  Observers(InferenceObserver* counts, InferenceObserver* samples)
-      : counts_(counts), samples_(samples) {}
+  Observers(InferenceObserver* counts, InferenceObserver* samples,
+            InferenceObserver* logs = nullptr)
+      : counts_(counts), samples_(samples), logs_(logs) {}
 
   void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
                        const InferenceTimings& timings) override {
@@ -32,10 +34,22 @@ class Observers final : public InferenceObserver {
                          const InferenceResponse& response) override {
     if (samples_ != nullptr) samples_->OnSampledResponse(model, std::move(sample), response);
   }
+  void OnRequestLogged(const RequestSummary& summary) override {
+    if (logs_ != nullptr) logs_->OnRequestLogged(summary);
+  }
+  std::shared_ptr<InferenceSample> OnPayloadRequest(const Model& model,
+                                                    const InferenceRequest& request) override {
+    return logs_ != nullptr ? logs_->OnPayloadRequest(model, request) : nullptr;
+  }
+  void OnPayloadResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
+                         const StatusOr<InferenceResponse>& response) override {
+    if (logs_ != nullptr) logs_->OnPayloadResponse(model, std::move(sample), response);
+  }
 
  private:
   InferenceObserver* counts_;
   InferenceObserver* samples_;
+  InferenceObserver* logs_;
 };
 
 }  // namespace berth
