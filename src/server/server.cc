@@ -16,6 +16,7 @@
 #include "core/thread_annotations.h"
 #include "core/version.h"
 #include "monitoring/drift/drift_monitor.h"
+#include "monitoring/logs/logs.h"
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
 #include "registry/model_repository.h"
@@ -93,7 +94,8 @@ struct Server::State {
         drift([this](const std::string& model, int64_t version) {
           return LookupBaseline(model, version);
         }),
-        observers(&metrics, &drift),
+        logs(options.logs),
+        observers(&metrics, &drift, &logs),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models, store.get()),
         inference(&models, &observers, &shared_memory, options.request_timeout),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
@@ -109,6 +111,7 @@ struct Server::State {
     context.memory_budget = &memory_budget;
     context.shared_memory = &shared_memory;
     context.drift = &drift;
+    context.logs = &logs;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -181,6 +184,8 @@ struct Server::State {
   Metrics metrics;
   // Likewise: a request finishing as its model goes still hands it a sample.
   drift::DriftMonitor drift;
+  // Likewise: the access and payload logs.
+  logs::Logs logs;
   Observers observers;
   ModelManager models;
   ModelRepository repository;
@@ -215,6 +220,8 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   State& s = *state_;
   RETURN_IF_ERROR(s.store_status);
+  // Before the models load: a log that cannot be opened fails at once.
+  RETURN_IF_ERROR(s.logs.Start());
   RETURN_IF_ERROR(s.repository.LoadAll());
   s.drift.Start();
   if (s.store != nullptr && s.store->HoldsArtifacts()) {
@@ -377,6 +384,7 @@ void Server::Stop() {
   // windows mapped until it finishes.
   s.shared_memory.UnregisterAll();
   s.drift.Stop();
+  s.logs.Stop();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }
