@@ -207,6 +207,31 @@ def test_payload_log_to_a_file_with_redaction(repo: Path, tmp_path: Path) -> Non
         assert f"{value:.5f}"[:6] not in text, value
 
 
+def test_a_models_config_redacts_its_own_tensors(repo: Path, tmp_path: Path) -> None:
+    config = repo / MODEL / "config.yaml"
+    config.write_text(config.read_text() + "monitoring: {redact: [X]}\n")
+    payload = tmp_path / "payload.log"
+    with BerthServer.start(
+        berth_binary(), repo, tmp_path / "berth.log", extra_args=["--payload-log", str(payload)]
+    ) as server:
+        body = v2_body([SECRET_ROW], "config-1")
+        assert requests.post(f"{server.base_url}/v2/models/{MODEL}/infer", json=body, timeout=10).ok
+        request, response = wait_for(lambda: len(es := structured_events(payload)) >= 2 and es, "two events")
+    assert request["data"]["inputs"][0]["data"] == "[redacted]"
+    assert all(isinstance(o["data"], list) for o in response["data"]["outputs"])
+    assert "5.12345" not in payload.read_text()
+
+
+def test_a_misspelt_redaction_fails_the_load(repo: Path, tmp_path: Path) -> None:
+    config = repo / MODEL / "config.yaml"
+    config.write_text(config.read_text() + "monitoring: {redact: [x]}\n")
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server:
+        index = requests.post(f"{server.base_url}/v2/repository/index", timeout=10).json()
+    (entry,) = [e for e in index if e["name"] == MODEL]
+    assert entry["state"] == "UNAVAILABLE"
+    assert "monitoring.redact names 'x'" in entry["reason"]
+
+
 def test_payload_log_keeps_unredacted_data_and_failures(repo: Path, tmp_path: Path) -> None:
     payload = tmp_path / "payload.log"
     with BerthServer.start(
@@ -370,3 +395,21 @@ def test_keys_and_authorization_never_reach_the_logs(repo: Path, tmp_path: Path,
         text = path.read_text()
         assert key not in text and secret not in text, path
         assert "Bearer" not in text and "authorization" not in text.lower(), path
+
+
+def test_bad_log_flags_are_refused_at_start(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="--access-log: cannot open log file"):
+        BerthServer.start(
+            berth_binary(), repo, tmp_path / "a.log", extra_args=["--access-log", str(tmp_path / "no" / "x.log")]
+        )
+    for flag, value, message in [
+        ("--payload-log-rate", "2", "a fraction in (0, 1]"),
+        ("--payload-log", "https://sink.example", "is not supported yet"),
+        ("--log-max-files", "0", "a number of files"),
+    ]:
+        done = subprocess.run(
+            [str(berth_binary()), "serve", "--model-repository", str(repo), flag, value],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr, done.stderr

@@ -32,9 +32,9 @@ class Logs final : public InferenceObserver {
                                                     const InferenceRequest& request) override {
     return payload_ ? payload_->OnRequest(model, request) : nullptr;
   }
-  void OnPayloadResponse(const Model&, std::shared_ptr<InferenceSample> sample,
+  void OnPayloadResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
                          const StatusOr<InferenceResponse>& response) override {
-    if (payload_) payload_->OnResponse(std::move(sample), response);
+    if (payload_) payload_->OnResponse(model, std::move(sample), response);
   }
 
   // The berth_access_log_* and berth_payload_log_* series ("" when both

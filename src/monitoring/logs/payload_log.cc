@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "cli/http_client.h"
@@ -23,13 +24,22 @@ struct PayloadLog::Pair : InferenceSample {
   Status status;
   std::vector<Tensor> outputs;  // likewise
   uint64_t bytes = 0;
+  // The names of the tensors copied without data: --payload-log-redact
+  // and the version's monitoring.redact.
+  std::set<std::string> redacted;
 };
 
 namespace {
 
-// A copy of `t` that keeps its data only if it is not redacted.
-Tensor CopyUnlessRedacted(const Tensor& t, const std::set<std::string>& redact) {
-  if (!redact.contains(t.name())) return t;
+// A copy of `t` that keeps its data only if neither the flag nor the
+// model's config redacts it; a redacted one's name goes to `redacted`.
+Tensor CopyUnlessRedacted(const Tensor& t, const std::set<std::string>& flag, const Model& model,
+                          std::set<std::string>* redacted) {
+  const std::vector<std::string>& config = model.config.monitoring.redact;
+  if (!flag.contains(t.name()) && std::find(config.begin(), config.end(), t.name()) == config.end()) {
+    return t;
+  }
+  redacted->insert(t.name());
   return Tensor(t.name(), t.datatype(), t.shape());
 }
 
@@ -74,13 +84,13 @@ std::shared_ptr<InferenceSample> PayloadLog::OnRequest(const Model& model,
   pair->request_time = std::chrono::system_clock::now();
   pair->inputs.reserve(request.inputs.size());
   for (const Tensor& t : request.inputs) {
-    pair->inputs.push_back(CopyUnlessRedacted(t, options_.redact));
+    pair->inputs.push_back(CopyUnlessRedacted(t, options_.redact, model, &pair->redacted));
   }
   pair->bytes = TensorDataBytes(pair->inputs);
   return pair;
 }
 
-void PayloadLog::OnResponse(std::shared_ptr<InferenceSample> sample,
+void PayloadLog::OnResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
                             const StatusOr<InferenceResponse>& response) {
   std::shared_ptr<Pair> pair = std::static_pointer_cast<Pair>(std::move(sample));
   pair->response_time = std::chrono::system_clock::now();
@@ -88,7 +98,7 @@ void PayloadLog::OnResponse(std::shared_ptr<InferenceSample> sample,
   if (response.ok()) {
     pair->outputs.reserve(response->outputs.size());
     for (const Tensor& t : response->outputs) {
-      pair->outputs.push_back(CopyUnlessRedacted(t, options_.redact));
+      pair->outputs.push_back(CopyUnlessRedacted(t, options_.redact, model, &pair->redacted));
     }
     pair->bytes += TensorDataBytes(pair->outputs);
   }
@@ -161,7 +171,7 @@ void PayloadLog::Emit(const Pair& p) {
                        .time = p.request_time,
                        .data = "{\"id\":"};
   AppendJsonString(&request.data, p.id);
-  request.data += ",\"inputs\":" + TensorsJson(p.inputs, options_.redact) + "}";
+  request.data += ",\"inputs\":" + TensorsJson(p.inputs, p.redacted) + "}";
   Send(request);
 
   PayloadEvent response{.id = p.id,
@@ -177,7 +187,7 @@ void PayloadLog::Emit(const Pair& p) {
   response.data += ",\"id\":";
   AppendJsonString(&response.data, p.id);
   if (p.status.ok()) {
-    response.data += ",\"outputs\":" + TensorsJson(p.outputs, options_.redact) + "}";
+    response.data += ",\"outputs\":" + TensorsJson(p.outputs, p.redacted) + "}";
   } else {
     // The reason class only: a message may quote the request.
     response.data += ",\"error\":";

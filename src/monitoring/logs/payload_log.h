@@ -34,7 +34,9 @@ namespace berth::logs {
 struct PayloadLogOptions {
   std::string where;  // a file path or an http:// URL
   double rate = 1.0;
-  std::set<std::string> redact;  // input and output names
+  // Input and output names, any model (each version's monitoring.redact
+  // adds its own).
+  std::set<std::string> redact;
   Retention retention;           // for a file
 };
 
@@ -48,7 +50,7 @@ class PayloadLog {
   static StatusOr<std::unique_ptr<PayloadLog>> Create(PayloadLogOptions options);
 
   std::shared_ptr<InferenceSample> OnRequest(const Model& model, const InferenceRequest& request);
-  void OnResponse(std::shared_ptr<InferenceSample> sample,
+  void OnResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
                   const StatusOr<InferenceResponse>& response) LOCKS_EXCLUDED(mu_);
 
   void Start() LOCKS_EXCLUDED(mu_);
