@@ -100,9 +100,7 @@ void AccessLog::Run() {
   std::unique_lock lock(mu_);
   for (;;) {
     wake_.wait_for(lock, std::chrono::milliseconds(100),
-                   [this] {
-                     return stop_ || pending_.size() >= (64 << 10);
-                   });
+                   [this] { return stop_ || pending_.size() >= (64 << 10); });
     const bool stopping = stop_;
     writing.swap(pending_);
     lock.unlock();

@@ -1,13 +1,12 @@
 #include "monitoring/logs/access_log.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "monitoring/logs/logs_options.h"
 
@@ -37,11 +36,10 @@ TEST(AccessLogTest, FormatsOneJsonLine) {
                      .bytes_out = 8},
                     &line);
   const std::string rest = line.substr(line.find("\",\"level\""));
-  EXPECT_EQ(rest,
-            R"(","level":"info","msg":"access","id":"abc","model":"iris","version":"1",)"
-            R"("protocol":"tfserving","ok":true,"status":"OK","queue_us":5,"compute_us":13,)"
-            R"("total_us":30,"batch_size":4,"bytes_in":16,"bytes_out":8})"
-            "\n");
+  EXPECT_EQ(rest, R"(","level":"info","msg":"access","id":"abc","model":"iris","version":"1",)"
+                  R"("protocol":"tfserving","ok":true,"status":"OK","queue_us":5,"compute_us":13,)"
+                  R"("total_us":30,"batch_size":4,"bytes_in":16,"bytes_out":8})"
+                  "\n");
 }
 
 TEST(AccessLogTest, AnUnknownModelIsNamedAsRequestedAndBounded) {
@@ -59,8 +57,7 @@ TEST(AccessLogTest, AnUnknownModelIsNamedAsRequestedAndBounded) {
                      .bytes_out = 0},
                     &line);
   EXPECT_NE(line.find(R"("level":"warn")"), std::string::npos);
-  EXPECT_NE(line.find(R"("ok":false,"status":"NOT_FOUND","known_model":false)"),
-            std::string::npos);
+  EXPECT_NE(line.find(R"("ok":false,"status":"NOT_FOUND","known_model":false)"), std::string::npos);
   EXPECT_NE(line.find(R"("id":"bad??")"), std::string::npos);
   EXPECT_LT(line.size(), 1000u);
   EXPECT_EQ(line.find("no such model"), std::string::npos);  // the reason class only
@@ -119,15 +116,15 @@ TEST(LogsOptionsTest, ParsesTheFlags) {
   EXPECT_TRUE(ParseLogsFlag("--log-max-bytes", "10M", &o, &error));
   EXPECT_EQ(o.max_bytes, 10u << 20);
   EXPECT_FALSE(ParseLogsFlag("--log-level", "info", &o, &error));
-  for (auto [flag, value] : std::vector<std::pair<const char*, const char*>>{
-           {"--payload-log-rate", "0"},
-           {"--payload-log-rate", "1.5"},
-           {"--payload-log-rate", "x"},
-           {"--payload-log", "https://sink"},
-           {"--payload-log", "http://"},
-           {"--log-max-files", "0"},
-           {"--log-max-age-hours", "-1"},
-           {"--access-log", ""}}) {
+  for (auto [flag, value] :
+       std::vector<std::pair<const char*, const char*>>{{"--payload-log-rate", "0"},
+                                                        {"--payload-log-rate", "1.5"},
+                                                        {"--payload-log-rate", "x"},
+                                                        {"--payload-log", "https://sink"},
+                                                        {"--payload-log", "http://"},
+                                                        {"--log-max-files", "0"},
+                                                        {"--log-max-age-hours", "-1"},
+                                                        {"--access-log", ""}}) {
     error = Status::Ok();
     EXPECT_TRUE(ParseLogsFlag(flag, value, &o, &error));
     EXPECT_FALSE(error.ok()) << flag << " " << value;

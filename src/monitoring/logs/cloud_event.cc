@@ -49,19 +49,45 @@ void AppendData(std::string* out, const Tensor& t) {
     if (i > 0) out->push_back(',');
     const std::byte* p = bytes.data() + i;
     switch (t.datatype()) {
-      case DataType::kBool: *out += p[0] != std::byte{0} ? "true" : "false"; break;
-      case DataType::kUint8: AppendNumber(out, Load<uint8_t>(p)); break;
-      case DataType::kUint16: AppendNumber(out, Load<uint16_t>(p)); break;
-      case DataType::kUint32: AppendNumber(out, Load<uint32_t>(p)); break;
-      case DataType::kUint64: AppendNumber(out, Load<uint64_t>(p)); break;
-      case DataType::kInt8: AppendNumber(out, Load<int8_t>(p)); break;
-      case DataType::kInt16: AppendNumber(out, Load<int16_t>(p)); break;
-      case DataType::kInt32: AppendNumber(out, Load<int32_t>(p)); break;
-      case DataType::kInt64: AppendNumber(out, Load<int64_t>(p)); break;
-      case DataType::kFp16: AppendNumber(out, HalfToFloat(Load<uint16_t>(p))); break;
-      case DataType::kFp32: AppendNumber(out, Load<float>(p)); break;
-      case DataType::kFp64: AppendNumber(out, Load<double>(p)); break;
-      default: *out += "null"; break;
+      case DataType::kBool:
+        *out += p[0] != std::byte{0} ? "true" : "false";
+        break;
+      case DataType::kUint8:
+        AppendNumber(out, Load<uint8_t>(p));
+        break;
+      case DataType::kUint16:
+        AppendNumber(out, Load<uint16_t>(p));
+        break;
+      case DataType::kUint32:
+        AppendNumber(out, Load<uint32_t>(p));
+        break;
+      case DataType::kUint64:
+        AppendNumber(out, Load<uint64_t>(p));
+        break;
+      case DataType::kInt8:
+        AppendNumber(out, Load<int8_t>(p));
+        break;
+      case DataType::kInt16:
+        AppendNumber(out, Load<int16_t>(p));
+        break;
+      case DataType::kInt32:
+        AppendNumber(out, Load<int32_t>(p));
+        break;
+      case DataType::kInt64:
+        AppendNumber(out, Load<int64_t>(p));
+        break;
+      case DataType::kFp16:
+        AppendNumber(out, HalfToFloat(Load<uint16_t>(p)));
+        break;
+      case DataType::kFp32:
+        AppendNumber(out, Load<float>(p));
+        break;
+      case DataType::kFp64:
+        AppendNumber(out, Load<double>(p));
+        break;
+      default:
+        *out += "null";
+        break;
     }
   }
   out->push_back(']');

@@ -24,13 +24,13 @@ inline constexpr const char* kResponseEventType = "org.kubeflow.serving.inferenc
 
 // One event, before it is encoded.
 struct PayloadEvent {
-  std::string id;            // the request's id (or one the log made)
-  std::string type;          // kRequestEventType or kResponseEventType
+  std::string id;    // the request's id (or one the log made)
+  std::string type;  // kRequestEventType or kResponseEventType
   std::string model;
   std::string version;
   Protocol protocol = Protocol::kUnknown;
   std::chrono::system_clock::time_point time;
-  std::string data;          // JSON
+  std::string data;  // JSON
 };
 
 // `tensors` as a v2 JSON array ([{"name", "datatype", "shape", "data"}]);

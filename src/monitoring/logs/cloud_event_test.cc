@@ -1,8 +1,8 @@
 #include "monitoring/logs/cloud_event.h"
 
-#include <cstring>
-
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 namespace berth::logs {
 namespace {
@@ -27,9 +27,8 @@ TEST(CloudEventTest, TensorsAsV2Json) {
 
 TEST(CloudEventTest, RedactedTensorsKeepTheirShapeButNotTheirData) {
   const std::string json = TensorsJson({Fp32("secret", {42.0f}), Fp32("x", {1.0f})}, {"secret"});
-  EXPECT_EQ(json,
-            R"([{"name":"secret","datatype":"FP32","shape":[1,1],"data":"[redacted]"},)"
-            R"({"name":"x","datatype":"FP32","shape":[1,1],"data":[1]}])");
+  EXPECT_EQ(json, R"([{"name":"secret","datatype":"FP32","shape":[1,1],"data":"[redacted]"},)"
+                  R"({"name":"x","datatype":"FP32","shape":[1,1],"data":[1]}])");
 }
 
 TEST(CloudEventTest, NonFiniteFloatsAreNull) {

@@ -1,11 +1,10 @@
 #include "monitoring/logs/log_file.h"
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <fstream>
 #include <sstream>
-
-#include <gtest/gtest.h>
 
 namespace berth::logs {
 namespace {
@@ -38,9 +37,7 @@ class LogFileTest : public ::testing::Test {
 
 TEST_F(LogFileTest, AppendsToAnExistingFile) {
   const fs::path path = dir_ / "access.log";
-  {
-    std::ofstream(path) << "earlier\n";
-  }
+  { std::ofstream(path) << "earlier\n"; }
   auto file = LogFile::Open(path.string(), {});
   ASSERT_TRUE(file.ok()) << file.status().message();
   ASSERT_TRUE((*file)->Write("later\n").ok());

@@ -30,8 +30,7 @@ bool ParseInt(std::string_view s, T* out) {
 
 }  // namespace
 
-bool ParseLogsFlag(std::string_view flag, std::string_view value, LogsOptions* o,
-                   Status* error) {
+bool ParseLogsFlag(std::string_view flag, std::string_view value, LogsOptions* o, Status* error) {
   const auto bad = [&](std::string_view why) {
     *error = Status::InvalidArgument("invalid value '" + std::string(value) + "' for " +
                                      std::string(flag) + ": " + std::string(why));

@@ -36,7 +36,8 @@ namespace {
 Tensor CopyUnlessRedacted(const Tensor& t, const std::set<std::string>& flag, const Model& model,
                           std::set<std::string>* redacted) {
   const std::vector<std::string>& config = model.config.monitoring.redact;
-  if (!flag.contains(t.name()) && std::find(config.begin(), config.end(), t.name()) == config.end()) {
+  if (!flag.contains(t.name()) &&
+      std::find(config.begin(), config.end(), t.name()) == config.end()) {
     return t;
   }
   redacted->insert(t.name());
@@ -136,8 +137,7 @@ void PayloadLog::Run() {
   std::optional<std::chrono::steady_clock::time_point> give_up;
   std::unique_lock lock(mu_);
   for (;;) {
-    wake_.wait_for(lock, std::chrono::seconds(1),
-                   [this] { return stop_ || !queue_.empty(); });
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_ || !queue_.empty(); });
     if (stop_ && !give_up) give_up = std::chrono::steady_clock::now() + kDrainTime;
     if (give_up && std::chrono::steady_clock::now() > *give_up) {
       // A sink that stopped answering must not hold the shutdown up.
@@ -210,18 +210,19 @@ void PayloadLog::Send(const PayloadEvent& event) {
   }
   cli::HttpHeaders headers;
   for (auto& [name, value] : BinaryHeaders(event)) headers.emplace_back(name, value);
-  auto answer = http_->Post(http_target_.empty() ? "/" : http_target_, event.data, "application/json",
-                            headers);
+  auto answer = http_->Post(http_target_.empty() ? "/" : http_target_, event.data,
+                            "application/json", headers);
   if (answer.ok() && answer->status >= 200 && answer->status < 300) {
     events_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (dropped_error_.fetch_add(1, std::memory_order_relaxed) == 0) {
-    LOG_WARN("the payload log's sink refused an event; dropped events are counted in "
-             "berth_payload_log_dropped_total",
-             {{"sink", options_.where},
-              {"error", answer.ok() ? "HTTP " + std::to_string(answer->status)
-                                    : answer.status().message()}});
+    LOG_WARN(
+        "the payload log's sink refused an event; dropped events are counted in "
+        "berth_payload_log_dropped_total",
+        {{"sink", options_.where},
+         {"error",
+          answer.ok() ? "HTTP " + std::to_string(answer->status) : answer.status().message()}});
   }
 }
 

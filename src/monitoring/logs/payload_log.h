@@ -37,7 +37,7 @@ struct PayloadLogOptions {
   // Input and output names, any model (each version's monitoring.redact
   // adds its own).
   std::set<std::string> redact;
-  Retention retention;           // for a file
+  Retention retention;  // for a file
 };
 
 class PayloadLog {
