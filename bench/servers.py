@@ -409,6 +409,27 @@ def _create_key(ctx: PeerContext, store: Path) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+# The access log (docs/monitoring.md#logs) on: the `berth` row's REST load
+# with one JSON line per request written to a file.
+BERTH_ACCESS_LOG_ROWS: Final = ("Berth REST, access log on",)
+
+
+def start_berth_access_log(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """Berth as in the `berth` row, plus --access-log FILE; compare with its "Berth REST" row."""
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    if "--access-log" not in command_output([str(ctx.berth_binary), "--help"]):
+        raise PeerUnavailable("this build/berth has no --access-log")
+    access_log = ctx.workdir / "logs" / "access.log"
+    access_log.parent.mkdir(parents=True, exist_ok=True)
+    server, http_port, setup = _start_berth_process(
+        ctx, stack, -1, extra_args=["--access-log", str(access_log)], name="berth-access-log"
+    )
+    url = f"http://{HOST}:{http_port}/v2/models/{ctx.model.name}/versions/1/infer"
+    setup += "; --access-log FILE; POST .../versions/1/infer"
+    return [Target(BERTH_ACCESS_LOG_ROWS[0], "http", url, server, setup)]
+
+
 def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
     """Berth with --require-auth (an infer key on every request), plaintext and over TLS.
 
@@ -589,6 +610,7 @@ PEERS: Final[Sequence[Peer]] = (
     Peer("berth-monitoring", BERTH_MONITORING_ROWS, start_berth_monitoring),
     Peer("berth-secure", BERTH_SECURE_ROWS, start_berth_secure),
     Peer("berth-python", BERTH_PYTHON_ROWS, start_berth_python),
+    Peer("berth-access-log", BERTH_ACCESS_LOG_ROWS, start_berth_access_log),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

@@ -266,6 +266,8 @@ int Serve(const std::vector<std::string_view>& args) {
         return Fail("--default-model: " + name.message());
       }
       options.platform.default_model = std::string(value);
+    } else if (berth::Status logs; berth::logs::ParseLogsFlag(flag, value, &options.logs, &logs)) {
+      if (!logs.ok()) return Fail(logs.message());
     } else {
       return Fail("unknown flag " + std::string(flag));
     }
@@ -325,6 +327,7 @@ int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
+    std::fputs(berth::logs::kLogsUsage, args.empty() ? stderr : stdout);
     return args.empty() ? 2 : 0;
   }
   if (args[0] == "--version" || args[0] == "version") {

@@ -36,6 +36,15 @@ void AssignRequestId(InferenceRequest* request, const RoutingKeys* keys) {
 
 }  // namespace
 
+uint64_t TensorDataBytes(const std::vector<Tensor>& tensors) {
+  uint64_t bytes = 0;
+  for (const Tensor& t : tensors) {
+    bytes += t.bytes().size();
+    for (const std::string& s : t.strings()) bytes += s.size();
+  }
+  return bytes;
+}
+
 void InferenceService::Refuse(const InferenceRequest& request, const Status& status,
                               const InferCallback& done) const {
   if (observer_ != nullptr) {
@@ -46,8 +55,16 @@ void InferenceService::Refuse(const InferenceRequest& request, const Status& sta
     InferenceTimings timings;
     timings.finished = std::chrono::steady_clock::now();
     timings.protocol = request.protocol;
-    observer_->OnInferenceDone(known ? request.model_name : std::string(), std::string(), status,
-                               timings);
+    const std::string& model = known ? request.model_name : std::string();
+    observer_->OnInferenceDone(model, std::string(), status, timings);
+    observer_->OnRequestLogged({.model = model,
+                                .requested = request.model_name,
+                                .version = {},
+                                .id = request.id,
+                                .status = status,
+                                .timings = timings,
+                                .bytes_in = TensorDataBytes(request.inputs),
+                                .bytes_out = 0});
   }
   done(status);
 }
@@ -162,6 +179,7 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
     m->in_flight.fetch_add(1, std::memory_order_relaxed);
     done = [observer = observer_, model = m.get(), version = std::to_string(m->version),
             start = std::chrono::steady_clock::now(), protocol = request->protocol,
+            id = request->id, bytes_in = TensorDataBytes(request->inputs),
             done = std::move(done)](StatusOr<InferenceResponse> response) {
       InferenceTimings empty;
       InferenceTimings& timings = response.ok() ? response->timings : empty;
@@ -169,6 +187,16 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
       timings.finished = std::chrono::steady_clock::now();
       timings.total = timings.finished - start;
       observer->OnInferenceDone(model->name, version, response.status(), timings);
+      observer->OnRequestLogged(
+          {.model = model->name,
+           .requested = model->name,
+           .version = version,
+           .id = response.ok() && !response->id.empty() ? std::string_view(response->id)
+                                                        : std::string_view(id),
+           .status = response.status(),
+           .timings = timings,
+           .bytes_in = bytes_in,
+           .bytes_out = response.ok() ? TensorDataBytes(response->outputs) : 0});
       model->in_flight.fetch_sub(1, std::memory_order_relaxed);
       done(std::move(response));
     };
@@ -220,6 +248,16 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
       if (response.ok()) observer->OnPrediction(*model, *response);
       done(std::move(response));
     };
+  }
+  if (observer_ != nullptr) {
+    if (auto sample = observer_->OnPayloadRequest(*m, *request)) {
+      // A plain pointer to the model, as above.
+      done = [observer = observer_, model = m.get(), sample = std::move(sample),
+              done = std::move(done)](StatusOr<InferenceResponse> response) mutable {
+        observer->OnPayloadResponse(*model, std::move(sample), response);
+        done(std::move(response));
+      };
+    }
   }
   std::function<void()> start_shadow;
   done = MaybeShadow(m, *request, std::move(done), &start_shadow);

@@ -4,8 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/inference_request.h"
 #include "core/inference_timings.h"
@@ -21,6 +24,19 @@ namespace berth {
 // response (InferenceObserver::OnSampledRequest).
 struct InferenceSample {
   virtual ~InferenceSample() = default;
+};
+
+// What the access log sees of one answered request (monitoring/logs/):
+// views valid only for the call.
+struct RequestSummary {
+  std::string_view model;      // empty when the server does not know the name
+  std::string_view requested;  // the model name the request gave
+  std::string_view version;    // empty when no version was resolved
+  std::string_view id;         // the request's id; may be empty
+  const Status& status;
+  const InferenceTimings& timings;
+  uint64_t bytes_in = 0;   // data bytes of the request's input tensors
+  uint64_t bytes_out = 0;  // data bytes of the response's output tensors
 };
 
 // Told of every finished inference request (monitoring/metrics.h is one).
@@ -57,7 +73,24 @@ class InferenceObserver {
   // completing thread, before the front end encodes it; `response.id` is
   // the request's id. Keep it cheap: copy what is needed, write elsewhere.
   virtual void OnPrediction(const Model& model, const InferenceResponse& response) {}
+  // The logs (monitoring/logs/). Every request the service answers, once,
+  // right after OnInferenceDone and on the same thread.
+  virtual void OnRequestLogged(const RequestSummary& summary) {}
+  // Every valid request, on the request thread before it is scheduled: a
+  // payload log draws its own sample here and copies what it keeps. Null:
+  // nothing to follow.
+  virtual std::shared_ptr<InferenceSample> OnPayloadRequest(const Model& model,
+                                                            const InferenceRequest& request) {
+    return nullptr;
+  }
+  // The answer to a request OnPayloadRequest followed, success or failure,
+  // on the completing thread before the front end encodes it.
+  virtual void OnPayloadResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
+                                 const StatusOr<InferenceResponse>& response) {}
 };
+
+// Data bytes of `tensors` (BYTES: the strings' lengths).
+uint64_t TensorDataBytes(const std::vector<Tensor>& tensors);
 
 // True with probability `rate` (a thread-local generator: no lock).
 bool SampleDraw(double rate);

@@ -23,6 +23,8 @@ const char* LevelName(LogLevel level) {
   return "info";
 }
 
+}  // namespace
+
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
   for (char c : s) {
@@ -44,8 +46,7 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-std::string Timestamp() {
-  const auto now = std::chrono::system_clock::now();
+std::string FormatTimestamp(std::chrono::system_clock::time_point now) {
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm tm{};
@@ -56,6 +57,10 @@ std::string Timestamp() {
                 static_cast<int>(ms.count()));
   return buf;
 }
+
+namespace {
+
+std::string Timestamp() { return FormatTimestamp(std::chrono::system_clock::now()); }
 
 }  // namespace
 

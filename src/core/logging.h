@@ -6,6 +6,7 @@
 // thread starts. Writing is thread-safe.
 #pragma once
 
+#include <chrono>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -23,6 +24,12 @@ void SetLogFormat(LogFormat format);
 bool ParseLogLevel(std::string_view name, LogLevel* level);
 bool LogEnabled(LogLevel level);
 void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
+
+// `s` as a JSON string, quotes included, appended to `out` (control
+// characters escaped; other bytes as they are).
+void AppendJsonString(std::string* out, std::string_view s);
+// "2026-12-01T19:30:00.123Z": RFC 3339, UTC, milliseconds.
+std::string FormatTimestamp(std::chrono::system_clock::time_point time);
 
 }  // namespace berth
 

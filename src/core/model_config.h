@@ -97,6 +97,10 @@ struct MonitoringConfig {
   double ks_threshold = 0;
   double js_threshold = 0.1;
   FeedbackConfig feedback;
+  // Inputs and outputs whose data the payload log never writes (besides
+  // --payload-log-redact; monitoring/logs/payload_log.h). Each must name an
+  // input or output of the model.
+  std::vector<std::string> redact;
 
   bool operator==(const MonitoringConfig&) const = default;
 };

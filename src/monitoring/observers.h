@@ -1,8 +1,9 @@
 // Observers: hands each inference event to the counting observer (the
-// metrics), the sampling one (the drift monitor) and the one that keeps
-// predictions for feedback (monitoring/feedback/), so that
-// InferenceService keeps one observer pointer. No pointer is owned; any
-// may be null. Thread-safe as the observers are.
+// metrics), the sampling one (the drift monitor), the one that keeps
+// predictions for feedback (monitoring/feedback/) and the logs (access and
+// payload logs, monitoring/logs/), so that InferenceService keeps one
+// observer pointer. No pointer is owned; any may be null. Thread-safe as the
+// observers are.
 #pragma once
 
 #include "core/inference_service.h"
@@ -12,8 +13,8 @@ namespace berth {
 class Observers final : public InferenceObserver {
  public:
   Observers(InferenceObserver* counts, InferenceObserver* samples,
-            InferenceObserver* predictions = nullptr)
-      : counts_(counts), samples_(samples), predictions_(predictions) {}
+            InferenceObserver* predictions = nullptr, InferenceObserver* logs = nullptr)
+      : counts_(counts), samples_(samples), predictions_(predictions), logs_(logs) {}
 
   void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
                        const InferenceTimings& timings) override {
@@ -37,11 +38,23 @@ class Observers final : public InferenceObserver {
   void OnPrediction(const Model& model, const InferenceResponse& response) override {
     if (predictions_ != nullptr) predictions_->OnPrediction(model, response);
   }
+  void OnRequestLogged(const RequestSummary& summary) override {
+    if (logs_ != nullptr) logs_->OnRequestLogged(summary);
+  }
+  std::shared_ptr<InferenceSample> OnPayloadRequest(const Model& model,
+                                                    const InferenceRequest& request) override {
+    return logs_ != nullptr ? logs_->OnPayloadRequest(model, request) : nullptr;
+  }
+  void OnPayloadResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
+                         const StatusOr<InferenceResponse>& response) override {
+    if (logs_ != nullptr) logs_->OnPayloadResponse(model, std::move(sample), response);
+  }
 
  private:
   InferenceObserver* counts_;
   InferenceObserver* samples_;
   InferenceObserver* predictions_;
+  InferenceObserver* logs_;
 };
 
 }  // namespace berth

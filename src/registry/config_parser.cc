@@ -376,7 +376,7 @@ Status ReadMonitoring(const YAML::Node& node, MonitoringConfig* m) {
   RETURN_IF_ERROR(CheckKeys(node, "monitoring",
                             {"sample_rate", "window_count", "window_seconds", "min_window",
                              "psi_threshold", "wasserstein_threshold", "ks_threshold",
-                             "js_threshold", "feedback"}));
+                             "js_threshold", "feedback", "redact"}));
   auto real = [&](const char* key, double* out, double max) -> Status {
     if (!node[key]) return Status::Ok();
     RETURN_IF_ERROR(Read(node[key], std::string("monitoring.") + key, out));
@@ -403,6 +403,15 @@ Status ReadMonitoring(const YAML::Node& node, MonitoringConfig* m) {
   RETURN_IF_ERROR(real("wasserstein_threshold", &m->wasserstein_threshold, 100));
   RETURN_IF_ERROR(real("ks_threshold", &m->ks_threshold, 1));
   RETURN_IF_ERROR(real("js_threshold", &m->js_threshold, 1));
+  if (node["redact"]) {
+    if (!node["redact"].IsSequence()) {
+      return Status::InvalidArgument("monitoring.redact must be a list of input or output names");
+    }
+    RETURN_IF_ERROR(Read(node["redact"], "monitoring.redact", &m->redact));
+    for (const std::string& name : m->redact) {
+      if (name.empty()) return Status::InvalidArgument("monitoring.redact has an empty name");
+    }
+  }
   if (node["feedback"]) RETURN_IF_ERROR(ReadFeedback(node["feedback"], &m->feedback));
   return Status::Ok();
 }
@@ -620,6 +629,15 @@ StatusOr<ModelSignature> ResolveSignature(const ModelConfig& config,
   RETURN_IF_ERROR(ReconcileList("input", config.inputs, from_file.inputs, true, &sig.inputs));
   RETURN_IF_ERROR(
       ReconcileList("output", config.outputs, from_file.outputs, false, &sig.outputs));
+  // A misspelt name would leave the data it meant to hide in the payload log.
+  for (const std::string& name : config.monitoring.redact) {
+    auto named = [&](const TensorSpec& t) { return t.name == name; };
+    if (std::none_of(sig.inputs.begin(), sig.inputs.end(), named) &&
+        std::none_of(sig.outputs.begin(), sig.outputs.end(), named)) {
+      return Status::InvalidArgument("monitoring.redact names '" + name +
+                                     "', which is neither an input nor an output of the model");
+    }
+  }
   if (config.max_batch_size > 0) {
     for (const auto& s : sig.inputs) {
       if (s.shape.empty() || s.shape[0] >= 0) {

@@ -541,6 +541,24 @@ TEST(ParseModelConfigTest, MonitoringSection) {
   EXPECT_EQ(error("monitoring: {window_count: x}"),
             "field 'monitoring.window_count' has an invalid value");
   EXPECT_EQ(error("monitoring: 3"), "monitoring must be a mapping");
+  EXPECT_EQ(error("monitoring: {redact: x}"),
+            "monitoring.redact must be a list of input or output names");
+  EXPECT_EQ(error("monitoring: {redact: ['']}"), "monitoring.redact has an empty name");
+}
+
+TEST(ParseModelConfigTest, RedactNamesAnInputOrAnOutput) {
+  auto c = ParseModelConfig("name: m\nmonitoring: {redact: [ssn, score]}\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->monitoring.redact, (std::vector<std::string>{"ssn", "score"}));
+  ModelSignature file;
+  file.inputs = {{"ssn", DataType::kBytes, {-1}}};
+  file.outputs = {{"score", DataType::kFp32, {-1}}};
+  EXPECT_TRUE(ResolveSignature(*c, file).ok());
+  c->monitoring.redact.push_back("snn");
+  auto typo = ResolveSignature(*c, file);
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().message(),
+            "monitoring.redact names 'snn', which is neither an input nor an output of the model");
 }
 
 TEST(ParseModelConfigTest, FeedbackSection) {

@@ -18,6 +18,7 @@
 #include "core/version.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/feedback/feedback_monitor.h"
+#include "monitoring/logs/logs.h"
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
 #include "registry/model_repository.h"
@@ -126,7 +127,8 @@ struct Server::State {
           return LookupBaseline(model, version);
         }),
         feedback(store.get(), &models),
-        observers(&metrics, &drift, &feedback),
+        logs(options.logs),
+        observers(&metrics, &drift, &feedback, &logs),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}, {"python", python.get()}}, &models, store.get()),
         inference(&models, &observers, &shared_memory, options.request_timeout),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
@@ -144,6 +146,7 @@ struct Server::State {
     context.drift = &drift;
     context.feedback = &feedback;
     context.python_workers = &python_workers;
+    context.logs = &logs;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -223,6 +226,8 @@ struct Server::State {
   // prediction. It reads the table (models) only in calls that come after
   // the table is built.
   feedback::FeedbackMonitor feedback;
+  // Likewise: the access and payload logs.
+  logs::Logs logs;
   Observers observers;
   ModelManager models;
   ModelRepository repository;
@@ -257,6 +262,8 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   State& s = *state_;
   RETURN_IF_ERROR(s.store_status);
+  // Before the models load: a log that cannot be opened fails at once.
+  RETURN_IF_ERROR(s.logs.Start());
   RETURN_IF_ERROR(s.repository.LoadAll());
   s.drift.Start();
   s.feedback.Start();
@@ -424,6 +431,7 @@ void Server::Stop() {
   // After the front ends: the predictions of every answered request are
   // written.
   s.feedback.Stop();
+  s.logs.Stop();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }

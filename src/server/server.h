@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "monitoring/logs/logs_options.h"
 #include "server/platform.h"
 #include "server/tls/tls_config.h"
 
@@ -90,6 +91,9 @@ struct ServerOptions {
   // signature by one of --trusted-signers (registry/signed_models.h).
   bool require_signed_models = false;
   std::vector<std::string> trusted_signers;
+  // The access and payload logs (--access-log, --payload-log...; both off
+  // by default): monitoring/logs/.
+  logs::LogsOptions logs;
 };
 
 // The in-flight byte budget `options` asks for (see max_inflight_bytes).

@@ -28,6 +28,9 @@ class DriftMonitor;
 namespace feedback {
 class FeedbackMonitor;
 }
+namespace logs {
+class Logs;
+}
 
 // One parameter of a repository load request, as its door read it.
 struct LoadParameter {
@@ -59,6 +62,7 @@ struct ServerContext {
   // Accuracy from ground truth: its gauges and counters, for /metrics.
   feedback::FeedbackMonitor* feedback = nullptr;
   const PythonWorkerStats* python_workers = nullptr;  // worker restarts, for /metrics
+  const logs::Logs* logs = nullptr;      // the logs' counters, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.

@@ -223,8 +223,10 @@ def auth_server(model_repository: ModelRepository, tmp_path_factory: pytest.Temp
         berth_binary(),
         model_repository.root,
         directory / "berth.log",
-        # debug: the most the server ever logs, for test_keys_never_reach_the_log.
-        extra_args=["--require-auth", "--registry", f"sqlite:{store}", "--log-level", "debug"],
+        # debug: the most the server ever logs, for test_keys_never_reach_the_log; the
+        # access log too, on stdout, which goes to the same log.
+        extra_args=["--require-auth", "--registry", f"sqlite:{store}", "--log-level", "debug",
+                    "--access-log", "stdout"],  # fmt: skip
         authorization=f"Bearer {keys['reader']}",
     ) as server:
         yield AuthServer(server, keys, store)

@@ -7,6 +7,7 @@
 #include "core/memory_budget.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/feedback/feedback_monitor.h"
+#include "monitoring/logs/logs.h"
 #include "monitoring/process_metrics.h"
 #include "registry/store_sync.h"
 
@@ -70,6 +71,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
     if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
     if (ctx->feedback != nullptr) r.body += ctx->feedback->RenderPrometheus();
     if (ctx->python_workers != nullptr) r.body += ctx->python_workers->RenderPrometheus();
+    if (ctx->logs != nullptr) r.body += ctx->logs->RenderPrometheus();
     r.body += RenderProcessMetrics();
     reply(std::move(r));
   });
