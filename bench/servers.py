@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import bulk
+import scaling
 import yaml
 from model import BenchModel
 from processes import HOST, ManagedProcess, StartupError, free_ports, port_open, start_process
@@ -468,6 +469,28 @@ def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
     return targets
 
 
+# --- Berth: throughput against instance count (bench/scaling.py) --------------------
+
+
+def start_berth_scaling(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """One Berth server with the MLP at instance_count 1, 2 and 4 (dynamic batching), one row per request."""
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    try:
+        model = scaling.prepare(ctx.workdir)
+    except (ImportError, RuntimeError) as error:
+        raise PeerUnavailable(f"cannot make the MLP: {error}") from None
+    server, http_port, setup = _start_berth_process(ctx, stack, -1, model.repository, name="berth-scaling")
+    targets: list[Target | Skipped] = []
+    for row, instances in zip(scaling.ROWS, scaling.INSTANCES, strict=True):
+        url = f"http://{HOST}:{http_port}/v2/models/{model.model_name(instances)}/versions/1/infer"
+        note = (f"{setup}; MLP {scaling.FEATURES}-{'-'.join(map(str, scaling.HIDDEN))}-{scaling.CLASSES}, "
+                f"dynamic_batching (100 µs), instance_count {instances}, one row per request")  # fmt: skip
+        targets.append(Target(row, "http", url, server, note, body=model.body,
+                              verify=partial(scaling.verify, url, model.body)))  # fmt: skip
+    return targets
+
+
 # --- FastAPI + scikit-learn ------------------------------------------------------
 
 
@@ -611,6 +634,7 @@ PEERS: Final[Sequence[Peer]] = (
     Peer("berth-secure", BERTH_SECURE_ROWS, start_berth_secure),
     Peer("berth-python", BERTH_PYTHON_ROWS, start_berth_python),
     Peer("berth-access-log", BERTH_ACCESS_LOG_ROWS, start_berth_access_log),
+    Peer("berth-scaling", scaling.ROWS, start_berth_scaling),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),
     Peer("triton", ("Triton REST (PyTriton)", "Triton gRPC (PyTriton)"), start_triton),

@@ -13,6 +13,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/json_document.h"
+
 namespace berth {
 namespace {
 
@@ -278,12 +280,13 @@ StatusOr<std::string> CheckJson(std::string_view json, const char* root, const F
   rapidjson::Document doc;
   // Iterative (no recursion on deep input), full-precision numbers, UTF-8
   // checked (the text is written back into JSON responses).
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag |
-            rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
+  const rapidjson::ParseResult parsed =
+      ParseExactNumbers<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+          json, &doc);
+  if (parsed.IsError()) {
     return Status::InvalidArgument(std::string(root) + " is not valid JSON: " +
-                                   rapidjson::GetParseError_En(doc.GetParseError()) +
-                                   " at offset " + std::to_string(doc.GetErrorOffset()));
+                                   rapidjson::GetParseError_En(parsed.Code()) + " at offset " +
+                                   std::to_string(parsed.Offset()));
   }
   if (!doc.IsObject()) return Status::InvalidArgument(std::string(root) + " must be a JSON object");
   if (!NestsWithin(doc, kMaxDepth)) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/logging.h"
+#include "core/json_document.h"
 #include "core/model_name.h"
 #include "registry/config_parser.h"
 #include "registry/artifact_digest.h"
@@ -54,8 +55,8 @@ void ReadVersionRecord(const fs::path& path, VersionRecord* record) {
   rapidjson::Document doc;
   // Full precision: the metadata is written back as it was read, and a
   // number off by one ulp moves a drift baseline's bin edge.
-  if (doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.str().c_str()).HasParseError() ||
-      !doc.IsObject()) {
+  const std::string json = text.str();
+  if (ParseExactNumbers<0>(json, &doc).IsError() || !doc.IsObject()) {
     return;
   }
   for (auto [key, field] : {std::pair{"source", &record->source},

@@ -44,11 +44,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Fail("decoded input count differs from the request's");
   }
   for (const berth::Tensor& t : r.inputs) {
-    int64_t elements = 1;
     for (int64_t d : t.shape()) {
       if (d < 0) Fail("negative dimension in a decoded input");
-      elements *= d;
     }
+    // Tensor's own count: a zero dimension after huge ones is a valid empty
+    // tensor whose running product would overflow int64 if multiplied here.
+    const int64_t elements = berth::ElementCount(t.shape());
+    if (elements < 0) Fail("input '" + t.name() + "' has a shape whose size overflows");
     const size_t held = t.datatype() == berth::DataType::kBytes
                             ? t.strings().size()
                             : t.bytes().size() / std::max<size_t>(1, berth::DataTypeByteSize(t.datatype()));

@@ -10,6 +10,7 @@ without being listed here fails the suite.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import sqlite3
@@ -350,6 +351,49 @@ def test_bad_credentials_are_401(auth_server: AuthServer, header: str) -> None:
     assert "error" in response.json()
     # The server keeps serving.
     assert auth_server.get(f"/v2/models/{MODEL}", auth_server.keys["reader"]).status_code == 200
+
+
+def _answer_to_header_alone(auth_server: AuthServer, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """Sends a POST's header announcing a 1 MB body and none of the body; the status and body of the answer."""
+    import socket
+
+    host, port = auth_server.server.address.rsplit(":", 1)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json", "Content-Length: 1000000"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        # The answer, then the server's close (it half-closes after a refusal
+        # whose body it did not read). A server that waited for the body
+        # would let this read time out.
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+@pytest.mark.parametrize(
+    ("path", "key_name", "status"),
+    [
+        (f"/v2/models/{MODEL}/infer", None, 401),
+        (f"/v2/models/{MODEL}/infer", "reader", 403),
+        (f"/v2/models/{MISSING}/infer", "reader", 403),
+        ("/v2/repository/index", None, 401),
+        (f"/v1/models/{MODEL}:predict", "inferrer-bad", 401),
+    ],
+)
+def test_a_body_is_not_read_for_a_refused_key(auth_server: AuthServer, path: str, key_name: str | None, status: int) -> None:
+    """With --require-auth every body is authorized from its header first: no key, a bad one or a key without the scope is refused before the client sends the body."""
+    if key_name == "inferrer-bad":
+        headers = {"Authorization": "Bearer berth_000000000000_00000000000000000000000000000000"}
+    else:
+        headers = bearer(auth_server.keys[key_name]) if key_name else {}
+    answered, body = _answer_to_header_alone(auth_server, path, headers)
+    assert answered == status, body
+    assert "error" in json.loads(body)
+    # The server keeps serving; an authorized body is read as before.
+    response = requests.post(f"{auth_server.url}/v2/models/{MODEL}/infer", json=INFER_BODY, headers=bearer(auth_server.keys["inferrer"]), timeout=30)
+    assert response.status_code == 200, response.text
 
 
 # ---- real clients ------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/json_document.h"
 #include "core/model_name.h"
 
 namespace berth::drift {
@@ -240,15 +241,15 @@ double Quantile(const std::vector<double>& sorted, double p) {
 
 StatusOr<BaselineProfile> ParseBaseline(std::string_view json) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(json.data(), json.size());
-  if (doc.HasParseError()) return Status::InvalidArgument("baseline: not valid JSON");
+  if (ParseExactNumbers<0>(json, &doc).IsError()) {
+    return Status::InvalidArgument("baseline: not valid JSON");
+  }
   return ParseValue(doc);
 }
 
 StatusOr<BaselineProfile> BaselineFromMetadata(std::string_view metadata_json) {
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(metadata_json.data(), metadata_json.size());
-  if (doc.HasParseError() || !doc.IsObject()) {
+  if (ParseExactNumbers<0>(metadata_json, &doc).IsError() || !doc.IsObject()) {
     return Status::InvalidArgument("the version's metadata is not a JSON object");
   }
   auto it = doc.FindMember("baseline");

@@ -127,12 +127,16 @@ StatusOr<NewKey> GenerateApiKey() {
 }
 
 std::string HashSecret(std::string_view salt_hex, std::string_view secret) {
+  // Fetched once: an implicit fetch (EVP_sha256()) searches OpenSSL 3's
+  // provider store, under its lock, on every initialisation.
+  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  const EVP_MD* const sha256 = fetched != nullptr ? fetched : EVP_sha256();
   std::string salt;
   if (!Unhex(salt_hex, &salt)) return "";
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  const bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+  const bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, sha256, nullptr) == 1 &&
                   EVP_DigestUpdate(ctx, salt.data(), salt.size()) == 1 &&
                   EVP_DigestUpdate(ctx, secret.data(), secret.size()) == 1 &&
                   EVP_DigestFinal_ex(ctx, digest, &size) == 1;
@@ -147,6 +151,21 @@ bool SecretMatches(std::string_view salt_hex, std::string_view hash_hex, std::st
   // leaks nothing about the secret.
   if (computed.empty() || computed.size() != hash_hex.size()) return false;
   return CRYPTO_memcmp(computed.data(), hash_hex.data(), computed.size()) == 0;
+}
+
+bool VerifiedSecret::Matches(std::string_view secret) const {
+  if (state_.load(std::memory_order_acquire) != kSet || secret.size() != secret_.size()) {
+    return false;
+  }
+  return CRYPTO_memcmp(secret_.data(), secret.data(), secret_.size()) == 0;
+}
+
+void VerifiedSecret::Remember(std::string_view secret) {
+  if (secret.size() != secret_.size()) return;
+  int expected = kEmpty;
+  if (!state_.compare_exchange_strong(expected, kWriting, std::memory_order_relaxed)) return;
+  secret.copy(secret_.data(), secret_.size());
+  state_.store(kSet, std::memory_order_release);
 }
 
 }  // namespace berth::auth

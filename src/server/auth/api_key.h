@@ -9,6 +9,8 @@
 // SHA-256 suffices here where a password would need a slow hash.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <string>
 #include <string_view>
 
@@ -56,5 +58,28 @@ std::string HashSecret(std::string_view salt_hex, std::string_view secret);
 // compared with CRYPTO_memcmp, so the time taken does not depend on how
 // much of the secret is right.
 bool SecretMatches(std::string_view salt_hex, std::string_view hash_hex, std::string_view secret);
+
+// The one secret shown to match a key's stored hash, remembered in memory
+// (never written anywhere) so that the key's next requests are checked with
+// one constant-time comparison instead of a SHA-256: the hash was most of
+// the cost of --require-auth per request. Only a secret that SecretMatches
+// accepted is remembered; the first one wins and is never replaced (a
+// SHA-256 collision aside, there is only one). Lock-free and thread-safe.
+class VerifiedSecret {
+ public:
+  // Whether `secret` is the remembered one; false while none is. The time
+  // taken does not depend on how much of `secret` is right.
+  bool Matches(std::string_view secret) const;
+  // Remembers `secret` (kKeySecretDigits characters; others are ignored)
+  // unless one is already.
+  void Remember(std::string_view secret);
+
+ private:
+  enum State : int { kEmpty, kWriting, kSet };
+  std::atomic<int> state_{kEmpty};
+  // Written once, by the thread that moved state_ from kEmpty to kWriting,
+  // and read only once state_ is kSet (release/acquire).
+  std::array<char, kKeySecretDigits> secret_{};
+};
 
 }  // namespace berth::auth

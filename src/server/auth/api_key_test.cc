@@ -63,6 +63,22 @@ TEST(ApiKeyTest, HashIsSaltedSha256) {
   EXPECT_FALSE(SecretMatches("00", HashSecret("00", "abc").substr(1), "abc"));
 }
 
+TEST(VerifiedSecretTest, RemembersTheFirstSecretOnly) {
+  const std::string a(kKeySecretDigits, 'a');
+  const std::string b(kKeySecretDigits, 'b');
+  VerifiedSecret verified;
+  EXPECT_FALSE(verified.Matches(a));
+  verified.Remember("short");  // not a secret's length: ignored
+  EXPECT_FALSE(verified.Matches("short"));
+  verified.Remember(a);
+  EXPECT_TRUE(verified.Matches(a));
+  EXPECT_FALSE(verified.Matches(b));
+  EXPECT_FALSE(verified.Matches(a.substr(1)));
+  verified.Remember(b);  // the first one stays
+  EXPECT_TRUE(verified.Matches(a));
+  EXPECT_FALSE(verified.Matches(b));
+}
+
 TEST(BearerTest, ReadsTheToken) {
   EXPECT_EQ(ParseBearer("Bearer abc").value(), "abc");
   EXPECT_EQ(ParseBearer("bearer abc").value(), "abc");

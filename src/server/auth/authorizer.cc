@@ -56,8 +56,8 @@ Status ValidateKeyName(std::string_view name) {
                                  "': 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and '.'");
 }
 
-Decision Refuse(Status status, std::string actor) {
-  return Decision{std::move(status), std::move(actor), 0};
+Decision Refuse(Status status, std::string_view actor) {
+  return Decision{std::move(status), std::string(actor), 0};
 }
 
 }  // namespace
@@ -166,6 +166,13 @@ Status Authorizer::Reload() {
           "scope is ignored",
           {{"key", key.name}});
     }
+    const auto previous = old->find(r.id);
+    if (previous != old->end() && previous->second.salt == key.salt &&
+        previous->second.hash == key.hash) {
+      key.verified = previous->second.verified;
+    } else {
+      key.verified = std::make_shared<VerifiedSecret>();
+    }
     if (r.rate > 0) {
       // The bucket survives a reload, so a reload does not refill it.
       auto it = old->find(r.id);
@@ -183,22 +190,21 @@ Status Authorizer::Reload() {
 }
 
 Decision Authorizer::Authorize(const Credentials& credentials, Scope needed) const {
-  const std::string peer(credentials.peer);
-  if (needed == Scope::kNone) return Decision{Status::Ok(), peer, 0};
+  if (needed == Scope::kNone) return Decision{Status::Ok(), std::string(credentials.peer), 0};
   if (options_.require_auth) return AuthorizeKey(credentials, needed);
   if (needed != Scope::kAdmin || options_.allow_remote_admin || IsLoopback(credentials.peer)) {
-    return Decision{Status::Ok(), peer, 0};
+    return Decision{Status::Ok(), std::string(credentials.peer), 0};
   }
   return Refuse(Status::PermissionDenied(
                     "admin requests (changes to what is served, API keys) are accepted only from "
                     "this machine (loopback): start berth with --require-auth and send an admin "
                     "API key, or with --allow-remote-admin true, to accept them from " +
-                    PrintableExcerpt(peer)),
-                peer);
+                    PrintableExcerpt(credentials.peer)),
+                credentials.peer);
 }
 
 Decision Authorizer::AuthorizeKey(const Credentials& credentials, Scope needed) const {
-  const std::string peer(credentials.peer);
+  const std::string_view peer = credentials.peer;
   if (credentials.authorization.empty()) {
     return Refuse(Status::Unauthenticated("this server requires an API key: send "
                                           "'Authorization: Bearer <key>'"),
@@ -210,11 +216,17 @@ Decision Authorizer::AuthorizeKey(const Credentials& credentials, Scope needed) 
   auto parts = ParseApiKey(*token);
   if (!parts.ok()) return Refuse(invalid(), peer);
   const std::shared_ptr<const KeyTable> table = keys();
-  const auto it = table->find(std::string(parts->id));
+  const auto it = table->find(parts->id);
   const CachedKey* key = it == table->end() ? nullptr : &it->second;
+  // A key's secret, once it matched the stored hash, is remembered; every
+  // other secret (a wrong one, a first use, an unknown id) is hashed, so all
+  // refusals cost the same.
   bool matches = false;
-  if (key != nullptr) {
+  if (key != nullptr && key->verified->Matches(parts->secret)) {
+    matches = true;
+  } else if (key != nullptr) {
     matches = SecretMatches(key->salt, key->hash, parts->secret);
+    if (matches) key->verified->Remember(parts->secret);
   } else {
     SecretMatches(kDummySalt, kDummyHash, parts->secret);
   }

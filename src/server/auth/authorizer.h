@@ -26,12 +26,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
 #include "core/thread_annotations.h"
 #include "registry/registry_store.h"
+#include "server/auth/api_key.h"
 #include "server/auth/scope.h"
 #include "server/auth/token_bucket.h"
 
@@ -106,8 +108,15 @@ class Authorizer {
     std::optional<int64_t> expires;  // seconds since the Unix epoch
     bool revoked = false;
     std::shared_ptr<TokenBucket> bucket;  // null: no rate limit
+    // Never null; kept across reloads, like the bucket.
+    std::shared_ptr<VerifiedSecret> verified;
   };
-  using KeyTable = std::unordered_map<std::string, CachedKey>;  // by id
+  // Looks a key up by a view of its id, without building a string.
+  struct IdHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view id) const { return std::hash<std::string_view>{}(id); }
+  };
+  using KeyTable = std::unordered_map<std::string, CachedKey, IdHash, std::equal_to<>>;  // by id
 
   Decision AuthorizeKey(const Credentials& credentials, Scope needed) const;
   std::shared_ptr<const KeyTable> keys() const LOCKS_EXCLUDED(mu_);

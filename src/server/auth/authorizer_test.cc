@@ -107,6 +107,32 @@ TEST_F(AuthorizerTest, ExpiredKeysAreRefused) {
   EXPECT_FALSE((*listed)[0].expires_at.empty());
 }
 
+// A key's secret, once verified, is remembered (no SHA-256 per request);
+// revocation, a wrong secret and the scopes are still checked every time,
+// also across reloads.
+TEST_F(AuthorizerTest, RememberedSecretStillHonoursRevocationAndScopes) {
+  Authorizer a({.require_auth = true}, store_.get());
+  const std::string reader = Create(&a, "reader", {"read"});
+  const auto code = [&](std::string_view header, Scope scope) {
+    return a.Authorize({header, "10.0.0.1", ""}, scope).status.code();
+  };
+  using C = Status::Code;
+  EXPECT_EQ(code(reader, Scope::kRead), C::kOk);
+  EXPECT_EQ(code(reader, Scope::kRead), C::kOk);
+  ASSERT_TRUE(a.Reload().ok());
+  EXPECT_EQ(code(reader, Scope::kRead), C::kOk);
+  EXPECT_EQ(code(reader, Scope::kAdmin), C::kPermissionDenied);
+  // The same id with another secret is refused.
+  std::string wrong = reader;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  EXPECT_EQ(code(wrong, Scope::kRead), C::kUnauthenticated);
+  EXPECT_EQ(code(reader, Scope::kRead), C::kOk);
+  ASSERT_TRUE(a.RevokeKey("reader").ok());
+  const Decision revoked = a.Authorize({reader, "10.0.0.1", ""}, Scope::kRead);
+  EXPECT_EQ(revoked.status.code(), C::kUnauthenticated);
+  EXPECT_NE(revoked.status.message().find("revoked"), std::string::npos);
+}
+
 TEST_F(AuthorizerTest, RateLimitAnswersRetryAfterAndSurvivesReload) {
   Authorizer a({.require_auth = true}, store_.get());
   const std::string key = Create(&a, "slow", {"infer"}, 2);

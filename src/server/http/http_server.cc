@@ -145,6 +145,12 @@ class Session final : public SessionBase {
   Session(tcp::socket socket, Shared* shared, std::shared_ptr<asio::ssl::context> tls)
     requires(kTls)
       : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(shared) {
+    // Asio sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's record
+    // buffers (about 17 KiB each way) whenever they empty, so that a
+    // keep-alive connection allocated and freed them on every request and
+    // answer. They are kept for the connection's life instead: about 34 KiB
+    // more per TLS connection, for a measurably cheaper request.
+    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     Init();
   }
 
@@ -210,6 +216,7 @@ class Session final : public SessionBase {
   // is closed once the header timeout passes, and holds no thread meanwhile.
   void Read() {
     request_ = HttpRequest{};
+    preauthorized_.authorized = false;
     over_budget_ = false;
     upload_parser_.reset();
     upload_.reset();
@@ -245,6 +252,16 @@ class Session final : public SessionBase {
     if (ec) return OnReadError(ec);
     Status framing = CheckFraming(parser_->get());
     if (!framing.ok()) return RefuseUnread(ErrorResponse(framing));
+    // With --require-auth, a body that has not arrived whole with its header
+    // is read only for a client the header authorizes: a refused one is
+    // answered 401/403 at once and sends it for nothing. (A body already
+    // here costs nothing more; Dispatch checks that request as usual.)
+    if (shared_->router->requires_auth() && !parser_->is_done()) {
+      const boost::optional<uint64_t> length = parser_->content_length();
+      if (!length || buffer_.size() < *length) {
+        if (auto refusal = Preauthorize()) return RefuseUnread(std::move(*refusal));
+      }
+    }
     if (const auto& streams = shared_->options.streams_to_file; streams) {
       const auto& head = parser_->get();
       if (streams(std::string_view(head.method_string().data(), head.method_string().size()),
@@ -340,19 +357,8 @@ class Session final : public SessionBase {
       return RefuseUnread(std::move(r));
     }
     // Who may push is known from the header: a refused client uploads nothing.
-    preauthorized_ = HttpRequest{};
-    preauthorized_.method = std::string(head.method_string());
-    const std::string_view target(head.target().data(), head.target().size());
-    if (!PercentDecode(target.substr(0, target.find('?')), &preauthorized_.path)) {
-      return RefuseUnread(
-          ErrorResponse(Status::InvalidArgument("malformed percent-escape in the URL")));
-    }
-    if (auto authorization = head.find(bhttp::field::authorization); authorization != head.end()) {
-      preauthorized_.headers.emplace_back("authorization", std::string(authorization->value()));
-    }
-    preauthorized_.peer = peer_;
-    if (auto refusal = shared_->router->Preauthorize(preauthorized_)) {
-      return RefuseUnread(std::move(*refusal));
+    if (!preauthorized_.authorized) {
+      if (auto refusal = Preauthorize()) return RefuseUnread(std::move(*refusal));
     }
     const boost::optional<uint64_t> length = parser_->content_length();
     if (length && *length > options.max_upload_bytes) return RefuseUnread(UploadTooLarge());
@@ -387,6 +393,25 @@ class Session final : public SessionBase {
                         if (ec) return self->Close();
                         self->ReadUploadPiece();
                       });
+  }
+
+  // Authorizes the request in parser_ from its header alone
+  // (Router::Preauthorize): a refusal to answer (the body unread), or
+  // nothing, and then preauthorized_ says who asks, unless no route matched
+  // (Dispatch then answers 404 / 405 once the body is read).
+  std::optional<HttpResponse> Preauthorize() {
+    const auto& head = parser_->get();
+    preauthorized_ = HttpRequest{};
+    preauthorized_.method = std::string(head.method_string());
+    const std::string_view target(head.target().data(), head.target().size());
+    if (!PercentDecode(target.substr(0, target.find('?')), &preauthorized_.path)) {
+      return ErrorResponse(Status::InvalidArgument("malformed percent-escape in the URL"));
+    }
+    if (auto authorization = head.find(bhttp::field::authorization); authorization != head.end()) {
+      preauthorized_.headers.emplace_back("authorization", std::string(authorization->value()));
+    }
+    preauthorized_.peer = peer_;
+    return shared_->router->Preauthorize(preauthorized_);
   }
 
   void ReadUploadPiece() {
@@ -494,10 +519,10 @@ class Session final : public SessionBase {
       request_.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request_.peer = peer_;
+    request_.actor = std::move(preauthorized_.actor);
+    request_.authorized = preauthorized_.authorized;
     if constexpr (!std::is_same_v<typename Message::body_type, bhttp::string_body>) {
       request_.upload = std::move(upload_);
-      request_.actor = std::move(preauthorized_.actor);
-      request_.authorized = preauthorized_.authorized;
       return Dispatch();
     } else {
       request_.body = std::move(msg.body());
@@ -631,7 +656,9 @@ class Session final : public SessionBase {
   // An upload's parser (the header parser moved into it) and its file.
   std::optional<bhttp::request_parser<bhttp::file_body>> upload_parser_;
   std::shared_ptr<UploadedBody> upload_;
-  HttpRequest preauthorized_;  // an upload's authorization (Router::Preauthorize)
+  // The authorization of a request whose body is read after it
+  // (Router::Preauthorize): an upload's, or any body's with --require-auth.
+  HttpRequest preauthorized_;
   // Beast keeps a reference to this callback, so it lives beside the parser.
   std::function<void(uint64_t, beast::string_view, beast::error_code&)> on_chunk_header_;
   bool over_budget_ = false;  // a chunk did not fit the in-flight budget

@@ -54,6 +54,9 @@ class Router {
   // body is read; otherwise the request is marked authorized (its actor
   // set) and Dispatch does not check it again.
   std::optional<HttpResponse> Preauthorize(HttpRequest& request) const;
+  // Whether every request but the health routes needs an API key
+  // (--require-auth).
+  bool requires_auth() const { return authorizer_->require_auth(); }
 
  private:
   struct Segment {

@@ -18,6 +18,12 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// TLS 1.3's suites, AES-128-GCM first: with AES-NI it costs the least per
+// record of the three, and every one is forward-secret AEAD (the server's
+// order is preferred, SSL_OP_CIPHER_SERVER_PREFERENCE).
+constexpr const char* kTls13Suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 // OpenSSL's reason for the last failure, and clears its error queue.
 std::string OpenSslError() {
   std::string reason;
@@ -42,6 +48,9 @@ StatusOr<std::shared_ptr<ssl::context>> Build(const TlsConfig& config) {
                                   SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_DH_USE);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
     return Status::Internal("cannot set the TLS 1.2 ciphers: " + OpenSslError());
+  }
+  if (SSL_CTX_set_ciphersuites(native, kTls13Suites) != 1) {
+    return Status::Internal("cannot set the TLS 1.3 cipher suites: " + OpenSslError());
   }
   if (SSL_CTX_use_certificate_chain_file(native, config.cert_file.c_str()) != 1) {
     return Status::InvalidArgument("cannot load the certificate --tls-cert '" + config.cert_file +
