@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/alert_rule.h"
 #include "core/tensor.h"
 
 namespace berth {
@@ -90,6 +91,10 @@ struct ModelConfig {
   std::vector<TensorSpec> outputs;
   WarmupConfig warmup;
   MonitoringConfig monitoring;
+  // Alert rules for every version of this model (`alerts:`; see
+  // core/alert_rule.h). A rule named like one of the server's alerts file
+  // replaces it for this model.
+  std::vector<AlertRule> alerts;
 };
 
 }  // namespace berth

@@ -87,6 +87,11 @@ struct ServerOptions {
   // signature by one of --trusted-signers (registry/signed_models.h).
   bool require_signed_models = false;
   std::vector<std::string> trusted_signers;
+  // --alerts: the server's alert rules and webhook (docs/monitoring.md#alerts);
+  // empty: only the models' own `alerts:`.
+  std::string alerts_file;
+  // --alert-interval-ms: how often the alert rules are evaluated.
+  std::chrono::milliseconds alert_interval{15000};
 };
 
 // The in-flight byte budget `options` asks for (see max_inflight_bytes).

@@ -24,6 +24,9 @@ class StoreSync;
 namespace drift {
 class DriftMonitor;
 }
+namespace alerts {
+class AlertManager;
+}
 
 // One parameter of a repository load request, as its door read it.
 struct LoadParameter {
@@ -52,6 +55,7 @@ struct ServerContext {
   // /metrics; changed only through (Un)RegisterSharedMemory.
   SharedMemoryRegistry* shared_memory = nullptr;
   drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
+  const alerts::AlertManager* alerts = nullptr;  // the alert series, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.
