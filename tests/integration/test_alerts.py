@@ -7,6 +7,7 @@ config with an error naming the field."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -20,7 +21,7 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from berth_server import HOST, BerthServer, berth_binary
+from berth_server import HOST, REPO_ROOT, BerthServer, berth_binary
 from models import IRIS_MODEL, ModelRepository, model_config
 from train_models import export_model
 
@@ -248,7 +249,16 @@ def test_a_failing_receiver_is_retried(model_repository: ModelRepository, tmp_pa
             tmp_path / "alerts.yaml",
             {
                 "webhook": {"url": receiver.url, "timeout": "2s", "retries": 3},
-                "rules": [{"alert": "AnyTraffic", "model": MODEL, "metric": "request_rate", "op": ">", "threshold": 0, "window": "1m"}],
+                "rules": [
+                    {
+                        "alert": "AnyTraffic",
+                        "model": MODEL,
+                        "metric": "request_rate",
+                        "op": ">",
+                        "threshold": 0,
+                        "window": "1m",
+                    }
+                ],
             },
         )
         extra = ["--alerts", str(alerts_file), "--alert-interval-ms", str(INTERVAL_MS)]
@@ -265,7 +275,9 @@ def test_a_failing_receiver_is_retried(model_repository: ModelRepository, tmp_pa
 
 def serve_fails(repo: Path, *args: str) -> str:
     """Runs the server expecting it to refuse to start; returns its output."""
-    command = [str(berth_binary()), "serve", "--model-repository", str(repo), "--http-port", "0", "--grpc-port", "-1", *args]
+    command = [
+        str(berth_binary()), "serve", "--model-repository", str(repo), "--http-port", "0", "--grpc-port", "-1", *args,
+    ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0, done.stdout + done.stderr
     return done.stdout + done.stderr
@@ -294,7 +306,9 @@ def test_a_malformed_alerts_file_refuses_to_start(
     assert str(path) in output
 
 
-def test_an_unusable_webhook_or_missing_file_refuses_to_start(model_repository: ModelRepository, tmp_path: Path) -> None:
+def test_an_unusable_webhook_or_missing_file_refuses_to_start(
+    model_repository: ModelRepository, tmp_path: Path
+) -> None:
     repo = make_repo(model_repository, tmp_path / "repo")
     https = write_alerts_file(tmp_path / "alerts.yaml", {"webhook": {"url": "https://hooks.example.com/x"}})
     assert "TLS (https://) is not supported yet" in serve_fails(repo, "--alerts", str(https))
@@ -302,7 +316,9 @@ def test_an_unusable_webhook_or_missing_file_refuses_to_start(model_repository: 
     assert "--alert-interval-ms" in serve_fails(repo, "--alert-interval-ms", "0")
 
 
-def test_a_malformed_rule_in_a_model_config_fails_that_model(model_repository: ModelRepository, tmp_path: Path) -> None:
+def test_a_malformed_rule_in_a_model_config_fails_that_model(
+    model_repository: ModelRepository, tmp_path: Path
+) -> None:
     repo = make_repo(model_repository, tmp_path / "repo", alerts=[{**RULE, "window": "-5m"}])
     with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log") as server:
         index = requests.post(f"{server.base_url}/v2/repository/index", timeout=5).json()
@@ -311,3 +327,20 @@ def test_a_malformed_rule_in_a_model_config_fails_that_model(model_repository: M
         assert "alerts[0].window '-5m' is not a duration" in entry["reason"]
         # The server keeps serving; the model's rules are not listed.
         assert alerts(server) == {"rules": [], "alerts": []}
+
+
+def test_the_documented_examples_are_accepted(model_repository: ModelRepository, tmp_path: Path) -> None:
+    """docs/monitoring.md's alerts file and model `alerts:` start a server that lists their rules."""
+    section = (REPO_ROOT / "docs" / "monitoring.md").read_text().split("## Alerts", 1)[1]
+    file_block, config_block = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    repo = make_repo(model_repository, tmp_path / "repo", alerts=yaml.safe_load(config_block)["alerts"])
+    path = tmp_path / "alerts.yaml"
+    path.write_text(file_block)
+    extra = ["--alerts", str(path)]
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", extra_args=extra) as server:
+        listed = [(r["alert"], r["source"], r["model"]) for r in alerts(server)["rules"]]
+        assert listed == [
+            ("BerthModelErrors", "file", None),
+            ("BerthModelSlow", "file", "iris_logreg"),
+            ("IrisDrift", "config", MODEL),
+        ]
