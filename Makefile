@@ -40,7 +40,7 @@ asan: setup
 
 # ThreadSanitizer over the unit tests that exercise threads: the dynamic
 # batcher (queue, workers, drain on destruction) and the model table.
-TSAN_TESTS := DynamicBatcher*:ModelManager*:InflightBudget*:PendingReplies*:HttpServerShutdown*:Metrics*:MemoryBudget*:SharedMemory*:DriftMonitor*:TokenBucket*:AuthorizerTest.Concurrent*:AlertManagerTest.Concurrent*
+TSAN_TESTS := DynamicBatcher*:ModelManager*:InflightBudget*:PendingReplies*:HttpServerShutdown*:Metrics*:MemoryBudget*:SharedMemory*:DriftMonitor*:TokenBucket*:AuthorizerTest.Concurrent*:FeedbackMonitor*:RequestIdTest.Threads*:AlertManagerTest.Concurrent*
 tsan: setup
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_TSAN=ON >/dev/null
 	@cmake --build build-tsan --target berth_unit_tests
@@ -52,7 +52,7 @@ tsan: setup
 # run there as plain regression tests).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := v2_infer_request model_config model_name content_encoding http_request models_cli \
-  grpc_codec csv_tensor onnx_external_data load_parameters baseline auth_header
+  grpc_codec csv_tensor onnx_external_data load_parameters baseline auth_header feedback_request
 FUZZ_CXX ?= clang++-14
 
 fuzz: setup

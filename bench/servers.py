@@ -292,18 +292,23 @@ def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
 
 
 # Drift monitoring (docs/monitoring.md) off and on, side by side on one
-# server: the same model twice, one with monitoring.sample_rate 0, one with 1
-# (every request's tensors read: the worst case; the default is 0.1).
-BERTH_MONITORING_ROWS: Final = ("Berth REST, monitoring off", "Berth REST, monitoring on (sample_rate 1)")
-MONITORED_SUFFIX: Final = "_monitored"
+# server: the same model three times, with monitoring.sample_rate 0, the
+# default 0.1, and 1 (every request's tensors read: the worst case).
+BERTH_MONITORING_ROWS: Final = (
+    "Berth REST, monitoring off",
+    "Berth REST, monitoring on (default sample_rate 0.1)",
+    "Berth REST, monitoring on (sample_rate 1)",
+)
+MONITORING_RATES: Final = (("", 0.0), ("_sampled", 0.1), ("_monitored", 1.0))
 
 
 def _monitoring_repository(ctx: PeerContext) -> Path:
-    """The bench model as `name` (sample_rate 0) and `name_monitored` (sample_rate 1)."""
+    """The bench model once per MONITORING_RATES entry, named with its suffix."""
     root = ctx.workdir / "monitoring_repository"
     shutil.rmtree(root, ignore_errors=True)
     source = ctx.model.repository / ctx.model.name
-    for name, rate in ((ctx.model.name, 0.0), (ctx.model.name + MONITORED_SUFFIX, 1.0)):
+    for suffix, rate in MONITORING_RATES:
+        name = ctx.model.name + suffix
         shutil.copytree(source, root / name)
         config_path = root / name / "config.yaml"
         config = yaml.safe_load(config_path.read_text())
@@ -314,16 +319,15 @@ def _monitoring_repository(ctx: PeerContext) -> Path:
 
 
 def start_berth_monitoring(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
-    """Berth REST on one model with drift monitoring off, then on every request."""
+    """Berth REST on one model with drift monitoring off, at its default rate, and on every request."""
     if not ctx.berth_binary.is_file():
         raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
     server, http_port, setup = _start_berth_process(ctx, stack, -1, _monitoring_repository(ctx))
     base = f"http://{HOST}:{http_port}/v2/models"
     return [
-        Target(BERTH_MONITORING_ROWS[0], "http", f"{base}/{ctx.model.name}/versions/1/infer", server,
-               f"{setup}; monitoring.sample_rate 0"),
-        Target(BERTH_MONITORING_ROWS[1], "http", f"{base}/{ctx.model.name}{MONITORED_SUFFIX}/versions/1/infer",
-               server, f"{setup}; monitoring.sample_rate 1 (window of 10,000 rows, no baseline)"),
+        Target(row, "http", f"{base}/{ctx.model.name}{suffix}/versions/1/infer", server,
+               f"{setup}; monitoring.sample_rate {rate:g}" + (" (window of 10,000 rows, no baseline)" if rate else ""))
+        for row, (suffix, rate) in zip(BERTH_MONITORING_ROWS, MONITORING_RATES, strict=True)
     ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev libsqlite3-dev
   postgresql libpq-dev nginx prometheus
   python3 python3-venv python3-dev wrk curl openssl
+  openjdk-17-jre-headless  # pyspark (berth.spark and its test)
 )
 
 missing=()

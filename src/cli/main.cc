@@ -52,7 +52,8 @@ Options for serve:
                            bounded by --max-request-bytes; default 4G; 0 reads pushes into
                            memory like other requests)
   --max-connections N      REST connections open at once; more are answered 503 and closed
-                           (default 0: no limit but the file-descriptor limit)
+                           (default 0: the open-file limit, raised to its
+                           hard limit, less an eighth, at least 64)
   --idle-timeout-secs N    close a REST connection with no complete request for this long
                            (default 65)
   --header-timeout-secs N  close a REST connection whose request header (or TLS handshake)

@@ -1,5 +1,6 @@
 #include "core/inference_service.h"
 
+#include "core/request_id.h"
 #include "core/request_validator.h"
 #include "core/shared_memory_io.h"
 
@@ -19,6 +20,22 @@ bool SampleDraw(double rate) {
          rate * static_cast<double>(std::minstd_rand::max() - std::minstd_rand::min());
 }
 
+namespace {
+
+void AssignRequestId(InferenceRequest* request, const RoutingKeys* keys) {
+  if (!request->id.empty()) return;
+  if (keys != nullptr) {
+    const std::string_view header = keys->Find(kRequestIdHeader);
+    if (IsUsableRequestId(header)) {
+      request->id = std::string(header);
+      return;
+    }
+  }
+  request->id = NewRequestId();
+}
+
+}  // namespace
+
 void InferenceService::Refuse(const InferenceRequest& request, const Status& status,
                               const InferCallback& done) const {
   if (observer_ != nullptr) {
@@ -37,6 +54,7 @@ void InferenceService::Refuse(const InferenceRequest& request, const Status& sta
 
 void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCallback done,
                              const RoutingKeys* keys) const {
+  AssignRequestId(request.get(), keys);
   // The inputs in shared memory are read before the version is picked, so
   // that a split keyed by such an input keys on its data.
   std::shared_ptr<const SharedMemoryIo> io;
@@ -54,6 +72,7 @@ void InferenceService::Infer(std::unique_ptr<InferenceRequest> request, InferCal
 void InferenceService::Infer(ModelHandle decoded_with, std::string_view selector,
                              const RoutingKeys* keys, std::unique_ptr<InferenceRequest> request,
                              InferCallback done) const {
+  AssignRequestId(request.get(), keys);
   if (models_->SplitsByInput()) {
     const RequestRoutingKeys with_inputs(*request, keys);
     // Gone meanwhile (a hot swap): the handle that decoded it still runs it.
@@ -193,6 +212,14 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
         done(std::move(response));
       };
     }
+  }
+  if (observer_ != nullptr && m->config.monitoring.feedback.enabled) {
+    // A plain pointer to the model, as above.
+    done = [observer = observer_, model = m.get(),
+            done = std::move(done)](StatusOr<InferenceResponse> response) {
+      if (response.ok()) observer->OnPrediction(*model, *response);
+      done(std::move(response));
+    };
   }
   std::function<void()> start_shadow;
   done = MaybeShadow(m, *request, std::move(done), &start_shadow);

@@ -52,6 +52,11 @@ class InferenceObserver {
   // before the front end encodes it.
   virtual void OnSampledResponse(const Model& model, std::shared_ptr<InferenceSample> sample,
                                  const InferenceResponse& response) {}
+  // Every successful answer of a version whose config records predictions
+  // for feedback (monitoring.feedback, monitoring/feedback/): on the
+  // completing thread, before the front end encodes it; `response.id` is
+  // the request's id. Keep it cheap: copy what is needed, write elsewhere.
+  virtual void OnPrediction(const Model& model, const InferenceResponse& response) {}
 };
 
 // True with probability `rate` (a thread-local generator: no lock).
@@ -72,6 +77,10 @@ class InferenceService {
         shared_memory_(shared_memory),
         default_timeout_(default_timeout) {}
 
+  // Both overloads first give the request an id if it has none: its
+  // X-Request-Id (`keys`, when usable: core/request_id.h), else a new one;
+  // the response carries it.
+  //
   // Resolves `request->model_name` / `model_version` (ModelManager::Resolve,
   // with `keys`, the request's headers or metadata, and its inputs, for a
   // split's routing key; may be null, and is read only before Infer

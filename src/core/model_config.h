@@ -51,6 +51,36 @@ struct WarmupConfig {
   std::vector<Tensor> inputs;
 };
 
+// Whether and how a version's predictions are kept to be joined with the
+// ground truth clients send later (monitoring/feedback/): `monitoring:
+// feedback:` in config.yaml. Off unless that section is present. See
+// docs/monitoring.md "Accuracy from ground truth".
+struct FeedbackConfig {
+  bool enabled = false;
+  // How long a prediction waits for its truth; after it, feedback for it is
+  // "late". Fractional hours are allowed.
+  double retention_hours = 168;
+  // At most this many predictions kept per model (the oldest go first).
+  int64_t max_predictions = 1'000'000;
+  // The rolling metrics use the newest this many joined predictions.
+  int64_t window_count = 1000;
+  // "classification" or "regression"; empty: from the output's datatype
+  // (integer, BOOL or BYTES: classification; floating point: regression).
+  std::string task;
+  // The output holding the prediction (one value per row); empty: the
+  // first such output.
+  std::string label_output;
+  // Classification: the output holding class probabilities ([rows,
+  // classes]); empty: the first floating-point output with two or more
+  // columns. Only binary models use it (ROC-AUC).
+  std::string score_output;
+  // The positive class for binary precision, recall, F1 and ROC-AUC; its
+  // probability is the score output's column of that number (else 1).
+  std::string positive_class = "1";
+
+  bool operator==(const FeedbackConfig&) const = default;
+};
+
 // What the drift monitor (monitoring/drift/drift_monitor.h) samples and how
 // it decides: `monitoring:` in config.yaml. See docs/monitoring.md.
 struct MonitoringConfig {
@@ -67,6 +97,7 @@ struct MonitoringConfig {
   double wasserstein_threshold = 0;  // normalised by the baseline's std
   double ks_threshold = 0;
   double js_threshold = 0.1;
+  FeedbackConfig feedback;
 
   bool operator==(const MonitoringConfig&) const = default;
 };

@@ -1,7 +1,8 @@
 // Observers: hands each inference event to the counting observer (the
-// metrics) and the sampling one (the drift monitor), so that
-// InferenceService keeps one observer pointer. Neither pointer is owned;
-// either may be null. Thread-safe as the two observers are.
+// metrics), the sampling one (the drift monitor) and the one that keeps
+// predictions for feedback (monitoring/feedback/), so that
+// InferenceService keeps one observer pointer. No pointer is owned; any
+// may be null. Thread-safe as the observers are.
 #pragma once
 
 #include "core/inference_service.h"
@@ -10,8 +11,9 @@ namespace berth {
 
 class Observers final : public InferenceObserver {
  public:
-  Observers(InferenceObserver* counts, InferenceObserver* samples)
-      : counts_(counts), samples_(samples) {}
+  Observers(InferenceObserver* counts, InferenceObserver* samples,
+            InferenceObserver* predictions = nullptr)
+      : counts_(counts), samples_(samples), predictions_(predictions) {}
 
   void OnInferenceDone(const std::string& model, const std::string& version, const Status& status,
                        const InferenceTimings& timings) override {
@@ -32,10 +34,14 @@ class Observers final : public InferenceObserver {
                          const InferenceResponse& response) override {
     if (samples_ != nullptr) samples_->OnSampledResponse(model, std::move(sample), response);
   }
+  void OnPrediction(const Model& model, const InferenceResponse& response) override {
+    if (predictions_ != nullptr) predictions_->OnPrediction(model, response);
+  }
 
  private:
   InferenceObserver* counts_;
   InferenceObserver* samples_;
+  InferenceObserver* predictions_;
 };
 
 }  // namespace berth

@@ -327,11 +327,60 @@ Status ReadWarmup(const YAML::Node& node, WarmupConfig* w) {
 // row's feature values in memory.
 constexpr int64_t kMaxWindowCount = 1'000'000;
 
+// Bounds of monitoring.feedback: predictions waiting for their truth sit in
+// the registry store, the joined window in memory.
+constexpr double kMaxRetentionHours = 366.0 * 24;
+constexpr int64_t kMaxPredictions = 100'000'000;
+constexpr int64_t kMaxFeedbackWindow = 1'000'000;
+
+// `monitoring: feedback:` (an empty mapping or null turns it on with the
+// defaults).
+Status ReadFeedback(const YAML::Node& node, FeedbackConfig* f) {
+  f->enabled = true;
+  if (node.IsNull()) return Status::Ok();
+  RETURN_IF_ERROR(CheckKeys(node, "monitoring.feedback",
+                            {"retention_hours", "max_predictions", "window_count", "task",
+                             "label_output", "score_output", "positive_class"}));
+  if (node["retention_hours"]) {
+    RETURN_IF_ERROR(
+        Read(node["retention_hours"], "monitoring.feedback.retention_hours", &f->retention_hours));
+    if (!(f->retention_hours > 0 && f->retention_hours <= kMaxRetentionHours)) {
+      return Status::InvalidArgument(
+          "monitoring.feedback.retention_hours must be above 0 and at most " +
+          std::to_string(static_cast<int64_t>(kMaxRetentionHours)));
+    }
+  }
+  auto integer = [&](const char* key, int64_t* out, int64_t max) -> Status {
+    if (!node[key]) return Status::Ok();
+    const std::string where = std::string("monitoring.feedback.") + key;
+    RETURN_IF_ERROR(Read(node[key], where, out));
+    if (*out < 1 || *out > max) {
+      return Status::InvalidArgument(where + " must be from 1 to " + std::to_string(max));
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(integer("max_predictions", &f->max_predictions, kMaxPredictions));
+  RETURN_IF_ERROR(integer("window_count", &f->window_count, kMaxFeedbackWindow));
+  for (auto [key, out] : {std::pair{"task", &f->task}, std::pair{"label_output", &f->label_output},
+                          std::pair{"score_output", &f->score_output},
+                          std::pair{"positive_class", &f->positive_class}}) {
+    if (node[key]) RETURN_IF_ERROR(Read(node[key], std::string("monitoring.feedback.") + key, out));
+  }
+  if (!f->task.empty() && f->task != "classification" && f->task != "regression") {
+    return Status::InvalidArgument(
+        "monitoring.feedback.task must be 'classification' or 'regression', not '" + f->task + "'");
+  }
+  if (f->positive_class.empty() || f->positive_class.size() > 256) {
+    return Status::InvalidArgument("monitoring.feedback.positive_class must be 1 to 256 bytes");
+  }
+  return Status::Ok();
+}
+
 Status ReadMonitoring(const YAML::Node& node, MonitoringConfig* m) {
   RETURN_IF_ERROR(CheckKeys(node, "monitoring",
                             {"sample_rate", "window_count", "window_seconds", "min_window",
                              "psi_threshold", "wasserstein_threshold", "ks_threshold",
-                             "js_threshold"}));
+                             "js_threshold", "feedback"}));
   auto real = [&](const char* key, double* out, double max) -> Status {
     if (!node[key]) return Status::Ok();
     RETURN_IF_ERROR(Read(node[key], std::string("monitoring.") + key, out));
@@ -358,6 +407,7 @@ Status ReadMonitoring(const YAML::Node& node, MonitoringConfig* m) {
   RETURN_IF_ERROR(real("wasserstein_threshold", &m->wasserstein_threshold, 100));
   RETURN_IF_ERROR(real("ks_threshold", &m->ks_threshold, 1));
   RETURN_IF_ERROR(real("js_threshold", &m->js_threshold, 1));
+  if (node["feedback"]) RETURN_IF_ERROR(ReadFeedback(node["feedback"], &m->feedback));
   return Status::Ok();
 }
 

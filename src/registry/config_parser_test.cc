@@ -543,5 +543,47 @@ TEST(ParseModelConfigTest, MonitoringSection) {
   EXPECT_EQ(error("monitoring: 3"), "monitoring must be a mapping");
 }
 
+TEST(ParseModelConfigTest, FeedbackSection) {
+  EXPECT_FALSE(ParseModelConfig("name: m\n")->monitoring.feedback.enabled);
+  // Present, even empty: on, with the defaults.
+  for (const char* text : {"name: m\nmonitoring: {feedback: {}}\n",
+                           "name: m\nmonitoring:\n  feedback:\n"}) {
+    auto c = ParseModelConfig(text);
+    ASSERT_TRUE(c.ok()) << text << c.status().message();
+    EXPECT_TRUE(c->monitoring.feedback.enabled) << text;
+    EXPECT_DOUBLE_EQ(c->monitoring.feedback.retention_hours, 168) << text;
+    EXPECT_EQ(c->monitoring.feedback.positive_class, "1") << text;
+  }
+  auto c = ParseModelConfig(
+      "name: m\nmonitoring:\n  feedback: {retention_hours: 0.5, max_predictions: 10,\n"
+      "    window_count: 20, task: regression, label_output: y, score_output: p,\n"
+      "    positive_class: yes_}\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const FeedbackConfig& f = c->monitoring.feedback;
+  EXPECT_DOUBLE_EQ(f.retention_hours, 0.5);
+  EXPECT_EQ(f.max_predictions, 10);
+  EXPECT_EQ(f.window_count, 20);
+  EXPECT_EQ(f.task, "regression");
+  EXPECT_EQ(f.label_output, "y");
+  EXPECT_EQ(f.score_output, "p");
+  EXPECT_EQ(f.positive_class, "yes_");
+
+  auto error = [](const std::string& text) {
+    auto r = ParseModelConfig("name: m\nmonitoring:\n  feedback: " + text + "\n");
+    return r.ok() ? std::string("ok") : r.status().message();
+  };
+  EXPECT_THAT(error("{retention: 1}"),
+              StartsWith("unknown field 'retention' in monitoring.feedback (allowed: "));
+  EXPECT_THAT(error("{retention_hours: 0}"),
+              StartsWith("monitoring.feedback.retention_hours must be above 0"));
+  EXPECT_THAT(error("{retention_hours: .nan}"),
+              StartsWith("monitoring.feedback.retention_hours must be above 0"));
+  EXPECT_EQ(error("{window_count: 0}"), "monitoring.feedback.window_count must be from 1 to 1000000");
+  EXPECT_EQ(error("{task: ranking}"),
+            "monitoring.feedback.task must be 'classification' or 'regression', not 'ranking'");
+  EXPECT_EQ(error("{positive_class: ''}"), "monitoring.feedback.positive_class must be 1 to 256 bytes");
+  EXPECT_EQ(error("3"), "monitoring.feedback must be a mapping");
+}
+
 }  // namespace
 }  // namespace berth

@@ -11,10 +11,7 @@
 // replica that polls it never misses a change.
 #include <libpq-fe.h>
 
-#include <charconv>
-#include <cstdio>
-#include <cstdlib>
-#include <deque>
+#include <algorithm>
 #include <memory>
 #include <mutex>
 
@@ -23,11 +20,17 @@
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/registry_store.h"
+#include "registry/postgres_params.h"
 #include "registry/postgres_schema.h"
 
 namespace berth {
 namespace {
-
+using pg::Int;
+using pg::OneLine;
+using pg::OptionalInt;
+using pg::Params;
+using pg::Result;
+using pg::Text;
 
 VersionStatus ParseVersionStatus(std::string_view text) {
   if (text == "archived") return VersionStatus::kArchived;
@@ -39,85 +42,6 @@ VersionStatus ParseVersionStatus(std::string_view text) {
 // purpose, so Berth's locks never collide with another application's.
 constexpr int kMigrationLockClass = 0x62657274;  // "bert"
 constexpr int kModelLockClass = 0x62657275;
-
-using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
-
-// A statement's parameters. Text goes in binary format with its length, so
-// bytes are never cut at a NUL (PostgreSQL refuses such text, clearly);
-// integers go as decimal text; `Bytes` points at the caller's buffer (an
-// artifact is not copied) and must outlive the call.
-class Params {
- public:
-  Params& Text(std::string_view v) { return Add(Own(std::string(v)), 1); }
-  Params& Int(int64_t v) { return Add(Own(std::to_string(v)), 0); }
-  Params& OptionalInt(std::optional<int64_t> v) { return v ? Int(*v) : Null(); }
-  Params& NullableText(std::string_view v) { return v.empty() ? Null() : Text(v); }
-  Params& Bytes(std::string_view v) { return Add(v, 1); }
-  // As decimal text, exact enough to read back the same double.
-  Params& Double(double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.17g", v);
-    return Add(Own(buf), 0);
-  }
-
-  int size() const { return static_cast<int>(values_.size()); }
-  const char* const* values() const { return values_.data(); }
-  const int* lengths() const { return lengths_.data(); }
-  const int* formats() const { return formats_.data(); }
-
- private:
-  std::string_view Own(std::string v) { return owned_.emplace_back(std::move(v)); }
-  Params& Null() {
-    values_.push_back(nullptr);
-    lengths_.push_back(0);
-    formats_.push_back(0);
-    return *this;
-  }
-  Params& Add(std::string_view v, int format) {
-    // libpq wants a non-null pointer for an empty value (null means NULL).
-    values_.push_back(v.data() != nullptr ? v.data() : "");
-    lengths_.push_back(static_cast<int>(v.size()));
-    formats_.push_back(format);
-    return *this;
-  }
-  std::deque<std::string> owned_;  // stable addresses as it grows
-  std::vector<const char*> values_;
-  std::vector<int> lengths_;
-  std::vector<int> formats_;
-};
-
-// Row `row`, column `col` of a text-format result.
-std::string Text(const PGresult* r, int row, int col) {
-  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
-}
-int64_t Int(const PGresult* r, int row, int col) {
-  int64_t v = 0;
-  const char* p = PQgetvalue(r, row, col);
-  std::from_chars(p, p + PQgetlength(r, row, col), v);
-  return v;
-}
-std::optional<int64_t> OptionalInt(const PGresult* r, int row, int col) {
-  if (PQgetisnull(r, row, col)) return std::nullopt;
-  return Int(r, row, col);
-}
-
-// libpq's multi-line messages on one line: "a\n\tb\n" becomes "a; b".
-std::string OneLine(std::string_view message) {
-  std::string out;
-  bool line_start = false;
-  for (char c : message) {
-    if (c == '\n') {
-      line_start = true;
-    } else if (line_start && (c == ' ' || c == '\t')) {
-      continue;
-    } else {
-      if (line_start && !out.empty()) out += "; ";
-      line_start = false;
-      out += c;
-    }
-  }
-  return out;
-}
 
 // The password in a postgresql:// URL's user info, if any (percent-encoded
 // as written), so that messages can be scrubbed of it.
@@ -610,6 +534,116 @@ class PostgresRegistryStore final : public RegistryStore {
     if (history.ok() || PQstatus(conn_) == CONNECTION_OK) return history;
     RETURN_IF_ERROR(EnsureConnected());
     return HistoryLocked(model);
+  }
+
+  // Predictions: not audited and no model lock (they change no registry
+  // record); each replica writes its own requests' rows.
+  Status SavePredictions(const std::vector<PredictionRecord>& records) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      // Up to 1000 rows a statement (7 parameters each, under libpq's 65535).
+      for (size_t start = 0; start < records.size(); start += 1000) {
+        Params p;
+        std::string sql =
+            "INSERT INTO predictions(model, request_id, row_index, version, created_ms, "
+            "predicted, score) VALUES ";
+        for (size_t i = start; i < std::min(records.size(), start + 1000); ++i) {
+          const PredictionRecord& r = records[i];
+          const int n = p.size();
+          sql += (i > start ? ",(" : "(");
+          for (int k = 1; k <= 7; ++k) sql += "$" + std::to_string(n + k) + (k < 7 ? "," : ")");
+          p.Text(r.model).Text(r.id).Int(r.row).Int(r.version).Int(r.created_ms);
+          p.Text(r.predicted).OptionalDouble(r.score);
+        }
+        sql += " ON CONFLICT DO NOTHING";
+        RETURN_IF_ERROR(Exec(sql.c_str(), p).status());
+      }
+      return Status::Ok();
+    });
+  }
+
+  StatusOr<std::vector<std::pair<FeedbackOutcome, JoinedPrediction>>> JoinFeedback(
+      std::string_view model, std::optional<int64_t> version,
+      const std::vector<FeedbackItem>& items, int64_t now_ms, int64_t late_before_ms) override {
+    std::lock_guard lock(mu_);
+    using Out = std::vector<std::pair<FeedbackOutcome, JoinedPrediction>>;
+    return InTransaction([&]() -> StatusOr<Out> {
+      Out out;
+      for (const FeedbackItem& item : items) {
+        Params key;
+        key.Text(model).Text(item.id).Int(item.row);
+        // FOR UPDATE: two replicas joining the same row serialise here.
+        ASSIGN_OR_RETURN(Result r, Exec("SELECT version, created_ms, predicted, score, "
+                                        "truth IS NOT NULL, dropped FROM predictions WHERE "
+                                        "model = $1 AND request_id = $2 AND row_index = $3 "
+                                        "FOR UPDATE",
+                                        key));
+        JoinedPrediction j;
+        FeedbackOutcome outcome = FeedbackOutcome::kUnknown;
+        if (PQntuples(r.get()) > 0) {
+          const PGresult* row = r.get();
+          j = {Int(row, 0, 0), Int(row, 0, 1), now_ms, Text(row, 0, 2),
+               pg::OptionalDouble(row, 0, 3), item.truth};
+          outcome = version && *version != j.version ? FeedbackOutcome::kUnknown
+                    : Text(row, 0, 5) == "t" || j.created_ms < late_before_ms
+                        ? FeedbackOutcome::kLate
+                    : Text(row, 0, 4) == "t" ? FeedbackOutcome::kDuplicate
+                                             : FeedbackOutcome::kJoined;
+        }
+        if (outcome == FeedbackOutcome::kJoined) {
+          Params p;
+          p.Text(item.truth).Int(now_ms).Text(model).Text(item.id).Int(item.row);
+          RETURN_IF_ERROR(Exec("UPDATE predictions SET truth = $1, labeled_ms = $2 WHERE "
+                               "model = $3 AND request_id = $4 AND row_index = $5",
+                               p)
+                              .status());
+        }
+        out.emplace_back(outcome, std::move(j));
+      }
+      return out;
+    });
+  }
+
+  StatusOr<std::vector<JoinedPrediction>> JoinedPredictions(std::string_view model,
+                                                            int64_t version,
+                                                            int64_t limit) override {
+    std::lock_guard lock(mu_);
+    Params p;
+    p.Text(model).Int(version).Int(limit);
+    ASSIGN_OR_RETURN(Result r, Read("SELECT created_ms, labeled_ms, predicted, score, truth "
+                                    "FROM predictions WHERE model = $1 AND version = $2 AND "
+                                    "truth IS NOT NULL AND NOT dropped "
+                                    "ORDER BY labeled_ms DESC LIMIT $3",
+                                    p));
+    std::vector<JoinedPrediction> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      out.push_back({version, Int(r.get(), i, 0), Int(r.get(), i, 1), Text(r.get(), i, 2),
+                     pg::OptionalDouble(r.get(), i, 3), Text(r.get(), i, 4)});
+    }
+    return out;
+  }
+
+  Status ExpirePredictions(std::string_view model, int64_t drop_before_ms,
+                           int64_t forget_before_ms, int64_t keep) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Params drop, forget, cap;
+      drop.Text(model).Int(drop_before_ms);
+      RETURN_IF_ERROR(Exec("UPDATE predictions SET predicted = NULL, score = NULL, truth = "
+                           "NULL, dropped = TRUE WHERE model = $1 AND created_ms < $2 AND "
+                           "NOT dropped",
+                           drop)
+                          .status());
+      forget.Text(model).Int(forget_before_ms);
+      RETURN_IF_ERROR(
+          Exec("DELETE FROM predictions WHERE model = $1 AND created_ms < $2", forget).status());
+      cap.Text(model).Int(keep);
+      return Exec("DELETE FROM predictions WHERE model = $1 AND created_ms <= (SELECT "
+                  "created_ms FROM predictions WHERE model = $1 ORDER BY created_ms DESC "
+                  "LIMIT 1 OFFSET $2)",
+                  cap)
+          .status();
+    });
   }
 
   Status CreateApiKey(const ApiKeyRecord& key) override {

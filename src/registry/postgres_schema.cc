@@ -129,6 +129,24 @@ CREATE TABLE api_keys (
   revoked_at TEXT
 );
 )sql",
+    R"sql(
+CREATE TABLE predictions (
+  model TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  row_index BIGINT NOT NULL,
+  version BIGINT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  predicted TEXT,
+  score DOUBLE PRECISION,
+  truth TEXT,
+  labeled_ms BIGINT,
+  dropped BOOLEAN NOT NULL DEFAULT FALSE,
+  PRIMARY KEY (model, request_id, row_index)
+);
+CREATE INDEX predictions_by_age ON predictions(model, created_ms);
+CREATE INDEX predictions_joined ON predictions(model, version, labeled_ms)
+  WHERE truth IS NOT NULL;
+)sql",
 };
   return migrations;
 }

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/model_manager.h"
@@ -96,6 +97,45 @@ struct EvaluationRecord {
   std::string at;     // RFC 3339, UTC
   std::string actor;  // who recorded it
   std::string evaluation_json;  // {"metrics", "dataset", "rows"}: CheckEvaluation's form
+};
+
+// One row of a prediction kept to be joined with its ground truth
+// (monitoring/feedback/): a request's id and row within it, the version
+// that answered, when, and what it predicted.
+struct PredictionRecord {
+  std::string model;
+  std::string id;
+  int64_t row = 0;
+  int64_t version = 0;
+  int64_t created_ms = 0;  // Unix milliseconds
+  std::string predicted;   // the class label, or the value as text (%.17g)
+  std::optional<double> score;  // binary classification: P(positive class)
+};
+
+// Ground truth for one prediction row, as a feedback request names it.
+struct FeedbackItem {
+  std::string id;
+  int64_t row = 0;
+  std::string truth;  // a class label, or a value as text
+};
+
+// What became of one FeedbackItem.
+enum class FeedbackOutcome {
+  kJoined,     // its prediction was found and had no truth yet: recorded
+  kUnknown,    // no prediction with that id and row (or, for a version's
+               // route, one made by another version)
+  kDuplicate,  // the prediction has its truth already (the first one stays)
+  kLate,       // the prediction was kept past its retention and dropped
+};
+
+// A prediction joined with its truth.
+struct JoinedPrediction {
+  int64_t version = 0;
+  int64_t created_ms = 0;
+  int64_t labeled_ms = 0;
+  std::string predicted;
+  std::optional<double> score;
+  std::string truth;
 };
 
 // A version's files, for a store that keeps them (HoldsArtifacts()).
@@ -236,6 +276,42 @@ class RegistryStore {
   virtual StatusOr<std::optional<std::string>> Baseline(std::string_view model, int64_t version) {
     return std::optional<std::string>();
   }
+  // Predictions kept for feedback (docs/monitoring.md "Accuracy from ground
+  // truth"). Not audited. SavePredictions: one transaction; a row whose
+  // (model, id, row) is kept already is left as it is (an id names its
+  // first prediction).
+  virtual Status SavePredictions(const std::vector<PredictionRecord>& records) {
+    return Status::Unimplemented("this registry store keeps no predictions");
+  }
+  // Records each item's truth against `model`'s prediction of its id and
+  // row, in order, in one transaction (so an item repeated in one call is a
+  // duplicate the second time); with `version`, only that version's
+  // predictions count; a prediction made before `late_before_ms` (its
+  // retention passed, whether or not ExpirePredictions ran since) is late.
+  // Returns one outcome per item and, for the joined ones, the joined
+  // prediction (labeled_ms = `now_ms`).
+  virtual StatusOr<std::vector<std::pair<FeedbackOutcome, JoinedPrediction>>> JoinFeedback(
+      std::string_view model, std::optional<int64_t> version,
+      const std::vector<FeedbackItem>& items, int64_t now_ms, int64_t late_before_ms) {
+    return Status::Unimplemented("this registry store keeps no predictions");
+  }
+  // The version's newest `limit` joined predictions not yet dropped,
+  // newest truth first.
+  virtual StatusOr<std::vector<JoinedPrediction>> JoinedPredictions(std::string_view model,
+                                                                    int64_t version,
+                                                                    int64_t limit) {
+    return Status::Unimplemented("this registry store keeps no predictions");
+  }
+  // Retention of `model`'s predictions: those made before `drop_before_ms`
+  // lose what they predicted and their truth, keeping only their key so
+  // that feedback for them is told "late"; keys made before
+  // `forget_before_ms` go too; and only the newest `keep` rows stay (rows
+  // made at the same millisecond as the first one beyond go with it).
+  virtual Status ExpirePredictions(std::string_view model, int64_t drop_before_ms,
+                                   int64_t forget_before_ms, int64_t keep) {
+    return Status::Unimplemented("this registry store keeps no predictions");
+  }
+
   // API keys. CreateApiKey: AlreadyExists if the name (or the id) is taken,
   // even by a revoked key (names are never reused, so the audit log's actor
   // stays unambiguous). ApiKeys: every key, revoked and expired ones too,

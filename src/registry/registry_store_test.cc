@@ -574,3 +574,75 @@ TEST(StickyKeyTest, AnInputsNameKeepsItsSpelling) {
 
 }  // namespace
 }  // namespace berth
+
+namespace berth {
+namespace {
+
+TEST_P(RegistryStoreTest, PredictionsAreJoinedOnceCountedAndExpired) {
+  std::vector<PredictionRecord> records;
+  for (int64_t row = 0; row < 3; ++row) {
+    records.push_back({"m", "req-1", row, 1, 1000 + row, std::to_string(row % 2),
+                       row == 0 ? std::optional<double>() : std::optional<double>(0.25 * row)});
+  }
+  records.push_back({"m", "old", 0, 2, 10, "1", std::nullopt});
+  records.push_back({"other", "req-1", 0, 1, 1000, "x", std::nullopt});
+  ASSERT_TRUE(store_->SavePredictions(records).ok());
+  // A kept key is kept as it was: an id names its first prediction.
+  ASSERT_TRUE(store_->SavePredictions({{"m", "req-1", 0, 1, 5000, "9", 0.5}}).ok());
+
+  std::vector<FeedbackItem> items = {{"req-1", 0, "0"}, {"req-1", 1, "0"}, {"req-1", 0, "1"},
+                                     {"nope", 0, "1"},  {"old", 0, "1"},   {"req-1", 7, "1"}};
+  auto joined = store_->JoinFeedback("m", std::nullopt, items, 2000, 100);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  std::vector<FeedbackOutcome> outcomes;
+  for (const auto& [o, j] : *joined) outcomes.push_back(o);
+  EXPECT_THAT(outcomes, ElementsAre(FeedbackOutcome::kJoined, FeedbackOutcome::kJoined,
+                                    FeedbackOutcome::kDuplicate, FeedbackOutcome::kUnknown,
+                                    FeedbackOutcome::kLate, FeedbackOutcome::kUnknown));
+  const JoinedPrediction& first = (*joined)[0].second;
+  EXPECT_EQ(first.version, 1);
+  EXPECT_EQ(first.created_ms, 1000);
+  EXPECT_EQ(first.labeled_ms, 2000);
+  EXPECT_EQ(first.predicted, "0");
+  EXPECT_FALSE(first.score.has_value());
+  EXPECT_EQ((*joined)[1].second.score, std::optional<double>(0.25));
+  // The version's route counts another version's prediction as unknown.
+  auto by_version = store_->JoinFeedback("m", 2, {{"req-1", 2, "1"}}, 3000, 100);
+  ASSERT_TRUE(by_version.ok());
+  EXPECT_EQ((*by_version)[0].first, FeedbackOutcome::kUnknown);
+
+  // Reopened (a restart), newest truth first.
+  store_ = Open();
+  ASSERT_TRUE(store_->JoinFeedback("m", 1, {{"req-1", 2, "1"}}, 3000, 100).ok());
+  auto window = store_->JoinedPredictions("m", 1, 10);
+  ASSERT_TRUE(window.ok()) << window.status().ToString();
+  ASSERT_EQ(window->size(), 3u);
+  EXPECT_EQ((*window)[0].labeled_ms, 3000);
+  EXPECT_EQ((*window)[0].truth, "1");
+  EXPECT_EQ((*window)[0].score, std::optional<double>(0.5));
+  EXPECT_EQ(store_->JoinedPredictions("m", 1, 1)->size(), 1u);
+
+  // Past the retention: the rows lose their prediction and truth but keep
+  // their key (late); later the key goes too (unknown).
+  ASSERT_TRUE(store_->ExpirePredictions("m", 1002, 0, 1000).ok());
+  EXPECT_EQ(store_->JoinedPredictions("m", 1, 10)->size(), 1u);  // row 2, made at 1002
+  auto late = store_->JoinFeedback("m", std::nullopt, {{"req-1", 1, "1"}}, 4000, 0);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ((*late)[0].first, FeedbackOutcome::kLate);
+  ASSERT_TRUE(store_->ExpirePredictions("m", 1002, 1002, 1000).ok());
+  late = store_->JoinFeedback("m", std::nullopt, {{"req-1", 1, "1"}}, 4000, 0);
+  EXPECT_EQ((*late)[0].first, FeedbackOutcome::kUnknown);
+  // The cap keeps the newest rows of the model; other models are untouched.
+  ASSERT_TRUE(store_->SavePredictions({{"m", "new", 0, 1, 9000, "1", std::nullopt}}).ok());
+  ASSERT_TRUE(store_->ExpirePredictions("m", 0, 0, 1).ok());
+  auto outcomes_after = store_->JoinFeedback(
+      "m", std::nullopt, {{"req-1", 2, "1"}, {"new", 0, "1"}}, 9500, 0);
+  ASSERT_TRUE(outcomes_after.ok());
+  EXPECT_EQ((*outcomes_after)[0].first, FeedbackOutcome::kUnknown);
+  EXPECT_EQ((*outcomes_after)[1].first, FeedbackOutcome::kJoined);
+  auto other = store_->JoinFeedback("other", std::nullopt, {{"req-1", 0, "x"}}, 9500, 0);
+  EXPECT_EQ((*other)[0].first, FeedbackOutcome::kJoined);
+}
+
+}  // namespace
+}  // namespace berth

@@ -117,6 +117,24 @@ CREATE TABLE api_keys (
   revoked_at TEXT
 );
 )sql",
+    R"sql(
+CREATE TABLE predictions (
+  model TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  row_index INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  predicted TEXT,
+  score REAL,
+  truth TEXT,
+  labeled_ms INTEGER,
+  dropped INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (model, request_id, row_index)
+);
+CREATE INDEX predictions_by_age ON predictions(model, created_ms);
+CREATE INDEX predictions_joined ON predictions(model, version, labeled_ms)
+  WHERE truth IS NOT NULL;
+)sql",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
@@ -154,6 +172,16 @@ class Statement {
     Check(sqlite3_bind_int64(stmt_, i, value));
     return *this;
   }
+  Statement& Bind(int i, std::optional<double> value) {
+    Check(value ? sqlite3_bind_double(stmt_, i, *value) : sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
+  // Ready to run again, with new bindings.
+  Statement& Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    return *this;
+  }
   Statement& Bind(int i, std::optional<int64_t> value) {
     Check(value ? sqlite3_bind_int64(stmt_, i, *value) : sqlite3_bind_null(stmt_, i));
     return *this;
@@ -180,6 +208,10 @@ class Statement {
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::optional<double> OptionalDouble(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return Double(col);
+  }
   std::optional<int64_t> OptionalInt(int col) const {
     if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
     return Int(col);
@@ -488,6 +520,95 @@ class SqliteRegistryStore final : public RegistryStore {
     if (s.Step()) out = s.Text(0);
     RETURN_IF_ERROR(s.status());
     return out;
+  }
+
+  Status SavePredictions(const std::vector<PredictionRecord>& records) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Statement s(db_,
+                  "INSERT INTO predictions(model, request_id, row_index, version, created_ms, "
+                  "predicted, score) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+      for (const PredictionRecord& r : records) {
+        s.Reset().Bind(1, r.model).Bind(2, r.id).Bind(3, r.row).Bind(4, r.version);
+        s.Bind(5, r.created_ms).Bind(6, r.predicted).Bind(7, r.score).Step();
+        RETURN_IF_ERROR(s.status());
+      }
+      return Status::Ok();
+    });
+  }
+
+  StatusOr<std::vector<std::pair<FeedbackOutcome, JoinedPrediction>>> JoinFeedback(
+      std::string_view model, std::optional<int64_t> version,
+      const std::vector<FeedbackItem>& items, int64_t now_ms, int64_t late_before_ms) override {
+    std::lock_guard lock(mu_);
+    using Out = std::vector<std::pair<FeedbackOutcome, JoinedPrediction>>;
+    return InTransaction([&]() -> StatusOr<Out> {
+      Out out;
+      Statement find(db_,
+                     "SELECT version, created_ms, predicted, score, truth IS NOT NULL, dropped "
+                     "FROM predictions WHERE model = ? AND request_id = ? AND row_index = ?");
+      Statement join(db_,
+                     "UPDATE predictions SET truth = ?, labeled_ms = ? "
+                     "WHERE model = ? AND request_id = ? AND row_index = ?");
+      for (const FeedbackItem& item : items) {
+        JoinedPrediction j;
+        FeedbackOutcome outcome = FeedbackOutcome::kUnknown;
+        find.Reset().Bind(1, model).Bind(2, item.id).Bind(3, item.row);
+        if (find.Step()) {
+          j = {find.Int(0), find.Int(1), now_ms, find.Text(2), find.OptionalDouble(3), item.truth};
+          outcome = version && *version != j.version ? FeedbackOutcome::kUnknown
+                    : find.Int(5) != 0 || j.created_ms < late_before_ms ? FeedbackOutcome::kLate
+                    : find.Int(4) != 0               ? FeedbackOutcome::kDuplicate
+                                                     : FeedbackOutcome::kJoined;
+        }
+        RETURN_IF_ERROR(find.status());
+        if (outcome == FeedbackOutcome::kJoined) {
+          join.Reset().Bind(1, item.truth).Bind(2, now_ms).Bind(3, model).Bind(4, item.id);
+          join.Bind(5, item.row).Step();
+          RETURN_IF_ERROR(join.status());
+        }
+        out.emplace_back(outcome, std::move(j));
+      }
+      return out;
+    });
+  }
+
+  StatusOr<std::vector<JoinedPrediction>> JoinedPredictions(std::string_view model,
+                                                            int64_t version,
+                                                            int64_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<JoinedPrediction> out;
+    Statement s(db_,
+                "SELECT created_ms, labeled_ms, predicted, score, truth FROM predictions "
+                "WHERE model = ? AND version = ? AND truth IS NOT NULL AND dropped = 0 "
+                "ORDER BY labeled_ms DESC LIMIT ?");
+    s.Bind(1, model).Bind(2, version).Bind(3, limit);
+    while (s.Step()) {
+      out.push_back({version, s.Int(0), s.Int(1), s.Text(2), s.OptionalDouble(3), s.Text(4)});
+    }
+    RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  Status ExpirePredictions(std::string_view model, int64_t drop_before_ms,
+                           int64_t forget_before_ms, int64_t keep) override {
+    std::lock_guard lock(mu_);
+    return InTransaction([&]() -> Status {
+      Statement drop(db_,
+                     "UPDATE predictions SET predicted = NULL, score = NULL, truth = NULL, "
+                     "dropped = 1 WHERE model = ? AND created_ms < ? AND dropped = 0");
+      drop.Bind(1, model).Bind(2, drop_before_ms).Step();
+      RETURN_IF_ERROR(drop.status());
+      Statement forget(db_, "DELETE FROM predictions WHERE model = ? AND created_ms < ?");
+      forget.Bind(1, model).Bind(2, forget_before_ms).Step();
+      RETURN_IF_ERROR(forget.status());
+      Statement cap(db_,
+                    "DELETE FROM predictions WHERE model = ? AND created_ms <= (SELECT "
+                    "created_ms FROM predictions WHERE model = ? ORDER BY created_ms DESC "
+                    "LIMIT 1 OFFSET ?)");
+      cap.Bind(1, model).Bind(2, model).Bind(3, keep).Step();
+      return cap.status();
+    });
   }
 
   StatusOr<std::vector<AuditRecord>> History(std::string_view model) override {
@@ -815,34 +936,6 @@ class SqliteRegistryStore final : public RegistryStore {
 
 }  // namespace
 
-std::string NowRfc3339() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string JoinScopes(const std::vector<std::string>& scopes) {
-  std::string out;
-  for (const std::string& s : scopes) out += (out.empty() ? "" : " ") + s;
-  return out;
-}
-
-std::vector<std::string> SplitScopes(std::string_view text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(' ', start);
-    if (end == std::string_view::npos) end = text.size();
-    if (end > start) out.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::string& path) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db,
@@ -879,89 +972,6 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenSqliteRegistryStore(const std::stri
   }
   RETURN_IF_ERROR(store->Migrate());
   return std::unique_ptr<RegistryStore>(std::move(store));
-}
-
-std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
-                                      std::string_view alias) {
-  std::vector<int64_t> stack;
-  for (const AuditRecord& r : history) {
-    if (r.alias != alias || !r.to_version) continue;
-    if (r.action == "rollback") {
-      if (!stack.empty()) stack.pop_back();
-      if (stack.empty() || stack.back() != *r.to_version) stack.push_back(*r.to_version);
-    } else if (stack.empty() || stack.back() != *r.to_version) {
-      stack.push_back(*r.to_version);
-    }
-  }
-  if (stack.size() < 2) return std::nullopt;
-  return stack[stack.size() - 2];
-}
-
-Status UnregisteredVersion(std::string_view model, int64_t version) {
-  return Status::NotFound("version " + std::to_string(version) + " of model '" +
-                          std::string(model) + "' is not registered (or was deleted)");
-}
-
-std::string RollbackRaceMessage(std::string_view model, std::string_view alias) {
-  return "alias '" + std::string(alias) + "' of model '" + std::string(model) +
-         "' was moved by another writer meanwhile; nothing was rolled back (roll back again to "
-         "undo its latest move)";
-}
-
-std::string_view VersionStatusName(VersionStatus status) {
-  switch (status) {
-    case VersionStatus::kActive: return "active";
-    case VersionStatus::kArchived: return "archived";
-    case VersionStatus::kDeleted: return "deleted";
-  }
-  return "active";
-}
-
-StatusOr<std::string> ValidateStickyKey(std::string_view header) {
-  // "input:NAME" (the prefix in any case): an input's name, kept as spelled.
-  if (header.size() >= kInputKeyPrefix.size() &&
-      std::equal(kInputKeyPrefix.begin(), kInputKeyPrefix.end(), header.begin(),
-                 [](char a, char b) { return a == (b >= 'A' && b <= 'Z' ? b - 'A' + 'a' : b); })) {
-    const std::string_view input = header.substr(kInputKeyPrefix.size());
-    bool ok = !input.empty() && input.size() <= 128;
-    for (char c : input) ok = ok && c > ' ' && c < 0x7f;
-    if (!ok) {
-      return Status::InvalidArgument(
-          "invalid sticky key: 'input:' must be followed by an input's name (1 to 128 printable "
-          "ASCII characters, no spaces)");
-    }
-    return std::string(kInputKeyPrefix) + std::string(input);
-  }
-  std::string out(header);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  bool ok = !out.empty() && out.size() <= 64 && !out.starts_with("grpc-") && !out.ends_with("-bin");
-  for (char c : out) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-                c == '.');
-  }
-  if (!ok) {
-    return Status::InvalidArgument(
-        "invalid sticky key: a header name of 1 to 64 characters of A-Z, a-z, 0-9, '_', '-' and "
-        "'.', not starting with 'grpc-' or ending with '-bin'; or input:NAME for an input's "
-        "value");
-  }
-  return out;
-}
-
-Status ValidateAliasName(std::string_view alias) {
-  const auto bad = [&] {
-    return Status::InvalidArgument(
-        "invalid alias name: aliases are 1 to 64 characters of a-z, 0-9, '_' and '-', starting "
-        "with a letter");
-  };
-  if (alias.empty() || alias.size() > 64 || alias[0] < 'a' || alias[0] > 'z') return bad();
-  for (char c : alias) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) return bad();
-  }
-  return Status::Ok();
 }
 
 }  // namespace berth

@@ -19,6 +19,7 @@
 #include "monitoring/alerts/builtin_metrics.h"
 #include "monitoring/alerts/webhook.h"
 #include "monitoring/drift/drift_monitor.h"
+#include "monitoring/feedback/feedback_monitor.h"
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
 #include "registry/config_parser.h"
@@ -30,7 +31,9 @@
 #include "server/grpc/grpc_server.h"
 #include "server/http/alerts_routes.h"
 #include "server/http/cloud_routes.h"
+#include "server/http/connection_cap.h"
 #include "server/http/drift_routes.h"
+#include "server/http/feedback_routes.h"
 #include "server/http/http_server.h"
 #include "server/http/keys_routes.h"
 #include "server/http/metrics_routes.h"
@@ -47,6 +50,33 @@
 namespace berth {
 
 namespace {
+
+// --max-connections, or with 0 (the default) a cap below the open-file
+// limit, which is first raised to the hard limit (server/http/connection_cap.h).
+int64_t RestConnectionCap(int64_t requested) {
+  const http::OpenFileLimit files = http::RaiseOpenFileLimit();
+  if (files.now != files.before) {
+    LOG_INFO("raised the open-file limit", {{"from", std::to_string(files.before)},
+                                            {"to", std::to_string(files.now)}});
+  }
+  const int64_t automatic = http::AutomaticConnectionCap(files.now);
+  if (requested == 0) {
+    if (automatic > 0) {
+      LOG_INFO("REST connections capped below the open-file limit",
+               {{"max_connections", std::to_string(automatic)},
+                {"open_file_limit", std::to_string(files.now)}});
+    }
+    return automatic;
+  }
+  if (automatic > 0 && requested > automatic) {
+    LOG_WARN("--max-connections leaves too few file descriptors for the rest of the server; "
+             "past the limit, accept() fails and new connections wait",
+             {{"max_connections", std::to_string(requested)},
+              {"open_file_limit", std::to_string(files.now)},
+              {"suggested", std::to_string(automatic)}});
+  }
+  return requested;
+}
 
 // A thread that calls `fn` every `period` until Stop().
 class PeriodicThread {
@@ -98,7 +128,8 @@ struct Server::State {
         drift([this](const std::string& model, int64_t version) {
           return LookupBaseline(model, version);
         }),
-        observers(&metrics, &drift),
+        feedback(store.get(), &models),
+        observers(&metrics, &drift, &feedback),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}}, &models, store.get()),
         inference(&models, &observers, &shared_memory, options.request_timeout),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
@@ -114,6 +145,7 @@ struct Server::State {
     context.memory_budget = &memory_budget;
     context.shared_memory = &shared_memory;
     context.drift = &drift;
+    context.feedback = &feedback;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -204,6 +236,10 @@ struct Server::State {
   Metrics metrics;
   // Likewise: a request finishing as its model goes still hands it a sample.
   drift::DriftMonitor drift;
+  // Likewise: a request finishing as its model goes still hands it its
+  // prediction. It reads the table (models) only in calls that come after
+  // the table is built.
+  feedback::FeedbackMonitor feedback;
   Observers observers;
   ModelManager models;
   ModelRepository repository;
@@ -247,6 +283,7 @@ Status Server::Start() {
   RETURN_IF_ERROR(s.StartAlerts());
   RETURN_IF_ERROR(s.repository.LoadAll());
   s.drift.Start();
+  s.feedback.Start();
   if (s.store != nullptr && s.store->HoldsArtifacts()) {
     // After LoadAll, which registered this replica's own versions: the
     // first pass fetches what the other replicas have, before the server is
@@ -305,6 +342,7 @@ Status Server::Start() {
     http::RegisterMetricsRoutes(&s.metrics, &s.context, &s.router, &s.connection_counters);
     http::RegisterSharedMemoryRoutes(&s.context, &s.router);
     http::RegisterDriftRoutes(&s.drift, &s.context, &s.router);
+    http::RegisterFeedbackRoutes(&s.feedback, &s.context, &s.router);
     http::RegisterAlertsRoutes(s.alert_manager.get(), &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
@@ -312,7 +350,7 @@ Status Server::Start() {
     o.threads = s.options.http_threads;
     o.max_body_bytes = s.options.max_request_bytes;
     o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
-    o.max_connections = s.options.max_connections;
+    o.max_connections = RestConnectionCap(s.options.max_connections);
     o.header_timeout = std::chrono::seconds(s.options.header_timeout_secs);
     o.min_body_rate = s.options.min_body_rate;
     o.max_header_bytes = s.options.max_header_bytes;
@@ -413,6 +451,9 @@ void Server::Stop() {
   // windows mapped until it finishes.
   s.shared_memory.UnregisterAll();
   s.drift.Stop();
+  // After the front ends: the predictions of every answered request are
+  // written.
+  s.feedback.Stop();
 }
 
 int Server::http_port() const { return state_->http ? state_->http->port() : -1; }

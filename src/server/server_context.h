@@ -24,6 +24,9 @@ class StoreSync;
 namespace drift {
 class DriftMonitor;
 }
+namespace feedback {
+class FeedbackMonitor;
+}
 namespace alerts {
 class AlertManager;
 }
@@ -55,6 +58,8 @@ struct ServerContext {
   // /metrics; changed only through (Un)RegisterSharedMemory.
   SharedMemoryRegistry* shared_memory = nullptr;
   drift::DriftMonitor* drift = nullptr;  // the drift gauges, for /metrics
+  // Accuracy from ground truth: its gauges and counters, for /metrics.
+  feedback::FeedbackMonitor* feedback = nullptr;
   const alerts::AlertManager* alerts = nullptr;  // the alert series, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it

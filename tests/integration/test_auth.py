@@ -108,6 +108,13 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("DELETE", "/v2/models/{model}/baseline"): "admin",
     ("POST", "/v2/models/{model}/versions/{version}/baseline"): "admin",
     ("DELETE", "/v2/models/{model}/versions/{version}/baseline"): "admin",
+    # Feedback (docs/monitoring.md): the caller that predicts sends the
+    # ground truth, so feedback is an inference-scoped call; the accuracy a
+    # read.
+    ("POST", "/v2/models/{model}/feedback"): "infer",
+    ("POST", "/v2/models/{model}/versions/{version}/feedback"): "infer",
+    ("GET", "/v2/models/{model}/accuracy"): "read",
+    ("GET", "/v2/models/{model}/versions/{version}/accuracy"): "read",
     # Alerts (docs/monitoring.md#alerts): the rules and their states are a read.
     ("GET", "/v2/alerts"): "read",
     # Shared memory (docs/migrating.md): status is a read; a registration

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import socket
 import stat
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from berth_server import HOST, BerthServer, berth_binary
 from models import IRIS_MODEL, ModelRepository
+from sanitizer import SANITIZED
 from v2 import infer_path
 
 SOCKET_TIMEOUT_S: Final = 10.0
@@ -153,21 +153,26 @@ def log_lines(server: BerthServer) -> int:
     return server.log().count("\n")
 
 
+def low_fd_limit_wrapper(tmp_path: Path, limit: int) -> Path:
+    """The server binary run under a hard and soft limit of `limit` open files."""
+    wrapper = tmp_path / "berth_low_fd_limit"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n {limit} || exit 99\nexec "{berth_binary()}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return wrapper
+
+
 # UBSan checks a vptr it has not seen before by writing the object's memory
 # to a pipe (sanitizer_common's IsAccessibleMemoryRange). With no descriptor
 # free the pipe fails, and it reports a bad vptr that is not, which aborts a
 # sanitizer build mid-request. `make test` runs this test on the plain build.
-@pytest.mark.skipif(
-    bool(os.environ.get("BERTH_SANITIZER")),
-    reason="UBSan's vptr check needs a free descriptor (false reports at EMFILE)",
-)
+@pytest.mark.skipif(SANITIZED, reason="UBSan's vptr check needs a free descriptor (false reports at EMFILE)")
 def test_out_of_file_descriptors_backs_off_and_recovers(
     model_repository: ModelRepository, tmp_path: Path
 ) -> None:
-    wrapper = tmp_path / "berth_low_fd_limit"
-    wrapper.write_text(f'#!/bin/sh\nulimit -n {FD_LIMIT} || exit 99\nexec "{berth_binary()}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    with start_server(model_repository, tmp_path, binary=wrapper) as server:
+    wrapper = low_fd_limit_wrapper(tmp_path, FD_LIMIT)
+    # Past the automatic cap (limit less headroom), which would refuse the
+    # connections politely long before the descriptors ran out.
+    with start_server(model_repository, tmp_path, "--max-connections", "100000", binary=wrapper) as server:
         probe = Connection(server.http_port)
         idle: list[socket.socket] = []
         try:
@@ -191,6 +196,49 @@ def test_out_of_file_descriptors_backs_off_and_recovers(
             probe.close()
         infer_succeeds_eventually(server.http_port)
         assert log_lines(server) < MAX_LOG_LINES, server.log()[:2000]
+
+
+# Headroom is an eighth of the limit, at least 64 (server/http/connection_cap.h).
+CAPPED_FD_LIMIT: Final = 256
+AUTOMATIC_CAP: Final = CAPPED_FD_LIMIT - 64
+
+
+def test_connections_are_capped_below_the_file_descriptor_limit(
+    model_repository: ModelRepository, tmp_path: Path
+) -> None:
+    """Without --max-connections, clients cannot take the descriptors the
+    rest of the server needs: past the cap they get a 503, and accept() never
+    fails for want of descriptors."""
+    wrapper = low_fd_limit_wrapper(tmp_path, CAPPED_FD_LIMIT)
+    with start_server(model_repository, tmp_path, binary=wrapper) as server:
+        assert f"max_connections={AUTOMATIC_CAP}" in server.log()
+        probe = Connection(server.http_port)
+        held: list[Connection] = []
+        refused = 0
+        try:
+            assert_infer_ok(probe.request("POST", INFER_PATH, GOOD_REQUEST))
+            for _ in range(AUTOMATIC_CAP + 16):
+                connection = Connection(server.http_port)
+                response = connection.request("GET", "/v2/health/live")
+                if response is not None and response.status == 200:
+                    held.append(connection)
+                    continue
+                refused += 1
+                if response is not None:
+                    assert response.status == 503, response
+                connection.close()
+            # The start-up probes' connections may still have been closing
+            # when the first were opened, so the count is not exact.
+            assert len(held) >= AUTOMATIC_CAP - 4, len(held)
+            assert refused >= 16, refused
+            assert_infer_ok(probe.request("POST", INFER_PATH, GOOD_REQUEST))
+            assert "connection refused: at the connection limit" in server.log()
+            assert "accept failed" not in server.log(), server.log()[-2000:]
+        finally:
+            for connection in held:
+                connection.close()
+            probe.close()
+        infer_succeeds_eventually(server.http_port)
 
 
 MAX_CONNECTIONS: Final = 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import joblib
@@ -182,16 +183,23 @@ def test_mlflow_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 2 and "Python runtime" in err and "my_package.model" in err, err
 
 
-def test_tensorflow_without_tensorflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("TensorFlow is installed here")
-    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04")
-    code, err = run_cli(capsys, "import", str(tmp_path / "model.keras"), "--name", "m", "--repository", str(tmp_path))
-    assert code == 2 and "TensorFlow is not installed" in err, err
+@pytest.mark.parametrize("missing", ["tensorflow", "tf2onnx", "torch"])
+def test_frameworks_missing(
+    missing: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where set-up could not install a framework, its files are refused saying so (a None module fails to import)."""
+    monkeypatch.setitem(sys.modules, missing, None)
+    name = "model.pt" if missing == "torch" else "model.keras"
+    (tmp_path / name).write_bytes(b"PK\x03\x04")
+    code, err = run_cli(capsys, "import", str(tmp_path / name), "--name", "m", "--repository", str(tmp_path))
+    expected = "torch is not installed" if missing == "torch" else "TensorFlow is not installed"
+    assert code == 2 and expected in err and "scripts/setup.sh installs" in err, err
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    if missing != "torch":
+        code, err = run_cli(capsys, "import", str(saved), "--name", "m", "--repository", str(tmp_path))
+        assert code == 2 and expected in err, err
 
 
 def test_the_scanner_survives_mangled_pickles(tmp_path: Path) -> None:

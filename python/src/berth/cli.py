@@ -1,4 +1,4 @@
-"""`berth-py`: import, evaluate and optimize models against a Berth server.
+"""`berth-py`: import, evaluate, optimize and batch-score models against a Berth server.
 
 Errors the user can fix print one line (`berth-py: error: ...`) and exit 2.
 Progress bars appear on a terminal only; in a pipe the output is the result.
@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +61,28 @@ def _batches(items: Iterable[T], total: int) -> Iterator[T]:
     yield from tqdm(items, total=total, file=sys.stderr, desc="evaluating", unit="batch", leave=False, **_size())
 
 
+class _Rows:
+    """A progress bar over input rows, shown only on a terminal (a total when the file says it)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def total(self, rows: int | None) -> None:
+        if _tty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=rows, file=sys.stderr, desc="scoring", unit="row", unit_scale=True, leave=False,
+                             **_size())  # fmt: skip
+
+    def __call__(self, rows: int) -> None:
+        if self._bar is not None:
+            self._bar.update(rows)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
 def _parity_line(result: Any) -> str:
     if result.parity is None:
         return "parity: not measured (the file is ONNX already: it is the artifact)"
@@ -67,6 +92,12 @@ def _parity_line(result: Any) -> str:
 def _cmd_import(args: argparse.Namespace) -> int:
     from berth.importer import import_model
 
+    # The frameworks' deprecation notices (torch.jit, the TorchScript exporter,
+    # Keras) and TensorFlow's C++ start-up lines are not the user's to act on.
+    for framework in ("torch", "tensorflow", "keras", "tf2onnx"):
+        warnings.filterwarnings("ignore", module=framework)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     steps = _Steps()
     try:
         result = import_model(
@@ -84,6 +115,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             description=args.description,
             api_key=args.api_key,
             progress=steps,
+            example_input=args.example_input,
         )
     finally:
         steps.close()
@@ -136,13 +168,56 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from berth.batch import run_batch
+
+    if args.through_server and not args.url:
+        raise BerthError("--through-server sends the rows to --url: give the server's URL")
+    if not (args.url or args.registry or args.repository):
+        raise BerthError("give where the model is: --url URL, --registry sqlite:PATH or --repository DIR")
+    if args.url and args.repository:
+        raise BerthError("give one of --url and --repository")
+    bar = _Rows()
+    try:
+        result = run_batch(
+            args.model, Path(args.input), Path(args.output),
+            url=None if args.through_server else args.url, registry=args.registry, repository=args.repository,
+            through_server_url=args.url if args.through_server else None,
+            errors=Path(args.errors) if args.errors else None, keep=args.keep or None,
+            features=[c.strip() for c in args.features.split(",")] if args.features else None,
+            chunk_rows=args.chunk_rows, restart=args.restart, overwrite=args.overwrite, max_chunks=args.max_chunks,
+            threads=args.threads, api_key=args.api_key, progress=bar, total=bar.total,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"berth-py: interrupted; the same command resumes from {args.output}.checkpoint.json", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    where = "through the server" if args.through_server else "in process"
+    resumed = f", resumed after {result.resumed_from} chunk(s)" if result.resumed_from else ""
+    print(f"{result.model} version {result.version} ({where}{resumed}): {result.rows} rows read, "
+          f"{result.scored} scored, {result.failed} failed")  # fmt: skip
+    if result.failed:
+        print(f"failed rows and their reasons: {result.errors}")
+    if not result.complete:
+        print(f"stopped after {result.chunks} chunk(s); the same command resumes it")
+        return 3
+    print(f"wrote {result.output}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="berth-py", description="Import, evaluate and optimize models for Berth.")
     p.add_argument("--api-key", default=None, help="API key (default: $BERTH_API_KEY)")
     sub = p.add_subparsers(dest="command", required=True)
 
     imp = sub.add_parser("import", help="convert a trained model to ONNX, prove parity and register it")
-    imp.add_argument("path", help="a pickle/joblib/skops file, an XGBoost/LightGBM model file or an MLflow directory")
+    imp.add_argument(
+        "path",
+        help="a pickle/joblib/skops file, an XGBoost/LightGBM model file, a PyTorch .pt/.pth file, a TensorFlow "
+        "SavedModel directory or .keras file, an ONNX file or an MLflow directory",
+    )
     imp.add_argument("--name", required=True, help="the model's name on the server")
     where = imp.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="the server to push the version to (http://host:port)")
@@ -163,6 +238,11 @@ def parser() -> argparse.ArgumentParser:
         "whose parity holds)",
     )
     imp.add_argument("--tolerance", type=float, default=1e-5, help="parity tolerance (default 1e-5)")
+    imp.add_argument(
+        "--example-input",
+        help="a PyTorch/TensorFlow model's input shape, batch first, and dtype: 1,64 or 1,1,8,8:float32 "
+        "(served as rows of 64 values; default: the model's signature, else --sample-data's width)",
+    )
     imp.add_argument("--description", help="stored with the version")
     imp.set_defaults(run=_cmd_import)
 
@@ -202,6 +282,32 @@ def parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("--force", action="store_true", help="register even when a gate fails")
     opt.set_defaults(run=_cmd_optimize)
+
+    bat = sub.add_parser(
+        "batch",
+        help="score a CSV, JSON-lines or Parquet file with a registered version",
+        description="A stopped run resumes when the same command runs again (OUTPUT.checkpoint.json).",
+    )
+    bat.add_argument("--model", required=True, help="NAME, NAME:VERSION or NAME@ALIAS")
+    src = bat.add_mutually_exclusive_group()
+    src.add_argument("--url", help="the server: its registry hands over the artifact (admin scope), or with "
+                     "--through-server its inference route scores the rows")  # fmt: skip
+    src.add_argument("--registry", help="a SQLite registry store (sqlite:PATH); the artifact from the repository "
+                     "beside it or --repository")  # fmt: skip
+    bat.add_argument("--repository", help="a model repository directory (DIR/NAME/VERSION/model.onnx)")
+    bat.add_argument("--input", required=True, help="the rows: .csv, .jsonl or .parquet")
+    bat.add_argument("--output", required=True, help="where predictions go: .csv, .jsonl or .parquet")
+    bat.add_argument("--errors", help="the rows that failed, with the reason (default OUTPUT.errors.jsonl)")
+    bat.add_argument("--keep", action="append", metavar="COL", help="copy this input column to the output (repeat)")
+    bat.add_argument("--features", help="COL,COL,...: the input columns a one-input model takes, in order "
+                     "(default: the version's recorded feature names)")  # fmt: skip
+    bat.add_argument("--through-server", action="store_true", help="score through --url's inference route")
+    bat.add_argument("--chunk-rows", type=int, default=50_000, help="rows per chunk (default 50000)")
+    bat.add_argument("--threads", type=int, default=0, help="onnxruntime threads in process (default: all cores)")
+    bat.add_argument("--restart", action="store_true", help="drop a stopped run's checkpoint and output; start over")
+    bat.add_argument("--overwrite", action="store_true", help="replace an OUTPUT a finished run left")
+    bat.add_argument("--max-chunks", type=int, help=argparse.SUPPRESS)  # test hook: stop as if interrupted
+    bat.set_defaults(run=_cmd_batch)
     return p
 
 

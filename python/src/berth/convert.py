@@ -342,3 +342,62 @@ def onnx_io(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     """The graph's input and output names."""
     initializers = {i.name for i in model.graph.initializer}
     return [i.name for i in model.graph.input if i.name not in initializers], [o.name for o in model.graph.output]
+
+
+_ONNX_KINDS = {onnx.TensorProto.FLOAT: FLOAT32, onnx.TensorProto.DOUBLE: FLOAT64,
+               onnx.TensorProto.STRING: "string"}  # fmt: skip
+_V2_KINDS = {"FP32": FLOAT32, "FP64": FLOAT64, "BYTES": "string"}
+
+
+def signature_from(model: onnx.ModelProto, metadata: dict[str, Any]) -> Signature:
+    """The signature recorded at import (metadata.extra.inputs), else one read off the graph."""
+    names, outputs = onnx_io(model)
+    inputs = []
+    for value in model.graph.input:
+        if value.name in names:
+            tensor = value.type.tensor_type
+            dims = [d.dim_value for d in tensor.shape.dim]
+            width = dims[-1] if len(dims) == 2 and dims[-1] > 0 else 1
+            inputs.append((value.name, _ONNX_KINDS.get(tensor.elem_type), width))
+    return signature_from_inputs(inputs, len(outputs), metadata)
+
+
+def signature_from_v2(model_metadata: dict[str, Any], metadata: dict[str, Any]) -> Signature:
+    """The same from a server's model metadata (GET /v2/models/{m}: inputs' name, datatype, shape)."""
+    inputs = []
+    for spec in model_metadata.get("inputs", []):
+        shape = [int(d) for d in spec.get("shape", [])]
+        width = shape[-1] if len(shape) == 2 and shape[-1] > 0 else 1
+        inputs.append((str(spec["name"]), _V2_KINDS.get(str(spec.get("datatype"))), width))
+    return signature_from_inputs(inputs, len(model_metadata.get("outputs", [])), metadata)
+
+
+def signature_from_inputs(
+    inputs: list[tuple[str, str | None, int]], n_outputs: int, metadata: dict[str, Any]
+) -> Signature:
+    """A signature from the inputs' (name, kind or None, width) and the version's metadata.
+
+    The column mapping recorded at import (metadata.extra.inputs) wins.
+    Otherwise a model of several inputs takes one column per input, named
+    after it; a single [-1, n] input takes the version's recorded
+    `feature_names` when there are n of them, else columns f0..f{n-1}.
+    """
+    task = metadata.get("task") or ("classification" if n_outputs == 2 else "regression")
+    labels = list(metadata.get("class_labels", []))
+    recorded = (metadata.get("extra") or {}).get("inputs")
+    if isinstance(recorded, list) and recorded:
+        specs = [InputSpec(str(i["name"]), [str(c) for c in i["columns"]], str(i["kind"])) for i in recorded]
+        return Signature(specs, task, labels)
+    feature_names = metadata.get("feature_names")
+    specs = []
+    for name, kind, width in inputs:
+        if kind is None:
+            raise BerthError(f"input '{name}' has an element type Berth does not feed from columns")
+        if width == 1 and len(inputs) > 1:
+            columns = [name]
+        elif isinstance(feature_names, list) and len(feature_names) == width and len(inputs) == 1:
+            columns = [str(c) for c in feature_names]
+        else:
+            columns = [f"f{i}" for i in range(width)]
+        specs.append(InputSpec(name, columns, kind))
+    return Signature(specs, task, labels)

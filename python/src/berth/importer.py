@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from berth import baseline, convert, data, metrics, parity
+from berth import baseline, convert, data, metrics, neural, parity
 from berth.client import Client, encode_metadata
 from berth.errors import BerthError
 from berth.sources import Source, load_source
@@ -149,6 +149,7 @@ def import_model(
     description: str | None = None,
     api_key: str | None = None,
     progress: Callable[[str], None] | None = None,
+    example_input: str | None = None,
 ) -> ImportResult:
     """Import the model file or directory at `path` as the next version of `name` (see the module's docstring)."""
     if (url is None) == (repository is None):
@@ -168,16 +169,25 @@ def import_model(
     if cv is not None and (cv < 2 or y is None):
         raise BerthError("--cv K needs K >= 2 and --sample-data with --target")
 
+    example = neural.parse_example_input(example_input) if example_input is not None else None
+
     step("scanning and loading")
     source = load_source(path, trust=trust)
-    if source.kind == "torch":
-        raise BerthError(
-            f"{path} is TorchScript; converting PyTorch models (torch.onnx.export) is not wired into Berth yet: "
-            "export it to ONNX with torch.onnx.export and push the .onnx"
-        )
+    if example is not None and source.kind not in neural.KINDS:
+        raise BerthError("--example-input applies to PyTorch and TensorFlow models")
 
     figures: parity.Parity | None = None
-    if source.kind == "onnx":  # already the artifact: nothing to convert, no original to compare with
+    if source.kind in neural.KINDS:
+        if precision != "auto":
+            raise BerthError("--precision applies to scikit-learn models; a tensor model keeps its own float type")
+        signature, model, figures, example = neural.convert_with_parity(source, sample, y, example, tolerance, step)
+        source.extra["input_shape"] = [-1, *example.inner]
+        if not figures.passed and not force:
+            raise BerthError(
+                f"parity failed, so nothing was registered: the ONNX export of {path} does not reproduce "
+                f"the original ({figures.describe()}). Pass --force to register it anyway."
+            )
+    elif source.kind == "onnx":  # already the artifact: nothing to convert, no original to compare with
         signature, model = _onnx_signature(source.model, sample), source.model
         parity.OnnxModel(model)  # it must load in onnxruntime before it is registered
     else:
@@ -219,7 +229,7 @@ def import_model(
 
 def _onnx_signature(model: onnx.ModelProto, sample: pd.DataFrame | None) -> convert.Signature:
     """An ONNX file's signature off its graph; a one-input model's columns named as the sample's."""
-    from berth.optimize import signature_from
+    from berth.convert import signature_from
 
     signature = signature_from(model, {})
     if sample is not None and len(signature.inputs) == 1 and len(signature.inputs[0].columns) == sample.shape[1]:
@@ -235,6 +245,8 @@ def _metadata(
     module = type(convert.final_estimator(source.model)).__module__.split(".")[0]
     if module in ("xgboost", "lightgbm"):
         framework = module
+    if source.kind in neural.KINDS:
+        framework, estimator = neural.describe(source)
     mtime = dt.datetime.fromtimestamp(os.stat(source.path).st_mtime, tz=dt.timezone.utc)
     metadata: dict[str, Any] = {
         "task": signature.task,
@@ -255,6 +267,11 @@ def _metadata(
                 "xgboost-cpu",
                 "lightgbm",
                 "skops",
+                "torch",
+                "tensorflow-cpu",
+                "tensorflow",
+                "keras",
+                "tf2onnx",
                 "berth",
             ),
         },

@@ -27,6 +27,7 @@ import pandas as pd
 
 from berth import convert, data, metrics, parity
 from berth.client import Client
+from berth.convert import signature_from
 from berth.errors import BerthError, ServerError
 from berth.importer import ImportResult, generated_rows
 
@@ -34,9 +35,6 @@ QUANTIZATIONS = ("dynamic-int8",)
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_LABEL_AGREEMENT = 0.99
 DEFAULT_METRIC_DROP = 0.01
-
-_ONNX_KINDS = {onnx.TensorProto.FLOAT: convert.FLOAT32, onnx.TensorProto.DOUBLE: convert.FLOAT64,
-               onnx.TensorProto.STRING: "string"}  # fmt: skip
 
 
 def _version_record(client: Client, name: str, version: str) -> dict[str, Any]:
@@ -67,30 +65,6 @@ def _artifact(client: Client, name: str, version: str, record: dict[str, Any], a
             "that is another model's file"
         )
     return body
-
-
-def signature_from(model: onnx.ModelProto, metadata: dict[str, Any]) -> convert.Signature:
-    """The signature recorded at import (metadata.extra.inputs), else one read off the graph."""
-    task = metadata.get("task") or ("classification" if len(model.graph.output) == 2 else "regression")
-    labels = list(metadata.get("class_labels", []))
-    recorded = (metadata.get("extra") or {}).get("inputs")
-    if isinstance(recorded, list) and recorded:
-        specs = [convert.InputSpec(str(i["name"]), [str(c) for c in i["columns"]], str(i["kind"])) for i in recorded]
-        return convert.Signature(specs, task, labels)
-    inputs, _ = convert.onnx_io(model)
-    specs = []
-    for value in model.graph.input:
-        if value.name not in inputs:
-            continue
-        tensor = value.type.tensor_type
-        dims = [d.dim_value for d in tensor.shape.dim]
-        width = dims[-1] if len(dims) == 2 and dims[-1] > 0 else 1
-        kind = _ONNX_KINDS.get(tensor.elem_type)
-        if kind is None:
-            raise BerthError(f"input '{value.name}' has an element type optimize does not generate rows for")
-        columns = [value.name] if width == 1 and len(inputs) > 1 else [f"f{i}" for i in range(width)]
-        specs.append(convert.InputSpec(value.name, columns, kind))
-    return convert.Signature(specs, task, labels)
 
 
 def _package_version(package: str) -> str:

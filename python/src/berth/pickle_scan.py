@@ -257,10 +257,17 @@ class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     dispatch[pickle.BUILD[0]] = _load_build
 
 
-def scan_globals(stream: IO[bytes]) -> list[str]:
+class _ArchiveUnpickler(_ScanUnpickler):
+    """torch.save's data.pkl: each tensor's storage is a persistent id naming a file beside the pickle."""
+
+    def persistent_load(self, pid: Any) -> Any:
+        return _Object(None)
+
+
+def scan_globals(stream: IO[bytes], *, persistent_ids: bool = False) -> list[str]:
     """Every global the pickle in `stream` names, in order, without executing any of them."""
     found: list[str] = []
-    unpickler = _ScanUnpickler(stream, found)
+    unpickler = (_ArchiveUnpickler if persistent_ids else _ScanUnpickler)(stream, found)
     try:
         unpickler.load()
     except BerthError:
@@ -318,6 +325,29 @@ def scan_bytes(data: bytes, path: Path) -> ScanResult:
         result.scanner = "berth-allowlist"  # fickling reads plain pickles only
     else:
         result.findings, result.notes = fickling_findings(data)
+    result.disallowed = sorted({g for g in result.globals if not is_allowed(g)})
+    return result
+
+
+def scan_torch_archive(data: bytes, path: Path) -> ScanResult:
+    """Check every pickle inside a torch.save zip archive (its data.pkl) without executing it."""
+    import zipfile
+
+    result = ScanResult()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [n for n in archive.namelist() if n.endswith(".pkl")]
+            if not members:
+                raise BerthError(f"not a model file: the archive {path} holds no pickle")
+            for name in members:
+                pickled = archive.read(name)
+                result.globals += scan_globals(io.BytesIO(pickled), persistent_ids=True)
+                findings, notes = fickling_findings(pickled)
+                result.findings += findings
+                result.notes += notes
+    except zipfile.BadZipFile as e:
+        raise BerthError(f"not a model file: {path} is not a zip archive ({e})") from e
+    result.scanner = "berth-allowlist+fickling (torch archive)"
     result.disallowed = sorted({g for g in result.globals if not is_allowed(g)})
     return result
 

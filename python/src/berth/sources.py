@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ class Source:
     """A loaded model and its provenance."""
 
     model: Any
-    kind: str  # sklearn | xgboost-booster | lightgbm-booster | torch | onnx
-    source_format: str  # pickle | joblib | skops | xgboost-json | lightgbm-text | torchscript | onnx | mlflow:...
+    kind: str  # sklearn | xgboost-booster | lightgbm-booster | torch | tensorflow | onnx
+    # pickle | joblib | skops | xgboost-json | lightgbm-text | torchscript | torch-pickle | savedmodel | keras
+    # | keras-h5 | onnx | mlflow:<flavor>/<format>
+    source_format: str
     digest: str  # "sha256:<hex>" of the file (or of the MLflow model file)
     path: Path
     scan: pickle_scan.ScanResult | None = None
@@ -60,7 +63,7 @@ def load_source(path: Path, *, trust: bool) -> Source:
         return _load_directory(path, trust=trust)
     suffix = path.suffix.lower()
     if suffix in (".keras", ".h5"):
-        return _tensorflow(path)
+        return _tensorflow(path, trust=trust)
     if suffix == ".skops":
         return _load_skops(path, trust=trust)
     if suffix == ".onnx":
@@ -69,7 +72,7 @@ def load_source(path: Path, *, trust: bool) -> Source:
     if not data:
         raise BerthError(f"not a model file: {path} is empty")
     if suffix in (".pt", ".pth") or (data[:2] == b"PK" and _is_torch_archive(data)):
-        return _load_torch(path, data)
+        return _load_torch(path, data, trust=trust)
     if suffix in (".json", ".ubj") or data[:1] == b"{":
         return _load_xgboost(path, data)
     if data.startswith(b"tree\n") or suffix == ".txt":
@@ -176,25 +179,48 @@ def _load_lightgbm(path: Path, data: bytes) -> Source:
     return Source(booster, "lightgbm-booster", "lightgbm-text", _digest(data), path)
 
 
-def _load_torch(path: Path, data: bytes) -> Source:
+def _load_torch(path: Path, data: bytes, *, trust: bool) -> Source:
+    """TorchScript (torch.jit.load), else a torch.save archive: weights only, or a whole pickled module.
+
+    A pickled module is code: its data.pkl is scanned like any pickle and
+    loads only with `trust` (it always names the module's own class, which no
+    allow-list can know). A state dict alone has no code to export.
+    """
     try:
         import torch
-    except ImportError as e:
+    except ImportError:
         raise BerthError(
-            f"{path} looks like a PyTorch file, and torch is not installed: pip install 'berth[torch]'"
-        ) from e
+            f"{path} looks like a PyTorch file, and torch is not installed here "
+            "(scripts/setup.sh installs it; or pip install 'berth[torch]')"
+        ) from None
+    digest = _digest(data)
     try:
         module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+        return Source(module.eval(), "torch", "torchscript", digest, path)
     except RuntimeError:
-        try:
-            torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise BerthError(f"not a model file: {path} is neither TorchScript nor a weights-only file ({e})") from e
+        pass
+    if not _is_torch_archive(data):
+        raise BerthError(f"not a model file: {path} is neither TorchScript nor an archive torch.save wrote")
+    try:
+        weights = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        weights = None  # it names more than tensors and containers: a pickled module (or worse)
+    except Exception as e:
+        raise BerthError(f"not a model file: torch cannot read {path} ({type(e).__name__}: {e})") from e
+    if weights is not None:
         raise BerthError(
-            f"{path} holds weights without the module's code; export the module to ONNX "
-            "(torch.onnx.export) and push the .onnx"
-        ) from None
-    return Source(module, "torch", "torchscript", _digest(data), path)
+            f"{path} holds weights without the module's code (a {type(weights).__name__}); save the module itself: "
+            "torch.jit.script(module).save(path) (TorchScript, no --trust needed) or torch.save(module, path)"
+        )
+    scan = pickle_scan.scan_torch_archive(data, path)
+    pickle_scan.refuse_unless_trusted(scan, path, trust)
+    try:
+        module = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise BerthError(f"{path} passed the safety check but does not load: {type(e).__name__}: {e}") from e
+    if not isinstance(module, torch.nn.Module):
+        raise BerthError(f"not a model file: {path} holds a {type(module).__name__}, not a torch.nn.Module")
+    return Source(module.eval(), "torch", "torch-pickle", digest, path, scan)
 
 
 def _load_onnx(path: Path) -> Source:
@@ -208,31 +234,37 @@ def _load_onnx(path: Path) -> Source:
     return Source(model, "onnx", "onnx", sha256_file(path), path)
 
 
-def _tensorflow(path: Path) -> Source:
+def _tensorflow(path: Path, *, trust: bool) -> Source:
     try:
         import tensorflow  # noqa: F401
+        import tf2onnx  # noqa: F401
     except ImportError:
         raise BerthError(
-            f"{path} is a TensorFlow/Keras model, and TensorFlow is not installed here "
-            "(Berth's set-up does not install it; see docs/python.md). Install tensorflow and tf2onnx, "
-            "or convert it to ONNX with tf2onnx yourself and import the .onnx file"
+            f"{path} is a TensorFlow/Keras model, and TensorFlow is not installed here (with tf2onnx; "
+            "scripts/setup.sh installs tensorflow-cpu and tf2onnx, or pip install 'berth[tensorflow]')"
         ) from None
-    raise BerthError(
-        "TensorFlow models are converted with tf2onnx, which this Berth does not drive yet: "
-        f"run `python -m tf2onnx.convert --saved-model {path} --output model.onnx` and import model.onnx"
-    )
+    from berth.neural import load_tensorflow
+
+    return load_tensorflow(path, trust=trust)
 
 
 def _load_directory(path: Path, *, trust: bool) -> Source:
     if (path / "MLmodel").is_file():
         return _load_mlflow(path, trust=trust)
     if (path / "saved_model.pb").is_file():
-        return _tensorflow(path)
+        return _tensorflow(path, trust=trust)
     raise BerthError(f"not a model directory: {path} has neither an MLmodel file (MLflow) nor saved_model.pb")
 
 
 # MLflow flavors Berth converts, and the file each keeps its model in.
-_MLFLOW_FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "pytorch")
+_MLFLOW_FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "pytorch", "tensorflow", "keras")
+
+
+def _mlflow_candidates(directory: Path) -> list[Path]:
+    """The model inside a flavor's data directory: a Keras file or SavedModel first, else its first file."""
+    children = sorted(directory.iterdir())
+    tensors = [p for p in children if p.suffix.lower() in (".keras", ".h5") or (p / "saved_model.pb").is_file()]
+    return tensors + [p for p in children if p.is_file() and p not in tensors]
 
 
 def _load_mlflow(path: Path, *, trust: bool) -> Source:
@@ -247,12 +279,14 @@ def _load_mlflow(path: Path, *, trust: bool) -> Source:
         conf = flavors.get(flavor)
         if not isinstance(conf, dict):
             continue
-        name = conf.get("pickled_model") or conf.get("data") or conf.get("model_data") or ""
+        name = (
+            conf.get("pickled_model") or conf.get("data") or conf.get("model_data") or conf.get("saved_model_dir") or ""
+        )
         file = (path / str(name)).resolve()
         if not str(name) or not file.is_relative_to(path.resolve()):
             raise BerthError(f"the MLflow {flavor} flavor names no model file inside {path}")
-        if file.is_dir():  # the lightgbm/pytorch flavors keep a directory
-            candidates = sorted(p for p in file.iterdir() if p.is_file())
+        if file.is_dir() and not (file / "saved_model.pb").is_file():  # lightgbm/pytorch/keras keep a directory
+            candidates = _mlflow_candidates(file)
             if not candidates:
                 raise BerthError(f"the MLflow {flavor} flavor's {file} is empty")
             file = candidates[0]

@@ -11,6 +11,7 @@
 #include "core/logging.h"
 #include "core/model.h"
 #include "monitoring/metrics.h"
+#include "monitoring/tensor_values.h"
 
 namespace berth::drift {
 namespace {
@@ -25,46 +26,14 @@ int64_t NowUnixMs() {
       .count();
 }
 
-template <typename T>
-T Load(const std::byte* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-
-// Element `i` of a fixed-size tensor as a double; NaN for other types.
-double Element(const Tensor& t, int64_t i) {
-  const std::byte* p = t.bytes().data() + i * static_cast<int64_t>(DataTypeByteSize(t.datatype()));
-  switch (t.datatype()) {
-    case DataType::kBool: return Load<uint8_t>(p) != 0 ? 1 : 0;
-    case DataType::kUint8: return Load<uint8_t>(p);
-    case DataType::kUint16: return Load<uint16_t>(p);
-    case DataType::kUint32: return Load<uint32_t>(p);
-    case DataType::kUint64: return static_cast<double>(Load<uint64_t>(p));
-    case DataType::kInt8: return Load<int8_t>(p);
-    case DataType::kInt16: return Load<int16_t>(p);
-    case DataType::kInt32: return Load<int32_t>(p);
-    case DataType::kInt64: return static_cast<double>(Load<int64_t>(p));
-    case DataType::kFp16: return HalfToFloat(Load<uint16_t>(p));
-    case DataType::kFp32: return Load<float>(p);
-    case DataType::kFp64: return Load<double>(p);
-    default: return std::nan("");
-  }
-}
-
-bool IsInteger(DataType t) {
-  return t != DataType::kFp16 && t != DataType::kFp32 && t != DataType::kFp64 &&
-         t != DataType::kBytes;
-}
-
 // A number as Python's str() spells it, so that categories a profile
 // written by the Python SDK names ("3", "1.5", "True") match live values.
 std::string CategoryText(const Tensor& t, int64_t i) {
   if (t.datatype() == DataType::kBytes) return t.strings()[static_cast<size_t>(i)];
-  const double v = Element(t, i);
+  const double v = ElementAsDouble(t, i);
   if (t.datatype() == DataType::kBool) return v != 0 ? "True" : "False";
   char text[40];
-  if (IsInteger(t.datatype())) {
+  if (IsIntegerType(t.datatype())) {
     std::snprintf(text, sizeof(text), "%.0f", v);
     return text;
   }
@@ -100,7 +69,8 @@ int64_t ReadColumn(const Tensor& t, int64_t column, FeatureKind kind, FeatureVal
     if (kind == FeatureKind::kCategorical) {
       out->categories.push_back(CategoryText(t, i));
     } else {
-      out->numbers.push_back(t.datatype() == DataType::kBytes ? std::nan("") : Element(t, i));
+      out->numbers.push_back(t.datatype() == DataType::kBytes ? std::nan("")
+                                                               : ElementAsDouble(t, i));
     }
   }
   return rows;
@@ -185,7 +155,7 @@ std::shared_ptr<const DriftMonitor::Plan> DriftMonitor::BuildPlan(
     const int64_t width = out.shape.size() >= 2 ? out.shape.back() : 1;
     if (width != 1) continue;
     const FeatureKind kind =
-        IsInteger(out.datatype) ? FeatureKind::kCategorical : FeatureKind::kNumeric;
+        IsIntegerType(out.datatype) ? FeatureKind::kCategorical : FeatureKind::kNumeric;
     plan->columns.push_back({out.name, out.name, 0, kind});
     plan->has_prediction = true;
     break;

@@ -111,7 +111,7 @@ void Predict(const ServerContext* ctx, Protocol protocol, const std::string& nam
                           auto out = WritePredictions(*response, rows);
                           if (!out.ok()) return reply(ErrorResponse(out.status()));
                           HttpResponse r = JsonResponse(200, std::move(out).value());
-                          r.headers.emplace_back(kModelVersionHeader, response->model_version);
+                          AddInferenceHeaders(*response, &r);
                           reply(std::move(r));
                         });
 }

@@ -18,21 +18,6 @@ using drift::DriftReport;
 using drift::FeatureKind;
 using drift::FeatureReport;
 
-// Unix milliseconds as RFC 3339 UTC with milliseconds; null when 0.
-void WriteTime(JsonWriter* w, int64_t unix_ms) {
-  if (unix_ms == 0) {
-    w->Null();
-    return;
-  }
-  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[40];
-  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(text + n, sizeof(text) - n, ".%03dZ", static_cast<int>(unix_ms % 1000));
-  w->String(text);
-}
-
 void WriteNumber(JsonWriter* w, const char* key, double v) {
   w->Key(key);
   if (std::isfinite(v)) {
@@ -147,9 +132,9 @@ std::string WriteDriftReport(const std::string& model, int64_t version, const Dr
   w.Key("count");
   w.Int64(r.count);
   w.Key("start");
-  WriteTime(&w, r.start_ms);
+  WriteUnixMsTime(&w, r.start_ms);
   w.Key("end");
-  WriteTime(&w, r.end_ms);
+  WriteUnixMsTime(&w, r.end_ms);
   w.EndObject();
   w.Key("drift");
   w.Bool(r.drift);
@@ -165,6 +150,20 @@ std::string WriteDriftReport(const std::string& model, int64_t version, const Dr
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+void WriteUnixMsTime(JsonWriter* w, int64_t unix_ms) {
+  if (unix_ms == 0) {
+    w->Null();
+    return;
+  }
+  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[40];
+  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(text + n, sizeof(text) - n, ".%03dZ", static_cast<int>(unix_ms % 1000));
+  w->String(text);
 }
 
 void RegisterDriftRoutes(drift::DriftMonitor* monitor, const ServerContext* ctx, Router* router) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "monitoring/drift/drift_monitor.h"
+#include "server/http/json_tensor.h"
 #include "server/http/router.h"
 #include "server/server_context.h"
 
@@ -16,6 +17,9 @@ namespace berth::http {
 
 // Neither pointer is owned; both outlive the router.
 void RegisterDriftRoutes(drift::DriftMonitor* monitor, const ServerContext* ctx, Router* router);
+
+// Unix milliseconds as RFC 3339 UTC with milliseconds; null when 0.
+void WriteUnixMsTime(JsonWriter* w, int64_t unix_ms);
 
 // The report's JSON (the drift route's body).
 std::string WriteDriftReport(const std::string& model, int64_t version,

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/inference_request.h"
 #include "core/model_manager.h"
 #include "core/status.h"
 
@@ -72,6 +73,16 @@ class HeaderRoutingKeys final : public RoutingKeys {
 };
 // Says which version answered, on every inference response.
 inline constexpr std::string_view kModelVersionHeader = "Berth-Model-Version";
+// Says which id the prediction has (the request's, or the one the server
+// gave it: core/request_id.h), on every inference response.
+inline constexpr std::string_view kRequestIdResponseHeader = "X-Request-Id";
+
+// The headers every door's successful inference answer carries:
+// Berth-Model-Version and X-Request-Id.
+inline void AddInferenceHeaders(const InferenceResponse& response, HttpResponse* r) {
+  r->headers.emplace_back(kModelVersionHeader, response.model_version);
+  r->headers.emplace_back(kRequestIdResponseHeader, response.id);
+}
 
 // Delivers the response; may be called from any thread, exactly once.
 using Reply = std::function<void(HttpResponse)>;

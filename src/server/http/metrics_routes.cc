@@ -6,6 +6,7 @@
 #include "core/memory_budget.h"
 #include "monitoring/alerts/alert_manager.h"
 #include "monitoring/drift/drift_monitor.h"
+#include "monitoring/feedback/feedback_monitor.h"
 #include "monitoring/process_metrics.h"
 #include "registry/store_sync.h"
 
@@ -67,6 +68,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
           std::to_string(shm.bytes) + "\n";
     }
     if (ctx->drift != nullptr) r.body += ctx->drift->RenderPrometheus(*ctx->models);
+    if (ctx->feedback != nullptr) r.body += ctx->feedback->RenderPrometheus();
     if (ctx->alerts != nullptr) r.body += ctx->alerts->RenderPrometheus();
     r.body += RenderProcessMetrics();
     reply(std::move(r));

@@ -59,7 +59,7 @@ void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
                             auto body = WriteRowsResponse(*response, rows);
                             if (!body.ok()) return reply(ErrorResponse(body.status()));
                             HttpResponse r = JsonResponse(200, std::move(body).value());
-                            r.headers.emplace_back(kModelVersionHeader, response->model_version);
+                            AddInferenceHeaders(*response, &r);
                             reply(std::move(r));
                           });
   };

@@ -71,7 +71,7 @@ void ClassifyOrRegress(const ServerContext* ctx, const HttpRequest& req, const P
                         : WriteTfServingRegressResponse(*response, rows);
         if (!body.ok()) return reply(ErrorResponse(body.status()));
         HttpResponse r = JsonResponse(200, std::move(body).value());
-        r.headers.emplace_back(kModelVersionHeader, response->model_version);
+        AddInferenceHeaders(*response, &r);
         reply(std::move(r));
       });
 }
@@ -93,7 +93,7 @@ void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams&
         auto body = WriteTfServingPredictResponse(*response, format, rows);
         if (!body.ok()) return reply(ErrorResponse(body.status()));
         HttpResponse r = JsonResponse(200, std::move(body).value());
-        r.headers.emplace_back(kModelVersionHeader, response->model_version);
+        AddInferenceHeaders(*response, &r);
         reply(std::move(r));
       });
 }

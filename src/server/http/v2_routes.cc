@@ -183,7 +183,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
           auto encoded = WriteV2InferResponse(*response, binary);
           if (!encoded.ok()) return reply(ErrorResponse(encoded.status()));
           HttpResponse r = JsonResponse(200, std::move(encoded->body));
-          r.headers.emplace_back(kModelVersionHeader, response->model_version);
+          AddInferenceHeaders(*response, &r);
           if (encoded->json_size != r.body.size()) {
             r.content_type = "application/octet-stream";
             r.headers.emplace_back(kHeaderLengthHeader, std::to_string(encoded->json_size));
