@@ -1,5 +1,6 @@
 // HttpClient: the small blocking HTTP/1.1 client that `berth models` uses to
-// talk to a running server's admin API. One request per connection, one
+// talk to a running server's admin API, and the alerts' webhook to its
+// receiver (its own library, berth_http_client). One request per connection, one
 // deadline per request; plain http only (TLS is not supported yet).
 #pragma once
 

@@ -106,6 +106,10 @@ Options for serve:
                            gRPC within a second) without dropping connections
   --tls-key PEM            the certificate's private key
   --tls-client-ca PEM      require client certificates signed by these CAs (mutual TLS)
+  --alerts FILE            alert rules for every model or named ones, and the webhook they
+                           notify (YAML; docs/monitoring.md#alerts); models add their own in
+                           config.yaml `alerts:`
+  --alert-interval-ms N    evaluate the alert rules every N ms (default 15000)
 )";
 
 int Fail(const std::string& message) {
@@ -261,6 +265,14 @@ int Serve(const std::vector<std::string_view>& args) {
       options.tls.key_file = std::string(value);
     } else if (flag == "--tls-client-ca") {
       options.tls.client_ca_file = std::string(value);
+    } else if (flag == "--alerts") {
+      options.alerts_file = std::string(value);
+    } else if (flag == "--alert-interval-ms") {
+      int64_t ms = 0;
+      if (!ParseNumber(value, &ms) || ms < 10 || ms > 3'600'000) {
+        return Fail(bad + " (from 10 to 3600000)");
+      }
+      options.alert_interval = std::chrono::milliseconds(ms);
     } else if (flag == "--default-model") {
       if (berth::Status name = berth::ValidateModelName(value); !name.ok()) {
         return Fail("--default-model: " + name.message());

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/alert_rule.h"
 #include "core/tensor.h"
 
 namespace berth {
@@ -147,6 +148,10 @@ struct ModelConfig {
   // when the config says so. Read by the python backend.
   bool trust = false;
   PythonRuntimeConfig python;
+  // Alert rules for every version of this model (`alerts:`; see
+  // core/alert_rule.h). A rule named like one of the server's alerts file
+  // replaces it for this model.
+  std::vector<AlertRule> alerts;
 };
 
 }  // namespace berth

@@ -389,6 +389,20 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   return out;
 }
 
+Metrics::Counters Metrics::CountersOf(const std::string& model, const std::string& version) const {
+  Counters out;
+  std::shared_lock lock(mu_);
+  auto it = series_.find(Key(model, version));
+  if (it == series_.end()) return out;
+  const Series& s = *it->second;
+  out.success = s.success.load(std::memory_order_relaxed);
+  for (const auto& f : s.failure_by_code) out.failure += f.load(std::memory_order_relaxed);
+  for (size_t b = 0; b < out.latency.size(); ++b) {
+    out.latency[b] = s.latency.buckets[b].load(std::memory_order_relaxed);
+  }
+  return out;
+}
+
 ModelStatistics Metrics::Statistics(const std::string& name, const std::string& version) const {
   ModelStatistics out;
   out.name = name;

@@ -68,6 +68,19 @@ class Metrics final : public InferenceObserver,
   // version after its series was dropped cannot bring it back.
   std::string RenderPrometheus(const ModelManager& models) const LOCKS_EXCLUDED(mu_);
 
+  // One version's counters as they stand, for windows over them (the
+  // alerts' error rate, request rate and latency quantiles).
+  struct Counters {
+    uint64_t success = 0;
+    uint64_t failure = 0;
+    // Successful requests' total time, per kLatencyBuckets bucket (not
+    // cumulative), +Inf last.
+    std::array<uint64_t, kLatencyBuckets.size() + 1> latency{};
+  };
+  // Zeros for a version without a request yet.
+  Counters CountersOf(const std::string& model, const std::string& version) const
+      LOCKS_EXCLUDED(mu_);
+
   // The statistics extension's view of the same counters.
   ModelStatistics Statistics(const std::string& name, const std::string& version) const override
       LOCKS_EXCLUDED(mu_);

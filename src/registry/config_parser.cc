@@ -3,9 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -449,11 +453,159 @@ Status ReadPython(const YAML::Node& node, PythonRuntimeConfig* p) {
   return Status::Ok();
 }
 
+// A Prometheus duration: one or more NUMBER UNIT pairs, units ms, s, m, h,
+// d, w (e.g. "30s", "1h30m"), at most a year.
+Status ReadDuration(const YAML::Node& node, const std::string& where,
+                    std::chrono::milliseconds* out) {
+  std::string text;
+  RETURN_IF_ERROR(Read(node, where, &text));
+  const auto invalid = [&] {
+    return Status::InvalidArgument(where + " '" + text +
+                                   "' is not a duration such as 30s, 5m or 1h30m (units ms, s, m, "
+                                   "h, d, w; not negative; at most 366d)");
+  };
+  if (text.empty()) return invalid();
+  constexpr int64_t kMaxMs = 366LL * 86400 * 1000;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    int64_t n = 0;
+    const size_t digits = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > kMaxMs) return invalid();
+      ++i;
+    }
+    if (i == digits) return invalid();
+    const size_t unit_start = i;
+    while (i < text.size() && text[i] >= 'a' && text[i] <= 'z') ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    static const std::map<std::string, int64_t> kUnits = {
+        {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000},
+        {"w", 604'800'000}};
+    auto u = kUnits.find(unit);
+    if (u == kUnits.end() || n > (kMaxMs - total) / u->second) return invalid();
+    total += n * u->second;
+  }
+  *out = std::chrono::milliseconds(total);
+  return Status::Ok();
+}
+
+// Reads one alert rule; `where` names it (`alerts[0]`). `with_model`: the
+// server's file, where a rule may name its model.
+Status ReadAlertRule(const YAML::Node& n, const std::string& where, bool with_model,
+                     AlertRule* rule) {
+  std::set<std::string> keys = {"alert", "metric", "op",      "threshold", "window",
+                                "for",   "feature", "labels", "summary"};
+  if (with_model) keys.insert("model");
+  RETURN_IF_ERROR(CheckKeys(n, where, keys));
+  for (const char* required : {"alert", "metric", "op", "threshold"}) {
+    if (!n[required]) return Status::InvalidArgument(where + " needs '" + required + "'");
+  }
+  RETURN_IF_ERROR(Read(n["alert"], where + ".alert", &rule->name));
+  // The name is a Prometheus label value and a log field: keep it plain.
+  const bool plain = !rule->name.empty() && rule->name.size() <= 128 &&
+                     std::all_of(rule->name.begin(), rule->name.end(), [](char c) {
+                       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                              c == '-' || c == '.' || c == ':';
+                     });
+  if (!plain) {
+    return Status::InvalidArgument(where + ".alert '" + rule->name +
+                                   "' must be 1 to 128 letters, digits, '_', '-', '.' or ':'");
+  }
+  RETURN_IF_ERROR(Read(n["metric"], where + ".metric", &rule->metric));
+  const AlertMetric* metric = FindAlertMetric(rule->metric);
+  if (metric == nullptr) {
+    std::string list;
+    for (const AlertMetric& m : kAlertMetrics) {
+      list += (list.empty() ? "" : ", ") + std::string(m.name);
+    }
+    return Status::InvalidArgument(where + ".metric '" + rule->metric +
+                                   "' is not a metric alerts know (" + list + ")");
+  }
+  std::string op;
+  RETURN_IF_ERROR(Read(n["op"], where + ".op", &op));
+  static const std::map<std::string, AlertComparison> kOps = {
+      {">", AlertComparison::kGreater},
+      {">=", AlertComparison::kGreaterOrEqual},
+      {"<", AlertComparison::kLess},
+      {"<=", AlertComparison::kLessOrEqual}};
+  auto found = kOps.find(op);
+  if (found == kOps.end()) {
+    return Status::InvalidArgument(where + ".op '" + op + "' is not one of >, >=, <, <=");
+  }
+  rule->op = found->second;
+  RETURN_IF_ERROR(Read(n["threshold"], where + ".threshold", &rule->threshold));
+  if (!std::isfinite(rule->threshold)) {
+    return Status::InvalidArgument(where + ".threshold must be a finite number");
+  }
+  if (metric->windowed) {
+    if (!n["window"]) {
+      return Status::InvalidArgument(where + " needs a 'window' (e.g. 5m): metric '" +
+                                     rule->metric + "' is computed over one");
+    }
+    RETURN_IF_ERROR(ReadDuration(n["window"], where + ".window", &rule->window));
+    if (rule->window.count() <= 0) {
+      return Status::InvalidArgument(where + ".window must be above 0");
+    }
+  } else if (n["window"]) {
+    return Status::InvalidArgument(where + ".window is not used by metric '" + rule->metric +
+                                   "', which is read as it is (the drift window is the model's "
+                                   "monitoring: window)");
+  }
+  if (n["for"]) RETURN_IF_ERROR(ReadDuration(n["for"], where + ".for", &rule->for_duration));
+  if (n["feature"]) {
+    if (!metric->takes_feature) {
+      return Status::InvalidArgument(where + ".feature is used only by the drift metrics");
+    }
+    RETURN_IF_ERROR(Read(n["feature"], where + ".feature", &rule->feature));
+  }
+  if (with_model && n["model"]) RETURN_IF_ERROR(Read(n["model"], where + ".model", &rule->model));
+  if (n["summary"]) RETURN_IF_ERROR(Read(n["summary"], where + ".summary", &rule->summary));
+  if (n["labels"]) {
+    RETURN_IF_ERROR(Read(n["labels"], where + ".labels", &rule->labels));
+    for (const auto& [name, value] : rule->labels) {
+      const bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                         std::all_of(name.begin(), name.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                         });
+      if (!valid) {
+        return Status::InvalidArgument(where + ".labels: '" + name +
+                                       "' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+      }
+      static const std::set<std::string> kReserved = {"alertname", "model", "version", "metric"};
+      if (kReserved.count(name)) {
+        return Status::InvalidArgument(where + ".labels: '" + name + "' is set by Berth");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// A list of rules whose names are unique.
+Status ReadAlertRules(const YAML::Node& node, const std::string& what, bool with_model,
+                      std::vector<AlertRule>* out) {
+  if (!node.IsSequence()) return Status::InvalidArgument("'" + what + "' must be a list");
+  std::set<std::pair<std::string, std::string>> names;
+  for (size_t i = 0; i < node.size(); ++i) {
+    AlertRule rule;
+    const std::string where = what + "[" + std::to_string(i) + "]";
+    RETURN_IF_ERROR(ReadAlertRule(node[i], where, with_model, &rule));
+    if (!names.emplace(rule.name, rule.model).second) {
+      return Status::InvalidArgument(where + ".alert '" + rule.name +
+                                     "' is used by an earlier rule" +
+                                     (rule.model.empty() ? "" : " for the same model"));
+    }
+    out->push_back(std::move(rule));
+  }
+  return Status::Ok();
+}
+
 StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
   RETURN_IF_ERROR(CheckKeys(root, "model config",
                             {"name", "backend", "max_batch_size", "version_policy", "onnxruntime",
                              "allow_nan", "inputs", "outputs", "dynamic_batching",
-                             "instance_count", "warmup", "monitoring", "trust", "python"}));
+                             "instance_count", "warmup", "monitoring", "trust", "python", "alerts"}));
   ModelConfig c;
   if (root["name"]) RETURN_IF_ERROR(Read(root["name"], "name", &c.name));
   if (root["backend"]) RETURN_IF_ERROR(Read(root["backend"], "backend", &c.backend));
@@ -497,6 +649,9 @@ StatusOr<ModelConfig> ParseNode(const YAML::Node& root) {
       return Status::InvalidArgument("'python' settings apply only to backend: python");
     }
     if (!root["python"].IsNull()) RETURN_IF_ERROR(ReadPython(root["python"], &c.python));
+  }
+  if (root["alerts"] && !root["alerts"].IsNull()) {
+    RETURN_IF_ERROR(ReadAlertRules(root["alerts"], "alerts", false, &c.alerts));
   }
   return c;
 }
@@ -560,6 +715,57 @@ StatusOr<ModelConfig> ParseModelConfig(const std::string& text) {
     return Status::InvalidArgument(std::string("the model config is not valid YAML/JSON: ") +
                                    e.what());
   }
+}
+
+StatusOr<AlertsFile> ParseAlertsFile(const std::string& text) {
+  AlertsFile out;
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root || root.IsNull()) return out;
+    RETURN_IF_ERROR(CheckKeys(root, "the alerts file", {"webhook", "rules"}));
+    if (root["webhook"] && !root["webhook"].IsNull()) {
+      const YAML::Node& w = root["webhook"];
+      RETURN_IF_ERROR(CheckKeys(w, "webhook", {"url", "timeout", "retries"}));
+      if (!w["url"]) return Status::InvalidArgument("webhook needs a 'url'");
+      RETURN_IF_ERROR(Read(w["url"], "webhook.url", &out.webhook.url));
+      if (out.webhook.url.empty()) return Status::InvalidArgument("webhook.url is empty");
+      if (w["timeout"]) {
+        RETURN_IF_ERROR(ReadDuration(w["timeout"], "webhook.timeout", &out.webhook.timeout));
+        if (out.webhook.timeout < std::chrono::milliseconds(1) ||
+            out.webhook.timeout > std::chrono::minutes(1)) {
+          return Status::InvalidArgument("webhook.timeout must be from 1ms to 1m");
+        }
+      }
+      if (w["retries"]) {
+        RETURN_IF_ERROR(Read(w["retries"], "webhook.retries", &out.webhook.retries));
+        if (out.webhook.retries < 0 || out.webhook.retries > 10) {
+          return Status::InvalidArgument("webhook.retries must be from 0 to 10");
+        }
+      }
+    }
+    if (root["rules"] && !root["rules"].IsNull()) {
+      RETURN_IF_ERROR(ReadAlertRules(root["rules"], "rules", true, &out.rules));
+    }
+    return out;
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(std::string("the alerts file is not valid YAML/JSON: ") +
+                                   e.what());
+  }
+}
+
+StatusOr<AlertsFile> LoadAlertsFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Status::InvalidArgument(path.string() + " is not a readable file" +
+                                   (ec ? ": " + ec.message() : std::string()));
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return Status::InvalidArgument("cannot read " + path.string());
+  auto parsed = ParseAlertsFile(text.str());
+  if (!parsed.ok()) return parsed.status().WithContext(path.string());
+  return parsed;
 }
 
 bool IsConfigFileName(std::string_view name) {

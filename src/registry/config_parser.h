@@ -17,6 +17,13 @@ namespace berth {
 
 StatusOr<ModelConfig> ParseModelConfig(const std::string& text);
 
+// Parses the server's alerts file (--alerts; docs/monitoring.md#alerts):
+// `webhook:` and `rules:`, each rule as in a model config's `alerts:` plus
+// an optional `model`. Errors name the field (`rules[2].window`).
+StatusOr<AlertsFile> ParseAlertsFile(const std::string& text);
+// Reads and parses `path`; errors start with the path.
+StatusOr<AlertsFile> LoadAlertsFile(const std::filesystem::path& path);
+
 // The names a model's config file may have, in the order they are looked for.
 inline constexpr const char* kConfigFileNames[] = {"config.yaml", "config.yml", "config.json",
                                                    "config.pbtxt"};

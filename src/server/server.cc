@@ -16,17 +16,22 @@
 #include "core/model_name.h"
 #include "core/thread_annotations.h"
 #include "core/version.h"
+#include "monitoring/alerts/alert_manager.h"
+#include "monitoring/alerts/builtin_metrics.h"
+#include "monitoring/alerts/webhook.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/feedback/feedback_monitor.h"
 #include "monitoring/logs/logs.h"
 #include "monitoring/metrics.h"
 #include "monitoring/observers.h"
+#include "registry/config_parser.h"
 #include "registry/model_repository.h"
 #include "registry/signed_models.h"
 #include "registry/single_model_layout.h"
 #include "registry/store_sync.h"
 #include "server/auth/authorizer.h"
 #include "server/grpc/grpc_server.h"
+#include "server/http/alerts_routes.h"
 #include "server/http/cloud_routes.h"
 #include "server/http/connection_cap.h"
 #include "server/http/drift_routes.h"
@@ -202,6 +207,33 @@ struct Server::State {
     return std::optional<drift::SourcedBaseline>();
   }
 
+  // Reads --alerts and builds the alert manager (before the models load, so
+  // that a bad file fails at once); its thread starts with the server.
+  Status StartAlerts() {
+    AlertsFile file;
+    if (!options.alerts_file.empty()) {
+      ASSIGN_OR_RETURN(file, LoadAlertsFile(options.alerts_file));
+    }
+    if (!file.webhook.url.empty()) {
+      ASSIGN_OR_RETURN(webhook, alerts::WebhookNotifier::Create(file.webhook));
+    }
+    alert_manager =
+        std::make_unique<alerts::AlertManager>(std::move(file.rules), &models, webhook.get());
+    alerts::AddBuiltinMetrics(&metrics, &drift, alert_manager.get());
+    // Live accuracy's drops against the registered metrics (read from the
+    // store: fine on the alert thread, never on a request's).
+    for (const auto& [name, metric] : {std::pair{"accuracy_drop", "accuracy"},
+                                       std::pair{"f1_drop", "f1"}, std::pair{"mae_rise", "mae"},
+                                       std::pair{"rmse_rise", "rmse"}}) {
+      alert_manager->SetMetric(name, [this, metric](const alerts::MetricQuery& q) {
+        return feedback.AccuracyDrop(q.version.name, q.version.version, metric);
+      });
+    }
+    RETURN_IF_ERROR(alert_manager->CheckMetrics());
+    context.alerts = alert_manager.get();
+    return Status::Ok();
+  }
+
   ServerOptions options;
   std::unique_ptr<BackendFactory> onnxruntime;
   // Before the factory and the models whose workers count into it.
@@ -253,6 +285,12 @@ struct Server::State {
   PeriodicThread store_syncer;
   // Re-reads the API keys (auth::Authorizer::Reload) with --require-auth.
   PeriodicThread key_reloader;
+  // The alerts (monitoring/alerts/): the webhook (null without one) before
+  // the manager that notifies it, and both before the thread that
+  // evaluates, which stops first.
+  std::unique_ptr<alerts::WebhookNotifier> webhook;
+  std::unique_ptr<alerts::AlertManager> alert_manager;
+  PeriodicThread alert_evaluator;
 };
 
 Server::Server(ServerOptions options) : state_(std::make_unique<State>(std::move(options))) {}
@@ -264,6 +302,7 @@ Status Server::Start() {
   RETURN_IF_ERROR(s.store_status);
   // Before the models load: a log that cannot be opened fails at once.
   RETURN_IF_ERROR(s.logs.Start());
+  RETURN_IF_ERROR(s.StartAlerts());
   RETURN_IF_ERROR(s.repository.LoadAll());
   s.drift.Start();
   s.feedback.Start();
@@ -326,6 +365,7 @@ Status Server::Start() {
     http::RegisterSharedMemoryRoutes(&s.context, &s.router);
     http::RegisterDriftRoutes(&s.drift, &s.context, &s.router);
     http::RegisterFeedbackRoutes(&s.feedback, &s.context, &s.router);
+    http::RegisterAlertsRoutes(s.alert_manager.get(), &s.router);
     http::HttpServerOptions o;
     o.host = s.options.host;
     o.port = static_cast<uint16_t>(s.options.http_port);
@@ -385,6 +425,10 @@ Status Server::Start() {
       failing = !synced.ok();
     });
   }
+  // Never on a request's thread: the evaluation reads counters and drift
+  // windows, and the webhook sends from a thread of its own.
+  s.alert_evaluator.Start(s.options.alert_interval,
+                          [&s] { s.alert_manager->Evaluate(alerts::Instant::Now()); });
   s.ready = true;
   return Status::Ok();
 }
@@ -409,6 +453,7 @@ void Server::Stop() {
   s.poller.Stop();
   s.store_syncer.Stop();
   s.key_reloader.Stop();
+  s.alert_evaluator.Stop();
   // Requests waiting in a dynamic batcher run now, not after their queue
   // delay, and new ones are refused UNAVAILABLE: the grace period is for
   // finishing work, not for waiting for more.

@@ -94,6 +94,11 @@ struct ServerOptions {
   // The access and payload logs (--access-log, --payload-log...; both off
   // by default): monitoring/logs/.
   logs::LogsOptions logs;
+  // --alerts: the server's alert rules and webhook (docs/monitoring.md#alerts);
+  // empty: only the models' own `alerts:`.
+  std::string alerts_file;
+  // --alert-interval-ms: how often the alert rules are evaluated.
+  std::chrono::milliseconds alert_interval{15000};
 };
 
 // The in-flight byte budget `options` asks for (see max_inflight_bytes).

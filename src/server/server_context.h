@@ -31,6 +31,9 @@ class FeedbackMonitor;
 namespace logs {
 class Logs;
 }
+namespace alerts {
+class AlertManager;
+}
 
 // One parameter of a repository load request, as its door read it.
 struct LoadParameter {
@@ -63,6 +66,7 @@ struct ServerContext {
   feedback::FeedbackMonitor* feedback = nullptr;
   const PythonWorkerStats* python_workers = nullptr;  // worker restarts, for /metrics
   const logs::Logs* logs = nullptr;      // the logs' counters, for /metrics
+  const alerts::AlertManager* alerts = nullptr;  // the alert series, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it
   // (StoreSync::Health), for readiness detail and /metrics; null otherwise.

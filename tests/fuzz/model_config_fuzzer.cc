@@ -2,6 +2,7 @@
 // ResolveSignature on what it declares. Beyond not crashing (yaml-cpp throws;
 // the parser must turn every throw into a Status), a config that parses must
 // satisfy the schema's documented ranges.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -56,6 +57,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   CheckSpecs(c.inputs, "input");
   CheckSpecs(c.outputs, "output");
+  for (const berth::AlertRule& r : c.alerts) {
+    const berth::AlertMetric* metric = berth::FindAlertMetric(r.metric);
+    if (metric == nullptr) Fail("an alert rule with an unknown metric");
+    if (metric->windowed ? r.window.count() <= 0 : r.window.count() != 0) {
+      Fail("an alert rule's window does not fit its metric");
+    }
+    if (r.for_duration.count() < 0 || !std::isfinite(r.threshold) || r.name.empty()) {
+      Fail("an alert rule with a negative for, a non-finite threshold or no name");
+    }
+  }
 
   // The config against a file that declares exactly what the config does, and
   // against one that declares nothing: either may be refused, never crash.

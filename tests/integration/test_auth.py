@@ -116,6 +116,8 @@ ROUTE_SCOPES: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v2/models/{model}/versions/{version}/feedback"): "infer",
     ("GET", "/v2/models/{model}/accuracy"): "read",
     ("GET", "/v2/models/{model}/versions/{version}/accuracy"): "read",
+    # Alerts (docs/monitoring.md#alerts): the rules and their states are a read.
+    ("GET", "/v2/alerts"): "read",
     # Shared memory (docs/migrating.md): status is a read; a registration
     # lets requests read and write that memory, so it is an admin change.
     ("GET", "/v2/systemsharedmemory/status"): "read",

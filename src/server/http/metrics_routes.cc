@@ -5,6 +5,7 @@
 
 #include "backends/python/python_backend.h"
 #include "core/memory_budget.h"
+#include "monitoring/alerts/alert_manager.h"
 #include "monitoring/drift/drift_monitor.h"
 #include "monitoring/feedback/feedback_monitor.h"
 #include "monitoring/logs/logs.h"
@@ -72,6 +73,7 @@ void RegisterMetricsRoutes(const Metrics* metrics, const ServerContext* ctx, Rou
     if (ctx->feedback != nullptr) r.body += ctx->feedback->RenderPrometheus();
     if (ctx->python_workers != nullptr) r.body += ctx->python_workers->RenderPrometheus();
     if (ctx->logs != nullptr) r.body += ctx->logs->RenderPrometheus();
+    if (ctx->alerts != nullptr) r.body += ctx->alerts->RenderPrometheus();
     r.body += RenderProcessMetrics();
     reply(std::move(r));
   });
