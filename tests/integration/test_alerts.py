@@ -344,3 +344,45 @@ def test_the_documented_examples_are_accepted(model_repository: ModelRepository,
             ("BerthModelSlow", "file", "iris_logreg"),
             ("IrisDrift", "config", MODEL),
         ]
+
+
+def test_live_accuracy_drop_fires_and_resolves(
+    model_repository: ModelRepository, receiver: Receiver, tmp_path: Path
+) -> None:
+    """accuracy_drop reads the feedback monitor: wrong truths for a window of
+    predictions fire the rule, right ones for the next window resolve it."""
+    window = 10
+    model = model_repository.model(IRIS_MODEL)
+    config = model_config(model, name=MODEL).as_dict()
+    config["monitoring"] = {"feedback": {"window_count": window}}
+    config["alerts"] = [{"alert": "AccuracyDown", "metric": "accuracy_drop", "op": ">", "threshold": 0.05}]
+    model_dir = export_model(model, tmp_path / "repo", version=1, config=model_config(model, name=MODEL))
+    (model_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    alerts_file = write_alerts_file(tmp_path / "alerts.yaml", {"webhook": {"url": receiver.url}})
+    extra = ["--alerts", str(alerts_file), "--alert-interval-ms", str(INTERVAL_MS)]
+    with BerthServer.start(berth_binary(), tmp_path / "repo", tmp_path / "berth.log", extra_args=extra) as server:
+        base = f"{server.base_url}/v2/models/{MODEL}"
+
+        def predict_and_tell(right: bool) -> None:
+            items = []
+            for row in model.dataset.X_test[:window]:
+                body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": [float(v) for v in row]}]}
+                answer = requests.post(f"{base}/infer", json=body, timeout=5).json()
+                (label,) = next(o["data"] for o in answer["outputs"] if o["name"] == "label")
+                items.append({"id": answer["id"], "label": label if right else (label + 1) % 3})
+            told = requests.post(f"{base}/feedback", json={"feedback": items}, timeout=5)
+            assert told.status_code == 200, told.text
+            assert told.json()["joined"] == window
+
+        registered = requests.get(f"{base}/versions/1/accuracy", timeout=5).json()["registered"]
+        assert registered["accuracy"] > 0.05, registered
+        predict_and_tell(right=False)
+        (fired,) = wait_for("the firing POST", receiver.received)
+        (alert,) = fired["alerts"]
+        assert (alert["status"], alert["metric"], alert["model"]) == ("firing", "accuracy_drop", MODEL)
+        assert alert["value"] == pytest.approx(registered["accuracy"])  # live accuracy 0
+        predict_and_tell(right=True)
+        wait_for("the resolved POST", lambda: len(receiver.received()) >= 2)
+        resolved = receiver.received()[1]
+        assert resolved["status"] == "resolved"
+        assert resolved["alerts"][0]["value"] == pytest.approx(registered["accuracy"] - 1)
