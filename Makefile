@@ -24,12 +24,19 @@ run: build
 unit-test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
 
+# PyTorch's import aborted the whole pytest process once the other suites had
+# loaded their native libraries (gRPC, protobuf, TensorFlow...) into it: the
+# PyTorch and TensorFlow importers' tests run in a process of their own.
+OWN_PROCESS_TESTS := tests/integration/test_python_tensor_models.py
+
 integration-test: build
-	BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) tests/integration -q
+	BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) tests/integration -q --ignore=$(OWN_PROCESS_TESTS)
+	BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) $(OWN_PROCESS_TESTS) -q
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
-	BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) tests/integration -q
+	BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) tests/integration -q --ignore=$(OWN_PROCESS_TESTS)
+	BERTH_BINARY=$(BUILD_DIR)/berth $(PYTEST) $(OWN_PROCESS_TESTS) -q
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build, unit and integration tests.
 asan: setup
