@@ -48,8 +48,8 @@ def port_open(port: int) -> bool:
         return False
 
 
-def pinned(command: Sequence[str], core: int) -> list[str]:
-    """`command` under `taskset -c core`: it and every process it starts run on that core."""
+def pinned(command: Sequence[str], core: int | str) -> list[str]:
+    """`command` under `taskset -c core`: it and every process it starts run on that core (or cpu list, "0,1")."""
     return ["taskset", "-c", str(core), *command]
 
 
@@ -186,11 +186,11 @@ def start_process(
     command: Sequence[str],
     *,
     log_path: Path,
-    core: int,
+    core: int | str,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> ManagedProcess:
-    """Start `command` pinned to `core`; `stack` stops it when it unwinds."""
+    """Start `command` pinned to `core` (or a cpu list); `stack` stops it when it unwinds."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, **(env or {})}
     with log_path.open("wb") as log_file:

@@ -7,8 +7,9 @@ One model (iris logistic regression, one row per request) served by:
   Triton REST and gRPC (through PyTriton); nginx returning a fixed response
   (the HTTP floor); and ONNX Runtime in process, Python and C++ (the compute floor).
 
-Each server runs alone, pinned to the server core; the load generator (wrk
-for REST, ghz for gRPC) is pinned to the client core. Every target must answer
+Each server runs alone, pinned to the server core (but for berth-scaling's
+"all cores" rows, bench/scaling.py); the load generator (wrk for REST, ghz
+for gRPC) is pinned to the client core. Every target must answer
 the benchmark request correctly before it is loaded. Results go to
 bench/results/<timestamp>.md (and .json), to stdout, and into the results
 section of docs/benchmarks.md.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -144,7 +145,9 @@ def _start_berth_process(
     name: str = "berth",
     ca_file: Path | None = None,
     env: dict[str, str] | None = None,
+    cores: str | None = None,
 ) -> tuple[ManagedProcess, int, str]:
+    """A Berth server on the server core (or on `cores`, a taskset cpu list); its process, port and setup."""
     (http_port,) = free_ports(1)
     threads = ["--http-threads", "1"]
     if "--grpc-threads" in command_output([str(ctx.berth_binary), "--help"]):
@@ -159,7 +162,8 @@ def _start_berth_process(
         "--log-level", "info",
         *extra_args,
     ]  # fmt: skip
-    server = start_process(stack, name, command, log_path=ctx.log_path(name), core=ctx.core, cwd=ctx.workdir, env=env)
+    core = cores if cores is not None else ctx.core
+    server = start_process(stack, name, command, log_path=ctx.log_path(name), core=core, cwd=ctx.workdir, env=env)
     scheme = "https" if ca_file is not None else "http"
     server.wait_until(
         lambda: http_ok(f"{scheme}://{HOST}:{http_port}/v2/health/ready", ca_file),
@@ -473,18 +477,32 @@ def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
 
 
 def start_berth_scaling(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
-    """One Berth server with the MLP at instance_count 1, 2 and 4 (dynamic batching), one row per request."""
+    """The MLP at instance_count 1, 2 and 4 (dynamic batching), one row per request, on the server core; and
+    at 1 and 2 on a second server given every core, where a second instance can run on a second core."""
     if not ctx.berth_binary.is_file():
         raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
     try:
         model = scaling.prepare(ctx.workdir)
     except (ImportError, RuntimeError) as error:
         raise PeerUnavailable(f"cannot make the MLP: {error}") from None
-    server, http_port, setup = _start_berth_process(ctx, stack, -1, model.repository, name="berth-scaling")
+    mlp = f"MLP {scaling.FEATURES}-{'-'.join(map(str, scaling.HIDDEN))}-{scaling.CLASSES}"
     targets: list[Target | Skipped] = []
-    for row, instances in zip(scaling.ROWS, scaling.INSTANCES, strict=True):
+    server, http_port, setup = _start_berth_process(ctx, stack, -1, model.repository, name="berth-scaling")
+    for row, instances in zip(scaling.PINNED_ROWS, scaling.INSTANCES, strict=True):
         url = f"http://{HOST}:{http_port}/v2/models/{model.model_name(instances)}/versions/1/infer"
-        note = (f"{setup}; MLP {scaling.FEATURES}-{'-'.join(map(str, scaling.HIDDEN))}-{scaling.CLASSES}, "
+        note = f"{setup}; {mlp}, dynamic_batching (100 µs), instance_count {instances}, one row per request"
+        targets.append(Target(row, "http", url, server, note, body=model.body,
+                              verify=partial(scaling.verify, url, model.body)))  # fmt: skip
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return targets + [Skipped(row, "one core only: nothing to spread instances over") for row in scaling.SPREAD_ROWS]
+    cpu_list = ",".join(map(str, cores))
+    # Loaded after the pinned rows (one at a time), so the first server is idle meanwhile.
+    server, http_port, setup = _start_berth_process(ctx, stack, -1, model.repository, name="berth-scaling-spread",
+                                                    cores=cpu_list)  # fmt: skip
+    for row, instances in zip(scaling.SPREAD_ROWS, scaling.SPREAD_INSTANCES, strict=True):
+        url = f"http://{HOST}:{http_port}/v2/models/{model.model_name(instances)}/versions/1/infer"
+        note = (f"{setup}; server on cores {cpu_list} (all of them: the load generator shares them), {mlp}, "
                 f"dynamic_batching (100 µs), instance_count {instances}, one row per request")  # fmt: skip
         targets.append(Target(row, "http", url, server, note, body=model.body,
                               verify=partial(scaling.verify, url, model.body)))  # fmt: skip

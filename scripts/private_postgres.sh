@@ -7,6 +7,8 @@
 #   private_postgres.sh start DIR      prints postgresql://berth@127.0.0.1:PORT/berth
 #   private_postgres.sh createdb DIR NAME   prints the URL of a new, empty database
 #   private_postgres.sh dropdb DIR NAME     drops it, ending its connections; prints dropped
+#   private_postgres.sh password DIR ROLE PASSWORD   a login role that must give PASSWORD (scram-sha-256,
+#                                           where everyone else is trusted) and may read every table
 #   private_postgres.sh pause DIR           stops the server, keeping its data and port
 #   private_postgres.sh resume DIR          starts it again on the same port
 #   private_postgres.sh stop DIR
@@ -17,7 +19,7 @@
 # /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
-usage="usage: private_postgres.sh start|createdb|dropdb|pause|resume|stop DIR [NAME]"
+usage="usage: private_postgres.sh start|createdb|dropdb|password|pause|resume|stop DIR [NAME [PASSWORD]]"
 command=${1:?$usage}
 dir=${2:?$usage}
 
@@ -81,6 +83,23 @@ case $command in
     "${as_owner[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U berth -d postgres -q \
       -c "DROP DATABASE \"$name\" WITH (FORCE)" >/dev/null
     echo dropped
+    ;;
+  password)
+    role=${3:?usage: private_postgres.sh password DIR ROLE PASSWORD}
+    secret=${4:?usage: private_postgres.sh password DIR ROLE PASSWORD}
+    server=$(cat "$dir/server")
+    port=$(cat "$dir/port")
+    "${as_owner[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U berth -d postgres -q -v ON_ERROR_STOP=1 \
+      -v role="$role" -v secret="$secret" >/dev/null <<'SQL'
+CREATE ROLE :"role" LOGIN PASSWORD :'secret';
+GRANT pg_read_all_data TO :"role";
+SQL
+    # pg_hba.conf's first matching line wins: this role's goes before the trust lines.
+    hba="$server/data/pg_hba.conf"
+    { echo "host all $role 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$hba.new"
+    cat "$hba.new" >"$hba" && rm -f "$hba.new"
+    "${as_owner[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U berth -d postgres -q \
+      -c "SELECT pg_reload_conf()" >/dev/null
     ;;
   pause)
     server=$(cat "$dir/server")

@@ -242,10 +242,11 @@ def test_a_wrong_column_is_a_clear_error_and_writes_nothing(
         == 2
     )
     assert "is not .csv, .jsonl or .parquet" in capsys.readouterr().err
-    # A store read directly must be SQLite; a PostgreSQL one is read through a replica.
+    # A store that cannot be reached (tests/integration/test_python_batch_postgres.py reads a real one).
     where = ["--registry", "postgresql://berth@127.0.0.1:1/registry"]
     assert batch("--model", "cancer", *where, "--input", str(good), "--output", str(output)) == 2
-    assert "score through one of its replicas with --url" in capsys.readouterr().err
+    assert "cannot connect to the registry store berth@127.0.0.1:1/registry" in capsys.readouterr().err
+    assert not output.exists()
     # A finished output is not overwritten without --overwrite.
     assert batch("--model", "cancer", "--url", server.base_url, "--input", str(good), "--output", str(output)) == 0
     assert batch("--model", "cancer", "--url", server.base_url, "--input", str(good), "--output", str(output)) == 2

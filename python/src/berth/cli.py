@@ -174,7 +174,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.through_server and not args.url:
         raise BerthError("--through-server sends the rows to --url: give the server's URL")
     if not (args.url or args.registry or args.repository):
-        raise BerthError("give where the model is: --url URL, --registry sqlite:PATH or --repository DIR")
+        raise BerthError(
+            "give where the model is: --url URL, --registry sqlite:PATH|postgresql://... or --repository DIR"
+        )
     if args.url and args.repository:
         raise BerthError("give one of --url and --repository")
     bar = _Rows()
@@ -292,8 +294,9 @@ def parser() -> argparse.ArgumentParser:
     src = bat.add_mutually_exclusive_group()
     src.add_argument("--url", help="the server: its registry hands over the artifact (admin scope), or with "
                      "--through-server its inference route scores the rows")  # fmt: skip
-    src.add_argument("--registry", help="a SQLite registry store (sqlite:PATH); the artifact from the repository "
-                     "beside it or --repository")  # fmt: skip
+    src.add_argument("--registry", help="a registry store, read-only: sqlite:PATH (the artifact from the repository "
+                     "beside it or --repository) or postgresql://USER[:PASSWORD]@HOST:PORT/DB (the artifact "
+                     "from the store; the password also from PGPASSWORD or ~/.pgpass)")  # fmt: skip
     bat.add_argument("--repository", help="a model repository directory (DIR/NAME/VERSION/model.onnx)")
     bat.add_argument("--input", required=True, help="the rows: .csv, .jsonl or .parquet")
     bat.add_argument("--output", required=True, help="where predictions go: .csv, .jsonl or .parquet")

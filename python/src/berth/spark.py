@@ -99,7 +99,7 @@ def score(
     """`df` scored by the version `model` names (NAME, NAME:VERSION, NAME@ALIAS); a new DataFrame.
 
     Exactly one of `url` (a server: the artifact route, admin scope),
-    `registry` (sqlite:PATH) or `repository` (a directory) says where the
+    `registry` (sqlite:PATH or postgresql://...) or `repository` (a directory) says where the
     version is. `threads` is onnxruntime's per task (Spark runs a task per
     core already). A column the model needs that `df` lacks is a BerthError
     here, on the driver, before any task runs.

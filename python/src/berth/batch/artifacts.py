@@ -1,4 +1,4 @@
-"""A registered version's ONNX artifact and metadata, from a server, a SQLite store or a model repository.
+"""A registered version's ONNX artifact and metadata, from a server, a registry store or a model repository.
 
 `NAME`, `NAME:VERSION` and `NAME@ALIAS` resolve as the server resolves them
 (docs/registry.md): a number names itself, an alias the version it points
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from berth.batch import postgres
 from berth.client import Client, split_model_ref
 from berth.errors import BerthError, ServerError
 from berth.names import check_model_name
@@ -122,12 +123,7 @@ def from_server(ref: ModelRef, url: str, *, api_key: str | None = None, pin: int
 def _sqlite_path(registry: str) -> Path:
     if registry.startswith("sqlite:"):
         return Path(registry[len("sqlite:") :])
-    if registry.startswith(("postgresql://", "postgres://")):
-        raise BerthError(
-            "reading a PostgreSQL store directly is not supported: score through one of its replicas with "
-            "--url (its artifact route reads the store)"
-        )
-    raise BerthError(f"--registry '{registry}' is not sqlite:PATH")
+    raise BerthError(f"--registry '{registry}' is neither sqlite:PATH nor postgresql://USER@HOST:PORT/DB")
 
 
 def _read_store(path: Path, name: str) -> tuple[dict[int, dict[str, Any]], dict[str, int]]:
@@ -180,13 +176,26 @@ def _directory_metadata(version_dir: Path) -> dict[str, Any]:
     return {}
 
 
-def from_store(ref: ModelRef, registry: str, repository: Path | None = None, *, pin: int | None = None) -> Artifact:
-    """The version a SQLite store records; its bytes from the model repository beside it.
+def from_postgres(ref: ModelRef, url: str, *, pin: int | None = None) -> Artifact:
+    """The version a PostgreSQL store records, its bytes from the store itself (read-only)."""
 
-    A SQLite store keeps records, not artifacts: the file is
+    def choose(versions: dict[int, Any], aliases: dict[str, int], where: str) -> int:
+        return pin if pin is not None else _pick(ref, versions, aliases, where)
+
+    number, record, body, _ = postgres.read_version(url, ref.name, choose)
+    digest = _check_digest(ref.name, number, body, record["digest"])
+    return Artifact(ref.name, number, digest, body, record["metadata"])
+
+
+def from_store(ref: ModelRef, registry: str, repository: Path | None = None, *, pin: int | None = None) -> Artifact:
+    """The version a registry store records.
+
+    A PostgreSQL store (postgresql://...) holds the artifacts' bytes itself. A SQLite store keeps records, not artifacts: the file is
     `REPOSITORY/NAME/VERSION/model.onnx`, the repository being `--repository`
     or, for the default store `REPOSITORY/.berth/registry.db`, its grandparent.
     """
+    if postgres.is_postgres_url(registry):
+        return from_postgres(ref, registry, pin=pin)
     path = _sqlite_path(registry)
     versions, aliases = _read_store(path, ref.name)
     number = pin if pin is not None else _pick(ref, versions, aliases, str(path))
@@ -238,4 +247,6 @@ def load_artifact(
         return from_store(model, registry, root, pin=pin)
     if root is not None:
         return from_repository(model, root, pin=pin)
-    raise BerthError("give where the model is: --url URL, --registry sqlite:PATH or --repository DIR")
+    raise BerthError(
+        "give where the model is: --url URL, --registry sqlite:PATH|postgresql://... or --repository DIR"
+    )
