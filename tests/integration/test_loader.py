@@ -171,6 +171,44 @@ def test_grpc_inference_is_served_while_a_model_loads(served: BerthServer, repo:
     assert_inferences_first(events)
 
 
+def test_rest_inference_is_served_while_a_promotion_loads(repo: Path, tmp_path: Path) -> None:
+    """The registry's routes too: promoting a version that is not loaded
+    loads and warms it on the loader."""
+    # Version 2 serves (latest: 1, warmed at start-up); version 1 loads on
+    # promotion, with the model's warm-up.
+    write_model(repo, SLOW, matmul_model(WIDTH, seed=1), None)
+    (repo / SLOW / "2").mkdir()
+    onnx.save_model(matmul_model(WIDTH, seed=2), repo / SLOW / "2" / "model.onnx")
+    config = yaml.safe_load((repo / SLOW / "config.yaml").read_text())
+    config["version_policy"] = {"latest": 1}
+    config["warmup"] = {"count": WARMUP_RUNS, "inputs": [{"name": "X", "datatype": "FP32", "shape": [WARMUP_ROWS, WIDTH]}]}
+    (repo / SLOW / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    args = ["--http-threads", "1"]
+    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", extra_args=args) as server:
+        events = Events()
+        answers: list[requests.Response] = []
+
+        def promote() -> None:
+            answers.append(
+                requests.post(f"{server.base_url}/v2/registry/models/{SLOW}/promote", json={"version": 1}, timeout=300)
+            )
+            events.add("change")
+
+        promoter = threading.Thread(target=promote)
+        promoter.start()
+        time.sleep(HEAD_START_S)
+        for _ in range(INFERENCES):
+            r = requests.post(f"{server.base_url}/v2/models/{FAST}/infer", json=FAST_REQUEST, timeout=300)
+            assert r.status_code == 200, r.text
+            events.add("infer")
+        promoter.join()
+        assert answers[0].status_code == 200, answers[0].text
+        assert answers[0].json()["version"] == 1
+        assert_inferences_first(events)
+        history = requests.get(f"{server.base_url}/v2/registry/models/{SLOW}/history", timeout=10).json()
+        assert history["history"][-1]["action"] == "promote"
+
+
 def test_reads_are_served_while_a_model_loads(served: BerthServer, repo: Path) -> None:
     """Not only inference: the health, index and registry reads answer
     during a load on the one HTTP thread."""
