@@ -24,6 +24,7 @@ import requests
 import tritonclient.grpc as grpcclient
 import yaml
 from onnx import TensorProto, helper, numpy_helper
+from tritonclient.utils import InferenceServerException
 
 from berth_server import BerthServer, berth_binary
 from v2 import assert_error
@@ -255,6 +256,43 @@ def test_shutdown_answers_waiting_changes_503_and_finishes_the_running_one(repo:
         message = assert_error(answers["queued"], 503)
         assert "shutting down" in message
         assert answers["running"].status_code == 200, answers["running"].text
+        assert server.process.wait(timeout=120) == 0
+    finally:
+        server.stop()
+
+
+def test_grpc_shutdown_answers_waiting_changes_unavailable(repo: Path, tmp_path: Path) -> None:
+    """The same over gRPC: a queued unload is answered UNAVAILABLE, the
+    running load OK, and the server exits 0."""
+    args = ["--grpc-threads", "1", "--shutdown-grace-ms", "30000"]
+    server = BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", extra_args=args)
+    try:
+        add_slow_model(repo)
+        address = server.grpc_address()
+        outcomes: dict[str, str] = {}
+
+        def call(key: str, change: str, model: str) -> None:
+            client = grpcclient.InferenceServerClient(url=address)
+            try:
+                getattr(client, change)(model)
+                outcomes[key] = "OK"
+            except InferenceServerException as e:
+                outcomes[key] = f"{e.status()}: {e.message()}"
+            finally:
+                client.close()
+
+        running = threading.Thread(target=call, args=("running", "load_model", SLOW))
+        running.start()
+        time.sleep(HEAD_START_S)
+        queued = threading.Thread(target=call, args=("queued", "unload_model", FAST))
+        queued.start()
+        time.sleep(HEAD_START_S)
+        server.process.terminate()
+        queued.join()
+        running.join()
+        assert outcomes["queued"].startswith("StatusCode.UNAVAILABLE"), outcomes
+        assert "shutting down" in outcomes["queued"]
+        assert outcomes["running"] == "OK", outcomes
         assert server.process.wait(timeout=120) == 0
     finally:
         server.stop()
