@@ -10,6 +10,7 @@
 
 #include "backends/onnxruntime/onnxruntime_backend.h"
 #include "backends/python/python_backend.h"
+#include "core/admin_executor.h"
 #include "core/inference_service.h"
 #include "core/logging.h"
 #include "core/model_manager.h"
@@ -52,6 +53,13 @@
 namespace berth {
 
 namespace {
+
+// How many changes (loads, pushes, promotions, ...) may wait for the loader
+// behind the one running; one more is answered 503. Each is an
+// administrator's request that holds a connection (and a push its upload)
+// while it waits: a burst from a deploy script fits, a runaway loop does
+// not pile up.
+constexpr size_t kMaxQueuedChanges = 64;
 
 // --max-connections, or with 0 (the default) a cap below the open-file
 // limit, which is first raised to the hard limit (server/http/connection_cap.h).
@@ -155,6 +163,7 @@ struct Server::State {
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
+    context.loader = &loader;
     context.serving_model_required = options.platform.platform != Platform::kNone;
     context.required_model = options.platform.default_model;
     context.version = kBerthVersion;
@@ -271,6 +280,10 @@ struct Server::State {
   // Before context and router, which point at it.
   auth::Authorizer authorizer;
   ServerContext context;
+  // After what its actions change (repository, models) and before the front
+  // ends that hand it actions: destroyed (its running action finished) before
+  // the former and after the latter.
+  AdminExecutor loader{kMaxQueuedChanges};
   InflightBudget inflight;  // shared by the front ends
   http::ConnectionCounters connection_counters;  // REST's limits; read by /metrics
   http::Router router;
@@ -454,6 +467,10 @@ void Server::Stop() {
   s.store_syncer.Stop();
   s.key_reloader.Stop();
   s.alert_evaluator.Stop();
+  // The changes waiting for the loader are answered 503 now, while the
+  // front ends are up to send it; the one running goes on within the grace
+  // period below, and is waited for (Join) once the front ends are down.
+  s.loader.Close();
   // Requests waiting in a dynamic batcher run now, not after their queue
   // delay, and new ones are refused UNAVAILABLE: the grace period is for
   // finishing work, not for waiting for more.
@@ -469,6 +486,9 @@ void Server::Stop() {
   }
   if (grpc_stop.joinable()) grpc_stop.join();
   s.grpc.reset();
+  // The change still running finishes (its answer, if late, is dropped):
+  // a load is never cut off halfway.
+  s.loader.Join();
   // No door registers any more; a request still out in the core keeps its
   // windows mapped until it finishes.
   s.shared_memory.UnregisterAll();

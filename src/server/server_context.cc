@@ -2,6 +2,8 @@
 
 #include "registry/version_metadata.h"
 
+#include <utility>
+
 #include "core/model_name.h"
 #include "registry/model_repository.h"
 
@@ -63,6 +65,11 @@ AliasChange ChangeBy(std::string_view peer, const std::string& alias, const std:
 }
 
 }  // namespace
+
+void ServerContext::RunChange(AdminExecutor::Task task) const {
+  if (loader == nullptr) return task(Status::Ok());
+  loader->Submit(std::move(task));
+}
 
 Status ServerContext::CheckChange(std::string_view, const std::string& name) const {
   return ValidateModelName(name);

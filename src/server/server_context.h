@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/admin_executor.h"
 #include "core/inference_service.h"
 #include "core/model_manager.h"
 #include "core/model_statistics.h"
@@ -84,6 +85,9 @@ struct ServerContext {
   // changes below no longer check the caller themselves. The /v2/keys
   // routes manage keys through it.
   auth::Authorizer* authorizer = nullptr;
+  // The thread that runs the changes below which load or unload a model
+  // (core/admin_executor.h); null (tests): they run on the caller's thread.
+  AdminExecutor* loader = nullptr;
 
   // Live: the process answers. Ready: the server answers what its routes
   // promise, so a load balancer may send it traffic. That is: not shutting
@@ -143,6 +147,12 @@ struct ServerContext {
   Status RegisterSharedMemory(const std::string& name, const std::string& key, uint64_t offset,
                               uint64_t byte_size) const;
   Status UnregisterSharedMemory(const std::string& name) const;
+  // Runs `task` on `loader` (its contract: exactly once, admitted or
+  // refused 503), or at once if there is none. Every door hands the changes
+  // that load or unload (LoadModel, UnloadModel, Push, Promote, Split,
+  // SetShadow, Rollback, SetVersionStatus) to it and answers from the task,
+  // so that a load never holds a network thread.
+  void RunChange(AdminExecutor::Task task) const;
   // ValidateModelName: what every change checks first.
   Status CheckChange(std::string_view actor, const std::string& name) const;
 };

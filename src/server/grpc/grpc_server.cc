@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -85,8 +87,9 @@ std::string_view ModelOf(const inference::ModelInferRequest& request) {
 }  // namespace
 
 // The service's handlers, one per method of GRPCInferenceService; each
-// answers through its call's Reply(). Only ModelInfer may reply after the
-// handler returns (from the scheduler's thread).
+// answers through its call's Reply(). Only ModelInfer (from the scheduler's
+// thread) and the repository's load and unload (from the loader's) may reply
+// after the handler returns.
 class GrpcServer::Service {
  public:
   Service(const ServerContext* context, InflightBudget* budget)
@@ -132,16 +135,20 @@ class GrpcServer::Service {
   // calls still waiting come back not ok then, and no new ones arrive.
   void WaitUntilNoCalls() const { live_.WaitUntilNone(); }
 
-  // Waits until no inference is out in the core or `deadline` passes.
+  // Waits until no inference is out in the core and no change waits for the
+  // loader, or `deadline` passes.
   void WaitForInferences(std::chrono::steady_clock::time_point deadline) const {
     inferences_.WaitUntilEmpty(deadline);
+    changes_.WaitUntilEmpty(deadline);
   }
 
-  // Answers every inference still out in the core with UNAVAILABLE, and each
-  // later one at once; the core's own answers to them are dropped. Returns
-  // how many it answered.
+  // Answers every inference still out in the core, and every change still
+  // waiting for the loader, with UNAVAILABLE, and each later one at once;
+  // the core's and the loader's own answers to them are dropped. Returns how
+  // many it answered.
   size_t CancelInferences() const {
-    return inferences_.CancelAll([](InferCall* call) { call->Reply(ShuttingDown()); });
+    return inferences_.CancelAll([](InferCall* call) { call->Reply(ShuttingDown()); }) +
+           changes_.CancelAll([](const ChangeReply& reply) { reply(ShuttingDown()); });
   }
 
  private:
@@ -300,15 +307,35 @@ class GrpcServer::Service {
         p.value = value.bytes_param();
       }
     }
-    call.Reply(ctx_->LoadModel(call.actor(), call.request().model_name(),
-                               std::move(parameters)));
+    RunChange(call, [ctx = ctx_, actor = call.actor(), name = call.request().model_name(),
+                     parameters = std::move(parameters)]() mutable {
+      return ctx->LoadModel(actor, name, std::move(parameters));
+    });
   }
 
   // The only unload parameter Triton defines, unload_dependents, concerns
   // ensembles, which Berth does not have: parameters are ignored.
   void RepositoryModelUnload(Call<inference::RepositoryModelUnloadRequest,
                                   inference::RepositoryModelUnloadResponse>& call) const {
-    call.Reply(ctx_->UnloadModel(call.actor(), call.request().model_name()));
+    RunChange(call, [ctx = ctx_, actor = call.actor(), name = call.request().model_name()] {
+      return ctx->UnloadModel(actor, name);
+    });
+  }
+
+  // Runs `change` (a Status() callable that owns copies of what it reads of
+  // the call) on the server's loader (ServerContext::RunChange) and replies
+  // with its result: a load never holds a completion-queue thread. The call
+  // waits in changes_, so that a shutdown whose grace period ends first
+  // answers it UNAVAILABLE; the change then still finishes, unanswered.
+  template <typename CallT, typename Change>
+  void RunChange(CallT& call, Change change) const {
+    auto slot = changes_.Add([&call](const Status& status) { call.Reply(status); });
+    if (slot == nullptr) return call.Reply(ShuttingDown());
+    ctx_->RunChange([slot = std::move(slot), change = std::make_shared<Change>(std::move(change))](
+                        const Status& admitted) {
+      const Status result = admitted.ok() ? (*change)() : admitted;
+      slot->Answer([&](const ChangeReply& reply) { reply(result); });
+    });
   }
 
   void SystemSharedMemoryStatus(Call<inference::SystemSharedMemoryStatusRequest,
@@ -358,6 +385,10 @@ class GrpcServer::Service {
   LiveCalls live_;
   // The ModelInfer calls whose inference is out in the core.
   mutable PendingReplies<InferCall*> inferences_;
+  // The repository load and unload calls waiting for the loader: how each
+  // replies.
+  using ChangeReply = std::function<void(const Status&)>;
+  mutable PendingReplies<ChangeReply> changes_;
   std::vector<std::unique_ptr<UnaryMethodBase>> methods_;
 };
 

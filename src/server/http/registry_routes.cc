@@ -12,6 +12,7 @@
 
 #include "core/model_name.h"
 #include "registry/model_repository.h"
+#include "server/http/change_route.h"
 #include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
 
@@ -567,16 +568,16 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 ReplyWith(WriteHistory(*ctx, name), reply);
               });
   router->Add("POST", "/v2/registry/models/{model}/promote", auth::Scope::kAdmin,
-              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+              ChangeRoute(ctx, [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, true);
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Promote(req.actor, name, move->version, move->alias, move->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
-              });
+              }));
   router->Add("POST", "/v2/registry/models/{model}/versions", auth::Scope::kAdmin,
-              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+              ChangeRoute(ctx, [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto push = ParsePushRequest(req);
                 if (!push.ok()) return reply(ErrorResponse(push.status()));
                 const std::string name(PathParam(p, "model"));
@@ -584,9 +585,9 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                                          push->allow_signature_change);
                 if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 reply(VersionResponse(name, *version));
-              });
+              }));
   router->Add("POST", "/v2/registry/models/{model}/shadow", auth::Scope::kAdmin,
-              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+              ChangeRoute(ctx, [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto shadow = ParseShadowRequest(req.body);
                 if (!shadow.ok()) return reply(ErrorResponse(shadow.status()));
                 const std::string name(PathParam(p, "model"));
@@ -607,9 +608,9 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 WriteOptional(&w, done->previous);
                 w.EndObject();
                 reply(JsonResponse(200, std::string(buf.GetString(), buf.GetSize())));
-              });
+              }));
   router->Add("POST", "/v2/registry/models/{model}/split", auth::Scope::kAdmin,
-              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+              ChangeRoute(ctx, [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto split = ParseSplitRequest(req.body);
                 if (!split.ok()) return reply(ErrorResponse(split.status()));
                 const std::string name(PathParam(p, "model"));
@@ -617,7 +618,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                                        split->sticky_key, split->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, split->alias, *done));
-              });
+              }));
   // Archive, restore and delete answer {"model", "version", "state"}: the
   // version's state as GET /v2/registry/models/{m} shows it afterwards.
   const auto status_route = [ctx](VersionStatus to) {
@@ -647,11 +648,11 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
     };
   };
   router->Add("POST", "/v2/registry/models/{model}/versions/{version}/archive", auth::Scope::kAdmin,
-              status_route(VersionStatus::kArchived));
+              ChangeRoute(ctx, status_route(VersionStatus::kArchived)));
   router->Add("POST", "/v2/registry/models/{model}/versions/{version}/restore", auth::Scope::kAdmin,
-              status_route(VersionStatus::kActive));
+              ChangeRoute(ctx, status_route(VersionStatus::kActive)));
   router->Add("DELETE", "/v2/registry/models/{model}/versions/{version}", auth::Scope::kAdmin,
-              status_route(VersionStatus::kDeleted));
+              ChangeRoute(ctx, status_route(VersionStatus::kDeleted)));
   router->Add("POST", "/v2/registry/models/{model}/versions/{version}/evaluations",
               auth::Scope::kAdmin,
               [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
@@ -676,14 +677,14 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 reply(std::move(r));
               });
   router->Add("POST", "/v2/registry/models/{model}/rollback", auth::Scope::kAdmin,
-              [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+              ChangeRoute(ctx, [ctx](HttpRequest& req, const PathParams& p, Reply reply) {
                 auto move = ParseMoveRequest(req.body, false);
                 if (!move.ok()) return reply(ErrorResponse(move.status()));
                 const std::string name(PathParam(p, "model"));
                 auto done = ctx->Rollback(req.actor, name, move->alias, move->reason);
                 if (!done.ok()) return reply(ChangeErrorResponse(done.status()));
                 reply(MoveResponse(name, move->alias, *done));
-              });
+              }));
 }
 
 }  // namespace berth::http

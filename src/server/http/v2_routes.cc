@@ -8,6 +8,7 @@
 #include "registry/model_repository.h"
 #include "registry/store_sync.h"
 #include "registry/triton_config.h"
+#include "server/http/change_route.h"
 #include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
 #include "server/http/proto_json.h"
@@ -214,7 +215,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     if (!s.ok()) return reply(ChangeErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
-  router->Add("POST", "/v2/repository/models/{model}/load", auth::Scope::kAdmin, load);
+  router->Add("POST", "/v2/repository/models/{model}/load", auth::Scope::kAdmin,
+              ChangeRoute(ctx, load));
 
   // The only unload parameter Triton defines, unload_dependents, concerns
   // ensembles, which Berth does not have: the body is not read.
@@ -223,7 +225,8 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     if (!s.ok()) return reply(ErrorResponse(s));
     reply(JsonResponse(200, "{}"));
   };
-  router->Add("POST", "/v2/repository/models/{model}/unload", auth::Scope::kAdmin, unload);
+  router->Add("POST", "/v2/repository/models/{model}/unload", auth::Scope::kAdmin,
+              ChangeRoute(ctx, unload));
 }
 
 }  // namespace berth::http
