@@ -25,7 +25,7 @@ import onnx
 import pandas as pd
 
 from berth import baseline, convert, data, metrics, neural, parity
-from berth.client import Client, encode_metadata
+from berth.client import Client, ClientCert, encode_metadata
 from berth.errors import BerthError
 from berth.sources import Source, load_source
 
@@ -150,6 +150,8 @@ def import_model(
     api_key: str | None = None,
     progress: Callable[[str], None] | None = None,
     example_input: str | None = None,
+    ca_file: str | None = None,
+    cert: ClientCert | None = None,
 ) -> ImportResult:
     """Import the model file or directory at `path` as the next version of `name` (see the module's docstring)."""
     if (url is None) == (repository is None):
@@ -217,7 +219,7 @@ def import_model(
     artifact = model.SerializeToString()
     step("registering")
     if url is not None:
-        with Client(url, api_key=api_key) as client:
+        with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
             version = client.push(name, artifact, metadata)
         location = url
     else:
