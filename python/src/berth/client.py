@@ -179,6 +179,27 @@ def recorded_features(model: dict[str, Any], version: str | None) -> list[str] |
     return None
 
 
+def config_feature_names(config: dict[str, Any]) -> tuple[bool, list[str] | None]:
+    """(known, names) from a model configuration (GET .../config, gRPC ModelConfig): the version's recorded
+    feature names, None when it has none; known is False when the server does not say (it has no registry).
+    """
+    parameter = (config.get("parameters") or {}).get("feature_names")
+    if not isinstance(parameter, dict) or not isinstance(parameter.get("string_value"), str):
+        return False, None
+    try:
+        names = json.loads(parameter["string_value"])
+    except ValueError:
+        return False, None
+    if not isinstance(names, list):
+        return False, None
+    return True, [str(n) for n in names] or None
+
+
+def _unreported_order(url: str, name: str) -> str:
+    return (f"the server at {url} does not report the feature names of model '{name}' (it runs without a registry "
+            "store, or is not Berth)")  # fmt: skip
+
+
 def _server_error(method: str, path: str, status: int, body: bytes) -> ServerError:
     return ServerError(f"{method} {path}: {status} {_error_text(status, body)}", status)
 
@@ -205,13 +226,15 @@ def to_frame(X: Any) -> Any:
 
 
 def encode_inputs(
-    X: Any, inputs: list[dict[str, Any]], feature_names: list[str] | None = None
+    X: Any, inputs: list[dict[str, Any]], feature_names: list[str] | None = None, unknown_order: str | None = None
 ) -> list[tuple[str, str, np.ndarray]]:
     """(name, datatype, array) per model input for X, checked against the model's input metadata.
 
     With `feature_names` (the version's, from the registry), a DataFrame fed to
     a one-input model is put in that column order, so a reordered frame cannot
-    silently feed the wrong features.
+    silently feed the wrong features. `unknown_order` (why the server could
+    not say whether the version has feature names) refuses a frame of several
+    columns for a one-input model rather than guess its order.
     """
     data = to_frame(X)
     if not inputs:
@@ -231,6 +254,11 @@ def encode_inputs(
                 raise BerthError(f"the model's features are {', '.join(feature_names)}; the data lacks "
                                  f"{', '.join(missing)}")  # fmt: skip
             data = data[feature_names]
+        elif _is_frame(data) and unknown_order is not None and data.shape[1] > 1:
+            raise BerthError(
+                f"cannot check the column order of the DataFrame (or list of dicts): {unknown_order}. "
+                "Pass a numpy array with the columns in the model's order instead"
+            )
         array = data.to_numpy() if _is_frame(data) else data
         blocks = [(inputs[0], array)]
     else:
@@ -301,6 +329,7 @@ class Client:
         self._grpc: Any = None
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._features: dict[tuple[str, str | None], list[str] | None] = {}
+        self._unknown_order: dict[tuple[str, str | None], str | None] = {}
         if parts.scheme in ("grpc", "grpcs"):
             try:
                 import tritonclient.grpc as grpcclient
@@ -397,20 +426,36 @@ class Client:
         return self._metadata[key]
 
     def feature_names(self, name: str, version: str | None = None) -> list[str] | None:
-        """The feature_names the registry recorded for the version `version` names (None when unknown)."""
+        """The feature_names the registry recorded for the version `version` names (None when unknown).
+
+        Read from the version's configuration, over either door; from an older
+        server's registry route over REST.
+        """
         key = (name, version)
         if key not in self._features:
-            self._features[key] = None
-            if self._grpc is None:
-                # No registry (503), or a model it does not know: the frame's own order.
+            known, names = False, None
+            with contextlib.suppress(ServerError):
+                if self._grpc is not None:
+                    config = self._grpc_call(name, lambda: self._grpc.get_model_config(
+                        name, version or "", headers=self.headers, as_json=True, client_timeout=self.timeout
+                    ))  # fmt: skip
+                    known, names = config_feature_names(config.get("config", {}))
+                else:
+                    path = _model_path(name, version) + "/config"
+                    known, names = config_feature_names(self.request("GET", path, idempotent=True))
+            if not known and self._grpc is None:  # a server older than the config's parameter
                 with contextlib.suppress(ServerError):
-                    self._features[key] = recorded_features(self.registry_model(name), version)
+                    names = recorded_features(self.registry_model(name), version)
+                    known = names is not None
+            self._features[key] = names
+            self._unknown_order[key] = None if known else _unreported_order(self.url, name)
         return self._features[key]
 
     def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:
         """Run X through model `name` (version: a number or an alias; None: the default)."""
         v = None if version is None else str(version)
-        encoded = encode_inputs(X, self.model_metadata(name, v).get("inputs", []), self.feature_names(name, v))
+        inputs = self.model_metadata(name, v).get("inputs", [])
+        encoded = encode_inputs(X, inputs, self.feature_names(name, v), self._unknown_order[(name, v)])
         if self._grpc is not None:
             return self._predict_grpc(name, v, encoded)
         body = self.request("POST", _model_path(name, v) + "/infer", idempotent=True, json_body=_json_body(encoded))
@@ -500,6 +545,7 @@ class AsyncClient:
         )  # fmt: skip
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._features: dict[tuple[str, str | None], list[str] | None] = {}
+        self._unknown_order: dict[tuple[str, str | None], str | None] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -539,10 +585,16 @@ class AsyncClient:
         v = None if version is None else str(version)
         if (name, v) not in self._metadata:
             self._metadata[(name, v)] = await self._call("GET", _model_path(name, v))
-            try:
-                registry = await self._call("GET", f"/v2/registry/models/{quote(name, safe='')}")
-                self._features[(name, v)] = recorded_features(registry, v)
-            except ServerError:
-                self._features[(name, v)] = None
-        encoded = encode_inputs(X, self._metadata[(name, v)].get("inputs", []), self._features[(name, v)])
+            known, names = False, None
+            with contextlib.suppress(ServerError):
+                known, names = config_feature_names(await self._call("GET", _model_path(name, v) + "/config"))
+            if not known:
+                with contextlib.suppress(ServerError):
+                    registry = await self._call("GET", f"/v2/registry/models/{quote(name, safe='')}")
+                    names = recorded_features(registry, v)
+                    known = names is not None
+            self._features[(name, v)] = names
+            self._unknown_order[(name, v)] = None if known else _unreported_order(self.url, name)
+        inputs = self._metadata[(name, v)].get("inputs", [])
+        encoded = encode_inputs(X, inputs, self._features[(name, v)], self._unknown_order[(name, v)])
         return decode_response(await self._call("POST", _model_path(name, v) + "/infer", _json_body(encoded)))
