@@ -99,6 +99,8 @@ def _tls(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parity_line(result: Any) -> str:
+    if result.parity is None and result.metadata.get("extra", {}).get("runtime") == "python":
+        return "parity: not measured (nothing was converted: the Python runtime serves the MLflow model itself)"
     if result.parity is None:
         return "parity: not measured (the file is ONNX already: it is the artifact)"
     return f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}"
@@ -131,6 +133,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
             api_key=args.api_key,
             progress=steps,
             example_input=args.example_input,
+            python_runtime=args.python_runtime,
             **_tls(args),
         )
     finally:
@@ -262,6 +265,11 @@ def parser() -> argparse.ArgumentParser:
         "(served as rows of 64 values; default: the model's signature, else --sample-data's width)",
     )
     imp.add_argument("--description", help="stored with the version")
+    imp.add_argument(
+        "--python-runtime", action="store_true",
+        help="serve an MLflow model's python_function flavor with the Python runtime (with --repository and "
+        "--trust) instead of converting its other flavor; a pyfunc-only model goes there anyway",
+    )  # fmt: skip
     _tls_flags(imp)
     imp.set_defaults(run=_cmd_import)
 
