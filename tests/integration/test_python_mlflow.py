@@ -43,7 +43,9 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     model = LogisticRegression(max_iter=1000).fit(X, y)
     mlflow.sklearn.save_model(model, str(d / "sklearn"), signature=infer_signature(X, model.predict(X)))
     # No signature: the importer takes the inputs from --sample-data.
-    mlflow.pyfunc.save_model(str(d / "custom"), python_model=mlflow_models_score(), code_paths=[str(HERE / "mlflow_models.py")])
+    mlflow.pyfunc.save_model(
+        str(d / "custom"), python_model=mlflow_models_score(), code_paths=[str(HERE / "mlflow_models.py")]
+    )
     write_csv(d / "sample.csv", X, y)
     return {"sklearn": d / "sklearn", "custom": d / "custom", "sample": d / "sample.csv"}
 
