@@ -3,6 +3,9 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <cctype>
@@ -101,6 +104,7 @@ Status ReadThreads(const triton::ModelConfig& in, ModelConfig* out,
     int* target = key == "intra_op_thread_count"   ? &out->onnxruntime.intra_op_threads
                   : key == "inter_op_thread_count" ? &out->onnxruntime.inter_op_threads
                                                    : nullptr;
+    if (key == kFeatureNamesParameter) continue;  // the registry's, written by ToTritonConfig
     if (target == nullptr) {
       warnings->push_back("parameter '" + key + "' is not supported by Berth and is ignored");
       continue;
@@ -221,6 +225,30 @@ triton::ModelConfig ToTritonConfig(const Model& model) {
   auto& parameters = *out.mutable_parameters();
   parameters["intra_op_thread_count"].set_string_value(std::to_string(c.onnxruntime.intra_op_threads));
   parameters["inter_op_thread_count"].set_string_value(std::to_string(c.onnxruntime.inter_op_threads));
+  return out;
+}
+
+triton::ModelConfig ToTritonConfig(const Model& model, RegistryStore* store) {
+  triton::ModelConfig out = ToTritonConfig(model);
+  if (store == nullptr) return out;
+  auto versions = store->Versions(model.name);
+  if (!versions.ok()) return out;  // unknown order: the parameter's absence says so
+  std::string names = "[]";
+  for (const VersionRecord& v : *versions) {
+    if (v.version != model.version) continue;
+    // Checked when it was stored (CheckVersionMetadata): an array of strings.
+    rapidjson::Document doc;
+    doc.Parse(v.metadata_json.data(), v.metadata_json.size());
+    if (doc.HasParseError() || !doc.IsObject()) break;
+    auto it = doc.FindMember("feature_names");
+    if (it == doc.MemberEnd() || !it->value.IsArray()) break;
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    it->value.Accept(writer);
+    names.assign(buffer.GetString(), buffer.GetSize());
+    break;
+  }
+  (*out.mutable_parameters())[kFeatureNamesParameter].set_string_value(names);
   return out;
 }
 

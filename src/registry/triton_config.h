@@ -19,6 +19,7 @@
 #include "core/model.h"
 #include "core/model_config.h"
 #include "core/status.h"
+#include "registry/registry_store.h"
 #include "registry/triton_model_config.pb.h"
 
 namespace berth {
@@ -43,5 +44,18 @@ StatusOr<TritonConfig> ParseTritonConfigJson(const std::string& json,
 // its resolved signature with dims as Triton has them (no batch dimension
 // when the model batches), policy, batching and instances.
 triton::ModelConfig ToTritonConfig(const Model& model);
+
+// The parameter of ToTritonConfig(model, store) that carries the version's
+// feature names as the registry recorded them (its metadata's
+// feature_names, the column order its one 2-D input takes): a JSON array
+// of strings, "[]" when none are recorded. Absent when the server has no
+// registry store, or could not read it: then no client can check a
+// DataFrame's column order, and berth's Client refuses one rather than
+// guess. Reading a configuration ignores it.
+inline constexpr const char* kFeatureNamesParameter = "feature_names";
+
+// ToTritonConfig(model) and kFeatureNamesParameter from `store` (may be
+// null). The same for every door (REST config route, gRPC ModelConfig).
+triton::ModelConfig ToTritonConfig(const Model& model, RegistryStore* store);
 
 }  // namespace berth

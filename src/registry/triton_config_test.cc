@@ -104,6 +104,19 @@ TEST(TritonConfigTest, FieldsThatOnlyTuneTritonAreNamedInWarnings) {
   EXPECT_NE(all.find("line 3:"), std::string::npos) << all;
 }
 
+// What GET /v2/models/{m}/config answers loads back (a repository load's
+// `config` parameter) without a warning about the registry's feature names.
+TEST(TritonConfigTest, TheRegistrysFeatureNamesParameterIsReadSilently) {
+  auto parsed = ParseTritonConfig(R"pb(
+    platform: "onnxruntime_onnx"
+    parameters { key: "feature_names" value: { string_value: "[\"a\", \"b\"]" } }
+    parameters { key: "intra_op_thread_count" value: { string_value: "2" } }
+  )pb");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->warnings.empty()) << parsed->warnings.front();
+  EXPECT_EQ(parsed->config.onnxruntime.intra_op_threads, 2);
+}
+
 TEST(TritonConfigTest, FieldsThatChangeAnswersAreRefused) {
   struct Case {
     const char* text;

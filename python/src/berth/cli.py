@@ -83,7 +83,24 @@ class _Rows:
             self._bar.close()
 
 
+def _tls_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--ca-file", help="the CA bundle the server's certificate must chain to, for an https:// or "
+                         "grpcs:// --url (default: $BERTH_CA_FILE, else the system's roots)")  # fmt: skip
+    command.add_argument("--cert", help="a client certificate (PEM) for a server that wants mutual TLS")
+    command.add_argument("--key", help="the client certificate's private key (PEM; default: in --cert's file)")
+
+
+def _tls(args: argparse.Namespace) -> dict[str, Any]:
+    """Client's TLS arguments from --ca-file, --cert and --key."""
+    if args.key is not None and args.cert is None:
+        raise BerthError("--key goes with --cert")
+    cert = (args.cert, args.key) if args.key is not None else args.cert
+    return {"ca_file": args.ca_file, "cert": cert}
+
+
 def _parity_line(result: Any) -> str:
+    if result.parity is None and result.metadata.get("extra", {}).get("runtime") == "python":
+        return "parity: not measured (nothing was converted: the Python runtime serves the MLflow model itself)"
     if result.parity is None:
         return "parity: not measured (the file is ONNX already: it is the artifact)"
     return f"parity: {result.parity.describe()}: {'passed' if result.parity.passed else 'FAILED (--force)'}"
@@ -116,6 +133,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
             api_key=args.api_key,
             progress=steps,
             example_input=args.example_input,
+            python_runtime=args.python_runtime,
+            **_tls(args),
         )
     finally:
         steps.close()
@@ -136,13 +155,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from berth.client import Client, split_model_ref
     from berth.evaluation import evaluate
 
-    result = evaluate(args.url, args.model, Path(args.data), args.target, api_key=args.api_key, batches=_batches)
+    result = evaluate(
+        args.url, args.model, Path(args.data), args.target, api_key=args.api_key, batches=_batches, **_tls(args)
+    )
     print(f"{result.name} version {result.version} ({result.task}) on {result.rows} rows of {args.data}")
     for key, value in result.metrics.items():
         print(f"{key}: {value:.6g}")
     if args.store:
         name, _ = split_model_ref(args.model)
-        with Client(args.url, api_key=args.api_key) as client:
+        with Client(args.url, api_key=args.api_key, **_tls(args)) as client:
             client.store_evaluation(name, result.version, result.to_request())
         print(f"stored with {result.name} version {result.version}")
     if args.json:
@@ -159,7 +180,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         artifact=Path(args.artifact) if args.artifact else None,
         sample_data=Path(args.sample_data) if args.sample_data else None,
         holdout=Path(args.data) if args.data else None, target=args.target,
-        max_metric_drop=args.max_metric_drop, api_key=args.api_key,
+        max_metric_drop=args.max_metric_drop, api_key=args.api_key, **_tls(args),
     )  # fmt: skip
 
     print(_parity_line(result))
@@ -188,7 +209,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             errors=Path(args.errors) if args.errors else None, keep=args.keep or None,
             features=[c.strip() for c in args.features.split(",")] if args.features else None,
             chunk_rows=args.chunk_rows, restart=args.restart, overwrite=args.overwrite, max_chunks=args.max_chunks,
-            threads=args.threads, api_key=args.api_key, progress=bar, total=bar.total,
+            threads=args.threads, api_key=args.api_key, progress=bar, total=bar.total, **_tls(args),
         )  # fmt: skip
     except KeyboardInterrupt:
         bar.close()
@@ -222,7 +243,7 @@ def parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--name", required=True, help="the model's name on the server")
     where = imp.add_mutually_exclusive_group(required=True)
-    where.add_argument("--url", help="the server to push the version to (http://host:port)")
+    where.add_argument("--url", help="the server to push the version to (http://host:port or https://...)")
     where.add_argument("--repository", help="write the version into this model repository directory instead")
     imp.add_argument("--sample-data", help="CSV of training rows: parity rows, baseline profile, --cv data")
     imp.add_argument("--target", help="the target column of --sample-data (left out of the features)")
@@ -246,6 +267,12 @@ def parser() -> argparse.ArgumentParser:
         "(served as rows of 64 values; default: the model's signature, else --sample-data's width)",
     )
     imp.add_argument("--description", help="stored with the version")
+    imp.add_argument(
+        "--python-runtime", action="store_true",
+        help="serve an MLflow model's python_function flavor with the Python runtime (with --repository and "
+        "--trust) instead of converting its other flavor; a pyfunc-only model goes there anyway",
+    )  # fmt: skip
+    _tls_flags(imp)
     imp.set_defaults(run=_cmd_import)
 
     ev = sub.add_parser("evaluate", help="run a holdout through the served model and report its metrics")
@@ -255,6 +282,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--target", required=True, help="the holdout's target column")
     ev.add_argument("--store", action="store_true", help="record the metrics with the version in the registry")
     ev.add_argument("--json", action="store_true", help="also print the result as one JSON line")
+    _tls_flags(ev)
     ev.set_defaults(run=_cmd_evaluate)
 
     opt = sub.add_parser("optimize", help="quantize a version into a new one, gated by parity")
@@ -283,6 +311,7 @@ def parser() -> argparse.ArgumentParser:
         help="the largest accuracy drop (or relative RMSE rise) allowed (default 0.01)",
     )
     opt.add_argument("--force", action="store_true", help="register even when a gate fails")
+    _tls_flags(opt)
     opt.set_defaults(run=_cmd_optimize)
 
     bat = sub.add_parser(
@@ -310,6 +339,7 @@ def parser() -> argparse.ArgumentParser:
     bat.add_argument("--restart", action="store_true", help="drop a stopped run's checkpoint and output; start over")
     bat.add_argument("--overwrite", action="store_true", help="replace an OUTPUT a finished run left")
     bat.add_argument("--max-chunks", type=int, help=argparse.SUPPRESS)  # test hook: stop as if interrupted
+    _tls_flags(bat)
     bat.set_defaults(run=_cmd_batch)
     return p
 

@@ -4,7 +4,14 @@
 DataFrame or a list of dicts and returns a `Prediction`: `labels` and
 `probabilities` for a classifier, `values` for a regressor, and every output
 under `outputs`. `Client("grpc://host:8001")` speaks gRPC (tritonclient).
-`AsyncClient` is the same over httpx, for asyncio.
+`Client("grpcs://host:8001")` is gRPC over TLS. `AsyncClient` is the same
+over httpx, for asyncio.
+
+TLS (https://, grpcs://): `ca_file=` (default $BERTH_CA_FILE, else the
+system's/certifi's roots) is the CA bundle the server's certificate must
+chain to; `cert=` is a client certificate for mutual TLS: a (certificate,
+key) pair of PEM files, or one PEM file holding both. `verify=False` turns
+the server's check off (REST only; never in production).
 
 Timeouts apply to every call. Only idempotent calls are retried, and only
 when the connection failed (nothing reached the server): an inference is a
@@ -17,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import numpy as np
@@ -32,6 +41,7 @@ _V2_TO_NUMPY = {
     "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
     "FP16": np.float16, "FP32": np.float32, "FP64": np.float64, "BYTES": np.object_,
 }  # fmt: skip
+T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 2
 _BACKOFF_S = 0.2
@@ -58,6 +68,61 @@ class Prediction:
             return self.outputs["variable"]
         rest = [v for k, v in self.outputs.items() if k not in ("label", "probabilities")]
         return rest[0] if rest else None
+
+
+ClientCert = str | tuple[str, str]
+
+
+@dataclass(frozen=True)
+class _Tls:
+    """A client's TLS settings, checked: the files exist, and they go with a TLS scheme."""
+
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    verify: bool
+
+    @staticmethod
+    def of(url: str, scheme: str, ca_file: str | None, verify: bool, cert: ClientCert | None) -> _Tls:
+        secure = scheme in ("https", "grpcs")
+        if not secure and (ca_file is not None or cert is not None or not verify):
+            raise BerthError(f"'{url}' is not TLS: ca_file, cert and verify need https:// or grpcs://")
+        if ca_file is None and secure:
+            ca_file = os.environ.get("BERTH_CA_FILE") or None
+        cert_file, key_file = (cert, cert) if isinstance(cert, str) else (cert or (None, None))
+        for what, path in (("CA file", ca_file), ("client certificate", cert_file), ("client key", key_file)):
+            if path is not None and not os.access(path, os.R_OK):
+                raise BerthError(f"cannot read the {what} {path}")
+        if scheme == "grpcs" and not verify:
+            raise BerthError("gRPC over TLS always checks the server's certificate: give its CA as ca_file")
+        return _Tls(ca_file, cert_file, key_file, verify)
+
+    def requests_verify(self) -> bool | str:
+        return self.ca_file if self.verify and self.ca_file else self.verify
+
+    def requests_cert(self) -> tuple[str, str] | None:
+        return (self.cert_file, self.key_file) if self.cert_file and self.key_file else None
+
+    def ssl_context(self) -> Any:
+        """For httpx: the CA (else certifi's roots) and the client certificate; False when verify is off."""
+        if not self.verify and self.cert_file is None:
+            return False
+        import certifi
+
+        context = ssl.create_default_context(cafile=self.ca_file or certifi.where())
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
+def _tls_failure(url: str, e: Exception) -> BerthError:
+    return BerthError(
+        f"TLS with the Berth server at {url} failed: {e} (is its certificate signed by the CA given as "
+        "--ca-file / ca_file / $BERTH_CA_FILE, and does it want a client certificate: --cert/--key?)"
+    )
 
 
 def split_model_ref(ref: str) -> tuple[str, str | None]:
@@ -114,6 +179,27 @@ def recorded_features(model: dict[str, Any], version: str | None) -> list[str] |
     return None
 
 
+def config_feature_names(config: dict[str, Any]) -> tuple[bool, list[str] | None]:
+    """(known, names) from a model configuration (GET .../config, gRPC ModelConfig): the version's recorded
+    feature names, None when it has none; known is False when the server does not say (it has no registry).
+    """
+    parameter = (config.get("parameters") or {}).get("feature_names")
+    if not isinstance(parameter, dict) or not isinstance(parameter.get("string_value"), str):
+        return False, None
+    try:
+        names = json.loads(parameter["string_value"])
+    except ValueError:
+        return False, None
+    if not isinstance(names, list):
+        return False, None
+    return True, [str(n) for n in names] or None
+
+
+def _unreported_order(url: str, name: str) -> str:
+    return (f"the server at {url} does not report the feature names of model '{name}' (it runs without a registry "
+            "store, or is not Berth)")  # fmt: skip
+
+
 def _server_error(method: str, path: str, status: int, body: bytes) -> ServerError:
     return ServerError(f"{method} {path}: {status} {_error_text(status, body)}", status)
 
@@ -140,13 +226,15 @@ def to_frame(X: Any) -> Any:
 
 
 def encode_inputs(
-    X: Any, inputs: list[dict[str, Any]], feature_names: list[str] | None = None
+    X: Any, inputs: list[dict[str, Any]], feature_names: list[str] | None = None, unknown_order: str | None = None
 ) -> list[tuple[str, str, np.ndarray]]:
     """(name, datatype, array) per model input for X, checked against the model's input metadata.
 
     With `feature_names` (the version's, from the registry), a DataFrame fed to
     a one-input model is put in that column order, so a reordered frame cannot
-    silently feed the wrong features.
+    silently feed the wrong features. `unknown_order` (why the server could
+    not say whether the version has feature names) refuses a frame of several
+    columns for a one-input model rather than guess its order.
     """
     data = to_frame(X)
     if not inputs:
@@ -166,6 +254,11 @@ def encode_inputs(
                 raise BerthError(f"the model's features are {', '.join(feature_names)}; the data lacks "
                                  f"{', '.join(missing)}")  # fmt: skip
             data = data[feature_names]
+        elif _is_frame(data) and unknown_order is not None and data.shape[1] > 1:
+            raise BerthError(
+                f"cannot check the column order of the DataFrame (or list of dicts): {unknown_order}. "
+                "Pass a numpy array with the columns in the model's order instead"
+            )
         array = data.to_numpy() if _is_frame(data) else data
         blocks = [(inputs[0], array)]
     else:
@@ -210,7 +303,7 @@ def decode_response(body: dict[str, Any]) -> Prediction:
 
 
 class Client:
-    """A Berth server at `url` (http://, https:// or grpc://host:port)."""
+    """A Berth server at `url` (http://, https://, grpc:// or grpcs://host:port); TLS as the module says."""
 
     def __init__(
         self,
@@ -219,10 +312,16 @@ class Client:
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        ca_file: str | None = None,
+        verify: bool = True,
+        cert: ClientCert | None = None,
     ) -> None:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https", "grpc") or not parts.netloc:
-            raise BerthError(f"'{url}' is not a server URL (http://host:port, https://... or grpc://host:port)")
+        if parts.scheme not in ("http", "https", "grpc", "grpcs") or not parts.netloc:
+            raise BerthError(
+                f"'{url}' is not a server URL (http://host:port, https://..., grpc://host:port or grpcs://...)"
+            )
+        tls = _Tls.of(url, parts.scheme, ca_file, verify, cert)
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
@@ -230,13 +329,19 @@ class Client:
         self._grpc: Any = None
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._features: dict[tuple[str, str | None], list[str] | None] = {}
-        if parts.scheme == "grpc":
+        self._unknown_order: dict[tuple[str, str | None], str | None] = {}
+        if parts.scheme in ("grpc", "grpcs"):
             try:
                 import tritonclient.grpc as grpcclient
             except ImportError as e:
                 raise BerthError("gRPC needs tritonclient: pip install 'berth[grpc]'") from e
-            self._grpc = grpcclient.InferenceServerClient(parts.netloc)
+            self._grpc = grpcclient.InferenceServerClient(
+                parts.netloc, ssl=parts.scheme == "grpcs", root_certificates=tls.ca_file,
+                private_key=tls.key_file, certificate_chain=tls.cert_file,
+            )  # fmt: skip
         self._session = requests.Session()
+        # Given with each request: a Session's own verify loses to $REQUESTS_CA_BUNDLE (requests#3829).
+        self._tls = {"verify": tls.requests_verify(), "cert": tls.requests_cert()}
 
     def close(self) -> None:
         self._session.close()
@@ -263,7 +368,7 @@ class Client:
     ) -> Any:
         """One REST call: the decoded JSON answer, or ServerError with the server's message."""
         if self._grpc is not None:
-            raise BerthError("registry calls need the REST address (http://...), not grpc://")
+            raise BerthError("registry calls need the REST address (http:// or https://), not grpc:// or grpcs://")
         attempts = 1 + (self.retries if idempotent else 0)
         for attempt in range(attempts):
             try:
@@ -274,8 +379,11 @@ class Client:
                     data=data,
                     headers={**self.headers, **(headers or {})},
                     timeout=self.timeout,
+                    **self._tls,
                 )
                 break
+            except requests.exceptions.SSLError as e:
+                raise _tls_failure(self.url, e) from e
             except requests.ConnectionError as e:
                 if attempt + 1 == attempts:
                     raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
@@ -290,8 +398,10 @@ class Client:
         """A GET whose answer is bytes (an artifact); ServerError on an error status."""
         for attempt in range(1 + self.retries):
             try:
-                response = self._session.get(self.url + path, headers=self.headers, timeout=self.timeout)
+                response = self._session.get(self.url + path, headers=self.headers, timeout=self.timeout, **self._tls)
                 break
+            except requests.exceptions.SSLError as e:
+                raise _tls_failure(self.url, e) from e
             except requests.ConnectionError as e:
                 if attempt == self.retries:
                     raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
@@ -308,28 +418,44 @@ class Client:
         key = (name, version)
         if key not in self._metadata:
             if self._grpc is not None:
-                self._metadata[key] = self._grpc.get_model_metadata(
+                self._metadata[key] = self._grpc_call(name, lambda: self._grpc.get_model_metadata(
                     name, version or "", headers=self.headers, as_json=True, client_timeout=self.timeout
-                )
+                ))  # fmt: skip
             else:
                 self._metadata[key] = self.request("GET", _model_path(name, version), idempotent=True)
         return self._metadata[key]
 
     def feature_names(self, name: str, version: str | None = None) -> list[str] | None:
-        """The feature_names the registry recorded for the version `version` names (None when unknown)."""
+        """The feature_names the registry recorded for the version `version` names (None when unknown).
+
+        Read from the version's configuration, over either door; from an older
+        server's registry route over REST.
+        """
         key = (name, version)
         if key not in self._features:
-            self._features[key] = None
-            if self._grpc is None:
-                # No registry (503), or a model it does not know: the frame's own order.
+            known, names = False, None
+            with contextlib.suppress(ServerError):
+                if self._grpc is not None:
+                    config = self._grpc_call(name, lambda: self._grpc.get_model_config(
+                        name, version or "", headers=self.headers, as_json=True, client_timeout=self.timeout
+                    ))  # fmt: skip
+                    known, names = config_feature_names(config.get("config", {}))
+                else:
+                    path = _model_path(name, version) + "/config"
+                    known, names = config_feature_names(self.request("GET", path, idempotent=True))
+            if not known and self._grpc is None:  # a server older than the config's parameter
                 with contextlib.suppress(ServerError):
-                    self._features[key] = recorded_features(self.registry_model(name), version)
+                    names = recorded_features(self.registry_model(name), version)
+                    known = names is not None
+            self._features[key] = names
+            self._unknown_order[key] = None if known else _unreported_order(self.url, name)
         return self._features[key]
 
     def predict(self, name: str, X: Any, *, version: str | int | None = None) -> Prediction:
         """Run X through model `name` (version: a number or an alias; None: the default)."""
         v = None if version is None else str(version)
-        encoded = encode_inputs(X, self.model_metadata(name, v).get("inputs", []), self.feature_names(name, v))
+        inputs = self.model_metadata(name, v).get("inputs", [])
+        encoded = encode_inputs(X, inputs, self.feature_names(name, v), self._unknown_order[(name, v)])
         if self._grpc is not None:
             return self._predict_grpc(name, v, encoded)
         body = self.request("POST", _model_path(name, v) + "/infer", idempotent=True, json_body=_json_body(encoded))
@@ -337,27 +463,36 @@ class Client:
 
     def _predict_grpc(self, name: str, version: str | None, encoded: list[tuple[str, str, np.ndarray]]) -> Prediction:
         import tritonclient.grpc as grpcclient
-        from tritonclient.utils import InferenceServerException
 
         inputs = []
         for n, t, a in encoded:
             tensor = grpcclient.InferInput(n, list(a.shape), t)
             tensor.set_data_from_numpy(a)
             inputs.append(tensor)
-        for attempt in range(1 + self.retries):
-            try:
-                result = self._grpc.infer(
-                    name, inputs, model_version=version or "", headers=self.headers, client_timeout=self.timeout
-                )
-                break
-            except InferenceServerException as e:
-                if "UNAVAILABLE" in str(e.status()) and attempt < self.retries:
-                    time.sleep(_BACKOFF_S * (2**attempt))
-                    continue
-                raise ServerError(f"{name}: {e.message()}") from e
+        result = self._grpc_call(name, lambda: self._grpc.infer(
+            name, inputs, model_version=version or "", headers=self.headers, client_timeout=self.timeout
+        ))  # fmt: skip
         response = result.get_response(as_json=True)
         outputs = {o["name"]: result.as_numpy(o["name"]) for o in response.get("outputs", [])}
         return Prediction(str(response.get("model_version", "")), outputs)
+
+    def _grpc_call(self, what: str, call: Callable[[], T]) -> T:
+        """One gRPC call, retried while the server is UNAVAILABLE (nothing reached it); ServerError otherwise."""
+        from tritonclient.utils import InferenceServerException
+
+        for attempt in range(1 + self.retries):
+            try:
+                return call()
+            except InferenceServerException as e:
+                unavailable = "UNAVAILABLE" in str(e.status())
+                if unavailable and attempt < self.retries:
+                    time.sleep(_BACKOFF_S * (2**attempt))
+                    continue
+                message = str(e.message())
+                if unavailable and self.url.startswith("grpcs:") and ("SSL" in message or "handshake" in message):
+                    raise _tls_failure(self.url, e) from e
+                raise ServerError(f"{what}: {message}") from e
+        raise AssertionError("unreachable")
 
     # Registry --------------------------------------------------------------
 
@@ -392,16 +527,25 @@ class AsyncClient:
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
+        ca_file: str | None = None,
+        verify: bool = True,
+        cert: ClientCert | None = None,
     ) -> None:
         import httpx
 
-        if urlsplit(url).scheme not in ("http", "https"):
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
             raise BerthError(f"AsyncClient speaks REST: '{url}' is not an http:// or https:// URL")
+        tls = _Tls.of(url, scheme, ca_file, verify, cert)
         self.url = url.rstrip("/")
         self.retries = retries
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=_auth_headers(api_key))
+        self._http = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, headers=_auth_headers(api_key),
+            verify=tls.ssl_context() if scheme == "https" else True,
+        )  # fmt: skip
         self._metadata: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._features: dict[tuple[str, str | None], list[str] | None] = {}
+        self._unknown_order: dict[tuple[str, str | None], str | None] = {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -421,12 +565,18 @@ class AsyncClient:
             try:
                 response = await self._http.request(method, path, json=body)
                 break
-            except httpx.ConnectError as e:
-                if attempt == self.retries:
-                    raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
-                await asyncio.sleep(_BACKOFF_S * (2**attempt))
             except httpx.TimeoutException as e:
                 raise BerthError(f"the Berth server at {self.url} did not answer in time") from e
+            except httpx.TransportError as e:
+                # A refused certificate shows as a failed connect, or (TLS 1.3: the
+                # server checks the client's after the handshake) a failed read.
+                if "SSL" in str(e):
+                    raise _tls_failure(self.url, e) from e
+                if not isinstance(e, httpx.ConnectError) or attempt == self.retries:
+                    raise BerthError(f"cannot reach the Berth server at {self.url}: {e}") from e
+                await asyncio.sleep(_BACKOFF_S * (2**attempt))
+            except ssl.SSLError as e:  # httpx passes a TLS alert on a read through unwrapped
+                raise _tls_failure(self.url, e) from e
         if response.status_code >= 400:
             raise _server_error(method, path, response.status_code, response.content)
         return response.json()
@@ -435,10 +585,16 @@ class AsyncClient:
         v = None if version is None else str(version)
         if (name, v) not in self._metadata:
             self._metadata[(name, v)] = await self._call("GET", _model_path(name, v))
-            try:
-                registry = await self._call("GET", f"/v2/registry/models/{quote(name, safe='')}")
-                self._features[(name, v)] = recorded_features(registry, v)
-            except ServerError:
-                self._features[(name, v)] = None
-        encoded = encode_inputs(X, self._metadata[(name, v)].get("inputs", []), self._features[(name, v)])
+            known, names = False, None
+            with contextlib.suppress(ServerError):
+                known, names = config_feature_names(await self._call("GET", _model_path(name, v) + "/config"))
+            if not known:
+                with contextlib.suppress(ServerError):
+                    registry = await self._call("GET", f"/v2/registry/models/{quote(name, safe='')}")
+                    names = recorded_features(registry, v)
+                    known = names is not None
+            self._features[(name, v)] = names
+            self._unknown_order[(name, v)] = None if known else _unreported_order(self.url, name)
+        inputs = self._metadata[(name, v)].get("inputs", [])
+        encoded = encode_inputs(X, inputs, self._features[(name, v)], self._unknown_order[(name, v)])
         return decode_response(await self._call("POST", _model_path(name, v) + "/infer", _json_body(encoded)))

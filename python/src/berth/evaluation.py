@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from berth import data, metrics
-from berth.client import Client, split_model_ref
+from berth.client import Client, ClientCert, split_model_ref
 from berth.errors import BerthError, ServerError
 
 BATCH_ROWS = 256
@@ -44,8 +44,9 @@ def _registered_metadata(client: Client, name: str, version: str) -> dict[str, A
 
 
 def evaluate(
-    url: str, ref: str, holdout: Path, target: str, *, api_key: str | None = None, batches: Any = None
-) -> Evaluation:
+    url: str, ref: str, holdout: Path, target: str, *, api_key: str | None = None, batches: Any = None,
+    ca_file: str | None = None, cert: ClientCert | None = None,
+) -> Evaluation:  # fmt: skip
     """Run `holdout` through the server's `ref` (NAME, NAME:VERSION, NAME@ALIAS) and compute the metrics.
 
     `batches` wraps the batch iterator (a progress bar); the identity when None.
@@ -54,7 +55,7 @@ def evaluate(
     frame = data.read_csv(holdout, what="holdout")
     features, y = data.split_target(frame, target, holdout)
     assert y is not None
-    with Client(url, api_key=api_key) as client:
+    with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
         model_meta = client.model_metadata(name, version)
         inputs = model_meta.get("inputs", [])
         answered = ""

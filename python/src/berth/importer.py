@@ -24,8 +24,8 @@ import numpy as np
 import onnx
 import pandas as pd
 
-from berth import baseline, convert, data, metrics, neural, parity
-from berth.client import Client, encode_metadata
+from berth import baseline, convert, data, metrics, neural, parity, pyfunc
+from berth.client import Client, ClientCert, encode_metadata
 from berth.errors import BerthError
 from berth.sources import Source, load_source
 
@@ -150,6 +150,9 @@ def import_model(
     api_key: str | None = None,
     progress: Callable[[str], None] | None = None,
     example_input: str | None = None,
+    ca_file: str | None = None,
+    cert: ClientCert | None = None,
+    python_runtime: bool = False,
 ) -> ImportResult:
     """Import the model file or directory at `path` as the next version of `name` (see the module's docstring)."""
     if (url is None) == (repository is None):
@@ -171,6 +174,17 @@ def import_model(
 
     example = neural.parse_example_input(example_input) if example_input is not None else None
 
+    if python_runtime and (repository is None or pyfunc.pyfunc_only(path, prefer=True) is None):
+        raise BerthError("--python-runtime takes an MLflow model directory with a python_function flavor, "
+                         "imported with --repository")  # fmt: skip
+    if repository is not None and (mlmodel := pyfunc.pyfunc_only(path, prefer=python_runtime)) is not None:
+        if cv is not None or example is not None or precision != "auto":
+            raise BerthError("--cv, --example-input and --precision apply to models converted to ONNX, not a pyfunc")
+        version, directory, metadata = pyfunc.import_pyfunc(
+            path, mlmodel, name=name, repository=Path(repository), sample=sample, trust=trust,
+            description=description, step=step,
+        )  # fmt: skip
+        return ImportResult(name, version, metadata, None, str(directory))
     step("scanning and loading")
     source = load_source(path, trust=trust)
     if example is not None and source.kind not in neural.KINDS:
@@ -217,7 +231,7 @@ def import_model(
     artifact = model.SerializeToString()
     step("registering")
     if url is not None:
-        with Client(url, api_key=api_key) as client:
+        with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
             version = client.push(name, artifact, metadata)
         location = url
     else:
@@ -290,8 +304,15 @@ def _metadata(
     return metadata
 
 
-def write_repository_version(root: Path, name: str, artifact: bytes, metadata: dict[str, Any]) -> tuple[int, Path]:
+def write_repository_version(
+    root: Path, name: str, artifact: bytes, metadata: dict[str, Any], *, files: Path | None = None,
+    config: bytes | None = None,
+) -> tuple[int, Path]:  # fmt: skip
     """Write <root>/<name>/<N>/model.onnx and metadata.json (and config.yaml for a new model); N is the next number.
+
+    `files`, a directory, is copied in instead of model.onnx (an MLflow
+    model for the Python runtime); `config` replaces the ONNX config.yaml a
+    new model gets.
 
     The version is written to a hidden staging directory, fsynced and renamed
     into place, so a server polling the repository sees it whole or not at
@@ -305,14 +326,22 @@ def write_repository_version(root: Path, name: str, artifact: bytes, metadata: d
     model_dir = root / name
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
-        config = model_dir / "config.yaml"
-        if not config.exists():
-            _write_durably(config, f"name: {name}\nbackend: onnx\nmax_batch_size: 0\n".encode())
+        config_file = model_dir / "config.yaml"
+        if not config_file.exists():
+            _write_durably(config_file, config or f"name: {name}\nbackend: onnx\nmax_batch_size: 0\n".encode())
         staging = Path(tempfile.mkdtemp(prefix=".import-", dir=model_dir))
     except OSError as e:
         raise BerthError(f"cannot write into the model repository {root}: {e}") from e
     try:
-        _write_durably(staging / "model.onnx", artifact)
+        if files is None:
+            _write_durably(staging / "model.onnx", artifact)
+        else:
+            for source in sorted(files.rglob("*")):
+                target = staging / source.relative_to(files)
+                if source.is_dir():
+                    target.mkdir(exist_ok=True)
+                else:
+                    _write_durably(target, source.read_bytes())
         _write_durably(staging / "metadata.json", (json.dumps(metadata, indent=2, allow_nan=False) + "\n").encode())
         for _ in range(100):
             taken = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]

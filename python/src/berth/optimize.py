@@ -26,7 +26,7 @@ import onnx
 import pandas as pd
 
 from berth import convert, data, metrics, parity
-from berth.client import Client
+from berth.client import Client, ClientCert
 from berth.convert import signature_from
 from berth.errors import BerthError, ServerError
 from berth.importer import ImportResult, generated_rows
@@ -121,12 +121,14 @@ def optimize(
     target: str | None = None,
     max_metric_drop: float = DEFAULT_METRIC_DROP,
     api_key: str | None = None,
+    ca_file: str | None = None,
+    cert: ClientCert | None = None,
 ) -> ImportResult:
     if quantize not in QUANTIZATIONS:
         raise BerthError(f"unknown quantization '{quantize}' (known: {', '.join(QUANTIZATIONS)})")
     if (holdout is None) != (target is None):
         raise BerthError("--data and --target go together")
-    with Client(url, api_key=api_key) as client:
+    with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
         try:
             record = _version_record(client, name, version)
         except ServerError as e:

@@ -234,7 +234,8 @@ class GrpcServer::Service {
       Call<inference::ModelConfigRequest, inference::ModelConfigResponse>& call) const {
     auto model = ctx_->models->Resolve(call.request().name(), call.request().version());
     if (!model.ok()) return call.Reply(model.status());
-    *call.response()->mutable_config() = ToTritonConfig(**model);
+    *call.response()->mutable_config() = ToTritonConfig(
+        **model, ctx_->repository != nullptr ? ctx_->repository->store() : nullptr);
     call.Reply(Status::Ok());
   }
 

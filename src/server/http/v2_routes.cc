@@ -154,11 +154,13 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
                        WriteV2ModelReady(name, false, model.status().message())));
   };
   // Triton's model configuration extension: the configuration the version
-  // runs with, in Triton's JSON form.
+  // runs with, in Triton's JSON form, with the version's recorded feature
+  // names (kFeatureNamesParameter).
   auto config = [ctx](HttpRequest&, const PathParams& p, Reply reply) {
     auto model = ctx->models->Resolve(PathParam(p, "model"), PathParam(p, "version"));
     if (!model.ok()) return reply(ErrorResponse(model.status()));
-    reply(JsonResponse(200, ProtoToJson(ToTritonConfig(**model))));
+    RegistryStore* store = ctx->repository != nullptr ? ctx->repository->store() : nullptr;
+    reply(JsonResponse(200, ProtoToJson(ToTritonConfig(**model, store))));
   };
   router->Add("GET", "/v2/models/{model}/config", auth::Scope::kRead, config);
   router->Add("GET", "/v2/models/{model}/versions/{version}/config", auth::Scope::kRead, config);

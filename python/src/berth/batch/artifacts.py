@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from berth.batch import postgres
-from berth.client import Client, split_model_ref
+from berth.client import Client, ClientCert, split_model_ref
 from berth.errors import BerthError, ServerError
 from berth.names import check_model_name
 
@@ -89,9 +89,12 @@ def _pick(ref: ModelRef, versions: dict[int, Any], aliases: dict[str, int], wher
     return number
 
 
-def from_server(ref: ModelRef, url: str, *, api_key: str | None = None, pin: int | None = None) -> Artifact:
+def from_server(
+    ref: ModelRef, url: str, *, api_key: str | None = None, pin: int | None = None,
+    ca_file: str | None = None, cert: ClientCert | None = None,
+) -> Artifact:  # fmt: skip
     """The version through the server's registry routes (the artifact route needs the admin scope)."""
-    with Client(url, api_key=api_key) as client:
+    with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
         try:
             model = client.registry_model(ref.name)
         except ServerError as e:
@@ -234,6 +237,8 @@ def load_artifact(
     repository: str | Path | None = None,
     api_key: str | None = None,
     pin: int | None = None,
+    ca_file: str | None = None,
+    cert: ClientCert | None = None,
 ) -> Artifact:
     """The version `ref` names, from exactly one of a server `url`, a `registry` store or a `repository`.
 
@@ -242,7 +247,7 @@ def load_artifact(
     model = ModelRef.parse(ref) if isinstance(ref, str) else ref
     root = Path(repository) if repository is not None else None
     if url is not None:
-        return from_server(model, url, api_key=api_key, pin=pin)
+        return from_server(model, url, api_key=api_key, pin=pin, ca_file=ca_file, cert=cert)
     if registry is not None:
         return from_store(model, registry, root, pin=pin)
     if root is not None:

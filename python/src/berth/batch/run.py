@@ -26,7 +26,7 @@ import pandas as pd
 from berth.batch import files
 from berth.batch.artifacts import ModelRef, load_artifact
 from berth.batch.scoring import RowError, Scorer, check_columns, in_process, through_server
-from berth.client import Client
+from berth.client import Client, ClientCert
 from berth.errors import BerthError
 
 CHECKPOINT_FORMAT = "berth-batch-checkpoint/1"
@@ -127,6 +127,8 @@ def run_batch(
     max_chunks: int | None = None,
     threads: int = 0,
     api_key: str | None = None,
+    ca_file: str | None = None,
+    cert: ClientCert | None = None,
     progress: Callable[[int], None] | None = None,
     total: Callable[[int | None], None] | None = None,
 ) -> BatchResult:
@@ -150,11 +152,12 @@ def run_batch(
     client: Client | None = None
     try:
         if through_server_url is not None:
-            client = Client(through_server_url, api_key=api_key)
+            client = Client(through_server_url, api_key=api_key, ca_file=ca_file, cert=cert)
             scorer = through_server(client, ref, pin=pin, keep=keep, features=features)
             digest = ""
         else:
-            artifact = load_artifact(ref, url=url, registry=registry, repository=repository, api_key=api_key, pin=pin)
+            artifact = load_artifact(ref, url=url, registry=registry, repository=repository, api_key=api_key, pin=pin,
+                                     ca_file=ca_file, cert=cert)  # fmt: skip
             scorer = in_process(artifact, keep=keep, features=features, threads=threads)
             digest = artifact.digest
         check_columns(scorer.signature, columns, str(input_path))
