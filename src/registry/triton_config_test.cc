@@ -138,8 +138,11 @@ TEST(TritonConfigTest, ModelWarmupIsTheWarmupRequest) {
 
   auto zeros = ParseTritonConfig(R"pb(
     input [ { name: "X" data_type: TYPE_INT64 dims: [ 3 ] } ]
-    model_warmup { name: "z" batch_size: 1
-                   inputs { key: "X" value: { data_type: TYPE_INT64 dims: [ 3 ] zero_data: true } } }
+    model_warmup {
+      name: "z"
+      batch_size: 1
+      inputs { key: "X" value: { data_type: TYPE_INT64 dims: [ 3 ] zero_data: true } }
+    }
   )pb");
   ASSERT_TRUE(zeros.ok()) << zeros.status().ToString();
   EXPECT_EQ(zeros->config.warmup.count, 1);
@@ -175,13 +178,15 @@ TEST(TritonConfigTest, ModelWarmupThatBerthCannotRunIsRefused) {
        "batch_size must be from 1 to max_batch_size (4), not 0"},
       {input + sample("batch_size: 2", "zero_data: true"), "batch_size must be 1 for a model"},
       {input + sample("batch_size: 1 count: 1001", "zero_data: true"), "count must be at most"},
-      {input + sample("batch_size: 1", "zero_data: true") + sample("batch_size: 1", "zero_data: true"),
+      {input + sample("batch_size: 1", "zero_data: true") +
+           sample("batch_size: 1", "zero_data: true"),
        "model_warmup has 2 samples"},
       {input + R"(model_warmup { name: "w" batch_size: 1
           inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } })",
        "dims must be fully known"},
       {input + R"(model_warmup { name: "w" batch_size: 1
-          inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ 1000000, 1000000 ] zero_data: true } } })",
+          inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ 1000000, 1000000 ]
+                                     zero_data: true } } })",
        "over the warm-up limit"},
       {input + R"(model_warmup { name: "w" batch_size: 1
           inputs { key: "X" value: { dims: [ 4 ] zero_data: true } } })",

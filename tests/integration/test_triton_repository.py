@@ -70,7 +70,9 @@ EXTRA_CONFIGS = {
     "wrong_warmup_triton": iris_warmup("wrong_warmup_triton", "5", "zero_data: true"),
     "file_warmup_triton": iris_warmup("file_warmup_triton", "4", 'input_data_file: "raw_X"'),
     # A syntax error on line 3: an unterminated list.
-    "malformed_triton": 'name: "malformed_triton"\nmax_batch_size: 8\ninput [ { name: "X" data_type: TYPE_FP32 dims: [ 4 }\n',
+    "malformed_triton": (
+        'name: "malformed_triton"\nmax_batch_size: 8\ninput [ { name: "X" data_type: TYPE_FP32 dims: [ 4 }\n'
+    ),
 }
 
 
