@@ -138,10 +138,11 @@ void SharedMemoryRegistry::Unregister(const std::string& name) {
   regions_.erase(it);
 }
 
-void SharedMemoryRegistry::UnregisterAll() {
-  std::map<std::string, Region> gone;
+size_t SharedMemoryRegistry::UnregisterAll() {
+  std::map<std::string, Region> gone;  // unmapped outside the lock
   std::lock_guard lock(mu_);
   gone.swap(regions_);
+  return gone.size();
 }
 
 StatusOr<std::vector<SharedMemoryRegionInfo>> SharedMemoryRegistry::Describe(

@@ -69,7 +69,8 @@ class SharedMemoryRegistry {
   // Takes `name` out of the table (a request still using it keeps its
   // window). As Triton: a name that is not registered is not an error.
   void Unregister(const std::string& name);
-  void UnregisterAll();
+  // Takes every region out of the table; returns how many there were.
+  size_t UnregisterAll();
 
   // Every region (empty `name`), or the one named; NotFound if it is not
   // registered.

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -84,6 +86,27 @@ TEST(SharedMemoryRegistryTest, RefusesBadKeysAndWindows) {
   // An object shrunk under its registration is refused, not touched (SIGBUS).
   obj.Truncate(50);
   EXPECT_EQ(r.Window("r", 0, 4).status().code(), Status::Code::kInvalidArgument);
+}
+
+// Whether this process maps the shared-memory object `key`.
+bool Mapped(const std::string& key) {
+  std::ifstream maps("/proc/self/maps");
+  std::stringstream text;
+  text << maps.rdbuf();
+  return text.str().find("/dev/shm" + key) != std::string::npos;
+}
+
+TEST(SharedMemoryRegistryTest, UnregisterAllUnmapsEveryRegionAndCountsThem) {
+  ShmObject a(64), b(8192);
+  SharedMemoryRegistry r;
+  ASSERT_TRUE(r.Register("a", a.key(), 0, 64).ok());
+  ASSERT_TRUE(r.Register("b", b.key(), 4096, 100).ok());
+  EXPECT_TRUE(Mapped(a.key()));
+  EXPECT_TRUE(Mapped(b.key()));
+  EXPECT_EQ(r.UnregisterAll(), 2u);
+  EXPECT_FALSE(Mapped(a.key()));
+  EXPECT_FALSE(Mapped(b.key()));
+  EXPECT_EQ(r.UnregisterAll(), 0u);
 }
 
 TEST(SharedMemoryRegistryTest, WindowSeesTheClientsBytesAndOutlivesUnregister) {

@@ -177,11 +177,6 @@ Status ReadDynamicBatching(const YAML::Node& node, DynamicBatchingConfig* d) {
   return Status::Ok();
 }
 
-// The most a config's warm-up input may hold: warm-up requests are small,
-// and a shape in a config must not make the server allocate without bound.
-constexpr int64_t kMaxWarmupInputBytes = 64ll << 20;
-constexpr int kMaxWarmupCount = 1000;
-
 // Appends the scalars of `node` (a scalar or nested lists of them), in
 // row-major order, to `out`.
 Status FlattenData(const YAML::Node& node, const std::string& where, int64_t limit,

@@ -10,9 +10,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
 #include <set>
 #include <string_view>
 
+#include "core/float16.h"
 #include "registry/triton_model_config.pb.h"
 
 namespace berth {
@@ -119,6 +123,119 @@ Status ReadThreads(const triton::ModelConfig& in, ModelConfig* out,
                                      "not '" + value.string_value() + "'");
     }
   }
+  return Status::Ok();
+}
+
+// Fills `t` (allocated, numeric) with values any model reads without
+// overflow: floats in [0, 1), integers in [0, 100), booleans either way.
+// Seeded, so a version warms up with the same values at every load.
+void FillRandom(Tensor* t) {
+  std::mt19937 gen(0x5eed);
+  std::uniform_real_distribution<float> real(0.f, 1.f);
+  std::uniform_int_distribution<int> small(0, 99);
+  std::byte* out = t->bytes().data();
+  const size_t size = DataTypeByteSize(t->datatype());
+  const auto put = [&](auto value) {
+    std::memcpy(out, &value, sizeof(value));
+    out += size;
+  };
+  for (int64_t i = 0; i < t->element_count(); ++i) {
+    switch (t->datatype()) {
+      case DataType::kBool: put(static_cast<uint8_t>(small(gen) % 2)); break;
+      case DataType::kUint8: put(static_cast<uint8_t>(small(gen))); break;
+      case DataType::kUint16: put(static_cast<uint16_t>(small(gen))); break;
+      case DataType::kUint32: put(static_cast<uint32_t>(small(gen))); break;
+      case DataType::kUint64: put(static_cast<uint64_t>(small(gen))); break;
+      case DataType::kInt8: put(static_cast<int8_t>(small(gen))); break;
+      case DataType::kInt16: put(static_cast<int16_t>(small(gen))); break;
+      case DataType::kInt32: put(static_cast<int32_t>(small(gen))); break;
+      case DataType::kInt64: put(static_cast<int64_t>(small(gen))); break;
+      case DataType::kFp16: put(FloatToHalf(real(gen))); break;
+      case DataType::kFp32: put(real(gen)); break;
+      case DataType::kFp64: put(static_cast<double>(real(gen))); break;
+      case DataType::kBytes:
+      case DataType::kInvalid: return;
+    }
+  }
+}
+
+// Triton's model_warmup as Berth's warm-up request: one sample, its inputs
+// generated (zero_data, random_data) with shape [batch_size] + dims for a
+// batching model, run `count` times (Triton's 0 means once). Data read from
+// files (input_data_file) is refused: the repository's warmup folder is not
+// read.
+Status ReadWarmup(const triton::ModelConfig& in, ModelConfig* out) {
+  if (in.model_warmup_size() == 0) return Status::Ok();
+  if (in.model_warmup_size() > 1) {
+    return Status::InvalidArgument(
+        "model_warmup has " + std::to_string(in.model_warmup_size()) +
+        " samples; Berth runs one warm-up request per version: keep one sample");
+  }
+  const triton::ModelWarmup& w = in.model_warmup(0);
+  const std::string where = "model_warmup '" + w.name() + "'";
+  const bool batching = out->max_batch_size > 0;
+  if (batching && (w.batch_size() < 1 || w.batch_size() > out->max_batch_size)) {
+    return Status::InvalidArgument(where + ": batch_size must be from 1 to max_batch_size (" +
+                                   std::to_string(out->max_batch_size) + "), not " +
+                                   std::to_string(w.batch_size()));
+  }
+  if (!batching && w.batch_size() > 1) {
+    return Status::InvalidArgument(where + ": batch_size must be 1 for a model without "
+                                   "batching (max_batch_size 0), not " +
+                                   std::to_string(w.batch_size()));
+  }
+  if (w.count() > static_cast<uint32_t>(kMaxWarmupCount)) {
+    return Status::InvalidArgument(where + ": count must be at most " +
+                                   std::to_string(kMaxWarmupCount));
+  }
+  if (w.inputs().empty()) return Status::InvalidArgument(where + " has no inputs");
+  WarmupConfig warmup;
+  warmup.count = std::max<int>(1, static_cast<int>(w.count()));
+  // By name, so that the request does not depend on the map's order.
+  const std::map<std::string, triton::ModelWarmup::Input> inputs(w.inputs().begin(),
+                                                                 w.inputs().end());
+  for (const auto& [name, input] : inputs) {
+    const std::string at = where + ": input '" + name + "'";
+    using Data = triton::ModelWarmup::Input;
+    if (input.input_data_type_case() == Data::kInputDataFile) {
+      return Status::InvalidArgument(at + ": input_data_file is not supported by Berth; use "
+                                     "zero_data or random_data, or give the values in "
+                                     "config.yaml's warmup.inputs");
+    }
+    if (input.input_data_type_case() == Data::INPUT_DATA_TYPE_NOT_SET) {
+      return Status::InvalidArgument(at + " needs zero_data or random_data");
+    }
+    auto type = FromTriton(input.data_type(), name);
+    if (!type.ok()) return Status::InvalidArgument(where + ": " + type.status().message());
+    std::vector<int64_t> shape;
+    if (batching) shape.push_back(w.batch_size());
+    for (int64_t d : input.dims()) {
+      if (d < 1) {
+        return Status::InvalidArgument(at + ": dims must be fully known (each >= 1): the "
+                                       "warm-up request sends exactly this shape");
+      }
+      shape.push_back(d);
+    }
+    const int64_t element = *type == DataType::kBytes
+                                ? static_cast<int64_t>(sizeof(std::string))
+                                : static_cast<int64_t>(DataTypeByteSize(*type));
+    int64_t count = 1;
+    for (int64_t d : shape) {
+      if (d > kMaxWarmupInputBytes / element / count) {
+        return Status::InvalidArgument(at + " is over the warm-up limit of " +
+                                       std::to_string(kMaxWarmupInputBytes >> 20) +
+                                       " MiB");
+      }
+      count *= d;
+    }
+    Tensor tensor(name, *type, std::move(shape));
+    RETURN_IF_ERROR(tensor.Allocate());
+    // random_data for strings: empty strings, as zero_data (random bytes are
+    // seldom a value a string input takes).
+    if (input.random_data() && *type != DataType::kBytes) FillRandom(&tensor);
+    warmup.inputs.push_back(std::move(tensor));
+  }
+  out->warmup = std::move(warmup);
   return Status::Ok();
 }
 
@@ -362,6 +479,7 @@ StatusOr<TritonConfig> ParseTritonConfig(const std::string& text) {
   }
   if (instances > 0) out.instance_count = instances;
   RETURN_IF_ERROR(ReadThreads(in, &out, &result.warnings));
+  RETURN_IF_ERROR(ReadWarmup(in, &out));
   return result;
 }
 

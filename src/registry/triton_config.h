@@ -6,11 +6,13 @@
 // max_batch_size, input/output (dims without the batch dimension, as Triton
 // has them), version_policy, dynamic_batching (preferred sizes, queue delay),
 // instance_group (CPU counts), parameters intra_op_thread_count and
-// inter_op_thread_count. A field Berth cannot honour is never dropped
-// silently: one whose absence would change answers (sequence_batching,
-// ensemble_scheduling, reshape, ragged or shape tensors, GPU instances,
-// another platform) is an error naming it; one that only tunes Triton
-// (optimization, model_warmup, response_cache, ...) is a warning naming it.
+// inter_op_thread_count, model_warmup (one sample of zero_data or
+// random_data inputs, as the version's warm-up request). A field Berth
+// cannot honour is never dropped silently: one whose absence would change
+// answers (sequence_batching, ensemble_scheduling, reshape, ragged or shape
+// tensors, GPU instances, another platform, warm-up data from files) is an
+// error naming it; one that only tunes Triton (optimization,
+// response_cache, ...) is a warning naming it.
 #pragma once
 
 #include <string>
@@ -23,6 +25,12 @@
 #include "registry/triton_model_config.pb.h"
 
 namespace berth {
+
+// The most a warm-up request in any config format (config.yaml's warmup,
+// config.pbtxt's model_warmup) may ask for: warm-up requests are small, and
+// a shape in a config must not make the server allocate without bound.
+inline constexpr int kMaxWarmupCount = 1000;
+inline constexpr int64_t kMaxWarmupInputBytes = 64ll << 20;
 
 struct TritonConfig {
   ModelConfig config;

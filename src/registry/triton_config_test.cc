@@ -89,7 +89,6 @@ TEST(TritonConfigTest, FieldsThatOnlyTuneTritonAreNamedInWarnings) {
   auto parsed = ParseTritonConfig(R"pb(
     platform: "onnxruntime_onnx"
     optimization { graph { level: 1 } }
-    model_warmup [ { name: "w", batch_size: 1 } ]
     response_cache { enable: true }
     parameters { key: "cudnn_conv_algo_search" value: { string_value: "1" } }
   )pb");
@@ -98,10 +97,108 @@ TEST(TritonConfigTest, FieldsThatOnlyTuneTritonAreNamedInWarnings) {
   for (const auto& w : parsed->warnings) all += w + "\n";
   EXPECT_NE(all.find("'optimization' is not supported by Berth and is ignored"), std::string::npos)
       << all;
-  EXPECT_NE(all.find("'model_warmup'"), std::string::npos) << all;
   EXPECT_NE(all.find("'response_cache'"), std::string::npos) << all;
   EXPECT_NE(all.find("parameter 'cudnn_conv_algo_search'"), std::string::npos) << all;
   EXPECT_NE(all.find("line 3:"), std::string::npos) << all;
+  EXPECT_EQ(all.find("model_warmup"), std::string::npos) << all;
+}
+
+// model_warmup becomes the version's warm-up request: [batch_size] + dims,
+// zeros or seeded values in range, run `count` times (0: once).
+TEST(TritonConfigTest, ModelWarmupIsTheWarmupRequest) {
+  auto parsed = ParseTritonConfig(R"pb(
+    max_batch_size: 8
+    input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] },
+            { name: "sex" data_type: TYPE_STRING dims: [ 1 ] } ]
+    model_warmup [ {
+      name: "sample"
+      batch_size: 2
+      count: 3
+      inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ 4 ] random_data: true } }
+      inputs { key: "sex" value: { data_type: TYPE_STRING dims: [ 1 ] random_data: true } }
+    } ]
+  )pb");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->warnings.empty()) << parsed->warnings[0];
+  const WarmupConfig& w = parsed->config.warmup;
+  EXPECT_EQ(w.count, 3);
+  ASSERT_EQ(w.inputs.size(), 2u);
+  EXPECT_EQ(w.inputs[0].name(), "X");
+  EXPECT_EQ(w.inputs[0].datatype(), DataType::kFp32);
+  EXPECT_EQ(w.inputs[0].shape(), (std::vector<int64_t>{2, 4}));
+  const auto* x = reinterpret_cast<const float*>(w.inputs[0].bytes().data());
+  bool varied = false;
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(x[i] >= 0.f && x[i] < 1.f) << x[i];
+    varied = varied || x[i] != x[0];
+  }
+  EXPECT_TRUE(varied);
+  EXPECT_EQ(w.inputs[1].shape(), (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(w.inputs[1].strings(), (std::vector<std::string>{"", ""}));
+
+  auto zeros = ParseTritonConfig(R"pb(
+    input [ { name: "X" data_type: TYPE_INT64 dims: [ 3 ] } ]
+    model_warmup {
+      name: "z"
+      batch_size: 1
+      inputs { key: "X" value: { data_type: TYPE_INT64 dims: [ 3 ] zero_data: true } }
+    }
+  )pb");
+  ASSERT_TRUE(zeros.ok()) << zeros.status().ToString();
+  EXPECT_EQ(zeros->config.warmup.count, 1);
+  ASSERT_EQ(zeros->config.warmup.inputs.size(), 1u);
+  EXPECT_EQ(zeros->config.warmup.inputs[0].shape(), (std::vector<int64_t>{3}));
+  EXPECT_EQ(zeros->config.warmup.inputs[0].bytes(), std::vector<std::byte>(24));
+
+  // No model_warmup: the generated warm-up request, as before.
+  auto none = ParseTritonConfig("max_batch_size: 4");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->config.warmup.count, 1);
+  EXPECT_TRUE(none->config.warmup.inputs.empty());
+}
+
+TEST(TritonConfigTest, ModelWarmupThatBerthCannotRunIsRefused) {
+  const std::string input = R"(input { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } )";
+  const auto sample = [](const std::string& fields, const std::string& data) {
+    return "model_warmup [ { name: \"w\" " + fields +
+           " inputs { key: \"X\" value: { data_type: TYPE_FP32 dims: [ 4 ] " + data +
+           " } } } ]";
+  };
+  struct Case {
+    std::string text;
+    const char* words;
+  };
+  const Case cases[] = {
+      {input + sample("batch_size: 1", "input_data_file: \"raw_x\""),
+       "model_warmup 'w': input 'X': input_data_file is not supported by Berth"},
+      {input + sample("batch_size: 1", ""), "input 'X' needs zero_data or random_data"},
+      {"max_batch_size: 4 " + input + sample("batch_size: 5", "zero_data: true"),
+       "batch_size must be from 1 to max_batch_size (4), not 5"},
+      {"max_batch_size: 4 " + input + sample("", "zero_data: true"),
+       "batch_size must be from 1 to max_batch_size (4), not 0"},
+      {input + sample("batch_size: 2", "zero_data: true"), "batch_size must be 1 for a model"},
+      {input + sample("batch_size: 1 count: 1001", "zero_data: true"), "count must be at most"},
+      {input + sample("batch_size: 1", "zero_data: true") +
+           sample("batch_size: 1", "zero_data: true"),
+       "model_warmup has 2 samples"},
+      {input + R"(model_warmup { name: "w" batch_size: 1
+          inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ -1 ] zero_data: true } } })",
+       "dims must be fully known"},
+      {input + R"(model_warmup { name: "w" batch_size: 1
+          inputs { key: "X" value: { data_type: TYPE_FP32 dims: [ 1000000, 1000000 ]
+                                     zero_data: true } } })",
+       "over the warm-up limit"},
+      {input + R"(model_warmup { name: "w" batch_size: 1
+          inputs { key: "X" value: { dims: [ 4 ] zero_data: true } } })",
+       "model_warmup 'w': 'X' needs a data_type"},
+      {input + R"(model_warmup { name: "w" batch_size: 1 })", "model_warmup 'w' has no inputs"},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseTritonConfig(c.text);
+    ASSERT_FALSE(parsed.ok()) << c.text;
+    EXPECT_NE(parsed.status().message().find(c.words), std::string::npos)
+        << c.text << " -> " << parsed.status().message();
+  }
 }
 
 // What GET /v2/models/{m}/config answers loads back (a repository load's

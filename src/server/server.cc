@@ -490,8 +490,12 @@ void Server::Stop() {
   // a load is never cut off halfway.
   s.loader.Join();
   // No door registers any more; a request still out in the core keeps its
-  // windows mapped until it finishes.
-  s.shared_memory.UnregisterAll();
+  // windows mapped until it finishes. Said in the log, so that a client's
+  // owner can tell the server let go of its objects.
+  if (const size_t regions = s.shared_memory.UnregisterAll(); regions > 0) {
+    LOG_INFO("system shared memory regions unregistered at shutdown",
+             {{"regions", std::to_string(regions)}});
+  }
   s.drift.Stop();
   // After the front ends: the predictions of every answered request are
   // written.

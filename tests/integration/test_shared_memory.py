@@ -415,3 +415,29 @@ def test_registrations_only_from_loopback(model_repository: ModelRepository, tmp
         with pytest.raises(InferenceServerException) as error:
             triton.register_system_shared_memory("r", "/k", 4)
         assert "PERMISSION_DENIED" in str(error.value.status())
+
+
+def test_regions_are_unregistered_at_shutdown(
+    model_repository: ModelRepository, tmp_path: Path, regions: Regions
+) -> None:
+    """SIGTERM lets go of every registered region (the server says how many), and exits cleanly."""
+    model = model_repository.model(IRIS_MODEL)
+    export_model(model, tmp_path / "repository", config=model_config(model, name=IRIS_MODEL))
+    a, b = regions.create("a", 64), regions.create("b", 8192)
+    with BerthServer.start(berth_binary(), tmp_path / "repository", tmp_path / "berth.log") as server:
+        http = httpclient.InferenceServerClient(url=server.address)
+        grpc_client = grpcclient.InferenceServerClient(url=server.grpc_address())
+        try:
+            http.register_system_shared_memory("a", key_of(a), 64)
+            grpc_client.register_system_shared_memory("b", key_of(b), 100, offset=4096)
+        finally:
+            http.close()
+            grpc_client.close()
+        # Registered regions are mapped in the server.
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert f"/dev/shm{key_of(a)}" in maps and f"/dev/shm{key_of(b)}" in maps
+        assert metric(server, "berth_shared_memory_regions") == 2
+        assert server.stop() == 0
+    lines = [line for line in server.log().splitlines() if "unregistered at shutdown" in line]
+    assert len(lines) == 1, server.log()
+    assert "system shared memory regions unregistered at shutdown" in lines[0] and "regions=2" in lines[0], lines[0]

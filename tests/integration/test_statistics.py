@@ -94,6 +94,8 @@ def as_ints(value: Any) -> Any:
                 out["inference_stats"][key] = {"count": 0, "ns": 0, **out["inference_stats"].get(key, {})}
             for key in ("last_inference", "inference_count", "execution_count"):
                 out.setdefault(key, 0)
+            # An empty list is left out too: a model no batch has run on yet.
+            out.setdefault("batch_stats", [])
         return out
     if isinstance(value, str) and value.isdigit():
         return int(value)

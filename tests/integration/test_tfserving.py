@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Final
 
@@ -102,6 +103,43 @@ def test_model_status_of_unknown_model_or_version_is_404(client: V2Client, path:
 
 
 ROW: Final = [5.1, 3.5, 1.4, 0.2]
+def b64(text: str) -> dict[str, str]:
+    """TF Serving's binary string: {"b64": <base64 of the UTF-8 bytes>}."""
+    return {"b64": base64.b64encode(text.encode()).decode()}
+
+
+def test_b64_strings_answer_as_plain_strings(client: V2Client, model_repository: ModelRepository) -> None:
+    """{"b64": ...} for a BYTES input, in rows and columns, predicts what the same plain strings do."""
+    model = model_repository.model(MIXED_MODEL)
+    X = model.dataset.X_test[:5]
+    plain_rows = named_rows(model, X)
+    coded_rows = [{**row, "sex": [b64(s) for s in row["sex"]]} for row in plain_rows]
+    scalar_rows = [{**row, "sex": b64(row["sex"][0])} for row in plain_rows]  # [1] feature as one value
+    expected = infer_ok(client.post(predict_path(MIXED_MODEL), {"instances": plain_rows}))
+    assert_outputs_match(model.sklearn_outputs(X), decode_predictions(model, expected["predictions"]))
+    for instances in (coded_rows, scalar_rows):
+        assert infer_ok(client.post(predict_path(MIXED_MODEL), {"instances": instances})) == expected
+
+    plain_columns = columns(model, X)
+    coded_columns = {**plain_columns, "sex": [[b64(s) for s in row] for row in plain_columns["sex"]]}
+    expected = infer_ok(client.post(predict_path(MIXED_MODEL), {"inputs": plain_columns}))
+    assert infer_ok(client.post(predict_path(MIXED_MODEL), {"inputs": coded_columns})) == expected
+
+
+def test_b64_where_it_does_not_fit_is_400(client: V2Client, model_repository: ModelRepository) -> None:
+    model = model_repository.model(MIXED_MODEL)
+    row = named_rows(model, model.dataset.X_test[:1])[0]
+    cases = [
+        ({"instances": [{**row, "X": [b64("1.0"), *row["X"][1:]]}]}, "input 'X' is FP32"),
+        ({"instances": [{**row, "sex": {"b64": "not base64!"}}]}, "input 'sex': element 0 is not valid base64"),
+        ({"inputs": {"sex": [[{"b64": "c2V4="}]], "X": [row["X"]]}}, "input 'sex': element 0 is not valid base64"),
+        ({"inputs": {"sex": [["sex_1"]], "X": [[{"b64": "AAAA"}] * 9]}}, "is a {\"b64\": ...} binary string"),
+    ]
+    for body, message in cases:
+        assert message in assert_error(client.post(predict_path(MIXED_MODEL), body), 400), body
+    infer_ok(client.post(predict_path(MIXED_MODEL), {"instances": [row]}))
+
+
 DEEP: Final = "[" * 100_000 + "]" * 100_000  # nesting that a recursive reader would crash on
 
 

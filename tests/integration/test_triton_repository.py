@@ -44,8 +44,36 @@ dynamic_batching {
   default_queue_policy { max_queue_size: 32 }
 }
 instance_group [ { count: 1, kind: KIND_CPU } ]
+response_cache { enable: true }
 model_warmup [ { name: "zeros", batch_size: 1, inputs { key: "X" value: { data_type: TYPE_FP32, dims: [ 4 ], zero_data: true } } } ]
 """
+
+
+def iris_warmup(name: str, dims: str, data: str) -> str:
+    """The iris model's Triton config with one model_warmup sample."""
+    return f"""
+name: "{name}"
+max_batch_size: 8
+input [ {{ name: "X" data_type: TYPE_FP32 dims: [ 4 ] }} ]
+model_warmup [ {{
+  name: "sample"
+  batch_size: 2
+  count: 2
+  inputs {{ key: "X" value: {{ data_type: TYPE_FP32 dims: [ {dims} ] {data} }} }}
+}} ]
+"""
+
+
+EXTRA_CONFIGS = {
+    "random_warmup_triton": iris_warmup("random_warmup_triton", "4", "random_data: true"),
+    # Warm-up of the wrong shape: the version cannot answer it, so it is never published.
+    "wrong_warmup_triton": iris_warmup("wrong_warmup_triton", "5", "zero_data: true"),
+    "file_warmup_triton": iris_warmup("file_warmup_triton", "4", 'input_data_file: "raw_X"'),
+    # A syntax error on line 3: an unterminated list.
+    "malformed_triton": (
+        'name: "malformed_triton"\nmax_batch_size: 8\ninput [ { name: "X" data_type: TYPE_FP32 dims: [ 4 }\n'
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +87,10 @@ def triton_server(model_repository: ModelRepository, tmp_path_factory: pytest.Te
     (broken / "1").mkdir(parents=True)
     shutil.copy(model_repository.root / IRIS_MODEL / "1" / "model.onnx", broken / "1" / "model.onnx")
     (broken / "config.pbtxt").write_text('name: "broken_triton"\nsequence_batching { }\n')
+    for name, config in EXTRA_CONFIGS.items():
+        (root / name / "1").mkdir(parents=True)
+        shutil.copy(model_repository.root / IRIS_MODEL / "1" / "model.onnx", root / name / "1" / "model.onnx")
+        (root / name / "config.pbtxt").write_text(config)
     log = tmp_path_factory.mktemp("triton_server") / "berth.log"
     with BerthServer.start(berth_binary(), root, log) as server:
         yield server
@@ -91,7 +123,48 @@ def test_a_triton_config_serves_and_answers_as_berths_config_does(
 def test_what_berth_ignores_is_named_in_the_log(triton_server: BerthServer) -> None:
     log = triton_server.log()
     assert "iris_triton/config.pbtxt" in log
-    assert "'model_warmup' is not supported by Berth and is ignored" in log
+    assert "'response_cache' is not supported by Berth and is ignored" in log
+    # model_warmup is read (test_model_warmup_is_the_versions_warm_up_request), not ignored.
+    assert "'model_warmup' is not supported" not in log
+
+
+def model_index(server: BerthServer) -> dict[str, dict[str, str]]:
+    client = httpclient.InferenceServerClient(server.address)
+    try:
+        return {m["name"]: m for m in client.get_model_repository_index()}
+    finally:
+        client.close()
+
+
+def test_model_warmup_is_the_versions_warm_up_request(triton_server: BerthServer) -> None:
+    index = model_index(triton_server)
+    assert index["iris_triton"]["state"] == "READY"  # zero_data, batch_size 1
+    assert index["random_warmup_triton"]["state"] == "READY"
+    # The sample is sent as the version's warm-up request: [batch_size] + dims, which
+    # the model refuses, so the version is never published.
+    wrong = index["wrong_warmup_triton"]
+    assert wrong["state"] == "UNAVAILABLE"
+    assert "[2, 5]" in wrong["reason"], wrong
+    # Data from files is refused by name.
+    refused = index["file_warmup_triton"]
+    assert refused["state"] == "UNAVAILABLE"
+    assert "file_warmup_triton/config.pbtxt" in refused["reason"]
+    assert "input_data_file is not supported by Berth" in refused["reason"]
+
+
+def test_a_malformed_config_pbtxt_names_its_file_and_line(triton_server: BerthServer) -> None:
+    entry = model_index(triton_server)["malformed_triton"]
+    assert entry["state"] == "UNAVAILABLE"
+    assert "malformed_triton/config.pbtxt" in entry["reason"] and "line 3" in entry["reason"], entry
+    # The other models keep serving.
+    client = httpclient.InferenceServerClient(triton_server.address)
+    try:
+        x = httpclient.InferInput("X", [1, 4], "FP32")
+        x.set_data_from_numpy(np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32))
+        assert client.infer("iris_triton", [x]).as_numpy("label").shape == (1,)
+        assert client.is_server_live()
+    finally:
+        client.close()
 
 
 def test_a_field_berth_cannot_honour_makes_the_model_unavailable_with_the_reason(

@@ -122,12 +122,17 @@ std::string RowsBuilder::RowName(int64_t r) const {
   return list_name_ + "[" + std::to_string(r) + "]";
 }
 
+bool RowsBuilder::IsNamed(const Value& row) const {
+  if (!row.IsObject()) return false;
+  return !(base64_objects_ && row.MemberCount() == 1 && Name(row.MemberBegin()->name) == "b64");
+}
+
 // Whether the row's form (an object naming inputs, or a bare value) agrees
 // with the first row's and the model, and an object names only inputs.
 Status RowsBuilder::CheckForm(const Value& row) {
   const int64_t r = rows_;
   if (r == 0) {
-    named_ = row.IsObject();
+    named_ = IsNamed(row);
     if (!named_ && form_ == RowForm::kNamed) {
       return Status::InvalidArgument(RowName(0) +
                                      " must be an object {input name: value} (inputs: " +
@@ -146,7 +151,7 @@ Status RowsBuilder::CheckForm(const Value& row) {
       }
     }
   }
-  if (row.IsObject() != named_) {
+  if (IsNamed(row) != named_) {
     return Status::InvalidArgument(RowName(r) + (named_ ? " is not" : " is") +
                                    " an object, but " + RowName(0) + (named_ ? " is" : " is not") +
                                    ": every row must have the same form");
@@ -208,6 +213,7 @@ Status RowsBuilder::Add(const Value& row) {
       }
       column->builder = std::make_unique<JsonTensorBuilder>(
           &column->tensor, JsonTensorBuilder::Appending{reserve});
+      column->builder->set_base64_objects(base64_objects_);
       columns_.push_back(std::move(column));
     } else if (*shape != columns_[i]->row_shape) {
       return Status::InvalidArgument(what() + " has shape " + ShapeToString(*shape) + ", but " +

@@ -68,6 +68,12 @@ class RowsBuilder {
   // Before the first Add: how many rows to reserve storage for.
   void set_reserve_rows(int64_t rows) { reserve_rows_ = rows; }
 
+  // Before the first Add: TF Serving's binary strings. A value {"b64":
+  // "<base64>"} is the decoded bytes of one BYTES element (see
+  // JsonTensorBuilder::set_base64_objects), and a row that is such an object
+  // is a value of the model's one input, not an object naming inputs.
+  void set_base64_objects(bool on) { base64_objects_ = on; }
+
   // Adds the next row (the list's entry number rows()). After an error the
   // builder must not be used again.
   Status Add(const rapidjson::Value& row);
@@ -81,6 +87,8 @@ class RowsBuilder {
   struct Column;
   std::string RowName(int64_t r) const;
   Status CheckForm(const rapidjson::Value& row);
+  // Whether `row` is an object {input name: value}.
+  bool IsNamed(const rapidjson::Value& row) const;
 
   const std::vector<TensorSpec>& inputs_;
   const RowForm form_;
@@ -88,6 +96,7 @@ class RowsBuilder {
   int64_t reserve_rows_;
   int64_t rows_ = 0;
   bool named_ = false;
+  bool base64_objects_ = false;
   std::vector<std::unique_ptr<Column>> columns_;
 };
 

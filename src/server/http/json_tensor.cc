@@ -298,10 +298,22 @@ void ReplayJson(const rapidjson::Value& v, JsonHandler* b) {
       }
       return;
     case rapidjson::kObjectType:
-      // Without its members, which tensor data never reads: the recursion
-      // then follows only the arrays' nesting.
+      // Only the members' scalars, which is all tensor data reads (a
+      // {"b64": "..."} element): the recursion follows only the arrays.
       b->StartObject();
-      b->EndObject(0);
+      for (const auto& m : v.GetObject()) {
+        b->Key(m.name.GetString(), m.name.GetStringLength(), true);
+        if (m.value.IsArray()) {
+          b->StartArray();
+          b->EndArray(0);
+        } else if (m.value.IsObject()) {
+          b->StartObject();
+          b->EndObject(0);
+        } else {
+          ReplayJson(m.value, b);
+        }
+      }
+      b->EndObject(v.MemberCount());
       return;
     case rapidjson::kArrayType:
       b->StartArray();
@@ -314,7 +326,8 @@ void ReplayJson(const rapidjson::Value& v, JsonHandler* b) {
 // ---- JsonTensorBuilder -------------------------------------------------------
 
 struct JsonTensorBuilder::ElementValue {
-  enum Kind { kNull, kBool, kInt, kUint, kDouble, kString, kObject };
+  // kBase64: {"b64": s}, with `s` the base64 text.
+  enum Kind { kNull, kBool, kInt, kUint, kDouble, kString, kObject, kBase64 };
   explicit ElementValue(Kind k) : kind(k) {}
 
   Kind kind;
@@ -330,6 +343,7 @@ struct JsonTensorBuilder::ElementValue {
       case kBool: return "a boolean";
       case kString: return "a string";
       case kObject: return "an object";
+      case kBase64: return "a {\"b64\": ...} binary string";
       case kInt:
       case kUint: return "an integer";
       case kDouble: break;
@@ -486,16 +500,32 @@ void JsonTensorBuilder::Put(const ElementValue& v) {
     case DataType::kFp64:
       if (!v.IsNumber()) return type_error("a number");
       return Store(v.AsDouble());
-    case DataType::kBytes:
-      if (v.kind != ElementValue::kString) return type_error("a string");
+    case DataType::kBytes: {
+      if (v.kind != ElementValue::kString && v.kind != ElementValue::kBase64) {
+        return type_error("a string");
+      }
+      std::string decoded;
+      if (v.kind == ElementValue::kBase64) {
+        auto bytes = Base64Decode(v.s);
+        if (!bytes.ok()) {
+          return ElementError(Where() + ": element " + std::to_string(i_) +
+                              " is not valid base64: " + bytes.status().message());
+        }
+        decoded = std::move(*bytes);
+      }
       if (!storing_) return;
       try {
-        t_->strings().emplace_back(v.s);
+        if (v.kind == ElementValue::kBase64) {
+          t_->strings().push_back(std::move(decoded));
+        } else {
+          t_->strings().emplace_back(v.s);
+        }
       } catch (const std::exception&) {
         storing_ = false;
         out_of_memory_ = true;
       }
       return;
+    }
     case DataType::kInvalid: break;
   }
   ElementError(Where() + " has no valid datatype");
@@ -519,26 +549,29 @@ void JsonTensorBuilder::Element(const ElementValue& v) {
     Put(v);
   }
   ++i_;
-  if (v.kind == ElementValue::kObject) {
-    object_depth_ = 1;
-  } else {
-    Ended();
-  }
+  Ended();
+}
+
+bool JsonTensorBuilder::InObject(bool is_string) {
+  if (object_depth_ == 0) return false;
+  // A string is the b64 text only as the value of the object's one member.
+  if (object_depth_ > 1 || !is_string || object_members_ != 1) base64_form_ = false;
+  return true;
 }
 
 bool JsonTensorBuilder::Null() {
-  if (object_depth_ == 0) Element(ElementValue(ElementValue::kNull));
+  if (!InObject()) Element(ElementValue(ElementValue::kNull));
   return true;
 }
 bool JsonTensorBuilder::Bool(bool b) {
-  if (object_depth_ > 0) return true;
+  if (InObject()) return true;
   ElementValue v(ElementValue::kBool);
   v.b = b;
   Element(v);
   return true;
 }
 bool JsonTensorBuilder::Int64(int64_t i) {
-  if (object_depth_ > 0) return true;
+  if (InObject()) return true;
   ElementValue v(ElementValue::kInt);
   v.i = i;
   Element(v);
@@ -549,44 +582,68 @@ bool JsonTensorBuilder::Uint64(uint64_t u) {
   if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
     return Int64(static_cast<int64_t>(u));
   }
-  if (object_depth_ > 0) return true;
+  if (InObject()) return true;
   ElementValue v(ElementValue::kUint);
   v.u = u;
   Element(v);
   return true;
 }
 bool JsonTensorBuilder::Double(double d) {
-  if (object_depth_ > 0) return true;
+  if (InObject()) return true;
   ElementValue v(ElementValue::kDouble);
   v.d = d;
   Element(v);
   return true;
 }
 bool JsonTensorBuilder::String(const char* s, rapidjson::SizeType n, bool) {
-  if (object_depth_ > 0) return true;
+  if (InObject(/*is_string=*/true)) {
+    if (base64_objects_ && base64_form_) base64_text_.assign(s, n);
+    return true;
+  }
   ElementValue v(ElementValue::kString);
   v.s = std::string_view(s, n);
   Element(v);
   return true;
 }
-bool JsonTensorBuilder::Key(const char*, rapidjson::SizeType, bool) { return true; }
+bool JsonTensorBuilder::Key(const char* s, rapidjson::SizeType n, bool) {
+  if (object_depth_ == 1) {
+    ++object_members_;
+    if (std::string_view(s, n) != "b64") base64_form_ = false;
+  }
+  return true;
+}
 
 bool JsonTensorBuilder::StartObject() {
-  if (object_depth_ > 0) {
+  if (InObject()) {
     ++object_depth_;
+  } else if (base64_objects_) {
+    // What the element is is known only when the object ends.
+    object_depth_ = 1;
+    base64_form_ = true;
+    object_members_ = 0;
+    base64_text_.clear();
   } else {
+    object_depth_ = 1;
     Element(ElementValue(ElementValue::kObject));
   }
   return true;
 }
 
 bool JsonTensorBuilder::EndObject(rapidjson::SizeType) {
-  if (object_depth_ > 0 && --object_depth_ == 0) Ended();
+  if (object_depth_ == 0 || --object_depth_ > 0) return true;
+  if (!base64_objects_) {
+    Ended();
+    return true;
+  }
+  const bool base64 = base64_form_ && object_members_ == 1;
+  ElementValue v(base64 ? ElementValue::kBase64 : ElementValue::kObject);
+  v.s = base64_text_;
+  Element(v);
   return true;
 }
 
 bool JsonTensorBuilder::StartArray() {
-  if (object_depth_ > 0) {
+  if (InObject()) {
     ++object_depth_;
     return true;
   }

@@ -85,9 +85,11 @@ class JsonHandler {
 // handler->StopReason() if the handler stopped the reading.
 Status ReadJson(std::string_view json, JsonHandler* handler);
 
-// Hands `value` to `handler` as ReadJson would have read it, except that an
-// object is handed over empty (tensor data never reads inside one). Recurses
-// once per level of array nesting: callers bound that depth first.
+// Hands `value` to `handler` as ReadJson would have read it, except that
+// inside an object only its members' scalar values are handed over (an array
+// or object member is handed over empty): tensor data reads no deeper than
+// {"b64": "..."}. Recurses once per level of array nesting: callers bound
+// that depth first.
 void ReplayJson(const rapidjson::Value& value, JsonHandler* handler);
 
 // Writes one tensor's JSON `data`, delivered as SAX events, straight into the
@@ -129,6 +131,14 @@ class JsonTensorBuilder final : public JsonHandler {
     int64_t reserve = 0;
   };
   JsonTensorBuilder(Tensor* tensor, Appending appending);
+
+  // TF Serving's convention for binary strings: an element that is an
+  // object with the one member {"b64": "<base64>"} is that string's decoded
+  // bytes, for a BYTES tensor; for any other datatype it is an element of
+  // the wrong type, and text that is not valid base64 is an element error.
+  // Off by default (an object is then always a wrongly typed element). Call
+  // before the first event.
+  void set_base64_objects(bool on) { base64_objects_ = on; }
 
   // Elements seen so far.
   int64_t elements() const { return i_; }
@@ -183,6 +193,14 @@ class JsonTensorBuilder final : public JsonHandler {
   enum class Form { kUnknown, kFlat, kNested } form_ = Form::kUnknown;
   bool done_ = false;
   std::string nesting_error_, shape_error_, element_error_;
+  // set_base64_objects: the element object being read, decided at its end.
+  bool base64_objects_ = false;
+  bool base64_form_ = false;  // so far, exactly {"b64": <string>}
+  int64_t object_members_ = 0;
+  std::string base64_text_;
+  // A value inside the element object: it is not {"b64": <string>} unless
+  // the value is the string of its one member.
+  bool InObject(bool is_string = false);
 };
 
 // Fills `tensor` (name, datatype and shape already set) from `data`, a flat or

@@ -34,7 +34,9 @@ class ColumnReader final : public JsonHandler {
   // grows in place.
   ColumnReader(const TensorSpec& spec, std::string what, int64_t max_elements)
       : spec_(spec), what_(std::move(what)), tensor_(spec.name, spec.datatype, {}),
-        builder_(&tensor_, JsonTensorBuilder::Appending{max_elements}) {}
+        builder_(&tensor_, JsonTensorBuilder::Appending{max_elements}) {
+    builder_.set_base64_objects(true);
+  }
 
   bool Null() override { return Leaf([this] { builder_.Null(); }); }
   bool Bool(bool b) override { return Leaf([this, b] { builder_.Bool(b); }); }
@@ -44,25 +46,30 @@ class ColumnReader final : public JsonHandler {
   bool String(const char* s, rapidjson::SizeType n, bool copy) override {
     return Leaf([this, s, n, copy] { builder_.String(s, n, copy); });
   }
-  bool Key(const char*, rapidjson::SizeType, bool) override { return true; }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) override {
+    if (object_depth_ > 0) builder_.Key(s, n, copy);
+    return true;
+  }
   bool StartObject() override {
     if (object_depth_ == 0) {
-      // One (wrongly typed) value; what is inside it is not read.
-      Leaf([this] {
-        builder_.StartObject();
-        builder_.EndObject(0);
-      });
+      // One value, {"b64": "..."} or wrongly typed: the builder reads what
+      // is inside it.
+      Leaf([this] { builder_.StartObject(); });
       done_ = false;  // until the object ends
+    } else {
+      builder_.StartObject();
     }
     ++object_depth_;
     return true;
   }
-  bool EndObject(rapidjson::SizeType) override {
+  bool EndObject(rapidjson::SizeType n) override {
+    builder_.EndObject(n);
     if (--object_depth_ == 0) done_ = open_.empty();
     return true;
   }
   bool StartArray() override {
     if (object_depth_ > 0) {
+      builder_.StartArray();
       ++object_depth_;
       return true;
     }
@@ -77,8 +84,9 @@ class ColumnReader final : public JsonHandler {
     open_.push_back(0);
     return true;
   }
-  bool EndArray(rapidjson::SizeType) override {
+  bool EndArray(rapidjson::SizeType n) override {
     if (object_depth_ > 0) {
+      builder_.EndArray(n);
       if (--object_depth_ == 0) done_ = open_.empty();
       return true;
     }
@@ -128,7 +136,10 @@ class ColumnReader final : public JsonHandler {
  private:
   template <typename Put>
   bool Leaf(Put put) {
-    if (object_depth_ > 0) return true;
+    if (object_depth_ > 0) {  // inside an element's object: the builder reads it
+      put();
+      return true;
+    }
     const size_t depth = open_.size();
     if (!open_.empty()) ++open_.back();
     if (rank_ < 0) {
@@ -321,7 +332,9 @@ class ColumnsReader final : public JsonHandler {
 class PredictReader final : public JsonHandler {
  public:
   PredictReader(std::string_view body, const std::vector<TensorSpec>& inputs)
-      : body_(body), inputs_(inputs), rows_(inputs, RowForm::kAuto, "instances") {}
+      : body_(body), inputs_(inputs), rows_(inputs, RowForm::kAuto, "instances") {
+    rows_.set_base64_objects(true);
+  }
 
   bool Null() override {
     if (state_ == State::kColumns) return Columns([](JsonHandler* h) { return h->Null(); });

@@ -32,10 +32,14 @@ struct TfServingPredictRequest {
   int64_t rows = 0;  // kRow: the number of instances
 };
 
-// Parses a predict body against the model's declared `inputs`.
+// Parses a predict body against the model's declared `inputs`. A value
+// {"b64": "<base64>"}, in rows or columns, is one BYTES element holding the
+// decoded bytes (TF Serving's binary strings; a row that is such an object
+// is the value of a single-input model, not an object naming inputs).
 // InvalidArgument for malformed JSON, both or neither of "instances" and
-// "inputs", an unknown field or signature, and every row or tensor error of
-// json_rows.h.
+// "inputs", an unknown field or signature, a {"b64": ...} value for an input
+// that is not BYTES or whose text is not base64, and every row or tensor
+// error of json_rows.h.
 StatusOr<TfServingPredictRequest> ParseTfServingPredictRequest(
     std::string_view body, const std::vector<TensorSpec>& inputs);
 

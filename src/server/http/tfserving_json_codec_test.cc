@@ -187,6 +187,57 @@ Tensor Int64s(std::string name, std::vector<int64_t> shape, std::vector<int64_t>
   return t;
 }
 
+// TF Serving's binary strings: {"b64": "<base64>"} is one BYTES element,
+// in rows (bare or named) and in columns, nested as any value.
+TEST(ParseTfServingPredictRequestTest, Base64ObjectsAreBytes) {
+  const std::vector<TensorSpec> image = {{"image_bytes", DataType::kBytes, {-1}}};
+  // "/wD+" is ff 00 fe: not text, with a NUL inside.
+  const std::string binary("\xff\x00\xfe", 3);
+  for (const char* body : {R"({"instances": [{"b64": "/wD+"}, "abc"]})",
+                           R"({"instances": [{"image_bytes": {"b64": "/wD+"}},
+                                             {"image_bytes": "abc"}]})",
+                           R"({"inputs": [{"b64": "/wD+"}, {"b64": "YWJj"}]})",
+                           R"({"inputs": {"image_bytes": [{"b64": "/wD+"}, "abc"]}})"}) {
+    auto parsed = ParseTfServingPredictRequest(body, image);
+    ASSERT_TRUE(parsed.ok()) << body << ": " << parsed.status().ToString();
+    ASSERT_EQ(parsed->request->inputs.size(), 1u);
+    EXPECT_THAT(parsed->request->inputs[0].shape(), ElementsAre(2)) << body;
+    EXPECT_THAT(parsed->request->inputs[0].strings(), ElementsAre(binary, "abc")) << body;
+  }
+  auto named = ParseTfServingPredictRequest(
+      R"({"instances": [{"sex": [{"b64": "c2V4XzE="}], "X": [1, 2]}]})", kTwoInputs);
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_THAT(named->request->inputs[0].strings(), ElementsAre("sex_1"));
+  auto columns = ParseTfServingPredictRequest(
+      R"({"inputs": {"X": [[1, 2]], "sex": [[{"b64": ""}]]}})", kTwoInputs);
+  ASSERT_TRUE(columns.ok()) << columns.status().ToString();
+  EXPECT_THAT(columns->request->inputs[0].strings(), ElementsAre(""));
+}
+
+TEST(ParseTfServingPredictRequestTest, Base64ObjectsAreRefusedWhereTheyDoNotFit) {
+  const std::vector<TensorSpec> image = {{"image_bytes", DataType::kBytes, {-1}}};
+  EXPECT_THAT(ParseError(R"({"instances": [{"b64": "/wD"}]})", image),
+              HasSubstr("input 'image_bytes': element 0 is not valid base64: base64 text must "
+                        "be a multiple of 4"));
+  EXPECT_THAT(ParseError(R"({"inputs": ["a", {"b64": "/w?+"}]})", image),
+              HasSubstr("input 'image_bytes': element 1 is not valid base64: base64 text has an "
+                        "invalid character at offset 2"));
+  // A number input takes no binary string.
+  EXPECT_THAT(ParseError(R"({"instances": [{"X": [{"b64": "AAAA"}, 2], "sex": "a"}]})",
+                         kTwoInputs),
+              HasSubstr("input 'X' is FP32 but element 0 is a {\"b64\": ...} binary string "
+                        "(expected a number)"));
+  EXPECT_THAT(ParseError(R"({"inputs": [[{"b64": "AAAA"}, 2, 3, 4]]})", kIris),
+              HasSubstr("input 'X' is FP32 but element 0 is a {\"b64\": ...} binary string"));
+  // Objects of other forms stay wrongly typed elements.
+  for (const char* body : {R"({"inputs": [{"b64": "AAAA", "x": 1}]})",
+                           R"({"inputs": [{"b64": ["AAAA"]}]})", R"({"inputs": [{"b64": 1}]})",
+                           R"({"inputs": [{}]})", R"({"instances": [{"b64": 1}]})"}) {
+    EXPECT_THAT(ParseError(body, image), HasSubstr("element 0 is an object (expected a string)"))
+        << body;
+  }
+}
+
 TEST(WriteTfServingPredictResponseTest, RowAndColumnarResponses) {
   InferenceResponse one;
   one.outputs.push_back(Int64s("label", {2}, {1, 0}));
