@@ -8,6 +8,7 @@ is compared with scikit-learn's.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -247,6 +248,21 @@ def test_vertex_predict_route(vertex: V2Client, model_repository: ModelRepositor
     model = model_repository.model(MIXED_MODEL)
     X = model.dataset.X_test
     assert_matches_sklearn(model, X, vertex.post(VERTEX_PREDICT_ROUTE, {"instances": named_rows(model, X)}))
+
+
+def test_vertex_b64_strings_answer_as_plain_strings(vertex: V2Client, model_repository: ModelRepository) -> None:
+    """Vertex AI sends binary values as {"b64": ...}, as TF Serving does: the same answer as plain strings."""
+    model = model_repository.model(MIXED_MODEL)
+    X = model.dataset.X_test[:5]
+    plain = named_rows(model, X)
+    coded = [{**row, "sex": [{"b64": base64.b64encode(s.encode()).decode()} for s in row["sex"]]} for row in plain]
+    expected = vertex.post(VERTEX_PREDICT_ROUTE, {"instances": plain})
+    assert_matches_sklearn(model, X, expected)
+    answer = vertex.post(VERTEX_PREDICT_ROUTE, {"instances": coded})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == expected.json()
+    bad = [{**plain[0], "sex": {"b64": "not base64!"}}]
+    assert "not valid base64" in assert_error(vertex.post(VERTEX_PREDICT_ROUTE, {"instances": bad}), 400)
 
 
 def test_vertex_parameters_are_accepted(vertex: V2Client, model_repository: ModelRepository) -> None:

@@ -19,6 +19,7 @@ struct BodyForm {
   std::vector<std::string_view> list_keys;  // {"<key>": rows}: exactly one of these
   bool bare_list = false;                   // [row, ...] without an object
   bool parameters = false;                  // a "parameters" object, ignored
+  bool base64_objects = false;              // {"b64": "..."} elements are BYTES values
 };
 
 StatusOr<std::string> ChooseModel(const ServerContext& ctx, std::string_view requested,
@@ -52,6 +53,7 @@ StatusOr<std::vector<Tensor>> ParseJsonRows(std::string_view body, const BodyFor
       .bare_list = form.bare_list,
       .parameters = form.parameters,
       .row_form = RowForm::kAuto,
+      .base64_objects = form.base64_objects,
       .not_object = "the request body must be " + expected,
       .expected = expected,
       .missing = "the request body must be " + expected,
@@ -151,7 +153,8 @@ void RegisterVertex(const ServerContext* ctx, const PlatformOptions& platform, R
                                                             Reply reply) {
                 auto name = ChooseModel(*ctx, "", default_model);
                 if (!name.ok()) return reply(ErrorResponse(name.status()));
-                static const BodyForm kForm{{"instances"}, false, true};
+                // Vertex AI, as TF Serving, sends binary values as {"b64": "..."}.
+                static const BodyForm kForm{{"instances"}, false, true, true};
                 Predict(ctx, Protocol::kVertex, *name, req, kForm, false, std::move(reply));
               });
 }

@@ -360,6 +360,7 @@ class RowsBodyReader final : public JsonHandler {
     list_is_array_ = true;
     list_begin_ = Offset();
     rows_ = std::make_unique<RowsBuilder>(inputs_, form_.row_form, list_name_);
+    rows_->set_base64_objects(form_.base64_objects);
     state_ = State::kList;
   }
 

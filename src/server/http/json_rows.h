@@ -121,6 +121,8 @@ struct RowsBody {
   // The object may also have "parameters", which must be an object and is ignored.
   bool parameters = false;
   RowForm row_form = RowForm::kAuto;
+  // {"b64": "<base64>"} elements are BYTES values (RowsBuilder::set_base64_objects).
+  bool base64_objects = false;
   // The body is neither an object nor (where allowed) a list.
   std::string not_object;
   // "the request has an unknown field '<key>' (expected <expected>)".
