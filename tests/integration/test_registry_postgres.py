@@ -333,7 +333,9 @@ def test_archive_delete_and_sticky_keys_reach_the_other_replica(
         deleted = ca.session.delete(f"{ca.base_url}/v2/registry/models/{MODEL}/versions/3")
         assert deleted.status_code == 200, deleted.text
         within_deadline(lambda: (tmp_path / "repo-b" / MODEL / "3").exists(), False, "version 3's files on B")
-        assert status_on_b(3) == 404
+        # The files are renamed aside just before the reload publishes the
+        # table without the version: wait for that too.
+        within_deadline(lambda: status_on_b(3), 404, "version 3 out of service on B")
 
         # A push after the deletion never reuses number 3, on either replica.
         assert push(cb, v2) == 4
