@@ -20,6 +20,7 @@ import pytest
 import requests
 
 import berth_server
+from berth.client import Client
 from berth_server import REPO_ROOT, BerthServer, berth_binary
 from test_registry_postgres import Postgres, postgres  # noqa: F401  (the PostgreSQL fixture)
 from v2 import assert_error
@@ -154,13 +155,14 @@ def test_a_version_pushed_to_one_replica_is_served_by_another_file_for_file(
     with start(model_root, tmp_path / "a.log", url) as a, start(tmp_path / "repo-b", tmp_path / "b.log", url) as b:
         # The directory version A registered reaches B with its side modules.
         eventually(lambda: predict(b, 1), expected(2, 0), "replica B's version 1")
-        response = push(a, v2)
-        assert response.status_code == 200, response.text
-        assert response.json()["version"] == 2
+        # Through the Python client, with metadata in front of the file list.
+        with Client(a.base_url) as client:
+            assert client.push_files(MODEL, v2, {"description": "triple plus one"}) == 2
         assert predict(a, 2) == expected(3, 1)
         eventually(lambda: predict(b, 2), expected(3, 1), "replica B's version 2, pushed to A")
         for server in (a, b):
             assert_recorded(record(server, 2), v2)
+            assert record(server, 2)["metadata"]["description"] == "triple plus one"
         assert record(a, 2)["files_digest"] == record(b, 2)["files_digest"]
         assert record(a, 1)["files_digest"] != record(a, 2)["files_digest"]
         for name, data in v2.items():
@@ -205,7 +207,7 @@ def test_hostile_or_oversized_file_lists_are_refused_and_store_nothing(model_roo
             ({**good, "../x": b"escape"}, None, "'..'"),
             ({**good, "/etc/x": b"absolute"}, None, "plain name"),
             ({**good, "berth-version.json": b"{}"}, None, "reserved"),
-            ({"f%d" % i: b"" for i in range(1001)}, None, "more than the 1000"),
+            ({f"f{i}": b"" for i in range(1001)}, None, "more than the 1000"),
             (good, [{"name": "model.py", "size": 5 << 30}], "total more than"),
             (good, [{"name": n, "size": len(b) + 1} for n, b in good.items()], "add up to"),
             ({k: v for k, v in good.items() if k != "model.py"}, None, "no 'model.py'"),
