@@ -9,12 +9,14 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <utility>
 
 #include "cli/http_client.h"
 #include "cli/models_format.h"
 #include "core/model_name.h"
+#include "registry/version_files.h"
 #include "registry/version_metadata.h"
 
 namespace berth::cli {
@@ -219,9 +221,13 @@ Status AppendFile(const std::string& path, const std::string& what, std::string*
 }
 
 // The push request's body: the metadata file's JSON object (when given),
-// then the artifact's bytes; `metadata_length` is the former's size.
-Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadata_length) {
+// then the artifact's bytes; `metadata_length` is the former's size. A
+// directory (a Python-runtime version) is sent whole: its file list (its
+// size in `files_length`; what ListVersionFiles takes), then the files.
+Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadata_length,
+                size_t* files_length) {
   *metadata_length = 0;
+  *files_length = 0;
   if (command.metadata_file.has_value()) {
     const std::string what = "the metadata file";
     RETURN_IF_ERROR(AppendFile(*command.metadata_file, what, body));
@@ -236,7 +242,38 @@ Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadat
     }
     *metadata_length = body->size();
   }
-  return AppendFile(command.file, "the artifact", body);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(command.file, ec)) {
+    return AppendFile(command.file, "the artifact", body);
+  }
+  StatusOr<std::vector<VersionFile>> files = ListVersionFiles(command.file);
+  if (!files.ok()) {
+    return Status::InvalidArgument("the directory '" +
+                                   PrintableExcerpt(command.file, kMaxPathShown) +
+                                   "': " + files.status().message());
+  }
+  rapidjson::StringBuffer list;
+  rapidjson::Writer<rapidjson::StringBuffer> w(list);
+  w.StartObject();
+  w.Key("files");
+  w.StartArray();
+  for (const VersionFile& f : *files) {
+    w.StartObject();
+    w.Key("name");
+    w.String(f.name.data(), static_cast<rapidjson::SizeType>(f.name.size()));
+    w.Key("size");
+    w.Int64(f.size);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  body->append(list.GetString(), list.GetSize());
+  *files_length = list.GetSize();
+  for (const VersionFile& f : *files) {
+    RETURN_IF_ERROR(AppendFile((std::filesystem::path(command.file) / f.name).string(),
+                               "the file '" + f.name + "'", body));
+  }
+  return Status::Ok();
 }
 
 // The baseline request's body: {"from_window": true} or {"profile": FILE},
@@ -601,6 +638,7 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
   if (!url.ok()) return fail(url.status().message());
   std::string push_body;
   size_t metadata_length = 0;
+  size_t files_length = 0;
   std::string baseline_body;
   if (command.verb == ModelsVerb::kBaseline && !command.clear) {
     StatusOr<std::string> body = BaselineBody(command);
@@ -608,7 +646,8 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     baseline_body = std::move(body).value();
   }
   if (command.verb == ModelsVerb::kPush) {
-    if (Status read = PushBody(command, &push_body, &metadata_length); !read.ok()) {
+    if (Status read = PushBody(command, &push_body, &metadata_length, &files_length);
+        !read.ok()) {
       return fail(read.message());
     }
   }
@@ -663,6 +702,7 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
       if (command.metadata_file.has_value()) {
         headers.emplace_back("Berth-Metadata-Length", std::to_string(metadata_length));
       }
+      if (files_length > 0) headers.emplace_back("Berth-Files-Length", std::to_string(files_length));
       const char* query = command.allow_signature_change ? "?allow_signature_change=true" : "";
       response = client.Post(target + "/versions" + query, std::move(push_body),
                              "application/octet-stream", headers);

@@ -232,7 +232,22 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
     if (any_reason) row.push_back(Cell(version, "reason"));
     table.AddRow(std::move(row));
   }
-  return out + table.Render();
+  out += table.Render();
+  // A version that is a directory (the Python runtime's): its files, and
+  // the digest of the set.
+  for (const Value& version : versions->GetArray()) {
+    const Value* files = Member(version, "files");
+    if (files == nullptr || !files->IsArray() || files->Empty()) continue;
+    out += "\nversion " + Cell(version, "version") + ": " + std::to_string(files->Size()) +
+           " files, " + ShortDigest(Member(version, "files_digest")) + " (the set)\n";
+    TextTable listed({"FILE", "SIZE", "DIGEST"});
+    for (const Value& file : files->GetArray()) {
+      listed.AddRow({Cell(file, "name"), SizeCell(Member(file, "size")),
+                     ShortDigest(Member(file, "digest"))});
+    }
+    out += listed.Render();
+  }
+  return out;
 }
 
 StatusOr<std::string> FormatHistory(std::string_view json) {

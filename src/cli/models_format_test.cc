@@ -74,6 +74,22 @@ TEST(FormatModelDetailsTest, ShowsStickyKeysOnlyWhenThereAreSome) {
             std::string::npos);
 }
 
+TEST(FormatModelDetailsTest, ListsTheFilesOfAVersionThatIsADirectory) {
+  const std::string a = "sha256:" + std::string(64, 'a');
+  const std::string b = "sha256:" + std::string(64, 'b');
+  const std::string json = R"({"name": "scaler", "versions": [
+      {"version": 1, "state": "READY", "digest": ")" + a + R"(", "size": 10, "format": "onnx"},
+      {"version": 2, "state": "READY", "digest": ")" + a + R"(", "size": 2048, "format": "python",
+       "files_digest": ")" + b + R"(", "files": [
+         {"name": "model.py", "digest": ")" + a + R"(", "size": 2000},
+         {"name": "pkg/features.py", "digest": ")" + b + R"(", "size": 48}]}]})";
+  const std::string shown = Ok(FormatModelDetails(json));
+  EXPECT_NE(shown.find("version 2: 2 files, sha256:bbbbbbbbbbbb (the set)\n"), std::string::npos)
+      << shown;
+  EXPECT_NE(shown.find("pkg/features.py"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("version 1:"), std::string::npos) << shown;
+}
+
 TEST(FormatModelDetailsTest, HeaderThenOneRowPerVersion) {
   const std::string digest = "sha256:" + std::string(64, 'a');
   const std::string json = R"({"name": "iris", "aliases": {"production": 2}, "default_version": 2,

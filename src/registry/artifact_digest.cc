@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 #include <iterator>
@@ -58,7 +59,7 @@ Status WriteFileDurably(const std::filesystem::path& path, std::string_view byte
 }
 
 Status CopyFileTailDurably(const std::filesystem::path& source, uint64_t offset,
-                           const std::filesystem::path& dest) {
+                           const std::filesystem::path& dest, uint64_t length) {
   const int in = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return Status::Internal("cannot open the upload: " + std::string(std::strerror(errno)));
   const int out = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -70,12 +71,14 @@ Status CopyFileTailDurably(const std::filesystem::path& source, uint64_t offset,
   std::string why;
   std::vector<char> buffer(1 << 20);
   off_t at = static_cast<off_t>(offset);
-  for (;;) {
-    const ssize_t n = ::pread(in, buffer.data(), buffer.size(), at);
+  for (uint64_t left = length; left > 0;) {
+    const ssize_t n =
+        ::pread(in, buffer.data(), std::min<uint64_t>(buffer.size(), left), at);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) why = std::string("cannot read the upload: ") + std::strerror(errno);
     if (n <= 0) break;
     at += n;
+    left -= static_cast<uint64_t>(n);
     for (ssize_t done = 0; done < n && why.empty();) {
       const ssize_t w = ::write(out, buffer.data() + done, static_cast<size_t>(n - done));
       if (w < 0 && errno == EINTR) continue;

@@ -5,10 +5,19 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
 namespace berth {
+
+// One file of a push that carries a version's whole directory: `size`
+// bytes from `offset` on, counted from the start of the artifact's bytes.
+struct PushedFile {
+  std::string name;  // inside the version's directory (registry/version_files.h)
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
 
 // A pushed artifact: its bytes in memory, or a file (an upload streamed to
 // disk) from byte `offset` on (what precedes it is the push's metadata).
@@ -16,6 +25,9 @@ struct ArtifactSource {
   std::string_view bytes;
   std::filesystem::path file;
   uint64_t offset = 0;
+  // Empty: the bytes are one file, the model's. Else the files they hold,
+  // back to back.
+  std::vector<PushedFile> files;
   bool in_file() const { return !file.empty(); }
 };
 
@@ -35,10 +47,10 @@ StatusOr<std::string> ReadFileBytes(const std::filesystem::path& file);
 // Writes `bytes` to `path` (created or truncated) and fsyncs it, so that a
 // rename that follows publishes complete contents even across a power cut.
 Status WriteFileDurably(const std::filesystem::path& path, std::string_view bytes);
-// Copies `source` from byte `offset` to its end into `dest` (created or
-// truncated), fsynced.
+// Copies `source` from byte `offset` to its end (at most `length` bytes)
+// into `dest` (created or truncated), fsynced.
 Status CopyFileTailDurably(const std::filesystem::path& source, uint64_t offset,
-                           const std::filesystem::path& dest);
+                           const std::filesystem::path& dest, uint64_t length = UINT64_MAX);
 // fsyncs a directory, making the renames and creations inside it durable.
 Status SyncDirectory(const std::filesystem::path& dir);
 

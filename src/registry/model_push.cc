@@ -11,6 +11,7 @@
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
 #include "registry/repository_files.h"
+#include "registry/version_files.h"
 #include "registry/version_metadata.h"
 
 namespace berth {
@@ -37,6 +38,23 @@ std::string SignatureDifference(const ModelSignature& a, const ModelSignature& b
   return "";
 }
 
+// Writes a push's files into `staging`, each fsynced with its directory.
+Status WritePushedFiles(const ArtifactSource& artifact, const fs::path& staging) {
+  for (const PushedFile& f : artifact.files) {
+    const fs::path path = staging / f.name;
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) return Status::Internal("cannot create a directory of the version: " + ec.message());
+    RETURN_IF_ERROR(artifact.in_file() ? CopyFileTailDurably(artifact.file,
+                                                             artifact.offset + f.offset, path,
+                                                             f.size)
+                                       : WriteFileDurably(path, artifact.bytes.substr(f.offset,
+                                                                                      f.size)));
+    if (path.parent_path() != staging) RETURN_IF_ERROR(SyncDirectory(path.parent_path()));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_view artifact,
@@ -56,16 +74,25 @@ StatusOr<int64_t> ModelRepository::Push(const std::string& name, const ArtifactS
   }
   std::string held;  // a store that keeps artifacts' bytes takes them from memory
   ArtifactSource artifact = source;
+  if (!artifact.files.empty()) {
+    std::vector<VersionFile> files;
+    for (const PushedFile& f : artifact.files) {
+      files.push_back({f.name, "", static_cast<int64_t>(std::min<uint64_t>(f.size, INT64_MAX))});
+    }
+    RETURN_IF_ERROR(ValidateVersionFiles(files));
+  }
   if (artifact.in_file()) {
     std::error_code ec;
     const uint64_t size = fs::file_size(artifact.file, ec);
-    if (ec || size <= artifact.offset) return Status::InvalidArgument("the pushed artifact is empty");
+    if (ec || (size <= artifact.offset && artifact.files.empty())) {
+      return Status::InvalidArgument("the pushed artifact is empty");
+    }
     if (store_->HoldsArtifacts()) {
       ASSIGN_OR_RETURN(held, ReadFileBytes(artifact.file));
       artifact.bytes = std::string_view(held).substr(artifact.offset);
       artifact.file.clear();
     }
-  } else if (artifact.bytes.empty()) {
+  } else if (artifact.bytes.empty() && artifact.files.empty()) {
     return Status::InvalidArgument("the pushed artifact is empty");
   }
   std::string metadata = "{}";
@@ -157,10 +184,23 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
   const fs::path file = staging / factory->ModelFileFor(config);
   // The artifact: written from memory, or copied from an upload streamed to
-  // disk (then hashed as written).
+  // disk (then hashed as written); or the files of a version's directory,
+  // the model file among them.
   ArtifactDigest digest;
   Status written;
-  if (artifact.in_file()) {
+  if (!artifact.files.empty()) {
+    written = WritePushedFiles(artifact, staging);
+    if (written.ok() && !fs::is_regular_file(file, ec)) {
+      written = Status::InvalidArgument("the pushed files have no '" +
+                                        factory->ModelFileFor(config) +
+                                        "', the file the model's config loads");
+    }
+    if (written.ok()) {
+      StatusOr<ArtifactDigest> hashed = Sha256File(file);
+      if (hashed.ok()) digest = *hashed;
+      else written = hashed.status();
+    }
+  } else if (artifact.in_file()) {
     written = CopyFileTailDurably(artifact.file, artifact.offset, file);
     if (written.ok()) {
       StatusOr<ArtifactDigest> hashed = Sha256File(file);
@@ -179,6 +219,12 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   pushed.source = "push";
   pushed.created_by = PrintableExcerpt(actor, 256);
   pushed.metadata_json = metadata_json.empty() ? "{}" : std::string(metadata_json);
+  if (written.ok() && (!artifact.files.empty() || config.backend == "python")) {
+    // A version that is a directory is recorded file by file.
+    StatusOr<std::vector<VersionFile>> listed = ListVersionFiles(staging);
+    if (listed.ok()) pushed.files = std::move(listed).value();
+    else written = listed.status();
+  }
   if (written.ok()) written = WriteFileDurably(staging / kVersionRecordFile, VersionRecordJson(pushed));
   if (written.ok()) written = SyncDirectory(staging);
   if (!written.ok()) {
@@ -219,7 +265,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   }
   if (store_->HoldsArtifacts()) {
     // Push() gave a store that holds artifacts the bytes in memory.
-    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, artifact.bytes);
+    StatusOr<int64_t> registered = RegisterPushed(pushed, dir, staging, artifact.bytes);
     if (!registered.ok()) {
       fs::remove_all(staging, ec);
       return registered.status();
@@ -240,10 +286,18 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
 }
 
 StatusOr<int64_t> ModelRepository::RegisterPushed(VersionRecord record, const fs::path& dir,
+                                                  const fs::path& staging,
                                                   std::string_view artifact) {
   const std::optional<StoredConfig> config = ReadConfigFile(dir);
   VersionFiles files;
-  files.artifact = artifact;
+  // A version that is a directory: the model file is one of its files,
+  // read back from the staging directory with the others.
+  std::vector<std::string> contents;
+  if (!record.files.empty()) {
+    ASSIGN_OR_RETURN(contents, ReadVersionFiles(staging, record.files));
+    for (size_t i = 0; i < contents.size(); ++i) files.contents[record.files[i].name] = contents[i];
+  }
+  files.artifact = record.files.empty() ? artifact : std::string_view();
   files.new_number = true;
   if (config) {
     files.config_name = config->name;

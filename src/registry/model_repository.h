@@ -240,7 +240,9 @@ class ModelRepository {
   // and `dir`'s config before the version appears on disk. A number another
   // replica took meanwhile is refused by the store; the next free one is
   // tried. Returns the version number registered.
+  // `staging` holds the version's files (VersionRecord::files), if any.
   StatusOr<int64_t> RegisterPushed(VersionRecord record, const std::filesystem::path& dir,
+                                   const std::filesystem::path& staging,
                                    std::string_view artifact) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records version `version` of `name`, just pushed, from its files (a
   // store that holds artifacts has it already: RegisterPushed).

@@ -102,4 +102,29 @@ inline std::string OneLine(std::string_view message) {
   return out;
 }
 
+// The password in a postgresql:// URL's user info, if any (percent-encoded
+// as written), so that messages can be scrubbed of it.
+inline std::string UrlPassword(std::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) return "";
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?"));
+  const size_t at = rest.rfind('@');
+  if (at == std::string_view::npos) return "";
+  const std::string_view userinfo = rest.substr(0, at);
+  const size_t colon = userinfo.find(':');
+  return colon == std::string_view::npos ? "" : std::string(userinfo.substr(colon + 1));
+}
+
+// `message` with every occurrence of `password` replaced, should libpq ever
+// quote the URL it was given.
+inline std::string ScrubPassword(std::string message, const std::string& password) {
+  if (password.empty()) return message;
+  for (size_t at = message.find(password); at != std::string::npos;
+       at = message.find(password, at)) {
+    message.replace(at, password.size(), "***");
+  }
+  return message;
+}
+
 }  // namespace berth::pg

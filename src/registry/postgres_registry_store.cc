@@ -22,6 +22,7 @@
 #include "registry/registry_store.h"
 #include "registry/postgres_params.h"
 #include "registry/postgres_schema.h"
+#include "registry/version_files.h"
 
 namespace berth {
 namespace {
@@ -30,7 +31,9 @@ using pg::OneLine;
 using pg::OptionalInt;
 using pg::Params;
 using pg::Result;
+using pg::ScrubPassword;
 using pg::Text;
+using pg::UrlPassword;
 
 VersionStatus ParseVersionStatus(std::string_view text) {
   if (text == "archived") return VersionStatus::kArchived;
@@ -42,31 +45,6 @@ VersionStatus ParseVersionStatus(std::string_view text) {
 // purpose, so Berth's locks never collide with another application's.
 constexpr int kMigrationLockClass = 0x62657274;  // "bert"
 constexpr int kModelLockClass = 0x62657275;
-
-// The password in a postgresql:// URL's user info, if any (percent-encoded
-// as written), so that messages can be scrubbed of it.
-std::string UrlPassword(std::string_view url) {
-  const size_t scheme = url.find("://");
-  if (scheme == std::string_view::npos) return "";
-  std::string_view rest = url.substr(scheme + 3);
-  rest = rest.substr(0, rest.find_first_of("/?"));
-  const size_t at = rest.rfind('@');
-  if (at == std::string_view::npos) return "";
-  const std::string_view userinfo = rest.substr(0, at);
-  const size_t colon = userinfo.find(':');
-  return colon == std::string_view::npos ? "" : std::string(userinfo.substr(colon + 1));
-}
-
-// `message` with every occurrence of `password` replaced, should libpq ever
-// quote the URL it was given.
-std::string ScrubPassword(std::string message, const std::string& password) {
-  if (password.empty()) return message;
-  for (size_t at = message.find(password); at != std::string::npos;
-       at = message.find(password, at)) {
-    message.replace(at, password.size(), "***");
-  }
-  return message;
-}
 
 class PostgresRegistryStore final : public RegistryStore {
  public:
@@ -127,6 +105,8 @@ class PostgresRegistryStore final : public RegistryStore {
     if (!files.config_name.empty() && !IsConfigFileName(files.config_name)) {
       return Status::InvalidArgument("'" + files.config_name + "' is not a config file's name");
     }
+    if (!r.files.empty()) RETURN_IF_ERROR(ValidateVersionFiles(r.files));
+    RETURN_IF_ERROR(CheckVersionContents(r, files));
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> Status {
       RETURN_IF_ERROR(LockModel(r.model));
@@ -158,13 +138,19 @@ class PostgresRegistryStore final : public RegistryStore {
         p.Text(r.model).Int(r.version).Text(r.digest).Int(r.size).Text(r.format).Text(r.source);
         p.NullableText(r.created_at).Text(r.created_by);
         p.Text(r.metadata_json.empty() ? std::string_view("{}") : r.metadata_json);
+        p.Text(VersionFilesJson(r.files));
         RETURN_IF_ERROR(Exec("INSERT INTO versions(model, version, digest, size, format, source, "
-                             "created_at, created_by, metadata) "
-                             "VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, berth_now()), $8, $9)",
+                             "created_at, created_by, metadata, files) "
+                             "VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, berth_now()), $8, $9, "
+                             "$10)",
                              p)
                             .status());
       }
       if (files.artifact.data() != nullptr) RETURN_IF_ERROR(PutArtifact(r.digest, files.artifact));
+      for (const VersionFile& f : r.files) {
+        const auto bytes = files.contents.find(f.name);
+        if (bytes != files.contents.end()) RETURN_IF_ERROR(PutArtifact(f.digest, bytes->second));
+      }
       if (!files.config_name.empty()) {
         Params p;
         p.Text(r.model).Text(files.config_name).Bytes(files.config);
@@ -217,7 +203,7 @@ class PostgresRegistryStore final : public RegistryStore {
     ASSIGN_OR_RETURN(
         Result r,
         Read("SELECT version, digest, size, format, source, created_at, created_by, metadata, "
-             "status, signature FROM versions WHERE model = $1 ORDER BY version",
+             "status, signature, files FROM versions WHERE model = $1 ORDER BY version",
              p));
     std::vector<VersionRecord> out;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -233,6 +219,7 @@ class PostgresRegistryStore final : public RegistryStore {
       v.metadata_json = Text(r.get(), i, 7);
       v.status = ParseVersionStatus(Text(r.get(), i, 8));
       v.signature_json = Text(r.get(), i, 9);
+      ASSIGN_OR_RETURN(v.files, ParseVersionFilesJson(Text(r.get(), i, 10)));
       out.push_back(std::move(v));
     }
     return out;

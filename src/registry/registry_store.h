@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,16 @@ enum class VersionStatus { kActive, kArchived, kDeleted };
 // "active", "archived", "deleted": the store's and the API's spelling.
 std::string_view VersionStatusName(VersionStatus status);
 
+// One file of a version that is a directory (the Python runtime's model.py
+// beside its side modules): its path inside the version's directory
+// (registry/version_files.h's rules) and content address.
+struct VersionFile {
+  std::string name;    // "model.py", "features.py", "pkg/__init__.py"
+  std::string digest;  // "sha256:<64 hex>"
+  int64_t size = 0;
+  bool operator==(const VersionFile&) const = default;
+};
+
 struct VersionRecord {
   std::string model;
   int64_t version = 0;
@@ -46,6 +57,10 @@ struct VersionRecord {
   // time the version loads (RecordSignature); empty until then.
   std::string signature_json;
   VersionStatus status = VersionStatus::kActive;  // read back; RegisterVersion records kActive
+  // Every file of a version whose backend loads a directory (python), by
+  // name; `digest` is the model file's, one of them. Empty for a
+  // single-file version (ONNX): its artifact is the version. Immutable.
+  std::vector<VersionFile> files;
 };
 
 struct AliasRecord {
@@ -143,6 +158,10 @@ struct VersionFiles {
   // The model file; its SHA-256 must be the record's digest. A default
   // (null) view: the record only.
   std::string_view artifact;
+  // When the record lists files (VersionRecord::files): each one's bytes by
+  // name, each SHA-256 its entry's digest; stored content-addressed as the
+  // artifact is. Empty: the record only.
+  std::map<std::string, std::string_view, std::less<>> contents;
   // The model's config file (named as registry/config_parser.h's
   // kConfigFileNames) and its bytes: kept only when the store has no config
   // for the model yet.

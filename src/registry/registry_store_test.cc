@@ -12,6 +12,7 @@
 
 #include "registry/artifact_digest.h"
 #include "registry/postgres_testing.h"
+#include "registry/version_files.h"
 
 namespace berth {
 namespace {
@@ -312,6 +313,78 @@ TEST_P(RegistryStoreTest, FilesGoWithTheRecordWhereTheStoreHoldsArtifacts) {
   EXPECT_EQ(store_->Versions("m")->size(), 2u);
   EXPECT_EQ(other->FetchArtifact("sha256:00").status().code(), Status::Code::kNotFound);
   EXPECT_EQ(other->FetchConfig("nope").status().code(), Status::Code::kNotFound);
+}
+
+TEST_P(RegistryStoreTest, AVersionThatIsADirectoryKeepsEveryFileContentAddressed) {
+  const std::string model_py = "from features import scale\n";
+  std::string features_py = "def scale(x):\n    return 2 * x\n";
+  features_py += std::string("\0\xff", 2);
+  const std::string init_py = "";
+  VersionRecord record = Version(1, Sha256Bytes(model_py).digest);
+  record.format = "python";
+  const auto size = [](const std::string& bytes) { return static_cast<int64_t>(bytes.size()); };
+  record.files = {{"model.py", Sha256Bytes(model_py).digest, size(model_py)},
+                  {"features.py", Sha256Bytes(features_py).digest, size(features_py)},
+                  {"pkg/__init__.py", Sha256Bytes(init_py).digest, 0}};
+  VersionFiles files;
+  files.contents = {{"model.py", model_py}, {"features.py", features_py}, {"pkg/__init__.py", init_py}};
+  files.config_name = "config.yaml";
+  files.config = "backend: python\n";
+  ASSERT_TRUE(store_->RegisterVersionWithFiles(record, "t", files).ok());
+
+  // Read back, from another connection (a restart, another replica), as
+  // registered: the list, each file's digest and size.
+  auto other = Open();
+  auto versions = other->Versions("m");
+  ASSERT_TRUE(versions.ok()) << versions.status().ToString();
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ(versions->at(0).files, record.files);
+  EXPECT_EQ(versions->at(0).digest, record.digest);
+  EXPECT_EQ(FilesDigest(versions->at(0).files), FilesDigest(record.files));
+  if (store_->HoldsArtifacts()) {
+    for (const VersionFile& f : record.files) {
+      auto fetched = other->FetchArtifact(f.digest);
+      ASSERT_TRUE(fetched.ok()) << f.name << ": " << fetched.status().ToString();
+      EXPECT_EQ(*fetched, files.contents.at(f.name));  // binary-safe
+    }
+  }
+
+  // Immutable: the same number with another model file is refused, and the
+  // files registered stay.
+  VersionRecord changed = record;
+  changed.digest = Sha256Bytes("other").digest;
+  changed.files[0].digest = changed.digest;
+  VersionFiles changed_files = files;
+  changed_files.contents["model.py"] = "other";
+  EXPECT_EQ(store_->RegisterVersionWithFiles(changed, "t", changed_files).code(),
+            Status::Code::kAlreadyExists);
+  EXPECT_EQ(other->Versions("m")->at(0).files, record.files);
+
+  // Bytes that are not their entry's digest, a name that climbs out of the
+  // version's directory, a list without a file's bytes: refused, nothing
+  // stored.
+  VersionRecord second = record;
+  second.version = 2;
+  VersionFiles wrong = files;
+  wrong.contents["features.py"] = "tampered";
+  Status s = store_->RegisterVersionWithFiles(second, "t", wrong);
+  if (store_->HoldsArtifacts()) {
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  }
+  VersionRecord climbing = second;
+  climbing.files[1].name = "../features.py";
+  EXPECT_EQ(store_->RegisterVersionWithFiles(climbing, "t", VersionFiles{}).code(),
+            Status::Code::kInvalidArgument);
+  VersionFiles missing = files;
+  missing.contents.erase("features.py");
+  if (store_->HoldsArtifacts()) {
+    EXPECT_EQ(store_->RegisterVersionWithFiles(second, "t", missing).code(),
+              Status::Code::kInvalidArgument);
+    EXPECT_EQ(other->FetchArtifact(Sha256Bytes("tampered").digest).status().code(),
+              Status::Code::kNotFound);
+  }
+  // SQLite keeps the record only, so it took the version without its bytes.
+  EXPECT_EQ(other->Versions("m")->size(), s.ok() ? 2u : 1u);
 }
 
 TEST_P(RegistryStoreTest, MovesFromTwoConnectionsAtOnceChainInTheAuditLog) {

@@ -40,6 +40,25 @@ std::optional<StoredConfig> ReadConfigFile(const fs::path& dir) {
   return std::nullopt;
 }
 
+std::string RelativePathProblem(std::string_view path) {
+  if (path.size() > 1024) return "the name is longer than 1024 bytes";
+  if (path.find('\0') != std::string_view::npos || path.find('\\') != std::string_view::npos) {
+    return "the name holds a NUL or a backslash";
+  }
+  int components = 0;
+  while (true) {
+    const size_t next = path.find('/');
+    const std::string_view part = path.substr(0, next);
+    if (part.empty() || part == "." || part == "..") {
+      return "each part of the path must be a plain name (no empty part, '.' or '..')";
+    }
+    if (part.size() > 255) return "a part of the path is longer than 255 bytes";
+    if (++components > 16) return "the path is more than 16 levels deep";
+    if (next == std::string_view::npos) return "";
+    path.remove_prefix(next + 1);
+  }
+}
+
 StatusOr<LoadFile> ParseLoadFileName(std::string_view name) {
   const std::string shown = PrintableExcerpt(name);
   auto refuse = [&shown](const std::string& why) {
@@ -55,20 +74,9 @@ StatusOr<LoadFile> ParseLoadFileName(std::string_view name) {
       !ParseVersionDir(std::string(name.substr(0, slash)), &out.version)) {
     return refuse("it must be file:<version>/<path>, the version a positive integer");
   }
-  std::string_view rest = name.substr(slash + 1);
-  int components = 0;
-  while (true) {
-    const size_t next = rest.find('/');
-    const std::string_view part = rest.substr(0, next);
-    if (part.empty() || part == "." || part == "..") {
-      return refuse("each part of the path must be a plain name (no empty part, '.' or '..')");
-    }
-    if (part.size() > 255) return refuse("a part of the path is longer than 255 bytes");
-    if (++components > 16) return refuse("the path is more than 16 levels deep");
-    out.relative /= std::string(part);
-    if (next == std::string_view::npos) break;
-    rest.remove_prefix(next + 1);
-  }
+  const std::string_view rest = name.substr(slash + 1);
+  if (const std::string why = RelativePathProblem(rest); !why.empty()) return refuse(why);
+  out.relative = std::string(rest);
   return out;
 }
 

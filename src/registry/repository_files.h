@@ -34,16 +34,20 @@ std::string FormatOf(const Model& model);
 // artifacts; nullopt if there is none (LoadModelConfig says why later).
 std::optional<StoredConfig> ReadConfigFile(const std::filesystem::path& dir);
 
+// Why `path` is not a plain relative path inside a directory, or "": 1 to
+// 16 '/'-separated components, each a plain name (not empty, "." or "..",
+// no NUL or '\\', at most 255 bytes), 1,024 bytes in all. An absolute path
+// or one that climbs out of the directory is refused by these rules.
+std::string RelativePathProblem(std::string_view path);
+
 // One file of a repository load's `file:<version>/<path>` parameters.
 struct LoadFile {
   int64_t version = 0;
   std::filesystem::path relative;  // within the version's directory
 };
 // `name` without its "file:" prefix. InvalidArgument unless it is
-// "<version>/<path>": a version directory's name (ParseVersionDir), then 1
-// to 16 '/'-separated components, each a plain name (not empty, "." or "..",
-// no NUL or '\\', at most 255 bytes), 1,024 bytes in all. An absolute path or
-// one that climbs out of the version's directory is refused by these rules.
+// "<version>/<path>": a version directory's name (ParseVersionDir), then a
+// path RelativePathProblem accepts.
 StatusOr<LoadFile> ParseLoadFileName(std::string_view name);
 
 }  // namespace berth

@@ -10,6 +10,7 @@
 
 #include "core/thread_annotations.h"
 #include "registry/registry_store.h"
+#include "registry/version_files.h"
 
 
 namespace berth {
@@ -135,6 +136,7 @@ CREATE INDEX predictions_by_age ON predictions(model, created_ms);
 CREATE INDEX predictions_joined ON predictions(model, version, labeled_ms)
   WHERE truth IS NOT NULL;
 )sql",
+    "ALTER TABLE versions ADD COLUMN files TEXT NOT NULL DEFAULT '';",
 };
 
 VersionStatus ParseVersionStatus(std::string_view text) {
@@ -293,7 +295,7 @@ class SqliteRegistryStore final : public RegistryStore {
     std::vector<VersionRecord> out;
     Statement s(db_,
                 "SELECT version, digest, size, format, source, created_at, created_by, metadata, "
-                "status, signature FROM versions WHERE model = ? ORDER BY version");
+                "status, signature, files FROM versions WHERE model = ? ORDER BY version");
     s.Bind(1, model);
     while (s.Step()) {
       VersionRecord r;
@@ -308,6 +310,7 @@ class SqliteRegistryStore final : public RegistryStore {
       r.metadata_json = s.Text(7);
       r.status = ParseVersionStatus(s.Text(8));
       r.signature_json = s.Text(9);
+      ASSIGN_OR_RETURN(r.files, ParseVersionFilesJson(s.Text(10)));
       out.push_back(std::move(r));
     }
     RETURN_IF_ERROR(s.status());
@@ -684,6 +687,7 @@ class SqliteRegistryStore final : public RegistryStore {
   // `new_number`: see VersionFiles.
   Status RegisterLocked(const VersionRecord& r, std::string_view actor, bool new_number)
       EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!r.files.empty()) RETURN_IF_ERROR(ValidateVersionFiles(r.files));
     {
       Statement existing(db_, "SELECT digest FROM versions WHERE model = ? AND version = ?");
       existing.Bind(1, r.model).Bind(2, r.version);
@@ -704,10 +708,12 @@ class SqliteRegistryStore final : public RegistryStore {
     }
     Statement insert(db_,
                      "INSERT INTO versions(model, version, digest, size, format, source, "
-                     "created_at, created_by, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                     "created_at, created_by, metadata, files) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     insert.Bind(1, r.model).Bind(2, r.version).Bind(3, r.digest).Bind(4, r.size);
     insert.Bind(5, r.format).Bind(6, r.source).Bind(7, now).Bind(8, r.created_by);
     insert.Bind(9, r.metadata_json.empty() ? std::string_view("{}") : r.metadata_json);
+    insert.Bind(10, VersionFilesJson(r.files));
     insert.Step();
     RETURN_IF_ERROR(insert.status());
     return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);

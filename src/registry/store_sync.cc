@@ -10,6 +10,7 @@
 #include "core/model_name.h"
 #include "registry/artifact_digest.h"
 #include "registry/config_parser.h"
+#include "registry/version_files.h"
 
 namespace berth {
 namespace fs = std::filesystem;
@@ -29,7 +30,11 @@ void RemoveAll(const fs::path& path) {
 // Why the store's record cannot become a version directory here, or "".
 std::string Unusable(const VersionRecord& r) {
   if (r.version <= 0) return "its number is not positive";
-  if (r.format != "onnx") return "its format '" + PrintableExcerpt(r.format) + "' is not onnx";
+  // A version that is a directory (the Python runtime's) lists its files;
+  // another is one ONNX file.
+  if (r.files.empty() && r.format != "onnx") {
+    return "its format '" + PrintableExcerpt(r.format) + "' is not onnx and it lists no files";
+  }
   return "";
 }
 
@@ -232,18 +237,34 @@ Status StoreSync::SyncModel(const std::string& name, bool* acted) {
 }
 
 StatusOr<fs::path> StoreSync::StageVersion(const VersionRecord& record, const fs::path& dir) {
-  ASSIGN_OR_RETURN(std::string bytes, store_->FetchArtifact(record.digest));
-  if (const ArtifactDigest digest = Sha256Bytes(bytes); digest.digest != record.digest) {
-    return Status::FailedPrecondition("the store's artifact for version " +
-                                      std::to_string(record.version) + " has digest " +
-                                      digest.digest + ", not " + record.digest);
-  }
+  // Every file of the version (the record's list, names checked when it
+  // was read from the store), or its one ONNX file.
+  std::vector<VersionFile> files = record.files;
+  if (files.empty()) files.push_back({"model.onnx", record.digest, record.size});
   const fs::path staging = dir / (".sync-" + std::to_string(record.version));
   RemoveAll(staging);
   std::error_code ec;
   fs::create_directories(staging, ec);
   if (ec) return Status::Internal("cannot create a staging directory: " + ec.message());
-  Status s = WriteFileDurably(staging / "model.onnx", bytes);
+  Status s;
+  for (const VersionFile& f : files) {
+    StatusOr<std::string> bytes = store_->FetchArtifact(f.digest);
+    if (!bytes.ok()) {
+      s = bytes.status();
+    } else if (const ArtifactDigest digest = Sha256Bytes(*bytes); digest.digest != f.digest) {
+      s = Status::FailedPrecondition("the store's bytes of '" + PrintableExcerpt(f.name) +
+                                     "' of version " + std::to_string(record.version) +
+                                     " have digest " + digest.digest + ", not " + f.digest);
+    }
+    const fs::path path = staging / f.name;
+    if (s.ok() && path.parent_path() != staging) {
+      fs::create_directories(path.parent_path(), ec);
+      if (ec) s = Status::Internal("cannot create a directory of the version: " + ec.message());
+    }
+    if (s.ok()) s = WriteFileDurably(path, *bytes);
+    if (s.ok() && path.parent_path() != staging) s = SyncDirectory(path.parent_path());
+    if (!s.ok()) break;
+  }
   if (s.ok()) s = WriteFileDurably(staging / kVersionRecordFile, VersionRecordJson(record));
   if (s.ok()) s = SyncDirectory(staging);
   if (!s.ok()) {

@@ -6,8 +6,8 @@
 // Each pass reads the store's change marker (Generation()); when it moved,
 // every version the store has and the repository lacks is fetched, checked
 // against its digest and written durably as <root>/<model>/<version>/
-// (model.onnx and berth-version.json; for a model new to this replica, its
-// config file too) through a hidden staging directory, fsync and rename; then
+// (every file the version's record lists, or its one model.onnx, and
+// berth-version.json; for a model new to this replica, its config file too) through a hidden staging directory, fsync and rename; then
 // each model whose versions, aliases, splits or shadow differ from what the
 // replica publishes is reloaded through ModelRepository::SyncModel, under the
 // lock that serialises its loads, pushes and moves. A model the replica

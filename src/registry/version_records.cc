@@ -19,6 +19,7 @@
 #include "registry/config_parser.h"
 #include "registry/artifact_digest.h"
 #include "registry/repository_files.h"
+#include "registry/version_files.h"
 #include "registry/version_metadata.h"
 
 namespace berth {
@@ -122,11 +123,30 @@ void ModelRepository::RegisterReadyVersions(const ModelEntry& entry) {
     record.source = "directory";
     record.created_by = "repository";
     ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
+    std::vector<std::string> contents;
+    if (config.backend == "python") {
+      // A version that is a directory is recorded file by file (and a store
+      // that holds artifacts gets every file).
+      StatusOr<std::vector<VersionFile>> listed = ListVersionFiles(file.parent_path());
+      StatusOr<std::vector<std::string>> read =
+          listed.ok() && store_->HoldsArtifacts() ? ReadVersionFiles(file.parent_path(), *listed)
+                                                  : StatusOr<std::vector<std::string>>(contents);
+      if (!listed.ok() || !read.ok()) {
+        LOG_WARN("cannot register version",
+                 {{"model", entry.name},
+                  {"version", std::to_string(v.version)},
+                  {"error", Scrub((listed.ok() ? read.status() : listed.status()).message())}});
+        continue;
+      }
+      record.files = std::move(listed).value();
+      contents = std::move(read).value();
+    }
     Status s;
     if (store_->HoldsArtifacts()) {
       const std::optional<StoredConfig> config = ReadConfigFile(root_ / entry.name);
       VersionFiles files;
-      files.artifact = bytes;
+      files.artifact = record.files.empty() ? std::string_view(bytes) : std::string_view();
+      for (size_t i = 0; i < contents.size(); ++i) files.contents[record.files[i].name] = contents[i];
       if (config) {
         files.config_name = config->name;
         files.config = config->bytes;
@@ -170,6 +190,9 @@ StatusOr<VersionRecord> ModelRepository::RecordFromFiles(const std::string& name
   record.source = "directory";
   record.created_by = "repository";
   ReadVersionRecord(file.parent_path() / kVersionRecordFile, &record);
+  if (config.backend == "python") {
+    ASSIGN_OR_RETURN(record.files, ListVersionFiles(file.parent_path()));
+  }
   return record;
 }
 

@@ -508,6 +508,25 @@ class Client:
         )
         return int(answer["version"])
 
+    def push_files(self, name: str, files: dict[str, bytes], metadata: dict[str, Any]) -> int:
+        """Register a version that is a directory (the Python runtime's model.py beside its side
+        modules) as the next version of `name`: every file by its path inside the version's
+        directory ("features.py", "pkg/__init__.py"). The version number."""
+        header = encode_metadata(metadata)
+        listing = json.dumps({"files": [{"name": n, "size": len(b)} for n, b in files.items()]}).encode()
+        answer = self.request(
+            "POST",
+            f"/v2/registry/models/{quote(name, safe='')}/versions",
+            idempotent=False,
+            data=b"".join([header, listing, *files.values()]),
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Berth-Metadata-Length": str(len(header)),
+                "Berth-Files-Length": str(len(listing)),
+            },
+        )
+        return int(answer["version"])
+
     def registry_model(self, name: str) -> dict[str, Any]:
         answer: dict[str, Any] = self.request("GET", f"/v2/registry/models/{quote(name, safe='')}", idempotent=True)
         return answer

@@ -12,6 +12,7 @@
 
 #include "core/model_name.h"
 #include "registry/model_repository.h"
+#include "registry/version_files.h"
 #include "server/http/change_route.h"
 #include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
@@ -339,6 +340,24 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
       WriteJsonString(&w, record->digest);
       w.Key("size");
       w.Int64(record->size);
+      if (!record->files.empty()) {
+        // A version that is a directory: each file, and the set's digest.
+        w.Key("files_digest");
+        WriteJsonString(&w, FilesDigest(record->files));
+        w.Key("files");
+        w.StartArray();
+        for (const VersionFile& f : record->files) {
+          w.StartObject();
+          w.Key("name");
+          WriteJsonString(&w, f.name);
+          w.Key("digest");
+          WriteJsonString(&w, f.digest);
+          w.Key("size");
+          w.Int64(f.size);
+          w.EndObject();
+        }
+        w.EndArray();
+      }
       w.Key("format");
       WriteJsonString(&w, record->format);
       w.Key("source");
@@ -486,28 +505,42 @@ StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
   const uint64_t body_size =
       req.upload ? std::filesystem::file_size(req.upload->path, ec) : req.body.size();
   if (ec) return Status::Internal("cannot read the upload: " + ec.message());
-  size_t length = 0;
-  const std::string_view length_header = req.Header("berth-metadata-length");
-  if (!length_header.empty()) {
-    auto [end, parse_ec] = std::from_chars(length_header.data(),
-                                           length_header.data() + length_header.size(), length);
-    if (parse_ec != std::errc() || end != length_header.data() + length_header.size() ||
-        length > body_size || length > (1u << 20)) {
-      return Status::InvalidArgument(
-          "Berth-Metadata-Length must be a byte count within the body and at most 1 MiB");
+  // Berth-Metadata-Length frames the metadata; Berth-Files-Length the file
+  // list that follows it (a push of a version's whole directory).
+  size_t lengths[2] = {0, 0};
+  const char* const headers[2] = {"Berth-Metadata-Length", "Berth-Files-Length"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string_view header = req.Header(i == 0 ? "berth-metadata-length"
+                                                       : "berth-files-length");
+    if (header.empty()) continue;
+    auto [end, parse_ec] =
+        std::from_chars(header.data(), header.data() + header.size(), lengths[i]);
+    if (parse_ec != std::errc() || end != header.data() + header.size() ||
+        lengths[i] > (1u << 20) || (i == 0 ? 0 : lengths[0]) + lengths[i] > body_size) {
+      return Status::InvalidArgument(std::string(headers[i]) +
+                                     " must be a byte count within the body and at most 1 MiB");
     }
   }
+  const size_t length = lengths[0];
+  const size_t framed = lengths[0] + lengths[1];
+  std::string files_json;
   if (req.upload) {
     out.artifact.file = req.upload->path;
-    out.artifact.offset = length;
+    out.artifact.offset = framed;
     out.metadata_json.resize(length);
+    files_json.resize(lengths[1]);
     std::ifstream in(req.upload->path, std::ios::binary);
-    if (!in.read(out.metadata_json.data(), static_cast<std::streamsize>(length))) {
+    if (!in.read(out.metadata_json.data(), static_cast<std::streamsize>(length)) ||
+        !in.read(files_json.data(), static_cast<std::streamsize>(lengths[1]))) {
       return Status::Internal("cannot read the upload's metadata");
     }
   } else {
     out.metadata_json = req.body.substr(0, length);
-    out.artifact.bytes = std::string_view(req.body).substr(length);
+    files_json = req.body.substr(length, lengths[1]);
+    out.artifact.bytes = std::string_view(req.body).substr(framed);
+  }
+  if (!req.Header("berth-files-length").empty()) {
+    ASSIGN_OR_RETURN(out.artifact.files, ParsePushedFiles(files_json, body_size - framed));
   }
   if (!req.query.empty()) {
     if (req.query == "allow_signature_change=true") {

@@ -21,7 +21,7 @@ from berth.errors import BerthError
 # the newest schema this package reads. A store a newer berth migrated
 # further is refused rather than misread (tests/integration check that the
 # two agree).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMES = ("postgresql://", "postgres://")
 
