@@ -133,6 +133,11 @@ int Serve(const std::vector<std::string_view>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view flag = args[i];
     std::string_view value;
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      std::fputs(berth::logs::kLogsUsage, stdout);
+      return 0;
+    }
     if (flag == "--require-auth") {
       options.require_auth = true;
       continue;

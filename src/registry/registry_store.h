@@ -378,8 +378,8 @@ std::vector<std::string> SplitScopes(std::string_view text);
 
 // What a registry call answers (Unavailable) on a server without a store.
 inline constexpr const char* kNoRegistryStore =
-    "this server runs without a registry store (--registry none, or it could not be opened: "
-    "see the start-up log)";
+    "this server runs without a registry store (--registry none, or the default store could "
+    "not be created: see the start-up log)";
 
 // The refusal of a version that is not registered (or was deleted).
 Status UnregisteredVersion(std::string_view model, int64_t version);

@@ -184,12 +184,28 @@ struct Server::State {
     }
     std::error_code ec;
     std::filesystem::create_directories(options.model_repository, ec);
+    // The default store may be absent and impossible to create (a read-only
+    // repository: KServe's /mnt/models, an image's read-only mount): then
+    // there are no aliases or statuses to lose, and the server serves the
+    // directories alone. A registry.db that exists but will not open (a newer
+    // Berth's schema, a corrupt file) holds aliases and statuses: serving
+    // without it would serve other versions than the ones promoted.
+    const std::filesystem::path default_db =
+        std::filesystem::path(options.model_repository) / ".berth" / "registry.db";
+    const bool default_db_existed =
+        options.registry.empty() && std::filesystem::exists(default_db, ec);
     auto opened = OpenRegistryStore(options.registry, options.model_repository);
     if (opened.ok()) {
       store = std::move(opened).value();
       return Status::Ok();
     }
     if (!options.registry.empty()) return opened.status();
+    if (default_db_existed) {
+      return Status(opened.status().code(),
+                    opened.status().message() + " (" + default_db.string() +
+                        "; it holds this repository's aliases and statuses, so berth will "
+                        "not serve without it; --registry none serves the directories alone)");
+    }
     LOG_WARN("running without a registry store: no aliases or history",
              {{"error", opened.status().message()}});
     return Status::Ok();

@@ -96,9 +96,17 @@ def test_production_values_render_autoscaling_monitoring_and_secrets(tools: Depl
     url = next(e for e in container["env"] if e["name"] == "BERTH_REGISTRY_URL")
     assert url["valueFrom"]["secretKeyRef"]["name"] == "berth-registry"
     assert "--tls-cert=/etc/berth/tls/tls.crt" in container["args"]
+    assert "--require-auth" in container["args"]
     volumes = {v["name"]: v for v in kinds["Deployment"]["spec"]["template"]["spec"]["volumes"]}
     assert volumes["tls"]["secret"]["secretName"] == "berth-tls"
-    assert volumes["api-keys"]["secret"]["secretName"] == "berth-api-keys"
+    assert set(volumes) == {"models", "tmp", "tls"}, "a Secret mounted that nothing reads"
+    annotations = kinds["Deployment"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scheme"] == "https"
+    endpoint = kinds["ServiceMonitor"]["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "berth-tls", "key": "ca.crt"}
+    assert endpoint["tlsConfig"]["serverName"] == "berth.default.svc"
+    assert endpoint["authorization"] == {"type": "Bearer", "credentials": {"name": "berth-metrics-key", "key": "token"}}
 
 
 def test_chart_creates_secrets_from_values(tools: DeployTools, tmp_path: Path) -> None:
@@ -106,13 +114,86 @@ def test_chart_creates_secrets_from_values(tools: DeployTools, tmp_path: Path) -
         tools, tmp_path, "secrets",
         "--set", "registry.type=postgresql", "--set", "registry.postgresql.url=postgresql://u:p@db:5432/berth",
         "--set", "tls.enabled=true", "--set", "tls.cert=CERT", "--set", "tls.key=KEY",
-        "--set", "apiKeys.enabled=true", "--set", "apiKeys.keys.ci=k1",
     )  # fmt: skip
     secrets = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Secret"}
     assert secrets["berth-registry"]["stringData"]["url"] == "postgresql://u:p@db:5432/berth"
     assert secrets["berth-tls"]["type"] == "kubernetes.io/tls"
-    assert secrets["berth-api-keys"]["stringData"] == {"ci": "k1"}
+    assert set(secrets) == {"berth-registry", "berth-tls"}
     assert tools.check(path).returncode == 0
+
+
+MTLS: Final = ("--set", "tls.enabled=true", "--set", "tls.existingSecret=berth-tls", "--set", "tls.clientAuth=true")
+
+
+def test_mtls_probes_present_a_client_certificate(tools: DeployTools, tmp_path: Path) -> None:
+    """The kubelet's HTTPS probes present no certificate, and Berth's mTLS
+    handshake needs one on every connection: the probes are curl in the pod
+    with the probe Secret's certificate (run against a real mTLS server in
+    test_tls.py)."""
+    path, docs = render(tools, tmp_path, "mtls", *MTLS, "--set", "tls.probeClientSecret=berth-probe")
+    checked = tools.check(path)
+    assert checked.returncode == 0, checked.stderr
+    pod = by_kind(docs)["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert "--tls-client-ca=/etc/berth/tls/ca.crt" in container["args"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert "httpGet" not in container[probe], probe
+        command = container[probe]["exec"]["command"]
+        assert command[0] == "curl" and "/etc/berth/probe-tls/tls.crt" in command, command
+    assert container["readinessProbe"]["exec"]["command"][-1] == "https://127.0.0.1:8000/v2/health/ready"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["probe-tls"]["secret"]["secretName"] == "berth-probe"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["probe-tls"] == {"name": "probe-tls", "mountPath": "/etc/berth/probe-tls", "readOnly": True}
+
+
+def test_tls_without_client_auth_keeps_the_kubelets_https_probes(tools: DeployTools, tmp_path: Path) -> None:
+    _, docs = render(tools, tmp_path, "tls", "--set", "tls.enabled=true", "--set", "tls.existingSecret=berth-tls")
+    container = by_kind(docs)["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+
+
+def test_require_auth_and_a_service_monitor_over_mtls(tools: DeployTools, tmp_path: Path) -> None:
+    path, docs = render(
+        tools, tmp_path, "monitor", *MTLS, "--set", "tls.probeClientSecret=berth-probe",
+        "--set", "registry.type=postgresql", "--set", "registry.postgresql.existingSecret=berth-registry",
+        "--set", "server.requireAuth=true", "--set", "serviceMonitor.enabled=true",
+        "--set", "serviceMonitor.authorization.secret=metrics-key",
+        "--set", "serviceMonitor.tlsConfig.clientCertSecret=prometheus-client",
+        "--set", "serviceMonitor.tlsConfig.serverName=berth.example",
+        "--namespace", "ml",
+    )  # fmt: skip
+    checked = tools.check(path)
+    assert checked.returncode == 0, checked.stderr
+    kinds = by_kind(docs)
+    assert "--require-auth" in kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    endpoint = kinds["ServiceMonitor"]["spec"]["endpoints"][0]
+    assert endpoint["tlsConfig"] == {
+        "ca": {"secret": {"name": "berth-tls", "key": "ca.crt"}},
+        "serverName": "berth.example",
+        "cert": {"secret": {"name": "prometheus-client", "key": "tls.crt"}},
+        "keySecret": {"name": "prometheus-client", "key": "tls.key"},
+    }
+    assert endpoint["authorization"]["credentials"] == {"name": "metrics-key", "key": "token"}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (MTLS, "tls.clientAuth needs tls.probeClientSecret"),
+        (("--set", "server.requireAuth=true", "--set", "serviceMonitor.enabled=true"),
+         "needs serviceMonitor.authorization.secret"),
+        (("--set", "server.requireAuth=true", "--set", "registry.type=none"), "server.requireAuth needs a registry"),
+        ((*MTLS, "--set", "tls.probeClientSecret=p", "--set", "serviceMonitor.enabled=true"),
+         "needs serviceMonitor.tlsConfig.clientCertSecret"),
+    ],
+)  # fmt: skip
+def test_combinations_that_could_never_serve_or_scrape_are_refused(
+    tools: DeployTools, values: tuple[str, ...], message: str
+) -> None:
+    done = helm(tools, "template", "berth", str(CHART), *values)
+    assert done.returncode != 0
+    assert message in done.stderr
 
 
 def test_a_grace_period_shorter_than_the_drain_is_refused(tools: DeployTools) -> None:

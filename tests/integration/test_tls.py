@@ -9,6 +9,8 @@ connection or failing a request.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
 import socket
@@ -25,8 +27,10 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+import yaml
 
-from berth_server import BerthServer, berth_binary
+from berth_server import REPO_ROOT, BerthServer, berth_binary
+from deploy_tools import deploy_tools
 from models import ModelRepository
 
 MODEL = "iris_logreg"
@@ -386,3 +390,54 @@ def test_bad_tls_flags_are_refused_at_start_with_the_reason(
     out = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr
+
+
+def image_healthcheck(port: int) -> list[str]:
+    """The image's HEALTHCHECK command (deploy/Dockerfile), aimed at `port` instead of 8000."""
+    dockerfile = REPO_ROOT / "deploy" / "Dockerfile"
+    line = next(l for l in dockerfile.read_text().splitlines() if l.startswith("HEALTHCHECK "))
+    command: list[str] = json.loads(line.split(" CMD ", 1)[1])
+    return [part.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for part in command]
+
+
+def run_healthcheck(command: list[str], env: dict[str, str] | None = None) -> int:
+    done = subprocess.run(command, capture_output=True, env={**os.environ, **(env or {})}, timeout=30, check=False)
+    return done.returncode
+
+
+def test_the_images_healthcheck_passes_over_plaintext_tls_and_mtls(
+    model_repository: ModelRepository, tls_server: BerthServer, mtls_server: BerthServer, pki: Pki, tmp_path: Path
+) -> None:
+    with BerthServer.start(berth_binary(), model_repository.root, tmp_path / "plain.log") as plain:
+        assert run_healthcheck(image_healthcheck(plain.http_port)) == 0
+    assert run_healthcheck(image_healthcheck(tls_server.http_port)) == 0
+    mtls = image_healthcheck(mtls_server.http_port)
+    assert run_healthcheck(mtls) != 0, "mTLS let a health check without a certificate in"
+    certificate = {"BERTH_HEALTHCHECK_CERT": str(pki.client_cert), "BERTH_HEALTHCHECK_KEY": str(pki.client_key)}
+    assert run_healthcheck(mtls, certificate) == 0
+
+
+def test_the_helm_charts_mtls_probes_pass_where_the_kubelets_would_not(mtls_server: BerthServer, pki: Pki) -> None:
+    """The chart's exec probes under tls.clientAuth, run against a real mTLS
+    server with the probe Secret's files; the kubelet's HTTPS probe (no
+    client certificate) is refused by the same server."""
+    tools = deploy_tools()
+    done = subprocess.run(
+        [str(tools.helm), "template", "berth", str(REPO_ROOT / "deploy" / "helm" / "berth"),
+         "--set", "tls.enabled=true", "--set", "tls.cert=C", "--set", "tls.key=K",
+         "--set", "tls.clientAuth=true", "--set", "tls.probeClientSecret=berth-probe"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    deployment = next(d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    files = {"/etc/berth/probe-tls/tls.crt": str(pki.client_cert), "/etc/berth/probe-tls/tls.key": str(pki.client_key)}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        command = [
+            files.get(part, part.replace("127.0.0.1:8000", f"127.0.0.1:{mtls_server.http_port}"))
+            for part in container[probe]["exec"]["command"]
+        ]
+        assert run_healthcheck(command) == 0, f"{probe}: {command}"
+    kubelet = requests.Session()
+    with pytest.raises(requests.exceptions.ConnectionError):  # an SSLError, or a reset after the handshake
+        kubelet.get(f"https://127.0.0.1:{mtls_server.http_port}/v2/health/ready", verify=False, timeout=5)
