@@ -37,6 +37,12 @@ struct RequestSummary {
   const InferenceTimings& timings;
   uint64_t bytes_in = 0;   // data bytes of the request's input tensors
   uint64_t bytes_out = 0;  // data bytes of the response's output tensors
+  // A request a door refused before it reached the service (malformed, not
+  // authorized, too large, rate-limited, no such route: server/refusal_log.h):
+  // its HTTP status (0 at gRPC) and the client's address (may be empty).
+  bool refused = false;
+  int http_status = 0;
+  std::string_view client;
 };
 
 // Told of every finished inference request (monitoring/metrics.h is one).

@@ -152,6 +152,7 @@ struct Server::State {
     context.feedback = &feedback;
     context.python_workers = &python_workers;
     context.logs = &logs;
+    context.refusals = &logs;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -377,6 +378,7 @@ Status Server::Start() {
     o.min_body_rate = s.options.min_body_rate;
     o.max_header_bytes = s.options.max_header_bytes;
     o.counters = &s.connection_counters;
+    o.refusals = &s.logs;
     o.inflight_budget = &s.inflight;
     if (s.store != nullptr && s.options.max_upload_bytes > 0) {
       // Push bodies stream to files beside the repository's registry data
