@@ -135,7 +135,8 @@ struct Server::State {
         logs(options.logs),
         observers(&metrics, &drift, &feedback, &logs),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}, {"python", python.get()}}, &models, store.get()),
-        inference(&models, &observers, &shared_memory, options.request_timeout),
+        inference(&models, &observers, &shared_memory, options.request_timeout,
+                  /*follow_payloads=*/options.logs.payload_log != "off"),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
         inflight(InflightCapacity(options)),
         router(&authorizer) {
