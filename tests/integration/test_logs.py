@@ -516,7 +516,7 @@ def test_bad_log_flags_are_refused_at_start(repo: Path, tmp_path: Path) -> None:
         )
     for flag, value, message in [
         ("--payload-log-rate", "2", "a fraction in (0, 1]"),
-        ("--payload-log", "https://sink.example", "is not supported yet"),
+        ("--payload-log-ca", "", "give a CA file"),
         ("--log-max-files", "0", "a number of files"),
     ]:
         done = subprocess.run(
