@@ -42,7 +42,7 @@ struct RequestSummary {
   // its HTTP status (0 at gRPC) and the client's address (may be empty).
   bool refused = false;
   int http_status = 0;
-  std::string_view client;
+  std::string_view client = {};
 };
 
 // Told of every finished inference request (monitoring/metrics.h is one).

@@ -19,10 +19,10 @@ namespace berth {
 
 struct Refusal {
   Protocol protocol = Protocol::kRest;
-  std::string_view model;  // the model the path or message names; may be empty
-  int http_status = 0;     // REST's answer; 0 at gRPC
-  std::string_view client;  // the client's address; may be empty
-  std::chrono::steady_clock::time_point start;  // when the request began to arrive
+  std::string_view model = {};   // the model the path or message names; may be empty
+  int http_status = 0;           // REST's answer; 0 at gRPC
+  std::string_view client = {};  // the client's address; may be empty
+  std::chrono::steady_clock::time_point start = {};  // when the request began to arrive
 };
 
 // Hands the refused request's summary to `observer` (the logs; may be null:

@@ -430,6 +430,7 @@ def grpc_request(raw: bytes) -> Any:
 
 
 def test_requests_refused_at_the_door_get_one_access_line(repo: Path, tmp_path: Path) -> None:
+    """Each refusal before the core, at REST and gRPC, has exactly one line, with its status and no key."""
     store = tmp_path / "registry.db"
     source = ["--registry", f"sqlite:{store}"]
     inferrer = run_keys("create", *source, "--name", "inferrer", "--scope", "infer")
@@ -437,7 +438,8 @@ def test_requests_refused_at_the_door_get_one_access_line(repo: Path, tmp_path: 
     slow = run_keys("create", *source, "--name", "slow", "--scope", "infer", "--rate", "1/s")
     access = tmp_path / "access.log"
     args = ["--require-auth", *source, "--access-log", str(access), "--max-request-bytes", "1024"]
-    with BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", extra_args=args, authorization=f"Bearer {reader}") as server:
+    log = tmp_path / "berth.log"
+    with BerthServer.start(berth_binary(), repo, log, extra_args=args, authorization=f"Bearer {reader}") as server:
         url = f"{server.base_url}/v2/models/{MODEL}/infer"
         row = v2_body([[1.0, 2.0, 3.0, 4.0]])
 
@@ -462,9 +464,12 @@ def test_requests_refused_at_the_door_get_one_access_line(repo: Path, tmp_path: 
         refused(rest(403, reader, json=row), "PERMISSION_DENIED", 403)
         refused(rest(413, inferrer, data=b"{" + b" " * 4096 + b"}"), "RESOURCE_EXHAUSTED", 413)
         refused(rest(404, inferrer, url=f"{server.base_url}/v2/no/such/route"), "NOT_FOUND", 404, model=None)
-        refused(rest(404, inferrer, url=f"{server.base_url}/v1/models/no_such_model:predict", json={"instances": [[1, 2, 3, 4]]}), "NOT_FOUND", 404, model="no_such_model")  # fmt: skip
+        predict = f"{server.base_url}/v1/models/no_such_model:predict"
+        unknown = rest(404, inferrer, url=predict, json={"instances": [[1, 2, 3, 4]]})
+        refused(unknown, "NOT_FOUND", 404, model="no_such_model")
         before = len(json_lines(access))  # a route that is not an inference's: no line for its answers
-        assert requests.get(f"{server.base_url}/v2/models/nope/ready", headers={"Authorization": f"Bearer {reader}"}, timeout=10).status_code == 404
+        ready = f"{server.base_url}/v2/models/nope/ready"
+        assert requests.get(ready, headers={"Authorization": f"Bearer {reader}"}, timeout=10).status_code == 404
         time.sleep(0.3)
         assert len(json_lines(access)) == before
         statuses = []
