@@ -435,6 +435,35 @@ def start_berth_access_log(ctx: PeerContext, stack: ExitStack) -> list[Target | 
     return [Target(BERTH_ACCESS_LOG_ROWS[0], "http", url, server, setup)]
 
 
+# The payload log (docs/monitoring.md#logs) on: the `berth` row's REST load
+# with each request's and response's CloudEvents written to a file, for every
+# request (--payload-log-rate 1, the default) and for a tenth of them.
+PAYLOAD_LOG_RATES: Final = ("1", "0.1")
+BERTH_PAYLOAD_LOG_ROWS: Final = (
+    "Berth REST, payload log on (rate 1, the default)",
+    "Berth REST, payload log on (rate 0.1)",
+)
+
+
+def start_berth_payload_log(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
+    """Berth as in the `berth` row, plus --payload-log FILE at each rate; compare with its "Berth REST" row."""
+    if not ctx.berth_binary.is_file():
+        raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
+    if "--payload-log" not in command_output([str(ctx.berth_binary), "--help"]):
+        raise PeerUnavailable("this build/berth has no --payload-log")
+    targets: list[Target | Skipped] = []
+    for row, rate in zip(BERTH_PAYLOAD_LOG_ROWS, PAYLOAD_LOG_RATES, strict=True):
+        payload_log = ctx.workdir / "logs" / f"payload-{rate}.log"
+        payload_log.parent.mkdir(parents=True, exist_ok=True)
+        name = f"berth-payload-log-{rate}"
+        args = ["--payload-log", str(payload_log), "--payload-log-rate", rate]
+        server, http_port, setup = _start_berth_process(ctx, stack, -1, extra_args=args, name=name)
+        url = f"http://{HOST}:{http_port}/v2/models/{ctx.model.name}/versions/1/infer"
+        setup += f"; --payload-log FILE --payload-log-rate {rate}; POST .../versions/1/infer"
+        targets.append(Target(row, "http", url, server, setup))
+    return targets
+
+
 def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
     """Berth with --require-auth (an infer key on every request), plaintext and over TLS.
 
@@ -652,6 +681,7 @@ PEERS: Final[Sequence[Peer]] = (
     Peer("berth-secure", BERTH_SECURE_ROWS, start_berth_secure),
     Peer("berth-python", BERTH_PYTHON_ROWS, start_berth_python),
     Peer("berth-access-log", BERTH_ACCESS_LOG_ROWS, start_berth_access_log),
+    Peer("berth-payload-log", BERTH_PAYLOAD_LOG_ROWS, start_berth_payload_log),
     Peer("berth-scaling", scaling.ROWS, start_berth_scaling),
     Peer("fastapi", ("FastAPI + scikit-learn",), start_fastapi),
     Peer("mlserver", ("MLServer REST", "MLServer gRPC"), start_mlserver),

@@ -10,13 +10,20 @@
 #include <optional>
 #include <string>
 
-#include "cli/http_client.h"
+#include "net/http_client.h"
 #include "cli/models_command.h"
 #include "core/model_name.h"
 #include "registry/registry_store.h"
 #include "server/auth/authorizer.h"
 
 namespace berth::cli {
+
+using net::AddApiKey;
+using net::EncodePathSegment;
+using net::HttpClient;
+using net::HttpResponse;
+using net::ParseServerUrl;
+using net::ServerUrl;
 
 const char kKeysUsage[] = R"(Usage:
   berth keys create (--model-repository DIR | --registry URL | --url URL) --name NAME

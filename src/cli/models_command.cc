@@ -13,13 +13,21 @@
 #include <limits>
 #include <utility>
 
-#include "cli/http_client.h"
+#include "net/http_client.h"
 #include "cli/models_format.h"
 #include "core/model_name.h"
 #include "registry/version_files.h"
 #include "registry/version_metadata.h"
 
 namespace berth::cli {
+
+using net::AddApiKey;
+using net::EncodePathSegment;
+using net::HttpClient;
+using net::HttpHeaders;
+using net::HttpResponse;
+using net::ParseServerUrl;
+using net::ServerUrl;
 
 const char kModelsSynopsis[] = R"(Usage:
   berth models list     --url URL [--json]

@@ -397,9 +397,9 @@ TEST(ModelsCommandTest, PushFilesThatCannotBeUsedExitOneBeforeAnyConnection) {
 }
 
 TEST(ModelsCommandTest, BadUrlExitsOneBeforeAnyConnection) {
-  Outcome run = RunCommand({"list", "--url", "https://127.0.0.1:8000"});
+  Outcome run = RunCommand({"list", "--url", "ftp://127.0.0.1:8000"});
   EXPECT_EQ(run.exit_code, kExitFailure);
-  EXPECT_NE(run.err.find("TLS (https://) is not supported yet"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("unsupported scheme 'ftp'"), std::string::npos) << run.err;
   run = RunCommand({"list", "--url", "localhost:8000"});
   EXPECT_EQ(run.exit_code, kExitFailure);
   EXPECT_NE(run.err.find("expected http://HOST[:PORT]"), std::string::npos) << run.err;

@@ -87,9 +87,12 @@ struct AlertRule {
 
 // Where alerts go besides the log and /metrics: the alerts file's `webhook:`.
 struct AlertWebhookConfig {
-  std::string url;  // http://HOST[:PORT][/PATH]; empty: no webhook
+  std::string url;  // http[s]://HOST[:PORT][/PATH]; empty: no webhook
   std::chrono::milliseconds timeout{2000};  // per attempt
   int retries = 3;  // attempts after the first, with doubling back-off from 500 ms
+  // The CAs (a PEM file) an https:// receiver's certificate must chain to;
+  // empty: the system's.
+  std::string ca_file;
 
   bool operator==(const AlertWebhookConfig&) const = default;
 };

@@ -249,7 +249,7 @@ void InferenceService::Run(ModelHandle m, std::unique_ptr<InferenceRequest> requ
       done(std::move(response));
     };
   }
-  if (observer_ != nullptr) {
+  if (follow_payloads_) {
     if (auto sample = observer_->OnPayloadRequest(*m, *request)) {
       // A plain pointer to the model, as above.
       done = [observer = observer_, model = m.get(), sample = std::move(sample),

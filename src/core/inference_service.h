@@ -37,6 +37,12 @@ struct RequestSummary {
   const InferenceTimings& timings;
   uint64_t bytes_in = 0;   // data bytes of the request's input tensors
   uint64_t bytes_out = 0;  // data bytes of the response's output tensors
+  // A request a door refused before it reached the service (malformed, not
+  // authorized, too large, rate-limited, no such route: server/refusal_log.h):
+  // its HTTP status (0 at gRPC) and the client's address (may be empty).
+  bool refused = false;
+  int http_status = 0;
+  std::string_view client = {};
 };
 
 // Told of every finished inference request (monitoring/metrics.h is one).
@@ -101,14 +107,18 @@ class InferenceService {
   // regions requests may name; without it such a request is refused); no
   // pointer is owned. `default_timeout` (--request-timeout): how long a
   // request may take from the moment it reaches the service, unless it asks
-  // for less; zero: no limit.
+  // for less; zero: no limit. `follow_payloads`: whether the observer logs
+  // payloads (a payload log is on); without it OnPayloadRequest is never
+  // called, so that a request costs nothing for a log that is off.
   InferenceService(const ModelManager* models, InferenceObserver* observer,
                    const SharedMemoryRegistry* shared_memory = nullptr,
-                   std::chrono::microseconds default_timeout = std::chrono::microseconds(0))
+                   std::chrono::microseconds default_timeout = std::chrono::microseconds(0),
+                   bool follow_payloads = false)
       : models_(models),
         observer_(observer),
         shared_memory_(shared_memory),
-        default_timeout_(default_timeout) {}
+        default_timeout_(default_timeout),
+        follow_payloads_(observer != nullptr && follow_payloads) {}
 
   // Both overloads first give the request an id if it has none: its
   // X-Request-Id (`keys`, when usable: core/request_id.h), else a new one;
@@ -168,6 +178,7 @@ class InferenceService {
   InferenceObserver* observer_;
   const SharedMemoryRegistry* shared_memory_;
   const std::chrono::microseconds default_timeout_;
+  const bool follow_payloads_;  // observer_ is set and a payload log is on
 };
 
 }  // namespace berth

@@ -720,7 +720,7 @@ StatusOr<AlertsFile> ParseAlertsFile(const std::string& text) {
     RETURN_IF_ERROR(CheckKeys(root, "the alerts file", {"webhook", "rules"}));
     if (root["webhook"] && !root["webhook"].IsNull()) {
       const YAML::Node& w = root["webhook"];
-      RETURN_IF_ERROR(CheckKeys(w, "webhook", {"url", "timeout", "retries"}));
+      RETURN_IF_ERROR(CheckKeys(w, "webhook", {"url", "timeout", "retries", "ca_file"}));
       if (!w["url"]) return Status::InvalidArgument("webhook needs a 'url'");
       RETURN_IF_ERROR(Read(w["url"], "webhook.url", &out.webhook.url));
       if (out.webhook.url.empty()) return Status::InvalidArgument("webhook.url is empty");
@@ -730,6 +730,10 @@ StatusOr<AlertsFile> ParseAlertsFile(const std::string& text) {
             out.webhook.timeout > std::chrono::minutes(1)) {
           return Status::InvalidArgument("webhook.timeout must be from 1ms to 1m");
         }
+      }
+      if (w["ca_file"]) {
+        RETURN_IF_ERROR(Read(w["ca_file"], "webhook.ca_file", &out.webhook.ca_file));
+        if (out.webhook.ca_file.empty()) return Status::InvalidArgument("webhook.ca_file is empty");
       }
       if (w["retries"]) {
         RETURN_IF_ERROR(Read(w["retries"], "webhook.retries", &out.webhook.retries));

@@ -143,7 +143,8 @@ struct Server::State {
         logs(options.logs),
         observers(&metrics, &drift, &feedback, &logs),
         repository(options.model_repository, {{"onnx", onnxruntime.get()}, {"python", python.get()}}, &models, store.get()),
-        inference(&models, &observers, &shared_memory, options.request_timeout),
+        inference(&models, &observers, &shared_memory, options.request_timeout,
+                  /*follow_payloads=*/options.logs.payload_log != "off"),
         authorizer({options.require_auth, options.allow_remote_admin}, store.get()),
         inflight(InflightCapacity(options)),
         router(&authorizer) {
@@ -160,6 +161,7 @@ struct Server::State {
     context.feedback = &feedback;
     context.python_workers = &python_workers;
     context.logs = &logs;
+    context.refusals = &logs;
     context.ready = &ready;
     context.strict_readiness = options.strict_readiness;
     context.authorizer = &authorizer;
@@ -406,6 +408,7 @@ Status Server::Start() {
     o.min_body_rate = s.options.min_body_rate;
     o.max_header_bytes = s.options.max_header_bytes;
     o.counters = &s.connection_counters;
+    o.refusals = &s.logs;
     o.inflight_budget = &s.inflight;
     if (s.store != nullptr && s.options.max_upload_bytes > 0) {
       // Push bodies stream to files beside the repository's registry data

@@ -67,6 +67,9 @@ struct ServerContext {
   feedback::FeedbackMonitor* feedback = nullptr;
   const PythonWorkerStats* python_workers = nullptr;  // worker restarts, for /metrics
   const logs::Logs* logs = nullptr;      // the logs' counters, for /metrics
+  // Told of each request a door refuses before the core (server/refusal_log.h):
+  // the access log. May be null.
+  InferenceObserver* refusals = nullptr;
   const alerts::AlertManager* alerts = nullptr;  // the alert series, for /metrics
   const std::atomic<bool>* ready = nullptr;  // server-level readiness
   // With a PostgreSQL store: whether this replica can read it

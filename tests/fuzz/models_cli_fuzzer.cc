@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/http_client.h"
+#include "net/http_client.h"
 #include "cli/models_command.h"
 #include "cli/models_format.h"
 #include "core/model_name.h"
@@ -38,7 +38,7 @@ void CheckPrintable(std::string_view text, bool newlines, const char* what) {
 }
 
 void CheckUrl(std::string_view text) {
-  berth::StatusOr<berth::cli::ServerUrl> url = berth::cli::ParseServerUrl(text);
+  berth::StatusOr<berth::net::ServerUrl> url = berth::net::ParseServerUrl(text);
   if (!url.ok()) {
     CheckPrintable(url.status().message(), false, "ParseServerUrl's error");
     return;

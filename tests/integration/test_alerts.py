@@ -310,8 +310,10 @@ def test_an_unusable_webhook_or_missing_file_refuses_to_start(
     model_repository: ModelRepository, tmp_path: Path
 ) -> None:
     repo = make_repo(model_repository, tmp_path / "repo")
-    https = write_alerts_file(tmp_path / "alerts.yaml", {"webhook": {"url": "https://hooks.example.com/x"}})
-    assert "TLS (https://) is not supported yet" in serve_fails(repo, "--alerts", str(https))
+    https = write_alerts_file(
+        tmp_path / "alerts.yaml", {"webhook": {"url": "https://hooks.example.com/x", "ca_file": str(tmp_path / "no.pem")}}
+    )
+    assert "webhook.ca_file" in serve_fails(repo, "--alerts", str(https))
     assert "is not a readable file" in serve_fails(repo, "--alerts", str(tmp_path / "missing.yaml"))
     assert "--alert-interval-ms" in serve_fails(repo, "--alert-interval-ms", "0")
 

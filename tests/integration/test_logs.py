@@ -21,9 +21,11 @@ from typing import Any, Final
 
 import numpy as np
 import pytest
+import grpc
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from berth_server import BerthServer, berth_binary, free_port
@@ -397,6 +399,121 @@ def test_keys_and_authorization_never_reach_the_logs(repo: Path, tmp_path: Path,
         assert "Bearer" not in text and "authorization" not in text.lower(), path
 
 
+def new_line(path: Path, before: int) -> dict[str, Any]:
+    """The one access line written after the first `before`: waits for it, then one writer period for a second."""
+    wait_for(lambda: len(json_lines(path)) > before, "an access line")
+    time.sleep(0.3)
+    lines = json_lines(path)
+    assert len(lines) == before + 1, lines[before:]
+    return lines[before]
+
+
+def raw_grpc_infer(server: BerthServer, request: Any, key: str | None) -> grpc.StatusCode:
+    """A ModelInfer call as it is sent, with no client-side checks; its status code."""
+    channel = grpc.insecure_channel(server.grpc_address())
+    try:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        metadata = [] if key is None else [("authorization", f"Bearer {key}")]
+        stub.ModelInfer(request, metadata=metadata, timeout=10)
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+    finally:
+        channel.close()
+
+
+def grpc_request(raw: bytes) -> Any:
+    request = service_pb2.ModelInferRequest(model_name=MODEL)
+    request.inputs.add(name="X", datatype="FP32", shape=[1, 4])
+    request.raw_input_contents.append(raw)
+    return request
+
+
+def test_requests_refused_at_the_door_get_one_access_line(repo: Path, tmp_path: Path) -> None:
+    """Each refusal before the core, at REST and gRPC, has exactly one line, with its status and no key."""
+    store = tmp_path / "registry.db"
+    source = ["--registry", f"sqlite:{store}"]
+    inferrer = run_keys("create", *source, "--name", "inferrer", "--scope", "infer")
+    reader = run_keys("create", *source, "--name", "reader", "--scope", "read")
+    slow = run_keys("create", *source, "--name", "slow", "--scope", "infer", "--rate", "1/s")
+    access = tmp_path / "access.log"
+    args = ["--require-auth", *source, "--access-log", str(access), "--max-request-bytes", "1024"]
+    log = tmp_path / "berth.log"
+    with BerthServer.start(berth_binary(), repo, log, extra_args=args, authorization=f"Bearer {reader}") as server:
+        url = f"{server.base_url}/v2/models/{MODEL}/infer"
+        row = v2_body([[1.0, 2.0, 3.0, 4.0]])
+
+        def rest(expected: int, key: str | None, **kwargs: Any) -> dict[str, Any]:
+            before = len(json_lines(access))
+            headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+            method = kwargs.pop("method", "POST")
+            answer = requests.request(method, kwargs.pop("url", url), headers=headers, timeout=10, **kwargs)
+            assert answer.status_code == expected, answer.text
+            return new_line(access, before)
+
+        def refused(line: dict[str, Any], status: str, http_status: int | None, model: str | None = MODEL) -> None:
+            assert line["refused"] is True and line["ok"] is False and line["level"] == "warn", line
+            assert line["status"] == status and line.get("http_status") == http_status, line
+            assert line.get("model") == model and "version" not in line and "id" not in line, line
+            assert line["client"] == "127.0.0.1" and line["total_us"] >= 0, line
+
+        ok = rest(200, inferrer, json=row)  # reached the core: its line, and only it
+        assert ok["ok"] is True and "refused" not in ok and ok["version"] == "1"
+        refused(rest(400, inferrer, data=b"{not json"), "INVALID_ARGUMENT", 400)
+        refused(rest(401, None, json=row), "UNAUTHENTICATED", 401)
+        refused(rest(403, reader, json=row), "PERMISSION_DENIED", 403)
+        refused(rest(413, inferrer, data=b"{" + b" " * 4096 + b"}"), "RESOURCE_EXHAUSTED", 413)
+        refused(rest(404, inferrer, url=f"{server.base_url}/v2/no/such/route"), "NOT_FOUND", 404, model=None)
+        predict = f"{server.base_url}/v1/models/no_such_model:predict"
+        unknown = rest(404, inferrer, url=predict, json={"instances": [[1, 2, 3, 4]]})
+        refused(unknown, "NOT_FOUND", 404, model="no_such_model")
+        before = len(json_lines(access))  # a route that is not an inference's: no line for its answers
+        ready = f"{server.base_url}/v2/models/nope/ready"
+        assert requests.get(ready, headers={"Authorization": f"Bearer {reader}"}, timeout=10).status_code == 404
+        time.sleep(0.3)
+        assert len(json_lines(access)) == before
+        statuses = []
+        for _ in range(10):
+            before = len(json_lines(access))
+            answer = requests.post(url, json=row, headers={"Authorization": f"Bearer {slow}"}, timeout=10)
+            line = new_line(access, before)
+            statuses.append(answer.status_code)
+            if answer.status_code == 429:
+                refused(line, "RESOURCE_EXHAUSTED", 429)
+                break
+            assert answer.ok and "refused" not in line
+        assert statuses[-1] == 429, statuses
+
+        def rpc(expected: grpc.StatusCode, key: str | None, raw: bytes = b"\0" * 16) -> dict[str, Any]:
+            before = len(json_lines(access))
+            assert raw_grpc_infer(server, grpc_request(raw), key) == expected
+            return new_line(access, before)
+
+        assert rpc(grpc.StatusCode.OK, inferrer)["protocol"] == "grpc"
+        for code, key, raw, status in [
+            (grpc.StatusCode.INVALID_ARGUMENT, inferrer, b"\0" * 3, "INVALID_ARGUMENT"),
+            (grpc.StatusCode.UNAUTHENTICATED, None, b"\0" * 16, "UNAUTHENTICATED"),
+            (grpc.StatusCode.PERMISSION_DENIED, reader, b"\0" * 16, "PERMISSION_DENIED"),
+        ]:
+            line = rpc(code, key, raw)
+            refused(line, status, None)
+            assert line["protocol"] == "grpc"
+        for _ in range(10):
+            before = len(json_lines(access))
+            code = raw_grpc_infer(server, grpc_request(b"\0" * 16), slow)
+            line = new_line(access, before)
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                refused(line, "RESOURCE_EXHAUSTED", None)
+                break
+            assert code == grpc.StatusCode.OK and "refused" not in line
+        else:
+            raise AssertionError("the gRPC rate limit never refused")
+    text = access.read_text()
+    for key in (inferrer, reader, slow):
+        assert key not in text and key.split(".")[-1] not in text
+    assert "Bearer" not in text and "authorization" not in text.lower()
+
+
 def test_bad_log_flags_are_refused_at_start(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="--access-log: cannot open log file"):
         BerthServer.start(
@@ -404,7 +521,7 @@ def test_bad_log_flags_are_refused_at_start(repo: Path, tmp_path: Path) -> None:
         )
     for flag, value, message in [
         ("--payload-log-rate", "2", "a fraction in (0, 1]"),
-        ("--payload-log", "https://sink.example", "is not supported yet"),
+        ("--payload-log-ca", "", "give a CA file"),
         ("--log-max-files", "0", "a number of files"),
     ]:
         done = subprocess.run(

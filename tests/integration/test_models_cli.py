@@ -632,7 +632,7 @@ def test_a_peer_that_is_not_a_berth_server_is_a_clear_failure(answer: bytes, mes
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("https://127.0.0.1:8000", "TLS (https://) is not supported yet"),
+        ("ftp://127.0.0.1:8000", "unsupported scheme 'ftp'"),
         ("127.0.0.1:8000", "expected http://HOST[:PORT]"),
         ("http://127.0.0.1:99999", "the port must be a number from 1 to 65535"),
     ],

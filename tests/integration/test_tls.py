@@ -32,14 +32,12 @@ import yaml
 from berth_server import REPO_ROOT, BerthServer, berth_binary
 from deploy_tools import deploy_tools
 from models import ModelRepository
+from pki_tools import issue as _issue
+from pki_tools import new_ca as _new_ca
 
 MODEL = "iris_logreg"
 ROW = [5.1, 3.5, 1.4, 0.2]
 BODY = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @dataclass(frozen=True)
@@ -56,29 +54,6 @@ class Pki:
     def issue_server_cert(self, name: str) -> tuple[Path, Path]:
         """A fresh server certificate from the test CA (a new key and serial)."""
         return _issue(self.directory, name, "localhost", "ca", server=True)
-
-
-def _new_ca(directory: Path, name: str) -> None:
-    _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-        "-subj", f"/CN={name}", "-keyout", f"{name}.key.pem", "-out", f"{name}.pem", cwd=directory,
-    )  # fmt: skip
-
-
-def _issue(directory: Path, name: str, common_name: str, ca: str, *, server: bool) -> tuple[Path, Path]:
-    _openssl(
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-subj", f"/CN={common_name}", "-keyout", f"{name}.key.pem", "-out", f"{name}.csr", cwd=directory,
-    )  # fmt: skip
-    ext = directory / f"{name}.ext"
-    usage = "serverAuth" if server else "clientAuth"
-    san = "subjectAltName=DNS:localhost,IP:127.0.0.1\n" if server else ""
-    ext.write_text(f"{san}extendedKeyUsage={usage}\n")
-    _openssl(
-        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key.pem",
-        "-CAcreateserial", "-days", "2", "-extfile", ext.name, "-out", f"{name}.pem", cwd=directory,
-    )  # fmt: skip
-    return directory / f"{name}.pem", directory / f"{name}.key.pem"
 
 
 @pytest.fixture(scope="module")

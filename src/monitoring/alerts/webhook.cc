@@ -128,17 +128,24 @@ std::string AlertmanagerPayload(const AlertEvent& e) {
 
 StatusOr<std::unique_ptr<WebhookNotifier>> WebhookNotifier::Create(
     const AlertWebhookConfig& config) {
-  StatusOr<cli::ServerUrl> url = cli::ParseServerUrl(config.url);
+  StatusOr<net::ServerUrl> url = net::ParseServerUrl(config.url);
   if (!url.ok()) return url.status().WithContext("the alerts file's webhook.url");
-  return std::unique_ptr<WebhookNotifier>(new WebhookNotifier(config, std::move(url).value()));
+  if (!url->tls && !config.ca_file.empty()) {
+    return Status::InvalidArgument("the alerts file's webhook.ca_file is for an https:// url");
+  }
+  std::unique_ptr<WebhookNotifier> notifier(new WebhookNotifier(config, std::move(url).value()));
+  if (!notifier->client_.tls_status().ok()) {
+    return notifier->client_.tls_status().WithContext("the alerts file's webhook.ca_file");
+  }
+  return notifier;
 }
 
-WebhookNotifier::WebhookNotifier(const AlertWebhookConfig& config, cli::ServerUrl url)
+WebhookNotifier::WebhookNotifier(const AlertWebhookConfig& config, net::ServerUrl url)
     // The client puts the URL's path before the target: the target is
     // empty, or "/" when the URL has no path.
     : config_(config),
       target_(url.path_prefix.empty() ? "/" : ""),
-      client_(std::move(url), config.timeout) {
+      client_(std::move(url), config.timeout, config.ca_file) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -180,7 +187,7 @@ void WebhookNotifier::Loop() {
 bool WebhookNotifier::Send(const std::string& body) {
   auto backoff = std::chrono::milliseconds(500);
   for (int attempt = 0;; ++attempt) {
-    StatusOr<cli::HttpResponse> r = client_.Post(target_, body, "application/json", {});
+    StatusOr<net::HttpResponse> r = client_.Post(target_, body, "application/json", {});
     if (r.ok() && r->status / 100 == 2) return true;
     const std::string error = r.ok() ? "HTTP " + std::to_string(r->status) : r.status().message();
     if (attempt >= config_.retries) {

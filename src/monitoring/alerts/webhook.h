@@ -15,7 +15,7 @@
 #include <string>
 #include <thread>
 
-#include "cli/http_client.h"
+#include "net/http_client.h"
 #include "core/alert_rule.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
@@ -38,8 +38,9 @@ class WebhookNotifier final : public AlertNotifier {
   // is down must not grow the queue without bound.
   static constexpr size_t kMaxQueued = 1000;
 
-  // InvalidArgument for a URL the client cannot send to (https:// among
-  // them). Starts the sending thread.
+  // InvalidArgument for a URL the client cannot send to, or a ca_file that
+  // cannot be read (or is given for an http:// URL). Starts the sending
+  // thread.
   static StatusOr<std::unique_ptr<WebhookNotifier>> Create(const AlertWebhookConfig& config);
   // Stops the thread: an attempt in progress finishes (within the
   // timeout), what is still queued is dropped.
@@ -50,7 +51,7 @@ class WebhookNotifier final : public AlertNotifier {
   std::string RenderPrometheus() const override;
 
  private:
-  WebhookNotifier(const AlertWebhookConfig& config, cli::ServerUrl url);
+  WebhookNotifier(const AlertWebhookConfig& config, net::ServerUrl url);
   void Loop() LOCKS_EXCLUDED(mu_);
   // One event, with its retries; false once every attempt failed or the
   // notifier is stopping.
@@ -58,7 +59,7 @@ class WebhookNotifier final : public AlertNotifier {
 
   const AlertWebhookConfig config_;
   const std::string target_;
-  const cli::HttpClient client_;
+  const net::HttpClient client_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_ GUARDED_BY(mu_);

@@ -67,11 +67,19 @@ TEST(WebhookTest, ResolvedCarriesItsEndAndMayHaveNoValue) {
 
 TEST(WebhookTest, UrlsTheClientCannotSendToAreRefused) {
   AlertWebhookConfig c;
-  c.url = "https://hooks.example.com/x";
+  c.url = "https://";
   auto n = WebhookNotifier::Create(c);
   ASSERT_FALSE(n.ok());
   EXPECT_NE(n.status().message().find("webhook.url"), std::string::npos);
   c.url = "ftp://x";
+  EXPECT_FALSE(WebhookNotifier::Create(c).ok());
+  // A CA file that cannot be read, or one for a plain http:// receiver.
+  c.url = "https://hooks.example.com/x";
+  c.ca_file = "/nonexistent/ca.pem";
+  n = WebhookNotifier::Create(c);
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.status().message().find("webhook.ca_file"), std::string::npos);
+  c.url = "http://hooks.example.com/x";
   EXPECT_FALSE(WebhookNotifier::Create(c).ok());
 }
 

@@ -42,13 +42,21 @@ void AccessLog::Format(const RequestSummary& s, std::string* line) {
   *line += FormatTimestamp(std::chrono::system_clock::now());
   *line += ok ? "\",\"level\":\"info\"" : "\",\"level\":\"warn\"";
   *line += ",\"msg\":\"access\"";
-  AppendField(line, "id", s.id);
-  AppendField(line, "model", s.model.empty() ? s.requested : s.model);
-  AppendField(line, "version", s.version);
+  const std::string_view model = s.model.empty() ? s.requested : s.model;
+  // A refused request's line leaves out what the door did not learn.
+  if (!s.refused || !s.id.empty()) AppendField(line, "id", s.id);
+  if (!s.refused || !model.empty()) AppendField(line, "model", model);
+  if (!s.refused || !s.version.empty()) AppendField(line, "version", s.version);
   AppendField(line, "protocol", ProtocolName(s.timings.protocol));
   *line += ok ? ",\"ok\":true" : ",\"ok\":false";
   AppendField(line, "status", StatusCodeName(s.status.code()));
-  if (!ok && s.model.empty()) *line += ",\"known_model\":false";
+  if (s.refused) {
+    *line += ",\"refused\":true";
+    if (s.http_status > 0) AppendNumber(line, "http_status", static_cast<uint64_t>(s.http_status));
+    if (!s.client.empty()) AppendField(line, "client", s.client);
+  } else if (!ok && s.model.empty()) {
+    *line += ",\"known_model\":false";
+  }
   const InferenceTimings& t = s.timings;
   AppendNumber(line, "queue_us", Micros(t.queue));
   AppendNumber(line, "compute_us", Micros(t.compute_input + t.compute_infer + t.compute_output));

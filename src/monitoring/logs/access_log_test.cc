@@ -63,6 +63,41 @@ TEST(AccessLogTest, AnUnknownModelIsNamedAsRequestedAndBounded) {
   EXPECT_EQ(line.find("no such model"), std::string::npos);  // the reason class only
 }
 
+TEST(AccessLogTest, ARefusalSaysWhatTheDoorKnowsAndNoMore) {
+  InferenceTimings t;
+  t.protocol = Protocol::kRest;
+  t.total = std::chrono::microseconds(7);
+  const Status refused = Status::Unauthenticated("no API key");
+  std::string line;
+  AccessLog::Format({.model = "",
+                     .requested = "iris",
+                     .version = "",
+                     .id = "",
+                     .status = refused,
+                     .timings = t,
+                     .refused = true,
+                     .http_status = 401,
+                     .client = "10.0.0.7"},
+                    &line);
+  const std::string rest = line.substr(line.find("\",\"level\""));
+  EXPECT_EQ(rest, R"(","level":"warn","msg":"access","model":"iris","protocol":"rest",)"
+                  R"("ok":false,"status":"UNAUTHENTICATED","refused":true,"http_status":401,)"
+                  R"("client":"10.0.0.7","queue_us":0,"compute_us":0,"total_us":7,"bytes_in":0,)"
+                  R"("bytes_out":0})"
+                  "\n");
+  // No route named a model: no model field either.
+  AccessLog::Format({.model = "",
+                     .requested = "",
+                     .version = "",
+                     .id = "",
+                     .status = refused,
+                     .timings = t,
+                     .refused = true},
+                    &line);
+  EXPECT_EQ(line.find("\"model\""), std::string::npos) << line;
+  EXPECT_EQ(line.find("\"http_status\""), std::string::npos) << line;
+}
+
 TEST(AccessLogTest, ConcurrentRequestsWriteWholeLines) {
   std::string tmpl = (fs::temp_directory_path() / "berth_access_log_test_XXXXXX").string();
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
@@ -120,7 +155,8 @@ TEST(LogsOptionsTest, ParsesTheFlags) {
        std::vector<std::pair<const char*, const char*>>{{"--payload-log-rate", "0"},
                                                         {"--payload-log-rate", "1.5"},
                                                         {"--payload-log-rate", "x"},
-                                                        {"--payload-log", "https://sink"},
+                                                        {"--payload-log", "https://"},
+                                                        {"--payload-log-ca", ""},
                                                         {"--payload-log", "http://"},
                                                         {"--log-max-files", "0"},
                                                         {"--log-max-age-hours", "-1"},

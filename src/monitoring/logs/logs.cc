@@ -14,6 +14,7 @@ Status Logs::Start() {
   }
   if (options_.payload_log != "off") {
     PayloadLogOptions o{.where = options_.payload_log,
+                        .ca_file = options_.payload_ca,
                         .rate = options_.payload_rate,
                         .redact = {options_.redact.begin(), options_.redact.end()},
                         .retention = retention};

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "cli/http_client.h"
+#include "net/http_client.h"
 #include "core/byte_size.h"
 
 namespace berth::logs {
@@ -11,8 +11,10 @@ namespace berth::logs {
 const char* const kLogsUsage =
     R"(  --access-log WHERE       off | stdout | stderr | FILE: one JSON line per inference
                            request, written at info level (failures at warn) (default off)
-  --payload-log WHERE      off | FILE | http://HOST[:PORT][/PATH]: request and response
+  --payload-log WHERE      off | FILE | http[s]://HOST[:PORT][/PATH]: request and response
                            payloads as CloudEvents, as KServe's logger sends them (default off)
+  --payload-log-ca FILE    CA certificates (PEM) an https:// sink's certificate must chain
+                           to (default: the system's CAs)
   --payload-log-rate R     fraction of requests whose payloads are logged (default 1)
   --payload-log-redact N   comma-separated input/output names never logged ("[redacted]")
   --log-max-bytes SIZE     rotate a log file at this size (default 100MiB)
@@ -40,12 +42,15 @@ bool ParseLogsFlag(std::string_view flag, std::string_view value, LogsOptions* o
     if (value.empty()) return bad("give off, stdout, stderr or a file path");
     o->access_log = std::string(value);
   } else if (flag == "--payload-log") {
-    if (value.empty()) return bad("give off, a file path or an http:// URL");
+    if (value.empty()) return bad("give off, a file path or an http(s):// URL");
     if (value.starts_with("http://") || value.starts_with("https://")) {
-      auto url = cli::ParseServerUrl(value);
+      auto url = net::ParseServerUrl(value);
       if (!url.ok()) return bad(url.status().message());
     }
     o->payload_log = std::string(value);
+  } else if (flag == "--payload-log-ca") {
+    if (value.empty()) return bad("give a CA file (PEM)");
+    o->payload_ca = std::string(value);
   } else if (flag == "--payload-log-rate") {
     // from_chars for double is in libstdc++ 11+.
     double rate = 0;

@@ -17,6 +17,9 @@ struct LogsOptions {
   // "off", a file path (JSON lines of structured CloudEvents) or an
   // http://HOST[:PORT][/PATH] sink (one binary-mode CloudEvent per POST).
   std::string payload_log = "off";
+  // The CA file (PEM) an https:// payload sink's certificate must chain to;
+  // empty: the system's CAs.
+  std::string payload_ca;
   // The fraction of valid requests whose payloads are logged.
   double payload_rate = 1.0;
   // Inputs and outputs (by name, any model) whose data is never logged.
@@ -31,7 +34,7 @@ struct LogsOptions {
 };
 
 // Reads one of the logs' flags (--access-log, --payload-log,
-// --payload-log-rate, --payload-log-redact, --log-max-bytes,
+// --payload-log-ca, --payload-log-rate, --payload-log-redact, --log-max-bytes,
 // --log-max-files, --log-max-age-hours) into `options`. False if `flag` is
 // none of them; InvalidArgument in `*error` for a bad value.
 bool ParseLogsFlag(std::string_view flag, std::string_view value, LogsOptions* options,

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "cli/http_client.h"
+#include "net/http_client.h"
 #include "core/logging.h"
 #include "core/model.h"
 #include "monitoring/logs/cloud_event.h"
@@ -58,11 +58,15 @@ StatusOr<std::unique_ptr<PayloadLog>> PayloadLog::Create(PayloadLogOptions optio
   std::unique_ptr<PayloadLog> log(new PayloadLog(std::move(options)));
   const std::string& where = log->options_.where;
   if (where.starts_with("http://") || where.starts_with("https://")) {
-    ASSIGN_OR_RETURN(cli::ServerUrl url, cli::ParseServerUrl(where));
+    ASSIGN_OR_RETURN(net::ServerUrl url, net::ParseServerUrl(where));
     log->http_target_ = url.path_prefix.empty() ? "" : url.path_prefix;
     url.path_prefix.clear();
-    log->http_ = std::make_unique<cli::HttpClient>(
-        std::move(url), std::chrono::duration_cast<std::chrono::milliseconds>(kPostTimeout));
+    log->http_ = std::make_unique<net::HttpClient>(
+        std::move(url), std::chrono::duration_cast<std::chrono::milliseconds>(kPostTimeout),
+        log->options_.ca_file);
+    if (!log->http_->tls_status().ok()) return log->http_->tls_status();
+  } else if (!log->options_.ca_file.empty()) {
+    return Status::InvalidArgument("--payload-log-ca is for an https:// sink");
   } else {
     ASSIGN_OR_RETURN(log->file_, LogFile::Open(where, log->options_.retention));
   }
@@ -208,7 +212,7 @@ void PayloadLog::Send(const PayloadEvent& event) {
     }
     return;
   }
-  cli::HttpHeaders headers;
+  net::HttpHeaders headers;
   for (auto& [name, value] : BinaryHeaders(event)) headers.emplace_back(name, value);
   auto answer = http_->Post(http_target_.empty() ? "/" : http_target_, event.data,
                             "application/json", headers);

@@ -25,14 +25,17 @@
 #include "core/thread_annotations.h"
 #include "monitoring/logs/log_file.h"
 
-namespace berth::cli {
+namespace berth::net {
 class HttpClient;
 }
 
 namespace berth::logs {
 
 struct PayloadLogOptions {
-  std::string where;  // a file path or an http:// URL
+  std::string where;  // a file path or an http:// or https:// URL
+  // The CAs an https:// sink's certificate must chain to (PEM); empty: the
+  // system's.
+  std::string ca_file;
   double rate = 1.0;
   // Input and output names, any model (each version's monitoring.redact
   // adds its own).
@@ -71,7 +74,7 @@ class PayloadLog {
 
   const PayloadLogOptions options_;
   std::unique_ptr<LogFile> file_;          // a file sink; else
-  std::unique_ptr<cli::HttpClient> http_;  // an HTTP sink
+  std::unique_ptr<net::HttpClient> http_;  // an HTTP sink
   std::string http_target_;                // the URL's path
   std::mutex mu_;
   std::condition_variable wake_;

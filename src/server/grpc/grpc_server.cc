@@ -23,6 +23,7 @@
 #include "server/grpc/grpc_service.grpc.pb.h"
 #include "server/grpc/grpc_unary_call.h"
 #include "server/pending_replies.h"
+#include "server/refusal_log.h"
 
 namespace berth::rpc {
 namespace {
@@ -185,7 +186,7 @@ class GrpcServer::Service {
             if (decision.retry_after_secs > 0) {
               call.AddTrailingMetadata("retry-after", std::to_string(decision.retry_after_secs));
             }
-            return call.Reply(decision.status);
+            return Refuse(call, decision.status);
           }
           call.set_actor(decision.actor);
           (this->*handler)(call);
@@ -239,9 +240,25 @@ class GrpcServer::Service {
     call.Reply(Status::Ok());
   }
 
+  // Answers `status` to a call refused before it reached the core, and
+  // writes its access line (server/refusal_log.h).
+  template <typename CallT>
+  void Refuse(CallT& call, const Status& status) const {
+    if (ctx_->refusals != nullptr) {
+      const std::string client = PeerAddress(call.peer());
+      LogRefusal(ctx_->refusals,
+                 {.protocol = Protocol::kGrpc,
+                  .model = ModelOf(call.request()),
+                  .client = client,
+                  .start = call.started()},
+                 status);
+    }
+    call.Reply(status);
+  }
+
   void ModelInfer(InferCall& call) const {
     auto decoded = DecodeInferRequest(call.request());
-    if (!decoded.ok()) return call.Reply(decoded.status());
+    if (!decoded.ok()) return Refuse(call, decoded.status());
     (*decoded)->deadline = call.deadline();
     // The call stays alive until it replies: on whichever thread the
     // scheduler completes the request, or, if the grace period of a shutdown
@@ -252,14 +269,14 @@ class GrpcServer::Service {
     if (budget_ != nullptr) {
       auto reservation = budget_->TryReserve(call.request().ByteSizeLong());
       if (!reservation) {
-        return call.Reply(Status::Unavailable(
+        return Refuse(call, Status::Unavailable(
             "the server is at its limit of " + std::to_string(budget_->capacity()) +
             " bytes held by requests in flight; retry later"));
       }
       held = std::make_shared<InflightBudget::Reservation>(std::move(*reservation));
     }
     auto slot = inferences_.Add(&call);
-    if (slot == nullptr) return call.Reply(ShuttingDown());
+    if (slot == nullptr) return Refuse(call, ShuttingDown());
     // Read while the request is resolved, before it can complete and reply.
     const MetadataRoutingKeys<InferCall> keys(call);
     ctx_->inference->Infer(

@@ -85,6 +85,8 @@ class UnaryCall final : public CallTag {
   }
 
   const Request& request() const { return request_; }
+  // When the call arrived (its handling began).
+  std::chrono::steady_clock::time_point started() const { return started_; }
   // The client's address as gRPC writes it ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000").
   std::string peer() const { return context_.peer(); }
   // The first value of the client's metadata `key` (lower-case), or empty;
@@ -140,6 +142,7 @@ class UnaryCall final : public CallTag {
     // returns.
     Start(method_, cq_);
     state_ = State::kHandling;
+    started_ = std::chrono::steady_clock::now();
     method_->handler_(*this);
   }
 
@@ -157,6 +160,7 @@ class UnaryCall final : public CallTag {
   // Written by the thread that handles or replies, read by the thread that
   // dequeues the next event; the completion queue orders the two.
   State state_ = State::kWaiting;
+  std::chrono::steady_clock::time_point started_;
   grpc::ServerContext context_;
   std::string actor_;
   Request request_;

@@ -107,6 +107,7 @@ void Predict(const ServerContext* ctx, Protocol protocol, const std::string& nam
   }
   // Every input carries the rows as its first dimension.
   const int64_t rows = request->inputs.empty() ? 0 : request->inputs[0].shape()[0];
+  HandToCore(req);
   ctx->inference->Infer(std::move(model).value(), "", &keys, std::move(request),
                         [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {
                           if (!response.ok()) return reply(ErrorResponse(response.status()));

@@ -172,6 +172,7 @@ StatusOr<std::vector<FeedbackItem>> ParseFeedbackRequest(std::string_view body) 
 void RegisterFeedbackRoutes(feedback::FeedbackMonitor* monitor, const ServerContext* ctx,
                             Router* router) {
   auto post = [monitor, ctx](HttpRequest& req, const PathParams& p, Reply reply) {
+    req.access_logged = true;  // not an inference: its answers have no access line
     const std::string_view selector = PathParam(p, "version");
     auto model = ctx->models->Resolve(PathParam(p, "model"), selector);
     if (!model.ok()) return reply(ErrorResponse(model.status()));

@@ -24,6 +24,25 @@ int HttpStatusFor(Status::Code code) {
   return 500;
 }
 
+Status::Code CodeForHttpStatus(int status) {
+  switch (status) {
+    case 401: return Status::Code::kUnauthenticated;
+    case 403: return Status::Code::kPermissionDenied;
+    case 404: return Status::Code::kNotFound;
+    case 408:
+    case 504: return Status::Code::kDeadlineExceeded;
+    case 409: return Status::Code::kAborted;
+    case 413:
+    case 429:
+    case 507: return Status::Code::kResourceExhausted;
+    case 501: return Status::Code::kUnimplemented;
+    case 503: return Status::Code::kUnavailable;
+    default: break;
+  }
+  if (status < 400) return Status::Code::kOk;
+  return status < 500 ? Status::Code::kInvalidArgument : Status::Code::kInternal;
+}
+
 HttpResponse ErrorResponse(const Status& status) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);

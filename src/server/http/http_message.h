@@ -44,6 +44,15 @@ struct HttpRequest {
   bool authorized = false;
   // Set instead of `body` on a route whose body streams to a file.
   std::shared_ptr<const UploadedBody> upload;
+  // The {model} an inference route names, set by the router: the access
+  // line of a refusal names it.
+  std::string model;
+  // Whether the request's access line is not the server's to write if it is
+  // answered an error (server/refusal_log.h): set by the router on a route
+  // that is not an inference's, and by an inference route as it hands the
+  // request to InferenceService, which writes the line (HandToCore). Never
+  // from the wire. Mutable: a route marks the request it only reads.
+  mutable bool access_logged = false;
 
   // The first header named `name` (lower-case), or empty.
   std::string_view Header(std::string_view name) const {
@@ -71,6 +80,10 @@ class HeaderRoutingKeys final : public RoutingKeys {
  private:
   const HttpRequest& request_;
 };
+// Called by an inference route just before InferenceService::Infer: the
+// core writes the request's access line from here on.
+inline void HandToCore(const HttpRequest& request) { request.access_logged = true; }
+
 // Says which version answered, on every inference response.
 inline constexpr std::string_view kModelVersionHeader = "Berth-Model-Version";
 // Says which id the prediction has (the request's, or the one the server
@@ -89,6 +102,10 @@ using Reply = std::function<void(HttpResponse)>;
 
 // The HTTP status for a Status code (400, 404, 413, 503, 504, 500, ...).
 int HttpStatusFor(Status::Code code);
+
+// The Status code an HTTP status stands for (429: kResourceExhausted, other
+// 4xx without a code of their own: kInvalidArgument, other 5xx: kInternal).
+Status::Code CodeForHttpStatus(int status);
 
 // {"error": "<message>"} with the mapped status; a 503 carries
 // `Retry-After: 1`.

@@ -24,6 +24,23 @@ TEST(HttpStatusForTest, EveryCode) {
   EXPECT_EQ(HttpStatusFor(Status::Code::kDeadlineExceeded), 504);
 }
 
+TEST(CodeForHttpStatusTest, ReadsBackEveryCodesStatusAndTheRefusals) {
+  // Every code whose status is its own comes back from it.
+  for (Status::Code code :
+       {Status::Code::kInvalidArgument, Status::Code::kNotFound, Status::Code::kResourceExhausted,
+        Status::Code::kUnavailable, Status::Code::kUnimplemented, Status::Code::kInternal,
+        Status::Code::kPermissionDenied, Status::Code::kDeadlineExceeded,
+        Status::Code::kUnauthenticated}) {
+    EXPECT_EQ(CodeForHttpStatus(HttpStatusFor(code)), code) << HttpStatusFor(code);
+  }
+  EXPECT_EQ(CodeForHttpStatus(429), Status::Code::kResourceExhausted);
+  EXPECT_EQ(CodeForHttpStatus(405), Status::Code::kInvalidArgument);
+  EXPECT_EQ(CodeForHttpStatus(431), Status::Code::kInvalidArgument);
+  EXPECT_EQ(CodeForHttpStatus(507), Status::Code::kResourceExhausted);
+  EXPECT_EQ(CodeForHttpStatus(502), Status::Code::kInternal);
+  EXPECT_EQ(CodeForHttpStatus(200), Status::Code::kOk);
+}
+
 TEST(ErrorResponseTest, BodyIsErrorObject) {
   HttpResponse r = ErrorResponse(Status::NotFound("model 'x' is not in the repository"));
   EXPECT_EQ(r.status, 404);

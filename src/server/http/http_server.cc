@@ -24,6 +24,7 @@
 #include "server/http/content_encoding.h"
 #include "server/http/http_framing.h"
 #include "server/pending_replies.h"
+#include "server/refusal_log.h"
 #include "server/tls/tls_config.h"
 
 namespace berth::http {
@@ -217,6 +218,7 @@ class Session final : public SessionBase {
   void Read() {
     request_ = HttpRequest{};
     preauthorized_.authorized = false;
+    preauthorized_.model.clear();
     over_budget_ = false;
     upload_parser_.reset();
     upload_.reset();
@@ -241,6 +243,7 @@ class Session final : public SessionBase {
 
   void ReadHeader() {
     phase_ = Phase::kHeader;
+    started_ = std::chrono::steady_clock::now();
     Tcp().expires_after(shared_->options.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = Self()](beast::error_code ec, size_t) {
@@ -591,7 +594,23 @@ class Session final : public SessionBase {
     return true;
   }
 
+  // The access line of a request answered an error before it reached the
+  // core: refused here, by the router, or by an inference route before it
+  // handed the request on (HttpRequest::access_logged).
+  void LogIfRefused(const HttpResponse& r) const {
+    if (r.status < 400 || request_.access_logged || shared_->options.refusals == nullptr) return;
+    const std::string& model = request_.model.empty() ? preauthorized_.model : request_.model;
+    LogRefusal(shared_->options.refusals,
+               {.protocol = Protocol::kRest,
+                .model = model,
+                .http_status = r.status,
+                .client = peer_,
+                .start = started_},
+               Status(CodeForHttpStatus(r.status), std::string()));
+  }
+
   void Send(HttpResponse r) {
+    LogIfRefused(r);
     response_ = {};
     response_.version(11);
     response_.result(static_cast<unsigned>(r.status));
@@ -671,6 +690,7 @@ class Session final : public SessionBase {
   bool served_one_ = false;  // a response was sent: the next request may idle first
   // What the read in progress waits for, to tell a slow client from an idle one.
   enum class Phase { kIdle, kHeader, kBody } phase_ = Phase::kHeader;
+  std::chrono::steady_clock::time_point started_;  // the request's header read began
   std::chrono::steady_clock::time_point body_start_;
   uint64_t body_read_ = 0;  // body bytes the parser took since body_start_
 };

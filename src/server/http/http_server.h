@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/inference_service.h"
 #include "core/status.h"
 #include "server/http/connection_counters.h"
 #include "server/http/router.h"
@@ -78,6 +79,9 @@ struct HttpServerOptions {
   std::function<bool(std::string_view method, std::string_view target)> streams_to_file;
   std::filesystem::path upload_dir;
   uint64_t max_upload_bytes = 0;
+  // Told of every request answered an error before it reached the core
+  // (server/refusal_log.h): the access log. May be null; not owned.
+  InferenceObserver* refusals = nullptr;
 };
 
 class HttpServer {

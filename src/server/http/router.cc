@@ -82,6 +82,7 @@ std::optional<HttpResponse> Router::Preauthorize(HttpRequest& request) const {
   PathParams params;
   for (const Route& route : routes_) {
     if (route.method != request.method || !Match(route, parts, &params)) continue;
+    if (route.scope == auth::Scope::kInfer) request.model = PathParam(params, "model");
     auth::Decision decision = authorizer_->Authorize(
         {request.Header("authorization"), request.peer, PathParam(params, "model")}, route.scope);
     if (!decision.ok()) return AuthErrorResponse(decision);
@@ -100,6 +101,8 @@ void Router::Dispatch(HttpRequest& request, Reply reply) const {
     if (!Match(route, parts, &params)) continue;
     path_known = true;
     if (route.method == request.method) {
+      // An inference route's refusal names the model in its access line.
+      if (route.scope == auth::Scope::kInfer) request.model = PathParam(params, "model");
       if (!request.authorized) {
         auth::Decision decision = authorizer_->Authorize(
             {request.Header("authorization"), request.peer, PathParam(params, "model")},
@@ -107,6 +110,8 @@ void Router::Dispatch(HttpRequest& request, Reply reply) const {
         if (!decision.ok()) return reply(AuthErrorResponse(decision));
         request.actor = std::move(decision.actor);
       }
+      // Past the door: another route's answers have no access line.
+      if (route.scope != auth::Scope::kInfer) request.access_logged = true;
       route.handler(request, params, std::move(reply));
       return;
     }

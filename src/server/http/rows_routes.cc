@@ -52,6 +52,7 @@ void RegisterRowsRoutes(const ServerContext* ctx, Router* router) {
     // ReadRowsBody gives every input the batch of rows as its first dimension.
     const int64_t rows = (*request)->inputs.empty() ? 0 : (*request)->inputs[0].shape()[0];
     // Runs on the handle whose signature decoded the rows (InferenceService).
+    HandToCore(req);
     ctx->inference->Infer(std::move(model).value(), PathParam(p, "version"), &keys,
                           std::move(request).value(),
                           [reply = std::move(reply), rows](StatusOr<InferenceResponse> response) {

@@ -62,6 +62,7 @@ void ClassifyOrRegress(const ServerContext* ctx, const HttpRequest& req, const P
   if (!model.ok()) return reply(ErrorResponse(model.status()));
   auto parsed = ParseTfServingExamples(req.body, (*model)->signature.inputs);
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
+  HandToCore(req);
   ctx->inference->Infer(
       std::move(model).value(), Selector(p), &keys, std::move(parsed->request),
       [reply = std::move(reply), method, rows = parsed->rows](StatusOr<InferenceResponse> response) {
@@ -85,6 +86,7 @@ void Predict(const ServerContext* ctx, const HttpRequest& req, const PathParams&
   if (!parsed.ok()) return reply(ErrorResponse(parsed.status()));
   // Runs on the handle that decoded it (InferenceService): a hot swap in
   // between cannot change or remove the version.
+  HandToCore(req);
   ctx->inference->Infer(
       std::move(model).value(), Selector(p), &keys, std::move(parsed->request),
       [reply = std::move(reply), format = parsed->format,

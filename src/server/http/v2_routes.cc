@@ -178,6 +178,7 @@ void RegisterV2Routes(const ServerContext* ctx, Router* router) {
     (*request)->model_version = std::string(PathParam(p, "version"));
     BinaryOutputs binary = BinaryOutputsOf(**request);
     const HeaderRoutingKeys keys(req);
+    HandToCore(req);
     ctx->inference->Infer(
         std::move(request).value(),
         [reply = std::move(reply), binary = std::move(binary)](

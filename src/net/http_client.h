@@ -1,12 +1,16 @@
-// HttpClient: the small blocking HTTP/1.1 client that `berth models` uses to
-// talk to a running server's admin API, and the alerts' webhook to its
-// receiver (its own library, berth_http_client). One request per connection, one
-// deadline per request; plain http only (TLS is not supported yet).
+// HttpClient: the small blocking HTTP/1.1 client that `berth models` and
+// `berth keys` use to talk to a running server's admin API, the alerts'
+// webhook to its receiver and the payload log to its sink (its own library,
+// berth_http_client, which depends on the core only). One request per
+// connection, one deadline per request; http:// or https:// (TLS 1.2+, the
+// peer's certificate verified against the system's CAs or a CA file, SNI
+// sent, the host name or IP address checked against the certificate).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,20 +18,23 @@
 
 #include "core/status.h"
 
-namespace berth::cli {
+namespace berth::net {
+
+struct TlsContext;  // an OpenSSL client context (http_client.cc)
 
 // A server's base address, from --url.
 struct ServerUrl {
   std::string host;         // a name or an IP literal; IPv6 without brackets
-  uint16_t port = 80;
+  uint16_t port = 80;       // 443 by default for https://
+  bool tls = false;         // https://
   std::string path_prefix;  // "" or "/some/prefix", never ending in '/'
   std::string text;         // the URL as given, for messages
 };
 
-// Parses "http://HOST[:PORT][/PREFIX]" (an IPv6 HOST in brackets; PORT 80
-// when omitted). InvalidArgument, saying what is wrong, for any other scheme
-// (https:// among them: TLS is not supported yet), user info, a query or a
-// fragment, an empty host or a port outside 1..65535.
+// Parses "http[s]://HOST[:PORT][/PREFIX]" (an IPv6 HOST in brackets; PORT
+// 80, or 443 for https, when omitted). InvalidArgument, saying what is
+// wrong, for any other scheme, user info, a query or a fragment, an empty
+// host or a port outside 1..65535.
 StatusOr<ServerUrl> ParseServerUrl(std::string_view url);
 
 // `segment` percent-encoded for use as one path segment: every byte outside
@@ -51,14 +58,26 @@ class HttpClient {
   // Answers larger than this are refused rather than buffered.
   static constexpr size_t kMaxResponseBytes = 64 << 20;
 
-  // `timeout` bounds connecting, sending and receiving together (name
-  // resolution follows the system resolver's own timeouts).
-  HttpClient(ServerUrl url, std::chrono::milliseconds timeout);
+  // `timeout` bounds connecting, the TLS handshake, sending and receiving
+  // together (name resolution follows the system resolver's own timeouts).
+  // An https:// URL's server must present a certificate that chains to
+  // `ca_file` (PEM; empty: the system's CAs) and names the URL's host; the
+  // CAs are read here, once (tls_status() says whether they could be).
+  HttpClient(ServerUrl url, std::chrono::milliseconds timeout, const std::string& ca_file = "");
+  ~HttpClient();
+  HttpClient(HttpClient&&) noexcept;
+  HttpClient& operator=(HttpClient&&) noexcept;
+
+  // Whether the TLS context is usable (always OK for http://): an
+  // InvalidArgument naming `ca_file` if it could not be read. Every request
+  // fails with it meanwhile.
+  const Status& tls_status() const { return tls_status_; }
 
   // `target` starts with '/' and is already percent-encoded; the URL's path
   // prefix goes in front of it. Unavailable, with a message naming the URL,
   // when the host cannot be resolved, the connection is refused or cut, the
-  // deadline passes, or the answer is not HTTP or too large.
+  // TLS handshake fails (an untrusted or mismatched certificate among
+  // others), the deadline passes, or the answer is not HTTP or too large.
   StatusOr<HttpResponse> Get(std::string_view target) const;
   StatusOr<HttpResponse> Post(std::string_view target, std::string_view json_body) const;
   // A DELETE with a JSON body.
@@ -84,6 +103,8 @@ class HttpClient {
   ServerUrl url_;
   std::chrono::milliseconds timeout_;
   HttpHeaders default_headers_;
+  std::shared_ptr<TlsContext> tls_;  // https:// only; shared by copies
+  Status tls_status_;
 };
 
 // Sends `api_key` (or, when it is empty, $BERTH_API_KEY if set) as
@@ -91,4 +112,4 @@ class HttpClient {
 // InvalidArgument, without quoting the key, if it holds a line break.
 Status AddApiKey(const std::string& api_key, HttpClient* client);
 
-}  // namespace berth::cli
+}  // namespace berth::net

@@ -1,10 +1,10 @@
-#include "cli/http_client.h"
+#include "net/http_client.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace berth::cli {
+namespace berth::net {
 namespace {
 
 TEST(ParseServerUrlTest, TakesHostPortAndPrefix) {
@@ -32,11 +32,31 @@ TEST(ParseServerUrlTest, TakesHostPortAndPrefix) {
   EXPECT_EQ(url->port, 8000);
 }
 
-TEST(ParseServerUrlTest, SaysTlsIsNotSupportedYet) {
-  StatusOr<ServerUrl> url = ParseServerUrl("https://127.0.0.1:8000");
-  ASSERT_FALSE(url.ok());
-  EXPECT_NE(url.status().message().find("TLS"), std::string::npos) << url.status().message();
-  EXPECT_NE(url.status().message().find("not supported yet"), std::string::npos);
+TEST(ParseServerUrlTest, ReadsHttpsWithItsDefaultPort) {
+  StatusOr<ServerUrl> url = ParseServerUrl("https://sink.example/events");
+  ASSERT_TRUE(url.ok()) << url.status().message();
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->host, "sink.example");
+  EXPECT_EQ(url->port, 443);
+  EXPECT_EQ(url->path_prefix, "/events");
+  url = ParseServerUrl("HTTPS://127.0.0.1:8443");
+  ASSERT_TRUE(url.ok()) << url.status().message();
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->port, 8443);
+  EXPECT_FALSE(ParseServerUrl("http://127.0.0.1")->tls);
+}
+
+TEST(HttpClientTest, AnUnreadableCaFileIsSaidOnceAndFailsEveryRequest) {
+  HttpClient client(*ParseServerUrl("https://127.0.0.1:1"), std::chrono::seconds(1),
+                    "/nonexistent/ca.pem");
+  ASSERT_FALSE(client.tls_status().ok());
+  EXPECT_NE(client.tls_status().message().find("/nonexistent/ca.pem"), std::string::npos);
+  EXPECT_EQ(client.Get("/").status().message(), client.tls_status().message());
+  // Plain http has no CAs to read.
+  EXPECT_TRUE(HttpClient(*ParseServerUrl("http://127.0.0.1:1"), std::chrono::seconds(1),
+                         "/nonexistent/ca.pem")
+                  .tls_status()
+                  .ok());
 }
 
 TEST(ParseServerUrlTest, RefusesWhatItCannotUse) {
@@ -96,4 +116,4 @@ TEST(HttpClientTest, RefusesHeadersThatWouldSplitTheRequest) {
 }
 
 }  // namespace
-}  // namespace berth::cli
+}  // namespace berth::net
