@@ -156,7 +156,8 @@ class ModelRepository {
   Status SetShadow(const std::string& name, int64_t version, int percent, AliasChange change,
                    std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Points `change.alias` back at the version it pointed at before the
-  // current one (RollbackTarget over the store's history, read while holding
+  // current one (RollbackState over the store's history: a version alone or
+  // a split, whichever the alias served before; read while holding
   // the lock that serialises every move, so concurrent moves compose);
   // returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
