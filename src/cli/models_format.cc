@@ -127,6 +127,30 @@ std::string ShadowCell(const Value& shadow) {
   return Cell(&shadow);
 }
 
+// The shadow's comparison with the live answers, as the server counts it:
+// "50 requests: 41 agree (82.0%), 9 differ, 0 failed; mean |difference|
+// 0.0123; mean latency 0.41 ms". Empty for a server that sends none.
+std::string ShadowComparisonCell(const Value& shadow) {
+  const Value* requests = Member(shadow, "requests");
+  if (requests == nullptr || !requests->IsUint64()) return "";
+  const auto count = [&](const char* name) {
+    const Value* v = Member(shadow, name);
+    return v != nullptr && v->IsUint64() ? std::to_string(v->GetUint64()) : std::string("?");
+  };
+  const auto number = [&](const char* name, double scale, const char* format) {
+    const Value* v = Member(shadow, name);
+    if (v == nullptr || !v->IsNumber()) return std::string("n/a");
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), format, v->GetDouble() * scale);
+    return std::string(buf);
+  };
+  return count("requests") + " requests: " + count("agree") + " agree (" +
+         number("agreement_rate", 100, "%.1f%%") + "), " + count("differ") + " differ, " +
+         count("failed") + " failed; mean |difference| " +
+         number("mean_abs_difference", 1, "%.6g") + "; mean latency " +
+         number("mean_latency_seconds", 1000, "%.3g ms");
+}
+
 std::string SizeCell(const Value* size) {
   if (size != nullptr && size->IsUint64()) return HumanBytes(size->GetUint64());
   return Cell(size);
@@ -204,6 +228,9 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
   }
   if (const Value* shadow = Member(doc, "shadow"); shadow != nullptr && !shadow->IsNull()) {
     out += "shadow:           " + ShadowCell(*shadow) + "\n";
+    if (const std::string compared = ShadowComparisonCell(*shadow); !compared.empty()) {
+      out += "shadow compared:  " + compared + "\n";
+    }
   }
   out += "\n";
   if (versions->Empty()) return out + "no versions\n";

@@ -19,6 +19,7 @@
 namespace berth {
 
 class MemoryBudget;
+class Metrics;
 class ModelRepository;
 class PythonWorkerStats;
 class StoreSync;
@@ -56,6 +57,7 @@ struct ServerContext {
   const InferenceService* inference = nullptr;
   const ModelManager* models = nullptr;
   const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
+  const Metrics* metrics = nullptr;  // the shadow comparison, for a model's registry status
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
   // The system shared-memory regions: read by the status routes and

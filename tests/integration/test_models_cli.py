@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -525,13 +526,23 @@ def test_shadow_then_off(registry_server: BerthServer, versions: dict[int, Train
     assert out == f"{MODEL}: version 1 shadows 20% of the traffic (previously none)\n", out
 
     details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
-    assert details["shadow"] == {"version": 1, "percent": 20}, details
+    assert (details["shadow"]["version"], details["shadow"]["percent"]) == (1, 20), details
     assert "shadow:           version 1, 20% of the traffic\n" in run_ok("show", "--url", url, MODEL)
     history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
     assert history[-1]["action"] == "shadow" and history[-1]["to"] == 1, history
     assert history[-1]["reason"].endswith("try v1"), history
     # The shadow never answers.
     assert {served_by_default(registry_server, versions) for _ in range(20)} == {"2"}
+    # show has its comparison with the live answers (once some copies ran).
+    deadline = time.monotonic() + 10
+    while json.loads(run_ok("show", "--url", url, MODEL, "--json"))["shadow"]["requests"] == 0:
+        assert time.monotonic() < deadline, "no shadow request was counted"
+        served_by_default(registry_server, versions)
+    shown = json.loads(run_ok("show", "--url", url, MODEL, "--json"))["shadow"]
+    assert shown["requests"] == shown["agree"] + shown["differ"] + shown["failed"] > 0, shown
+    assert {"agreement_rate", "mean_abs_difference", "mean_latency_seconds"} <= shown.keys(), shown
+    compared = [line for line in run_ok("show", "--url", url, MODEL).splitlines() if "shadow compared:" in line]
+    assert len(compared) == 1 and " agree (" in compared[0] and "mean latency" in compared[0], compared
 
     # --json is the server's answer as is; a second shadow replaces the first.
     moved = json.loads(run_ok("shadow", "--url", url, MODEL, "1", "--percent=100", "--json"))

@@ -438,6 +438,13 @@ def shadow_counts(server: BerthServer, version: str) -> dict[str, int]:
     return counts
 
 
+def metric(text: str, name: str) -> float:
+    """The value of `name`'s series for version 1 of MODEL in a /metrics page."""
+    prefix = f'{name}{{model="{MODEL}",version="1"}} '
+    (line,) = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(line[len(prefix) :])
+
+
 def test_shadow_traffic_is_compared_and_never_returned(
     served: BerthServer, model_repository: ModelRepository
 ) -> None:
@@ -448,7 +455,19 @@ def test_shadow_traffic_is_compared_and_never_returned(
         response = client.post(f"/v2/registry/models/{MODEL}/shadow", {"version": 1, "percent": 100})
         assert response.status_code == 200, response.text
         assert response.json() == {"model": MODEL, "version": 1, "percent": 100, "previous": None}
-        assert client.get(f"/v2/registry/models/{MODEL}").json()["shadow"] == {"version": 1, "percent": 100}
+        before = client.get(f"/v2/registry/models/{MODEL}").json()["shadow"]
+        assert before == {
+            "version": 1,
+            "percent": 100,
+            "requests": 0,
+            "agree": 0,
+            "differ": 0,
+            "failed": 0,
+            "agreement_rate": None,
+            "compared_elements": 0,
+            "mean_abs_difference": None,
+            "mean_latency_seconds": None,
+        }
         for _ in range(50):
             assert infer_ok(client.infer(MODEL, body))["model_version"] == "2"  # the shadow never answers
         deadline = time.monotonic() + 10
@@ -461,6 +480,26 @@ def test_shadow_traffic_is_compared_and_never_returned(
         assert counts["differ"] > 0
         text = requests.get(f"{served.base_url}/metrics", timeout=5).text
         assert f'berth_shadow_compared_elements_total{{model="{MODEL}",version="1"}}' in text
+        # The version's status shows the same comparison.
+        status = client.get(f"/v2/registry/models/{MODEL}").json()["shadow"]
+        assert status["version"] == 1 and status["percent"] == 100
+        assert (status["requests"], status["agree"], status["differ"], status["failed"]) == (
+            50,
+            counts["agree"],
+            counts["differ"],
+            0,
+        )
+        assert status["agreement_rate"] == pytest.approx(counts["agree"] / 50)
+        elements = int(metric(text, "berth_shadow_compared_elements_total"))
+        assert status["compared_elements"] == elements > 0
+        assert status["mean_abs_difference"] == pytest.approx(
+            metric(text, "berth_shadow_abs_difference_sum") / elements, rel=1e-6
+        )
+        assert status["mean_abs_difference"] > 0
+        assert status["mean_latency_seconds"] == pytest.approx(
+            metric(text, "berth_shadow_duration_seconds_sum") / 50, rel=1e-3, abs=1e-9
+        )
+        assert status["mean_latency_seconds"] > 0
 
         off = client.post(f"/v2/registry/models/{MODEL}/shadow", {"percent": 0})
         assert off.status_code == 200, off.text

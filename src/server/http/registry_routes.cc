@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/model_name.h"
+#include "monitoring/metrics.h"
 #include "registry/model_repository.h"
 #include "server/http/json_rows.h"
 #include "server/http/json_tensor.h"
@@ -256,6 +257,43 @@ HttpResponse MoveResponse(const std::string& model, const std::string& alias,
 
 // `json`, a JSON object the store holds (checked when it was stored), as is;
 // "{}" if empty.
+// The shadow and how it compares with the live answers so far, from the
+// counters /metrics exports as berth_shadow_*: rates and means are null
+// until there is something to divide by.
+void WriteShadow(JsonWriter* w, const ServerContext& ctx, const std::string& name,
+                 const ShadowTarget& shadow) {
+  const Metrics::ShadowCounters c = ctx.metrics == nullptr
+                                        ? Metrics::ShadowCounters{}
+                                        : ctx.metrics->ShadowCountersOf(
+                                              name, std::to_string(shadow.version));
+  const auto ratio = [w](double part, uint64_t whole) {
+    whole == 0 ? w->Null() : w->Double(part / static_cast<double>(whole));
+  };
+  const uint64_t compared = c.agree + c.differ;
+  w->StartObject();
+  w->Key("version");
+  w->Int64(shadow.version);
+  w->Key("percent");
+  w->Int(shadow.percent);
+  w->Key("requests");
+  w->Uint64(compared + c.failed);
+  w->Key("agree");
+  w->Uint64(c.agree);
+  w->Key("differ");
+  w->Uint64(c.differ);
+  w->Key("failed");
+  w->Uint64(c.failed);
+  w->Key("agreement_rate");
+  ratio(static_cast<double>(c.agree), compared);
+  w->Key("compared_elements");
+  w->Uint64(c.float_elements);
+  w->Key("mean_abs_difference");
+  ratio(c.abs_difference_sum, c.float_elements);
+  w->Key("mean_latency_seconds");
+  ratio(static_cast<double>(c.duration_ns) * 1e-9, compared + c.failed);
+  w->EndObject();
+}
+
 void WriteRawObject(JsonWriter* w, std::string_view json) {
   if (json.empty()) json = "{}";
   w->RawValue(json.data(), json.size(), rapidjson::kObjectType);
@@ -289,12 +327,7 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
   WriteAliasTables(&w, entry);
   w.Key("shadow");
   if (entry && entry->shadow) {
-    w.StartObject();
-    w.Key("version");
-    w.Int64(entry->shadow->version);
-    w.Key("percent");
-    w.Int(entry->shadow->percent);
-    w.EndObject();
+    WriteShadow(&w, ctx, name, *entry->shadow);
   } else {
     w.Null();
   }
