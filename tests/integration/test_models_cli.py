@@ -142,6 +142,22 @@ def test_rollback_returns_to_the_previous_version(
     assert served_by_default(registry_server, versions) == "1"
 
 
+def test_rollback_after_a_canary_split_serves_the_version_before_it_alone(
+    registry_server: BerthServer, versions: dict[int, TrainedModel]
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    run_ok("split", "--url", url, MODEL, "2=90", "1=10")
+    out = run_ok("rollback", "--url", url, MODEL, "--reason", "canary misbehaves")
+    last_line = out.strip().splitlines()[-1]
+    assert "version 2" in last_line, out
+    shown = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert shown["aliases"] == {"production": 2} and shown["splits"] == {}, shown
+    assert {served_by_default(registry_server, versions) for _ in range(100)} == {"2"}
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert (history[-1]["action"], history[-1]["to"], history[-1]["reason"]) == ("rollback", 2, "canary misbehaves")
+
+
 def test_history_lists_every_move_with_its_reason(registry_server: BerthServer) -> None:
     url = registry_server.base_url
     run_ok("promote", "--url", url, MODEL, "1", "--reason", "first release")
