@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <cstdio>
 #include <limits>
@@ -186,6 +188,42 @@ std::string TextTable::Render() const {
   };
   append(header_);
   for (const auto& row : rows_) append(row);
+  return out;
+}
+
+StatusOr<std::string> FilterModelList(std::string_view json, std::string_view name) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
+  for (const Value& model : models->GetArray()) {
+    const Value* listed = Member(model, "name");
+    if (listed == nullptr || !listed->IsString() ||
+        std::string_view(listed->GetString(), listed->GetStringLength()) != name) {
+      continue;
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("models");
+    w.StartArray();
+    model.Accept(w);
+    w.EndArray();
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+  return Status::NotFound("model '" + Printable(name) + "' is not in the registry");
+}
+
+StatusOr<std::vector<std::string>> ListedModelNames(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
+  std::vector<std::string> out;
+  for (const Value& model : models->GetArray()) {
+    const Value* name = Member(model, "name");
+    if (name == nullptr || !name->IsString()) {
+      return Status::Internal("the server's model list has an entry without a name");
+    }
+    out.emplace_back(name->GetString(), name->GetStringLength());
+  }
   return out;
 }
 

@@ -573,6 +573,53 @@ def test_shadow_then_off(registry_server: BerthServer, versions: dict[int, Train
     assert history[-1]["action"] == "shadow" and history[-1]["to"] is None, history
 
 
+def test_shadow_off_names_the_version_it_stops(registry_server: BerthServer) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    run_ok("shadow", "--url", url, MODEL, "1", "--percent", "20")
+    # Another version than the shadow: refused, the shadow stays.
+    wrong = run_cli("shadow", "--url", url, MODEL, "2", "--off")
+    assert wrong.returncode == 1 and "version 2 of model" in wrong.stderr and "version 1 is" in wrong.stderr
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["shadow"]["version"] == 1
+    out = run_ok("shadow", "--url", url, MODEL, "1", "--off", "--reason", "seen enough")
+    assert out == f"{MODEL}: shadow off (previously 1)\n", out
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["shadow"] is None
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert history[-1]["action"] == "shadow" and history[-1]["reason"].endswith("seen enough"), history
+    none = run_cli("shadow", "--url", url, MODEL, "1", "--off")
+    assert none.returncode == 1 and "it has none" in none.stderr, none.stderr
+
+
+def test_list_show_and_history_with_and_without_name(
+    versions: dict[int, TrainedModel], tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
+    second = versions[1]
+    export_model(second, root, version=1, config=model_config(second, name="other"))
+    with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
+        url = server.base_url
+        run_ok("promote", "--url", url, MODEL, "2")
+        # list NAME: that model's row only.
+        listed = json.loads(run_ok("list", "--url", url, MODEL, "--json"))["models"]
+        assert [m["name"] for m in listed] == [MODEL], listed
+        assert "other" not in run_ok("list", "--url", url, MODEL)
+        assert {m["name"] for m in json.loads(run_ok("list", "--url", url, "--json"))["models"]} == {MODEL, "other"}
+        missing = run_cli("list", "--url", url, "nosuch")
+        assert missing.returncode == 1 and "'nosuch' is not in the registry" in missing.stderr
+        # show and history without NAME: every model's.
+        shown = json.loads(run_ok("show", "--url", url, "--json"))["models"]
+        assert sorted(m["name"] for m in shown) == sorted([MODEL, "other"]), shown
+        text = run_ok("show", "--url", url)
+        assert f"model:            {MODEL}\n" in text and "model:            other\n" in text, text
+        histories = json.loads(run_ok("history", "--url", url, "--json"))["models"]
+        assert sorted(h["model"] for h in histories) == sorted([MODEL, "other"]), histories
+        moves = [r for h in histories if h["model"] == MODEL for r in h["history"] if r["action"] == "promote"]
+        assert [r["to"] for r in moves] == [2], moves
+        text = run_ok("history", "--url", url)
+        assert f"model {MODEL}:\n" in text and "model other:\n" in text and "promote" in text, text
+
+
 def test_a_refused_shadow_exits_1_and_changes_nothing(registry_server: BerthServer) -> None:
     url = registry_server.base_url
     for args in ((MODEL, "99", "--percent", "20"), ("no_such_model", "1", "--percent", "20")):
@@ -721,8 +768,8 @@ def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> No
             "from 1 to 100",
         ),
         (
-            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--off"),
-            "--off takes NAME alone",
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "5", "--off"),
+            "--off takes NAME [VERSION]",
         ),
         (
             ("shadow", "--url", "http://127.0.0.1:8000", "iris", "--off", "--percent", "20"),
@@ -733,7 +780,8 @@ def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> No
             "takes NAME and VERSION",
         ),
         (("list",), "needs --url URL"),
-        (("show", "--url", "http://127.0.0.1:8000"), "takes NAME"),
+        (("show", "--url", "http://127.0.0.1:8000", "a", "b"), "takes at most NAME"),
+        (("list", "--url", "http://127.0.0.1:8000", "a", "b"), "takes at most NAME"),
         (
             ("promote", "--url", "http://127.0.0.1:8000", "iris"),
             "takes NAME and VERSION",
@@ -768,3 +816,14 @@ def test_help_exits_0_on_stdout() -> None:
     assert "berth models shadow   --url URL NAME VERSION --percent 1..100" in result.stdout
     top = subprocess.run([str(berth_binary()), "--help"], capture_output=True, text=True, check=False)
     assert "berth models" in top.stdout
+
+
+def test_the_top_level_usage_names_every_models_command() -> None:
+    result = subprocess.run(
+        [str(berth_binary()), "--help"], capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    usage = result.stdout[result.stdout.index("berth models ") :].split("--url URL", 1)[0]
+    for verb in ("list", "show", "history", "promote", "rollback", "push", "split", "shadow", "archive",
+                 "restore", "delete", "baseline"):
+        assert verb in usage, (verb, usage)
