@@ -26,7 +26,7 @@ const char kModelsSynopsis[] = R"(Usage:
   berth models promote  --url URL NAME VERSION [--alias production] [--reason TEXT]
   berth models rollback --url URL NAME [--alias production] [--reason TEXT]
   berth models push     --url URL --name NAME FILE [--metadata meta.json]
-                        [--allow-signature-change]
+                        [--allow-signature-change] [--reason TEXT]
   berth models split    --url URL NAME VERSION=WEIGHT VERSION=WEIGHT... [--alias production]
                         [--sticky-key HEADER] [--reason TEXT]
   berth models shadow   --url URL NAME VERSION --percent 1..100 [--reason TEXT]
@@ -76,8 +76,8 @@ Options:
                        http://127.0.0.1:8000 (TLS is not supported yet)
   --json               print the server's JSON answer as it is (for scripts)
   --alias NAME         the alias promote, rollback and split move (default production)
-  --reason TEXT        why, recorded in the model's history (promote, rollback,
-                       split, shadow, archive, restore, delete)
+  --reason TEXT        why, recorded in the model's history (push, promote,
+                       rollback, split, shadow, archive, restore, delete)
   --sticky-key HEADER  split: the request header (gRPC metadata key) whose value
                        keeps a client on one version (default Berth-Routing-Key),
                        or input:NAME for the value of the request's input NAME
@@ -402,7 +402,7 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       command.verb == ModelsVerb::kArchive || command.verb == ModelsVerb::kDelete;
   const bool status_change = takes_force || command.verb == ModelsVerb::kRestore;
   const bool baselines = command.verb == ModelsVerb::kBaseline;
-  const bool records_reason = moves_alias || shadows || status_change || baselines;
+  const bool records_reason = moves_alias || shadows || status_change || baselines || pushes;
   bool percent_given = false;
 
   std::vector<std::string_view> positional;
@@ -442,8 +442,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     }
     if (flag == "--reason" && !records_reason) {
       return usage(flag_text +
-                   " applies to promote, rollback, split, shadow, archive, restore, delete and "
-                   "baseline, not to " + VerbName(command.verb));
+                   " applies to push, promote, rollback, split, shadow, archive, restore, delete "
+                   "and baseline, not to " + VerbName(command.verb));
     }
     if (baseline_flag && !baselines) {
       return usage(flag_text + " applies to baseline, not to " +
@@ -761,6 +761,10 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
       HttpHeaders headers;
       if (command.metadata_file.has_value()) {
         headers.emplace_back("Berth-Metadata-Length", std::to_string(metadata_length));
+      }
+      // Percent-encoded: a header value cannot carry every UTF-8 text.
+      if (command.reason && !command.reason->empty()) {
+        headers.emplace_back("Berth-Reason", EncodePathSegment(*command.reason));
       }
       const char* query = command.allow_signature_change ? "?allow_signature_change=true" : "";
       response = client.Post(target + "/versions" + query, std::move(push_body),

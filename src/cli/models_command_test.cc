@@ -217,8 +217,8 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"show", "--url", "http://h", "a/b"}, "path separator"},
       {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote, rollback and split"},
       {{"show", "--url", "http://h", "iris", "--reason", "x"},
-       "applies to promote, rollback, split, shadow, archive, restore, delete and baseline, not "
-       "to show"},
+       "applies to push, promote, rollback, split, shadow, archive, restore, delete and "
+       "baseline, not to show"},
       {{"promote", "--url", "http://h", "iris", "2", "--sticky-key", "x"},
        "applies to split, not to promote"},
       {{"promote", "--url", "http://h", "iris", "2", "--force"},

@@ -268,6 +268,10 @@ std::string VersionRecordJson(const VersionRecord& record) {
     w.Key(key);
     w.String(value->data(), static_cast<rapidjson::SizeType>(value->size()));
   }
+  if (!record.reason.empty()) {
+    w.Key("reason");
+    w.String(record.reason.data(), static_cast<rapidjson::SizeType>(record.reason.size()));
+  }
   // Metadata is a JSON object already (checked where it entered).
   std::string_view metadata = record.metadata_json;
   if (metadata.empty()) metadata = "{}";

@@ -173,7 +173,8 @@ class PostgresRegistryStore final : public RegistryStore {
                              p)
                             .status());
       }
-      return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+      return Audit(r.model, "register", "", std::nullopt, r.version, actor,
+                 r.reason.empty() ? r.source : r.source + ": " + r.reason);
     });
   }
 

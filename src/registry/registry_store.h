@@ -46,6 +46,9 @@ struct VersionRecord {
   // time the version loads (RecordSignature); empty until then.
   std::string signature_json;
   VersionStatus status = VersionStatus::kActive;  // read back; RegisterVersion records kActive
+  // Why it was registered (push --reason): written into the "register"
+  // audit record's reason after the source ("push: REASON"); not read back.
+  std::string reason;
 };
 
 struct AliasRecord {

@@ -701,7 +701,8 @@ class SqliteRegistryStore final : public RegistryStore {
     insert.Bind(9, r.metadata_json.empty() ? std::string_view("{}") : r.metadata_json);
     insert.Step();
     RETURN_IF_ERROR(insert.status());
-    return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+    return Audit(r.model, "register", "", std::nullopt, r.version, actor,
+                 r.reason.empty() ? r.source : r.source + ": " + r.reason);
   }
 
   // A rollback must undo the alias's latest move as the store has it now:

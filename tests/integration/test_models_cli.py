@@ -328,6 +328,28 @@ def test_push_prints_the_new_version_alone_on_its_last_line(
     assert requests.get(f"{url}/v2/models/fresh_model/ready", timeout=10).status_code == 200
 
 
+def test_push_records_its_reason_in_the_audit(registry_server: BerthServer, tmp_path: Path) -> None:
+    url = registry_server.base_url
+    reason = "retrained on November's data: ü 100% / ok"
+    out = run_ok("push", "--url", url, "--name", MODEL, str(artifact(tmp_path, 1)), "--reason", reason)
+    version = int(out.splitlines()[-1])
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    (record,) = [r for r in history if r["action"] == "register" and r["to"] == version]
+    assert record["reason"] == f"push: {reason}", record
+    # A first push (which creates the model) records it too.
+    out = run_ok("push", "--url", url, "--name", "fresh_model", str(artifact(tmp_path, 1)), "--reason", "first")
+    history = json.loads(run_ok("history", "--url", url, "fresh_model", "--json"))["history"]
+    assert [r["reason"] for r in history if r["action"] == "register"] == ["push: first"], history
+    # A header that is not percent-encoded UTF-8 is refused, nothing stored.
+    bad = requests.post(
+        f"{url}{REGISTRY}/{MODEL}/versions",
+        data=artifact(tmp_path, 1).read_bytes(),
+        headers={"Content-Type": "application/octet-stream", "Berth-Reason": "%ff%zz"},
+        timeout=30,
+    )
+    assert bad.status_code == 400 and "Berth-Reason" in bad.json()["error"], bad.text
+
+
 def assert_nothing_pushed(server: BerthServer) -> None:
     details = server_json(server, f"{REGISTRY}/{MODEL}")
     assert [v["version"] for v in details["versions"]] == [1, 2], details

@@ -510,6 +510,7 @@ struct PushRequest {
   std::string metadata_json;  // checked by the repository (CheckVersionMetadata)
   ArtifactSource artifact;
   bool allow_signature_change = false;
+  std::string reason;  // the Berth-Reason header, percent-decoded
 };
 
 StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
@@ -540,6 +541,24 @@ StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
   } else {
     out.metadata_json = req.body.substr(0, length);
     out.artifact.bytes = std::string_view(req.body).substr(length);
+  }
+  // Why (push --reason): UTF-8, percent-encoded as a header value must be.
+  for (std::string_view in = req.Header("berth-reason"); !in.empty(); in.remove_prefix(1)) {
+    const auto hex = [](char c) {
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    };
+    if (in[0] != '%') {
+      out.reason += in[0];
+    } else if (in.size() >= 3 && hex(in[1]) >= 0 && hex(in[2]) >= 0) {
+      out.reason += static_cast<char>(hex(in[1]) * 16 + hex(in[2]));
+      in.remove_prefix(2);
+    } else {
+      return Status::InvalidArgument("Berth-Reason must be percent-encoded UTF-8");
+    }
+  }
+  if (out.reason.size() > 1024 || !IsValidUtf8(out.reason)) {
+    return Status::InvalidArgument("Berth-Reason must be percent-encoded UTF-8 of at most 1024 bytes");
   }
   if (!req.query.empty()) {
     if (req.query == "allow_signature_change=true") {
@@ -614,7 +633,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!push.ok()) return reply(ErrorResponse(push.status()));
                 const std::string name(PathParam(p, "model"));
                 auto version = ctx->Push(req.actor, name, push->artifact, push->metadata_json,
-                                         push->allow_signature_change);
+                                         push->allow_signature_change, push->reason);
                 if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 reply(VersionResponse(name, *version));
               });
