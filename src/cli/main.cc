@@ -24,7 +24,8 @@ constexpr const char* kUsage = R"(berth - serve machine-learning models over the
 
 Usage:
   berth serve --model-repository DIR [options]
-  berth models list|show|history|promote|rollback|push|split|shadow --url URL ...
+  berth models list|show|history|promote|rollback|push|split|shadow|archive|restore|delete|
+               baseline --url URL ...
                            a running server's model registry (berth models --help)
   berth keys create|list|revoke ...
                            API keys (berth keys --help; docs/security.md)

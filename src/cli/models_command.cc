@@ -30,17 +30,17 @@ using net::ParseServerUrl;
 using net::ServerUrl;
 
 const char kModelsSynopsis[] = R"(Usage:
-  berth models list     --url URL [--json]
-  berth models show     --url URL NAME [--json]
-  berth models history  --url URL NAME [--json]
+  berth models list     --url URL [NAME] [--json]
+  berth models show     --url URL [NAME] [--json]
+  berth models history  --url URL [NAME] [--json]
   berth models promote  --url URL NAME VERSION [--alias production] [--reason TEXT]
   berth models rollback --url URL NAME [--alias production] [--reason TEXT]
   berth models push     --url URL --name NAME FILE [--metadata meta.json]
-                        [--allow-signature-change]
+                        [--allow-signature-change] [--reason TEXT]
   berth models split    --url URL NAME VERSION=WEIGHT VERSION=WEIGHT... [--alias production]
                         [--sticky-key HEADER] [--reason TEXT]
   berth models shadow   --url URL NAME VERSION --percent 1..100 [--reason TEXT]
-  berth models shadow   --url URL NAME --off [--reason TEXT]
+  berth models shadow   --url URL NAME [VERSION] --off [--reason TEXT]
   berth models archive  --url URL NAME VERSION [--force] [--reason TEXT]
   berth models restore  --url URL NAME VERSION [--reason TEXT]
   berth models delete   --url URL NAME VERSION [--force] [--reason TEXT]
@@ -50,10 +50,12 @@ const char kModelsSynopsis[] = R"(Usage:
 
 const char kModelsHelp[] = R"(
 Commands (each talks to a running `berth serve`; see docs/registry.md):
-  list       every model with its aliases and versions
-  show       one model: its default version, aliases, and each version's state,
-             format, size, creation time and digest
-  history    one model's audit records (promotions, rollbacks, ...), oldest first
+  list       every model with its aliases and versions (with NAME: that model's)
+  show       one model: its default version, aliases, shadow, and each version's
+             state, format, size, creation time and digest (without NAME: every
+             model, one after the other)
+  history    one model's audit records (promotions, rollbacks, ...), oldest
+             first (without NAME: every model's)
   promote    point the alias at VERSION; the server loads the version first and
              leaves the alias where it was if the version does not load
   rollback   point the alias back at the version it pointed at before
@@ -65,8 +67,8 @@ Commands (each talks to a running `berth serve`; see docs/registry.md):
   split      send the alias's traffic to two or more versions by weight, e.g.
              3=90 4=10 (a 90/10 canary); a promote or rollback ends the split
   shadow     copy --percent of the model's traffic to VERSION too; its answers
-             are compared with the live ones (in /metrics) and never returned.
-             --off stops it
+             are compared with the live ones (in /metrics and show) and never
+             returned. --off stops it (with VERSION: only if VERSION is the shadow)
   archive    take VERSION out of service but keep it (shown as ARCHIVED); a
              restart or a repository poll does not bring it back
   restore    make an archived VERSION a candidate to serve again
@@ -84,8 +86,8 @@ Options:
                        http://127.0.0.1:8000 (TLS is not supported yet)
   --json               print the server's JSON answer as it is (for scripts)
   --alias NAME         the alias promote, rollback and split move (default production)
-  --reason TEXT        why, recorded in the model's history (promote, rollback,
-                       split, shadow, archive, restore, delete)
+  --reason TEXT        why, recorded in the model's history (push, promote,
+                       rollback, split, shadow, archive, restore, delete)
   --sticky-key HEADER  split: the request header (gRPC metadata key) whose value
                        keeps a client on one version (default Berth-Routing-Key),
                        or input:NAME for the value of the request's input NAME
@@ -340,6 +342,63 @@ std::string SplitText(const ModelsCommand& command) {
 
 }  // namespace
 
+namespace {
+
+// show or history without NAME: every model's answer in the list's order;
+// --json as {"models": [answer, ...]}.
+int EveryModel(const ModelsCommand& command, HttpClient& client, std::FILE* out, std::FILE* err) {
+  const auto fail = [&](const std::string& message) {
+    std::fprintf(err, "berth: %s\n", message.c_str());
+    return kExitFailure;
+  };
+  const auto get = [&](const std::string& path) -> StatusOr<std::string> {
+    StatusOr<HttpResponse> r = client.Get(path);
+    if (!r.ok()) return r.status();
+    if (r->status < 200 || r->status > 299) {
+      return Status::Internal(ErrorMessage(r->status, r->body));
+    }
+    return std::move(r->body);
+  };
+  StatusOr<std::string> list = get("/v2/registry/models");
+  if (!list.ok()) return fail(list.status().message());
+  StatusOr<std::vector<std::string>> names = ListedModelNames(*list);
+  if (!names.ok()) return fail(names.status().message());
+  const bool history = command.verb == ModelsVerb::kHistory;
+  std::string json = "{\"models\":[";
+  std::string text;
+  for (const std::string& name : *names) {
+    StatusOr<std::string> body = get("/v2/registry/models/" + EncodePathSegment(name) +
+                                     (history ? "/history" : ""));
+    if (!body.ok()) return fail(body.status().message());
+    json += (json.back() == '[' ? "" : ",") + *body;
+    StatusOr<std::string> shown = history ? FormatHistory(*body) : FormatModelDetails(*body);
+    if (!shown.ok()) return fail(shown.status().message());
+    text += (text.empty() ? "" : "\n") + (history ? "model " + name + ":\n" : "") + *shown;
+  }
+  json += "]}\n";
+  if (names->empty()) text = "no models\n";
+  std::fputs(command.json ? json.c_str() : text.c_str(), out);
+  return kExitOk;
+}
+
+// The shadow version in a GET /v2/registry/models/{m} answer; nullopt: none.
+StatusOr<std::optional<int64_t>> ShadowVersion(std::string_view body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject()) {
+    return Status::Internal("the server's answer is not a JSON object");
+  }
+  const auto shadow = doc.FindMember("shadow");
+  if (shadow == doc.MemberEnd() || shadow->value.IsNull()) return std::optional<int64_t>();
+  if (!shadow->value.IsObject() || !shadow->value.HasMember("version") ||
+      !shadow->value["version"].IsInt64()) {
+    return Status::Internal("the server's answer has no shadow version");
+  }
+  return std::optional<int64_t>(shadow->value["version"].GetInt64());
+}
+
+}  // namespace
+
 StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& args) {
   const auto usage = [](std::string message) {
     return Status::InvalidArgument(std::move(message));
@@ -388,7 +447,7 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
       command.verb == ModelsVerb::kArchive || command.verb == ModelsVerb::kDelete;
   const bool status_change = takes_force || command.verb == ModelsVerb::kRestore;
   const bool baselines = command.verb == ModelsVerb::kBaseline;
-  const bool records_reason = moves_alias || shadows || status_change || baselines;
+  const bool records_reason = moves_alias || shadows || status_change || baselines || pushes;
   bool percent_given = false;
 
   std::vector<std::string_view> positional;
@@ -428,8 +487,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     }
     if (flag == "--reason" && !records_reason) {
       return usage(flag_text +
-                   " applies to promote, rollback, split, shadow, archive, restore, delete and "
-                   "baseline, not to " + VerbName(command.verb));
+                   " applies to push, promote, rollback, split, shadow, archive, restore, delete "
+                   "and baseline, not to " + VerbName(command.verb));
     }
     if (baseline_flag && !baselines) {
       return usage(flag_text + " applies to baseline, not to " +
@@ -569,8 +628,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
   }
   if (shadows && command.shadow_off) {
     if (percent_given) return usage(name + ": --off and --percent exclude each other");
-    if (positional.size() > 1) {
-      return usage(name + " --off takes NAME alone, not a VERSION, got " +
+    if (positional.size() > 2) {
+      return usage(name + " --off takes NAME [VERSION], got " +
                    std::to_string(positional.size()) + " arguments");
     }
   } else if (shadows && !percent_given) {
@@ -578,11 +637,19 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
   }
   const bool takes_version = command.verb == ModelsVerb::kPromote ||
                              (shadows && !command.shadow_off) || status_change;
-  const size_t wanted = command.verb == ModelsVerb::kList ? 0 : takes_version ? 2 : 1;
+  // list, show and history take NAME or not; shadow --off takes VERSION
+  // (the shadow it stops) or not.
+  const bool reads = command.verb == ModelsVerb::kList || command.verb == ModelsVerb::kShow ||
+                     command.verb == ModelsVerb::kHistory;
+  size_t wanted = takes_version ? 2 : 1;
+  if ((reads && positional.size() <= 1) || (shadows && command.shadow_off && !positional.empty())) {
+    wanted = positional.size();
+  }
   if (positional.size() != wanted) {
     static constexpr const char* kWanted[] = {"no model name", "NAME", "NAME and VERSION"};
-    return usage(name + " takes " + kWanted[wanted] + ", got " + std::to_string(positional.size()) +
-                 " argument" + (positional.size() == 1 ? "" : "s"));
+    return usage(name + " takes " + (reads ? "at most NAME" : kWanted[wanted]) + ", got " +
+                 std::to_string(positional.size()) + " argument" +
+                 (positional.size() == 1 ? "" : "s"));
   }
   if (wanted >= 1) {
     if (Status valid = ValidateModelName(positional[0]); !valid.ok()) return valid;
@@ -662,13 +729,45 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
   HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs));
   if (Status key = AddApiKey(command.api_key, &client); !key.ok()) return fail(key.message());
 
+  const auto failed = [&](const StatusOr<HttpResponse>& r) -> std::optional<std::string> {
+    if (!r.ok()) return r.status().message();
+    if (r->status < 200 || r->status > 299) return ErrorMessage(r->status, r->body);
+    return std::nullopt;
+  };
+  if ((command.verb == ModelsVerb::kShow || command.verb == ModelsVerb::kHistory) &&
+      command.model.empty()) {
+    return EveryModel(command, client, out, err);
+  }
+  if (command.verb == ModelsVerb::kShadow && command.shadow_off && command.version > 0) {
+    // --off with VERSION stops that shadow only: refused if another one runs.
+    const StatusOr<HttpResponse> shown =
+        client.Get("/v2/registry/models/" + EncodePathSegment(command.model));
+    if (auto message = failed(shown)) return fail(*message);
+    StatusOr<std::optional<int64_t>> current = ShadowVersion(shown->body);
+    if (!current.ok()) return fail(current.status().message());
+    if (*current != command.version) {
+      return fail("version " + std::to_string(command.version) + " of model '" + command.model +
+                  "' is not its shadow (" +
+                  (*current ? "version " + std::to_string(**current) + " is"
+                            : std::string("it has none")) +
+                  "); nothing was changed");
+    }
+  }
+
   std::string target = "/v2/registry/models";
-  if (!command.model.empty()) target += "/" + EncodePathSegment(command.model);
+  if (!command.model.empty() && command.verb != ModelsVerb::kList) {
+    target += "/" + EncodePathSegment(command.model);
+  }
   StatusOr<HttpResponse> response = Status::Internal("unreachable");
   switch (command.verb) {
     case ModelsVerb::kList:
     case ModelsVerb::kShow:
       response = client.Get(target);
+      if (command.verb == ModelsVerb::kList && !command.model.empty() && !failed(response)) {
+        StatusOr<std::string> one = FilterModelList(response->body, command.model);
+        if (!one.ok()) return fail(one.status().message());
+        response->body = std::move(one).value();
+      }
       break;
     case ModelsVerb::kHistory:
       response = client.Get(target + "/history");
@@ -711,6 +810,10 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
         headers.emplace_back("Berth-Metadata-Length", std::to_string(metadata_length));
       }
       if (files_length > 0) headers.emplace_back("Berth-Files-Length", std::to_string(files_length));
+      // Percent-encoded: a header value cannot carry every UTF-8 text.
+      if (command.reason && !command.reason->empty()) {
+        headers.emplace_back("Berth-Reason", EncodePathSegment(*command.reason));
+      }
       const char* query = command.allow_signature_change ? "?allow_signature_change=true" : "";
       response = client.Post(target + "/versions" + query, std::move(push_body),
                              "application/octet-stream", headers);

@@ -52,6 +52,15 @@ TEST(ModelsCommandTest, ReadCommands) {
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->verb, ModelsVerb::kShow);
   EXPECT_EQ(c->model, "iris");
+  // NAME is optional for list (a filter), show and history (every model).
+  c = Parse({"list", "--url", "http://h", "iris"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->model, "iris");
+  for (const char* verb : {"show", "history"}) {
+    c = Parse({verb, "--url", "http://h"});
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    EXPECT_EQ(c->model, "");
+  }
   c = Parse({"history", "iris", "--url", "http://h"});
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->verb, ModelsVerb::kHistory);
@@ -146,6 +155,11 @@ TEST(ModelsCommandTest, ShadowAsTheIssueWritesIt) {
   EXPECT_EQ(c->percent, 100);
   EXPECT_EQ(c->reason, "try v4");
 
+  c = Parse({"shadow", "--url", "http://h", "iris", "4", "--off"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->shadow_off);
+  EXPECT_EQ(c->version, 4);
+
   c = Parse({"shadow", "--url", "http://h", "iris", "--off", "--json"});
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->model, "iris");
@@ -188,9 +202,11 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"list"}, "needs --url"},
       {{"list", "--url"}, "needs a value"},
       {{"list", "--url="}, "invalid value"},
-      {{"list", "--url", "http://h", "iris"}, "takes no model name, got 1 argument"},
-      {{"show", "--url", "http://h"}, "takes NAME, got 0"},
-      {{"history", "--url", "http://h", "a", "b"}, "takes NAME, got 2"},
+      {{"list", "--url", "http://h", "iris", "x"}, "takes at most NAME, got 2 arguments"},
+      {{"show", "--url", "http://h", "a", "b"}, "takes at most NAME, got 2"},
+      {{"history", "--url", "http://h", "a", "b"}, "takes at most NAME, got 2"},
+      {{"shadow", "--url", "http://h", "iris", "4", "5", "--off"}, "--off takes NAME [VERSION]"},
+      {{"shadow", "--url", "http://h", "iris", "x", "--off"}, "positive whole number"},
       {{"promote", "--url", "http://h", "iris"}, "takes NAME and VERSION"},
       {{"promote", "--url", "http://h", "iris", "production"}, "positive whole number"},
       {{"promote", "--url", "http://h", "iris", "0"}, "positive whole number"},
@@ -201,8 +217,8 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"show", "--url", "http://h", "a/b"}, "path separator"},
       {{"list", "--url", "http://h", "--alias", "staging"}, "applies to promote, rollback and split"},
       {{"show", "--url", "http://h", "iris", "--reason", "x"},
-       "applies to promote, rollback, split, shadow, archive, restore, delete and baseline, not "
-       "to show"},
+       "applies to push, promote, rollback, split, shadow, archive, restore, delete and "
+       "baseline, not to show"},
       {{"promote", "--url", "http://h", "iris", "2", "--sticky-key", "x"},
        "applies to split, not to promote"},
       {{"promote", "--url", "http://h", "iris", "2", "--force"},
@@ -252,7 +268,6 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"shadow", "--url", "http://h", "iris", "4", "--percent"}, "needs a value"},
       {{"shadow", "--url", "http://h", "iris", "--percent", "20"}, "takes NAME and VERSION, got 1"},
       {{"shadow", "--url", "http://h", "iris", "0", "--percent", "20"}, "positive whole number"},
-      {{"shadow", "--url", "http://h", "iris", "4", "--off"}, "--off takes NAME alone"},
       {{"shadow", "--url", "http://h", "iris", "--off", "--percent", "20"},
        "--off and --percent exclude each other"},
       {{"shadow", "--url", "http://h", "iris", "4", "--off", "--percent", "20"},
@@ -324,14 +339,15 @@ TEST(ModelsCommandTest, ShadowUsageErrorsExitTwoBeforeAnyConnection) {
   const std::vector<std::string_view> cases[] = {
       {"shadow", "--url", "http://127.0.0.1:1", "iris", "4"},
       {"shadow", "--url", "http://127.0.0.1:1", "iris", "4", "--percent", "101"},
-      {"shadow", "--url", "http://127.0.0.1:1", "iris", "4", "--off"},
+      {"shadow", "--url", "http://127.0.0.1:1", "iris", "4", "5", "--off"},
       {"shadow", "--url", "http://127.0.0.1:1", "iris", "--off", "--percent", "5"},
   };
   for (const auto& args : cases) {
     Outcome run = RunCommand(args);
     EXPECT_EQ(run.exit_code, kExitUsage) << run.err;
     EXPECT_EQ(run.out, "");
-    EXPECT_NE(run.err.find("berth models shadow   --url URL NAME --off"), std::string::npos)
+    EXPECT_NE(run.err.find("berth models shadow   --url URL NAME [VERSION] --off"),
+              std::string::npos)
         << run.err;
   }
 }

@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <cstdio>
 #include <limits>
@@ -127,6 +129,30 @@ std::string ShadowCell(const Value& shadow) {
   return Cell(&shadow);
 }
 
+// The shadow's comparison with the live answers, as the server counts it:
+// "50 requests: 41 agree (82.0%), 9 differ, 0 failed; mean |difference|
+// 0.0123; mean latency 0.41 ms". Empty for a server that sends none.
+std::string ShadowComparisonCell(const Value& shadow) {
+  const Value* requests = Member(shadow, "requests");
+  if (requests == nullptr || !requests->IsUint64()) return "";
+  const auto count = [&](const char* name) {
+    const Value* v = Member(shadow, name);
+    return v != nullptr && v->IsUint64() ? std::to_string(v->GetUint64()) : std::string("?");
+  };
+  const auto number = [&](const char* name, double scale, const char* format) {
+    const Value* v = Member(shadow, name);
+    if (v == nullptr || !v->IsNumber()) return std::string("n/a");
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), format, v->GetDouble() * scale);
+    return std::string(buf);
+  };
+  return count("requests") + " requests: " + count("agree") + " agree (" +
+         number("agreement_rate", 100, "%.1f%%") + "), " + count("differ") + " differ, " +
+         count("failed") + " failed; mean |difference| " +
+         number("mean_abs_difference", 1, "%.6g") + "; mean latency " +
+         number("mean_latency_seconds", 1000, "%.3g ms");
+}
+
 std::string SizeCell(const Value* size) {
   if (size != nullptr && size->IsUint64()) return HumanBytes(size->GetUint64());
   return Cell(size);
@@ -162,6 +188,42 @@ std::string TextTable::Render() const {
   };
   append(header_);
   for (const auto& row : rows_) append(row);
+  return out;
+}
+
+StatusOr<std::string> FilterModelList(std::string_view json, std::string_view name) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
+  for (const Value& model : models->GetArray()) {
+    const Value* listed = Member(model, "name");
+    if (listed == nullptr || !listed->IsString() ||
+        std::string_view(listed->GetString(), listed->GetStringLength()) != name) {
+      continue;
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("models");
+    w.StartArray();
+    model.Accept(w);
+    w.EndArray();
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+  return Status::NotFound("model '" + Printable(name) + "' is not in the registry");
+}
+
+StatusOr<std::vector<std::string>> ListedModelNames(std::string_view json) {
+  ASSIGN_OR_RETURN(rapidjson::Document doc, ParseAnswer(json));
+  ASSIGN_OR_RETURN(const Value* models, ArrayMember(doc, "models"));
+  std::vector<std::string> out;
+  for (const Value& model : models->GetArray()) {
+    const Value* name = Member(model, "name");
+    if (name == nullptr || !name->IsString()) {
+      return Status::Internal("the server's model list has an entry without a name");
+    }
+    out.emplace_back(name->GetString(), name->GetStringLength());
+  }
   return out;
 }
 
@@ -204,6 +266,9 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
   }
   if (const Value* shadow = Member(doc, "shadow"); shadow != nullptr && !shadow->IsNull()) {
     out += "shadow:           " + ShadowCell(*shadow) + "\n";
+    if (const std::string compared = ShadowComparisonCell(*shadow); !compared.empty()) {
+      out += "shadow compared:  " + compared + "\n";
+    }
   }
   out += "\n";
   if (versions->Empty()) return out + "no versions\n";

@@ -39,6 +39,12 @@ class TextTable {
 // archived and deleted versions in two more columns when any model has any).
 StatusOr<std::string> FormatModelList(std::string_view json);
 
+// GET /v2/registry/models, cut to the model `name` (still {"models": [...]},
+// for list NAME); NotFound if the list does not have it.
+StatusOr<std::string> FilterModelList(std::string_view json, std::string_view name);
+// The model names of a GET /v2/registry/models answer, in its order.
+StatusOr<std::vector<std::string>> ListedModelNames(std::string_view json);
+
 // GET /v2/registry/models/{model}: the model's aliases and default version,
 // its splits and shadow when it has any, then one row per version.
 StatusOr<std::string> FormatModelDetails(std::string_view json);

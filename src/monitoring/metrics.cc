@@ -389,6 +389,22 @@ std::string Metrics::RenderPrometheus(const ModelManager& models) const {
   return out;
 }
 
+Metrics::ShadowCounters Metrics::ShadowCountersOf(const std::string& model,
+                                                   const std::string& version) const {
+  ShadowCounters out;
+  std::shared_lock lock(mu_);
+  auto it = shadow_series_.find(Key(model, version));
+  if (it == shadow_series_.end()) return out;
+  const ShadowSeries& s = *it->second;
+  out.agree = s.agree.load(std::memory_order_relaxed);
+  out.differ = s.differ.load(std::memory_order_relaxed);
+  out.failed = s.failed.load(std::memory_order_relaxed);
+  out.abs_difference_sum = s.abs_difference_sum.load(std::memory_order_relaxed);
+  out.float_elements = s.float_elements.load(std::memory_order_relaxed);
+  out.duration_ns = s.duration_ns.load(std::memory_order_relaxed);
+  return out;
+}
+
 Metrics::Counters Metrics::CountersOf(const std::string& model, const std::string& version) const {
   Counters out;
   std::shared_lock lock(mu_);

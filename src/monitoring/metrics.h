@@ -81,6 +81,20 @@ class Metrics final : public InferenceObserver,
   Counters CountersOf(const std::string& model, const std::string& version) const
       LOCKS_EXCLUDED(mu_);
 
+  // One shadow version's comparison with the live answers so far (the
+  // berth_shadow_* series): what a version's status shows.
+  struct ShadowCounters {
+    uint64_t agree = 0;
+    uint64_t differ = 0;
+    uint64_t failed = 0;
+    double abs_difference_sum = 0;  // over float_elements
+    uint64_t float_elements = 0;
+    uint64_t duration_ns = 0;  // summed over every shadow request, failed ones too
+  };
+  // Zeros for a shadow without a request yet.
+  ShadowCounters ShadowCountersOf(const std::string& model, const std::string& version) const
+      LOCKS_EXCLUDED(mu_);
+
   // The statistics extension's view of the same counters.
   ModelStatistics Statistics(const std::string& name, const std::string& version) const override
       LOCKS_EXCLUDED(mu_);

@@ -59,15 +59,15 @@ Status WritePushedFiles(const ArtifactSource& artifact, const fs::path& staging)
 
 StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_view artifact,
                                         std::string_view metadata_json, const std::string& actor,
-                                        bool allow_signature_change) {
+                                        bool allow_signature_change, std::string_view reason) {
   ArtifactSource source;
   source.bytes = artifact;
-  return Push(name, source, metadata_json, actor, allow_signature_change);
+  return Push(name, source, metadata_json, actor, allow_signature_change, reason);
 }
 
 StatusOr<int64_t> ModelRepository::Push(const std::string& name, const ArtifactSource& source,
                                         std::string_view metadata_json, const std::string& actor,
-                                        bool allow_signature_change) {
+                                        bool allow_signature_change, std::string_view reason) {
   RETURN_IF_ERROR(ValidateModelName(name));
   if (store_ == nullptr) {
     return Status::Unavailable(kNoRegistryStore);
@@ -101,7 +101,7 @@ StatusOr<int64_t> ModelRepository::Push(const std::string& name, const ArtifactS
   }
   std::lock_guard lock(mu_);
   try {
-    return PushLocked(name, artifact, metadata, actor, allow_signature_change);
+    return PushLocked(name, artifact, metadata, actor, allow_signature_change, reason);
   } catch (const std::exception& e) {
     return Status::Internal(Scrub("failed to push to '" + name + "': " + e.what()));
   }
@@ -111,7 +111,8 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
                                               const ArtifactSource& artifact,
                                               std::string_view metadata_json,
                                               const std::string& actor,
-                                              bool allow_signature_change) {
+                                              bool allow_signature_change,
+                                              std::string_view reason) {
   const fs::path dir = root_ / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -123,7 +124,7 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
     if (ec) return Status::Internal("cannot create the model's directory: " + ec.message());
     Status written = WriteFileDurably(staged_model / "config.yaml", "{}\n");
     StatusOr<int64_t> version =
-        written.ok() ? PushInto(name, staged_model, artifact, metadata_json, actor, false)
+        written.ok() ? PushInto(name, staged_model, artifact, metadata_json, actor, false, reason)
                      : StatusOr<int64_t>(written);
     if (version.ok()) {
       fs::rename(staged_model, dir, ec);
@@ -139,7 +140,8 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
     return version;
   }
   ASSIGN_OR_RETURN(int64_t version,
-                   PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change));
+                   PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change,
+                            reason));
   RETURN_IF_ERROR(RecordPushed(name, version));
   RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
   return version;
@@ -160,7 +162,8 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
                                             const ArtifactSource& artifact,
                                             std::string_view metadata_json,
                                             const std::string& actor,
-                                            bool allow_signature_change) {
+                                            bool allow_signature_change,
+                                            std::string_view reason) {
   std::error_code ec;
   // The config names the model after its directory: a staged new model's
   // directory has another name, so the config is read as the model's.
@@ -218,6 +221,7 @@ StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::p
   pushed.size = digest.size;
   pushed.source = "push";
   pushed.created_by = PrintableExcerpt(actor, 256);
+  pushed.reason = std::string(reason);
   pushed.metadata_json = metadata_json.empty() ? "{}" : std::string(metadata_json);
   if (written.ok() && (!artifact.files.empty() || config.backend == "python")) {
     // A version that is a directory is recorded file by file.

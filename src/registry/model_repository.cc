@@ -268,6 +268,10 @@ std::string VersionRecordJson(const VersionRecord& record) {
     w.Key(key);
     w.String(value->data(), static_cast<rapidjson::SizeType>(value->size()));
   }
+  if (!record.reason.empty()) {
+    w.Key("reason");
+    w.String(record.reason.data(), static_cast<rapidjson::SizeType>(record.reason.size()));
+  }
   // Metadata is a JSON object already (checked where it entered).
   std::string_view metadata = record.metadata_json;
   if (metadata.empty()) metadata = "{}";
@@ -422,7 +426,7 @@ Status ModelRepository::LoadModelLocked(const std::string& name, const AliasChan
     } else {
       ASSIGN_OR_RETURN(*previous, store_->SetSplit(name, change->alias, change->split,
                                                    change->sticky_key, change->actor,
-                                                   change->reason));
+                                                   change->reason, change->action));
     }
     if (!status_change) LOG_INFO("alias moved", {{"model", name},
                              {"alias", change->alias},
@@ -596,12 +600,14 @@ Status ModelRepository::MoveAlias(const std::string& name, AliasChange* change,
       // two steps, and a rollback racing a promotion must undo whichever move
       // the store recorded last, not the one it saw before waiting its turn.
       ASSIGN_OR_RETURN(std::vector<AuditRecord> history, store_->History(name));
-      std::optional<int64_t> target = RollbackTarget(history, change->alias);
+      std::optional<AliasState> target = RollbackState(history, change->alias);
       if (!target) {
         return Status::FailedPrecondition("alias '" + change->alias + "' of model '" + name +
                                           "' has no earlier version to roll back to");
       }
-      change->version = *target;
+      change->version = target->version;
+      change->split = std::move(target->split);
+      change->sticky_key = std::move(target->sticky_key);
     }
     return LoadModelLocked(name, change, previous);
   } catch (const std::exception& e) {

@@ -141,22 +141,26 @@ class ModelRepository {
   // differs from the serving default's (unless `allow_signature_change`),
   // is removed again and the push fails with the reason: nothing is left
   // half-stored. A crash leaves the version wholly present or absent.
+  // `reason` (push --reason) goes into the "register" audit record.
   StatusOr<int64_t> Push(const std::string& name, std::string_view artifact,
                          std::string_view metadata_json, const std::string& actor,
-                         bool allow_signature_change) LOCKS_EXCLUDED(mu_);
+                         bool allow_signature_change, std::string_view reason = {})
+      LOCKS_EXCLUDED(mu_);
   // The same from an artifact in memory or in a file (an upload streamed to
   // disk: copied into the staging directory, never held in memory, except
   // by a store that keeps artifacts' bytes itself).
   StatusOr<int64_t> Push(const std::string& name, const ArtifactSource& artifact,
                          std::string_view metadata_json, const std::string& actor,
-                         bool allow_signature_change) LOCKS_EXCLUDED(mu_);
+                         bool allow_signature_change, std::string_view reason = {})
+      LOCKS_EXCLUDED(mu_);
   // Sends a copy of `percent` percent of the model's traffic to `version`
   // (loaded and READY first), or with percent 0 stops; recorded and audited
   // like an alias move. `previous` gets the former shadow version.
   Status SetShadow(const std::string& name, int64_t version, int percent, AliasChange change,
                    std::optional<int64_t>* previous) LOCKS_EXCLUDED(mu_);
   // Points `change.alias` back at the version it pointed at before the
-  // current one (RollbackTarget over the store's history, read while holding
+  // current one (RollbackState over the store's history: a version alone or
+  // a split, whichever the alias served before; read while holding
   // the lock that serialises every move, so concurrent moves compose);
   // returns it.
   StatusOr<int64_t> Rollback(const std::string& name, AliasChange change,
@@ -222,13 +226,14 @@ class ModelRepository {
       LOCKS_EXCLUDED(mu_);
   StatusOr<int64_t> PushLocked(const std::string& name, const ArtifactSource& artifact,
                                std::string_view metadata_json, const std::string& actor,
-                               bool allow_signature_change) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                               bool allow_signature_change, std::string_view reason)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes, trial-loads and renames into place version N+1 of `name` in
   // `dir` (the model's directory, or a staged one for a new model).
   StatusOr<int64_t> PushInto(const std::string& name, const std::filesystem::path& dir,
                              const ArtifactSource& artifact, std::string_view metadata_json,
-                             const std::string& actor, bool allow_signature_change)
-      EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                             const std::string& actor, bool allow_signature_change,
+                             std::string_view reason) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet (with its
   // files, in a store that holds artifacts), and the signature of each one
   // that has none recorded.

@@ -159,7 +159,8 @@ class PostgresRegistryStore final : public RegistryStore {
                              p)
                             .status());
       }
-      return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+      return Audit(r.model, "register", "", std::nullopt, r.version, actor,
+                 r.reason.empty() ? r.source : r.source + ": " + r.reason);
     });
   }
 
@@ -264,9 +265,7 @@ class PostgresRegistryStore final : public RegistryStore {
         // the model's lock the history is final: a rollback that no longer
         // undoes the latest move is refused rather than applied twice.
         ASSIGN_OR_RETURN(std::vector<AuditRecord> history, HistoryLocked(model));
-        if (RollbackTarget(history, alias) != version) {
-          return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
-        }
+        RETURN_IF_ERROR(CheckRollback(history, model, alias, AliasState{version, {}, {}}));
       }
       return SetAliasLocked(model, alias, version, action, actor, reason);
     });
@@ -275,21 +274,10 @@ class PostgresRegistryStore final : public RegistryStore {
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
                                             const std::vector<WeightedVersion>& split,
                                             std::string_view sticky_key, std::string_view actor,
-                                            std::string_view reason) override {
+                                            std::string_view reason,
+                                            std::string_view action) override {
     if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
-    std::string shares;
-    for (const WeightedVersion& w : split) {
-      if (w.weight <= 0) return Status::InvalidArgument("split weights must be positive");
-      shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
-                std::to_string(w.weight);
-    }
-    if (!sticky_key.empty()) {
-      ASSIGN_OR_RETURN(std::string normalized, ValidateStickyKey(sticky_key));
-      if (normalized != sticky_key) {
-        return Status::InvalidArgument("a split's sticky key is stored lower-case");
-      }
-      shares += " sticky-key=" + normalized;
-    }
+    ASSIGN_OR_RETURN(const std::string why, SplitAuditReason(split, sticky_key, reason));
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
       RETURN_IF_ERROR(LockModel(model));
@@ -302,9 +290,13 @@ class PostgresRegistryStore final : public RegistryStore {
         }
         RETURN_IF_ERROR(CheckActive(model, w.version, *status));
       }
-      const std::string why = reason.empty() ? shares : shares + ": " + std::string(reason);
-      ASSIGN_OR_RETURN(auto previous, SetAliasLocked(model, alias, HeaviestVersion(split), "split",
-                                                     actor, why, sticky_key));
+      const AliasState to{HeaviestVersion(split), split, std::string(sticky_key)};
+      if (action == "rollback") {  // as SetAlias checks one
+        ASSIGN_OR_RETURN(std::vector<AuditRecord> history, HistoryLocked(model));
+        RETURN_IF_ERROR(CheckRollback(history, model, alias, to));
+      }
+      ASSIGN_OR_RETURN(auto previous,
+                       SetAliasLocked(model, alias, to.version, action, actor, why, sticky_key));
       for (const WeightedVersion& w : split) {
         Params p;
         p.Text(model).Text(alias).Int(w.version).Int(w.weight);

@@ -37,20 +37,97 @@ std::vector<std::string> SplitScopes(std::string_view text) {
   return out;
 }
 
-std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
-                                      std::string_view alias) {
-  std::vector<int64_t> stack;
+StatusOr<std::string> SplitAuditReason(const std::vector<WeightedVersion>& split,
+                                       std::string_view sticky_key, std::string_view reason) {
+  std::string out;
+  for (const WeightedVersion& w : split) {
+    if (w.weight <= 0) return Status::InvalidArgument("split weights must be positive");
+    out += (out.empty() ? "" : " ") + std::to_string(w.version) + "=" + std::to_string(w.weight);
+  }
+  if (!sticky_key.empty()) {
+    ASSIGN_OR_RETURN(std::string normalized, ValidateStickyKey(sticky_key));
+    if (normalized != sticky_key) {
+      return Status::InvalidArgument("a split's sticky key is stored lower-case");
+    }
+    out += " sticky-key=" + normalized;
+  }
+  if (!reason.empty()) out += ": " + std::string(reason);
+  return out;
+}
+
+namespace {
+
+// SplitAuditReason's split back, or nullopt if `reason` is not one. Its
+// tokens hold no space, so the first ": " ends them.
+std::optional<AliasState> ParseSplitReason(std::string_view reason) {
+  const size_t colon = reason.find(": ");
+  std::string_view shares = reason.substr(0, colon);
+  AliasState state;
+  while (!shares.empty()) {
+    size_t space = shares.find(' ');
+    const std::string_view token = shares.substr(0, space);
+    shares = space == std::string_view::npos ? std::string_view() : shares.substr(space + 1);
+    if (token.starts_with("sticky-key=") && state.sticky_key.empty() && shares.empty()) {
+      state.sticky_key = std::string(token.substr(11));
+      continue;
+    }
+    const size_t eq = token.find('=');
+    int64_t version = 0;
+    int64_t weight = 0;
+    const auto number = [](std::string_view text, int64_t* out) {
+      if (text.empty() || text.size() > 18) return false;
+      *out = 0;
+      for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        *out = *out * 10 + (c - '0');
+      }
+      return true;
+    };
+    if (eq == std::string_view::npos || !number(token.substr(0, eq), &version) ||
+        !number(token.substr(eq + 1), &weight) || weight <= 0 || weight > 1000000) {
+      return std::nullopt;
+    }
+    state.split.push_back({version, static_cast<int>(weight)});
+  }
+  if (state.split.size() < 2) return std::nullopt;
+  state.version = HeaviestVersion(state.split);
+  return state;
+}
+
+}  // namespace
+
+std::optional<AliasState> RollbackState(const std::vector<AuditRecord>& history,
+                                        std::string_view alias) {
+  std::vector<AliasState> stack;
   for (const AuditRecord& r : history) {
     if (r.alias != alias || !r.to_version) continue;
+    std::optional<AliasState> state;
+    if (r.action == "split" || r.action == "rollback") state = ParseSplitReason(r.reason);
+    if (!state || state->version != *r.to_version) state = AliasState{*r.to_version, {}, {}};
     if (r.action == "rollback") {
       if (!stack.empty()) stack.pop_back();
-      if (stack.empty() || stack.back() != *r.to_version) stack.push_back(*r.to_version);
-    } else if (stack.empty() || stack.back() != *r.to_version) {
-      stack.push_back(*r.to_version);
+      // A history that does not lead here (cut short, or written before
+      // splits were recorded whole): the rollback's own target is the truth.
+      if (stack.empty() || stack.back().version != state->version) stack.push_back(*state);
+    } else if (stack.empty() || stack.back() != *state) {
+      stack.push_back(*state);
     }
   }
   if (stack.size() < 2) return std::nullopt;
   return stack[stack.size() - 2];
+}
+
+std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
+                                      std::string_view alias) {
+  const std::optional<AliasState> state = RollbackState(history, alias);
+  if (!state) return std::nullopt;
+  return state->version;
+}
+
+Status CheckRollback(const std::vector<AuditRecord>& history, std::string_view model,
+                     std::string_view alias, const AliasState& to) {
+  if (RollbackState(history, alias) == to) return Status::Ok();
+  return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
 }
 
 Status UnregisteredVersion(std::string_view model, int64_t version) {

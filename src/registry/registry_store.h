@@ -61,6 +61,9 @@ struct VersionRecord {
   // name; `digest` is the model file's, one of them. Empty for a
   // single-file version (ONNX): its artifact is the version. Immutable.
   std::vector<VersionFile> files;
+  // Why it was registered (push --reason): written into the "register"
+  // audit record's reason after the source ("push: REASON"); not read back.
+  std::string reason;
 };
 
 struct AliasRecord {
@@ -196,7 +199,8 @@ class RegistryStore {
   // Points `alias` of `model` at `version` (which must be registered) and
   // records `action` ("promote" or "rollback") with the version it pointed
   // at before. Returns that previous version, if any. A "rollback" must go
-  // to RollbackTarget of the alias's history as committed when it runs:
+  // to RollbackState of the alias's history as committed when it runs (a
+  // version alone; SetSplit rolls back to a split):
   // if another writer (a replica) moved the alias since the caller read the
   // history, FailedPrecondition and nothing changes.
   virtual StatusOr<std::optional<int64_t>> SetAlias(std::string_view model, std::string_view alias,
@@ -205,16 +209,19 @@ class RegistryStore {
                                                     std::string_view reason) = 0;
 
   // Splits `alias` of `model` over `split` (every version registered, at
-  // least two, weights > 0), recorded as a "split" action. The alias's
-  // version becomes the heaviest one; a later SetAlias ends the split.
-  // `sticky_key` (ValidateStickyKey's form; empty: Berth-Routing-Key)
-  // is the header whose value keys the choice; stored with the alias
-  // (AliasRecord::sticky_key) and named in the audit record's reason.
+  // least two, weights > 0), recorded as `action`: "split", or "rollback"
+  // back to a split (checked as SetAlias checks a rollback, with the whole
+  // split). The alias's version becomes the heaviest one; a later SetAlias
+  // ends the split. `sticky_key` (ValidateStickyKey's form; empty:
+  // Berth-Routing-Key) is the header whose value keys the choice; stored
+  // with the alias (AliasRecord::sticky_key). The audit record's reason is
+  // SplitAuditReason's.
   virtual StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
                                                     const std::vector<WeightedVersion>& split,
                                                     std::string_view sticky_key,
                                                     std::string_view actor,
-                                                    std::string_view reason) = 0;
+                                                    std::string_view reason,
+                                                    std::string_view action) = 0;
 
   // Sends a copy of `percent` percent of `model`'s traffic to `version`
   // (registered), or with percent 0 turns the shadow off; audited as
@@ -363,11 +370,40 @@ StatusOr<std::unique_ptr<RegistryStore>> OpenPostgresRegistryStore(const std::st
 StatusOr<std::unique_ptr<RegistryStore>> OpenRegistryStore(const std::string& registry,
                                                            const std::string& model_repository);
 
-// The version `alias` pointed at before its current one, replaying its
-// promotions (push) and rollbacks (pop) from `history`: what a rollback
-// returns to. NotFound-free: nullopt when there is nothing to go back to.
+// What an alias serves at one point of its history: one version, or a
+// weighted split (with its sticky key).
+struct AliasState {
+  int64_t version = 0;                 // for a split, its heaviest version
+  std::vector<WeightedVersion> split;  // empty: `version` alone
+  std::string sticky_key;              // a split's; empty: Berth-Routing-Key
+  bool operator==(const AliasState&) const = default;
+};
+
+// A split as its audit record's reason spells it ("3=90 4=10", then
+// " sticky-key=KEY" if it has one, then ": REASON" if one was given):
+// the history is what a rollback replays, so the record says the whole
+// split. InvalidArgument for a weight <= 0 or a sticky key that is not
+// ValidateStickyKey's (lower-case) form.
+StatusOr<std::string> SplitAuditReason(const std::vector<WeightedVersion>& split,
+                                       std::string_view sticky_key, std::string_view reason);
+
+// The state `alias` was in before its current one, replaying `history`:
+// a promotion pushes its version, a split its split (read back from the
+// reason SplitAuditReason wrote), a rollback pops; a move to the state
+// already on top changes nothing. What a rollback returns to, in one step:
+// after a canary split, the version alone that served before it. nullopt
+// when there is nothing to go back to.
+std::optional<AliasState> RollbackState(const std::vector<AuditRecord>& history,
+                                        std::string_view alias);
+// RollbackState's version (a split's heaviest).
 std::optional<int64_t> RollbackTarget(const std::vector<AuditRecord>& history,
                                       std::string_view alias);
+// What a store checks inside a rollback's transaction, `history` being the
+// alias's records as committed: FailedPrecondition (RollbackRaceMessage)
+// unless the rollback goes to RollbackState(history, alias), which then
+// holds `to` (the split a rollback writes, or `to.version` alone).
+Status CheckRollback(const std::vector<AuditRecord>& history, std::string_view model,
+                     std::string_view alias, const AliasState& to);
 
 // The current time as the store writes it: RFC 3339, UTC, to the second.
 std::string NowRfc3339();

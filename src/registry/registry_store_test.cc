@@ -234,10 +234,10 @@ TEST(PostgresRegistryStoreTest, OtherSchemesAndMalformedUrlsAreRefused) {
 TEST_P(RegistryStoreTest, SplitsAreStoredAuditedAndEndedByAPromotion) {
   for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
   ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
-  auto previous = store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "", "a", "canary");
+  auto previous = store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "", "a", "canary", "split");
   ASSERT_TRUE(previous.ok()) << previous.status().ToString();
   EXPECT_EQ(*previous, 1);
-  EXPECT_FALSE(store_->SetSplit("m", "production", {{1, 90}, {9, 10}}, "", "a", "").ok());
+  EXPECT_FALSE(store_->SetSplit("m", "production", {{1, 90}, {9, 10}}, "", "a", "", "split").ok());
   store_ = Open();
   auto aliases = store_->Aliases("m");
   ASSERT_EQ(aliases->size(), 1u);
@@ -471,8 +471,8 @@ TEST_P(RegistryStoreTest, TextIsKeptExactlyOrRefusedNeverCut) {
 
 TEST_P(RegistryStoreTest, ASplitsStickyKeyIsStoredAuditedAndEndedWithIt) {
   for (int v : {1, 2}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
-  ASSERT_TRUE(store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "x-user-id", "a", "").ok());
-  EXPECT_EQ(store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "X-User", "a", "")
+  ASSERT_TRUE(store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "x-user-id", "a", "", "split").ok());
+  EXPECT_EQ(store_->SetSplit("m", "production", {{1, 90}, {2, 10}}, "X-User", "a", "", "split")
                 .status()
                 .code(),
             Status::Code::kInvalidArgument);  // lower-case only, as ValidateStickyKey returns it
@@ -486,7 +486,7 @@ TEST_P(RegistryStoreTest, ASplitsStickyKeyIsStoredAuditedAndEndedWithIt) {
 TEST_P(RegistryStoreTest, ArchiveRestoreAndDeleteAreAuditedAndRefusedForVersionsInUse) {
   for (int v : {1, 2, 3, 4}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
   ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
-  ASSERT_TRUE(store_->SetSplit("m", "canary", {{1, 90}, {2, 10}}, "", "a", "").ok());
+  ASSERT_TRUE(store_->SetSplit("m", "canary", {{1, 90}, {2, 10}}, "", "a", "", "split").ok());
   ASSERT_TRUE(store_->SetShadow("m", 3, 10, "a", "").ok());
   const auto code = [&](int64_t v, VersionStatus to) {
     return store_->SetVersionStatus("m", v, to, "carol", "why").code();
@@ -507,7 +507,7 @@ TEST_P(RegistryStoreTest, ArchiveRestoreAndDeleteAreAuditedAndRefusedForVersions
   // An archived version is never an alias's, a split's or the shadow's.
   EXPECT_EQ(store_->SetAlias("m", "production", 4, "promote", "a", "").status().code(),
             Status::Code::kAborted);
-  EXPECT_EQ(store_->SetSplit("m", "canary", {{1, 50}, {4, 50}}, "", "a", "").status().code(),
+  EXPECT_EQ(store_->SetSplit("m", "canary", {{1, 50}, {4, 50}}, "", "a", "", "split").status().code(),
             Status::Code::kAborted);
   EXPECT_EQ(store_->SetShadow("m", 4, 10, "a", "").status().code(), Status::Code::kAborted);
   EXPECT_EQ(code(4, VersionStatus::kActive), Status::Code::kOk);
@@ -596,6 +596,79 @@ TEST_P(RegistryStoreTest, ASignatureIsRecordedOnceAndNeverRewritten) {
   ASSERT_NE(reopened, nullptr);
   EXPECT_EQ((*reopened->Versions("m"))[0].signature_json, R"({"inputs":[],"outputs":[]})");
   EXPECT_EQ(*reopened->Generation(), generation);  // not a change replicas must follow
+}
+
+TEST_P(RegistryStoreTest, ARollbackAfterASplitRestoresTheStateBeforeIt) {
+  for (int v : {1, 2, 3}) ASSERT_TRUE(store_->RegisterVersion(Version(v), "t").ok());
+  ASSERT_TRUE(store_->SetAlias("m", "production", 2, "promote", "a", "").ok());
+  ASSERT_TRUE(store_->SetSplit("m", "production", {{2, 90}, {3, 10}}, "x-user", "a", "canary",
+                               "split")
+                  .ok());
+  // Back to version 2 alone, not to the split's heaviest version's past.
+  std::optional<AliasState> target = RollbackState(*store_->History("m"), "production");
+  ASSERT_TRUE(target.has_value());
+  EXPECT_EQ(*target, (AliasState{2, {}, {}}));
+  ASSERT_TRUE(store_->SetAlias("m", "production", 2, "rollback", "a", "bad canary").ok());
+  auto aliases = store_->Aliases("m");
+  ASSERT_EQ(aliases->size(), 1u);
+  EXPECT_EQ((*aliases)[0].version, 2);
+  EXPECT_TRUE((*aliases)[0].split.empty());
+  EXPECT_EQ(RollbackState(*store_->History("m"), "production"), std::nullopt);
+
+  // A rollback to a split brings the whole split back, sticky key too.
+  ASSERT_TRUE(store_->SetSplit("m", "production", {{2, 90}, {3, 10}}, "x-user", "a", "", "split")
+                  .ok());
+  ASSERT_TRUE(store_->SetAlias("m", "production", 1, "promote", "a", "").ok());
+  target = RollbackState(*store_->History("m"), "production");
+  ASSERT_TRUE(target.has_value());
+  EXPECT_EQ(*target, (AliasState{2, {{2, 90}, {3, 10}}, "x-user"}));
+  // The store refuses a rollback to anything else: a version alone, or
+  // another split.
+  EXPECT_EQ(store_->SetAlias("m", "production", 2, "rollback", "a", "").status().code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_EQ(store_->SetSplit("m", "production", {{2, 80}, {3, 20}}, "x-user", "a", "", "rollback")
+                .status()
+                .code(),
+            Status::Code::kFailedPrecondition);
+  auto back = store_->SetSplit("m", "production", target->split, target->sticky_key, "a", "why",
+                               "rollback");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, 1);
+  store_ = Open();  // a restart
+  aliases = store_->Aliases("m");
+  EXPECT_EQ((*aliases)[0].version, 2);
+  EXPECT_EQ((*aliases)[0].split, (std::vector<WeightedVersion>{{2, 90}, {3, 10}}));
+  EXPECT_EQ((*aliases)[0].sticky_key, "x-user");
+  const AuditRecord last = store_->History("m")->back();
+  EXPECT_EQ(last.action, "rollback");
+  EXPECT_EQ(last.reason, "2=90 3=10 sticky-key=x-user: why");
+  // And one more rollback goes to version 2 alone, before the split.
+  EXPECT_EQ(RollbackState(*store_->History("m"), "production"), (AliasState{2, {}, {}}));
+}
+
+TEST(RollbackStateTest, SplitsAreStatesOfTheirOwn) {
+  const auto split = [](const char* action, int64_t to, std::string reason) {
+    AuditRecord r = Move(action, "production", to);
+    r.reason = std::move(reason);
+    return r;
+  };
+  std::vector<AuditRecord> h = {Move("promote", "production", 2),
+                                split("split", 2, "2=90 3=10: canary")};
+  EXPECT_EQ(RollbackState(h, "production"), (AliasState{2, {}, {}}));
+  // Another split of the same heaviest version is a move too.
+  h.push_back(split("split", 2, "2=50 3=50"));
+  EXPECT_EQ(RollbackState(h, "production"), (AliasState{2, {{2, 90}, {3, 10}}, {}}));
+  // The same split again is not.
+  h.push_back(split("split", 2, "2=50 3=50: again"));
+  EXPECT_EQ(RollbackState(h, "production"), (AliasState{2, {{2, 90}, {3, 10}}, {}}));
+  // A sticky key naming an input (a colon inside) and a reason after it.
+  h = {Move("promote", "production", 1), split("split", 4, "3=1 4=2 sticky-key=input:id:: x")};
+  h.push_back(Move("promote", "production", 5));
+  EXPECT_EQ(RollbackState(h, "production"), (AliasState{4, {{3, 1}, {4, 2}}, "input:id:"}));
+  // A promotion's reason that looks like a split is only a reason.
+  h = {Move("promote", "production", 1), split("promote", 2, "1=1 2=5")};
+  h.push_back(Move("promote", "production", 3));
+  EXPECT_EQ(RollbackState(h, "production"), (AliasState{2, {}, {}}));
 }
 
 TEST(RollbackTargetTest, PromotionsPushAndRollbacksPop) {

@@ -350,7 +350,9 @@ class SqliteRegistryStore final : public RegistryStore {
                                             std::string_view reason) override {
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
-      if (action == "rollback") RETURN_IF_ERROR(CheckRollbackTarget(model, alias, version));
+      if (action == "rollback") {
+        RETURN_IF_ERROR(CheckRollbackTarget(model, alias, AliasState{version, {}, {}}));
+      }
       return SetAliasLocked(model, alias, version, action, actor, reason);
     });
   }
@@ -358,28 +360,17 @@ class SqliteRegistryStore final : public RegistryStore {
   StatusOr<std::optional<int64_t>> SetSplit(std::string_view model, std::string_view alias,
                                             const std::vector<WeightedVersion>& split,
                                             std::string_view sticky_key, std::string_view actor,
-                                            std::string_view reason) override {
+                                            std::string_view reason,
+                                            std::string_view action) override {
     if (split.size() < 2) return Status::InvalidArgument("a split needs at least two versions");
-    std::string shares;
-    for (const WeightedVersion& w : split) {
-      if (w.weight <= 0) return Status::InvalidArgument("split weights must be positive");
-      shares += (shares.empty() ? "" : " ") + std::to_string(w.version) + "=" +
-                std::to_string(w.weight);
-    }
-    if (!sticky_key.empty()) {
-      ASSIGN_OR_RETURN(std::string normalized, ValidateStickyKey(sticky_key));
-      if (normalized != sticky_key) {
-        return Status::InvalidArgument("a split's sticky key is stored lower-case");
-      }
-      shares += " sticky-key=" + normalized;
-    }
+    ASSIGN_OR_RETURN(const std::string why, SplitAuditReason(split, sticky_key, reason));
     std::lock_guard lock(mu_);
     return InTransaction([&]() -> StatusOr<std::optional<int64_t>> {
       for (const WeightedVersion& w : split) RETURN_IF_ERROR(CheckActiveLocked(model, w.version));
+      const AliasState to{HeaviestVersion(split), split, std::string(sticky_key)};
+      if (action == "rollback") RETURN_IF_ERROR(CheckRollbackTarget(model, alias, to));
       ASSIGN_OR_RETURN(auto previous,
-                       SetAliasLocked(model, alias, HeaviestVersion(split), "split", actor,
-                                      reason.empty() ? shares : shares + ": " + std::string(reason),
-                                      sticky_key));
+                       SetAliasLocked(model, alias, to.version, action, actor, why, sticky_key));
       for (const WeightedVersion& w : split) {
         Statement row(db_,
                       "INSERT INTO alias_splits(model, alias, version, weight) VALUES (?, ?, ?, ?)");
@@ -716,28 +707,30 @@ class SqliteRegistryStore final : public RegistryStore {
     insert.Bind(10, VersionFilesJson(r.files));
     insert.Step();
     RETURN_IF_ERROR(insert.status());
-    return Audit(r.model, "register", "", std::nullopt, r.version, actor, r.source);
+    return Audit(r.model, "register", "", std::nullopt, r.version, actor,
+                 r.reason.empty() ? r.source : r.source + ": " + r.reason);
   }
 
   // A rollback must undo the alias's latest move as the store has it now:
   // another process sharing the file may have moved it since the caller read
   // the history. Call inside the transaction.
-  Status CheckRollbackTarget(std::string_view model, std::string_view alias, int64_t version)
+  Status CheckRollbackTarget(std::string_view model, std::string_view alias, const AliasState& to)
       EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::vector<AuditRecord> history;
     Statement s(db_,
-                "SELECT action, to_version FROM audit WHERE model = ? AND alias = ? ORDER BY id");
+                "SELECT action, to_version, reason FROM audit WHERE model = ? AND alias = ? "
+                "ORDER BY id");
     s.Bind(1, model).Bind(2, alias);
     while (s.Step()) {
       AuditRecord r;
       r.action = s.Text(0);
       r.alias = std::string(alias);
       r.to_version = s.OptionalInt(1);
+      r.reason = s.Text(2);
       history.push_back(std::move(r));
     }
     RETURN_IF_ERROR(s.status());
-    if (RollbackTarget(history, alias) == version) return Status::Ok();
-    return Status::FailedPrecondition(RollbackRaceMessage(model, alias));
+    return CheckRollback(history, model, alias, to);
   }
 
   // NotFound unless the version is registered; Aborted unless it is active.

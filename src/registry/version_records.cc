@@ -61,7 +61,8 @@ void ReadVersionRecord(const fs::path& path, VersionRecord* record) {
     return;
   }
   for (auto [key, field] : {std::pair{"source", &record->source},
-                            std::pair{"created_by", &record->created_by}}) {
+                            std::pair{"created_by", &record->created_by},
+                            std::pair{"reason", &record->reason}}) {
     auto m = doc.FindMember(key);
     if (m != doc.MemberEnd() && m->value.IsString()) field->assign(m->value.GetString());
   }

@@ -154,6 +154,7 @@ struct Server::State {
     context.inference = &inference;
     context.models = &models;
     context.statistics = &metrics;
+    context.metrics = &metrics;
     context.repository = &repository;
     context.memory_budget = &memory_budget;
     context.shared_memory = &shared_memory;

@@ -88,10 +88,11 @@ StatusOr<AliasMove> ServerContext::Promote(std::string_view peer, const std::str
 StatusOr<int64_t> ServerContext::Push(std::string_view actor, const std::string& name,
                                       const ArtifactSource& artifact,
                                       std::string_view metadata_json,
-                                      bool allow_signature_change) const {
+                                      bool allow_signature_change,
+                                      std::string_view reason) const {
   RETURN_IF_ERROR(CheckChange(actor, name));
   return repository->Push(name, artifact, metadata_json, std::string(actor),
-                          allow_signature_change);
+                          allow_signature_change, reason);
 }
 
 StatusOr<AliasMove> ServerContext::SetShadow(std::string_view peer, const std::string& name,

@@ -20,6 +20,7 @@
 namespace berth {
 
 class MemoryBudget;
+class Metrics;
 class ModelRepository;
 class PythonWorkerStats;
 class StoreSync;
@@ -57,6 +58,7 @@ struct ServerContext {
   const InferenceService* inference = nullptr;
   const ModelManager* models = nullptr;
   const StatisticsSource* statistics = nullptr;  // the statistics extension's counters
+  const Metrics* metrics = nullptr;  // the shadow comparison, for a model's registry status
   ModelRepository* repository = nullptr;  // explicit load/unload
   const MemoryBudget* memory_budget = nullptr;  // --memory-budget, for /metrics
   // The system shared-memory regions: read by the status routes and
@@ -121,10 +123,12 @@ struct ServerContext {
   // record names `actor`.
   StatusOr<AliasMove> Promote(std::string_view peer, const std::string& name, int64_t version,
                               const std::string& alias, const std::string& reason) const;
-  // Registers a new version from an artifact's bytes (ModelRepository::Push).
+  // Registers a new version from an artifact's bytes (ModelRepository::Push);
+  // `reason` goes into its audit record.
   StatusOr<int64_t> Push(std::string_view peer, const std::string& name,
                          const ArtifactSource& artifact,
-                         std::string_view metadata_json, bool allow_signature_change) const;
+                         std::string_view metadata_json, bool allow_signature_change,
+                         std::string_view reason = {}) const;
   StatusOr<AliasMove> SetShadow(std::string_view peer, const std::string& name, int64_t version,
                                 int percent, const std::string& reason) const;
   // `sticky_key`: the header whose value picks the version (empty:

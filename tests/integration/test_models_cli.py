@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -139,6 +140,22 @@ def test_rollback_returns_to_the_previous_version(
     assert "version 1" in last_line and "previously 2" in last_line, out
     assert json.loads(run_ok("show", "--url", url, MODEL, "--json"))["aliases"]["production"] == 1
     assert served_by_default(registry_server, versions) == "1"
+
+
+def test_rollback_after_a_canary_split_serves_the_version_before_it_alone(
+    registry_server: BerthServer, versions: dict[int, TrainedModel]
+) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    run_ok("split", "--url", url, MODEL, "2=90", "1=10")
+    out = run_ok("rollback", "--url", url, MODEL, "--reason", "canary misbehaves")
+    last_line = out.strip().splitlines()[-1]
+    assert "version 2" in last_line, out
+    shown = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
+    assert shown["aliases"] == {"production": 2} and shown["splits"] == {}, shown
+    assert {served_by_default(registry_server, versions) for _ in range(100)} == {"2"}
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert (history[-1]["action"], history[-1]["to"], history[-1]["reason"]) == ("rollback", 2, "canary misbehaves")
 
 
 def test_history_lists_every_move_with_its_reason(registry_server: BerthServer) -> None:
@@ -309,6 +326,28 @@ def test_push_prints_the_new_version_alone_on_its_last_line(
     out = run_ok("push", "--url", url, "--name", "fresh_model", str(artifact(tmp_path, 1)))
     assert out.splitlines()[-1] == "1", out
     assert requests.get(f"{url}/v2/models/fresh_model/ready", timeout=10).status_code == 200
+
+
+def test_push_records_its_reason_in_the_audit(registry_server: BerthServer, tmp_path: Path) -> None:
+    url = registry_server.base_url
+    reason = "retrained on November's data: ü 100% / ok"
+    out = run_ok("push", "--url", url, "--name", MODEL, str(artifact(tmp_path, 1)), "--reason", reason)
+    version = int(out.splitlines()[-1])
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    (record,) = [r for r in history if r["action"] == "register" and r["to"] == version]
+    assert record["reason"] == f"push: {reason}", record
+    # A first push (which creates the model) records it too.
+    out = run_ok("push", "--url", url, "--name", "fresh_model", str(artifact(tmp_path, 1)), "--reason", "first")
+    history = json.loads(run_ok("history", "--url", url, "fresh_model", "--json"))["history"]
+    assert [r["reason"] for r in history if r["action"] == "register"] == ["push: first"], history
+    # A header that is not percent-encoded UTF-8 is refused, nothing stored.
+    bad = requests.post(
+        f"{url}{REGISTRY}/{MODEL}/versions",
+        data=artifact(tmp_path, 1).read_bytes(),
+        headers={"Content-Type": "application/octet-stream", "Berth-Reason": "%ff%zz"},
+        timeout=30,
+    )
+    assert bad.status_code == 400 and "Berth-Reason" in bad.json()["error"], bad.text
 
 
 def assert_nothing_pushed(server: BerthServer) -> None:
@@ -525,13 +564,23 @@ def test_shadow_then_off(registry_server: BerthServer, versions: dict[int, Train
     assert out == f"{MODEL}: version 1 shadows 20% of the traffic (previously none)\n", out
 
     details = json.loads(run_ok("show", "--url", url, MODEL, "--json"))
-    assert details["shadow"] == {"version": 1, "percent": 20}, details
+    assert (details["shadow"]["version"], details["shadow"]["percent"]) == (1, 20), details
     assert "shadow:           version 1, 20% of the traffic\n" in run_ok("show", "--url", url, MODEL)
     history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
     assert history[-1]["action"] == "shadow" and history[-1]["to"] == 1, history
     assert history[-1]["reason"].endswith("try v1"), history
     # The shadow never answers.
     assert {served_by_default(registry_server, versions) for _ in range(20)} == {"2"}
+    # show has its comparison with the live answers (once some copies ran).
+    deadline = time.monotonic() + 10
+    while json.loads(run_ok("show", "--url", url, MODEL, "--json"))["shadow"]["requests"] == 0:
+        assert time.monotonic() < deadline, "no shadow request was counted"
+        served_by_default(registry_server, versions)
+    shown = json.loads(run_ok("show", "--url", url, MODEL, "--json"))["shadow"]
+    assert shown["requests"] == shown["agree"] + shown["differ"] + shown["failed"] > 0, shown
+    assert {"agreement_rate", "mean_abs_difference", "mean_latency_seconds"} <= shown.keys(), shown
+    compared = [line for line in run_ok("show", "--url", url, MODEL).splitlines() if "shadow compared:" in line]
+    assert len(compared) == 1 and " agree (" in compared[0] and "mean latency" in compared[0], compared
 
     # --json is the server's answer as is; a second shadow replaces the first.
     moved = json.loads(run_ok("shadow", "--url", url, MODEL, "1", "--percent=100", "--json"))
@@ -544,6 +593,53 @@ def test_shadow_then_off(registry_server: BerthServer, versions: dict[int, Train
     assert "shadow:" not in run_ok("show", "--url", url, MODEL)
     history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
     assert history[-1]["action"] == "shadow" and history[-1]["to"] is None, history
+
+
+def test_shadow_off_names_the_version_it_stops(registry_server: BerthServer) -> None:
+    url = registry_server.base_url
+    run_ok("promote", "--url", url, MODEL, "2")
+    run_ok("shadow", "--url", url, MODEL, "1", "--percent", "20")
+    # Another version than the shadow: refused, the shadow stays.
+    wrong = run_cli("shadow", "--url", url, MODEL, "2", "--off")
+    assert wrong.returncode == 1 and "version 2 of model" in wrong.stderr and "version 1 is" in wrong.stderr
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["shadow"]["version"] == 1
+    out = run_ok("shadow", "--url", url, MODEL, "1", "--off", "--reason", "seen enough")
+    assert out == f"{MODEL}: shadow off (previously 1)\n", out
+    assert server_json(registry_server, f"{REGISTRY}/{MODEL}")["shadow"] is None
+    history = json.loads(run_ok("history", "--url", url, MODEL, "--json"))["history"]
+    assert history[-1]["action"] == "shadow" and history[-1]["reason"].endswith("seen enough"), history
+    none = run_cli("shadow", "--url", url, MODEL, "1", "--off")
+    assert none.returncode == 1 and "it has none" in none.stderr, none.stderr
+
+
+def test_list_show_and_history_with_and_without_name(
+    versions: dict[int, TrainedModel], tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    write_repository(root, versions)
+    second = versions[1]
+    export_model(second, root, version=1, config=model_config(second, name="other"))
+    with BerthServer.start(berth_binary(), root, tmp_path / "berth.log", grpc_port=-1) as server:
+        url = server.base_url
+        run_ok("promote", "--url", url, MODEL, "2")
+        # list NAME: that model's row only.
+        listed = json.loads(run_ok("list", "--url", url, MODEL, "--json"))["models"]
+        assert [m["name"] for m in listed] == [MODEL], listed
+        assert "other" not in run_ok("list", "--url", url, MODEL)
+        assert {m["name"] for m in json.loads(run_ok("list", "--url", url, "--json"))["models"]} == {MODEL, "other"}
+        missing = run_cli("list", "--url", url, "nosuch")
+        assert missing.returncode == 1 and "'nosuch' is not in the registry" in missing.stderr
+        # show and history without NAME: every model's.
+        shown = json.loads(run_ok("show", "--url", url, "--json"))["models"]
+        assert sorted(m["name"] for m in shown) == sorted([MODEL, "other"]), shown
+        text = run_ok("show", "--url", url)
+        assert f"model:            {MODEL}\n" in text and "model:            other\n" in text, text
+        histories = json.loads(run_ok("history", "--url", url, "--json"))["models"]
+        assert sorted(h["model"] for h in histories) == sorted([MODEL, "other"]), histories
+        moves = [r for h in histories if h["model"] == MODEL for r in h["history"] if r["action"] == "promote"]
+        assert [r["to"] for r in moves] == [2], moves
+        text = run_ok("history", "--url", url)
+        assert f"model {MODEL}:\n" in text and "model other:\n" in text and "promote" in text, text
 
 
 def test_a_refused_shadow_exits_1_and_changes_nothing(registry_server: BerthServer) -> None:
@@ -694,8 +790,8 @@ def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> No
             "from 1 to 100",
         ),
         (
-            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "--off"),
-            "--off takes NAME alone",
+            ("shadow", "--url", "http://127.0.0.1:8000", "iris", "4", "5", "--off"),
+            "--off takes NAME [VERSION]",
         ),
         (
             ("shadow", "--url", "http://127.0.0.1:8000", "iris", "--off", "--percent", "20"),
@@ -706,7 +802,8 @@ def test_unusable_url_exits_1_with_a_clear_message(url: str, message: str) -> No
             "takes NAME and VERSION",
         ),
         (("list",), "needs --url URL"),
-        (("show", "--url", "http://127.0.0.1:8000"), "takes NAME"),
+        (("show", "--url", "http://127.0.0.1:8000", "a", "b"), "takes at most NAME"),
+        (("list", "--url", "http://127.0.0.1:8000", "a", "b"), "takes at most NAME"),
         (
             ("promote", "--url", "http://127.0.0.1:8000", "iris"),
             "takes NAME and VERSION",
@@ -741,3 +838,14 @@ def test_help_exits_0_on_stdout() -> None:
     assert "berth models shadow   --url URL NAME VERSION --percent 1..100" in result.stdout
     top = subprocess.run([str(berth_binary()), "--help"], capture_output=True, text=True, check=False)
     assert "berth models" in top.stdout
+
+
+def test_the_top_level_usage_names_every_models_command() -> None:
+    result = subprocess.run(
+        [str(berth_binary()), "--help"], capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    usage = result.stdout[result.stdout.index("berth models ") :].split("--url URL", 1)[0]
+    for verb in ("list", "show", "history", "promote", "rollback", "push", "split", "shadow", "archive",
+                 "restore", "delete", "baseline"):
+        assert verb in usage, (verb, usage)

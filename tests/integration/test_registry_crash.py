@@ -5,7 +5,8 @@ wholly present with its digest (or deleted, and gone), every version on disk
 is recorded, no staging directory is left or served, every alias points at
 a READY version, and every acknowledged change survived.
 
-Real binary, real SQLite store; every random choice is seeded, so a failure
+Real binary, real SQLite store (and a real PostgreSQL one for the pushes);
+every random choice is seeded, so a failure
 replays.
 """
 
@@ -35,6 +36,8 @@ from test_registry_reliability import (
     infer_body,
     integrity,
     mover,
+    postgres,  # noqa: F401 (the private PostgreSQL fixture, through store_args)
+    store_args,
     write_repo,
 )
 from v2 import V2Client
@@ -122,12 +125,17 @@ def assert_big_consistent(client: V2Client, repo: Path, acknowledged: dict[int, 
     assert answer.json()["outputs"][0]["data"] == x.ravel().tolist()
 
 
-def test_kill_9_during_pushes_and_deletions_leaves_a_consistent_registry(repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_kill_9_during_pushes_and_deletions_leaves_a_consistent_registry(
+    repo: Path, tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     rng = random.Random(11)
     model = big_model()
     acknowledged: dict[int, str] = {}  # version -> digest, of pushes answered 200
     deleted: set[int] = set()  # versions whose deletion was answered 200
-    server = BerthServer.start(berth_binary(), repo, tmp_path / "round-0.log")
+    args = store_args(store, request)
+    rounds = PUSH_ROUNDS if store == "sqlite" else PUSH_ROUNDS // 2
+    server = BerthServer.start(berth_binary(), repo, tmp_path / "round-0.log", extra_args=args)
     try:
         # How long a push takes here, so that the signals spread over all of it.
         push_s = 0.0
@@ -140,7 +148,7 @@ def test_kill_9_during_pushes_and_deletions_leaves_a_consistent_registry(repo: P
             push_s = max(push_s, time.monotonic() - started)
             acknowledged[response.json()["version"]] = "sha256:" + hashlib.sha256(artifact).hexdigest()
         finished = 0  # rounds whose change was answered before the signal
-        for round_number in range(1, PUSH_ROUNDS + 1):
+        for round_number in range(1, rounds + 1):
             model.doc_string = f"round {round_number}"
             artifact = model.SerializeToString()
             deletable = sorted(set(acknowledged) - deleted)[:-1]  # never the newest: it serves
@@ -176,15 +184,18 @@ def test_kill_9_during_pushes_and_deletions_leaves_a_consistent_registry(repo: P
                 else:
                     deleted.add(target)
 
-            assert integrity(copy_of_store(repo, tmp_path / f"crashed-{round_number}")) == "ok"
-            server = BerthServer.start(berth_binary(), repo, tmp_path / f"round-{round_number}.log")
+            if store == "sqlite":
+                assert integrity(copy_of_store(repo, tmp_path / f"crashed-{round_number}")) == "ok"
+            server = BerthServer.start(
+                berth_binary(), repo, tmp_path / f"round-{round_number}.log", extra_args=args
+            )
             with V2Client(server.base_url) as client:
                 assert client.get("/v2/health/ready").status_code == 200
                 assert_no_staging(repo)
                 assert_big_consistent(client, repo, acknowledged, deleted)
                 # The model the pushes left alone is untouched.
                 assert client.get("/v2/models/churn/ready").status_code == 200
-        assert 0 < finished < PUSH_ROUNDS, f"{finished} of {PUSH_ROUNDS} changes finished: the signals missed"
+        assert 0 < finished < rounds, f"{finished} of {rounds} changes finished: the signals missed"
     finally:
         exit_code = server.stop()
     assert exit_code == 0, server.log()

@@ -159,8 +159,10 @@ def test_replicas_share_pushes_moves_and_history(
         move(ca, "split", {"versions": {"1": 70, "2": 30}, "alias": "staging"})
         move(ca, "shadow", {"version": 2, "percent": 20})
         within_deadline(
-            lambda: (lambda r: r and (r["splits"], r["shadow"]))(registry(cb)),
-            ({"staging": {"1": 70, "2": 30}}, {"version": 2, "percent": 20}),
+            lambda: (lambda r: r and r["shadow"] and (r["splits"], r["shadow"]["version"], r["shadow"]["percent"]))(
+                registry(cb)
+            ),
+            ({"staging": {"1": 70, "2": 30}}, 2, 20),
             "B's splits and shadow",
         )
         assert served_version(cb, model_repository) == "1"

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/model_name.h"
+#include "monitoring/metrics.h"
 #include "registry/model_repository.h"
 #include "registry/version_files.h"
 #include "server/http/change_route.h"
@@ -258,6 +259,43 @@ HttpResponse MoveResponse(const std::string& model, const std::string& alias,
 
 // `json`, a JSON object the store holds (checked when it was stored), as is;
 // "{}" if empty.
+// The shadow and how it compares with the live answers so far, from the
+// counters /metrics exports as berth_shadow_*: rates and means are null
+// until there is something to divide by.
+void WriteShadow(JsonWriter* w, const ServerContext& ctx, const std::string& name,
+                 const ShadowTarget& shadow) {
+  const Metrics::ShadowCounters c = ctx.metrics == nullptr
+                                        ? Metrics::ShadowCounters{}
+                                        : ctx.metrics->ShadowCountersOf(
+                                              name, std::to_string(shadow.version));
+  const auto ratio = [w](double part, uint64_t whole) {
+    whole == 0 ? w->Null() : w->Double(part / static_cast<double>(whole));
+  };
+  const uint64_t compared = c.agree + c.differ;
+  w->StartObject();
+  w->Key("version");
+  w->Int64(shadow.version);
+  w->Key("percent");
+  w->Int(shadow.percent);
+  w->Key("requests");
+  w->Uint64(compared + c.failed);
+  w->Key("agree");
+  w->Uint64(c.agree);
+  w->Key("differ");
+  w->Uint64(c.differ);
+  w->Key("failed");
+  w->Uint64(c.failed);
+  w->Key("agreement_rate");
+  ratio(static_cast<double>(c.agree), compared);
+  w->Key("compared_elements");
+  w->Uint64(c.float_elements);
+  w->Key("mean_abs_difference");
+  ratio(c.abs_difference_sum, c.float_elements);
+  w->Key("mean_latency_seconds");
+  ratio(static_cast<double>(c.duration_ns) * 1e-9, compared + c.failed);
+  w->EndObject();
+}
+
 void WriteRawObject(JsonWriter* w, std::string_view json) {
   if (json.empty()) json = "{}";
   w->RawValue(json.data(), json.size(), rapidjson::kObjectType);
@@ -291,12 +329,7 @@ StatusOr<std::string> WriteModel(const ServerContext& ctx, const std::string& na
   WriteAliasTables(&w, entry);
   w.Key("shadow");
   if (entry && entry->shadow) {
-    w.StartObject();
-    w.Key("version");
-    w.Int64(entry->shadow->version);
-    w.Key("percent");
-    w.Int(entry->shadow->percent);
-    w.EndObject();
+    WriteShadow(&w, ctx, name, *entry->shadow);
   } else {
     w.Null();
   }
@@ -497,6 +530,7 @@ struct PushRequest {
   std::string metadata_json;  // checked by the repository (CheckVersionMetadata)
   ArtifactSource artifact;
   bool allow_signature_change = false;
+  std::string reason;  // the Berth-Reason header, percent-decoded
 };
 
 StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
@@ -541,6 +575,24 @@ StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
   }
   if (!req.Header("berth-files-length").empty()) {
     ASSIGN_OR_RETURN(out.artifact.files, ParsePushedFiles(files_json, body_size - framed));
+  }
+  // Why (push --reason): UTF-8, percent-encoded as a header value must be.
+  for (std::string_view in = req.Header("berth-reason"); !in.empty(); in.remove_prefix(1)) {
+    const auto hex = [](char c) {
+      return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    };
+    if (in[0] != '%') {
+      out.reason += in[0];
+    } else if (in.size() >= 3 && hex(in[1]) >= 0 && hex(in[2]) >= 0) {
+      out.reason += static_cast<char>(hex(in[1]) * 16 + hex(in[2]));
+      in.remove_prefix(2);
+    } else {
+      return Status::InvalidArgument("Berth-Reason must be percent-encoded UTF-8");
+    }
+  }
+  if (out.reason.size() > 1024 || !IsValidUtf8(out.reason)) {
+    return Status::InvalidArgument("Berth-Reason must be percent-encoded UTF-8 of at most 1024 bytes");
   }
   if (!req.query.empty()) {
     if (req.query == "allow_signature_change=true") {
@@ -615,7 +667,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!push.ok()) return reply(ErrorResponse(push.status()));
                 const std::string name(PathParam(p, "model"));
                 auto version = ctx->Push(req.actor, name, push->artifact, push->metadata_json,
-                                         push->allow_signature_change);
+                                         push->allow_signature_change, push->reason);
                 if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 reply(VersionResponse(name, *version));
               }));
