@@ -35,6 +35,8 @@ const char kKeysUsage[] = R"(Usage:
   --registry URL          a store: sqlite:PATH or postgresql://USER@HOST:PORT/DB
   --url URL               a running server (its /v2/keys routes; scope admin)
   --api-key KEY           the admin key --url sends (default $BERTH_API_KEY)
+  --ca-file FILE          --url https://: the server's certificate must chain to this PEM
+                          file (default $BERTH_CA_FILE, else the system's CAs)
   --scope SCOPE           infer (every model), infer:MODEL, read or admin
   --rate N/s              at most N requests a second (a burst of N); default no limit
   --expires DAYS          the key stops working DAYS days from now; default never
@@ -53,6 +55,7 @@ struct KeysCommand {
   std::string registry;
   std::string url;
   std::string api_key;
+  std::string ca_file;
   int64_t timeout_secs = 30;
   auth::KeySpec spec;  // create: name, scopes, rate, expires
   std::string name;    // revoke
@@ -101,6 +104,9 @@ StatusOr<KeysCommand> Parse(const std::vector<std::string_view>& args) {
     } else if (flag == "--url") {
       c.url = std::string(*value);
       ++sources;
+    } else if (flag == "--ca-file") {
+      if (value->empty()) return Status::InvalidArgument(bad);
+      c.ca_file = std::string(*value);
     } else if (flag == "--api-key") {
       if (value->empty()) return Status::InvalidArgument("invalid value for --api-key");
       c.api_key = std::string(*value);
@@ -142,6 +148,9 @@ StatusOr<KeysCommand> Parse(const std::vector<std::string_view>& args) {
   }
   if (!c.api_key.empty() && c.url.empty()) {
     return Status::InvalidArgument("--api-key goes with --url");
+  }
+  if (!c.ca_file.empty() && c.url.empty()) {
+    return Status::InvalidArgument("--ca-file goes with --url");
   }
   if (c.verb == "create") {
     if (!positional.empty()) return Status::InvalidArgument("create takes no positional argument");
@@ -227,7 +236,9 @@ int RunRemote(const KeysCommand& c, std::FILE* out, std::FILE* err) {
   };
   StatusOr<ServerUrl> url = ParseServerUrl(c.url);
   if (!url.ok()) return fail(url.status().message());
-  HttpClient client(std::move(url).value(), std::chrono::seconds(c.timeout_secs));
+  HttpClient client(std::move(url).value(), std::chrono::seconds(c.timeout_secs),
+                    net::CaFileOrDefault(c.ca_file));
+  if (!client.tls_status().ok()) return fail(client.tls_status().message());
   if (Status key = AddApiKey(c.api_key, &client); !key.ok()) return fail(key.message());
   if (c.verb == "create") {
     auto doc = Answer(client.Post("/v2/keys", CreateBody(c.spec)));

@@ -104,6 +104,8 @@ Options:
   --file FILE          baseline: a "berth-baseline/1" JSON profile
   --clear              baseline: remove the stored baseline
   --timeout-secs N     give up when the server has not answered after N s (default 30)
+  --ca-file FILE       an https:// URL's server certificate must chain to this PEM file
+                       (default $BERTH_CA_FILE, else the system's CAs)
   --api-key KEY        the API key to send (default $BERTH_API_KEY); a server run with
                        --require-auth needs one (read for list, show and history, admin
                        for the rest)
@@ -468,7 +470,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
         flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
     const bool shadow_flag = flag == "--percent" || flag == "--off";
     const bool baseline_flag = flag == "--from-window" || flag == "--file" || flag == "--clear";
-    if (flag != "--url" && flag != "--api-key" && flag != "--json" && flag != "--timeout-secs" &&
+    if (flag != "--url" && flag != "--api-key" && flag != "--ca-file" && flag != "--json" &&
+        flag != "--timeout-secs" &&
         flag != "--alias" && flag != "--reason" && flag != "--sticky-key" && flag != "--force" &&
         !push_flag && !shadow_flag && !baseline_flag) {
       return usage("unknown flag " + flag_text + " for " + name);
@@ -524,6 +527,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     if (flag == "--url") {
       if (value->empty()) return usage(bad);
       command.url = std::string(*value);
+    } else if (flag == "--ca-file") {
+      if (value->empty()) return usage(bad);
+      command.ca_file = std::string(*value);
     } else if (flag == "--api-key") {
       // Never echoed: it is a secret.
       if (value->empty() || value->find_first_of("\r\n") != std::string_view::npos) {
@@ -726,7 +732,9 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
       return fail(read.message());
     }
   }
-  HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs));
+  HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs),
+                    net::CaFileOrDefault(command.ca_file));
+  if (!client.tls_status().ok()) return fail(client.tls_status().message());
   if (Status key = AddApiKey(command.api_key, &client); !key.ok()) return fail(key.message());
 
   const auto failed = [&](const StatusOr<HttpResponse>& r) -> std::optional<std::string> {

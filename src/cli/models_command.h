@@ -48,6 +48,7 @@ struct ModelsCommand {
   std::string url;                  // checked when used (ParseServerUrl), not here
   // --api-key, else $BERTH_API_KEY when run; sent as Authorization: Bearer.
   std::string api_key;
+  std::string ca_file;  // --ca-file (else $BERTH_CA_FILE, else the system's CAs)
   std::string model;                // empty for list; --name for push
   int64_t version = 0;              // promote, shadow (unless --off), archive, restore, delete; > 0
   std::string alias = "production"; // promote, rollback and split

@@ -365,6 +365,12 @@ StatusOr<HttpResponse> HttpClient::Send(std::string_view method, std::string_vie
   return Exchange(ioc, stream, endpoints, url_, timeout_, request);
 }
 
+std::string CaFileOrDefault(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* env = std::getenv("BERTH_CA_FILE");
+  return env != nullptr ? env : "";
+}
+
 Status AddApiKey(const std::string& api_key, HttpClient* client) {
   std::string key = api_key;
   if (key.empty()) {

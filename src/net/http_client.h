@@ -112,4 +112,9 @@ class HttpClient {
 // InvalidArgument, without quoting the key, if it holds a line break.
 Status AddApiKey(const std::string& api_key, HttpClient* client);
 
+// The CA file a command's https:// URL is checked against: `given` (its
+// --ca-file), else $BERTH_CA_FILE (as the Python client reads it), else
+// empty (the system's CAs).
+std::string CaFileOrDefault(const std::string& given);
+
 }  // namespace berth::net

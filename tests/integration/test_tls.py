@@ -203,6 +203,35 @@ def test_tritonclient_grpc_with_ssl_credentials(tls_server: BerthServer, pki: Pk
         client.close()
 
 
+def test_the_berth_cli_speaks_https_with_the_ca_it_is_given(tls_server: BerthServer, pki: Pki) -> None:
+    """`berth models` and `berth keys` over https: --ca-file, else $BERTH_CA_FILE, else the system's CAs."""
+    url = f"https://localhost:{tls_server.http_port}"
+    env = {k: v for k, v in os.environ.items() if k not in ("BERTH_CA_FILE", "SSL_CERT_FILE")}
+
+    def berth(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(berth_binary()), *args], capture_output=True, text=True, timeout=60,
+                              env={**env, **(extra_env or {})}, check=False)  # fmt: skip
+
+    listed = berth("models", "list", "--url", url, "--ca-file", str(pki.ca))
+    assert listed.returncode == 0, listed.stderr
+    assert MODEL in listed.stdout
+    from_env = berth("models", "list", "--url", url, "--json", extra_env={"BERTH_CA_FILE": str(pki.ca)})
+    assert from_env.returncode == 0, from_env.stderr
+    assert MODEL in {m["name"] for m in json.loads(from_env.stdout)["models"]}
+    keys = berth("keys", "list", "--url", url, "--ca-file", str(pki.ca))
+    assert keys.returncode == 0, keys.stderr
+    # The test CA is not among the system's: the certificate is refused, and said to be.
+    untrusted = berth("models", "list", "--url", url)
+    assert untrusted.returncode == 1
+    assert "certificate" in untrusted.stderr.lower(), untrusted.stderr
+    other_ca = berth("keys", "list", "--url", url, "--ca-file", str(pki.directory / "other-ca.pem"))
+    assert other_ca.returncode == 1
+    assert "certificate" in other_ca.stderr.lower(), other_ca.stderr
+    missing = berth("models", "list", "--url", url, "--ca-file", str(pki.directory / "missing.pem"))
+    assert missing.returncode == 1
+    assert "missing.pem" in missing.stderr, missing.stderr
+
+
 def test_grpc_plaintext_client_is_refused_by_a_tls_server(tls_server: BerthServer) -> None:
     client = grpcclient.InferenceServerClient(tls_server.grpc_address())
     try:
