@@ -60,7 +60,7 @@ tsan: setup
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := v2_infer_request model_config model_name content_encoding http_request models_cli \
   grpc_codec csv_tensor onnx_external_data load_parameters baseline auth_header feedback_request \
-  python_worker_frame
+  python_worker_frame push_files
 FUZZ_CXX ?= clang++-14
 
 fuzz: setup

@@ -147,7 +147,9 @@ CREATE INDEX predictions_by_age ON predictions(model, created_ms);
 CREATE INDEX predictions_joined ON predictions(model, version, labeled_ms)
   WHERE truth IS NOT NULL;
 )sql",
-    "ALTER TABLE versions ADD COLUMN files TEXT NOT NULL DEFAULT '';",
+    R"sql(
+ALTER TABLE versions ADD COLUMN files TEXT NOT NULL DEFAULT '';
+)sql",
 };
   return migrations;
 }

@@ -34,6 +34,10 @@ SLOW: Final = "slow"
 WIDTH: Final = 1024  # the slow model's MatMul: a 4 MiB weight
 WARMUP_ROWS: Final = 64  # each warm-up run multiplies [64, 1024] by [1024, 1024]
 WARMUP_RUNS: Final = 400
+# The shutdown tests need the load still running HEAD_START_S * 2 after it
+# began, on a fast idle core too (WARMUP_RUNS take about 0.5 s on one here):
+# warm-up's most runs (1,000), each over 4x the rows.
+SHUTDOWN_WARMUP: Final = (1000, 4 * WARMUP_ROWS)
 INFERENCES: Final = 20
 # Lets the slow change reach the server before the inferences are sent; a
 # head start, not a bound on anything.
@@ -66,13 +70,13 @@ def write_model(root: Path, name: str, model: onnx.ModelProto, warmup: dict[str,
     (root / name / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def add_slow_model(root: Path) -> None:
-    """A model whose load takes seconds: its warm-up runs WARMUP_RUNS times."""
+def add_slow_model(root: Path, runs: int = WARMUP_RUNS, rows: int = WARMUP_ROWS) -> None:
+    """A model whose load takes seconds: its warm-up runs `runs` times over `rows` rows."""
     write_model(
         root,
         SLOW,
         matmul_model(WIDTH, seed=1),
-        {"count": WARMUP_RUNS, "inputs": [{"name": "X", "datatype": "FP32", "shape": [WARMUP_ROWS, WIDTH]}]},
+        {"count": runs, "inputs": [{"name": "X", "datatype": "FP32", "shape": [rows, WIDTH]}]},
     )
 
 
@@ -235,10 +239,10 @@ def test_reads_are_served_while_a_model_loads(served: BerthServer, repo: Path) -
 def test_shutdown_answers_waiting_changes_503_and_finishes_the_running_one(repo: Path, tmp_path: Path) -> None:
     """SIGTERM during a load: the changes queued behind it are answered 503
     with a JSON error at once; the running load finishes; the server exits 0."""
-    args = ["--http-threads", "1", "--shutdown-grace-ms", "30000"]
+    args = ["--http-threads", "1", "--shutdown-grace-ms", "300000"]
     server = BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", extra_args=args)
     try:
-        add_slow_model(repo)
+        add_slow_model(repo, *SHUTDOWN_WARMUP)
         answers: dict[str, requests.Response] = {}
 
         def post(key: str, path: str) -> None:
@@ -256,7 +260,7 @@ def test_shutdown_answers_waiting_changes_503_and_finishes_the_running_one(repo:
         message = assert_error(answers["queued"], 503)
         assert "shutting down" in message
         assert answers["running"].status_code == 200, answers["running"].text
-        assert server.process.wait(timeout=120) == 0
+        assert server.process.wait(timeout=300) == 0
     finally:
         server.stop()
 
@@ -264,10 +268,10 @@ def test_shutdown_answers_waiting_changes_503_and_finishes_the_running_one(repo:
 def test_grpc_shutdown_answers_waiting_changes_unavailable(repo: Path, tmp_path: Path) -> None:
     """The same over gRPC: a queued unload is answered UNAVAILABLE, the
     running load OK, and the server exits 0."""
-    args = ["--grpc-threads", "1", "--shutdown-grace-ms", "30000"]
+    args = ["--grpc-threads", "1", "--shutdown-grace-ms", "300000"]
     server = BerthServer.start(berth_binary(), repo, tmp_path / "berth.log", extra_args=args)
     try:
-        add_slow_model(repo)
+        add_slow_model(repo, *SHUTDOWN_WARMUP)
         address = server.grpc_address()
         outcomes: dict[str, str] = {}
 
@@ -293,6 +297,6 @@ def test_grpc_shutdown_answers_waiting_changes_unavailable(repo: Path, tmp_path:
         assert outcomes["queued"].startswith("StatusCode.UNAVAILABLE"), outcomes
         assert "shutting down" in outcomes["queued"]
         assert outcomes["running"] == "OK", outcomes
-        assert server.process.wait(timeout=120) == 0
+        assert server.process.wait(timeout=300) == 0
     finally:
         server.stop()
