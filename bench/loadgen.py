@@ -215,10 +215,12 @@ def run_ghz(
     server_cpu: Callable[[], float],
     metadata: dict[str, str] | None = None,
     ca_file: Path | None = None,
+    import_paths: tuple[Path, ...] = (),
 ) -> LoadResult:
     """Call ModelInfer with `request` from `concurrency` workers, one connection each, for `duration_s`.
 
     `metadata` goes with every call; with `ca_file` the connection is TLS, verified against it.
+    `import_paths` are where the proto's imports are found, besides its own folder.
     """
     transport = ["--cacert", str(ca_file)] if ca_file is not None else ["--insecure"]
     extra = ["--metadata", json.dumps(metadata)] if metadata else []
@@ -228,7 +230,7 @@ def run_ghz(
         command = pinned(
             [
                 str(ghz), *transport, *extra,
-                "--proto", str(proto), "--import-paths", str(proto.parent),
+                "--proto", str(proto), "--import-paths", ",".join(str(p) for p in (proto.parent, *import_paths)),
                 "--call", GRPC_CALL, "--data-file", data.name,
                 "--concurrency", str(concurrency), "--connections", str(concurrency),
                 "--duration", f"{duration_s:g}s", "--timeout", f"{_REQUEST_TIMEOUT_S}s",

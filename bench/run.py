@@ -60,6 +60,7 @@ from verify import VerificationError, verify_grpc, verify_rest
 BENCH_DIR: Final = Path(__file__).resolve().parent
 REPO_ROOT: Final = BENCH_DIR.parent
 GRPC_PROTO: Final = REPO_ROOT / "src" / "server" / "grpc" / "grpc_service.proto"
+GRPC_PROTO_ROOT: Final = REPO_ROOT / "src"  # its imports are named from here (registry/...)
 FLOOR_KEY: Final = "ort"
 PEER_PACKAGES: Final = (
     "fastapi",
@@ -157,6 +158,7 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
                 concurrency=concurrency, duration_s=duration_s,
                 core=settings.client_core, server_cpu=target.server.cpu_seconds,
                 metadata={k.lower(): v for k, v in target.headers.items()}, ca_file=target.ca_file,
+                import_paths=(GRPC_PROTO_ROOT,),
             )  # fmt: skip
 
     try:

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "core/model_name.h"
 
@@ -151,6 +152,54 @@ std::string ShadowComparisonCell(const Value& shadow) {
          count("failed") + " failed; mean |difference| " +
          number("mean_abs_difference", 1, "%.6g") + "; mean latency " +
          number("mean_latency_seconds", 1000, "%.3g ms");
+}
+
+// What import and evaluation recorded about a version's quality, one line
+// each ("" when nothing was): the registered metrics, the parity check
+// against the original framework, the pickle scan, the latest evaluation.
+std::vector<std::string> QualityLines(const Value& version) {
+  std::vector<std::string> lines;
+  const Value* metadata = Member(version, "metadata");
+  const bool has_metadata = metadata != nullptr && metadata->IsObject();
+  if (const Value* metrics = has_metadata ? Member(*metadata, "metrics") : nullptr;
+      metrics != nullptr && metrics->IsObject() && !metrics->ObjectEmpty()) {
+    lines.push_back("metrics     " + Cell(metrics));
+  }
+  if (const Value* parity = has_metadata ? Member(*metadata, "parity") : nullptr;
+      parity != nullptr && parity->IsObject()) {
+    const Value* passed = Member(*parity, "passed");
+    const bool ok = passed != nullptr && passed->IsBool() && passed->GetBool();
+    lines.push_back(std::string("parity      ") + (ok ? "passed" : "FAILED") + ": " +
+                    Cell(*parity, "rows") + " rows, labels agree " +
+                    Cell(*parity, "label_agreement") + ", max |diff| " +
+                    Cell(*parity, "max_abs_diff") + " (tolerance " + Cell(*parity, "tolerance") +
+                    ")");
+  }
+  if (const Value* scan = has_metadata ? Member(*metadata, "scan") : nullptr;
+      scan != nullptr && scan->IsObject()) {
+    const Value* globals = Member(*scan, "globals");
+    const Value* findings = Member(*scan, "findings");
+    const auto count = [](const Value* a) {
+      return a != nullptr && a->IsArray() ? std::to_string(a->Size()) : std::string("-");
+    };
+    lines.push_back("scan        " + Cell(*scan, "scanner") + ": " + count(globals) +
+                    " globals, " + count(findings) + " findings, trusted " +
+                    Cell(*scan, "trusted"));
+  }
+  if (const Value* evaluations = Member(version, "evaluations");
+      evaluations != nullptr && evaluations->IsArray() && !evaluations->Empty()) {
+    const Value& latest = (*evaluations)[evaluations->Size() - 1];
+    const Value* evaluation = Member(latest, "evaluation");
+    std::string line = "evaluated   " + Cell(latest, "at") + " by " + Cell(latest, "by");
+    if (evaluation != nullptr && evaluation->IsObject()) {
+      line += ": " + Cell(*evaluation, "metrics") + " on " + Cell(*evaluation, "rows") + " rows";
+    }
+    if (evaluations->Size() > 1) {
+      line += " (latest of " + std::to_string(evaluations->Size()) + ")";
+    }
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 std::string SizeCell(const Value* size) {
@@ -298,6 +347,12 @@ StatusOr<std::string> FormatModelDetails(std::string_view json) {
     table.AddRow(std::move(row));
   }
   out += table.Render();
+  for (const Value& version : versions->GetArray()) {
+    const std::vector<std::string> lines = QualityLines(version);
+    if (lines.empty()) continue;
+    out += "\nversion " + Cell(version, "version") + ":\n";
+    for (const std::string& line : lines) out += "  " + line + "\n";
+  }
   // A version that is a directory (the Python runtime's): its files, and
   // the digest of the set.
   for (const Value& version : versions->GetArray()) {

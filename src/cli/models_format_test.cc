@@ -74,6 +74,32 @@ TEST(FormatModelDetailsTest, ShowsStickyKeysOnlyWhenThereAreSome) {
             std::string::npos);
 }
 
+TEST(FormatModelDetailsTest, ShowsWhatImportAndEvaluationRecorded) {
+  const std::string json = R"({"name": "iris", "versions": [
+      {"version": 1, "state": "READY", "metadata": {}, "evaluations": []},
+      {"version": 2, "state": "READY",
+       "metadata": {"metrics": {"accuracy": 0.97, "f1": 0.96},
+                    "parity": {"rows": 150, "label_agreement": 1, "max_abs_diff": 1.5e-06,
+                               "max_rel_diff": 2e-06, "tolerance": 1e-05, "passed": true},
+                    "scan": {"scanner": "berth", "globals": ["sklearn.pipeline.Pipeline"],
+                             "trusted": false, "findings": []}},
+       "evaluations": [
+         {"at": "2026-12-01T10:00:00Z", "by": "ci", "evaluation": {"metrics": {"accuracy": 0.9}, "rows": 30}},
+         {"at": "2026-12-01T11:00:00Z", "by": "ci", "evaluation": {"metrics": {"accuracy": 0.95}, "rows": 38}}]},
+      {"version": 3, "state": "READY", "metadata": {"parity": {"rows": 10, "passed": false}}}]})";
+  const std::string out = Ok(FormatModelDetails(json));
+  EXPECT_EQ(out.find("version 1:"), std::string::npos) << out;  // nothing recorded
+  EXPECT_NE(out.find("version 2:\n"
+                     "  metrics     accuracy=0.97,f1=0.96\n"
+                     "  parity      passed: 150 rows, labels agree 1, max |diff| 1.5e-06 "
+                     "(tolerance 1e-05)\n"
+                     "  scan        berth: 1 globals, 0 findings, trusted false\n"
+                     "  evaluated   2026-12-01T11:00:00Z by ci: accuracy=0.95 on 38 rows (latest of 2)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("version 3:\n  parity      FAILED: 10 rows"), std::string::npos) << out;
+}
+
 TEST(FormatModelDetailsTest, ListsTheFilesOfAVersionThatIsADirectory) {
   const std::string a = "sha256:" + std::string(64, 'a');
   const std::string b = "sha256:" + std::string(64, 'b');
