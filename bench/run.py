@@ -40,11 +40,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
+import paired
 from inprocess import FloorResult, FloorUnavailable, benchmark_library_version, cxx_floor, python_floor
 from loadgen import LoadError, LoadResult, run_ghz, run_wrk
 from model import BenchModel, prepare
 from processes import StartupError
-from report import RunReport, TargetReport, load_average, machine_info, render_document, render_results, update_docs
+from report import (
+    ISSUE_FLOORS,
+    RunReport,
+    TargetReport,
+    load_average,
+    machine_info,
+    render_document,
+    render_results,
+    update_docs,
+)
 from servers import PEERS, Peer, PeerContext, PeerUnavailable, Skipped, Target
 from tools import (
     GHZ_VERSION,
@@ -55,7 +65,7 @@ from tools import (
     ensure_peer_venv,
     log,
 )
-from verify import VerificationError, verify_grpc, verify_rest
+from verify import Answer, VerificationError, verify_grpc, verify_rest
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 REPO_ROOT: Final = BENCH_DIR.parent
@@ -98,6 +108,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 16], help="connections in flight (default: 1 16)"
     )
+    parser.add_argument(
+        "--paired-rounds", type=int, default=4,
+        help="interleaved rounds per issue floor after the main run (bench/paired.py; default 4, 0 skips them)",
+    )  # fmt: skip
+    parser.add_argument("--paired-duration", type=int, default=3, help="seconds per row per round (default 3)")
     parser.add_argument("--only", nargs="+", choices=keys, default=keys, help="measure only these")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
@@ -109,6 +124,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="install nothing; skip what is missing")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary model and logs")
     args = parser.parse_args(argv)
+    if args.paired_rounds < 0 or args.paired_duration < 1:
+        parser.error("--paired-rounds must be at least 0 and --paired-duration at least 1 s")
     if args.duration < 1 or args.warmup < 1:
         parser.error("--duration and --warmup must be at least 1 s (the warm-up also checks for errors)")
     if any(c < 1 for c in args.concurrency):
@@ -119,22 +136,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 # --- Measuring one target ------------------------------------------------------------
 
 
-def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools, settings: Settings) -> TargetReport:
-    """Verify the target's answer, warm it up, then load it at each concurrency."""
-    report = TargetReport(target.name, target.protocol, target.setup)
+def _verify(target: Target, model: BenchModel) -> Answer | str:
+    """The target's answer to the benchmark request, or why it is wrong."""
     verify = verify_rest if target.protocol == "http" else verify_grpc
     try:
-        answer = (
-            target.verify()
-            if target.verify is not None
-            else verify(target.address, model, target.headers, target.ca_file)
-        )
+        return target.verify() if target.verify is not None else verify(target.address, model, target.headers,
+                                                                         target.ca_file)  # fmt: skip
     except VerificationError as error:
-        report.problem = f"wrong or no answer, not loaded: {error}"
-        return report
-    report.response_bytes = answer.response_bytes
+        return f"wrong or no answer, not loaded: {error}"
 
-    load: Callable[[int, float], LoadResult]
+
+def _load_function(
+    target: Target, model: BenchModel, body_file: Path, tools: LoadTools, settings: Settings
+) -> Callable[[int, float], LoadResult] | str:
+    """How to load the target at a concurrency for a duration, or why it cannot be."""
     if target.protocol == "http":
 
         def load(concurrency: int, duration_s: float) -> LoadResult:
@@ -146,20 +161,43 @@ def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools
                 headers=target.headers,
             )  # fmt: skip
 
-    elif tools.ghz is None:
-        report.problem = f"answered correctly, but no gRPC load generator: {tools.ghz_problem}"
-        return report
-    else:
-        ghz = tools.ghz
+        return load
+    if tools.ghz is None:
+        return f"answered correctly, but no gRPC load generator: {tools.ghz_problem}"
+    ghz = tools.ghz
 
-        def load(concurrency: int, duration_s: float) -> LoadResult:
-            return run_ghz(
-                ghz, GRPC_PROTO, target.address, model.grpc_body,
-                concurrency=concurrency, duration_s=duration_s,
-                core=settings.client_core, server_cpu=target.server.cpu_seconds,
-                metadata={k.lower(): v for k, v in target.headers.items()}, ca_file=target.ca_file,
-                import_paths=(GRPC_PROTO_ROOT,),
-            )  # fmt: skip
+    def load_grpc(concurrency: int, duration_s: float) -> LoadResult:
+        return run_ghz(
+            ghz, GRPC_PROTO, target.address, model.grpc_body,
+            concurrency=concurrency, duration_s=duration_s,
+            core=settings.client_core, server_cpu=target.server.cpu_seconds,
+            metadata={k.lower(): v for k, v in target.headers.items()}, ca_file=target.ca_file,
+            import_paths=(GRPC_PROTO_ROOT,),
+        )  # fmt: skip
+
+    return load_grpc
+
+
+def _prepare_target(
+    target: Target, *, model: BenchModel, body_file: Path, tools: LoadTools, settings: Settings
+) -> Callable[[int, float], LoadResult] | str:
+    """The target's load function once its answer is checked; else why it is not loaded."""
+    answer = _verify(target, model)
+    return answer if isinstance(answer, str) else _load_function(target, model, body_file, tools, settings)
+
+
+def measure(target: Target, model: BenchModel, body_file: Path, tools: LoadTools, settings: Settings) -> TargetReport:
+    """Verify the target's answer, warm it up, then load it at each concurrency."""
+    report = TargetReport(target.name, target.protocol, target.setup)
+    answer = _verify(target, model)
+    if isinstance(answer, str):
+        report.problem = answer
+        return report
+    report.response_bytes = answer.response_bytes
+    load = _load_function(target, model, body_file, tools, settings)
+    if isinstance(load, str):
+        report.problem = load
+        return report
 
     try:
         log(f"{target.name}: warm-up {settings.warmup_s:g} s")
@@ -326,6 +364,14 @@ def run(args: argparse.Namespace) -> int:
         for peer in PEERS:
             if peer.key in selected:
                 report.targets += run_peer(peer, ctx, body_file, tools, settings)
+
+        if args.paired_rounds > 0:
+            report.paired = paired.measure_pairs(
+                ISSUE_FLOORS, PEERS, selected,
+                start=lambda peer, stack: peer.start(ctx, stack),
+                prepare=partial(_prepare_target, model=model, body_file=body_file, tools=tools, settings=settings),
+                rounds=args.paired_rounds, duration_s=args.paired_duration, warmup_s=settings.warmup_s,
+            )  # fmt: skip
 
         if FLOOR_KEY in selected:
             floors: tuple[tuple[str, Callable[[], FloorResult]], ...] = (

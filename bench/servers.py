@@ -15,6 +15,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -473,7 +474,8 @@ def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
     """
     if not ctx.berth_binary.is_file():
         raise PeerUnavailable(f"no Berth binary at {ctx.berth_binary}: run `make build`")
-    store = ctx.workdir / "auth-registry.db"
+    # A store of its own each start (bench/paired.py starts the peer again): key names are never reused.
+    store = Path(tempfile.mkdtemp(prefix="auth-", dir=ctx.workdir)) / "registry.db"
     key = _create_key(ctx, store)
     headers = {"Authorization": f"Bearer {key}"}
     auth_args = ["--require-auth", "--registry", f"sqlite:{store}"]
