@@ -338,7 +338,8 @@ StatusOr<HttpResponse> Exchange(asio::io_context& ioc, Stream& stream,
 
 HttpClient::HttpClient(ServerUrl url, std::chrono::milliseconds timeout,
                        const std::string& ca_file)
-    : HttpClient(std::move(url), timeout, TlsFiles{.ca_file = ca_file, .cert_file = {}, .key_file = {}}) {}
+    : HttpClient(std::move(url), timeout,
+                 TlsFiles{.ca_file = ca_file, .cert_file = {}, .key_file = {}}) {}
 
 HttpClient::HttpClient(ServerUrl url, std::chrono::milliseconds timeout, const TlsFiles& files)
     : url_(std::move(url)), timeout_(timeout) {

@@ -56,8 +56,9 @@ Status UseCertificateAndKey(SSL_CTX* ctx, const std::string& cert_file,
                                    *why);
   }
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
-    const std::string what = NothingOfThatKind() ? "no PEM certificate in it (" + OpenSslError() + ")"
-                                          : OpenSslError();
+    const std::string what = NothingOfThatKind()
+                                 ? "no PEM certificate in it (" + OpenSslError() + ")"
+                                 : OpenSslError();
     return Status::InvalidArgument("cannot load " + names.certificate + " " + cert_quoted + ": " +
                                    what);
   }
@@ -71,8 +72,9 @@ Status UseCertificateAndKey(SSL_CTX* ctx, const std::string& cert_file,
   };
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) return mismatch();
-    const std::string what = NothingOfThatKind() ? "no PEM private key in it (" + OpenSslError() + ")"
-                                          : OpenSslError();
+    const std::string what = NothingOfThatKind()
+                                 ? "no PEM private key in it (" + OpenSslError() + ")"
+                                 : OpenSslError();
     return Status::InvalidArgument("cannot load " + names.key + " " + key_quoted + ": " + what);
   }
   // OpenSSL 1.1 accepts a key of another certificate above (and drops the
