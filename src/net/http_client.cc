@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -204,26 +205,48 @@ std::string HandshakeError(SSL* ssl, const beast::error_code& ec) {
   return ec.message();
 }
 
+// Whether `ec` is a TLS alert from the server about the client's
+// certificate (TLS 1.2 servers often send a bare handshake_failure).
+bool CertificateAlert(const beast::error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Why an exchange with a server that asked for a client certificate failed
 // with `ec` before any answer, when the certificate explains it: none was
-// given, or the server refused it (with TLS 1.3 it says so after the
-// handshake, as an alert in place of the answer, or just closes). nullopt
-// when the server asked for none, or for another failure (a timeout).
+// given (the server then alerts or just closes), or the server refused the
+// one given (an alert about it). With TLS 1.3 either comes after the
+// handshake, in place of the answer. nullopt when the server asked for no
+// certificate, or for any other failure (a timeout).
 std::optional<std::string> ClientCertificateRefusal(SSL* ssl, const TlsContext& tls,
                                                     const beast::error_code& ec) {
   if (SSL_get_ex_data(ssl, CertificateRequestedSlot()) == nullptr) return std::nullopt;
-  const bool alert = ec.category() == asio::error::get_ssl_category();
-  if (!alert && ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
-      ec != asio::error::connection_reset && ec != bhttp::error::end_of_stream) {
-    return std::nullopt;
-  }
+  const bool alert = CertificateAlert(ec);
   if (tls.cert_file.empty()) {
+    if (!alert && ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
+        ec != asio::error::connection_reset && ec != bhttp::error::end_of_stream) {
+      return std::nullopt;
+    }
     return std::string(
         "the server asks for a client certificate (mutual TLS) and none was given");
   }
-  return "the server refused the client certificate '" + PrintableExcerpt(tls.cert_file) + "'" +
-         (alert ? " (" + ec.message() + ")" : std::string()) +
-         ": is it signed by a CA that the server trusts (its client CA)?";
+  if (!alert) return std::nullopt;
+  return "the server refused the client certificate '" + PrintableExcerpt(tls.cert_file) + "' (" +
+         ec.message() + "): is it signed by a CA that the server trusts (its client CA)?";
 }
 
 // Connects `stream` (a tcp_stream, or an ssl_stream over one made from
