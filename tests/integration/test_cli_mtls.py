@@ -87,6 +87,8 @@ def test_unusable_certificate_arguments_are_said_plainly(pki: Pki, tmp_path: Pat
     cases = [
         (["models", "list", "--url", url, "--key", str(pki.client_key)], 2, "--key goes with --cert"),
         (["keys", "list", "--url", url, "--key", str(pki.client_key)], 2, "--key goes with --cert"),
+        (["keys", "list", "--model-repository", str(tmp_path), "--cert", str(pki.client_cert)], 2,
+         "--cert and --key go with --url"),
         (["models", "list", "--url", url, "--cert", str(missing), "--key", str(pki.client_key)], 1,
          f"cannot load the client certificate '{missing}': No such file or directory"),
         (["keys", "list", "--url", url, "--cert", str(pki.client_cert), "--key", str(missing)], 1,
