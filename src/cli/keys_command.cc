@@ -37,6 +37,10 @@ const char kKeysUsage[] = R"(Usage:
   --api-key KEY           the admin key --url sends (default $BERTH_API_KEY)
   --ca-file FILE          --url https://: the server's certificate must chain to this PEM
                           file (default $BERTH_CA_FILE, else the system's CAs)
+  --cert FILE             --url https://: a client certificate (PEM) for a server that
+                          wants mutual TLS (default $BERTH_CERT_FILE)
+  --key FILE              --cert's private key (PEM; default $BERTH_KEY_FILE, else in
+                          --cert's file)
   --scope SCOPE           infer (every model), infer:MODEL, read or admin
   --rate N/s              at most N requests a second (a burst of N); default no limit
   --expires DAYS          the key stops working DAYS days from now; default never
@@ -56,6 +60,8 @@ struct KeysCommand {
   std::string url;
   std::string api_key;
   std::string ca_file;
+  std::string cert_file;  // --cert, --key: a client certificate for mutual TLS
+  std::string key_file;
   int64_t timeout_secs = 30;
   auth::KeySpec spec;  // create: name, scopes, rate, expires
   std::string name;    // revoke
@@ -107,6 +113,9 @@ StatusOr<KeysCommand> Parse(const std::vector<std::string_view>& args) {
     } else if (flag == "--ca-file") {
       if (value->empty()) return Status::InvalidArgument(bad);
       c.ca_file = std::string(*value);
+    } else if (flag == "--cert" || flag == "--key") {
+      if (value->empty()) return Status::InvalidArgument(bad);
+      (flag == "--cert" ? c.cert_file : c.key_file) = std::string(*value);
     } else if (flag == "--api-key") {
       if (value->empty()) return Status::InvalidArgument("invalid value for --api-key");
       c.api_key = std::string(*value);
@@ -151,6 +160,12 @@ StatusOr<KeysCommand> Parse(const std::vector<std::string_view>& args) {
   }
   if (!c.ca_file.empty() && c.url.empty()) {
     return Status::InvalidArgument("--ca-file goes with --url");
+  }
+  if ((!c.cert_file.empty() || !c.key_file.empty()) && c.url.empty()) {
+    return Status::InvalidArgument("--cert and --key go with --url");
+  }
+  if (!c.key_file.empty() && c.cert_file.empty()) {
+    return Status::InvalidArgument("--key goes with --cert (the client certificate)");
   }
   if (c.verb == "create") {
     if (!positional.empty()) return Status::InvalidArgument("create takes no positional argument");
@@ -236,8 +251,9 @@ int RunRemote(const KeysCommand& c, std::FILE* out, std::FILE* err) {
   };
   StatusOr<ServerUrl> url = ParseServerUrl(c.url);
   if (!url.ok()) return fail(url.status().message());
-  HttpClient client(std::move(url).value(), std::chrono::seconds(c.timeout_secs),
-                    net::CaFileOrDefault(c.ca_file));
+  StatusOr<net::TlsFiles> tls = ClientTlsFiles(*url, c.ca_file, c.cert_file, c.key_file);
+  if (!tls.ok()) return fail(tls.status().message());
+  HttpClient client(std::move(url).value(), std::chrono::seconds(c.timeout_secs), *tls);
   if (!client.tls_status().ok()) return fail(client.tls_status().message());
   if (Status key = AddApiKey(c.api_key, &client); !key.ok()) return fail(key.message());
   if (c.verb == "create") {

@@ -82,8 +82,8 @@ Commands (each talks to a running `berth serve`; see docs/registry.md):
              the version's metadata (docs/monitoring.md)
 
 Options:
-  --url URL            the server's REST address, http://HOST[:PORT], e.g.
-                       http://127.0.0.1:8000 (TLS is not supported yet)
+  --url URL            the server's REST address, http[s]://HOST[:PORT], e.g.
+                       http://127.0.0.1:8000
   --json               print the server's JSON answer as it is (for scripts)
   --alias NAME         the alias promote, rollback and split move (default production)
   --reason TEXT        why, recorded in the model's history (push, promote,
@@ -106,6 +106,10 @@ Options:
   --timeout-secs N     give up when the server has not answered after N s (default 30)
   --ca-file FILE       an https:// URL's server certificate must chain to this PEM file
                        (default $BERTH_CA_FILE, else the system's CAs)
+  --cert FILE          a client certificate (PEM) for a server that wants mutual TLS
+                       (--tls-client-ca); default $BERTH_CERT_FILE
+  --key FILE           --cert's private key (PEM; default $BERTH_KEY_FILE, else in
+                       --cert's file)
   --api-key KEY        the API key to send (default $BERTH_API_KEY); a server run with
                        --require-auth needs one (read for list, show and history, admin
                        for the rest)
@@ -470,7 +474,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
         flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
     const bool shadow_flag = flag == "--percent" || flag == "--off";
     const bool baseline_flag = flag == "--from-window" || flag == "--file" || flag == "--clear";
-    if (flag != "--url" && flag != "--api-key" && flag != "--ca-file" && flag != "--json" &&
+    if (flag != "--url" && flag != "--api-key" && flag != "--ca-file" && flag != "--cert" &&
+        flag != "--key" && flag != "--json" &&
         flag != "--timeout-secs" &&
         flag != "--alias" && flag != "--reason" && flag != "--sticky-key" && flag != "--force" &&
         !push_flag && !shadow_flag && !baseline_flag) {
@@ -530,6 +535,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     } else if (flag == "--ca-file") {
       if (value->empty()) return usage(bad);
       command.ca_file = std::string(*value);
+    } else if (flag == "--cert" || flag == "--key") {
+      if (value->empty()) return usage(bad);
+      (flag == "--cert" ? command.cert_file : command.key_file) = std::string(*value);
     } else if (flag == "--api-key") {
       // Never echoed: it is a secret.
       if (value->empty() || value->find_first_of("\r\n") != std::string_view::npos) {
@@ -573,6 +581,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
   }
 
   if (command.url.empty()) return usage(name + " needs --url URL, e.g. --url http://127.0.0.1:8000");
+  if (!command.key_file.empty() && command.cert_file.empty()) {
+    return usage("--key goes with --cert (the client certificate)");
+  }
   if (pushes) {
     if (command.model.empty()) return usage(name + " needs --name NAME, the model to push to");
     if (positional.size() != 1) {
@@ -688,6 +699,15 @@ StatusOr<SplitWeight> ParseSplitWeight(std::string_view text) {
   return out;
 }
 
+StatusOr<net::TlsFiles> ClientTlsFiles(const net::ServerUrl& url, const std::string& ca_file,
+                                       const std::string& cert_file,
+                                       const std::string& key_file) {
+  if (!url.tls && !(cert_file.empty() && key_file.empty())) {
+    return Status::InvalidArgument("--cert and --key are for an https:// URL, not " + url.text);
+  }
+  return net::TlsFilesOrDefault({.ca_file = ca_file, .cert_file = cert_file, .key_file = key_file});
+}
+
 int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
                      std::FILE* err) {
   for (std::string_view arg : args) {
@@ -732,8 +752,10 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
       return fail(read.message());
     }
   }
-  HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs),
-                    net::CaFileOrDefault(command.ca_file));
+  StatusOr<net::TlsFiles> tls = ClientTlsFiles(*url, command.ca_file, command.cert_file,
+                                               command.key_file);
+  if (!tls.ok()) return fail(tls.status().message());
+  HttpClient client(std::move(url).value(), std::chrono::seconds(command.timeout_secs), *tls);
   if (!client.tls_status().ok()) return fail(client.tls_status().message());
   if (Status key = AddApiKey(command.api_key, &client); !key.ok()) return fail(key.message());
 

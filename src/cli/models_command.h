@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "net/http_client.h"
 
 namespace berth::cli {
 
@@ -49,6 +50,10 @@ struct ModelsCommand {
   // --api-key, else $BERTH_API_KEY when run; sent as Authorization: Bearer.
   std::string api_key;
   std::string ca_file;  // --ca-file (else $BERTH_CA_FILE, else the system's CAs)
+  // --cert and --key: a client certificate for a server that wants mutual
+  // TLS (else $BERTH_CERT_FILE and $BERTH_KEY_FILE); no key: in the cert's file.
+  std::string cert_file;
+  std::string key_file;
   std::string model;                // empty for list; --name for push
   int64_t version = 0;              // promote, shadow (unless --off), archive, restore, delete; > 0
   std::string alias = "production"; // promote, rollback and split
@@ -88,6 +93,12 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
 // the argument, unless both are positive whole numbers (the weight at most
 // INT32_MAX).
 StatusOr<SplitWeight> ParseSplitWeight(std::string_view text);
+
+// The TLS files a command's --url uses: its --ca-file, --cert and --key,
+// else the environment's (net::TlsFilesOrDefault). InvalidArgument for
+// --cert or --key with an http:// URL, or --key without --cert.
+StatusOr<net::TlsFiles> ClientTlsFiles(const net::ServerUrl& url, const std::string& ca_file,
+                                       const std::string& cert_file, const std::string& key_file);
 
 // Runs `berth models ARGS...` and returns the process exit code: 0 on success,
 // 1 when the server is unreachable or answers with an error (its message goes

@@ -43,6 +43,28 @@ TEST(ModelsCommandTest, FlagsAnywhereAndInEitherForm) {
   EXPECT_EQ(c->reason, "");
 }
 
+TEST(ModelsCommandTest, ClientCertificateFlags) {
+  StatusOr<ModelsCommand> c = Parse({"list", "--url", "https://h:1", "--cert", "c.pem",
+                                     "--key=k.pem", "--ca-file", "ca.pem"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->cert_file, "c.pem");
+  EXPECT_EQ(c->key_file, "k.pem");
+  c = Parse({"list", "--url", "https://h:1", "--cert", "both.pem"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->key_file, "");  // in the certificate's file
+
+  c = Parse({"list", "--url", "https://h:1", "--key", "k.pem"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("--key goes with --cert"), std::string::npos);
+  EXPECT_FALSE(Parse({"list", "--url", "https://h:1", "--cert="}).ok());
+  EXPECT_FALSE(Parse({"list", "--url", "https://h:1", "--cert", "a", "--cert", "b"}).ok());
+
+  StatusOr<net::TlsFiles> files =
+      ClientTlsFiles(*net::ParseServerUrl("http://h:1"), "", "c.pem", "");
+  ASSERT_FALSE(files.ok());
+  EXPECT_NE(files.status().message().find("for an https:// URL"), std::string::npos);
+}
+
 TEST(ModelsCommandTest, ReadCommands) {
   StatusOr<ModelsCommand> c = Parse({"list", "--url", "http://h", "--json"});
   ASSERT_TRUE(c.ok()) << c.status().message();

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -12,11 +13,13 @@
 #include <charconv>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
 #include "core/model_name.h"
 #include "core/version.h"
+#include "net/tls_files.h"
 
 namespace berth::net {
 namespace {
@@ -132,29 +135,62 @@ std::string EncodePathSegment(std::string_view segment) {
 
 struct TlsContext {
   asio::ssl::context context{asio::ssl::context::tls_client};
+  std::string cert_file;  // the client certificate sent when asked; empty: none
 };
 
 namespace {
 
-// The CAs an https:// client trusts: `ca_file`'s, or the system's.
-StatusOr<std::shared_ptr<TlsContext>> MakeTlsContext(const std::string& ca_file) {
+// The slot of each connection's SSL object that records whether the server
+// asked for a client certificate (mutual TLS).
+int CertificateRequestedSlot() {
+  static const int slot = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return slot;
+}
+
+// OpenSSL calls this on a client when the server asks for its certificate
+// (TLS's CertificateRequest), whether the client has one or not.
+int NoteCertificateRequest(SSL* ssl, void* /*arg*/) {
+  static char requested;
+  SSL_set_ex_data(ssl, CertificateRequestedSlot(), &requested);
+  return 1;
+}
+
+// The CAs an https:// client trusts (`tls.ca_file`'s, or the system's), and
+// the certificate it shows when asked.
+StatusOr<std::shared_ptr<TlsContext>> MakeTlsContext(const TlsFiles& files) {
+  if (files.cert_file.empty() && !files.key_file.empty()) {
+    return Status::InvalidArgument("a client key ('" + PrintableExcerpt(files.key_file) +
+                                   "') goes with a client certificate: give --cert too");
+  }
   auto tls = std::make_shared<TlsContext>();
   beast::error_code ec;
   tls->context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                                asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                                asio::ssl::context::no_tlsv1_1,
                            ec);
-  if (ca_file.empty()) {
+  if (files.ca_file.empty()) {
     tls->context.set_default_verify_paths(ec);
     if (ec) return Status::InvalidArgument("cannot read the system's CA certificates: " + ec.message());
   } else {
-    tls->context.load_verify_file(ca_file, ec);
+    tls->context.load_verify_file(files.ca_file, ec);
     if (ec) {
-      return Status::InvalidArgument("cannot read the CA file '" + PrintableExcerpt(ca_file) +
-                                     "': " + ec.message());
+      return Status::InvalidArgument("cannot read the CA file '" +
+                                     PrintableExcerpt(files.ca_file) + "': " + ec.message());
     }
   }
   tls->context.set_verify_mode(asio::ssl::verify_peer);
+  if (!files.cert_file.empty()) {
+    // Read now, so that an unreadable file or a key of another certificate
+    // is said before connecting, not as a failed handshake.
+    const bool key_apart = !files.key_file.empty();
+    RETURN_IF_ERROR(UseCertificateAndKey(
+        tls->context.native_handle(), files.cert_file, key_apart ? files.key_file : files.cert_file,
+        {.certificate = "the client certificate",
+         .key = key_apart ? "the client key" : "the client key (none given: looked for in the "
+                                               "certificate's file)"}));
+    tls->cert_file = files.cert_file;
+  }
+  SSL_CTX_set_cert_cb(tls->context.native_handle(), NoteCertificateRequest, nullptr);
   return tls;
 }
 
@@ -169,13 +205,57 @@ std::string HandshakeError(SSL* ssl, const beast::error_code& ec) {
   return ec.message();
 }
 
-// Connects `stream` (a tcp_stream, or an ssl_stream over one, handshaken
-// here), sends `request` and reads the answer, all within the stream's
-// deadline.
+// Whether `ec` is a TLS alert from the server about the client's
+// certificate (TLS 1.2 servers often send a bare handshake_failure).
+bool CertificateAlert(const beast::error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return false;
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Why an exchange with a server that asked for a client certificate failed
+// with `ec` before any answer, when the certificate explains it: none was
+// given (the server then alerts or just closes), or the server refused the
+// one given (an alert about it). With TLS 1.3 either comes after the
+// handshake, in place of the answer. nullopt when the server asked for no
+// certificate, or for any other failure (a timeout).
+std::optional<std::string> ClientCertificateRefusal(SSL* ssl, const TlsContext& tls,
+                                                    const beast::error_code& ec) {
+  if (SSL_get_ex_data(ssl, CertificateRequestedSlot()) == nullptr) return std::nullopt;
+  const bool alert = CertificateAlert(ec);
+  if (tls.cert_file.empty()) {
+    if (!alert && ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
+        ec != asio::error::connection_reset && ec != bhttp::error::end_of_stream) {
+      return std::nullopt;
+    }
+    return std::string(
+        "the server asks for a client certificate (mutual TLS) and none was given");
+  }
+  if (!alert) return std::nullopt;
+  return "the server refused the client certificate '" + PrintableExcerpt(tls.cert_file) + "' (" +
+         ec.message() + "): is it signed by a CA that the server trusts (its client CA)?";
+}
+
+// Connects `stream` (a tcp_stream, or an ssl_stream over one made from
+// `tls`, handshaken here), sends `request` and reads the answer, all within
+// the stream's deadline.
 template <typename Stream>
 StatusOr<HttpResponse> Exchange(asio::io_context& ioc, Stream& stream,
                                 const tcp::resolver::results_type& endpoints, const ServerUrl& url,
-                                std::chrono::milliseconds timeout,
+                                std::chrono::milliseconds timeout, const TlsContext* tls,
                                 bhttp::request<bhttp::string_body>& request) {
   constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   const std::string within =
@@ -208,8 +288,10 @@ StatusOr<HttpResponse> Exchange(asio::io_context& ioc, Stream& stream,
       return Status::Unavailable("no TLS handshake with " + url.text + " within " + within);
     }
     if (ec) {
+      std::optional<std::string> refusal =
+          ClientCertificateRefusal(stream.native_handle(), *tls, ec);
       return Status::Unavailable("TLS handshake with " + url.text + " failed: " +
-                                 HandshakeError(stream.native_handle(), ec));
+                                 refusal.value_or(HandshakeError(stream.native_handle(), ec)));
     }
   }
 
@@ -226,6 +308,11 @@ StatusOr<HttpResponse> Exchange(asio::io_context& ioc, Stream& stream,
   bhttp::async_read(stream, buffer, parser, [&ec](beast::error_code e, size_t) { ec = e; });
   run();
   if constexpr (kTls) {
+    if (ec && !parser.got_some()) {
+      if (auto refusal = ClientCertificateRefusal(stream.native_handle(), *tls, ec)) {
+        return Status::Unavailable("TLS with " + url.text + " failed: " + *refusal);
+      }
+    }
     // A server that closes without TLS's close_notify ends an answer that
     // runs to the end of the connection as a plain close would.
     if (ec == asio::ssl::error::stream_truncated) {
@@ -274,9 +361,13 @@ StatusOr<HttpResponse> Exchange(asio::io_context& ioc, Stream& stream,
 
 HttpClient::HttpClient(ServerUrl url, std::chrono::milliseconds timeout,
                        const std::string& ca_file)
+    : HttpClient(std::move(url), timeout,
+                 TlsFiles{.ca_file = ca_file, .cert_file = {}, .key_file = {}}) {}
+
+HttpClient::HttpClient(ServerUrl url, std::chrono::milliseconds timeout, const TlsFiles& files)
     : url_(std::move(url)), timeout_(timeout) {
   if (!url_.tls) return;
-  auto tls = MakeTlsContext(ca_file);
+  auto tls = MakeTlsContext(files);
   if (tls.ok()) {
     tls_ = std::move(tls).value();
   } else {
@@ -347,7 +438,7 @@ StatusOr<HttpResponse> HttpClient::Send(std::string_view method, std::string_vie
 
   if (!url_.tls) {
     beast::tcp_stream stream(ioc);
-    return Exchange(ioc, stream, endpoints, url_, timeout_, request);
+    return Exchange(ioc, stream, endpoints, url_, timeout_, nullptr, request);
   }
   // The context is shared and never changed: each connection takes its own
   // SSL object from it.
@@ -362,13 +453,34 @@ StatusOr<HttpResponse> HttpClient::Send(std::string_view method, std::string_vie
     // An IP literal: no SNI (RFC 6066); the certificate must list the address.
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url_.host.c_str());
   }
-  return Exchange(ioc, stream, endpoints, url_, timeout_, request);
+  return Exchange(ioc, stream, endpoints, url_, timeout_, tls_.get(), request);
 }
 
 std::string CaFileOrDefault(const std::string& given) {
   if (!given.empty()) return given;
   const char* env = std::getenv("BERTH_CA_FILE");
   return env != nullptr ? env : "";
+}
+
+StatusOr<TlsFiles> TlsFilesOrDefault(const TlsFiles& given) {
+  const auto env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value != nullptr ? value : "");
+  };
+  TlsFiles files = given;
+  files.ca_file = CaFileOrDefault(given.ca_file);
+  if (!given.key_file.empty() && given.cert_file.empty()) {
+    return Status::InvalidArgument("--key goes with --cert (the client certificate)");
+  }
+  if (given.cert_file.empty()) {
+    files.cert_file = env("BERTH_CERT_FILE");
+    files.key_file = env("BERTH_KEY_FILE");
+    if (files.cert_file.empty() && !files.key_file.empty()) {
+      return Status::InvalidArgument(
+          "$BERTH_KEY_FILE goes with $BERTH_CERT_FILE (the client certificate)");
+    }
+  }
+  return files;
 }
 
 Status AddApiKey(const std::string& api_key, HttpClient* client) {

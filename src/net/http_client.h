@@ -4,7 +4,8 @@
 // berth_http_client, which depends on the core only). One request per
 // connection, one deadline per request; http:// or https:// (TLS 1.2+, the
 // peer's certificate verified against the system's CAs or a CA file, SNI
-// sent, the host name or IP address checked against the certificate).
+// sent, the host name or IP address checked against the certificate; a
+// client certificate for a server that wants mutual TLS).
 #pragma once
 
 #include <chrono>
@@ -42,6 +43,13 @@ StatusOr<ServerUrl> ParseServerUrl(std::string_view url);
 // name with '/', '?', '%' or spaces stays one segment.
 std::string EncodePathSegment(std::string_view segment);
 
+// The files an https:// client reads: whom it trusts and who it is.
+struct TlsFiles {
+  std::string ca_file;    // PEM CAs the server's certificate must chain to; empty: the system's
+  std::string cert_file;  // PEM client certificate chain (mutual TLS); empty: none
+  std::string key_file;   // PEM key of cert_file; empty: in cert_file itself
+};
+
 // Extra request header fields, name and value, sent as given.
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
@@ -64,20 +72,26 @@ class HttpClient {
   // `ca_file` (PEM; empty: the system's CAs) and names the URL's host; the
   // CAs are read here, once (tls_status() says whether they could be).
   HttpClient(ServerUrl url, std::chrono::milliseconds timeout, const std::string& ca_file = "");
+  // The same, and with `tls.cert_file`, that certificate and its key are
+  // read here too and shown to a server that asks for one (mutual TLS).
+  HttpClient(ServerUrl url, std::chrono::milliseconds timeout, const TlsFiles& tls);
   ~HttpClient();
   HttpClient(HttpClient&&) noexcept;
   HttpClient& operator=(HttpClient&&) noexcept;
 
   // Whether the TLS context is usable (always OK for http://): an
-  // InvalidArgument naming `ca_file` if it could not be read. Every request
-  // fails with it meanwhile.
+  // InvalidArgument naming the file if the CAs, the client certificate or
+  // its key could not be read, or if the key is not the certificate's, or a
+  // key came without a certificate. Every request fails with it meanwhile.
   const Status& tls_status() const { return tls_status_; }
 
   // `target` starts with '/' and is already percent-encoded; the URL's path
   // prefix goes in front of it. Unavailable, with a message naming the URL,
   // when the host cannot be resolved, the connection is refused or cut, the
   // TLS handshake fails (an untrusted or mismatched certificate among
-  // others), the deadline passes, or the answer is not HTTP or too large.
+  // others; a server that wants a client certificate and got none, or
+  // refused the one sent, is said to), the deadline passes, or the answer is
+  // not HTTP or too large.
   StatusOr<HttpResponse> Get(std::string_view target) const;
   StatusOr<HttpResponse> Post(std::string_view target, std::string_view json_body) const;
   // A DELETE with a JSON body.
@@ -116,5 +130,11 @@ Status AddApiKey(const std::string& api_key, HttpClient* client);
 // --ca-file), else $BERTH_CA_FILE (as the Python client reads it), else
 // empty (the system's CAs).
 std::string CaFileOrDefault(const std::string& given);
+
+// The TLS files of a command's --url: `given`'s (--ca-file, --cert, --key),
+// with $BERTH_CA_FILE for a missing CA file, and $BERTH_CERT_FILE and
+// $BERTH_KEY_FILE when neither --cert nor --key is given. InvalidArgument
+// for a key without a certificate (flags or variables).
+StatusOr<TlsFiles> TlsFilesOrDefault(const TlsFiles& given);
 
 }  // namespace berth::net

@@ -1,8 +1,18 @@
 #include "net/http_client.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
+
+#include <unistd.h>
 
 namespace berth::net {
 namespace {
@@ -57,6 +67,145 @@ TEST(HttpClientTest, AnUnreadableCaFileIsSaidOnceAndFailsEveryRequest) {
                          "/nonexistent/ca.pem")
                   .tls_status()
                   .ok());
+}
+
+// A self-signed P-256 certificate and its key, as PEM text: enough for the
+// client to load (the integration tests make real CAs with openssl).
+struct PemPair {
+  std::string cert;
+  std::string key;
+};
+
+PemPair SelfSigned(const char* common_name) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
+  EXPECT_TRUE(key && cert);
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(common_name), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  X509_set_pubkey(cert.get(), key.get());
+  EXPECT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
+  const auto pem = [](auto write) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    write(bio.get());
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<size_t>(n));
+  };
+  return {pem([&](BIO* b) { PEM_write_bio_X509(b, cert.get()); }),
+          pem([&](BIO* b) {
+            PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+          })};
+}
+
+class ClientCertificateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("berth_http_client_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    const PemPair mine = SelfSigned("client"), other = SelfSigned("other");
+    cert_ = Write("cert.pem", mine.cert);
+    key_ = Write("key.pem", mine.key);
+    other_key_ = Write("other-key.pem", other.key);
+    both_ = Write("both.pem", mine.cert + mine.key);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::filesystem::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  // A client of a port where nothing listens: a request that gets as far
+  // as connecting fails with "connection refused".
+  static HttpClient Client(const TlsFiles& files) {
+    return HttpClient(*ParseServerUrl("https://127.0.0.1:1"), std::chrono::seconds(1), files);
+  }
+
+  std::filesystem::path dir_;
+  std::string cert_, key_, other_key_, both_;
+};
+
+TEST_F(ClientCertificateTest, LoadsACertificateAndItsKey) {
+  EXPECT_TRUE(Client({.ca_file = "", .cert_file = cert_, .key_file = key_}).tls_status().ok())
+      << Client({.ca_file = "", .cert_file = cert_, .key_file = key_}).tls_status().message();
+  // The key in the certificate's own file, as berth-py's --cert takes it.
+  EXPECT_TRUE(Client({.ca_file = "", .cert_file = both_, .key_file = ""}).tls_status().ok());
+}
+
+TEST_F(ClientCertificateTest, AKeyOfAnotherCertificateIsSaidBeforeConnecting) {
+  HttpClient client = Client({.ca_file = "", .cert_file = cert_, .key_file = other_key_});
+  ASSERT_FALSE(client.tls_status().ok());
+  EXPECT_EQ(client.tls_status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(client.tls_status().message().find("'" + other_key_ +
+                                               "' does not match the certificate '" + cert_ + "'"),
+            std::string::npos)
+      << client.tls_status().message();
+  // Every request fails with it, without trying to connect.
+  EXPECT_EQ(client.Get("/").status().message(), client.tls_status().message());
+}
+
+TEST_F(ClientCertificateTest, UnusableFilesAreNamedWithTheReason) {
+  const std::string missing = (dir_ / "missing.pem").string();
+  const struct {
+    TlsFiles files;
+    std::string says;
+  } cases[] = {
+      {{.ca_file = "", .cert_file = missing, .key_file = key_},
+       "cannot load the client certificate '" + missing + "': No such file or directory"},
+      {{.ca_file = "", .cert_file = cert_, .key_file = missing},
+       "cannot load the client key '" + missing + "': No such file or directory"},
+      {{.ca_file = "", .cert_file = key_, .key_file = key_}, "no PEM certificate"},
+      {{.ca_file = "", .cert_file = cert_, .key_file = ""}, "no PEM private key"},
+      {{.ca_file = "", .cert_file = cert_, .key_file = cert_}, "no PEM private key"},
+      {{.ca_file = "", .cert_file = "", .key_file = key_}, "goes with a client certificate"},
+  };
+  for (const auto& c : cases) {
+    const Status status = Client(c.files).tls_status();
+    EXPECT_EQ(status.code(), Status::Code::kInvalidArgument) << c.says;
+    EXPECT_NE(status.message().find(c.says), std::string::npos)
+        << c.says << " in: " << status.message();
+  }
+  // Plain http reads no TLS files.
+  EXPECT_TRUE(HttpClient(*ParseServerUrl("http://127.0.0.1:1"), std::chrono::seconds(1),
+                         TlsFiles{.ca_file = "", .cert_file = missing, .key_file = ""})
+                  .tls_status()
+                  .ok());
+}
+
+TEST(TlsFilesOrDefaultTest, FlagsFirstThenTheEnvironment) {
+  ::setenv("BERTH_CA_FILE", "env-ca.pem", 1);
+  ::setenv("BERTH_CERT_FILE", "env-cert.pem", 1);
+  ::setenv("BERTH_KEY_FILE", "env-key.pem", 1);
+  StatusOr<TlsFiles> files = TlsFilesOrDefault({});
+  ASSERT_TRUE(files.ok()) << files.status().message();
+  EXPECT_EQ(files->ca_file, "env-ca.pem");
+  EXPECT_EQ(files->cert_file, "env-cert.pem");
+  EXPECT_EQ(files->key_file, "env-key.pem");
+  // --cert replaces the pair: its key is in its own file, not $BERTH_KEY_FILE.
+  files = TlsFilesOrDefault({.ca_file = "ca.pem", .cert_file = "cert.pem", .key_file = ""});
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->ca_file, "ca.pem");
+  EXPECT_EQ(files->cert_file, "cert.pem");
+  EXPECT_EQ(files->key_file, "");
+  EXPECT_FALSE(TlsFilesOrDefault({.ca_file = "", .cert_file = "", .key_file = "k.pem"}).ok());
+  ::unsetenv("BERTH_CERT_FILE");
+  files = TlsFilesOrDefault({});
+  ASSERT_FALSE(files.ok());
+  EXPECT_NE(files.status().message().find("$BERTH_KEY_FILE goes with $BERTH_CERT_FILE"),
+            std::string::npos);
+  ::unsetenv("BERTH_KEY_FILE");
+  ::unsetenv("BERTH_CA_FILE");
+  files = TlsFilesOrDefault({});
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->ca_file + files->cert_file + files->key_file, "");
 }
 
 TEST(ParseServerUrlTest, RefusesWhatItCannotUse) {

@@ -100,6 +100,23 @@ def test_mutual_tls_needs_a_client_certificate_from_the_trusted_ca(
             bad.predict(MODEL, rows)
 
 
+@pytest.mark.parametrize("door", [0, 1], ids=["https", "grpcs"])
+def test_berth_cert_file_and_key_file_are_the_default_client_certificate(
+    mtls_server: BerthServer, pki: Pki, door: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variables the C++ `berth` command line reads too."""
+    monkeypatch.setenv("BERTH_CERT_FILE", str(pki.client_cert))
+    monkeypatch.setenv("BERTH_KEY_FILE", str(pki.client_key))
+    rows, labels = _expected()
+    with berth.Client(_urls(mtls_server)[door], ca_file=str(pki.ca)) as client:
+        assert client.predict(MODEL, rows).labels.tolist() == labels.tolist()  # type: ignore[union-attr]
+    # They are left alone for a plaintext URL, and a key needs its certificate.
+    berth.Client("http://localhost:1").close()
+    monkeypatch.delenv("BERTH_CERT_FILE")
+    with pytest.raises(berth.BerthError, match=r"\$BERTH_KEY_FILE goes with \$BERTH_CERT_FILE"):
+        berth.Client(_urls(mtls_server)[door], ca_file=str(pki.ca))
+
+
 def test_async_client_over_mutual_tls(mtls_server: BerthServer, pki: Pki) -> None:
     rows, labels = _expected()
     url = _urls(mtls_server)[0]

@@ -86,8 +86,10 @@ class _Rows:
 def _tls_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument("--ca-file", help="the CA bundle the server's certificate must chain to, for an https:// or "
                          "grpcs:// --url (default: $BERTH_CA_FILE, else the system's roots)")  # fmt: skip
-    command.add_argument("--cert", help="a client certificate (PEM) for a server that wants mutual TLS")
-    command.add_argument("--key", help="the client certificate's private key (PEM; default: in --cert's file)")
+    command.add_argument("--cert", help="a client certificate (PEM) for a server that wants mutual TLS "
+                         "(default: $BERTH_CERT_FILE)")  # fmt: skip
+    command.add_argument("--key", help="the client certificate's private key (PEM; default: $BERTH_KEY_FILE with "
+                         "$BERTH_CERT_FILE, else in --cert's file)")  # fmt: skip
 
 
 def _tls(args: argparse.Namespace) -> dict[str, Any]:

@@ -10,7 +10,8 @@ over httpx, for asyncio.
 TLS (https://, grpcs://): `ca_file=` (default $BERTH_CA_FILE, else the
 system's/certifi's roots) is the CA bundle the server's certificate must
 chain to; `cert=` is a client certificate for mutual TLS: a (certificate,
-key) pair of PEM files, or one PEM file holding both. `verify=False` turns
+key) pair of PEM files, or one PEM file holding both (default
+$BERTH_CERT_FILE and $BERTH_KEY_FILE, as the `berth` command line reads them). `verify=False` turns
 the server's check off (REST only; never in production).
 
 Timeouts apply to every call. Only idempotent calls are retried, and only
@@ -73,6 +74,17 @@ class Prediction:
 ClientCert = str | tuple[str, str]
 
 
+def _cert_from_environment() -> ClientCert | None:
+    """$BERTH_CERT_FILE (and $BERTH_KEY_FILE, else the key in the same file), as the C++ CLI reads them."""
+    cert_file = os.environ.get("BERTH_CERT_FILE") or None
+    key_file = os.environ.get("BERTH_KEY_FILE") or None
+    if cert_file is None:
+        if key_file is not None:
+            raise BerthError("$BERTH_KEY_FILE goes with $BERTH_CERT_FILE (the client certificate)")
+        return None
+    return (cert_file, key_file) if key_file is not None else cert_file
+
+
 @dataclass(frozen=True)
 class _Tls:
     """A client's TLS settings, checked: the files exist, and they go with a TLS scheme."""
@@ -89,6 +101,8 @@ class _Tls:
             raise BerthError(f"'{url}' is not TLS: ca_file, cert and verify need https:// or grpcs://")
         if ca_file is None and secure:
             ca_file = os.environ.get("BERTH_CA_FILE") or None
+        if cert is None and secure:
+            cert = _cert_from_environment()
         cert_file, key_file = (cert, cert) if isinstance(cert, str) else (cert or (None, None))
         for what, path in (("CA file", ca_file), ("client certificate", cert_file), ("client key", key_file)):
             if path is not None and not os.access(path, os.R_OK):

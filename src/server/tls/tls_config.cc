@@ -6,6 +6,8 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "net/tls_files.h"
+
 namespace berth {
 namespace {
 
@@ -24,18 +26,6 @@ constexpr const char* kTls12Ciphers =
 constexpr const char* kTls13Suites =
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
-// OpenSSL's reason for the last failure, and clears its error queue.
-std::string OpenSslError() {
-  std::string reason;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!reason.empty()) reason += "; ";
-    reason += buf;
-  }
-  return reason.empty() ? "unknown OpenSSL error" : reason;
-}
-
 StatusOr<std::shared_ptr<ssl::context>> Build(const TlsConfig& config) {
   if (config.cert_file.empty() || config.key_file.empty()) {
     return Status::InvalidArgument("TLS needs both --tls-cert and --tls-key");
@@ -47,33 +37,18 @@ StatusOr<std::shared_ptr<ssl::context>> Build(const TlsConfig& config) {
   SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                   SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_DH_USE);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
-    return Status::Internal("cannot set the TLS 1.2 ciphers: " + OpenSslError());
+    return Status::Internal("cannot set the TLS 1.2 ciphers: " + net::OpenSslError());
   }
   if (SSL_CTX_set_ciphersuites(native, kTls13Suites) != 1) {
-    return Status::Internal("cannot set the TLS 1.3 cipher suites: " + OpenSslError());
+    return Status::Internal("cannot set the TLS 1.3 cipher suites: " + net::OpenSslError());
   }
-  if (SSL_CTX_use_certificate_chain_file(native, config.cert_file.c_str()) != 1) {
-    return Status::InvalidArgument("cannot load the certificate --tls-cert '" + config.cert_file +
-                                   "': " + OpenSslError());
-  }
-  if (SSL_CTX_use_PrivateKey_file(native, config.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      return Status::InvalidArgument("the private key --tls-key '" + config.key_file +
-                                     "' does not match the certificate '" + config.cert_file +
-                                     "': " + OpenSslError());
-    }
-    return Status::InvalidArgument("cannot load the private key --tls-key '" + config.key_file +
-                                   "': " + OpenSslError());
-  }
-  if (SSL_CTX_check_private_key(native) != 1) {
-    return Status::InvalidArgument("the private key '" + config.key_file +
-                                   "' does not match the certificate '" + config.cert_file +
-                                   "': " + OpenSslError());
-  }
+  RETURN_IF_ERROR(net::UseCertificateAndKey(
+      native, config.cert_file, config.key_file,
+      {.certificate = "the certificate --tls-cert", .key = "the private key --tls-key"}));
   if (config.mutual()) {
     if (SSL_CTX_load_verify_locations(native, config.client_ca_file.c_str(), nullptr) != 1) {
       return Status::InvalidArgument("cannot load the client CA --tls-client-ca '" +
-                                     config.client_ca_file + "': " + OpenSslError());
+                                     config.client_ca_file + "': " + net::OpenSslError());
     }
     // The CA names sent to clients, so that a client holding several
     // certificates picks one this server accepts.
