@@ -350,7 +350,7 @@ def render_results(report: RunReport, heading: str = "###") -> str:
         "client core busy is the load generator's CPU time over the duration.",
         "",
     ]
-    if any(t.results for t in report.targets):
+    if any(t.results for t in report.targets) or report.paired:
         lines += [
             f"{heading} The issues' floors",
             "",

@@ -113,6 +113,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="interleaved rounds per issue floor after the main run (bench/paired.py; default 4, 0 skips them)",
     )  # fmt: skip
     parser.add_argument("--paired-duration", type=int, default=3, help="seconds per row per round (default 3)")
+    parser.add_argument(
+        "--floors-only", action="store_true",
+        help="only the interleaved floors (no main table): the issues' verdicts in a few minutes",
+    )  # fmt: skip
     parser.add_argument("--only", nargs="+", choices=keys, default=keys, help="measure only these")
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
@@ -124,6 +128,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="install nothing; skip what is missing")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary model and logs")
     args = parser.parse_args(argv)
+    if args.floors_only and args.paired_rounds == 0:
+        parser.error("--floors-only measures the interleaved rounds: --paired-rounds must be at least 1")
     if args.paired_rounds < 0 or args.paired_duration < 1:
         parser.error("--paired-rounds must be at least 0 and --paired-duration at least 1 s")
     if args.duration < 1 or args.warmup < 1:
@@ -362,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
             machine=machine,
         )
         for peer in PEERS:
-            if peer.key in selected:
+            if peer.key in selected and not args.floors_only:
                 report.targets += run_peer(peer, ctx, body_file, tools, settings)
 
         if args.paired_rounds > 0:
@@ -373,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
                 rounds=args.paired_rounds, duration_s=args.paired_duration, warmup_s=settings.warmup_s,
             )  # fmt: skip
 
-        if FLOOR_KEY in selected:
+        if FLOOR_KEY in selected and not args.floors_only:
             floors: tuple[tuple[str, Callable[[], FloorResult]], ...] = (
                 (
                     "ONNX Runtime in process, Python",
@@ -407,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
     (args.results_dir / f"{stamp}.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     print(render_document(report))
     log(f"wrote {markdown_path} and {markdown_path.with_suffix('.json').name}")
-    if not args.no_update_docs:
+    if not args.no_update_docs and not args.floors_only:  # a floors-only run has no main table to show
         relative = markdown_path.relative_to(REPO_ROOT) if markdown_path.is_relative_to(REPO_ROOT) else markdown_path
         if update_docs(args.docs, render_results(report), str(relative)):
             log(f"updated the results section of {args.docs}")
