@@ -188,7 +188,7 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
       return Status::Aborted(
           "the pushed config differs from model '" + name + "''s config (" + file +
           "); a push never changes a serving model's config: push without a config (or with " +
-          "this one), change " + file + " in the model repository (the server reloads it), " +
+          "the model's own), change " + file + " in the model repository (the server reloads it), " +
           "or push under a new model name");
     }
   }
