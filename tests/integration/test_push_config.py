@@ -3,20 +3,23 @@ Berth-Config-Length, makes a first push create a `backend: python` model; a Post
 gets the same config; a config that does not parse, names another model or has another backend
 is refused with a 400 and stores nothing; a push to an existing model may repeat its config, and a
 different one is refused (409) with the serving version untouched; --require-signed-models still
-refuses an unsigned directory pushed with `trust: true`."""
+refuses an unsigned directory pushed with `trust: true`, and only an admin key pushes one."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Final
 
 import requests
 
 from berth.client import Client
+import berth_server
 from berth_server import BerthServer, berth_binary
-from test_python_push_files import MODEL, eventually, expected, predict, start, version_files
+from test_auth import bearer, create_key
+from test_python_push_files import MODEL, WORKER_ENV, eventually, expected, predict, start, version_files
 from test_registry_postgres import Postgres, postgres  # noqa: F401  (the PostgreSQL fixture)
 from test_signed_models import keypair, sign
 from v2 import assert_error
@@ -181,3 +184,28 @@ def test_signed_models_still_refuse_an_unsigned_directory_pushed_with_trust(tmp_
         # Signed by a trusted key, the same push creates the model.
         assert push(server, files, CONFIG.encode()).json()["version"] == 1
         assert predict(server, 1) == expected(2, 1)
+
+
+def test_a_config_is_pushed_with_the_admin_scope_only(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    source = ["--registry", f"sqlite:{tmp_path / 'registry.db'}"]
+    keys = {name: create_key(source, name, [scope]) for name, scope in (("runner", "infer"), ("ops", "admin"))}
+    keys["reader"] = create_key(source, "reader", ["read"])
+    saved = berth_server.STARTUP_TIMEOUT_S
+    berth_server.STARTUP_TIMEOUT_S = 180.0  # type: ignore[misc]
+    try:
+        server = BerthServer.start(
+            berth_binary(), root, tmp_path / "berth.log", env=WORKER_ENV,
+            extra_args=["--python", sys.executable, "--require-auth", *source],
+            authorization=f"Bearer {keys['reader']}",
+        )  # fmt: skip
+    finally:
+        berth_server.STARTUP_TIMEOUT_S = saved  # type: ignore[misc]
+    with server:
+        # A `trust: true` config runs the model's code: an infer key may not push it.
+        assert_error(push(server, version_files(2, 1), CONFIG.encode(), bearer(keys["runner"])), 403)
+        assert not (root / MODEL).exists()
+        answer = push(server, version_files(2, 1), CONFIG.encode(), bearer(keys["ops"]))
+        assert answer.status_code == 200, answer.text
+        assert (root / MODEL / "config.yaml").read_text() == CONFIG
