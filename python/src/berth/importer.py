@@ -30,6 +30,8 @@ from berth.errors import BerthError
 from berth.sources import Source, load_source
 
 GENERATED_ROWS = 256
+# How long a pyfunc push may take: the server starts a Python worker and loads the model before it answers.
+PYFUNC_PUSH_TIMEOUT_S = 300.0
 PRECISIONS = ("auto", convert.FLOAT32, convert.MIXED, convert.FLOAT64)
 
 
@@ -186,7 +188,9 @@ def import_model(
             )  # fmt: skip
             return ImportResult(name, version, metadata, None, str(directory))
         assert url is not None
-        with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
+        # The server answers once its trial load has started a worker and loaded the pyfunc (up to the
+        # config's startup_timeout_ms, 120 s by default), so the push waits longer than a request.
+        with Client(url, api_key=api_key, ca_file=ca_file, cert=cert, timeout=PYFUNC_PUSH_TIMEOUT_S) as client:
             # The directory and a new model's config in one push (the server refuses another model's config).
             version, _, metadata = pyfunc.import_pyfunc(
                 path, mlmodel, name=name, repository=None, sample=sample, trust=trust, description=description,
