@@ -17,7 +17,7 @@ import requests
 
 from berth.client import Client
 import berth_server
-from berth_server import BerthServer, berth_binary
+from berth_server import REPO_ROOT, BerthServer, berth_binary
 from test_auth import bearer, create_key
 from test_python_push_files import MODEL, WORKER_ENV, eventually, expected, predict, start, version_files
 from test_registry_postgres import Postgres, postgres  # noqa: F401  (the PostgreSQL fixture)
@@ -209,3 +209,28 @@ def test_a_config_is_pushed_with_the_admin_scope_only(tmp_path: Path) -> None:
         answer = push(server, version_files(2, 1), CONFIG.encode(), bearer(keys["ops"]))
         assert answer.status_code == 200, answer.text
         assert (root / MODEL / "config.yaml").read_text() == CONFIG
+
+
+def test_one_artifact_is_pushed_with_its_config_too(tmp_path: Path) -> None:
+    """The framing without a file list: metadata, config, then the artifact's bytes (an ONNX model)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    artifact = (REPO_ROOT / "tests" / "data" / "add_fp32.onnx").read_bytes()
+    config = "allow_nan: true\nversion_policy: {all: true}\n"
+    body = {
+        "inputs": [
+            {"name": "a", "datatype": "FP32", "shape": [1, 3], "data": [1.0, float("nan"), 3.0]},
+            {"name": "b", "datatype": "FP32", "shape": [1, 3], "data": [10.0, 20.0, 30.0]},
+        ]
+    }
+    with start(root, tmp_path / "berth.log") as server, Client(server.base_url) as client:
+        assert client.push("add", artifact, {"description": "a + b"}, config=config) == 1
+        assert (root / "add" / "config.yaml").read_text() == config
+        # allow_nan is the pushed config's: a NaN input is served, not refused.
+        answer = requests.post(f"{server.base_url}/v2/models/add/infer", data=json.dumps(body), timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert client.registry_model("add")["versions"][0]["metadata"]["description"] == "a + b"
+        # Without a config a new model gets the defaults, which refuse NaN.
+        assert client.push("add_defaults", artifact, {}) == 1
+        refused = requests.post(f"{server.base_url}/v2/models/add_defaults/infer", data=json.dumps(body), timeout=30)
+        assert_error(refused, 400)
