@@ -36,7 +36,7 @@ const char kModelsSynopsis[] = R"(Usage:
   berth models promote  --url URL NAME VERSION [--alias production] [--reason TEXT]
   berth models rollback --url URL NAME [--alias production] [--reason TEXT]
   berth models push     --url URL --name NAME FILE [--metadata meta.json]
-                        [--allow-signature-change] [--reason TEXT]
+                        [--config config.yaml] [--allow-signature-change] [--reason TEXT]
   berth models split    --url URL NAME VERSION=WEIGHT VERSION=WEIGHT... [--alias production]
                         [--sticky-key HEADER] [--reason TEXT]
   berth models shadow   --url URL NAME VERSION --percent 1..100 [--reason TEXT]
@@ -97,6 +97,8 @@ Options:
   --name NAME          push: the model to add a version to (created by its first push)
   --metadata FILE      push: a JSON object stored with the version (metrics,
                        dataset, ...); shown by `show --json`
+  --config FILE        push: the model's config.yaml, for a first push (a later
+                       push may repeat the model's config, never change it)
   --allow-signature-change
                        push: accept an artifact whose inputs or outputs differ
                        from the serving version's (refused otherwise)
@@ -237,12 +239,14 @@ Status AppendFile(const std::string& path, const std::string& what, std::string*
 }
 
 // The push request's body: the metadata file's JSON object (when given),
-// then the artifact's bytes; `metadata_length` is the former's size. A
-// directory (a Python-runtime version) is sent whole: its file list (its
+// the config file (when given; the server checks it), then the artifact's
+// bytes; `metadata_length` and `config_length` are the former two's sizes.
+// A directory (a Python-runtime version) is sent whole: its file list (its
 // size in `files_length`; what ListVersionFiles takes), then the files.
 Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadata_length,
-                size_t* files_length) {
+                size_t* config_length, size_t* files_length) {
   *metadata_length = 0;
+  *config_length = 0;
   *files_length = 0;
   if (command.metadata_file.has_value()) {
     const std::string what = "the metadata file";
@@ -257,6 +261,16 @@ Status PushBody(const ModelsCommand& command, std::string* body, size_t* metadat
       return Status::InvalidArgument(quoted + ": " + s.message());
     }
     *metadata_length = body->size();
+  }
+  if (command.config_file.has_value()) {
+    const std::string what = "the config file";
+    RETURN_IF_ERROR(AppendFile(*command.config_file, what, body));
+    *config_length = body->size() - *metadata_length;
+    if (*config_length == 0 || *config_length > kMaxMetadataBytes) {
+      return Status::InvalidArgument(
+          what + " '" + PrintableExcerpt(*command.config_file, kMaxPathShown) + "' is " +
+          (*config_length == 0 ? "empty" : "over 1 MiB, the server's limit"));
+    }
   }
   std::error_code ec;
   if (!std::filesystem::is_directory(command.file, ec)) {
@@ -471,7 +485,8 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     }
     const std::string flag_text = PrintableExcerpt(flag);
     const bool push_flag =
-        flag == "--name" || flag == "--metadata" || flag == "--allow-signature-change";
+        flag == "--name" || flag == "--metadata" || flag == "--config" ||
+        flag == "--allow-signature-change";
     const bool shadow_flag = flag == "--percent" || flag == "--off";
     const bool baseline_flag = flag == "--from-window" || flag == "--file" || flag == "--clear";
     if (flag != "--url" && flag != "--api-key" && flag != "--ca-file" && flag != "--cert" &&
@@ -566,6 +581,9 @@ StatusOr<ModelsCommand> ParseModelsCommand(const std::vector<std::string_view>& 
     } else if (flag == "--metadata") {
       if (value->empty()) return usage(bad + ": expected the path of a JSON file");
       command.metadata_file = std::string(*value);
+    } else if (flag == "--config") {
+      if (value->empty()) return usage(bad + ": expected the path of a config.yaml");
+      command.config_file = std::string(*value);
     } else {
       if (!IsValidUtf8(*value)) return usage(bad + ": it is not valid UTF-8");
       if (flag == "--alias") {
@@ -739,6 +757,7 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
   if (!url.ok()) return fail(url.status().message());
   std::string push_body;
   size_t metadata_length = 0;
+  size_t config_length = 0;
   size_t files_length = 0;
   std::string baseline_body;
   if (command.verb == ModelsVerb::kBaseline && !command.clear) {
@@ -747,7 +766,8 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
     baseline_body = std::move(body).value();
   }
   if (command.verb == ModelsVerb::kPush) {
-    if (Status read = PushBody(command, &push_body, &metadata_length, &files_length);
+    if (Status read =
+            PushBody(command, &push_body, &metadata_length, &config_length, &files_length);
         !read.ok()) {
       return fail(read.message());
     }
@@ -838,6 +858,9 @@ int RunModelsCommand(const std::vector<std::string_view>& args, std::FILE* out,
       HttpHeaders headers;
       if (command.metadata_file.has_value()) {
         headers.emplace_back("Berth-Metadata-Length", std::to_string(metadata_length));
+      }
+      if (config_length > 0) {
+        headers.emplace_back("Berth-Config-Length", std::to_string(config_length));
       }
       if (files_length > 0) headers.emplace_back("Berth-Files-Length", std::to_string(files_length));
       // Percent-encoded: a header value cannot carry every UTF-8 text.

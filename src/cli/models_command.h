@@ -63,6 +63,7 @@ struct ModelsCommand {
   // push: the artifact's path and the metadata file's; both read when run.
   std::string file;
   std::optional<std::string> metadata_file;
+  std::optional<std::string> config_file;  // push --config: the model's config file
   bool allow_signature_change = false;
   // split: two or more, each version once, in the order given.
   std::vector<SplitWeight> split;

@@ -96,7 +96,13 @@ TEST(ModelsCommandTest, PushAsTheIssueWritesIt) {
   EXPECT_EQ(c->model, "iris");
   EXPECT_EQ(c->file, "model.onnx");
   EXPECT_EQ(c->metadata_file, "meta.json");
+  EXPECT_FALSE(c->config_file.has_value());
   EXPECT_FALSE(c->allow_signature_change);
+
+  c = Parse({"push", "--url", "http://h", "--name", "scaler", "./v2/", "--config", "config.yaml"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->file, "./v2/");
+  EXPECT_EQ(c->config_file, "config.yaml");
 
   c = Parse({"push", "m.onnx", "--name=iris", "--url=http://h", "--allow-signature-change",
              "--json"});
@@ -267,6 +273,8 @@ TEST(ModelsCommandTest, UsageErrorsSayWhatIsWrong) {
       {{"push", "--url", "http://h", "--name", "iris", ""}, "FILE is empty"},
       {{"push", "--url", "http://h", "--name", "../x", "m.onnx"}, "invalid model name"},
       {{"push", "--url", "http://h", "--name", "iris", "m", "--metadata="}, "path of a JSON file"},
+      {{"push", "--url", "http://h", "--name", "iris", "m", "--config="}, "path of a config.yaml"},
+      {{"promote", "--url", "http://h", "iris", "2", "--config", "c.yaml"}, "applies to push"},
       {{"push", "--url", "http://h", "--name", "iris", "m", "--allow-signature-change=yes"},
        "takes no value"},
       {{"push", "--url", "http://h", "--name", "iris", "m", "--alias", "x"},

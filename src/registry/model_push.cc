@@ -55,23 +55,56 @@ Status WritePushedFiles(const ArtifactSource& artifact, const fs::path& staging)
   return Status::Ok();
 }
 
+// `text` without the white space that ends it: two config files that
+// differ only there are the same config.
+std::string_view TrimEnd(std::string_view text) {
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\n' ||
+                           text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// The config a push carries, checked as the loader checks
+// <name>/config.yaml: UTF-8 text, the one strict schema, named after the
+// model or not named, and of a backend this server has.
+StatusOr<ModelConfig> CheckPushedConfig(std::string_view text, const std::string& name,
+                                        const std::map<std::string, BackendFactory*>& factories) {
+  if (text.size() > (1u << 20)) return Status::InvalidArgument("the pushed config is over 1 MiB");
+  if (!IsValidUtf8(text) || text.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("the pushed config must be UTF-8 text without NUL bytes");
+  }
+  StatusOr<ModelConfig> config = ParseModelConfig(std::string(text));
+  if (!config.ok()) return config.status().WithContext("the pushed config");
+  if (!config->name.empty() && config->name != name) {
+    return Status::InvalidArgument("the pushed config names model '" +
+                                   PrintableExcerpt(config->name) + "', not '" + name + "'");
+  }
+  config->name = name;
+  RETURN_IF_ERROR(FactoryFor(factories, *config, name).status().WithContext("the pushed config"));
+  return config;
+}
+
 }  // namespace
 
 StatusOr<int64_t> ModelRepository::Push(const std::string& name, std::string_view artifact,
                                         std::string_view metadata_json, const std::string& actor,
-                                        bool allow_signature_change, std::string_view reason) {
+                                        bool allow_signature_change, std::string_view reason,
+                                        std::string_view config) {
   ArtifactSource source;
   source.bytes = artifact;
-  return Push(name, source, metadata_json, actor, allow_signature_change, reason);
+  return Push(name, source, metadata_json, actor, allow_signature_change, reason, config);
 }
 
 StatusOr<int64_t> ModelRepository::Push(const std::string& name, const ArtifactSource& source,
                                         std::string_view metadata_json, const std::string& actor,
-                                        bool allow_signature_change, std::string_view reason) {
+                                        bool allow_signature_change, std::string_view reason,
+                                        std::string_view config) {
   RETURN_IF_ERROR(ValidateModelName(name));
   if (store_ == nullptr) {
     return Status::Unavailable(kNoRegistryStore);
   }
+  if (!config.empty()) RETURN_IF_ERROR(CheckPushedConfig(config, name, factories_).status());
   std::string held;  // a store that keeps artifacts' bytes takes them from memory
   ArtifactSource artifact = source;
   if (!artifact.files.empty()) {
@@ -101,7 +134,7 @@ StatusOr<int64_t> ModelRepository::Push(const std::string& name, const ArtifactS
   }
   std::lock_guard lock(mu_);
   try {
-    return PushLocked(name, artifact, metadata, actor, allow_signature_change, reason);
+    return PushLocked(name, artifact, metadata, actor, allow_signature_change, reason, config);
   } catch (const std::exception& e) {
     return Status::Internal(Scrub("failed to push to '" + name + "': " + e.what()));
   }
@@ -112,20 +145,28 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
                                               std::string_view metadata_json,
                                               const std::string& actor,
                                               bool allow_signature_change,
-                                              std::string_view reason) {
+                                              std::string_view reason,
+                                              std::string_view config) {
   const fs::path dir = root_ / name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     // A new model: staged whole in a hidden directory, published by rename
-    // only once its first version has loaded.
+    // only once its first version has loaded. Its config is the pushed one,
+    // else the defaults.
     const fs::path staged_model = root_ / (".push-model-" + name);
     fs::remove_all(staged_model, ec);
     fs::create_directories(staged_model, ec);
     if (ec) return Status::Internal("cannot create the model's directory: " + ec.message());
-    Status written = WriteFileDurably(staged_model / "config.yaml", "{}\n");
+    const std::string text = config.empty() ? "{}\n" : std::string(TrimEnd(config)) + "\n";
+    // Read as the model's: the staged directory has another name (a pushed
+    // config may say `name: <model>`).
+    StatusOr<ModelConfig> parsed = CheckPushedConfig(text, name, factories_);
+    Status written = parsed.ok() ? WriteFileDurably(staged_model / "config.yaml", text)
+                                 : parsed.status();
     StatusOr<int64_t> version =
-        written.ok() ? PushInto(name, staged_model, artifact, metadata_json, actor, false, reason)
-                     : StatusOr<int64_t>(written);
+        written.ok()
+            ? PushInto(name, staged_model, *parsed, artifact, metadata_json, actor, false, reason)
+            : StatusOr<int64_t>(written);
     if (version.ok()) {
       fs::rename(staged_model, dir, ec);
       if (ec) version = Status::Internal("cannot publish the new model: " + ec.message());
@@ -139,9 +180,22 @@ StatusOr<int64_t> ModelRepository::PushLocked(const std::string& name,
     RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
     return version;
   }
+  if (!config.empty()) {
+    // The model's config stays as it is: a push may only repeat it.
+    const std::optional<StoredConfig> current = ReadConfigFile(dir);
+    if (!current || TrimEnd(current->bytes) != TrimEnd(config)) {
+      const std::string file = name + "/" + (current ? current->name : "config.yaml");
+      return Status::Aborted(
+          "the pushed config differs from model '" + name + "''s config (" + file +
+          "); a push never changes a serving model's config: push without a config (or with " +
+          "the model's own), change " + file + " in the model repository (the server reloads it), " +
+          "or push under a new model name");
+    }
+  }
+  ASSIGN_OR_RETURN(ModelConfig current, LoadModelConfig(dir));
   ASSIGN_OR_RETURN(int64_t version,
-                   PushInto(name, dir, artifact, metadata_json, actor, allow_signature_change,
-                            reason));
+                   PushInto(name, dir, current, artifact, metadata_json, actor,
+                            allow_signature_change, reason));
   RETURN_IF_ERROR(RecordPushed(name, version));
   RETURN_IF_ERROR(LoadModelLocked(name, nullptr, nullptr));
   return version;
@@ -159,16 +213,13 @@ Status ModelRepository::RecordPushed(const std::string& name, int64_t version) {
 }
 
 StatusOr<int64_t> ModelRepository::PushInto(const std::string& name, const fs::path& dir,
+                                            const ModelConfig& config,
                                             const ArtifactSource& artifact,
                                             std::string_view metadata_json,
                                             const std::string& actor,
                                             bool allow_signature_change,
                                             std::string_view reason) {
   std::error_code ec;
-  // The config names the model after its directory: a staged new model's
-  // directory has another name, so the config is read as the model's.
-  ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
-  config.name = name;
   ASSIGN_OR_RETURN(BackendFactory* factory, FactoryFor(factories_, config, name));
   // The next number the model has never used: neither on disk nor in the
   // store (a version removed from disk keeps its number).

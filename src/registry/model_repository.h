@@ -142,17 +142,24 @@ class ModelRepository {
   // is removed again and the push fails with the reason: nothing is left
   // half-stored. A crash leaves the version wholly present or absent.
   // `reason` (push --reason) goes into the "register" audit record.
+  // `config` (optional: empty for none) is the model's config file as text
+  // (YAML or JSON, the schema of a repository's config.yaml), checked before
+  // anything is written (InvalidArgument naming the problem; a `name` other
+  // than `name` is refused): a first push makes it the model's config.yaml
+  // (and the store's copy, with the first version); a push to an existing
+  // model must carry the same text as its config file (trailing white space
+  // aside), else Aborted: a push never changes a serving model's config.
   StatusOr<int64_t> Push(const std::string& name, std::string_view artifact,
                          std::string_view metadata_json, const std::string& actor,
-                         bool allow_signature_change, std::string_view reason = {})
-      LOCKS_EXCLUDED(mu_);
+                         bool allow_signature_change, std::string_view reason = {},
+                         std::string_view config = {}) LOCKS_EXCLUDED(mu_);
   // The same from an artifact in memory or in a file (an upload streamed to
   // disk: copied into the staging directory, never held in memory, except
   // by a store that keeps artifacts' bytes itself).
   StatusOr<int64_t> Push(const std::string& name, const ArtifactSource& artifact,
                          std::string_view metadata_json, const std::string& actor,
-                         bool allow_signature_change, std::string_view reason = {})
-      LOCKS_EXCLUDED(mu_);
+                         bool allow_signature_change, std::string_view reason = {},
+                         std::string_view config = {}) LOCKS_EXCLUDED(mu_);
   // Sends a copy of `percent` percent of the model's traffic to `version`
   // (loaded and READY first), or with percent 0 stops; recorded and audited
   // like an alias move. `previous` gets the former shadow version.
@@ -226,14 +233,16 @@ class ModelRepository {
       LOCKS_EXCLUDED(mu_);
   StatusOr<int64_t> PushLocked(const std::string& name, const ArtifactSource& artifact,
                                std::string_view metadata_json, const std::string& actor,
-                               bool allow_signature_change, std::string_view reason)
-      EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                               bool allow_signature_change, std::string_view reason,
+                               std::string_view config) EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes, trial-loads and renames into place version N+1 of `name` in
   // `dir` (the model's directory, or a staged one for a new model).
+  // `config` is the model's (read from `dir`, named `name`).
   StatusOr<int64_t> PushInto(const std::string& name, const std::filesystem::path& dir,
-                             const ArtifactSource& artifact, std::string_view metadata_json,
-                             const std::string& actor, bool allow_signature_change,
-                             std::string_view reason) EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                             const ModelConfig& config, const ArtifactSource& artifact,
+                             std::string_view metadata_json, const std::string& actor,
+                             bool allow_signature_change, std::string_view reason)
+      EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records in the store every READY version it does not know yet (with its
   // files, in a store that holds artifacts), and the signature of each one
   // that has none recorded.

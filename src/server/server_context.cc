@@ -89,10 +89,11 @@ StatusOr<int64_t> ServerContext::Push(std::string_view actor, const std::string&
                                       const ArtifactSource& artifact,
                                       std::string_view metadata_json,
                                       bool allow_signature_change,
-                                      std::string_view reason) const {
+                                      std::string_view reason,
+                                      std::string_view config) const {
   RETURN_IF_ERROR(CheckChange(actor, name));
   return repository->Push(name, artifact, metadata_json, std::string(actor),
-                          allow_signature_change, reason);
+                          allow_signature_change, reason, config);
 }
 
 StatusOr<AliasMove> ServerContext::SetShadow(std::string_view peer, const std::string& name,

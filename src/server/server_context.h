@@ -124,11 +124,12 @@ struct ServerContext {
   StatusOr<AliasMove> Promote(std::string_view peer, const std::string& name, int64_t version,
                               const std::string& alias, const std::string& reason) const;
   // Registers a new version from an artifact's bytes (ModelRepository::Push);
-  // `reason` goes into its audit record.
+  // `reason` goes into its audit record; `config`, if not empty, is the
+  // model's config file the push carries.
   StatusOr<int64_t> Push(std::string_view peer, const std::string& name,
                          const ArtifactSource& artifact,
                          std::string_view metadata_json, bool allow_signature_change,
-                         std::string_view reason = {}) const;
+                         std::string_view reason = {}, std::string_view config = {}) const;
   StatusOr<AliasMove> SetShadow(std::string_view peer, const std::string& name, int64_t version,
                                 int percent, const std::string& reason) const;
   // `sticky_key`: the header whose value picks the version (empty:

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -73,8 +73,8 @@ def write_model(root: Path, files: dict[str, bytes]) -> None:
         (root / MODEL / "1" / name).write_bytes(data)
 
 
-def start(repository: Path, log: Path, registry: str | None = None) -> BerthServer:
-    args = ["--python", sys.executable, "--strict-readiness", "false"]
+def start(repository: Path, log: Path, registry: str | None = None, extra: Sequence[str] = ()) -> BerthServer:
+    args = ["--python", sys.executable, "--strict-readiness", "false", *extra]
     if registry is not None:
         args += ["--registry", registry]
     saved = berth_server.STARTUP_TIMEOUT_S

@@ -271,8 +271,8 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--description", help="stored with the version")
     imp.add_argument(
         "--python-runtime", action="store_true",
-        help="serve an MLflow model's python_function flavor with the Python runtime (with --repository and "
-        "--trust) instead of converting its other flavor; a pyfunc-only model goes there anyway",
+        help="serve an MLflow model's python_function flavor with the Python runtime (with --trust) instead of "
+        "converting its other flavor; a pyfunc-only model goes there anyway",
     )  # fmt: skip
     _tls_flags(imp)
     imp.set_defaults(run=_cmd_import)

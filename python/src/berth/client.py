@@ -510,34 +510,46 @@ class Client:
 
     # Registry --------------------------------------------------------------
 
-    def push(self, name: str, artifact: bytes, metadata: dict[str, Any]) -> int:
-        """Register `artifact` as the next version of `name` with `metadata`; the version number."""
-        header = encode_metadata(metadata)
-        answer = self.request(
-            "POST",
-            f"/v2/registry/models/{quote(name, safe='')}/versions",
-            idempotent=False,
-            data=header + artifact,
-            headers={"Content-Type": "application/octet-stream", "Berth-Metadata-Length": str(len(header))},
-        )
-        return int(answer["version"])
+    def push(self, name: str, artifact: bytes, metadata: dict[str, Any], config: str | None = None) -> int:
+        """Register `artifact` as the next version of `name` with `metadata`; the version number.
 
-    def push_files(self, name: str, files: dict[str, bytes], metadata: dict[str, Any]) -> int:
+        `config`, the model's config.yaml as text, makes a first push create the model with it
+        (a `backend: python` model, say); a push to an existing model may repeat its config, and
+        one that differs is refused (409) with nothing stored."""
+        return self._push(name, metadata, config, None, [artifact])
+
+    def push_files(
+        self, name: str, files: dict[str, bytes], metadata: dict[str, Any], config: str | None = None
+    ) -> int:
         """Register a version that is a directory (the Python runtime's model.py beside its side
-        modules) as the next version of `name`: every file by its path inside the version's
-        directory ("features.py", "pkg/__init__.py"). The version number."""
-        header = encode_metadata(metadata)
+        modules, or an MLflow model) as the next version of `name`: every file by its path inside
+        the version's directory ("features.py", "pkg/__init__.py"). `config` as for `push`. The
+        version number."""
         listing = json.dumps({"files": [{"name": n, "size": len(b)} for n, b in files.items()]}).encode()
+        return self._push(name, metadata, config, listing, list(files.values()))
+
+    def _push(
+        self, name: str, metadata: dict[str, Any], config: str | None, listing: bytes | None, payload: list[bytes]
+    ) -> int:
+        """POST /v2/registry/models/{name}/versions: the framed parts (metadata, config, file list), then `payload`."""
+        header = encode_metadata(metadata)
+        headers = {"Content-Type": "application/octet-stream", "Berth-Metadata-Length": str(len(header))}
+        parts = [header]
+        if config is not None:
+            text = config.encode()
+            if not text or len(text) > 1 << 20:
+                raise BerthError("a pushed config must be 1 byte to 1 MiB of text")
+            headers["Berth-Config-Length"] = str(len(text))
+            parts.append(text)
+        if listing is not None:
+            headers["Berth-Files-Length"] = str(len(listing))
+            parts.append(listing)
         answer = self.request(
             "POST",
             f"/v2/registry/models/{quote(name, safe='')}/versions",
             idempotent=False,
-            data=b"".join([header, listing, *files.values()]),
-            headers={
-                "Content-Type": "application/octet-stream",
-                "Berth-Metadata-Length": str(len(header)),
-                "Berth-Files-Length": str(len(listing)),
-            },
+            data=b"".join([*parts, *payload]),
+            headers=headers,
         )
         return int(answer["version"])
 

@@ -30,6 +30,8 @@ from berth.errors import BerthError
 from berth.sources import Source, load_source
 
 GENERATED_ROWS = 256
+# How long a pyfunc push may take: the server starts a Python worker and loads the model before it answers.
+PYFUNC_PUSH_TIMEOUT_S = 300.0
 PRECISIONS = ("auto", convert.FLOAT32, convert.MIXED, convert.FLOAT64)
 
 
@@ -174,17 +176,27 @@ def import_model(
 
     example = neural.parse_example_input(example_input) if example_input is not None else None
 
-    if python_runtime and (repository is None or pyfunc.pyfunc_only(path, prefer=True) is None):
-        raise BerthError("--python-runtime takes an MLflow model directory with a python_function flavor, "
-                         "imported with --repository")  # fmt: skip
-    if repository is not None and (mlmodel := pyfunc.pyfunc_only(path, prefer=python_runtime)) is not None:
+    if python_runtime and pyfunc.pyfunc_only(path, prefer=True) is None:
+        raise BerthError("--python-runtime takes an MLflow model directory with a python_function flavor")
+    if (mlmodel := pyfunc.pyfunc_only(path, prefer=python_runtime)) is not None:
         if cv is not None or example is not None or precision != "auto":
             raise BerthError("--cv, --example-input and --precision apply to models converted to ONNX, not a pyfunc")
-        version, directory, metadata = pyfunc.import_pyfunc(
-            path, mlmodel, name=name, repository=Path(repository), sample=sample, trust=trust,
-            description=description, step=step,
-        )  # fmt: skip
-        return ImportResult(name, version, metadata, None, str(directory))
+        if repository is not None:
+            version, directory, metadata = pyfunc.import_pyfunc(
+                path, mlmodel, name=name, repository=Path(repository), sample=sample, trust=trust,
+                description=description, step=step,
+            )  # fmt: skip
+            return ImportResult(name, version, metadata, None, str(directory))
+        assert url is not None
+        # The server answers once its trial load has started a worker and loaded the pyfunc (up to the
+        # config's startup_timeout_ms, 120 s by default), so the push waits longer than a request.
+        with Client(url, api_key=api_key, ca_file=ca_file, cert=cert, timeout=PYFUNC_PUSH_TIMEOUT_S) as client:
+            # The directory and a new model's config in one push (the server refuses another model's config).
+            version, _, metadata = pyfunc.import_pyfunc(
+                path, mlmodel, name=name, repository=None, sample=sample, trust=trust, description=description,
+                step=step, push=lambda files, meta, config: client.push_files(name, files, meta, config=config),
+            )  # fmt: skip
+        return ImportResult(name, version, metadata, None, url)
     step("scanning and loading")
     source = load_source(path, trust=trust)
     if example is not None and source.kind not in neural.KINDS:

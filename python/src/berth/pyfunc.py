@@ -1,8 +1,11 @@
-"""An MLflow `python_function` model (nothing converts it to ONNX) into a model repository, for the Python runtime.
+"""An MLflow `python_function` model (nothing converts it to ONNX) into a model repository or a server's
+registry, for the Python runtime.
 
 `import_pyfunc` copies the MLflow directory into `<repository>/<name>/<N>/`
 and writes `<repository>/<name>/config.yaml` (`backend: python`, `trust:
-true`, `python.model_file: MLmodel`) with the signature the runtime needs:
+true`, `python.model_file: MLmodel`), or pushes the directory's files with
+that config to a server (`--url`: the config becomes a new model's; a model
+that exists must have the same one), with the signature the runtime needs:
 one input per column (a DataFrame's columns, as the pyfunc takes them) from
 the model's column signature, else from `--sample-data`; one output,
 `prediction`, typed by running the model on those rows. Loading a pyfunc
@@ -110,13 +113,15 @@ def import_pyfunc(
     mlmodel: dict[str, Any],
     *,
     name: str,
-    repository: Path,
+    repository: Path | None,
+    push: Callable[[dict[str, bytes], dict[str, Any], str], int] | None = None,
     sample: pd.DataFrame | None,
     trust: bool,
     description: str | None,
     step: Callable[[str], None],
-) -> tuple[int, Path, dict[str, Any]]:
-    """Write the pyfunc at `path` as the next version of `name` in `repository`: (version, directory, metadata)."""
+) -> tuple[int, Path | None, dict[str, Any]]:
+    """Write the pyfunc at `path` as the next version of `name` in `repository`, or else hand its files, metadata and
+    config to `push` (a server's registry; it answers the version): (version, directory or None, metadata)."""
     from berth.importer import write_repository_version
 
     loader = mlmodel["flavors"]["python_function"].get("loader_module") or "mlflow.pyfunc.model"
@@ -171,6 +176,9 @@ def import_pyfunc(
     config = {"name": name, "backend": "python", "trust": True, "max_batch_size": 0,
               "python": {"model_file": "MLmodel"}, "inputs": inputs, "outputs": [output]}  # fmt: skip
     step("registering")
+    if repository is None:
+        assert push is not None
+        return push(version_files(path), metadata, yaml.safe_dump(config, sort_keys=False)), None, metadata
     existing = repository / name / "config.yaml"
     if existing.exists():
         try:
@@ -186,3 +194,18 @@ def import_pyfunc(
         repository, name, b"", metadata, files=path, config=yaml.safe_dump(config, sort_keys=False).encode()
     )
     return version, directory, metadata
+
+
+def version_files(path: Path) -> dict[str, bytes]:
+    """Every regular file under the MLflow directory `path` by its relative path (not __pycache__/), as a push
+    carries a version that is a directory; a symbolic link is refused (the server would not follow it)."""
+    files: dict[str, bytes] = {}
+    for source in sorted(path.rglob("*")):
+        relative = source.relative_to(path)
+        if "__pycache__" in relative.parts:
+            continue
+        if source.is_symlink():
+            raise BerthError(f"{source} is a symbolic link: a pushed version holds regular files only")
+        if source.is_file():
+            files[relative.as_posix()] = source.read_bytes()
+    return files

@@ -522,12 +522,16 @@ StatusOr<std::string> WriteHistory(const ServerContext& ctx, const std::string& 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-// A push: the artifact's bytes, preceded by a JSON object of metadata when
-// the Berth-Metadata-Length header gives its length (as the binary tensor
-// extension frames its JSON header). The body is in memory, or (the server
-// streams push bodies to disk) in a file: then only the metadata is read.
+// A push: the artifact's bytes, preceded by up to three framed parts, each
+// present when its header gives its length (as the binary tensor extension
+// frames its JSON header), in this order: a JSON object of metadata
+// (Berth-Metadata-Length), the model's config file (Berth-Config-Length),
+// and the file list of a version that is a directory (Berth-Files-Length).
+// The body is in memory, or (the server streams push bodies to disk) in a
+// file: then only the framed parts are read.
 struct PushRequest {
   std::string metadata_json;  // checked by the repository (CheckVersionMetadata)
+  std::string config;         // checked by the repository (ModelRepository::Push)
   ArtifactSource artifact;
   bool allow_signature_change = false;
   std::string reason;  // the Berth-Reason header, percent-decoded
@@ -539,42 +543,49 @@ StatusOr<PushRequest> ParsePushRequest(const HttpRequest& req) {
   const uint64_t body_size =
       req.upload ? std::filesystem::file_size(req.upload->path, ec) : req.body.size();
   if (ec) return Status::Internal("cannot read the upload: " + ec.message());
-  // Berth-Metadata-Length frames the metadata; Berth-Files-Length the file
-  // list that follows it (a push of a version's whole directory).
-  size_t lengths[2] = {0, 0};
-  const char* const headers[2] = {"Berth-Metadata-Length", "Berth-Files-Length"};
-  for (int i = 0; i < 2; ++i) {
-    const std::string_view header = req.Header(i == 0 ? "berth-metadata-length"
-                                                       : "berth-files-length");
+  constexpr std::array<const char*, 3> kHeaders = {"Berth-Metadata-Length",
+                                                   "Berth-Config-Length", "Berth-Files-Length"};
+  std::array<size_t, 3> lengths = {0, 0, 0};
+  size_t framed = 0;  // the bytes of the parts so far; none may pass the body's end
+  constexpr std::array<const char*, 3> kKeys = {"berth-metadata-length", "berth-config-length",
+                                                "berth-files-length"};  // as HttpRequest keeps them
+  for (size_t i = 0; i < kHeaders.size(); ++i) {
+    const std::string_view header = req.Header(kKeys[i]);
     if (header.empty()) continue;
     auto [end, parse_ec] =
         std::from_chars(header.data(), header.data() + header.size(), lengths[i]);
     if (parse_ec != std::errc() || end != header.data() + header.size() ||
-        lengths[i] > (1u << 20) || (i == 0 ? 0 : lengths[0]) + lengths[i] > body_size) {
-      return Status::InvalidArgument(std::string(headers[i]) +
+        lengths[i] > (1u << 20) || framed + lengths[i] > body_size) {
+      return Status::InvalidArgument(std::string(kHeaders[i]) +
                                      " must be a byte count within the body and at most 1 MiB");
     }
+    framed += lengths[i];
   }
-  const size_t length = lengths[0];
-  const size_t framed = lengths[0] + lengths[1];
   std::string files_json;
+  std::array<std::string*, 3> parts = {&out.metadata_json, &out.config, &files_json};
   if (req.upload) {
     out.artifact.file = req.upload->path;
     out.artifact.offset = framed;
-    out.metadata_json.resize(length);
-    files_json.resize(lengths[1]);
     std::ifstream in(req.upload->path, std::ios::binary);
-    if (!in.read(out.metadata_json.data(), static_cast<std::streamsize>(length)) ||
-        !in.read(files_json.data(), static_cast<std::streamsize>(lengths[1]))) {
-      return Status::Internal("cannot read the upload's metadata");
+    for (size_t i = 0; i < parts.size(); ++i) {
+      parts[i]->resize(lengths[i]);
+      if (!in.read(parts[i]->data(), static_cast<std::streamsize>(lengths[i]))) {
+        return Status::Internal("cannot read the upload's framed parts");
+      }
     }
   } else {
-    out.metadata_json = req.body.substr(0, length);
-    files_json = req.body.substr(length, lengths[1]);
+    size_t at = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      *parts[i] = req.body.substr(at, lengths[i]);
+      at += lengths[i];
+    }
     out.artifact.bytes = std::string_view(req.body).substr(framed);
   }
   if (!req.Header("berth-files-length").empty()) {
     ASSIGN_OR_RETURN(out.artifact.files, ParsePushedFiles(files_json, body_size - framed));
+  }
+  if (!req.Header("berth-config-length").empty() && out.config.empty()) {
+    return Status::InvalidArgument("Berth-Config-Length frames an empty config");
   }
   // Why (push --reason): UTF-8, percent-encoded as a header value must be.
   for (std::string_view in = req.Header("berth-reason"); !in.empty(); in.remove_prefix(1)) {
@@ -667,7 +678,7 @@ void RegisterRegistryRoutes(const ServerContext* ctx, Router* router) {
                 if (!push.ok()) return reply(ErrorResponse(push.status()));
                 const std::string name(PathParam(p, "model"));
                 auto version = ctx->Push(req.actor, name, push->artifact, push->metadata_json,
-                                         push->allow_signature_change, push->reason);
+                                         push->allow_signature_change, push->reason, push->config);
                 if (!version.ok()) return reply(ChangeErrorResponse(version.status()));
                 reply(VersionResponse(name, *version));
               }));
