@@ -119,6 +119,7 @@ def test_import_push_and_predict_over_rest_grpc_and_async(
     metadata = registered(server, name, version)
     assert metadata["parity"]["passed"] is True and metadata["parity"]["label_agreement"] == 1.0
     assert metadata["scan"]["trusted"] is False and metadata["scan"]["findings"] == []
+    assert metadata["scan"]["scanner"] == "berth-allowlist+fickling"  # both scanners read the joblib file
     assert metadata["lineage"]["source_format"] == "joblib"
     assert metadata["lineage"]["source_digest"].startswith("sha256:")
     assert metadata["dataset"]["rows"] == len(X)

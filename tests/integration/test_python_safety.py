@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import sys
@@ -10,8 +11,11 @@ from pathlib import Path
 import joblib
 import pytest
 from berth.cli import main as berth_py
-from python_models import iris, write_csv
-from sklearn.linear_model import LogisticRegression
+from python_models import diabetes, iris, mixed_columns, write_csv
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 
 class _RunsACommand:
@@ -30,19 +34,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, err
 
 
-@pytest.mark.parametrize("writer", ["pickle", "joblib", "inside-a-model"])
+@pytest.mark.parametrize("writer", ["pickle", "joblib", "inside-a-model", "joblib-inside-a-model"])
 def test_malicious_pickle_is_refused_and_nothing_runs(
     writer: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     marker = tmp_path / "pwned"
     payload: object = _RunsACommand(marker)
-    if writer == "inside-a-model":  # the payload hides in a fitted estimator's attribute
+    if writer.endswith("inside-a-model"):  # the payload hides in a fitted estimator's attribute
         X, y = iris()
         model = LogisticRegression(max_iter=1000).fit(X, y)
         model.extra_ = payload
         payload = model
     path = tmp_path / "model.pkl"
-    if writer == "joblib":
+    if writer.startswith("joblib"):
         joblib.dump(payload, path)
     else:
         with path.open("wb") as f:
@@ -50,6 +54,8 @@ def test_malicious_pickle_is_refused_and_nothing_runs(
     code, err = run_cli(capsys, "import", str(path), "--name", "m", "--repository", str(tmp_path / "repo"))
     assert code == 2
     assert "posix.system" in err and "outside the allow-list" in err and "--trust" in err, err
+    # The second scanner read it too (a joblib file's arrays taken out of its opcode stream).
+    assert "fickling: `from posix import system`" in err, err
     assert not marker.exists(), "the pickle's command ran"
     assert not (tmp_path / "repo" / "m" / "1").exists()
 
@@ -68,6 +74,33 @@ def test_allowed_globals_import_without_trust(tmp_path: Path, capsys: pytest.Cap
         capsys, "import", str(tmp_path / "m.joblib.gz"), "--name", "m", "--repository", str(tmp_path / "repo")
     )
     assert code == 0, err
+
+
+@pytest.mark.parametrize("compress", [0, 3])
+def test_both_scanners_read_a_fitted_joblib_file(
+    compress: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every fitted scikit-learn joblib holds numpy arrays written between its opcodes: fickling reads it too."""
+    X, y = diabetes()
+    Xm, ym = mixed_columns()
+    models = {
+        "ridge": Ridge().fit(X, y),
+        # OneHotEncoder's categories are object arrays: joblib writes them as nested pickles.
+        "onehot": make_pipeline(
+            ColumnTransformer([("c", OneHotEncoder(), ["colour"])], remainder="passthrough"),
+            LogisticRegression(max_iter=1000),
+        ).fit(Xm, ym),
+    }
+    for name, model in models.items():
+        joblib.dump(model, tmp_path / f"{name}.joblib", compress=compress)
+        code, err = run_cli(capsys, "import", str(tmp_path / f"{name}.joblib"), "--name", name,
+                            "--repository", str(tmp_path / "repo"))  # fmt: skip
+        assert code == 0, err
+        metadata = json.loads((tmp_path / "repo" / name / "1" / "metadata.json").read_text())
+        assert metadata["scan"]["scanner"] == "berth-allowlist+fickling", metadata["scan"]
+        assert metadata["scan"]["findings"] == []
+        assert metadata["lineage"]["source_format"] == "joblib"
+        assert "joblib.numpy_pickle.NumpyArrayWrapper" in metadata["scan"]["globals"]
 
 
 def test_skops_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,3 +87,47 @@ def profile(signature: Signature, frame: pd.DataFrame, predictions: dict[str, np
         output, values = next(iter(predictions.items()))
         prediction = {"name": output, "output": output, "column": 0, **numeric_stats(values)}
     return {"format": FORMAT, "rows": len(frame), "features": features, "prediction": prediction}
+
+
+def sampled_rows(baseline: dict[str, Any], signature: Signature, rows: int) -> pd.DataFrame | None:
+    """`rows` rows drawn from a stored baseline's per-feature distributions (None if it lacks a feature).
+
+    A numeric feature is drawn through its 101 quantiles (inverse CDF, linear
+    between them), else around its mean and std; a categorical one by its
+    frequencies. Missing values are not drawn: the rows are for comparing
+    two graphs on data like the training data, not for probing NaN handling.
+    """
+    if baseline.get("format") != FORMAT:
+        return None
+    by_name = {f.get("name"): f for f in baseline.get("features", []) if isinstance(f, dict)}
+    rng = np.random.default_rng(0)
+    columns: dict[str, Any] = {}
+    for spec in signature.inputs:
+        for column in spec.columns:
+            feature = by_name.get(column)
+            if feature is None:
+                return None
+            drawn = _draw(feature, spec.kind == "string", rng, rows)
+            if drawn is None:
+                return None
+            columns[column] = drawn
+    return pd.DataFrame(columns)
+
+
+def _draw(feature: dict[str, Any], string: bool, rng: np.random.Generator, rows: int) -> np.ndarray | None:
+    if feature.get("kind") == "categorical":
+        frequencies = feature.get("frequencies") or {}
+        if not frequencies:
+            return None
+        counts = np.asarray(list(frequencies.values()), dtype=np.float64)
+        values = np.asarray(list(frequencies), dtype=object)
+        drawn = rng.choice(values, size=rows, p=counts / counts.sum())
+        return drawn if string else pd.to_numeric(pd.Series(drawn), errors="coerce").to_numpy(np.float64)
+    if string:
+        return None
+    quantiles = feature.get("quantiles") or []
+    if len(quantiles) == len(QUANTILES):
+        return np.interp(rng.random(rows), QUANTILES, np.asarray(quantiles, dtype=np.float64))
+    if feature.get("mean") is None:
+        return None
+    return rng.normal(float(feature["mean"]), float(feature.get("std") or 0.0), size=rows)

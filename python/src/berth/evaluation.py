@@ -43,6 +43,42 @@ def _registered_metadata(client: Client, name: str, version: str) -> dict[str, A
     return {}
 
 
+def _split_text(split: dict[str, Any]) -> str:
+    return " and ".join(f"{v} ({w}%)" for v, w in sorted(split.items(), key=lambda kv: int(kv[0])))
+
+
+def resolve_version(client: Client, name: str, selector: str | None) -> str | None:
+    """The version number `selector` (a number, an alias, or None for the default) names now.
+
+    Every batch is then sent to that number, so a promotion during the run
+    cannot mix two versions in one score. An alias that splits its traffic is
+    refused: its answers would come from several versions. None when there is
+    no registry to ask (the first answer then pins the version).
+    """
+    if selector is not None and selector.isdigit():
+        return selector
+    try:
+        model = client.registry_model(name)
+    except ServerError:
+        return None  # no registry, or no such model: the server's own answer says which
+    alias = selector or "production"
+    split = (model.get("splits") or {}).get(alias)
+    if split:
+        named = f"{name}@{alias}" if selector else f"{name} (its default, the alias production)"
+        each = " and ".join(f"{name}:{v}" for v in sorted(split, key=int))
+        raise BerthError(
+            f"{named} splits its traffic over versions {_split_text(split)}: a score over it would mix "
+            f"versions; evaluate each version on its own ({each})"
+        )
+    if selector is None:
+        default = model.get("default_version")
+        return None if default is None else str(default)
+    version = (model.get("aliases") or {}).get(alias)
+    if version is None:
+        raise BerthError(f"model '{name}' has no alias '{alias}'")
+    return str(version)
+
+
 def evaluate(
     url: str, ref: str, holdout: Path, target: str, *, api_key: str | None = None, batches: Any = None,
     ca_file: str | None = None, cert: ClientCert | None = None,
@@ -51,12 +87,13 @@ def evaluate(
 
     `batches` wraps the batch iterator (a progress bar); the identity when None.
     """
-    name, version = split_model_ref(ref)
+    name, selector = split_model_ref(ref)
     frame = data.read_csv(holdout, what="holdout")
     features, y = data.split_target(frame, target, holdout)
     assert y is not None
     with Client(url, api_key=api_key, ca_file=ca_file, cert=cert) as client:
-        model_meta = client.model_metadata(name, version)
+        version = resolve_version(client, name, selector)
+        model_meta = client.model_metadata(name, version or selector)
         inputs = model_meta.get("inputs", [])
         answered = ""
         outputs: dict[str, list[np.ndarray]] = {}
@@ -65,9 +102,11 @@ def evaluate(
             starts = batches(starts, total=(len(features) + BATCH_ROWS - 1) // BATCH_ROWS)
         for start in starts:
             chunk = features.iloc[start : start + BATCH_ROWS]
-            X: Any = chunk if len(inputs) > 1 else _single_input(chunk, inputs, client, name, version)
-            prediction = client.predict(name, X, version=version)
+            X: Any = chunk if len(inputs) > 1 else _single_input(chunk, inputs, client, name, version or selector)
+            prediction = client.predict(name, X, version=version or selector)
             answered = prediction.model_version
+            if version is None and answered:
+                version = answered  # no registry: the first answer pins the version for the rest
             for key, value in prediction.outputs.items():
                 outputs.setdefault(key, []).append(value)
         merged = {k: np.concatenate(v) for k, v in outputs.items()}

@@ -9,7 +9,8 @@ can be fooled), and it follows joblib's layout, where the bytes of each numpy
 array sit in the stream right after its wrapper. Each global is then checked
 against an allow-list of what a model file may reference (skops' approach:
 block lists miss what they do not know, picklescan#66, modelscan#330).
-fickling reads plain pickles as a second opinion.
+fickling reads the same opcodes as a second opinion (joblib's array bytes
+taken out of the stream, which fickling would read as opcodes).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class ScanResult:
     notes: list[str] = field(default_factory=list)  # stored, never a reason to refuse
     scanner: str = "berth-allowlist+fickling"
     trusted: bool = False
+    joblib: bool = False  # joblib's layout (arrays written after their wrappers) or compressed
 
     @property
     def safe(self) -> bool:
@@ -174,6 +176,51 @@ def _dtype_size(dtype: Any) -> tuple[int, bool]:
     raise BerthError("a joblib array wrapper without a readable dtype: not a file joblib wrote")
 
 
+class _Recorder:
+    """The stream a scan reads, keeping each pickle's opcode bytes apart from joblib's raw array bytes.
+
+    joblib writes each numpy array's bytes right after its NumpyArrayWrapper
+    (outside any pickle frame), and an object array as a whole pickle of its
+    own there. The scan reads the arrays' bytes with `_unrecorded_read`, so
+    what is recorded is the opcode stream of the outer pickle, valid without
+    them, and one stream per nested pickle: a second scanner can read each
+    (it could not read the file as written: it takes the array bytes for
+    opcodes).
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._open: list[bytearray] = [bytearray()]
+        self._nested: list[bytes] = []
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._open[-1] += data
+        return data
+
+    def readline(self) -> bytes:
+        data = self._raw.readline()
+        self._open[-1] += data
+        return data
+
+    def read_unrecorded(self, size: int) -> bytes:
+        return self._raw.read(size)
+
+    def begin_pickle(self) -> None:
+        self._open.append(bytearray())
+
+    def end_pickle(self) -> None:
+        self._nested.append(bytes(self._open.pop()))
+
+    def pickles(self) -> list[bytes]:
+        """The outer pickle's opcodes, then each nested pickle's, in the order they ended."""
+        return [bytes(self._open[0]), *self._nested]
+
+
+def _unrecorded_read(file: IO[bytes] | _Recorder, size: int) -> bytes:
+    return file.read_unrecorded(size) if isinstance(file, _Recorder) else file.read(size)
+
+
 class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     """pickle's own machine with every global made inert (see the module's docstring)."""
 
@@ -183,7 +230,7 @@ class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     append: Callable[[Any], None]
     dispatch: ClassVar[dict[int, Callable[[Any], None]]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
 
-    def __init__(self, file: IO[bytes], found: list[str], depth: int = 0) -> None:
+    def __init__(self, file: IO[bytes] | _Recorder, found: list[str], depth: int = 0) -> None:
         super().__init__(file)
         self._file = file  # pickle keeps only the file's read methods; joblib's skip needs the file
         self._found = found
@@ -235,10 +282,14 @@ class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if has_objects:
             if self._depth > 8:
                 raise BerthError("joblib object arrays nested too deeply")
+            if isinstance(self._file, _Recorder):
+                self._file.begin_pickle()
             _ScanUnpickler(self._file, self._found, self._depth + 1).load()
+            if isinstance(self._file, _Recorder):
+                self._file.end_pickle()
         else:
             if state.get("numpy_array_alignment_bytes") is not None:
-                padding = self._file.read(1)
+                padding = _unrecorded_read(self._file, 1)
                 if len(padding) != 1:
                     raise BerthError("a joblib array ends early")
                 self._skip(padding[0])
@@ -247,7 +298,7 @@ class _ScanUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def _skip(self, size: int) -> None:
         while size > 0:
-            chunk = self._file.read(min(size, 1 << 24))
+            chunk = _unrecorded_read(self._file, min(size, 1 << 24))
             if not chunk:
                 raise BerthError("a joblib array ends early: the file is truncated")
             size -= len(chunk)
@@ -264,7 +315,7 @@ class _ArchiveUnpickler(_ScanUnpickler):
         return _Object(None)
 
 
-def scan_globals(stream: IO[bytes], *, persistent_ids: bool = False) -> list[str]:
+def scan_globals(stream: IO[bytes] | _Recorder, *, persistent_ids: bool = False) -> list[str]:
     """Every global the pickle in `stream` names, in order, without executing any of them."""
     found: list[str] = []
     unpickler = (_ArchiveUnpickler if persistent_ids else _ScanUnpickler)(stream, found)
@@ -278,6 +329,44 @@ def scan_globals(stream: IO[bytes], *, persistent_ids: bool = False) -> list[str
     return found
 
 
+def _vetted_import(trigger: Any) -> bool:
+    """Whether fickling's `trigger` ("from M import N") names a global the allow-list names exactly.
+
+    fickling flags any module path with a component such as `joblib` or
+    `_pickle` (joblib.load and pickle.loads unpickle what they are given), so
+    it flags joblib's array wrapper, which every array is pickled with (it
+    reads only the bytes that follow it in this stream, which the scan steps
+    over), and numpy's RandomState constructors in numpy.random._pickle. Those
+    are vetted one by one in _ALLOWED_EXACT; anything else fickling flags
+    still refuses.
+    """
+    module, sep, name = str(trigger or "").removeprefix("from ").partition(" import ")
+    return bool(sep) and f"{module}.{name}" in _ALLOWED_EXACT
+
+
+def _bytes_for_bytearrays(data: bytes) -> bytes:
+    """`data` with each BYTEARRAY8 opcode written as BINBYTES8, which fickling reads.
+
+    Protocol 5 pickles numpy arrays in band as BYTEARRAY8 (joblib's nested
+    object arrays do); fickling has no support for that opcode. The two share
+    their argument's layout and differ only in the mutability of what they
+    push, which no safety finding depends on. Unchanged if it does not parse.
+    """
+    import pickletools
+
+    marker = pickle.BYTEARRAY8[0]
+    if marker not in data:
+        return data
+    out = bytearray(data)
+    try:
+        for opcode, _, position in pickletools.genops(data):
+            if opcode.code == "\x96" and position is not None:
+                out[position] = pickle.BINBYTES8[0]
+    except Exception:  # noqa: BLE001 - fickling reports what it cannot read
+        return data
+    return bytes(out)
+
+
 def fickling_findings(data: bytes) -> tuple[list[str], list[str]]:
     """(findings, notes): fickling's overtly malicious findings (its LIKELY_UNSAFE flags every
     non-stdlib import, so it is not a reason to refuse), and why it gave no opinion, if it did not."""
@@ -287,13 +376,15 @@ def fickling_findings(data: bytes) -> tuple[list[str], list[str]]:
     except ImportError:
         return [], ["fickling is not installed: the allow-list alone decided"]
     try:
-        results = check_safety(Pickled.load(data))
+        results = check_safety(Pickled.load(_bytes_for_bytearrays(data)))
     except Exception as e:  # noqa: BLE001 - fickling's parse errors: the allow-list has decided already
         return [], [f"fickling could not read the file ({type(e).__name__}): the allow-list alone decided"]
     return [
         f"fickling: {r}"
         for r in results.results
-        if r.severity is not None and r.severity >= Severity.LIKELY_OVERTLY_MALICIOUS
+        if r.severity is not None
+        and r.severity >= Severity.LIKELY_OVERTLY_MALICIOUS
+        and not _vetted_import(getattr(r, "trigger", None))
     ], []
 
 
@@ -316,15 +407,20 @@ def scan_bytes(data: bytes, path: Path) -> ScanResult:
         with _validate_fileobject_and_memmap(io.BytesIO(data), str(path)) as (stream, _):
             if isinstance(stream, str):
                 raise BerthError(f"{path} was written by joblib older than 0.10, which Berth does not read")
-            result.globals = scan_globals(stream)
+            recorder = _Recorder(stream)
+            result.globals = scan_globals(recorder)
+            result.joblib = JOBLIB_WRAPPER in result.globals or data[:1] != b"\x80"
     except BerthError:
         raise
     except Exception as e:  # a compressed stream that does not decompress (zlib, lzma, ...)
         raise BerthError(f"not a model file: it does not decompress ({type(e).__name__}: {e})") from e
-    if JOBLIB_WRAPPER in result.globals or data[:1] != b"\x80":
-        result.scanner = "berth-allowlist"  # fickling reads plain pickles only
-    else:
-        result.findings, result.notes = fickling_findings(data)
+    # fickling reads opcodes only: it gets the decompressed pickles without joblib's array bytes.
+    for opcodes in recorder.pickles():
+        findings, notes = fickling_findings(opcodes)
+        result.findings += findings
+        result.notes += [n for n in notes if n not in result.notes]
+    if result.notes:
+        result.scanner = "berth-allowlist"  # fickling gave no opinion; the notes say why
     result.disallowed = sorted({g for g in result.globals if not is_allowed(g)})
     return result
 

@@ -108,7 +108,7 @@ def _load_pickle(path: Path, data: bytes, *, trust: bool) -> Source:
         model = joblib.load(io.BytesIO(data))
     except Exception as e:
         raise BerthError(f"{path} passed the safety check but does not load: {type(e).__name__}: {e}") from e
-    fmt = "joblib" if result.scanner == "berth-allowlist" else "pickle"
+    fmt = "joblib" if result.joblib else "pickle"
     return _from_object(model, path, fmt, _digest(data), result)
 
 
