@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,12 +106,13 @@ namespace {
 
 #ifndef GRPC_ARG_MAX_ALLOWED_INCOMING_CONNECTIONS
 // The mutator gRPC holds (reference-counted by gRPC, freed by destroy).
-struct CapMutator {
-  grpc_socket_mutator base;  // first: gRPC's pointer is this object's
+struct CapMutator : grpc_socket_mutator {
   std::shared_ptr<GrpcConnectionCap::State> state;
 };
 
-CapMutator* Of(grpc_socket_mutator* m) { return reinterpret_cast<CapMutator*>(m); }
+// Every mutator gRPC hands these functions is a CapMutator: the vtable is
+// only ever installed on one.
+CapMutator* Of(grpc_socket_mutator* m) { return static_cast<CapMutator*>(m); }
 
 bool MutateFd(int /*fd*/, grpc_socket_mutator* /*m*/) { return true; }
 
@@ -121,7 +123,8 @@ bool MutateFd2(const grpc_mutate_socket_info* info, grpc_socket_mutator* m) {
 }
 
 int Compare(grpc_socket_mutator* a, grpc_socket_mutator* b) {
-  return a == b ? 0 : (a < b ? -1 : 1);
+  const std::less<grpc_socket_mutator*> less;
+  return a == b ? 0 : (less(a, b) ? -1 : 1);
 }
 
 void Destroy(grpc_socket_mutator* m) { delete Of(m); }
@@ -133,10 +136,11 @@ class CapOption : public grpc::ServerBuilderOption {
   explicit CapOption(std::shared_ptr<GrpcConnectionCap::State> state) : state_(std::move(state)) {}
   void UpdateArguments(grpc::ChannelArguments* args) override {
     auto* mutator = new CapMutator{{&kCapVtable, {}}, state_};
-    gpr_ref_init(&mutator->base.refcount, 1);
-    args->SetSocketMutator(&mutator->base);  // takes the reference
+    gpr_ref_init(&mutator->refcount, 1);
+    args->SetSocketMutator(mutator);  // takes the reference
   }
-  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* /*plugins*/) override {}
+  void UpdatePlugins(
+      std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* /*plugins*/) override {}
 
  private:
   std::shared_ptr<GrpcConnectionCap::State> state_;
