@@ -53,13 +53,21 @@ Options for serve:
                            bounded by --max-request-bytes; default 4G; 0 reads pushes into
                            memory like other requests)
   --max-connections N      REST connections open at once; more are answered 503 and closed
-                           (default 0: the open-file limit, raised to its
-                           hard limit, less an eighth, at least 64)
-  --idle-timeout-secs N    close a REST connection with no complete request for this long
-                           (default 65)
+                           (default 0: the open-file limit is raised to its hard limit, an
+                           eighth of it (at least 64) is kept free, and REST gets three
+                           quarters of the rest; all of it with gRPC off; what
+                           --grpc-max-connections leaves if that is given)
+  --grpc-max-connections N gRPC connections open at once; more are reset at once (default 0:
+                           the other quarter, or what --max-connections leaves if given;
+                           together they stay below the open-file limit; docs/security.md)
+  --idle-timeout-secs N    close a REST connection with no complete request, and a gRPC
+                           connection with no call, for this long (gRPC sends GOAWAY first:
+                           clients reconnect for their next call; default 65)
   --header-timeout-secs N  close a REST connection whose request header (or TLS handshake)
                            is not whole N s after its first byte (a new connection: after
-                           accept), e.g. one header byte a second (default 10)
+                           accept), e.g. one header byte a second, and a gRPC connection
+                           whose TLS handshake and HTTP/2 preface and settings are not done
+                           N s after accept (default 10)
   --min-body-rate N        close a REST connection whose body arrives slower than N bytes/s
                            on average, after a grace of --header-timeout-secs (default 1024;
                            0: bodies are bounded only by --idle-timeout-secs)
@@ -206,6 +214,11 @@ int Serve(const std::vector<std::string_view>& args) {
       }
     } else if (flag == "--max-connections") {
       if (!ParseNumber(value, &options.max_connections) || options.max_connections < 0) {
+        return Fail(bad);
+      }
+    } else if (flag == "--grpc-max-connections") {
+      if (!ParseNumber(value, &options.grpc_max_connections) ||
+          options.grpc_max_connections < 0) {
         return Fail(bad);
       }
     } else if (flag == "--idle-timeout-secs") {

@@ -61,31 +61,37 @@ namespace {
 // not pile up.
 constexpr size_t kMaxQueuedChanges = 64;
 
-// --max-connections, or with 0 (the default) a cap below the open-file
-// limit, which is first raised to the hard limit (server/http/connection_cap.h).
-int64_t RestConnectionCap(int64_t requested) {
+// The REST and gRPC connection caps: --max-connections and
+// --grpc-max-connections, each 0 (the default) for its share of the
+// descriptors under the open-file limit, which is first raised to the hard
+// limit (server/http/connection_cap.h).
+// A front end that is off leaves its share to the other.
+http::ConnectionCaps ConnectionCaps(bool rest, int64_t rest_requested, bool grpc,
+                                    int64_t grpc_requested) {
   const http::OpenFileLimit files = http::RaiseOpenFileLimit();
   if (files.now != files.before) {
     LOG_INFO("raised the open-file limit", {{"from", std::to_string(files.before)},
                                             {"to", std::to_string(files.now)}});
   }
+  http::ConnectionCaps caps = http::SplitConnectionCaps(files.now, rest_requested, grpc_requested);
   const int64_t automatic = http::AutomaticConnectionCap(files.now);
-  if (requested == 0) {
-    if (automatic > 0) {
-      LOG_INFO("REST connections capped below the open-file limit",
-               {{"max_connections", std::to_string(automatic)},
-                {"open_file_limit", std::to_string(files.now)}});
-    }
-    return automatic;
+  if (!rest) caps = {0, grpc_requested > 0 ? grpc_requested : automatic};
+  if (!grpc) caps = {rest_requested > 0 ? rest_requested : automatic, 0};
+  if (automatic > 0) {
+    LOG_INFO("connections capped below the open-file limit",
+             {{"max_connections", std::to_string(caps.rest)},
+              {"grpc_max_connections", std::to_string(caps.grpc)},
+              {"open_file_limit", std::to_string(files.now)}});
   }
-  if (automatic > 0 && requested > automatic) {
-    LOG_WARN("--max-connections leaves too few file descriptors for the rest of the server; "
-             "past the limit, accept() fails and new connections wait",
-             {{"max_connections", std::to_string(requested)},
+  if (automatic > 0 && caps.rest + caps.grpc > automatic) {
+    LOG_WARN("--max-connections and --grpc-max-connections leave too few file descriptors for "
+             "the rest of the server; past the limit, accept() fails and new connections wait",
+             {{"max_connections", std::to_string(caps.rest)},
+              {"grpc_max_connections", std::to_string(caps.grpc)},
               {"open_file_limit", std::to_string(files.now)},
-              {"suggested", std::to_string(automatic)}});
+              {"suggested_total", std::to_string(automatic)}});
   }
-  return requested;
+  return caps;
 }
 
 // A thread that calls `fn` every `period` until Stop().
@@ -371,6 +377,9 @@ Status Server::Start() {
   }
   // gRPC binds first, so that once the REST port answers (what probes and
   // tests wait for) every listener is bound or the process has failed.
+  const http::ConnectionCaps caps =
+      ConnectionCaps(s.options.http_port >= 0, s.options.max_connections,
+                     s.options.grpc_port >= 0, s.options.grpc_max_connections);
   if (s.options.grpc_port >= 0) {
     rpc::GrpcServerOptions o;
     o.host = s.options.host;
@@ -379,6 +388,9 @@ Status Server::Start() {
     o.max_message_bytes = s.options.max_request_bytes;
     o.inflight_budget = &s.inflight;
     o.tls = s.options.tls;
+    o.handshake_timeout = std::chrono::seconds(s.options.header_timeout_secs);
+    o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
+    o.max_connections = caps.grpc;
     s.grpc = std::make_unique<rpc::GrpcServer>(o, &s.context);
     RETURN_IF_ERROR(s.grpc->Start());
     LOG_INFO("gRPC front end listening",
@@ -404,7 +416,7 @@ Status Server::Start() {
     o.threads = s.options.http_threads;
     o.max_body_bytes = s.options.max_request_bytes;
     o.idle_timeout = std::chrono::seconds(s.options.idle_timeout_secs);
-    o.max_connections = RestConnectionCap(s.options.max_connections);
+    o.max_connections = caps.rest;
     o.header_timeout = std::chrono::seconds(s.options.header_timeout_secs);
     o.min_body_rate = s.options.min_body_rate;
     o.max_header_bytes = s.options.max_header_bytes;

@@ -46,10 +46,19 @@ struct ServerOptions {
   // and twice max_request_bytes (one compressed request of the largest size).
   uint64_t max_inflight_bytes = 0;
   int64_t max_connections = 0;  // >0: REST connections beyond it are answered 503
-  int idle_timeout_secs = 65;   // a REST connection idle this long is closed
+  // >0: gRPC connections beyond it are closed at once (--grpc-max-connections).
+  // 0 (and max_connections 0): the descriptors under the open-file limit,
+  // less headroom, are split a quarter to gRPC, the rest to REST
+  // (http/connection_cap.h).
+  int64_t grpc_max_connections = 0;
+  // A REST connection idle this long is closed; so is a gRPC connection with
+  // no call for this long (GOAWAY first: a client reconnects cleanly).
+  int idle_timeout_secs = 65;
   // A REST request's header (and a new connection's TLS handshake) must
   // arrive whole within this long of its first byte (of the accept, for a
-  // new connection); slower clients are closed (slowloris).
+  // new connection); slower clients are closed (slowloris). A new gRPC
+  // connection must finish its TLS handshake and HTTP/2 preface and
+  // settings within this long of the accept.
   int header_timeout_secs = 10;
   // A REST body must arrive at this many bytes per second on average, after
   // a grace of header_timeout_secs; slower clients are closed. 0: bodies are

@@ -496,6 +496,8 @@ def test_a_push_with_external_data_outside_its_directory_is_refused_and_nothing_
         ["--max-header-bytes", "100"],
         ["--max-header-bytes", "x"],
         ["--request-timeout", "-5"],
+        ["--grpc-max-connections", "-1"],
+        ["--grpc-max-connections", "x"],
     ],
     ids=lambda f: " ".join(f),
 )

@@ -20,6 +20,7 @@
 #include "registry/triton_config.h"
 #include "server/auth/authorizer.h"
 #include "server/grpc/grpc_codec.h"
+#include "server/grpc/grpc_connection_cap.h"
 #include "server/grpc/grpc_service.grpc.pb.h"
 #include "server/grpc/grpc_unary_call.h"
 #include "server/pending_replies.h"
@@ -428,6 +429,43 @@ namespace {
 // reload of the REST side is matched within this time.
 constexpr unsigned kTlsRefreshSecs = 1;
 
+// Keepalive pings a client may send: at most one per this long while no call
+// is open (gRPC's default is 5 minutes; Berth allows a client that checks an
+// idle connection every half minute). One sooner is a strike; after
+// kMaxPingStrikes the connection is sent GOAWAY (ENHANCE_YOUR_CALM) and
+// closed, so a ping flood costs the server nothing lasting.
+constexpr int kMinClientPingIntervalMs = 30'000;
+constexpr int kMaxPingStrikes = 2;
+// See AddConnectionLimits: what makes gRPC 1.51 honour the idle limit.
+constexpr std::chrono::milliseconds kMaxConnectionAge = std::chrono::hours(24);
+
+int Milliseconds(std::chrono::milliseconds ms) {
+  return static_cast<int>(std::clamp<int64_t>(ms.count(), 1, INT_MAX));
+}
+
+// The limits a client cannot hold the server past (slowloris, idle
+// connections, ping floods); the connection cap is GrpcConnectionCap's.
+void AddConnectionLimits(const GrpcServerOptions& options, grpc::ServerBuilder* builder) {
+  // The TLS handshake, the HTTP/2 preface and the client's first SETTINGS
+  // frame must all arrive within this long of the accept; gRPC's default is
+  // 120 s.
+  builder->AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                              Milliseconds(options.handshake_timeout));
+  // No call for this long (or none yet): GOAWAY, then close. A client's
+  // channel reconnects for its next call (tested with tritonclient.grpc).
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, Milliseconds(options.idle_timeout));
+  // gRPC 1.51 starts the idle timer only when a maximum connection age is
+  // set too (without one, GRPC_TRACE=client_idle_filter shows the timer
+  // started and never firing, and idle connections stay open for good). A
+  // day is long enough not to matter otherwise: a connection that old is
+  // sent GOAWAY and its client reconnects, as on a rolling restart.
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, Milliseconds(kMaxConnectionAge));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              kMinClientPingIntervalMs);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, kMaxPingStrikes);
+}
+
 std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsConfig& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
   auto provider = tls.mutual() ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
@@ -467,6 +505,11 @@ Status GrpcServer::Start() {
       static_cast<int>(std::min<uint64_t>(options_.max_message_bytes, INT_MAX)));
   builder.SetMaxSendMessageSize(-1);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  AddConnectionLimits(options_, &builder);
+  if (options_.max_connections > 0) {
+    connection_cap_ = std::make_unique<GrpcConnectionCap>(options_.max_connections);
+    connection_cap_->Install(&builder);
+  }
   builder.RegisterService(service_->grpc_service());
   const int threads = options_.threads > 0 ? options_.threads : AvailableCores();
   for (int i = 0; i < threads; ++i) queues_.push_back(builder.AddCompletionQueue());

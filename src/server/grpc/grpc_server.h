@@ -31,6 +31,8 @@ class ServerCompletionQueue;
 
 namespace berth::rpc {
 
+class GrpcConnectionCap;
+
 struct GrpcServerOptions {
   std::string host = "127.0.0.1";
   int port = 8001;  // 0: pick a free port (see port())
@@ -49,6 +51,14 @@ struct GrpcServerOptions {
   // TLS (or mutual TLS) when tls.enabled(); the files are re-read when they
   // change (gRPC's file-watching certificate provider).
   TlsConfig tls;
+  // A new connection that has not finished its TLS handshake and HTTP/2
+  // preface and settings this long after the accept is closed (slowloris).
+  std::chrono::milliseconds handshake_timeout{10000};
+  // A connection with no call for this long (or none yet) is sent GOAWAY and
+  // closed; a client reconnects for its next call.
+  std::chrono::milliseconds idle_timeout{65000};
+  // >0: connections beyond it are closed at once (grpc_connection_cap.h).
+  int64_t max_connections = 0;
 };
 
 class GrpcServer {
@@ -84,6 +94,7 @@ class GrpcServer {
   // One queue per thread; the server must shut down before the queues.
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::vector<std::thread> threads_;
+  std::unique_ptr<GrpcConnectionCap> connection_cap_;
   int bound_port_ = 0;
 };
 

@@ -27,4 +27,20 @@ int64_t AutomaticConnectionCap(uint64_t limit) {
   return static_cast<int64_t>(limit - headroom);
 }
 
+ConnectionCaps SplitConnectionCaps(uint64_t limit, int64_t rest_requested,
+                                   int64_t grpc_requested) {
+  const int64_t total = AutomaticConnectionCap(limit);
+  ConnectionCaps caps{rest_requested, grpc_requested};
+  if (total == 0) return caps;
+  if (rest_requested == 0 && grpc_requested == 0) {
+    caps.grpc = std::max<int64_t>(1, total / 4);
+    caps.rest = std::max<int64_t>(1, total - caps.grpc);
+  } else if (rest_requested == 0) {
+    caps.rest = std::max<int64_t>(1, total - grpc_requested);
+  } else if (grpc_requested == 0) {
+    caps.grpc = std::max<int64_t>(1, total - rest_requested);
+  }
+  return caps;
+}
+
 }  // namespace berth::http

@@ -1,5 +1,6 @@
-// How many REST connections the server holds open at once when the operator
-// does not say (--max-connections 0, the default).
+// How many REST and gRPC connections the server holds open at once when the
+// operator does not say (--max-connections 0 and --grpc-max-connections 0,
+// the defaults).
 //
 // Every connection costs a file descriptor, and so does everything else the
 // server does after start-up: SQLite's journal, a model load, a pushed
@@ -7,7 +8,10 @@
 // take the last descriptor fails those with EMFILE, far from the cause. So
 // the soft RLIMIT_NOFILE is first raised to the hard limit (as Go's runtime
 // does at start), then REST connections are capped below it, leaving
-// headroom; beyond the cap a client gets a 503 it can retry elsewhere.
+// headroom. The descriptors left for connections are split between the two
+// front ends, so that together they can never take the headroom: beyond its
+// cap a REST client gets a 503 it can retry elsewhere, a gRPC connection is
+// closed at once (grpc/grpc_connection_cap.h).
 #pragma once
 
 #include <cstdint>
@@ -30,5 +34,18 @@ uint64_t DescriptorHeadroom(uint64_t limit);
 // The connection cap for a soft limit of `limit` open files (0: unlimited,
 // which gives 0, no cap): the limit less the headroom, at least 1.
 int64_t AutomaticConnectionCap(uint64_t limit);
+
+// The caps of the two front ends under a soft limit of `limit` open files.
+// 0 requested: automatic. Both automatic: gRPC gets a quarter of
+// AutomaticConnectionCap (a gRPC client multiplexes its calls over one
+// connection, a REST client opens several), REST the rest. One requested:
+// the other gets what the automatic total leaves, at least 1. Both
+// requested: as asked (the caller warns if they exceed the automatic
+// total). Under an unlimited `limit`, an automatic cap is 0: none.
+struct ConnectionCaps {
+  int64_t rest = 0;
+  int64_t grpc = 0;
+};
+ConnectionCaps SplitConnectionCaps(uint64_t limit, int64_t rest_requested, int64_t grpc_requested);
 
 }  // namespace berth::http

@@ -23,6 +23,7 @@
 #include "core/scheduler.h"
 #include "server/http/content_encoding.h"
 #include "server/http/http_framing.h"
+#include "server/log_limiter.h"
 #include "server/pending_replies.h"
 #include "server/refusal_log.h"
 #include "server/tls/tls_config.h"
@@ -71,30 +72,6 @@ constexpr std::chrono::seconds kTlsShutdownTime{1};
 // read that follows parses it first.
 constexpr size_t kFirstRead = 4096;
 
-// Lets a repeating event be logged at most once per kAcceptLogInterval, with
-// the count of occurrences left unlogged since the last line. Not
-// thread-safe: the acceptor's strand owns both instances.
-class LogLimiter {
- public:
-  // True if this occurrence is to be logged; `*unlogged` is then how many
-  // were not, since the last one that was.
-  bool Due(uint64_t* unlogged) {
-    const auto now = std::chrono::steady_clock::now();
-    if (logged_ && now - logged_at_ < kAcceptLogInterval) {
-      ++unlogged_;
-      return false;
-    }
-    *unlogged = std::exchange(unlogged_, 0);
-    logged_ = true;
-    logged_at_ = now;
-    return true;
-  }
-
- private:
-  bool logged_ = false;
-  std::chrono::steady_clock::time_point logged_at_;
-  uint64_t unlogged_ = 0;
-};
 // How long the 503 answers sent when the shutdown grace period ends have to
 // be written before the connections are closed (Stop goes on as soon as they
 // are).
@@ -858,8 +835,8 @@ class HttpServer::Impl {
   tcp::acceptor acceptor_;
   asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_pause_ = kMinAcceptPause;
-  LogLimiter accept_failure_log_;
-  LogLimiter refusal_log_;
+  LogLimiter accept_failure_log_{kAcceptLogInterval};
+  LogLimiter refusal_log_{kAcceptLogInterval};
   std::vector<std::thread> threads_;
 };
 
