@@ -18,6 +18,10 @@
 #include "core/logging.h"
 
 #ifndef GRPC_ARG_MAX_ALLOWED_INCOMING_CONNECTIONS
+#include <grpcpp/version_info.h>
+#if GRPC_CPP_VERSION_MAJOR != 1 || GRPC_CPP_VERSION_MINOR != 51
+#error "the socket mutator layout below was copied from gRPC 1.51: check it against this gRPC's src/core/lib/iomgr/socket_mutator.h, then widen this guard"
+#endif
 // gRPC's socket mutator is declared only in its internal headers
 // (src/core/lib/iomgr/socket_mutator.h), which Debian does not install. The
 // layout below is that of 1.51, unchanged since mutate_fd_2 was added; a
