@@ -77,8 +77,7 @@ struct TimingVerdict {
 };
 
 std::ostream& operator<<(std::ostream& os, const TimingVerdict& v) {
-  return os << "batch " << v.mean_a << " ns vs " << v.mean_b << " ns, gap " << v.gap * 100
-            << "%";
+  return os << "batch " << v.mean_a << " ns vs " << v.mean_b << " ns, gap " << v.gap * 100 << "%";
 }
 
 // The mean of the middle half: robust to batches that were preempted (the
@@ -133,8 +132,8 @@ TimingVerdict CompareTimings(const char* what, const Check& check, std::string_v
   std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
   v.gap = gaps[gaps.size() / 2];
   v.differs = v.gap > flag_gap;
-  std::printf("  timing: %-56s batch %6.0f ns vs %6.0f ns, gap %6.2f%%\n", what, v.mean_a,
-              v.mean_b, v.gap * 100);
+  std::printf("  timing: %-56s batch %6.0f ns vs %6.0f ns, gap %6.2f%%\n", what, v.mean_a, v.mean_b,
+              v.gap * 100);
   return v;
 }
 
@@ -174,11 +173,13 @@ TEST(ConstantTimeTest, VerifiedSecretTakesAsLongWhateverPrefixMatches) {
   ASSERT_FALSE(verified.Matches(near));
 
   const auto leaky = [&](std::string_view s) { return LeakyEquals(secret, s); };
-  const TimingVerdict control = CompareTimings("leaky byte loop, 32 digits, 0 vs 31 right", leaky, far, near, 64);
+  const TimingVerdict control =
+      CompareTimings("leaky byte loop, 32 digits, 0 vs 31 right", leaky, far, near, 64);
   EXPECT_TRUE(control.differs) << "the detector missed a leaky comparison: " << control;
 
   const auto real = [&](std::string_view s) { return verified.Matches(s); };
-  const TimingVerdict v = CompareTimings("VerifiedSecret::Matches, 0 vs 31 right", real, far, near, 64);
+  const TimingVerdict v =
+      CompareTimings("VerifiedSecret::Matches, 0 vs 31 right", real, far, near, 64);
   EXPECT_FALSE(v.differs) << "VerifiedSecret::Matches leaks the matching prefix: " << v;
 }
 
@@ -200,7 +201,8 @@ TEST(ConstantTimeTest, SecretMatchesComparesTheHashInConstantTime) {
     const std::string computed = HashSecret(salt, secret);
     return LeakyEquals(computed, h);
   };
-  const TimingVerdict control = CompareTimings("SHA-256 then leaky loop, 64 digits, 0 vs 63 right", leaky, far, near, 8);
+  const TimingVerdict control =
+      CompareTimings("SHA-256 then leaky loop, 64 digits, 0 vs 63 right", leaky, far, near, 8);
   EXPECT_TRUE(control.differs) << "the detector missed a leaky comparison: " << control;
 
   const auto real = [&](std::string_view h) { return SecretMatches(salt, h, secret); };
@@ -247,15 +249,15 @@ TEST(ConstantTimeTest, RefusalsOfWellFormedKeysCostTheSame) {
   }
 
   // The control: a refusal without the hash is told apart.
-  const TimingVerdict control = CompareTimings("Authorize: malformed (no hash) vs wrong secret", refused, malformed, wrong_far, 8,
-                     kIdGap);
+  const TimingVerdict control = CompareTimings("Authorize: malformed (no hash) vs wrong secret",
+                                               refused, malformed, wrong_far, 8, kIdGap);
   EXPECT_TRUE(control.differs) << "the detector missed the cost of a SHA-256: " << control;
 
-  const TimingVerdict id = CompareTimings("Authorize: unknown id vs wrong secret", refused, unknown_id, wrong_far, 8,
-                     kIdGap);
-  EXPECT_FALSE(id.differs) << "an unknown id is refused at another cost than a known one: "
-                           << id;
-  const TimingVerdict prefix = CompareTimings("Authorize: wrong secret, 0 vs 31 right", refused, wrong_far, wrong_near, 8);
+  const TimingVerdict id = CompareTimings("Authorize: unknown id vs wrong secret", refused,
+                                          unknown_id, wrong_far, 8, kIdGap);
+  EXPECT_FALSE(id.differs) << "an unknown id is refused at another cost than a known one: " << id;
+  const TimingVerdict prefix =
+      CompareTimings("Authorize: wrong secret, 0 vs 31 right", refused, wrong_far, wrong_near, 8);
   EXPECT_FALSE(prefix.differs) << "a wrong secret's cost depends on its matching prefix: "
                                << prefix;
 }

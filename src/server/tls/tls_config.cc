@@ -124,8 +124,8 @@ StatusOr<std::string> MatchingIdentityPem(const TlsConfig& config) {
     status = Status::InvalidArgument("cannot load the private key --tls-key '" + config.key_file +
                                      "': " + OpenSslError());
   } else if (cert == nullptr) {
-    status = Status::InvalidArgument("cannot load the certificate --tls-cert '" +
-                                     config.cert_file + "': " + OpenSslError());
+    status = Status::InvalidArgument("cannot load the certificate --tls-cert '" + config.cert_file +
+                                     "': " + OpenSslError());
   } else if (X509_check_private_key(cert, key) != 1) {
     status = Status::InvalidArgument("the private key '" + config.key_file +
                                      "' does not match the certificate '" + config.cert_file +
