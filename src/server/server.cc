@@ -480,11 +480,14 @@ Status Server::Start() {
 
 void Server::Reload() {
   State& s = *state_;
-  if (s.tls == nullptr) {
+  if (!s.options.tls.enabled()) {
     LOG_INFO("SIGHUP: nothing to reload (TLS is off)");
     return;
   }
-  if (Status reloaded = s.tls->Reload(); !reloaded.ok()) {
+  // Each front end keeps its current pair unless the files load and match.
+  Status reloaded = s.tls != nullptr ? s.tls->Reload() : Status::Ok();
+  if (reloaded.ok() && s.grpc != nullptr) reloaded = s.grpc->ReloadTls();
+  if (!reloaded.ok()) {
     LOG_ERROR("TLS reload failed; the current certificate stays in use",
               {{"error", reloaded.message()}});
     return;

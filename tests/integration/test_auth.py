@@ -11,7 +11,6 @@ without being listed here fails the suite.
 from __future__ import annotations
 
 import json
-import random
 import re
 import sqlite3
 import subprocess
@@ -27,7 +26,6 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from scipy import stats
 from tritonclient.utils import InferenceServerException
 
 from berth_server import HOST, REPO_ROOT, BerthServer, berth_binary, free_port
@@ -563,33 +561,10 @@ def test_rate_limit_answers_429_with_retry_after(auth_server: AuthServer) -> Non
     assert trailing.get("retry-after", "").isdigit() and int(trailing["retry-after"]) >= 1, trailing
 
 
-def test_wrong_key_rejection_time_does_not_depend_on_the_matching_prefix(auth_server: AuthServer) -> None:
-    """Two wrong secrets for a real key id, one sharing nothing with the secret, one all but its last digit.
-
-    Their rejection times are sampled interleaved in random order and compared
-    as distributions (Mann-Whitney U): a comparison that stopped at the first
-    differing byte would shift one of them. No time threshold is asserted.
-    """
-    key = auth_server.keys["reader"]
-    prefix, secret = key[: len("berth_") + 13], key[len("berth_") + 13 :]
-    flip = {c: "0" if c != "0" else "1" for c in "0123456789abcdef"}
-    far = prefix + "".join(flip[c] for c in secret)
-    near = prefix + secret[:-1] + flip[secret[-1]]
-    session = requests.Session()
-    url = f"{auth_server.url}/v2/models/{MODEL}"
-    samples: dict[str, list[float]] = {"far": [], "near": []}
-    order = ["far", "near"] * 300
-    random.Random(7).shuffle(order)
-    for _ in range(20):  # warm the connection and the server's caches
-        session.get(url, headers=bearer(far), timeout=30)
-    for which in order:
-        candidate = far if which == "far" else near
-        start = time.perf_counter_ns()
-        response = session.get(url, headers=bearer(candidate), timeout=30)
-        samples[which].append(time.perf_counter_ns() - start)
-        assert response.status_code == 401
-    result = stats.mannwhitneyu(samples["far"], samples["near"], alternative="two-sided")
-    assert result.pvalue > 1e-4, (result, np.median(samples["far"]), np.median(samples["near"]))
+# The timing of a wrong key (how much of it is right, whether its id exists)
+# is checked in process, where nanoseconds are visible: ConstantTimeTest in
+# src/server/auth/constant_time_test.cc. Over HTTP a round trip's jitter (tens
+# of microseconds) hides a leaky comparison of a 32-digit secret entirely.
 
 
 # ---- the command line in its three forms ---------------------------------------------

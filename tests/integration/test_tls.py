@@ -290,15 +290,25 @@ def test_mtls_grpc_needs_a_client_certificate_from_the_trusted_ca(mtls_server: B
 def test_sighup_swaps_the_certificate_under_load_without_a_failed_request(
     tls_server: BerthServer, pki: Pki
 ) -> None:
+    """REST and gRPC clients, on kept and on new connections, while the key and certificate are replaced.
+
+    The key is replaced first and the certificate only after gRPC's file
+    watcher has had time to look (its interval is 1 s), as an operator
+    copying one file after the other does: neither port may serve the new
+    key with the old certificate (every new handshake would fail), no
+    request may fail, and after each SIGHUP new connections on both ports
+    get the new certificate.
+    """
     server_dir = Path(tls_server.log_path).parent
     cert, key = server_dir / "cert.pem", server_dir / "key.pem"
+    grpc_port = int(tls_server.grpc_address().rsplit(":", 1)[1])
     before = _peer_serial(tls_server.http_port, pki.ca)
+    assert _peer_serial(grpc_port, pki.ca) == before
     failures: list[str] = []
-    done = 0
+    done = {"rest": 0, "grpc": 0}
     stop = threading.Event()
 
-    def load(keep_alive: bool) -> None:
-        nonlocal done
+    def rest_load(keep_alive: bool) -> None:
         session = requests.Session()
         while not stop.is_set():
             try:
@@ -309,12 +319,36 @@ def test_sighup_swaps_the_certificate_under_load_without_a_failed_request(
                     r = requests.post(f"{tls_server.base_url}/v2/models/{MODEL}/infer", json=BODY,
                                       verify=str(pki.ca), timeout=10)  # fmt: skip
                 if r.status_code != 200:
-                    failures.append(f"{r.status_code} {r.text}")
-                done += 1
+                    failures.append(f"REST {r.status_code} {r.text}")
+                done["rest"] += 1
             except requests.RequestException as e:
-                failures.append(repr(e))
+                failures.append(f"REST {e!r}")
 
-    threads = [threading.Thread(target=load, args=(i % 2 == 0,)) for i in range(4)]
+    def grpc_infer(client: grpcclient.InferenceServerClient) -> None:
+        x = grpcclient.InferInput("X", [1, 4], "FP32")
+        x.set_data_from_numpy(np.array([ROW], dtype=np.float32))
+        assert int(client.infer(MODEL, [x], client_timeout=10).as_numpy("label")[0]) == 0
+
+    def grpc_client() -> grpcclient.InferenceServerClient:
+        return grpcclient.InferenceServerClient(f"localhost:{grpc_port}", ssl=True, root_certificates=str(pki.ca))
+
+    def grpc_load(keep_channel: bool) -> None:
+        kept = grpc_client() if keep_channel else None
+        while not stop.is_set():
+            client = kept or grpc_client()  # a new channel: a new TLS handshake
+            try:
+                grpc_infer(client)
+                done["grpc"] += 1
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                failures.append(f"gRPC {e!r}")
+            finally:
+                if kept is None:
+                    client.close()
+        if kept is not None:
+            kept.close()
+
+    threads = [threading.Thread(target=rest_load, args=(i % 2 == 0,)) for i in range(2)]
+    threads += [threading.Thread(target=grpc_load, args=(i % 2 == 0,)) for i in range(2)]
     for t in threads:
         t.start()
     try:
@@ -322,10 +356,12 @@ def test_sighup_swaps_the_certificate_under_load_without_a_failed_request(
         for i in range(3):
             time.sleep(0.5)
             new_cert, new_key = pki.issue_server_cert(f"reloaded-{i}")
-            # Written next to the live files, then renamed over them: the
-            # server never reads a half-written pair.
+            # Each file written next to the live one, then renamed over it:
+            # no reader sees half a file. The key first, the certificate
+            # after gRPC's watcher has looked at least once.
             shutil.copy(new_key, key.with_suffix(".tmp"))
             key.with_suffix(".tmp").rename(key)
+            time.sleep(1.5)
             shutil.copy(new_cert, cert.with_suffix(".tmp"))
             cert.with_suffix(".tmp").rename(cert)
             tls_server.process.send_signal(signal.SIGHUP)
@@ -334,21 +370,25 @@ def test_sighup_swaps_the_certificate_under_load_without_a_failed_request(
                 assert time.monotonic() < deadline, "the REST side still presents the old certificate"
                 time.sleep(0.05)
             serials.append(_peer_serial(tls_server.http_port, pki.ca))
+            deadline = time.monotonic() + 5
+            while _peer_serial(grpc_port, pki.ca) != serials[-1]:
+                assert time.monotonic() < deadline, "new gRPC connections still get the old certificate"
+                time.sleep(0.1)
+            # A new gRPC channel now handshakes with the new certificate.
+            client = grpc_client()
+            try:
+                grpc_infer(client)
+            finally:
+                client.close()
         time.sleep(0.5)
     finally:
         stop.set()
         for t in threads:
             t.join()
     assert not failures, failures[:5]
-    assert done > 50
+    assert done["rest"] > 50 and done["grpc"] > 50, done
     assert len(set(serials)) == 4
     assert "TLS certificate reloaded" in tls_server.log()
-    # gRPC picks the new files up too (its provider re-reads them when they change).
-    port = int(tls_server.grpc_address().rsplit(":", 1)[1])
-    deadline = time.monotonic() + 5
-    while _peer_serial(port, pki.ca) != serials[-1]:
-        assert time.monotonic() < deadline, "gRPC still presents the old certificate"
-        time.sleep(0.1)
 
 
 def test_a_bad_certificate_on_sighup_keeps_the_current_one(tls_server: BerthServer, pki: Pki) -> None:

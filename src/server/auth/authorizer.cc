@@ -126,7 +126,12 @@ Status RevokeKey(RegistryStore* store, std::string_view name) {
 }
 
 Authorizer::Authorizer(AuthOptions options, RegistryStore* store)
-    : options_(options), store_(store), keys_(std::make_shared<const KeyTable>()) {}
+    : options_(options), store_(store), keys_(std::make_shared<const KeyTable>()) {
+  dummy_key_.salt = kDummySalt;
+  dummy_key_.hash = kDummyHash;
+  dummy_key_.verified = std::make_shared<VerifiedSecret>();
+  dummy_key_.verified->Remember(std::string(kKeySecretDigits, 'x'));
+}
 
 std::shared_ptr<const Authorizer::KeyTable> Authorizer::keys() const {
   std::lock_guard lock(mu_);
@@ -219,17 +224,16 @@ Decision Authorizer::AuthorizeKey(const Credentials& credentials, Scope needed) 
   const auto it = table->find(parts->id);
   const CachedKey* key = it == table->end() ? nullptr : &it->second;
   // A key's secret, once it matched the stored hash, is remembered; every
-  // other secret (a wrong one, a first use, an unknown id) is hashed, so all
-  // refusals cost the same.
-  bool matches = false;
-  if (key != nullptr && key->verified->Matches(parts->secret)) {
-    matches = true;
-  } else if (key != nullptr) {
-    matches = SecretMatches(key->salt, key->hash, parts->secret);
-    if (matches) key->verified->Remember(parts->secret);
-  } else {
-    SecretMatches(kDummySalt, kDummyHash, parts->secret);
+  // other secret (a wrong one, a first use) is hashed. An unknown id goes
+  // through the same two steps against a dummy key, so all refusals of a
+  // well-formed key cost the same (ConstantTimeTest measures it).
+  const CachedKey& checked = key != nullptr ? *key : dummy_key_;
+  bool matches = checked.verified->Matches(parts->secret);
+  if (!matches) {
+    matches = SecretMatches(checked.salt, checked.hash, parts->secret);
+    if (matches && key != nullptr) key->verified->Remember(parts->secret);
   }
+  matches = matches && key != nullptr;
   if (!matches) return Refuse(invalid(), peer);
   if (key->revoked) {
     return Refuse(Status::Unauthenticated("the API key '" + key->name + "' was revoked"), peer);

@@ -123,6 +123,11 @@ class Authorizer {
 
   const AuthOptions options_;
   RegistryStore* const store_;
+  // What an unknown id's secret is checked against, the same way as a known
+  // key's, so that its refusal costs the same: a salt and hash no secret
+  // matches, and a remembered "secret" that is not hex (so never equal to a
+  // parsed one, yet compared in full). Set at construction.
+  CachedKey dummy_key_;
   mutable std::mutex mu_;
   std::shared_ptr<const KeyTable> keys_ GUARDED_BY(mu_);
   // Serialises Reload(): two reloads must not publish out of order.

@@ -425,7 +425,7 @@ void Poll(grpc::ServerCompletionQueue* cq) {
 
 namespace {
 
-// How often gRPC looks at the certificate files for a change: a SIGHUP
+// How often gRPC looks at its certificate files for a change: a SIGHUP
 // reload of the REST side is matched within this time.
 constexpr unsigned kTlsRefreshSecs = 1;
 
@@ -466,13 +466,17 @@ void AddConnectionLimits(const GrpcServerOptions& options, grpc::ServerBuilder* 
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, kMaxPingStrikes);
 }
 
-std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsConfig& tls) {
-  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+// `identity` holds the key and the certificate chain in one file (see
+// GrpcIdentityFile): gRPC reads it as both, so it never pairs a new key with
+// an old certificate.
+std::shared_ptr<grpc::ServerCredentials> Credentials(const TlsConfig& tls,
+                                                     const GrpcIdentityFile* identity) {
+  if (identity == nullptr) return grpc::InsecureServerCredentials();
   auto provider = tls.mutual() ? std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-                                     tls.key_file, tls.cert_file, tls.client_ca_file,
+                                     identity->path(), identity->path(), tls.client_ca_file,
                                      kTlsRefreshSecs)
                                : std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-                                     tls.key_file, tls.cert_file, kTlsRefreshSecs);
+                                     identity->path(), identity->path(), kTlsRefreshSecs);
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_identity_key_cert_pairs();
   if (tls.mutual()) {
@@ -492,6 +496,10 @@ GrpcServer::GrpcServer(GrpcServerOptions options, const ServerContext* context)
 
 GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
 
+Status GrpcServer::ReloadTls() {
+  return tls_identity_ == nullptr ? Status::Ok() : tls_identity_->Update(options_.tls);
+}
+
 Status GrpcServer::Start() {
   // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's deadlock
   // detection on: a lock-graph update on every lock gRPC takes, about 2% of
@@ -500,7 +508,10 @@ Status GrpcServer::Start() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::string address = ListenAddress(options_.host, options_.port);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, Credentials(options_.tls), &bound_port_);
+  if (options_.tls.enabled()) {
+    ASSIGN_OR_RETURN(tls_identity_, GrpcIdentityFile::Create(options_.tls));
+  }
+  builder.AddListeningPort(address, Credentials(options_.tls, tls_identity_.get()), &bound_port_);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<uint64_t>(options_.max_message_bytes, INT_MAX)));
   builder.SetMaxSendMessageSize(-1);

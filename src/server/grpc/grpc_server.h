@@ -48,8 +48,8 @@ struct GrpcServerOptions {
   // (not owned; null: no budget). An infer request that does not fit is
   // refused UNAVAILABLE.
   InflightBudget* inflight_budget = nullptr;
-  // TLS (or mutual TLS) when tls.enabled(); the files are re-read when they
-  // change (gRPC's file-watching certificate provider).
+  // TLS (or mutual TLS) when tls.enabled(); ReloadTls() re-reads the key
+  // and certificate, the client CA file is re-read when it changes.
   TlsConfig tls;
   // A new connection that has not finished its TLS handshake and HTTP/2
   // preface and settings this long after the accept is closed (slowloris).
@@ -85,11 +85,20 @@ class GrpcServer {
   // The bound port; 0 before Start().
   int port() const { return bound_port_; }
 
+  // Re-reads the TLS key and certificate (SIGHUP). New connections get the
+  // new pair within kTlsRefreshSecs if the two load and match; otherwise the
+  // current pair stays in use and the error is returned. OK without TLS.
+  // Called from one thread at a time.
+  Status ReloadTls();
+
  private:
   class Service;
 
   const GrpcServerOptions options_;
   std::unique_ptr<Service> service_;
+  // The pair gRPC's certificate provider reads (null without TLS); it
+  // outlives server_, whose provider thread reads it until the end.
+  std::unique_ptr<GrpcIdentityFile> tls_identity_;
   std::unique_ptr<grpc::Server> server_;
   // One queue per thread; the server must shut down before the queues.
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;

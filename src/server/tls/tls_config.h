@@ -2,10 +2,10 @@
 // (--tls-cert, --tls-key, --tls-client-ca), and TlsContext, the REST side's
 // OpenSSL context built from them, reloadable without dropping connections.
 //
-// Both front ends read the same files: REST through TlsContext (rebuilt on
+// Both front ends serve the same files: REST through TlsContext (rebuilt on
 // SIGHUP; connections keep the context they were accepted with, new ones get
-// the new one), gRPC through gRPC's own file-watching certificate provider,
-// which re-reads the files when they change.
+// the new one), gRPC through a GrpcIdentityFile that Berth rewrites on
+// SIGHUP and gRPC's file-watching certificate provider re-reads.
 #pragma once
 
 #include <memory>
@@ -56,6 +56,40 @@ class TlsContext {
   const TlsConfig config_;
   mutable std::mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> current_ GUARDED_BY(mu_);
+};
+
+// The key and certificate chain that gRPC serves, in one PEM file (key
+// first) that only Berth writes. gRPC's file-watching provider, given the
+// operator's two files, reads them at two moments and serves whatever pair
+// it finds: a new key beside the old certificate, while the files are
+// replaced one after the other, fails every new gRPC handshake until its
+// next read. Given this file as both its key and its chain instead, it only
+// ever sees a pair that was checked to match, replaced whole by a rename.
+// The file sits in a directory of its own, owner-only (0700, the file 0600),
+// removed with the object. Not thread-safe: one writer (start, then SIGHUP).
+class GrpcIdentityFile {
+ public:
+  // Writes the file from `config`'s key and certificate: InvalidArgument,
+  // naming the file and the reason, unless they load and match.
+  static StatusOr<std::unique_ptr<GrpcIdentityFile>> Create(const TlsConfig& config);
+  ~GrpcIdentityFile();
+  GrpcIdentityFile(const GrpcIdentityFile&) = delete;
+  GrpcIdentityFile& operator=(const GrpcIdentityFile&) = delete;
+
+  // What to give gRPC as both the private key and the certificate chain.
+  const std::string& path() const { return path_; }
+
+  // Re-reads `config`'s key and certificate and replaces the file with them
+  // if they load and match; otherwise the file keeps the pair it has and
+  // the error is returned.
+  Status Update(const TlsConfig& config);
+
+ private:
+  GrpcIdentityFile(std::string dir, std::string path)
+      : dir_(std::move(dir)), path_(std::move(path)) {}
+
+  const std::string dir_;
+  const std::string path_;
 };
 
 }  // namespace berth
