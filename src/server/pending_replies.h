@@ -44,9 +44,14 @@ class PendingReplies {
       if (!target_.has_value()) return false;
       Target target = std::move(*target_);
       target_.reset();
+      answer(target);
+      // This reference goes before the slot leaves its owner's list: the
+      // last one to a target (an HTTP session) may destroy it, and that
+      // touches the front end, which a shutdown only tears down once the
+      // list is empty or CancelAll() has passed every slot on it.
+      target = Target();
       // The owner is alive: it cannot have passed this slot in CancelAll().
       owner_->Remove(position_);
-      answer(target);
       return true;
     }
 

@@ -56,6 +56,29 @@ TEST(PendingRepliesTest, CancelAllAnswersWhatIsPendingAndDropsLaterAnswers) {
   EXPECT_EQ(b.answers.load(), 1);
 }
 
+// The core's reference to a target (an HTTP session) may be the last one,
+// and destroying a session touches its front end. So it is dropped while the
+// slot still counts as pending: a shutdown waiting for the list to empty
+// cannot tear the front end down under it (a use-after-free ASan caught at
+// shutdown, from a batcher thread).
+TEST(PendingRepliesTest, TheTargetIsReleasedBeforeTheSlotLeavesThePendingList) {
+  PendingReplies<std::shared_ptr<int>> replies;
+  bool pending_at_release = false;
+  struct Release {
+    PendingReplies<std::shared_ptr<int>>* replies;
+    bool* pending;
+    void operator()(int* p) const {
+      *pending = !replies->WaitUntilEmpty(std::chrono::steady_clock::now());
+      delete p;
+    }
+  };
+  auto slot = replies.Add(std::shared_ptr<int>(new int(7), Release{&replies, &pending_at_release}));
+  ASSERT_NE(slot, nullptr);
+  EXPECT_TRUE(slot->Answer([](const std::shared_ptr<int>& target) { EXPECT_EQ(*target, 7); }));
+  EXPECT_TRUE(pending_at_release);
+  EXPECT_TRUE(replies.WaitUntilEmpty(std::chrono::steady_clock::now()));
+}
+
 TEST(PendingRepliesTest, WaitUntilEmptyWakesWhenTheLastIsAnswered) {
   Replies replies;
   Request r;
