@@ -47,7 +47,7 @@ asan: setup
 
 # ThreadSanitizer over the unit tests that exercise threads: the dynamic
 # batcher (queue, workers, drain on destruction) and the model table.
-TSAN_TESTS := AdminExecutor*:DynamicBatcher*:ModelManager*:InflightBudget*:PendingReplies*:HttpServerShutdown*:Metrics*:MemoryBudget*:SharedMemory*:DriftMonitor*:TokenBucket*:AuthorizerTest.Concurrent*:FeedbackMonitor*:RequestIdTest.Threads*:WorkerProcess*:AccessLogTest.Concurrent*:AlertManagerTest.Concurrent*:GrpcConnectionCapTest.ManyThreads*
+TSAN_TESTS := AdminExecutor*:DynamicBatcher*:ModelManager*:InflightBudget*:PendingReplies*:HttpServerShutdown*:Metrics*:MemoryBudget*:SharedMemory*:DriftMonitor*:TokenBucket*:AuthorizerTest.Concurrent*:FeedbackMonitor*:RequestIdTest.Threads*:WorkerProcess*:AccessLogTest.Concurrent*:AlertManagerTest.Concurrent*:GrpcConnectionCapTest.ManyThreads*:TlsStreamTest.*
 tsan: setup
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_TSAN=ON >/dev/null
 	@cmake --build build-tsan --target berth_unit_tests

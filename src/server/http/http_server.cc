@@ -21,6 +21,7 @@
 
 #include "core/logging.h"
 #include "core/scheduler.h"
+#include "net/tls_stream.h"
 #include "server/http/content_encoding.h"
 #include "server/http/http_framing.h"
 #include "server/log_limiter.h"
@@ -66,7 +67,7 @@ constexpr std::chrono::seconds kAcceptLogInterval{5};
 // that closing with unread data (a TCP reset) does not destroy the answer
 // before the client has read it.
 constexpr std::chrono::seconds kLingerTime{2};
-// How long a TLS close waits for the peer's close_notify.
+// How long a TLS close may take to send its close_notify.
 constexpr std::chrono::seconds kTlsShutdownTime{1};
 // What an idle keep-alive connection's first read takes at most; the header
 // read that follows parses it first.
@@ -107,7 +108,7 @@ HttpResponse Busy(const Shared& shared) {
 }
 
 // One connection: plain (`Stream` = beast::tcp_stream) or TLS
-// (beast::ssl_stream<beast::tcp_stream>); the two differ only in the
+// (net::TlsStream, over a beast::tcp_stream); the two differ only in the
 // handshake and the close.
 template <typename Stream>
 class Session final : public SessionBase {
@@ -122,13 +123,7 @@ class Session final : public SessionBase {
   // reload does meanwhile.
   Session(tcp::socket socket, Shared* shared, std::shared_ptr<asio::ssl::context> tls)
     requires(kTls)
-      : tls_(std::move(tls)), stream_(std::move(socket), *tls_), shared_(shared) {
-    // Asio sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's record
-    // buffers (about 17 KiB each way) whenever they empty, so that a
-    // keep-alive connection allocated and freed them on every request and
-    // answer. They are kept for the connection's life instead: about 34 KiB
-    // more per TLS connection, for a measurably cheaper request.
-    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+      : tls_(std::move(tls)), stream_(std::move(socket), tls_->native_handle()), shared_(shared) {
     Init();
   }
 
@@ -177,8 +172,7 @@ class Session final : public SessionBase {
   // (or sends plaintext to a TLS port) is closed.
   void Handshake() {
     Tcp().expires_after(shared_->options.header_timeout);
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = Self()](beast::error_code ec) {
+    stream_.async_handshake([self = Self()](beast::error_code ec) {
                               if (ec == beast::error::timeout) {
                                 self->Count(&ConnectionCounters::header_timeouts);
                               }
@@ -625,7 +619,7 @@ class Session final : public SessionBase {
       return Drain();
     }
     if constexpr (kTls) {
-      // close_notify, then the socket; a peer that never answers it is cut
+      // close_notify, then the socket; a peer that does not read it is cut
       // off by the timeout.
       Tcp().expires_after(kTlsShutdownTime);
       return stream_.async_shutdown([self = Self()](beast::error_code) { self->Tcp().close(); });
@@ -777,7 +771,7 @@ class HttpServer::Impl {
     } else {
       s.set_option(tcp::no_delay(true), ec);
       if (shared_.options.tls != nullptr) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+        std::make_shared<Session<net::TlsStream>>(
             std::move(s), &shared_, shared_.options.tls->Current())
             ->Start();
       } else {
