@@ -27,10 +27,10 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 
@@ -232,19 +232,18 @@ struct TlsStream::WriteOp {
   }
 
   // One SSL_write for the whole prefix: a record per buffer would encrypt
-  // (and frame) each small piece of a response on its own.
+  // (and frame) each small piece of a response on its own. The pieces are
+  // gathered in one pass (a response's header is a dozen small buffers).
   void Encrypt() {
-    const auto prefix = boost::beast::buffers_prefix(kMaxWrite, buffers);
-    written = boost::asio::buffer_size(prefix);
-    if (written == 0) return;
-    const boost::asio::const_buffer first(*boost::asio::buffer_sequence_begin(prefix));
-    if (first.size() == written) {
-      s.WriteStep(static_cast<const char*>(first.data()), written, &result);
-      return;
+    s.scratch_.clear();
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && s.scratch_.size() < kMaxWrite; ++it) {
+      const boost::asio::const_buffer piece(*it);
+      s.scratch_.append(static_cast<const char*>(piece.data()),
+                        std::min(piece.size(), kMaxWrite - s.scratch_.size()));
     }
-    s.scratch_.resize(written);
-    boost::asio::buffer_copy(boost::asio::buffer(s.scratch_), prefix);
-    s.WriteStep(s.scratch_.data(), written, &result);
+    written = s.scratch_.size();
+    if (written > 0) s.WriteStep(s.scratch_.data(), written, &result);
   }
 };
 
