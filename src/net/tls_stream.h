@@ -87,11 +87,10 @@ class TlsStream {
     kNeedInput,  // OpenSSL wants more bytes from the peer
   };
   class Bio;
-  template <typename Buffers>
-  struct ReadOp;
+  template <typename Run, bool kWithSize>
+  struct ExchangeOp;
   template <typename Buffers>
   struct WriteOp;
-  struct HandshakeOp;
   struct ShutdownOp;
 
   // The OpenSSL steps, without templates (tls_stream.cc).
@@ -133,19 +132,26 @@ class TlsStream {
 // waits on the tcp_stream and resumes. A result available at once is
 // posted, never delivered inside the initiating call.
 
-struct TlsStream::HandshakeOp {
+// Runs an OpenSSL step (`run`: Step(size_t* moved, error_code*)) until it
+// is done: what OpenSSL wrote (a handshake flight, an alert, a TLS 1.3 key
+// update) is sent first, and the socket is read whenever OpenSSL asks for
+// input. Completes with (error_code), or with (error_code, moved) where
+// kWithSize.
+template <typename Run, bool kWithSize>
+struct TlsStream::ExchangeOp {
   TlsStream& s;
+  Run run;
   boost::asio::coroutine coro{};
   Step step = Step::kDone;
   boost::beast::error_code result{};
+  size_t moved = 0;
   bool waited = false;
 
   template <typename Self>
   void operator()(Self& self, boost::beast::error_code ec = {}, size_t n = 0) {
     BOOST_ASIO_CORO_REENTER(coro) {
       for (;;) {
-        step = s.HandshakeStep(&result);
-        // What OpenSSL wrote (its flight, or an alert) goes out first.
+        step = run(&moved, &result);
         if (s.HasOutput()) {
           BOOST_ASIO_CORO_YIELD s.SendOutput(self);
           s.OutputSent();
@@ -164,46 +170,11 @@ struct TlsStream::HandshakeOp {
       if (!waited) {
         BOOST_ASIO_CORO_YIELD boost::asio::post(s.get_executor(), std::move(self));
       }
-      self.complete(result);
-    }
-  }
-};
-
-template <typename Buffers>
-struct TlsStream::ReadOp {
-  TlsStream& s;
-  boost::asio::mutable_buffer buffer;
-  boost::asio::coroutine coro{};
-  Step step = Step::kDone;
-  boost::beast::error_code result{};
-  size_t read = 0;
-  bool waited = false;
-
-  template <typename Self>
-  void operator()(Self& self, boost::beast::error_code ec = {}, size_t n = 0) {
-    BOOST_ASIO_CORO_REENTER(coro) {
-      while (buffer.size() > 0) {
-        step = s.ReadStep(buffer, &read, &result);
-        // A read can make OpenSSL write (an alert, a TLS 1.3 key update).
-        if (s.HasOutput()) {
-          BOOST_ASIO_CORO_YIELD s.SendOutput(self);
-          s.OutputSent();
-          waited = true;
-          if (ec && !result) result = ec;
-        }
-        if (result || step == Step::kDone) break;
-        BOOST_ASIO_CORO_YIELD s.tcp_.async_read_some(s.PrepareInput(), std::move(self));
-        waited = true;
-        if (ec) {
-          result = InputError(ec);
-          break;
-        }
-        s.CommitInput(n);
+      if constexpr (kWithSize) {
+        self.complete(result, result ? 0 : moved);
+      } else {
+        self.complete(result);
       }
-      if (!waited) {
-        BOOST_ASIO_CORO_YIELD boost::asio::post(s.get_executor(), std::move(self));
-      }
-      self.complete(result, result ? 0 : read);
     }
   }
 };
@@ -270,8 +241,9 @@ struct TlsStream::ShutdownOp {
 
 template <typename Handler>
 auto TlsStream::async_handshake(Handler&& handler) {
+  auto run = [this](size_t*, boost::beast::error_code* ec) { return HandshakeStep(ec); };
   return boost::asio::async_compose<Handler, void(boost::beast::error_code)>(
-      HandshakeOp{*this}, handler, tcp_);
+      ExchangeOp<decltype(run), false>{*this, run}, handler, tcp_);
 }
 
 template <typename MutableBufferSequence, typename Handler>
@@ -282,8 +254,11 @@ auto TlsStream::async_read_some(const MutableBufferSequence& buffers, Handler&& 
     first = boost::asio::mutable_buffer(*it);
     if (first.size() > 0) break;
   }
+  auto run = [this, first](size_t* n, boost::beast::error_code* ec) {
+    return first.size() == 0 ? Step::kDone : ReadStep(first, n, ec);
+  };
   return boost::asio::async_compose<Handler, void(boost::beast::error_code, size_t)>(
-      ReadOp<MutableBufferSequence>{*this, first}, handler, tcp_);
+      ExchangeOp<decltype(run), true>{*this, run}, handler, tcp_);
 }
 
 template <typename ConstBufferSequence, typename Handler>

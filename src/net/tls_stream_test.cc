@@ -12,6 +12,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <random>
@@ -115,6 +116,17 @@ class TlsStreamTest : public ::testing::Test {
     thread_ = std::thread([this] { io_.run(); });
   }
 
+  // Serve, with the handshake first: its failure goes to `done`.
+  void ServeAfterHandshake(std::promise<beast::error_code>* done,
+                           std::function<void(TlsStream&)> then) {
+    Serve([done, then](TlsStream& s) {
+      s.async_handshake([&s, done, then](beast::error_code ec) {
+        if (ec) return done->set_value(ec);
+        then(s);
+      });
+    });
+  }
+
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_;
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
@@ -151,12 +163,7 @@ struct Echo {
 
 TEST_F(TlsStreamTest, EchoesManyRecordsBothWaysAndReadsCloseNotifyAsEof) {
   std::promise<beast::error_code> done;
-  Serve([&](TlsStream& s) {
-    s.async_handshake([&](beast::error_code ec) {
-      if (ec) return done.set_value(ec);
-      Echo{s, &done}.Read();
-    });
-  });
+  ServeAfterHandshake(&done, [&](TlsStream& s) { Echo{s, &done}.Read(); });
   Client client(port());
   ASSERT_TRUE(client.Handshake());
   // 300 KB in 50 KB writes (four records each), echoed back through the
@@ -177,15 +184,12 @@ TEST_F(TlsStreamTest, EchoesManyRecordsBothWaysAndReadsCloseNotifyAsEof) {
 TEST_F(TlsStreamTest, AGatheredWriteIsOneRecord) {
   std::promise<beast::error_code> done;
   static const std::string kParts[] = {"HTTP/1.1 200 OK\r\n", "Content-Length: 2\r\n\r\n", "{}"};
-  Serve([&](TlsStream& s) {
-    s.async_handshake([&](beast::error_code ec) {
-      if (ec) return done.set_value(ec);
-      const std::array<asio::const_buffer, 3> buffers = {
-          asio::buffer(kParts[0]), asio::buffer(kParts[1]), asio::buffer(kParts[2])};
-      s.async_write_some(buffers, [&](beast::error_code wec, size_t n) {
-        EXPECT_EQ(n, kParts[0].size() + kParts[1].size() + kParts[2].size());
-        done.set_value(wec);
-      });
+  ServeAfterHandshake(&done, [&](TlsStream& s) {
+    const std::array<asio::const_buffer, 3> buffers = {
+        asio::buffer(kParts[0]), asio::buffer(kParts[1]), asio::buffer(kParts[2])};
+    s.async_write_some(buffers, [&](beast::error_code ec, size_t n) {
+      EXPECT_EQ(n, kParts[0].size() + kParts[1].size() + kParts[2].size());
+      done.set_value(ec);
     });
   });
   Client client(port());
@@ -200,12 +204,7 @@ TEST_F(TlsStreamTest, AGatheredWriteIsOneRecord) {
 
 TEST_F(TlsStreamTest, AClientThatLeavesWithoutCloseNotifyIsATruncation) {
   std::promise<beast::error_code> done;
-  Serve([&](TlsStream& s) {
-    s.async_handshake([&](beast::error_code ec) {
-      if (ec) return done.set_value(ec);
-      Echo{s, &done}.Read();
-    });
-  });
+  ServeAfterHandshake(&done, [&](TlsStream& s) { Echo{s, &done}.Read(); });
   {
     Client client(port());
     ASSERT_TRUE(client.Handshake());
@@ -243,11 +242,8 @@ TEST_F(TlsStreamTest, TheTcpStreamsTimeoutCutsOffAStalledHandshake) {
 
 TEST_F(TlsStreamTest, ShutdownSendsCloseNotify) {
   std::promise<beast::error_code> done;
-  Serve([&](TlsStream& s) {
-    s.async_handshake([&](beast::error_code ec) {
-      if (ec) return done.set_value(ec);
-      s.async_shutdown([&](beast::error_code sec) { done.set_value(sec); });
-    });
+  ServeAfterHandshake(&done, [&](TlsStream& s) {
+    s.async_shutdown([&](beast::error_code ec) { done.set_value(ec); });
   });
   Client client(port());
   ASSERT_TRUE(client.Handshake());
