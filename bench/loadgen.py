@@ -240,3 +240,46 @@ def run_ghz(
             core,
         )  # fmt: skip
         return _measure(command, duration_s, partial(_parse_ghz, concurrency=concurrency), server_cpu, concurrency)
+
+
+# --- bench/grpc_load.cc --------------------------------------------------------------
+
+
+def _parse_grpc_load(stdout: str) -> _Raw:
+    try:
+        report = json.loads(stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise LoadError(f"grpc_load printed no JSON line:\n{stdout[-2000:]}") from None
+    return _Raw(
+        duration_s=report["seconds"],
+        requests=report["requests"],
+        errors=report["errors"],
+        p50_us=report["latency_us"]["p50"],
+        p99_us=report["latency_us"]["p99"],
+    )
+
+
+def run_grpc_load(
+    binary: Path,
+    address: str,
+    request: dict[str, Any],
+    *,
+    concurrency: int,
+    duration_s: float,
+    core: int,
+    server_cpu: Callable[[], float],
+    metadata: dict[str, str] | None = None,
+    ca_file: Path | None = None,
+) -> LoadResult:
+    """ModelInfer with `request` from `concurrency` workers, one connection each, through gRPC C++."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="grpc-load-request-") as data:
+        json.dump(request, data)
+        data.flush()
+        command = [str(binary), "--address", address, "--request", data.name,
+                   "--concurrency", str(concurrency), "--duration", f"{duration_s:g}",
+                   "--timeout", f"{_REQUEST_TIMEOUT_S}"]  # fmt: skip
+        if ca_file is not None:
+            command += ["--ca-file", str(ca_file)]
+        for key, value in (metadata or {}).items():
+            command += ["--metadata", f"{key}={value}"]
+        return _measure(pinned(command, core), duration_s, _parse_grpc_load, server_cpu, concurrency)

@@ -51,6 +51,8 @@ ISSUE_FLOORS: Final = (
                "Berth REST, monitoring on (default sample_rate 0.1)", "Berth REST, monitoring off", 16, 0.95),
     IssueFloor(10, "keep-alive TLS with keys keeps 80% of plaintext", "Berth REST TLS+auth", BASELINE, 16, 0.80),
     IssueFloor(10, "keep-alive TLS with keys keeps 80% of plaintext", "Berth gRPC TLS+auth", "Berth gRPC", 16, 0.80),
+    IssueFloor(10, "keep-alive TLS with keys keeps 80% of plaintext", "Berth gRPC TLS+auth, C++ client",
+               "Berth gRPC, C++ client", 16, 0.80),
 )  # fmt: skip
 
 

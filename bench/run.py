@@ -42,7 +42,7 @@ from typing import Final
 
 import paired
 from inprocess import FloorResult, FloorUnavailable, benchmark_library_version, cxx_floor, python_floor
-from loadgen import LoadError, LoadResult, run_ghz, run_wrk
+from loadgen import LoadError, LoadResult, run_ghz, run_grpc_load, run_wrk
 from model import BenchModel, prepare
 from processes import StartupError
 from report import (
@@ -97,6 +97,7 @@ class LoadTools:
     wrk: Path
     ghz: Path | None
     ghz_problem: str
+    grpc_load: Path | None = None  # bench/grpc_load.cc, built by CMake
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -168,6 +169,21 @@ def _load_function(
             )  # fmt: skip
 
         return load
+    metadata = {k.lower(): v for k, v in target.headers.items()}
+    if target.grpc_client == "cpp":
+        if tools.grpc_load is None:
+            return "answered correctly, but there is no build/grpc_load (bench/grpc_load.cc): run `make build`"
+        grpc_load = tools.grpc_load
+
+        def load_grpc_cpp(concurrency: int, duration_s: float) -> LoadResult:
+            return run_grpc_load(
+                grpc_load, target.address, model.grpc_body,
+                concurrency=concurrency, duration_s=duration_s,
+                core=settings.client_core, server_cpu=target.server.cpu_seconds,
+                metadata=metadata, ca_file=target.ca_file,
+            )  # fmt: skip
+
+        return load_grpc_cpp
     if tools.ghz is None:
         return f"answered correctly, but no gRPC load generator: {tools.ghz_problem}"
     ghz = tools.ghz
@@ -177,8 +193,7 @@ def _load_function(
             ghz, GRPC_PROTO, target.address, model.grpc_body,
             concurrency=concurrency, duration_s=duration_s,
             core=settings.client_core, server_cpu=target.server.cpu_seconds,
-            metadata={k.lower(): v for k, v in target.headers.items()}, ca_file=target.ca_file,
-            import_paths=(GRPC_PROTO_ROOT,),
+            metadata=metadata, ca_file=target.ca_file, import_paths=(GRPC_PROTO_ROOT,),
         )  # fmt: skip
 
     return load_grpc
@@ -306,12 +321,14 @@ def collect_versions(
 # --- The run -------------------------------------------------------------------------
 
 
-def _resolve_load_tools(install: bool) -> LoadTools:
+def _resolve_load_tools(install: bool, build_dir: Path) -> LoadTools:
     wrk = ensure_debian_binary("wrk", "wrk", install=install)  # without wrk there is no benchmark
+    grpc_load = build_dir / "grpc_load"
+    grpc_load_found = grpc_load if grpc_load.is_file() else None
     try:
-        return LoadTools(wrk, ensure_ghz(install=install), "")
+        return LoadTools(wrk, ensure_ghz(install=install), "", grpc_load_found)
     except ToolUnavailable as error:
-        return LoadTools(wrk, None, str(error))
+        return LoadTools(wrk, None, str(error), grpc_load_found)
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -326,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     machine = machine_info()
     selected = set(args.only)
-    tools = _resolve_load_tools(install)
+    tools = _resolve_load_tools(install, args.build_dir)
 
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-"))
     try:

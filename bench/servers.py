@@ -74,6 +74,9 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     # With TLS: the CA that signed the server's certificate (the address is https://).
     ca_file: Path | None = None
+    # A gRPC target's load generator: ghz (grpc-go), or bench/grpc_load.cc (gRPC C++), which costs
+    # less per call, so that the server and not the client is the limit.
+    grpc_client: Literal["ghz", "cpp"] = "ghz"
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,12 @@ def _berth_bulk_targets(
     return targets
 
 
+# The plaintext gRPC row again, loaded by bench/grpc_load.cc (gRPC C++) instead of ghz: ghz keeps its
+# core busy before the server is, and sends a PING on every response.
+BERTH_GRPC_CPP_ROW: Final = "Berth gRPC, C++ client"
+GRPC_CPP_CLIENT: Final = "loaded by bench/grpc_load.cc (gRPC C++, one connection per worker) instead of ghz"
+
+
 def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
     """Berth with REST and, if this build has it, gRPC; one process for both."""
     if not ctx.berth_binary.is_file():
@@ -295,8 +304,11 @@ def start_berth(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
         except StartupError:
             grpc_problem = "this build/berth has no gRPC front end (no 'gRPC front end listening', port closed)"
         else:
-            return [*targets, Target("Berth gRPC", "grpc", f"{HOST}:{grpc_port}", server, setup)]
-    return [*targets, Skipped("Berth gRPC", grpc_problem)]
+            address = f"{HOST}:{grpc_port}"
+            return [*targets, Target("Berth gRPC", "grpc", address, server, setup),
+                    Target(BERTH_GRPC_CPP_ROW, "grpc", address, server, setup + "; " + GRPC_CPP_CLIENT,
+                           grpc_client="cpp")]  # fmt: skip
+    return [*targets, Skipped("Berth gRPC", grpc_problem), Skipped(BERTH_GRPC_CPP_ROW, grpc_problem)]
 
 
 # Drift monitoring (docs/monitoring.md) off and on, side by side on one
@@ -381,7 +393,8 @@ def start_berth_python(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
 # --- Berth with API keys, and with TLS and API keys ------------------------------------
 
 
-BERTH_SECURE_ROWS: Final = ("Berth REST auth", "Berth gRPC auth", "Berth REST TLS+auth", "Berth gRPC TLS+auth")
+BERTH_SECURE_ROWS: Final = ("Berth REST auth", "Berth gRPC auth", "Berth REST TLS+auth", "Berth gRPC TLS+auth",
+                             "Berth gRPC TLS+auth, C++ client")  # fmt: skip
 
 
 def _openssl(directory: Path, *args: str) -> None:
@@ -481,7 +494,7 @@ def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
     auth_args = ["--require-auth", "--registry", f"sqlite:{store}"]
     targets: list[Target | Skipped] = []
     for tls in (False, True):
-        rows = BERTH_SECURE_ROWS[2:] if tls else BERTH_SECURE_ROWS[:2]
+        rows = BERTH_SECURE_ROWS[2:4] if tls else BERTH_SECURE_ROWS[:2]
         extra = list(auth_args)
         ca_file = None
         if tls:
@@ -501,6 +514,10 @@ def start_berth_secure(ctx: PeerContext, stack: ExitStack) -> list[Target | Skip
             server.wait_until(lambda port=grpc_port: port_open(port), timeout_s=GRPC_STARTUP_TIMEOUT_S,
                               what="gRPC port")  # fmt: skip
         targets.append(Target(rows[1], "grpc", f"{HOST}:{grpc_port}", server, setup, headers=headers, ca_file=ca_file))
+        if tls:
+            targets.append(Target(BERTH_SECURE_ROWS[4], "grpc", f"{HOST}:{grpc_port}", server,
+                                  f"{setup}; {GRPC_CPP_CLIENT}", headers=headers, ca_file=ca_file,
+                                  grpc_client="cpp"))  # fmt: skip
     return targets
 
 
@@ -678,7 +695,7 @@ def start_nginx(ctx: PeerContext, stack: ExitStack) -> list[Target | Skipped]:
 
 
 PEERS: Final[Sequence[Peer]] = (
-    Peer("berth", (*BERTH_REST_ROWS, *bulk.ROWS, "Berth gRPC"), start_berth),
+    Peer("berth", (*BERTH_REST_ROWS, *bulk.ROWS, "Berth gRPC", BERTH_GRPC_CPP_ROW), start_berth),
     Peer("berth-monitoring", BERTH_MONITORING_ROWS, start_berth_monitoring),
     Peer("berth-secure", BERTH_SECURE_ROWS, start_berth_secure),
     Peer("berth-python", BERTH_PYTHON_ROWS, start_berth_python),
