@@ -13,7 +13,7 @@ import resource
 import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -203,29 +203,38 @@ def _parse_ghz(stdout: str, concurrency: int) -> _Raw:
     )
 
 
+@dataclass(frozen=True)
+class GrpcCall:
+    """What a gRPC load generator sends: ModelInfer with `request` to `address`.
+
+    `metadata` goes with every call; with `ca_file` the connection is TLS, verified against it.
+    """
+
+    address: str
+    request: dict[str, Any]
+    metadata: dict[str, str] = field(default_factory=dict)
+    ca_file: Path | None = None
+
+
 def run_ghz(
     ghz: Path,
     proto: Path,
-    address: str,
-    request: dict[str, Any],
+    call: GrpcCall,
     *,
     concurrency: int,
     duration_s: float,
     core: int,
     server_cpu: Callable[[], float],
-    metadata: dict[str, str] | None = None,
-    ca_file: Path | None = None,
     import_paths: tuple[Path, ...] = (),
 ) -> LoadResult:
-    """Call ModelInfer with `request` from `concurrency` workers, one connection each, for `duration_s`.
+    """`call` from `concurrency` ghz workers, one connection each, for `duration_s`.
 
-    `metadata` goes with every call; with `ca_file` the connection is TLS, verified against it.
     `import_paths` are where the proto's imports are found, besides its own folder.
     """
-    transport = ["--cacert", str(ca_file)] if ca_file is not None else ["--insecure"]
-    extra = ["--metadata", json.dumps(metadata)] if metadata else []
+    transport = ["--cacert", str(call.ca_file)] if call.ca_file is not None else ["--insecure"]
+    extra = ["--metadata", json.dumps(call.metadata)] if call.metadata else []
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="ghz-request-") as data:
-        json.dump(request, data)
+        json.dump(call.request, data)
         data.flush()
         command = pinned(
             [
@@ -235,7 +244,7 @@ def run_ghz(
                 "--concurrency", str(concurrency), "--connections", str(concurrency),
                 "--duration", f"{duration_s:g}s", "--timeout", f"{_REQUEST_TIMEOUT_S}s",
                 "--cpus", "1", "--format", "json",
-                address,
+                call.address,
             ],
             core,
         )  # fmt: skip
@@ -260,26 +269,17 @@ def _parse_grpc_load(stdout: str) -> _Raw:
 
 
 def run_grpc_load(
-    binary: Path,
-    address: str,
-    request: dict[str, Any],
-    *,
-    concurrency: int,
-    duration_s: float,
-    core: int,
-    server_cpu: Callable[[], float],
-    metadata: dict[str, str] | None = None,
-    ca_file: Path | None = None,
+    binary: Path, call: GrpcCall, *, concurrency: int, duration_s: float, core: int, server_cpu: Callable[[], float]
 ) -> LoadResult:
-    """ModelInfer with `request` from `concurrency` workers, one connection each, through gRPC C++."""
+    """`call` from `concurrency` workers, one connection each, through gRPC C++ (bench/grpc_load.cc)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="grpc-load-request-") as data:
-        json.dump(request, data)
+        json.dump(call.request, data)
         data.flush()
-        command = [str(binary), "--address", address, "--request", data.name,
+        command = [str(binary), "--address", call.address, "--request", data.name,
                    "--concurrency", str(concurrency), "--duration", f"{duration_s:g}",
                    "--timeout", f"{_REQUEST_TIMEOUT_S}"]  # fmt: skip
-        if ca_file is not None:
-            command += ["--ca-file", str(ca_file)]
-        for key, value in (metadata or {}).items():
+        if call.ca_file is not None:
+            command += ["--ca-file", str(call.ca_file)]
+        for key, value in call.metadata.items():
             command += ["--metadata", f"{key}={value}"]
         return _measure(pinned(command, core), duration_s, _parse_grpc_load, server_cpu, concurrency)

@@ -42,7 +42,7 @@ from typing import Final
 
 import paired
 from inprocess import FloorResult, FloorUnavailable, benchmark_library_version, cxx_floor, python_floor
-from loadgen import LoadError, LoadResult, run_ghz, run_grpc_load, run_wrk
+from loadgen import GrpcCall, LoadError, LoadResult, run_ghz, run_grpc_load, run_wrk
 from model import BenchModel, prepare
 from processes import StartupError
 from report import (
@@ -169,19 +169,16 @@ def _load_function(
             )  # fmt: skip
 
         return load
-    metadata = {k.lower(): v for k, v in target.headers.items()}
+    call = GrpcCall(target.address, model.grpc_body, {k.lower(): v for k, v in target.headers.items()},
+                    target.ca_file)  # fmt: skip
     if target.grpc_client == "cpp":
         if tools.grpc_load is None:
             return "answered correctly, but there is no build/grpc_load (bench/grpc_load.cc): run `make build`"
         grpc_load = tools.grpc_load
 
         def load_grpc_cpp(concurrency: int, duration_s: float) -> LoadResult:
-            return run_grpc_load(
-                grpc_load, target.address, model.grpc_body,
-                concurrency=concurrency, duration_s=duration_s,
-                core=settings.client_core, server_cpu=target.server.cpu_seconds,
-                metadata=metadata, ca_file=target.ca_file,
-            )  # fmt: skip
+            return run_grpc_load(grpc_load, call, concurrency=concurrency, duration_s=duration_s,
+                                 core=settings.client_core, server_cpu=target.server.cpu_seconds)  # fmt: skip
 
         return load_grpc_cpp
     if tools.ghz is None:
@@ -189,12 +186,9 @@ def _load_function(
     ghz = tools.ghz
 
     def load_grpc(concurrency: int, duration_s: float) -> LoadResult:
-        return run_ghz(
-            ghz, GRPC_PROTO, target.address, model.grpc_body,
-            concurrency=concurrency, duration_s=duration_s,
-            core=settings.client_core, server_cpu=target.server.cpu_seconds,
-            metadata=metadata, ca_file=target.ca_file, import_paths=(GRPC_PROTO_ROOT,),
-        )  # fmt: skip
+        return run_ghz(ghz, GRPC_PROTO, call, concurrency=concurrency, duration_s=duration_s,
+                       core=settings.client_core, server_cpu=target.server.cpu_seconds,
+                       import_paths=(GRPC_PROTO_ROOT,))  # fmt: skip
 
     return load_grpc
 
