@@ -99,10 +99,10 @@ struct Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<inference::ModelInferResponse>> reader;
 };
 
-double Percentile(std::vector<double>* sorted, double p) {
-  if (sorted->empty()) return 0;
-  const size_t index = std::min(sorted->size() - 1, static_cast<size_t>(p * sorted->size()));
-  return (*sorted)[index];
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()));
+  return sorted[index];
 }
 
 }  // namespace
@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
       "{\"requests\":%zu,\"errors\":%lld,\"seconds\":%.3f,\"latency_us\":{\"mean\":%.1f,"
       "\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f},\"failures\":{%s}}\n",
       latencies_us.size(), static_cast<long long>(errors), seconds, mean,
-      Percentile(&latencies_us, 0.50), Percentile(&latencies_us, 0.90),
-      Percentile(&latencies_us, 0.99), failed.str().c_str());
+      Percentile(latencies_us, 0.50), Percentile(latencies_us, 0.90),
+      Percentile(latencies_us, 0.99), failed.str().c_str());
   return 0;
 }
